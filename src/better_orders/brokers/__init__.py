@@ -1,0 +1,1 @@
+"""Broker and quote-feed adapters: the shell around the core (simulator, Alpaca)."""

@@ -1,0 +1,380 @@
+"""The vocabulary of the product: sides, quotes, orders, broker updates, fills, reports.
+
+Money is exact: prices, quantities and cash are ``Decimal``; floats appear only
+in statistics (bps figures in reports). Quantities carry at most 9 decimals
+(fractional shares), prices are validated against the tick grid in ``ticks``.
+Every type here is an immutable value except the report builders, so objects
+can be journalled, compared and replayed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from better_orders.errors import InvalidInputError
+
+#: Quantities are rounded (down) to this many decimals: brokers accept 9.
+QTY_DECIMALS = 9
+QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @classmethod
+    def parse(cls, value: str | Side) -> Side:
+        """Accept ``buy``/``BUY``/``Buy`` (and a ``Side``); anything else is an input error."""
+        if isinstance(value, Side):
+            return value
+        text = str(value).strip().lower()
+        try:
+            return cls(text)
+        except ValueError:
+            raise InvalidInputError(f"unknown side {value!r}: use buy or sell") from None
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: position change per share filled."""
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+
+def to_decimal(value: object, what: str = "value") -> Decimal:
+    """Convert user or file input to ``Decimal`` exactly (floats via ``repr``), rejecting junk.
+
+    NaN and infinities are rejected here, with ``what`` named in the message.
+    """
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be a number, not {value!r}")
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise InvalidInputError(f"{what} is not a finite number: {value!r}")
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise InvalidInputError(f"{what} is not a number: {value!r}") from None
+    else:
+        raise InvalidInputError(f"{what} must be a number, not {type(value).__name__}")
+    if not result.is_finite():
+        raise InvalidInputError(f"{what} is not a finite number: {value!r}")
+    return result
+
+
+def parse_quantity(value: object, what: str = "quantity") -> Decimal:
+    """A strictly positive quantity with at most 9 decimals (more is an error, not a rounding)."""
+    qty = to_decimal(value, what)
+    if qty <= 0:
+        raise InvalidInputError(f"{what} must be positive, got {qty}")
+    if qty != qty.quantize(QTY_QUANTUM):
+        raise InvalidInputError(f"{what} {qty} has more than {QTY_DECIMALS} decimals")
+    return qty.normalize() if qty == qty.to_integral_value() else qty
+
+
+def floor_qty(qty: Decimal) -> Decimal:
+    """Round a computed quantity down to the 9-decimal grid (never up: never more than asked)."""
+    return qty.quantize(QTY_QUANTUM, rounding="ROUND_DOWN")
+
+
+def normalize_symbol(value: str) -> str:
+    """Upper-case ticker; letters, digits, '.', '/' and '-' only."""
+    text = str(value).strip().upper()
+    if not text or len(text) > 12 or not all(c.isalnum() or c in "./-" for c in text):
+        raise InvalidInputError(f"invalid symbol {value!r}")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Top of book at one instant. Built unchecked: ``core.sanity`` judges it."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+    ts: datetime
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
+
+    @property
+    def spread(self) -> Decimal:
+        return self.ask - self.bid
+
+    def far_touch(self, side: Side) -> Decimal:
+        """The price a marketable order of ``side`` trades against."""
+        return self.ask if side is Side.BUY else self.bid
+
+    def near_touch(self, side: Side) -> Decimal:
+        return self.bid if side is Side.BUY else self.ask
+
+    def far_size(self, side: Side) -> Decimal:
+        return self.ask_size if side is Side.BUY else self.bid_size
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    DAY = "day"
+    IOC = "ioc"
+
+
+class OrderStatus(StrEnum):
+    """Broker order statuses (Alpaca's vocabulary, which covers the simulator's)."""
+
+    PENDING_NEW = "pending_new"
+    ACCEPTED = "accepted"
+    NEW = "new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELED = "canceled"
+    PENDING_REPLACE = "pending_replace"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    DONE_FOR_DAY = "done_for_day"
+
+    @property
+    def is_terminal(self) -> bool:
+        """No further fills are expected (though a venue may still report a late one)."""
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.REPLACED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.DONE_FOR_DAY,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """One child order as sent to a broker. ``client_order_id`` is deterministic."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None = None
+    time_in_force: TimeInForce = TimeInForce.DAY
+
+    def __post_init__(self) -> None:
+        if self.qty <= 0:
+            raise InvalidInputError(f"{self.symbol} order quantity must be positive: {self.qty}")
+        if self.order_type is OrderType.LIMIT and (
+            self.limit_price is None or self.limit_price <= 0
+        ):
+            raise InvalidInputError(
+                f"{self.symbol} limit order needs a positive limit price, got {self.limit_price}"
+            )
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            raise InvalidInputError(f"{self.symbol} market order cannot carry a limit price")
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``exec_id`` is unique per broker and is how duplicates are detected."""
+
+    exec_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """A broker event for one child order.
+
+    ``filled_qty`` is cumulative for the order (as Alpaca reports it) so a lost
+    or duplicated event cannot corrupt the total; ``fill`` is the execution that
+    caused this event, when there was one.
+    """
+
+    client_order_id: str
+    status: OrderStatus
+    filled_qty: Decimal
+    ts: datetime
+    filled_avg_price: Decimal | None = None
+    broker_order_id: str | None = None
+    fill: Fill | None = None
+    reason: str | None = None
+
+
+class AttemptKind(StrEnum):
+    AGGRESSIVE = "aggressive"
+    REPEG = "repeg"
+    STANDARD = "standard"
+    FALLBACK_MARKET = "fallback_market"
+    FALLBACK_LIMIT = "fallback_limit"
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One child order of a parent, as the report shows it."""
+
+    client_order_id: str
+    kind: AttemptKind
+    order_type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None
+    started: datetime
+    quote_bid: Decimal
+    quote_ask: Decimal
+    filled_qty: Decimal = ZERO
+    filled_avg_price: Decimal | None = None
+    ended: datetime | None = None
+    end_reason: str | None = None
+    status: OrderStatus | None = None
+
+
+@dataclass(slots=True)
+class ExecutionReport:
+    """Everything a user needs to know about one parent order, and what it cost."""
+
+    symbol: str
+    side: Side
+    requested_qty: Decimal
+    filled_qty: Decimal
+    avg_fill_price: Decimal | None
+    arrival_bid: Decimal | None
+    arrival_ask: Decimal | None
+    arrival_mid: Decimal | None
+    arrival_time: datetime | None
+    started: datetime
+    finished: datetime
+    strategy: str
+    phase: str
+    spread_class: str | None
+    relative_spread_class: str | None
+    routed: str  # "better" or "standard"
+    attempts: list[Attempt] = field(default_factory=list)
+    fills: list[Fill] = field(default_factory=list)
+    quotes_seen: int = 0
+    waited_seconds: float = 0.0
+    wait_reason: str | None = None
+    repegs_used: int = 0
+    fallback_used: bool = False
+    fallback_blocked: bool = False
+    unfilled_qty: Decimal = ZERO
+    unfilled_reason: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    __json_properties__: ClassVar[tuple[str, ...]] = (
+        "cost_bps",
+        "cost_dollars",
+        "time_to_fill_seconds",
+        "client_order_ids",
+        "complete",
+    )
+
+    @property
+    def client_order_ids(self) -> list[str]:
+        return [a.client_order_id for a in self.attempts]
+
+    @property
+    def cost_bps(self) -> float | None:
+        """Implementation shortfall vs the arrival mid, positive = paid (a cost)."""
+        if self.avg_fill_price is None or not self.arrival_mid:
+            return None
+        signed = (self.avg_fill_price - self.arrival_mid) * self.side.sign
+        return float(signed / self.arrival_mid * 10_000)
+
+    @property
+    def cost_dollars(self) -> Decimal | None:
+        if self.avg_fill_price is None or self.arrival_mid is None:
+            return None
+        return (self.avg_fill_price - self.arrival_mid) * self.side.sign * self.filled_qty
+
+    @property
+    def time_to_fill_seconds(self) -> float | None:
+        """From the arrival (decision) to the last fill."""
+        if not self.fills or self.arrival_time is None:
+            return None
+        return (max(f.ts for f in self.fills) - self.arrival_time).total_seconds()
+
+    @property
+    def complete(self) -> bool:
+        return self.filled_qty == self.requested_qty
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerOrder:
+    """A broker's view of one order (what ``get_order`` and ``list_open_orders`` return)."""
+
+    client_order_id: str
+    broker_order_id: str
+    symbol: str
+    side: Side
+    qty: Decimal
+    order_type: OrderType
+    limit_price: Decimal | None
+    status: OrderStatus
+    filled_qty: Decimal
+    filled_avg_price: Decimal | None
+    submitted_at: datetime | None = None
+
+    def as_update(self, ts: datetime) -> OrderUpdate:
+        return OrderUpdate(
+            client_order_id=self.client_order_id,
+            status=self.status,
+            filled_qty=self.filled_qty,
+            ts=ts,
+            filled_avg_price=self.filled_avg_price,
+            broker_order_id=self.broker_order_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    symbol: str
+    qty: Decimal  # negative = short
+    avg_entry_price: Decimal | None = None
+    market_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    cash: Decimal
+    buying_power: Decimal
+    equity: Decimal
+    account_id: str = "sim"
+    status: str = "ACTIVE"
+    currency: str = "USD"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    symbol: str
+    tradable: bool = True
+    fractionable: bool = True

@@ -1,0 +1,64 @@
+"""Typed errors, one family for the whole product.
+
+Every error a user can meet carries a message a trader understands on its own
+("TQQQ quote is crossed: bid 51.02 > ask 51.00; no order sent"). The CLI prints
+``str(error)`` on one line and exits non-zero; nothing here is ever swallowed.
+"""
+
+from __future__ import annotations
+
+
+class BetterOrdersError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    #: Process exit code the CLI uses for this family of error.
+    exit_code: int = 1
+
+
+class InvalidInputError(BetterOrdersError, ValueError):
+    """Input (a quantity, a side, a symbol, a time, a target) is malformed."""
+
+    exit_code = 2
+
+
+class ConfigError(InvalidInputError):
+    """Configuration failed validation; the message names the field."""
+
+
+class QuoteError(BetterOrdersError):
+    """A quote cannot be traded on (zero, one-sided, crossed, locked, NaN, stale, absurd)."""
+
+    exit_code = 3
+
+
+class OffTickError(InvalidInputError):
+    """A price is not on the valid tick grid and correction was not allowed."""
+
+
+class MarketClosedError(BetterOrdersError):
+    """The market is closed at the requested instant (holiday, weekend, after the close)."""
+
+    exit_code = 4
+
+
+class BrokerError(BetterOrdersError):
+    """The broker refused or failed a request. ``code`` is a stable machine-readable tag."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, code: str = "broker_error", retryable: bool = False):
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+class RiskLimitError(BetterOrdersError):
+    """A pre-trade risk check refused an order before it reached a broker."""
+
+    exit_code = 6
+
+
+class JournalError(BetterOrdersError):
+    """The journal cannot be opened, is locked by another run, or is inconsistent."""
+
+    exit_code = 7
