@@ -10,7 +10,6 @@ import importlib
 import pkgutil
 import sys
 
-import click
 import typer
 
 from better_orders.cli.common import err_console
@@ -23,6 +22,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Fast, cheap fills around the open, and portfolio rebalancing, through a broker API."""
 
 
 def _register_commands() -> None:
@@ -38,17 +42,16 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Usage errors (unknown option, missing argument) are reported by typer itself
+    with exit code 2; our own errors print one line and exit with their code.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
     except BetterOrdersError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("[bold red]aborted[/]")
-        sys.exit(130)
-    except click.ClickException as exc:
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False)
         sys.exit(exc.exit_code)

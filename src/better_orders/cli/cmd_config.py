@@ -1,0 +1,99 @@
+"""``better-orders config``: show the effective configuration, or write a starter file."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from better_orders.cli.common import console, print_json
+from better_orders.config import DEFAULT_SOURCE, LoadedConfig, load_config, starter_toml
+from better_orders.errors import ConfigError
+
+config_app = typer.Typer(
+    name="config",
+    help="Show the effective configuration or write a starter file.",
+    no_args_is_help=True,
+)
+
+
+def _format(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, tuple | list):
+        return ", ".join(_format(v) for v in value) if value else "(none)"
+    return str(value)
+
+
+def _table(loaded: LoadedConfig) -> Table:
+    origin = f"file {loaded.path}" if loaded.path is not None else "no file"
+    table = Table(title=f"Configuration ({escape(origin)})", title_justify="left")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value")
+    table.add_column("source", overflow="fold")
+    for field, value, source in loaded.rows():
+        shown = escape(source) if source != DEFAULT_SOURCE else f"[dim]{source}[/]"
+        table.add_row(escape(field), escape(_format(value)), shown)
+    return table
+
+
+@config_app.command("show")
+def show(
+    config_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file to read. Default: $BETTER_ORDERS_CONFIG, ./better-orders.toml, "
+            "then the user config directory.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON document instead of a table")
+    ] = False,
+) -> None:
+    """Show every setting, its effective value and where it came from."""
+    loaded = load_config(config_path)
+    if as_json:
+        print_json({"config": loaded.config.model_dump(), "sources": loaded.sources})
+    else:
+        console.print(_table(loaded))
+
+
+@config_app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="where to write the starter TOML file")],
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite the file if it already exists")
+    ] = False,
+) -> None:
+    """Write a commented starter file listing every setting at its default."""
+    target = path.expanduser()
+    if target.is_dir():
+        raise ConfigError(
+            f"{target} is a directory; give a file name, e.g. {target / 'better-orders.toml'}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # "x" refuses an existing file atomically, so a concurrent writer is not clobbered.
+        with target.open("w" if force else "x", encoding="utf-8") as handle:
+            handle.write(starter_toml())
+    except FileExistsError:
+        raise ConfigError(f"{target} already exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}") from None
+    console.print(f"wrote the starter configuration to {escape(str(target))}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")

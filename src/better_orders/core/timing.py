@@ -1,0 +1,451 @@
+"""Market phases from the NYSE calendar, and the execute-or-wait decision (ladder step 1).
+
+Rules of this file:
+
+- Sessions (opens, closes, holidays, 13:00 early closes, DST) are data from the
+  ``exchange_calendars`` XNYS calendar, never a hard-coded 09:30/16:00. The opening
+  windows are offsets from each session's actual open.
+- Nothing here reads the clock: every function takes the instant as an argument.
+  Naive datetimes are refused, because a time without a zone is the classic
+  off-by-an-hour bug around a DST change.
+- Extended hours are New York wall-clock times (pre-market from 04:00, after-hours
+  until 20:00), also after an early close.
+
+A trading day in New York time (usual 09:30 open, 16:00 close)::
+
+    00:00       closed
+    04:00       pre_market
+    open        opening       strategy wait_for_spreads
+    open + 2m   early         strategy normal
+    open + 5m   regular       strategy standard
+    close       after_hours
+    20:00       closed
+
+``bisect`` over those six boundaries gives the phase of an instant; sessions and
+their boundaries are computed once for the whole calendar window, so a phase
+look-up per quote costs a dict access and a binary search.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import warnings
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
+
+from better_orders.config import TimingSettings
+from better_orders.errors import InvalidInputError
+
+UTC = dt.UTC
+NEW_YORK = ZoneInfo("America/New_York")
+
+#: The calendar window. exchange_calendars' default ends late next year; an explicit
+#: window keeps results stable and lets historical quote files (2005 on) be replayed.
+CALENDAR_START = dt.date(2005, 1, 1)
+CALENDAR_END = dt.date(2035, 12, 31)
+
+OPENING_WINDOW = dt.timedelta(minutes=2)
+EARLY_WINDOW_END = dt.timedelta(minutes=5)
+PRE_MARKET_START = dt.time(4, 0)
+AFTER_HOURS_END = dt.time(20, 0)
+
+_PANDAS_TZ_VALUES_WARNING = r".*returning an ndarray that drops timezone information"
+
+
+class MarketPhase(StrEnum):
+    CLOSED = "closed"
+    PRE_MARKET = "pre_market"
+    OPENING = "opening"
+    EARLY = "early"
+    REGULAR = "regular"
+    AFTER_HOURS = "after_hours"
+
+
+class ExecutionStrategy(StrEnum):
+    WAIT_FOR_SPREADS = "wait_for_spreads"
+    NORMAL = "normal"
+    STANDARD = "standard"
+
+
+class TimingAction(StrEnum):
+    EXECUTE = "execute"
+    WAIT = "wait"
+    WAIT_FOR_OPEN = "wait_for_open"
+    REFUSE = "refuse"
+
+
+#: Phase of an instant by its position among a day's six boundaries (see module docstring).
+_PHASE_BY_SLOT = (
+    MarketPhase.CLOSED,
+    MarketPhase.PRE_MARKET,
+    MarketPhase.OPENING,
+    MarketPhase.EARLY,
+    MarketPhase.REGULAR,
+    MarketPhase.AFTER_HOURS,
+    MarketPhase.CLOSED,
+)
+
+_STRATEGY: dict[MarketPhase, ExecutionStrategy | None] = {
+    MarketPhase.CLOSED: None,
+    MarketPhase.PRE_MARKET: None,
+    MarketPhase.OPENING: ExecutionStrategy.WAIT_FOR_SPREADS,
+    MarketPhase.EARLY: ExecutionStrategy.NORMAL,
+    MarketPhase.REGULAR: ExecutionStrategy.STANDARD,
+    MarketPhase.AFTER_HOURS: None,
+}
+
+
+def strategy_for(phase: MarketPhase) -> ExecutionStrategy | None:
+    """The execution strategy of a phase; None outside the regular session."""
+    return _STRATEGY[phase]
+
+
+def _require_aware(value: dt.datetime, what: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise InvalidInputError(f"{what} must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInputError(
+            f"{what} {value.isoformat()} has no time zone; pass an aware datetime (e.g. UTC)"
+        )
+    return value
+
+
+def format_et(value: dt.datetime) -> str:
+    """``Fri 2026-11-27 09:30:00 ET``: how times appear in reasons and messages."""
+    return value.astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M:%S ET")
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """One regular trading session; ``open`` and ``close`` are aware UTC datetimes."""
+
+    date: dt.date
+    open: dt.datetime
+    close: dt.datetime
+    early_close: bool
+
+    __json_properties__: ClassVar[tuple[str, ...]] = (
+        "open_et",
+        "close_et",
+        "opening_end",
+        "early_end",
+    )
+
+    @property
+    def opening_end(self) -> dt.datetime:
+        """End of the opening window (open + 2 min), where wide spreads may be waited out."""
+        return self.open + OPENING_WINDOW
+
+    @property
+    def early_end(self) -> dt.datetime:
+        """End of the early window (open + 5 min): after it an order never waits."""
+        return self.open + EARLY_WINDOW_END
+
+    @property
+    def open_et(self) -> dt.datetime:
+        return self.open.astimezone(NEW_YORK)
+
+    @property
+    def close_et(self) -> dt.datetime:
+        return self.close.astimezone(NEW_YORK)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseInfo:
+    """Everything the calendar says about one instant."""
+
+    at: dt.datetime
+    phase: MarketPhase
+    strategy: ExecutionStrategy | None
+    session: Session | None
+    next_open: dt.datetime
+
+    __json_properties__: ClassVar[tuple[str, ...]] = ("at_et", "next_open_et")
+
+    @property
+    def at_et(self) -> dt.datetime:
+        return self.at.astimezone(NEW_YORK)
+
+    @property
+    def next_open_et(self) -> dt.datetime:
+        return self.next_open.astimezone(NEW_YORK)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    sessions: dict[dt.date, Session]
+    boundaries: dict[dt.date, tuple[dt.datetime, ...]]
+    opens: list[dt.datetime]
+
+
+def _wall_clock_utc(day: dt.date, at: dt.time) -> dt.datetime:
+    return dt.datetime.combine(day, at, NEW_YORK).astimezone(UTC)
+
+
+@cache
+def _xnys_tables() -> _Tables:
+    """Build the XNYS calendar once and flatten it to plain Python values."""
+    import exchange_calendars as xcals  # pandas-heavy: imported on first use only
+
+    with warnings.catch_warnings():
+        # exchange_calendars 4.13 reads tz-aware Series.values, which pandas 3 deprecates;
+        # the values it gets are still correct UTC instants.
+        warnings.filterwarnings("ignore", _PANDAS_TZ_VALUES_WARNING, DeprecationWarning)
+        calendar = xcals.get_calendar(
+            "XNYS", start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
+        )
+    schedule = calendar.schedule
+    early = {ts.date() for ts in calendar.early_closes}
+    sessions: dict[dt.date, Session] = {}
+    boundaries: dict[dt.date, tuple[dt.datetime, ...]] = {}
+    for label, open_ts, close_ts in zip(
+        schedule.index, schedule["open"], schedule["close"], strict=True
+    ):
+        day = label.date()
+        session = Session(
+            date=day,
+            open=open_ts.to_pydatetime().astimezone(UTC),
+            close=close_ts.to_pydatetime().astimezone(UTC),
+            early_close=day in early,
+        )
+        sessions[day] = session
+        boundaries[day] = (
+            _wall_clock_utc(day, PRE_MARKET_START),
+            session.open,
+            session.opening_end,
+            session.early_end,
+            session.close,
+            _wall_clock_utc(day, AFTER_HOURS_END),
+        )
+    opens = sorted(s.open for s in sessions.values())
+    return _Tables(sessions=sessions, boundaries=boundaries, opens=opens)
+
+
+class MarketCalendar:
+    """NYSE sessions and phases. Pure: every answer is for the instant passed in.
+
+    The underlying calendar is built once per process, on first use, and shared by
+    every instance.
+    """
+
+    def __init__(self) -> None:
+        self._tables = _xnys_tables()
+
+    # -- days ---------------------------------------------------------------------------
+
+    def session_for(self, day: dt.date) -> Session | None:
+        """The session held on ``day``; None on weekends and holidays."""
+        if isinstance(day, dt.datetime):
+            raise InvalidInputError(
+                f"session_for takes a date, not the datetime {day.isoformat()}; use session_at"
+            )
+        if not CALENDAR_START <= day <= CALENDAR_END:
+            raise InvalidInputError(
+                f"date {day.isoformat()} is outside the exchange calendar "
+                f"({CALENDAR_START.isoformat()} to {CALENDAR_END.isoformat()})"
+            )
+        return self._tables.sessions.get(day)
+
+    def is_trading_day(self, day: dt.date) -> bool:
+        return self.session_for(day) is not None
+
+    def is_holiday(self, day: dt.date) -> bool:
+        """A weekday without a session (Thanksgiving, a national day of mourning...)."""
+        return self.session_for(day) is None and day.weekday() < 5
+
+    # -- instants -----------------------------------------------------------------------
+
+    def session_at(self, instant: dt.datetime) -> Session | None:
+        """The session of the New York calendar day containing ``instant`` (at any hour)."""
+        _require_aware(instant, "time")
+        return self.session_for(instant.astimezone(NEW_YORK).date())
+
+    def phase_at(self, instant: dt.datetime) -> MarketPhase:
+        _require_aware(instant, "time")
+        day = instant.astimezone(NEW_YORK).date()
+        if self.session_for(day) is None:
+            return MarketPhase.CLOSED
+        slot = bisect_right(self._tables.boundaries[day], instant.astimezone(UTC))
+        return _PHASE_BY_SLOT[slot]
+
+    def strategy_at(self, instant: dt.datetime) -> ExecutionStrategy | None:
+        return _STRATEGY[self.phase_at(instant)]
+
+    def next_open(self, instant: dt.datetime) -> dt.datetime:
+        """The first session open at or after ``instant`` (UTC).
+
+        Before today's open that is today's open; from the open on it is the next
+        session's.
+        """
+        _require_aware(instant, "time")
+        opens = self._tables.opens
+        index = bisect_left(opens, instant.astimezone(UTC))
+        if index == len(opens):
+            raise InvalidInputError(
+                f"no session open after {format_et(instant)}: the exchange calendar ends "
+                f"{CALENDAR_END.isoformat()}"
+            )
+        return opens[index]
+
+    def describe(self, instant: dt.datetime) -> PhaseInfo:
+        phase = self.phase_at(instant)
+        return PhaseInfo(
+            at=instant,
+            phase=phase,
+            strategy=_STRATEGY[phase],
+            session=self.session_at(instant),
+            next_open=self.next_open(instant),
+        )
+
+    def decide(
+        self,
+        instant: dt.datetime,
+        *,
+        spread_is_wide: bool,
+        timing: TimingSettings,
+        waited_since: dt.datetime | None = None,
+    ) -> TimingDecision:
+        """``timing_decision`` for ``instant`` with the phase, session and settings filled in."""
+        phase = self.phase_at(instant)
+        closed = phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS)
+        return timing_decision(
+            phase,
+            spread_is_wide,
+            instant,
+            self.session_at(instant),
+            opening_wait_max_seconds=timing.opening_wait_max_seconds,
+            early_wait_max_seconds=timing.early_wait_max_seconds,
+            waited_since=waited_since,
+            next_open=self.next_open(instant) if closed else None,
+            pre_open=timing.pre_open,
+        )
+
+
+@cache
+def default_calendar() -> MarketCalendar:
+    """The process-wide NYSE calendar."""
+    return MarketCalendar()
+
+
+# -- step 1: execute or wait -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimingDecision:
+    """What to do now: execute, wait until ``until``, wait for the open, or refuse."""
+
+    action: TimingAction
+    until: dt.datetime | None
+    reason: str
+
+
+def _check_seconds(value: float, what: str) -> dt.timedelta:
+    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise InvalidInputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
+    return dt.timedelta(seconds=value)
+
+
+def timing_decision(
+    phase: MarketPhase,
+    spread_is_wide: bool,
+    now: dt.datetime,
+    session: Session | None,
+    *,
+    opening_wait_max_seconds: float,
+    early_wait_max_seconds: float,
+    waited_since: dt.datetime | None,
+    next_open: dt.datetime | None = None,
+    pre_open: Literal["wait", "refuse"] = "wait",
+) -> TimingDecision:
+    """Execute now, or wait (bounded) for a wide spread to normalise.
+
+    - closed / after-hours: refuse, naming ``next_open`` when given.
+    - pre-market: wait for ``session.open`` (or refuse when ``pre_open="refuse"``).
+    - regular (from open + 5 min): execute, whatever the spread.
+    - opening / early with a spread that is not wide: execute.
+    - opening / early with a wide spread: wait until ``start + budget``, capped at
+      ``session.early_end``, where ``start`` is ``waited_since`` (or ``now`` for a new
+      wait) and the budget is ``opening_wait_max_seconds`` for a wait that began in the
+      opening window, ``early_wait_max_seconds`` for one that began later. Keying the
+      budget on when the wait began keeps the deadline fixed across repeated calls,
+      also across 09:32. Once the deadline has passed: execute.
+    """
+    _require_aware(now, "decision time")
+    opening_budget = _check_seconds(opening_wait_max_seconds, "opening_wait_max_seconds")
+    early_budget = _check_seconds(early_wait_max_seconds, "early_wait_max_seconds")
+    if waited_since is not None:
+        _require_aware(waited_since, "wait start")
+        if waited_since > now:
+            raise InvalidInputError(
+                f"wait start {format_et(waited_since)} is after the decision time {format_et(now)}"
+            )
+
+    if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+        state = "closed" if phase is MarketPhase.CLOSED else "in after-hours"
+        upcoming = format_et(next_open) if next_open is not None else "unknown"
+        return TimingDecision(
+            TimingAction.REFUSE,
+            None,
+            f"market is {state} at {format_et(now)}; next open {upcoming}; no order sent",
+        )
+    if session is None:
+        raise InvalidInputError(f"phase {phase} at {format_et(now)} needs that day's session")
+    if phase is MarketPhase.PRE_MARKET:
+        if pre_open == "refuse":
+            return TimingDecision(
+                TimingAction.REFUSE,
+                None,
+                f"pre-market at {format_et(now)} and timing.pre_open is 'refuse'; "
+                f"next open {format_et(session.open)}; no order sent",
+            )
+        return TimingDecision(
+            TimingAction.WAIT_FOR_OPEN,
+            session.open,
+            f"pre-market at {format_et(now)}; waiting for the open {format_et(session.open)}",
+        )
+    if phase is MarketPhase.REGULAR:
+        return TimingDecision(
+            TimingAction.EXECUTE,
+            None,
+            "past the opening windows (open + 5 min): executing whatever the spread",
+        )
+    if not spread_is_wide:
+        return TimingDecision(TimingAction.EXECUTE, None, f"{phase} window, spread not wide")
+
+    start = now if waited_since is None else max(waited_since, session.open)
+    if start < session.opening_end:
+        budget, setting = opening_budget, "opening_wait_max_seconds"
+    else:
+        budget, setting = early_budget, "early_wait_max_seconds"
+    until = min(start + budget, session.early_end)
+    if now >= until:
+        waited = (now - start).total_seconds()
+        return TimingDecision(
+            TimingAction.EXECUTE,
+            None,
+            f"spread still wide after {waited:g}s; wait limit reached "
+            f"({setting} = {budget.total_seconds():g}s, never past open + 5 min)",
+        )
+    return TimingDecision(
+        TimingAction.WAIT,
+        until,
+        f"wide spread in the {phase} window; waiting until {format_et(until)} to normalise",
+    )
+
+
+def recommended_wait_seconds(spread_class: str, timing: TimingSettings) -> float:
+    """Pre-open advice: how long to wait after the open for a spread of this class."""
+    key = str(getattr(spread_class, "value", spread_class)).strip().lower()
+    table = {
+        "wide": timing.recommend_wait_wide_seconds,
+        "normal": timing.recommend_wait_normal_seconds,
+        "tight": timing.recommend_wait_tight_seconds,
+    }
+    if key not in table:
+        raise InvalidInputError(f"unknown spread class {spread_class!r}: use tight, normal or wide")
+    return table[key]
