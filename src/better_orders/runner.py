@@ -41,6 +41,7 @@ from better_orders.core.ladder import (
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
 from better_orders.errors import BrokerError
+from better_orders.journal import client_order_id
 
 #: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
 SUBMIT_RETRIES = 4
@@ -146,7 +147,13 @@ class Runner:
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
-        return f"bo-{self.run_id}-{leg}-{attempt}"
+        return client_order_id(self.run_id, leg, attempt)
+
+    def _coid_factory(self, leg: int) -> Callable[[int], str]:
+        def make(attempt: int) -> str:
+            return self.client_order_id(leg, attempt)
+
+        return make
 
     # -- public ---------------------------------------------------------------------------
 
@@ -155,12 +162,7 @@ class Runner:
         states = [
             _LegState(
                 leg,
-                Ladder(
-                    leg.parent,
-                    leg.params,
-                    self.calendar,
-                    (lambda attempt, n=leg.leg: self.client_order_id(n, attempt)),
-                ),
+                Ladder(leg.parent, leg.params, self.calendar, self._coid_factory(leg.leg)),
             )
             for leg in legs
         ]
@@ -195,7 +197,9 @@ class Runner:
             return
         self.journal.record_event(update)
         if update.fill is not None:
-            self.journal.record_fill(update.fill, self.run_id)
+            # An order of another run (or placed by hand) is credited by the journal itself.
+            own = update.client_order_id in self._by_coid
+            self.journal.record_fill(update.fill, self.run_id if own else None)
 
     async def _pump_quotes(self, symbols: list[str]) -> None:
         async for quote in self.feed.quotes(symbols):
@@ -338,6 +342,14 @@ class Runner:
                                 self.clock.now() + timedelta(seconds=0.5 * (attempt_no + 1))
                             )
                         continue
+                refused = OrderUpdate(
+                    client_order_id=coid,
+                    status=OrderStatus.REJECTED,
+                    filled_qty=Decimal(0),
+                    ts=self.clock.now(),
+                    reason=f"{exc.code}: {exc}",
+                )
+                self._record_ack(refused)
                 st.queue.put_nowait(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
                 return
             self._record_ack(ack)
