@@ -250,7 +250,7 @@ class BetterOrdersConfig(_Section):
         return SymbolClass.STOCK
 
     def slippage_budget_bps(self, symbol: str) -> Decimal:
-        """A per-symbol override as given, else the class's budget capped at ``max_slippage_bps``."""
+        """A per-symbol override as given, else the class budget capped at ``max_slippage_bps``."""
         override = self.symbols.get(symbol)
         if override is not None and override.max_slippage_bps is not None:
             return override.max_slippage_bps

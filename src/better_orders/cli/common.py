@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: consoles, JSON output, parsing of times and numbers from the command line."""
+"""Shared CLI plumbing: consoles, JSON output, parsing of times from the command line."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import ClassVar
 
 from better_orders.errors import InvalidInputError
 

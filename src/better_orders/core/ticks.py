@@ -8,7 +8,7 @@ within budget.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
 from better_orders.errors import InvalidInputError, OffTickError
@@ -33,7 +33,12 @@ def tick_size(price: Decimal) -> Decimal:
 
 
 def is_on_grid(price: Decimal) -> bool:
-    return price > 0 and price == price.quantize(tick_size(price))
+    if not price.is_finite() or price <= 0:
+        return False
+    try:
+        return price == price.quantize(tick_size(price))
+    except InvalidOperation:  # beyond the context's precision: no sane price
+        return False
 
 
 def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Decimal:
@@ -45,10 +50,14 @@ def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Deci
         raise InvalidInputError(f"price must be positive and finite, got {price}")
     mode = _MODES[Rounding(rounding)]
     rounded = price.quantize(tick_size(price), rounding=mode)
-    if rounded >= ONE_DOLLAR and rounded != rounded.quantize(PENNY):
-        # A sub-dollar price rounded onto 1.00 or above must use the penny grid.
+    if rounded >= ONE_DOLLAR:
+        # A sub-dollar price rounded onto 1.00 or above is spelt on the penny grid.
         rounded = rounded.quantize(PENNY, rounding=mode)
     if rounded <= 0:
+        if Rounding(rounding) is Rounding.DOWN:
+            raise InvalidInputError(
+                f"no tick at or below {price}: the smallest price is {SUBPENNY}"
+            )
         rounded = SUBPENNY
     return rounded
 
@@ -57,6 +66,8 @@ def require_on_grid(price: Decimal, symbol: str = "") -> Decimal:
     """Reject an off-grid price instead of correcting it (for prices a user typed)."""
     if not is_on_grid(price):
         who = f"{symbol} " if symbol else ""
+        if not price.is_finite() or price <= 0:
+            raise OffTickError(f"{who}price {price} is not a positive finite price")
         raise OffTickError(
             f"{who}price {price} is not on the tick grid ({tick_size(price)} at this level)"
         )
@@ -70,7 +81,8 @@ def move_ticks(price: Decimal, n: int) -> Decimal:
     0.9999 reaches 1.00 and continues in cents. Never returns a price <= 0:
     moving below the smallest tick raises.
     """
-    price = require_on_grid(price)
+    start = require_on_grid(price)
+    price = start.quantize(tick_size(start))
     step = 1 if n > 0 else -1
     for _ in range(abs(n)):
         if step > 0:
@@ -78,7 +90,9 @@ def move_ticks(price: Decimal, n: int) -> Decimal:
         else:
             below = price - PENNY if price > ONE_DOLLAR else price - SUBPENNY
             if below <= 0:
-                raise InvalidInputError(f"cannot move {price} down {abs(n)} ticks: price would be <= 0")
+                raise InvalidInputError(
+                    f"cannot move {start} down {abs(n)} ticks: price would be <= 0"
+                )
             price = below
         price = price.quantize(tick_size(price))
     return price

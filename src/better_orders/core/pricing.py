@@ -1,0 +1,113 @@
+"""Prices the ladder sends: marketable limits, re-peg steps, and slippage bounds.
+
+Every price returned is on the tick grid, rounded in the direction that keeps
+its promise: a buy limit rounds up (stays marketable), a buy budget bound rounds
+down (stays within budget), and the reverse for sells. Arithmetic is Decimal;
+only the bps figure handed to reports is a float.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from better_orders.core.model import Quote, Side, to_decimal
+from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
+from better_orders.core.ticks import SUBPENNY, Rounding, move_ticks, round_to_tick, tick_size
+from better_orders.errors import InvalidInputError
+
+_BPS = Decimal(10_000)
+
+
+def _canonical(price: Decimal) -> Decimal:
+    """One spelling per grid price (``1.00``, not ``1.0000``), so prices compare and print alike."""
+    return price.quantize(tick_size(price))
+
+
+def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
+    """A marketable limit ``ticks`` beyond the far touch: buy at ask + N, sell at bid - N.
+
+    An off-grid touch is first rounded away from the book (buy up, sell down) so the
+    order still crosses. A sell that would have to be priced at or below zero raises
+    ``InvalidInputError`` rather than being quietly clamped.
+    """
+    if ticks < 0:
+        raise InvalidInputError(f"{quote.symbol} aggressive ticks must be >= 0, got {ticks}")
+    touch = quote.far_touch(side)
+    name = "ask" if side is Side.BUY else "bid"
+    if not touch.is_finite() or touch <= 0:
+        raise InvalidQuoteError(
+            f"{quote.symbol} has no {name} to price a {side.value} against: "
+            f"bid {quote.bid} ask {quote.ask}; no order sent",
+            problem=QuoteProblem.NAN if not touch.is_finite() else QuoteProblem.ONE_SIDED,
+            symbol=quote.symbol,
+        )
+    if side is Side.BUY:
+        return _canonical(move_ticks(round_to_tick(touch, Rounding.UP), ticks))
+    if touch < SUBPENNY:
+        raise InvalidInputError(
+            f"{quote.symbol} sell limit would be at or below zero: bid {touch} is below the "
+            f"smallest tick {SUBPENNY}; no order sent"
+        )
+    base = round_to_tick(touch, Rounding.DOWN)
+    try:
+        return _canonical(move_ticks(base, -ticks))
+    except InvalidInputError:
+        raise InvalidInputError(
+            f"{quote.symbol} sell limit would be at or below zero: bid {touch} - {ticks} "
+            f"tick(s); no order sent"
+        ) from None
+
+
+def repeg_limit(
+    side: Side, quote: Quote, ticks: int, repeg_index: int, extra_ticks_per_repeg: int
+) -> Decimal:
+    """The limit for re-peg number ``repeg_index`` (0 = the first attempt) off a fresh quote."""
+    if repeg_index < 0 or extra_ticks_per_repeg < 0:
+        raise InvalidInputError(
+            f"{quote.symbol} re-peg index and extra ticks must be >= 0, "
+            f"got {repeg_index} and {extra_ticks_per_repeg}"
+        )
+    return aggressive_limit(side, quote, ticks + repeg_index * extra_ticks_per_repeg)
+
+
+def _mid(arrival_mid: Decimal) -> Decimal:
+    if not arrival_mid.is_finite() or arrival_mid <= 0:
+        raise InvalidInputError(f"arrival mid must be a positive price, got {arrival_mid}")
+    return arrival_mid
+
+
+def slippage_bps(side: Side, price: Decimal, arrival_mid: Decimal) -> float:
+    """Cost of trading at ``price`` against the arrival mid; positive means paid."""
+    mid = _mid(arrival_mid)
+    return float((price - mid) * side.sign / mid * _BPS)
+
+
+def _raw_bound(side: Side, mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+    budget = to_decimal(budget_bps, "slippage budget (bps)")
+    if budget < 0:
+        raise InvalidInputError(f"slippage budget must be >= 0 bps, got {budget}")
+    return mid * (1 + side.sign * budget / _BPS)
+
+
+def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+    """The worst price within budget, on the grid: a buy's highest, a sell's lowest.
+
+    A sell budget of 10,000 bps or more allows any price: the bound is the smallest tick.
+    """
+    mid = _mid(arrival_mid)
+    raw = _raw_bound(side, mid, budget_bps)
+    if side is Side.SELL:
+        return SUBPENNY if raw <= 0 else _canonical(round_to_tick(raw, Rounding.UP))
+    if raw < SUBPENNY:
+        raise InvalidInputError(
+            f"no price on the tick grid is within a {budget_bps} bps budget of mid {mid}"
+        )
+    return _canonical(round_to_tick(raw, Rounding.DOWN))
+
+
+def within_budget(
+    side: Side, price: Decimal, arrival_mid: Decimal, budget_bps: Decimal | float | int
+) -> bool:
+    """True if trading at ``price`` costs at most ``budget_bps`` against the arrival mid."""
+    raw = _raw_bound(side, _mid(arrival_mid), budget_bps)
+    return price <= raw if side is Side.BUY else price >= raw
