@@ -63,9 +63,7 @@ def make(
         import dataclasses
 
         params = dataclasses.replace(params, **overrides)  # type: ignore[arg-type]
-    return Ladder(
-        ParentOrder(symbol, side, D(qty)), params, default_calendar(), lambda n: f"t-{n}"
-    )
+    return Ladder(ParentOrder(symbol, side, D(qty)), params, default_calendar(), lambda n: f"t-{n}")
 
 
 def of(actions: list, kind: type) -> list:
@@ -78,8 +76,15 @@ def submit_of(actions: list) -> SubmitOrder:
     return subs[0]
 
 
-def update(coid: str, status: OrderStatus, cum: str, ts: datetime, price: str | None = None,
-           fill_qty: str | None = None, n: int = 1) -> OrderUpdate:
+def update(
+    coid: str,
+    status: OrderStatus,
+    cum: str,
+    ts: datetime,
+    price: str | None = None,
+    fill_qty: str | None = None,
+    n: int = 1,
+) -> OrderUpdate:
     fill = None
     if fill_qty is not None and price is not None:
         fill = Fill(f"{coid}-x{n}", coid, "TQQQ", Side.BUY, D(fill_qty), D(price), ts)
@@ -111,8 +116,9 @@ def test_full_fill_on_first_attempt_reports_exact_cost() -> None:
     assert sub.request.qty == D(100)
     assert sub.kind is AttemptKind.AGGRESSIVE
     assert of(actions, SetTimer)[0].at == t0 + timedelta(seconds=3.0)  # regular: standard timeout
-    done = lad.handle(update("t-1", OrderStatus.FILLED, "100", t0 + timedelta(milliseconds=40),
-                             "50.01", "100"))
+    done = lad.handle(
+        update("t-1", OrderStatus.FILLED, "100", t0 + timedelta(milliseconds=40), "50.01", "100")
+    )
     report = of(done, Finished)[0].report
     assert report.filled_qty == D(100) and report.avg_fill_price == D("50.01")
     assert report.unfilled_qty == 0 and report.unfilled_reason is None
@@ -140,7 +146,9 @@ def test_partial_fill_then_repeg_covers_only_the_remainder() -> None:
     submit_of(started(lad, quote("50.00", "50.01", t0), t0))
     t1 = t0 + timedelta(milliseconds=50)
     assert lad.handle(update("t-1", OrderStatus.PARTIALLY_FILLED, "40", t1, "50.01", "40")) == []
-    lad.handle(QuoteArrived(quote("50.05", "50.06", t0 + timedelta(seconds=1)), t0 + timedelta(seconds=1)))
+    lad.handle(
+        QuoteArrived(quote("50.05", "50.06", t0 + timedelta(seconds=1)), t0 + timedelta(seconds=1))
+    )
     t2 = t0 + timedelta(seconds=3)
     actions = lad.handle(TimerFired(t2))
     assert of(actions, CancelOrder) == [CancelOrder("t-1")]
@@ -151,7 +159,9 @@ def test_partial_fill_then_repeg_covers_only_the_remainder() -> None:
     assert sub.request.qty == D(60)
     assert sub.request.limit_price == D("50.07")  # fresh ask + 1 tick
     assert sub.request.client_order_id == "t-2"
-    done = lad.handle(update("t-2", OrderStatus.FILLED, "60", t2 + timedelta(seconds=1), "50.06", "60"))
+    done = lad.handle(
+        update("t-2", OrderStatus.FILLED, "60", t2 + timedelta(seconds=1), "50.06", "60")
+    )
     report = of(done, Finished)[0].report
     assert report.filled_qty == D(100)
     assert report.repegs_used == 1
@@ -181,8 +191,9 @@ def test_cancel_refused_because_filled_queries_and_finishes() -> None:
     lad = make()
     submit_of(started(lad, quote("50.00", "50.01", t0), t0))
     lad.handle(TimerFired(t0 + timedelta(seconds=3)))
-    actions = lad.handle(CancelFailed("t-1", t0 + timedelta(seconds=3), "order is already filled",
-                                      "not_cancelable"))
+    actions = lad.handle(
+        CancelFailed("t-1", t0 + timedelta(seconds=3), "order is already filled", "not_cancelable")
+    )
     assert actions == [QueryOrder("t-1")]
     done = lad.handle(update("t-1", OrderStatus.FILLED, "100", t0 + timedelta(seconds=3), "50.01"))
     report = of(done, Finished)[0].report
@@ -208,7 +219,9 @@ def _exhaust_repegs(lad: Ladder, t0: datetime, q: Quote) -> tuple[list, datetime
     actions: list = []
     for n in range(1, lad.params.max_repegs + 2):
         now = now + timedelta(seconds=3)
-        lad.handle(QuoteArrived(q.__class__(q.symbol, q.bid, q.ask, q.bid_size, q.ask_size, now), now))
+        lad.handle(
+            QuoteArrived(q.__class__(q.symbol, q.bid, q.ask, q.bid_size, q.ask_size, now), now)
+        )
         assert of(lad.handle(TimerFired(now)), CancelOrder) == [CancelOrder(f"t-{n}")]
         actions = lad.handle(update(f"t-{n}", OrderStatus.CANCELED, "0", now))
     return actions, now
@@ -229,7 +242,10 @@ def test_every_repeg_failing_falls_back_to_a_market_order_for_the_rest() -> None
     assert report.fallback_used and not report.fallback_blocked
     assert report.repegs_used == 2
     assert [a.kind for a in report.attempts] == [
-        AttemptKind.AGGRESSIVE, AttemptKind.REPEG, AttemptKind.REPEG, AttemptKind.FALLBACK_MARKET
+        AttemptKind.AGGRESSIVE,
+        AttemptKind.REPEG,
+        AttemptKind.REPEG,
+        AttemptKind.FALLBACK_MARKET,
     ]
 
 
@@ -403,7 +419,9 @@ def test_submit_refused_finishes_with_the_brokers_reason() -> None:
     t0 = et("2026-11-24T10:00:00")
     lad = make()
     submit_of(started(lad, quote("50.00", "50.01", t0), t0))
-    done = lad.handle(SubmitFailed("t-1", t0, "insufficient buying power", "insufficient_buying_power"))
+    done = lad.handle(
+        SubmitFailed("t-1", t0, "insufficient buying power", "insufficient_buying_power")
+    )
     report = of(done, Finished)[0].report
     assert report.filled_qty == 0
     assert "insufficient buying power" in (report.error or "")
@@ -471,8 +489,9 @@ def test_child_orders_never_exceed_the_remaining_quantity(qty: int, script: list
             take = min(left, D(amount % 50 + 1))
             cum[coid] += take
             status = OrderStatus.FILLED if cum[coid] == live[coid] else OrderStatus.PARTIALLY_FILLED
-            actions = lad.handle(update(coid, status, str(cum[coid]), now, "50.01", str(take),
-                                        n=int(cum[coid])))
+            actions = lad.handle(
+                update(coid, status, str(cum[coid]), now, "50.01", str(take), n=int(cum[coid]))
+            )
             if status is OrderStatus.FILLED:
                 live.pop(coid)
         elif step == "cancelled" and coid is not None and lad.state is LadderState.CANCELLING:
@@ -487,3 +506,35 @@ def test_child_orders_never_exceed_the_remaining_quantity(qty: int, script: list
     if lad.report is not None:
         r = lad.report
         assert r.filled_qty + r.unfilled_qty == r.requested_qty
+
+
+# -- entry modes (used by policies in replay evaluation) ---------------------------------------
+
+
+def test_passive_entry_walks_from_the_mid_to_the_far_touch_then_market() -> None:
+    t0 = et("2026-11-24T10:00:00")
+    lad = make(config=BetterOrdersConfig(ladder={"entry": "passive"}))
+    q = quote("50.00", "50.10", t0)
+    first = submit_of(started(lad, q, t0))
+    assert first.kind is AttemptKind.PASSIVE
+    assert first.request.limit_price == D("50.05")  # the mid
+    limits = [first.request.limit_price]
+    now = t0
+    for n in (1, 2, 3):
+        now += timedelta(seconds=3)
+        lad.handle(QuoteArrived(quote("50.00", "50.10", now), now))
+        lad.handle(TimerFired(now))
+        nxt = submit_of(lad.handle(update(f"t-{n}", OrderStatus.CANCELED, "0", now)))
+        limits.append(nxt.request.limit_price)
+    # mid, halfway to ask + 1 tick (rounded down), ask + 1 tick, then a market order
+    assert limits == [D("50.05"), D("50.08"), D("50.11"), None]
+
+
+def test_market_entry_sends_a_market_order_at_decision_even_when_wide() -> None:
+    t0 = et("2026-11-24T09:30:30")
+    lad = make(config=BetterOrdersConfig(ladder={"entry": "market"}))
+    sub = submit_of(started(lad, quote("50.00", "50.12", t0), t0))
+    assert sub.kind is AttemptKind.MARKET
+    assert sub.request.order_type is OrderType.MARKET
+    done = lad.handle(update("t-1", OrderStatus.FILLED, "100", t0, "50.12"))
+    assert of(done, Finished)[0].report.waited_seconds == 0.0

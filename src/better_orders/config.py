@@ -135,6 +135,13 @@ class TimingSettings(_Section):
 class LadderSettings(_Section):
     """Steps 2-4 of the ladder: aggressive limit, re-pegs, fallback."""
 
+    entry: Literal["aggressive", "passive", "market"] = Field(
+        "aggressive",
+        description=(
+            "first order: far touch +/- ticks (aggressive), the mid walking to the far touch "
+            "over the re-pegs (passive), or a market order at once (market)"
+        ),
+    )
     aggressive_ticks: int = Field(1, ge=0, le=100, description="ticks beyond the far touch")
     timeout_seconds: float = Field(
         2.5, gt=0, description="attempt timeout in normal conditions (09:32-09:35)"

@@ -62,6 +62,7 @@ from better_orders.core.model import (
 )
 from better_orders.core.sanity import check_quote
 from better_orders.core.spread import SpreadAssessment, assess_spread
+from better_orders.core.ticks import Rounding, round_to_tick
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketCalendar,
@@ -180,6 +181,7 @@ class LadderParams:
     """Everything the ladder needs from configuration, resolved for one symbol."""
 
     routed_better: bool
+    entry: str  # "aggressive" | "passive" | "market"
     budget_bps: Decimal
     aggressive_ticks: int
     max_repegs: int
@@ -216,6 +218,7 @@ class LadderParams:
             typical = float(configured)
         return cls(
             routed_better=config.routes_better(symbol),
+            entry=lad.entry,
             budget_bps=(
                 max_slippage_bps
                 if max_slippage_bps is not None
@@ -523,6 +526,9 @@ class Ladder:
             self._assessment = assessment
         if not self.params.routed_better:
             return self._submit(AttemptKind.STANDARD, quote, now)
+        if self.params.entry == "market":
+            self._notes.append("entry: market order at decision (no spread wait, no budget check)")
+            return self._submit(AttemptKind.MARKET, quote, now)
         session = self.calendar.session_at(now)
         assert session is not None
         decision = timing_decision(
@@ -535,7 +541,9 @@ class Ladder:
             waited_since=self._wait_started,
         )
         if decision.action == "refuse":
-            return self._finish(now, error=f"{self.parent.symbol}: {decision.reason}; no order sent")
+            return self._finish(
+                now, error=f"{self.parent.symbol}: {decision.reason}; no order sent"
+            )
         if decision.action == "wait_for_open":
             self.state = LadderState.WAITING_OPEN
             self._wait_reason = decision.reason
@@ -553,7 +561,10 @@ class Ladder:
                 f"waited {(now - self._wait_started).total_seconds():.1f} s for the spread: {why} "
                 f"({assessment.spread_cents}c, {assessment.spread_bps:.1f} bps)"
             )
-        return self._submit(AttemptKind.AGGRESSIVE, quote, now)
+        return self._submit(self._first_kind(), quote, now)
+
+    def _first_kind(self) -> AttemptKind:
+        return AttemptKind.PASSIVE if self.params.entry == "passive" else AttemptKind.AGGRESSIVE
 
     # -- steps 2-4: attempts ----------------------------------------------------------------
 
@@ -562,7 +573,7 @@ class Ladder:
             return self.params.timeout_standard
         if kind is AttemptKind.FALLBACK_LIMIT:
             return self.params.protection_timeout
-        if kind is AttemptKind.FALLBACK_MARKET:
+        if kind in (AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
             return self.params.cancel_timeout
         if self._strategy is ExecutionStrategy.WAIT_FOR_SPREADS:
             return self.params.timeout_wait_for_spreads
@@ -577,17 +588,15 @@ class Ladder:
         side = self.parent.side
         arrival_mid = self._arrival_mid()
         limit: Decimal | None
-        if kind is AttemptKind.FALLBACK_MARKET:
+        if kind in (AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
             order_type, limit = OrderType.MARKET, None
         elif kind is AttemptKind.FALLBACK_LIMIT:
             order_type = OrderType.LIMIT
             limit = pricing.budget_bound(side, arrival_mid, self.params.budget_bps)
         else:
             order_type = OrderType.LIMIT
-            index = self._repegs if kind is AttemptKind.REPEG else 0
-            limit = pricing.repeg_limit(
-                side, quote, self.params.aggressive_ticks, index, self.params.repeg_extra_ticks
-            )
+            index = self._repegs + 1 if kind is AttemptKind.REPEG else 0
+            limit = self._limit_for(index, quote)
             bound = pricing.budget_bound(side, arrival_mid, self.params.budget_bps)
             if (side is Side.BUY and limit > bound) or (side is Side.SELL and limit < bound):
                 self._notes.append(
@@ -625,6 +634,23 @@ class Ladder:
         self.state = LadderState.WORKING
         self._deadline = now + self._timeout_for(kind)
         return [SubmitOrder(request, kind, attempt_no), SetTimer(self._deadline)]
+
+    def _limit_for(self, index: int, quote: Quote) -> Decimal:
+        """Limit of attempt ``index`` (0 = first): the far touch +/- ticks, or a passive walk.
+
+        The passive walk starts at the mid (rounded away from the far touch) and
+        reaches the aggressive price on the last re-peg.
+        """
+        side = self.parent.side
+        aggressive = pricing.repeg_limit(
+            side, quote, self.params.aggressive_ticks, index, self.params.repeg_extra_ticks
+        )
+        if self.params.entry != "passive" or index >= self.params.max_repegs:
+            return aggressive
+        fraction = Decimal(index) / Decimal(max(self.params.max_repegs, 1))
+        target = quote.mid + (aggressive - quote.mid) * fraction
+        rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
+        return round_to_tick(target, rounding)
 
     def _fallback(self, quote: Quote, now: datetime) -> list[Action]:
         if self.params.fallback == "none":
@@ -708,7 +734,7 @@ class Ladder:
         return []
 
     def _step_after(self, kind: AttemptKind) -> NextStep:
-        if kind in (AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET):
+        if kind in (AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
             return NextStep.FINISH
         if kind is not AttemptKind.STANDARD and self._repegs < self.params.max_repegs:
             return NextStep.REPEG
@@ -786,7 +812,10 @@ class Ladder:
                 child = self._children[-1]
                 child.attempt.end_reason = "timeout"
                 self._next = self._step_after(child.attempt.kind)
-                if self._next is NextStep.FINISH and child.attempt.kind is AttemptKind.FALLBACK_LIMIT:
+                if (
+                    self._next is NextStep.FINISH
+                    and child.attempt.kind is AttemptKind.FALLBACK_LIMIT
+                ):
                     self._unfilled_reason = (
                         f"limit at the slippage budget's bound {child.attempt.limit_price} "
                         f"not filled within {self.params.protection_timeout.total_seconds():.0f} s"
@@ -819,7 +848,7 @@ class Ladder:
             f"wait limit reached with spread {a.spread_cents}c ({a.spread_bps:.1f} bps, "
             f"{a.effective_class}); executing"
         )
-        return self._submit(AttemptKind.AGGRESSIVE, quote, now)
+        return self._submit(self._first_kind(), quote, now)
 
     # -- step 5: the report ---------------------------------------------------------------
 

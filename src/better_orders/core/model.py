@@ -232,6 +232,8 @@ class OrderUpdate:
 
 class AttemptKind(StrEnum):
     AGGRESSIVE = "aggressive"
+    PASSIVE = "passive"
+    MARKET = "market"
     REPEG = "repeg"
     STANDARD = "standard"
     FALLBACK_MARKET = "fallback_market"
