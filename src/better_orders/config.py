@@ -172,6 +172,21 @@ class LadderSettings(_Section):
     )
 
 
+class RebalanceSettings(_Section):
+    """How target weights become trades."""
+
+    drift_threshold: Decimal = Field(
+        Decimal("0.01"), ge=0, le=1, description="trade a symbol only if it drifted this much"
+    )
+    min_order_value: Decimal = Field(Decimal("1"), ge=0, description="smallest order, dollars")
+    cash_buffer: Decimal = Field(
+        Decimal("0"), ge=0, lt=1, description="fraction of equity kept as cash"
+    )
+    whole_shares_for_limit: bool = Field(
+        True, description="limit orders in whole shares (brokers refuse fractional limits)"
+    )
+
+
 class SymbolOverride(_Section):
     """Settings for one symbol that take precedence over its class's."""
 
@@ -221,6 +236,7 @@ class BetterOrdersConfig(_Section):
     spread: SpreadSettings = SpreadSettings()
     timing: TimingSettings = TimingSettings()
     ladder: LadderSettings = LadderSettings()
+    rebalance: RebalanceSettings = RebalanceSettings()
 
     @field_validator("leveraged_etfs", "high_volume_etfs", mode="before")
     @classmethod

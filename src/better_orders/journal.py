@@ -57,6 +57,7 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.errors import InvalidInputError, JournalError
+from better_orders.jsonable import fields_of, to_jsonable
 
 SCHEMA_VERSION = 1
 
@@ -149,43 +150,6 @@ def new_run_id(now: datetime, rng_token: str | None = None) -> str:
 # --------------------------------------------------------------------------- JSON
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Plain JSON data: Decimals as exact strings, datetimes as ISO-8601, enums as their
-    value, dataclasses as dicts (plus the properties named in ``__json_properties__``)."""
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, datetime | date):
-        return obj.isoformat()
-    if isinstance(obj, Enum):
-        return obj.value
-    if isinstance(obj, PurePath):
-        return str(obj)
-    fields = _fields(obj)
-    if fields is not None:
-        return to_jsonable(fields)
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, set | frozenset):
-        return sorted((to_jsonable(v) for v in obj), key=repr)
-    return obj
-
-
-def _fields(obj: Any) -> dict[str, Any] | None:
-    """The fields of a dataclass instance or pydantic model; None for anything else."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        for name in getattr(type(obj), "__json_properties__", ()):
-            out[name] = getattr(obj, name)
-        return out
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump) and not isinstance(obj, type):
-        result = dump()
-        return result if isinstance(result, dict) else None
-    return None
-
-
 def to_json(obj: Any) -> str:
     """Compact JSON text of ``obj`` (see ``to_jsonable``); ``JournalError`` if it has none."""
     try:
@@ -214,7 +178,7 @@ def _canonical(obj: Any) -> Any:
         return {str(k): _canonical(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_canonical(v) for v in obj]
-    fields = _fields(obj)
+    fields = fields_of(obj)
     if fields is not None:
         return _canonical(fields)
     if isinstance(obj, Enum | datetime | date | PurePath | set | frozenset):
@@ -224,7 +188,7 @@ def _canonical(obj: Any) -> Any:
 
 def _redact(obj: Any) -> Any:
     """Replace values under credential-like keys, at any depth."""
-    fields = _fields(obj)
+    fields = fields_of(obj)
     if fields is not None:
         obj = fields
     if isinstance(obj, Mapping):

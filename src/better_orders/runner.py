@@ -20,7 +20,6 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from better_orders.brokers.base import Broker, Clock, QuoteFeed
-from better_orders.config import BetterOrdersConfig
 from better_orders.core.ladder import (
     Action,
     CancelFailed,
@@ -40,7 +39,7 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.errors import BrokerError
+from better_orders.errors import BrokerError, QuoteError
 from better_orders.journal import client_order_id
 
 #: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
@@ -213,14 +212,16 @@ class Runner:
 
     def _notify(self, st: _LegState, item: Event | Action) -> None:
         if self.observer is not None:
-            self.observer(LadderEvent(st.leg.leg, st.leg.parent.symbol, st.ladder, item, self.clock.now()))
+            self.observer(
+                LadderEvent(st.leg.leg, st.leg.parent.symbol, st.ladder, item, self.clock.now())
+            )
 
     async def _drive(self, st: _LegState) -> ExecutionReport:
         ladder = st.ladder
         symbol = st.leg.parent.symbol
         try:
             first: Quote | None = await self.feed.latest_quote(symbol)
-        except BrokerError:
+        except (BrokerError, QuoteError):
             first = None  # the ladder waits for a quote and reports if none comes
         now = self.clock.now()
         if first is not None:

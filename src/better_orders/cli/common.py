@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from datetime import date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
 from better_orders.errors import InvalidInputError
+from better_orders.jsonable import to_jsonable
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -36,28 +34,6 @@ def parse_instant(text: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=NEW_YORK)
     return value
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Decimals as strings (exact), datetimes as ISO-8601, dataclasses and enums unpacked."""
-    if isinstance(obj, Decimal):
-        return str(obj)
-    if isinstance(obj, datetime | date):
-        return obj.isoformat()
-    if isinstance(obj, Enum):
-        return obj.value
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out = {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        for name in getattr(type(obj), "__json_properties__", ()):
-            out[name] = to_jsonable(getattr(obj, name))
-        return out
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | set | frozenset):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "model_dump"):
-        return to_jsonable(obj.model_dump())
-    return obj
 
 
 def print_json(obj: Any) -> None:

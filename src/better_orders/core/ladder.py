@@ -597,13 +597,6 @@ class Ladder:
             order_type = OrderType.LIMIT
             index = self._repegs + 1 if kind is AttemptKind.REPEG else 0
             limit = self._limit_for(index, quote)
-            bound = pricing.budget_bound(side, arrival_mid, self.params.budget_bps)
-            if (side is Side.BUY and limit > bound) or (side is Side.SELL and limit < bound):
-                self._notes.append(
-                    f"attempt {len(self._children) + 1}: limit {limit} capped at the slippage "
-                    f"budget's bound {bound} ({self.params.budget_bps} bps from mid {arrival_mid})"
-                )
-                limit = bound
         if kind is AttemptKind.REPEG:
             self._repegs += 1
         attempt_no = len(self._children) + 1

@@ -83,7 +83,7 @@ def parse_quantity(value: object, what: str = "quantity") -> Decimal:
         raise InvalidInputError(f"{what} must be positive, got {qty}")
     if qty != qty.quantize(QTY_QUANTUM):
         raise InvalidInputError(f"{what} {qty} has more than {QTY_DECIMALS} decimals")
-    return qty.normalize() if qty == qty.to_integral_value() else qty
+    return Decimal(int(qty)) if qty == qty.to_integral_value() else qty
 
 
 def floor_qty(qty: Decimal) -> Decimal:

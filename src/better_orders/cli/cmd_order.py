@@ -1,0 +1,66 @@
+"""``better-orders order buy|sell SYMBOL QTY``: one parent order through the ladder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
+from better_orders.config import load_config
+from better_orders.execution import OrderSpec
+from better_orders.session import run_orders_simulated
+
+
+def order(
+    side: Annotated[str, typer.Argument(help="buy or sell")],
+    symbol: Annotated[str, typer.Argument(help="ticker, e.g. TQQQ")],
+    qty: Annotated[str, typer.Argument(help="quantity (fractional allowed, 9 decimals)")],
+    max_slippage_bps: Annotated[
+        str | None, typer.Option(help="slippage budget vs the arrival mid, in bps")
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help="start time, ISO-8601 (New York time if no offset); "
+            "default: the most recent session's open"
+        ),
+    ] = None,
+    quotes: Annotated[
+        Path | None, typer.Option(help="replay this quote file instead of synthetic quotes")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
+    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
+) -> None:
+    """Execute one order on the simulator and show each step of the ladder."""
+    spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
+    cfg = load_config(config).config
+    start = parse_instant(at) if at else None
+    observer = None if json_out else StepPrinter(console)
+    run_id, reports = run_orders_simulated(
+        [spec],
+        at=start,
+        seed=seed,
+        db=db,
+        quotes=[quotes] if quotes else None,
+        config=cfg,
+        observer=observer,
+    )
+    report = reports[0]
+    if json_out:
+        print_json({"run_id": run_id, "report": report})
+    else:
+        console.print()
+        console.print(report_table(report))
+        console.print(attempts_table(report))
+        console.print(f"[dim]run {run_id}[/]")
+    if report.error and report.filled_qty == 0:
+        raise typer.Exit(3)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("order")(order)

@@ -1,0 +1,210 @@
+"""``better-orders rebalance SYMBOL=WEIGHT ...``: trade the portfolio to target weights."""
+
+from __future__ import annotations
+
+import csv
+import json
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.config import load_config
+from better_orders.core.ladder import Finished, SubmitOrder
+from better_orders.core.model import OrderUpdate
+from better_orders.core.plan import Plan
+from better_orders.errors import InvalidInputError
+from better_orders.rebalance import RebalanceReport, targets_from_pairs
+from better_orders.runner import LadderEvent
+from better_orders.session import run_rebalance_simulated
+
+
+def load_targets_file(path: Path) -> list[tuple[str, str]]:
+    """Targets from TOML (a ``[targets]`` table or top level), JSON or CSV (symbol,weight)."""
+    if not path.is_file():
+        raise InvalidInputError(f"targets file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+            table = data.get("targets", data)
+            return [(str(k), str(v)) for k, v in table.items()]
+        if suffix == ".json":
+            obj = json.loads(text, parse_float=Decimal)
+            table = obj.get("targets", obj) if isinstance(obj, dict) else None
+            if not isinstance(table, dict):
+                raise InvalidInputError(f"{path}: expected a JSON object of SYMBOL: weight")
+            return [(str(k), str(v)) for k, v in table.items()]
+        if suffix == ".csv":
+            rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
+            if rows and rows[0][0].strip().lower() == "symbol":
+                rows = rows[1:]
+            out = []
+            for n, row in enumerate(rows, start=1):
+                if len(row) != 2:
+                    raise InvalidInputError(f"{path}: row {n} should be symbol,weight: {row}")
+                out.append((row[0], row[1]))
+            return out
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidInputError(f"{path}: cannot parse targets: {exc}") from None
+    raise InvalidInputError(f"{path}: targets file must be .toml, .json or .csv")
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title="plan (sells first)", title_justify="left")
+    for col in ("#", "symbol", "side", "qty", "ref price", "notional", "reason"):
+        table.add_column(col)
+    for i, t in enumerate(plan.trades, start=1):
+        table.add_row(
+            str(i),
+            t.symbol,
+            t.side.value,
+            str(t.qty),
+            str(t.reference_price.quantize(Decimal("0.01"))),
+            f"{t.notional:,.2f}",
+            t.reason,
+        )
+    for s in plan.skipped:
+        table.add_row("-", s.symbol, "skip", "", "", "", s.reason)
+    return table
+
+
+class LiveTable:
+    """One row per symbol: phase, spread class, attempt, filled/total, cost so far."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, dict[str, str]] = {}
+        self.live: Live | None = None
+
+    def render(self) -> Table:
+        table = Table(title="executing", title_justify="left")
+        for col in ("leg", "symbol", "side", "state", "spread", "attempt", "filled", "cost bps"):
+            table.add_column(col)
+        for leg, row in sorted(self.rows.items()):
+            table.add_row(str(leg), *row.values())
+        return table
+
+    def __call__(self, ev: LadderEvent) -> None:
+        lad = ev.ladder
+        rep = lad.report
+        row = self.rows.setdefault(ev.leg, {})
+        row["symbol"] = ev.symbol
+        row["side"] = lad.parent.side.value
+        row["state"] = lad.state.value
+        row["spread"] = row.get("spread", "-")
+        row["attempt"] = row.get("attempt", "-")
+        if isinstance(ev.item, SubmitOrder):
+            row["attempt"] = f"{ev.item.attempt} {ev.item.kind.value}"
+        row["filled"] = f"{lad.filled_qty}/{lad.parent.qty}"
+        row["cost"] = row.get("cost", "-")
+        if isinstance(ev.item, Finished) and rep is not None:
+            row["spread"] = str(rep.spread_class)
+            row["cost"] = f"{rep.cost_bps:.2f}" if rep.cost_bps is not None else "-"
+        elif isinstance(ev.item, OrderUpdate):
+            row["state"] = f"{lad.state.value} ({ev.item.status.value})"
+        if self.live is not None:
+            self.live.update(self.render())
+
+
+def summary_table(report: RebalanceReport) -> Table:
+    table = Table(title="result", title_justify="left")
+    for col in ("symbol", "target", "final weight", "qty", "value"):
+        table.add_column(col)
+    for r in report.results:
+        table.add_row(
+            r.symbol,
+            f"{r.target_weight:.2%}",
+            f"{r.final_weight:.2%}",
+            str(r.final_qty),
+            f"{r.final_value:,.2f}",
+        )
+    return table
+
+
+def rebalance(
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="SYMBOL=WEIGHT, e.g. TQQQ=0.6")
+    ] = None,
+    targets_file: Annotated[
+        Path | None, typer.Option("--targets", help="targets file (.toml, .json or .csv)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan, send nothing")] = False,
+    at: Annotated[
+        str | None, typer.Option(help="start time, ISO-8601 (New York if no offset)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
+    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
+) -> None:
+    """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder."""
+    pairs = targets_from_pairs(targets or [])
+    if targets_file is not None:
+        pairs += load_targets_file(targets_file)
+    if not pairs:
+        raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
+    cfg = load_config(config).config
+    start = parse_instant(at) if at else None
+    live_table = None if json_out else LiveTable()
+
+    def show_plan(plan: Plan) -> None:
+        if not json_out:
+            console.print(plan_table(plan))
+            for note in plan.notes:
+                console.print(f"[dim]note: {note}[/]")
+
+    if live_table is not None and not dry_run:
+        with Live(live_table.render(), console=console, refresh_per_second=8) as live:
+            live_table.live = live
+            report = run_rebalance_simulated(
+                pairs,
+                at=start,
+                seed=seed,
+                db=db,
+                config=cfg,
+                dry_run=dry_run,
+                observer=live_table,
+                on_plan=show_plan,
+            )
+    else:
+        report = run_rebalance_simulated(
+            pairs,
+            at=start,
+            seed=seed,
+            db=db,
+            config=cfg,
+            dry_run=dry_run,
+            observer=None,
+            on_plan=show_plan,
+        )
+    if json_out:
+        print_json(report)
+        return
+    if dry_run:
+        console.print("[bold]dry run:[/] nothing was sent")
+        return
+    console.print(summary_table(report))
+    cost = report.total_cost_bps
+    console.print(
+        f"traded ${report.traded_notional:,.2f}; cost vs arrival mids "
+        f"${report.total_cost_dollars:,.2f}"
+        + (f" ({cost:.2f} bps)" if cost is not None else "")
+        + f"; equity ${report.final_equity:,.2f}, cash ${report.final_cash:,.2f}"
+    )
+    for note in report.notes:
+        console.print(f"[dim]note: {note}[/]")
+    for item in report.undone:
+        console.print(f"[yellow]undone:[/] {item}")
+    console.print(f"[dim]run {report.run_id}[/]")
+    if report.undone:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("rebalance")(rebalance)

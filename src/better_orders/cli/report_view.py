@@ -1,0 +1,157 @@
+"""How ladders and their reports look to a person: step-by-step lines and a summary table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from rich.console import Console
+from rich.table import Table
+
+from better_orders.core.ladder import (
+    CancelFailed,
+    CancelOrder,
+    Finished,
+    QueryOrder,
+    SetTimer,
+    Start,
+    SubmitFailed,
+    SubmitOrder,
+)
+from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate
+from better_orders.core.timing import format_et
+from better_orders.runner import LadderEvent
+
+
+def _t(ts: datetime) -> str:
+    return format_et(ts).replace(" ET", "")[-8:] + ts.strftime(".%f")[:4]
+
+
+class StepPrinter:
+    """Prints the ladder's steps as they happen (quotes are summarised, not listed)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._last_state: dict[int, str] = {}
+
+    def __call__(self, ev: LadderEvent) -> None:
+        item = ev.item
+        head = f"[dim]{_t(ev.now)}[/] [bold]{ev.symbol}[/]"
+        lad = ev.ladder
+        if isinstance(item, Start):
+            self.console.print(
+                f"{head} start: {lad.parent.side.value} {lad.parent.qty}, "
+                f"budget {lad.params.budget_bps} bps, "
+                f"{'better orders' if lad.params.routed_better else 'standard execution'}"
+            )
+        elif isinstance(item, SubmitOrder):
+            req = item.request
+            price = f"limit {req.limit_price}" if req.limit_price is not None else "market"
+            self.console.print(
+                f"{head} [cyan]{item.kind.value}[/] {req.side.value} {req.qty} {price} "
+                f"[dim]({req.client_order_id})[/]"
+            )
+        elif isinstance(item, CancelOrder):
+            self.console.print(f"{head} timeout: cancel {item.client_order_id}")
+        elif isinstance(item, QueryOrder):
+            self.console.print(f"{head} asking the broker for {item.client_order_id}")
+        elif isinstance(item, SetTimer):
+            state = lad.state.value
+            if state == "waiting_spread" and self._last_state.get(ev.leg) != state:
+                self.console.print(
+                    f"{head} [yellow]wide spread[/]: waiting until {format_et(item.at)} "
+                    "for it to normalise"
+                )
+            elif state == "waiting_open" and self._last_state.get(ev.leg) != state:
+                self.console.print(f"{head} before the open: waiting until {format_et(item.at)}")
+            self._last_state[ev.leg] = state
+        elif isinstance(item, OrderUpdate):
+            if item.fill is not None:
+                self.console.print(
+                    f"{head} [green]fill[/] {item.fill.qty} @ {item.fill.price} "
+                    f"(order {item.filled_qty} filled, {item.status.value})"
+                )
+            elif item.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
+                why = f": {item.reason}" if item.reason else ""
+                self.console.print(f"{head} {item.client_order_id} {item.status.value}{why}")
+        elif isinstance(item, SubmitFailed | CancelFailed):
+            self.console.print(f"{head} [red]{type(item).__name__}[/] {item.reason}")
+        elif isinstance(item, Finished):
+            r = item.report
+            self.console.print(
+                f"{head} done: filled {r.filled_qty}/{r.requested_qty}"
+                + (f", unfilled: {r.unfilled_reason}" if r.unfilled_qty else "")
+            )
+
+
+def _fmt(value: Decimal | float | None, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def report_table(report: ExecutionReport) -> Table:
+    table = Table(
+        title=f"{report.side.value.upper()} {report.requested_qty} {report.symbol}",
+        show_header=False,
+        title_justify="left",
+    )
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("filled", f"{report.filled_qty} / {report.requested_qty}"),
+        (
+            "average price",
+            _fmt(report.avg_fill_price and report.avg_fill_price.quantize(Decimal("0.0001"))),
+        ),
+        (
+            "arrival",
+            f"bid {_fmt(report.arrival_bid)} / ask {_fmt(report.arrival_ask)} "
+            f"mid {_fmt(report.arrival_mid)}"
+            + (f" at {format_et(report.arrival_time)}" if report.arrival_time else ""),
+        ),
+        (
+            "cost vs arrival mid",
+            f"{_fmt(report.cost_bps, '.2f')} bps "
+            f"(${_fmt(report.cost_dollars and report.cost_dollars.quantize(Decimal('0.01')))})",
+        ),
+        ("phase / strategy", f"{report.phase} / {report.strategy} ({report.routed})"),
+        ("spread class", f"{report.spread_class} (relative: {report.relative_spread_class})"),
+        ("waited", f"{report.waited_seconds:.1f} s"),
+        ("time to fill", f"{_fmt(report.time_to_fill_seconds, '.2f')} s"),
+        (
+            "re-pegs / fallback",
+            f"{report.repegs_used} / "
+            f"{'used' if report.fallback_used else 'not used'}"
+            f"{' (market blocked by budget)' if report.fallback_blocked else ''}",
+        ),
+        ("quotes seen", str(report.quotes_seen)),
+    ]
+    if report.unfilled_qty:
+        rows.append(("unfilled", f"{report.unfilled_qty}: {report.unfilled_reason}"))
+    if report.error:
+        rows.append(("error", report.error))
+    for note in report.notes:
+        rows.append(("note", note))
+    for k, v in rows:
+        table.add_row(k, v)
+    return table
+
+
+def attempts_table(report: ExecutionReport) -> Table:
+    table = Table(title="attempts", title_justify="left")
+    for col in ("#", "client order id", "kind", "type", "limit", "qty", "filled", "avg", "ended"):
+        table.add_column(col)
+    for i, a in enumerate(report.attempts, start=1):
+        table.add_row(
+            str(i),
+            a.client_order_id,
+            a.kind.value,
+            a.order_type.value,
+            _fmt(a.limit_price),
+            str(a.qty),
+            str(a.filled_qty),
+            _fmt(a.filled_avg_price and a.filled_avg_price.quantize(Decimal("0.0001"))),
+            a.end_reason or "-",
+        )
+    return table

@@ -1,0 +1,292 @@
+"""Portfolio rebalancing: plan with ``core.plan``, execute with the runner, explain the result.
+
+Order of work:
+
+1. Read the account, positions, quotes and assets from the broker; validate the
+   targets (bad input → a typed error before any order).
+2. Plan (pure). ``dry_run`` stops here.
+3. Execute. Sells run concurrently, each through its own ladder. If the buying
+   power on hand already covers every buy, the buys run concurrently with the
+   sells; otherwise the buys wait for the sells and are sized to the buying power
+   the sells actually released (never to what the plan hoped).
+4. Report: the plan, each execution, final positions and weights against the
+   targets, total cost in dollars and bps, and what was left undone and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from better_orders.brokers.base import Broker, Clock, QuoteFeed
+from better_orders.config import BetterOrdersConfig
+from better_orders.core.model import (
+    ZERO,
+    Asset,
+    ExecutionReport,
+    Quote,
+)
+from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
+from better_orders.core.sanity import require_valid_quote
+from better_orders.core.timing import MarketCalendar
+from better_orders.errors import BrokerError, InvalidInputError
+from better_orders.execution import OrderSpec, execute
+from better_orders.journal import Journal
+from better_orders.runner import LadderEvent
+
+
+@dataclass(slots=True)
+class SymbolResult:
+    symbol: str
+    target_weight: Decimal
+    final_qty: Decimal
+    final_value: Decimal
+    final_weight: Decimal
+
+    @property
+    def weight_error(self) -> Decimal:
+        return self.final_weight - self.target_weight
+
+
+@dataclass(slots=True)
+class RebalanceReport:
+    run_id: str | None
+    plan: Plan
+    dry_run: bool
+    executions: list[ExecutionReport] = field(default_factory=list)
+    results: list[SymbolResult] = field(default_factory=list)
+    final_equity: Decimal | None = None
+    final_cash: Decimal | None = None
+    undone: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_cost_dollars(self) -> Decimal:
+        return sum((r.cost_dollars or ZERO for r in self.executions), ZERO)
+
+    @property
+    def traded_notional(self) -> Decimal:
+        return sum(((r.avg_fill_price or ZERO) * r.filled_qty for r in self.executions), ZERO)
+
+    @property
+    def total_cost_bps(self) -> float | None:
+        notional = self.traded_notional
+        if not notional:
+            return None
+        return float(self.total_cost_dollars / notional * 10_000)
+
+    @property
+    def complete(self) -> bool:
+        return not self.undone and all(r.complete for r in self.executions)
+
+    __json_properties__ = ("total_cost_dollars", "traded_notional", "total_cost_bps", "complete")
+
+
+def plan_settings_for(
+    config: BetterOrdersConfig, symbols: list[str], fractional: bool
+) -> PlanSettings:
+    """Planner settings: the buying-power margin covers the largest slippage budget of a buy.
+
+    Buys are sized at the mid, but a buy limit may sit up to its budget above it; the
+    broker reserves limit × quantity, so the margin must cover that or the last buy
+    would be refused for buying power.
+    """
+    budgets = [config.slippage_budget_bps(s) for s in symbols] or [Decimal(0)]
+    margin = max(budgets) / Decimal(10_000) + Decimal("0.001")
+    return PlanSettings(
+        drift_threshold=config.rebalance.drift_threshold,
+        min_order_value=config.rebalance.min_order_value,
+        cash_buffer=config.rebalance.cash_buffer,
+        fractional=fractional,
+        whole_shares_for_limit=config.rebalance.whole_shares_for_limit,
+        buying_power_margin=margin,
+    )
+
+
+async def _prices(
+    feed: QuoteFeed, clock: Clock, symbols: list[str], config: BetterOrdersConfig
+) -> dict[str, Quote]:
+    quotes: dict[str, Quote] = {}
+    for symbol in symbols:
+        try:
+            q = await feed.latest_quote(symbol)
+        except BrokerError as exc:
+            raise InvalidInputError(f"{symbol}: no quote available ({exc}); no order sent") from exc
+        quotes[symbol] = require_valid_quote(
+            q,
+            clock.now(),
+            max_age_seconds=max(config.spread.max_quote_age_seconds, 60.0),
+            absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
+        )
+    return quotes
+
+
+async def _assets(broker: Broker, symbols: list[str]) -> dict[str, Asset]:
+    assets: dict[str, Asset] = {}
+    unknown: list[str] = []
+    for symbol in symbols:
+        try:
+            assets[symbol] = await broker.get_asset(symbol)
+        except BrokerError as exc:
+            if exc.code == "unknown_symbol":
+                unknown.append(symbol)
+                continue
+            raise
+    if unknown:
+        raise InvalidInputError(f"unknown symbol(s): {', '.join(unknown)}; no order sent")
+    return assets
+
+
+async def build_rebalance_plan(
+    targets: Mapping[str, object],
+    *,
+    broker: Broker,
+    feed: QuoteFeed,
+    clock: Clock,
+    config: BetterOrdersConfig,
+) -> Plan:
+    """Read the account and market, and plan (no order is sent)."""
+    from better_orders.core.plan import parse_targets
+
+    parsed = parse_targets(targets)
+    account = await broker.get_account()
+    positions = {p.symbol: p.qty for p in await broker.get_positions() if p.qty != 0}
+    symbols = sorted(set(parsed) | set(positions))
+    assets = await _assets(broker, symbols)
+    quotes = await _prices(feed, clock, symbols, config)
+    fractional = all(a.fractionable for a in assets.values())
+    return build_plan(
+        parsed,
+        positions,
+        cash=account.cash,
+        buying_power=account.buying_power,
+        prices={s: q.mid for s, q in quotes.items()},
+        settings=plan_settings_for(config, symbols, fractional),
+        assets=assets,
+    )
+
+
+def _specs(trades: list[PlannedTrade]) -> list[OrderSpec]:
+    return [OrderSpec(t.symbol, t.side, t.qty) for t in trades if t.qty > 0]
+
+
+async def rebalance(
+    targets: Mapping[str, object],
+    *,
+    broker: Broker,
+    feed: QuoteFeed,
+    clock: Clock,
+    journal: Journal,
+    config: BetterOrdersConfig,
+    run_id: str,
+    calendar: MarketCalendar | None = None,
+    dry_run: bool = False,
+    observer: Callable[[LadderEvent], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RebalanceReport:
+    """Plan and (unless ``dry_run``) execute a rebalance to ``targets`` on an open broker."""
+    plan = await build_rebalance_plan(targets, broker=broker, feed=feed, clock=clock, config=config)
+    if on_plan is not None:
+        on_plan(plan)
+    report = RebalanceReport(run_id=None if dry_run else run_id, plan=plan, dry_run=dry_run)
+    if dry_run:
+        return report
+
+    common: dict[str, Any] = {
+        "broker": broker,
+        "feed": feed,
+        "clock": clock,
+        "journal": journal,
+        "config": config,
+        "run_id": run_id,
+        "kind": "rebalance",
+        "calendar": calendar,
+        "observer": observer,
+    }
+    sells = _specs(plan.sells)
+    account = await broker.get_account()
+    funded_now = size_buys_detailed(plan, account.buying_power)
+    if plan.desired_buys and funded_now.scale >= 1:
+        # Cash on hand covers every buy: no reason to make the buys wait for the sells.
+        buys = _specs(funded_now.trades)
+        report.notes.append("buying power on hand covers every buy: sells and buys run together")
+        report.executions = await execute(sells + buys, **common)
+    else:
+        sell_reports = await execute(sells, **common) if sells else []
+        account = await broker.get_account()
+        sizing = size_buys_detailed(plan, account.buying_power)
+        report.notes.extend(sizing.notes)
+        for skipped in sizing.skipped:
+            report.undone.append(f"{skipped.symbol}: {skipped.reason}")
+        buys = _specs(sizing.trades)
+        buy_reports = await execute(buys, leg_offset=len(sells), **common) if buys else []
+        report.executions = sell_reports + buy_reports
+    for ex in report.executions:
+        if ex.unfilled_qty > 0:
+            report.undone.append(
+                f"{ex.symbol}: {ex.side.value} {ex.unfilled_qty} of {ex.requested_qty} unfilled"
+                f" ({ex.unfilled_reason or ex.error or 'no reason given'})"
+            )
+    await _final_state(report, broker, feed, plan)
+    return report
+
+
+async def _final_state(
+    report: RebalanceReport, broker: Broker, feed: QuoteFeed, plan: Plan
+) -> None:
+    account = await broker.get_account()
+    positions = {p.symbol: p.qty for p in await broker.get_positions()}
+    symbols = sorted(set(plan.weights) | {s for s, q in positions.items() if q != 0})
+    values: dict[str, Decimal] = {}
+    for symbol in symbols:
+        qty = positions.get(symbol, ZERO)
+        if qty == 0:
+            values[symbol] = ZERO
+            continue
+        quote = await feed.latest_quote(symbol)
+        values[symbol] = qty * quote.mid
+    equity = account.cash + sum(values.values(), ZERO)
+    report.final_equity = equity
+    report.final_cash = account.cash
+    for symbol in symbols:
+        report.results.append(
+            SymbolResult(
+                symbol=symbol,
+                target_weight=plan.weights.get(symbol, ZERO),
+                final_qty=positions.get(symbol, ZERO),
+                final_value=values[symbol],
+                final_weight=(values[symbol] / equity) if equity else ZERO,
+            )
+        )
+
+
+def targets_from_pairs(pairs: list[str]) -> list[tuple[str, str]]:
+    """Parse ``SYMBOL=WEIGHT`` words from the command line (weights may end in %)."""
+    out: list[tuple[str, str]] = []
+    for word in pairs:
+        if "=" not in word:
+            raise InvalidInputError(f"target {word!r} is not SYMBOL=WEIGHT (e.g. TQQQ=0.6)")
+        symbol, weight = word.split("=", 1)
+        weight = weight.strip()
+        if weight.endswith("%"):
+            number = weight[:-1].strip()
+            try:
+                weight = str(Decimal(number) / 100)
+            except ArithmeticError:
+                raise InvalidInputError(
+                    f"target {word!r}: weight {weight!r} is not a number"
+                ) from None
+        out.append((symbol, weight))
+    return out
+
+
+__all__ = [
+    "RebalanceReport",
+    "SymbolResult",
+    "build_rebalance_plan",
+    "plan_settings_for",
+    "rebalance",
+    "targets_from_pairs",
+]
