@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,10 +83,11 @@ class RateLimiter:
                     elapsed = (now - self._stamp).total_seconds()
                     self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
                 self._stamp = now
-                if self._tokens >= 1:
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     return
-                wait = (1 - self._tokens) / self._rate
+                # Whole milliseconds: a wait that rounds to zero microseconds never ends.
+                wait = max(math.ceil((1 - self._tokens) / self._rate * 1000) / 1000, 0.001)
                 self.waited += timedelta(seconds=wait)
                 await self._clock.sleep_until(now + timedelta(seconds=wait))
 

@@ -1,0 +1,76 @@
+"""``better-orders account``: the paper account (cash, positions), and ``account reset``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from better_orders.cli.common import console, print_json
+from better_orders.config import resolve_db_path
+from better_orders.core.model import to_decimal
+from better_orders.errors import InvalidInputError
+
+account_app = typer.Typer(
+    help="The simulator's paper account, kept in the journal file.", invoke_without_command=True
+)
+
+
+@account_app.callback()
+def show(
+    ctx: typer.Context,
+    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+) -> None:
+    """Show cash and positions (valued at their entry prices)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from better_orders.sim.account import PaperAccount
+
+    path = resolve_db_path(db)
+    account = PaperAccount.load(path)
+    positions = sorted(account.positions.values(), key=lambda p: p.symbol)
+    cost = sum((p.qty * (p.avg_entry_price or Decimal(0)) for p in positions), Decimal(0))
+    if json_out:
+        print_json(
+            {
+                "db": str(path),
+                "cash": account.cash,
+                "positions": positions,
+                "cost_basis": cost,
+            }
+        )
+        return
+    table = Table(title=f"paper account ({path})", title_justify="left")
+    for col in ("symbol", "qty", "avg entry", "cost basis"):
+        table.add_column(col)
+    for p in positions:
+        entry = p.avg_entry_price.quantize(Decimal("0.0001")) if p.avg_entry_price else None
+        basis = p.qty * (p.avg_entry_price or Decimal(0))
+        table.add_row(p.symbol, str(p.qty), str(entry or "-"), f"{basis:,.2f}")
+    console.print(table)
+    console.print(f"cash ${account.cash:,.2f}; positions at cost ${cost:,.2f}")
+
+
+@account_app.command("reset")
+def reset(
+    cash: Annotated[str, typer.Option(help="starting cash in dollars")] = "100000",
+    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+) -> None:
+    """Start the paper account over with CASH and no positions."""
+    from better_orders.sim.account import PaperAccount
+
+    amount = to_decimal(cash, "cash")
+    if amount < 0:
+        raise InvalidInputError(f"cash must be >= 0, got {amount}")
+    path = resolve_db_path(db)
+    account = PaperAccount.load(path)
+    account.reset(amount)
+    console.print(f"paper account reset: cash ${amount:,.2f}, no positions ({Path(path)})")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(account_app, name="account")

@@ -1,0 +1,227 @@
+"""The asyncio runner driving ladders against the simulated venue, on virtual time."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from better_orders.brokers.sim import SimVenue
+from better_orders.config import BetterOrdersConfig
+from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
+from better_orders.core.timing import default_calendar
+from better_orders.journal import Journal
+from better_orders.runner import Leg, Runner
+from better_orders.sim.clock import run_virtual
+from better_orders.sim.faults import FaultPlan
+from better_orders.sim.quotes import ReplayQuotes
+
+ET = ZoneInfo("America/New_York")
+T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
+
+
+def script(rows: list[tuple[float, str, str, int]], symbol: str = "TQQQ") -> ReplayQuotes:
+    """Quotes at T0 + seconds: (seconds, bid, ask, size).
+
+    Like a real feed, the last quote is repeated every second for a minute, so a
+    quiet book does not look stale.
+    """
+    last_s, b, a, n = rows[-1]
+    tail = [(last_s + k, b, a, n) for k in range(1, 61)]
+    return ReplayQuotes.from_quotes(
+        [
+            Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s))
+            for s, b, a, n in rows + tail
+        ]
+    )
+
+
+def run(
+    legs: list[tuple[str, Side, str]],
+    tmp_path: Path,
+    *,
+    replay: dict[str, ReplayQuotes] | None = None,
+    faults: FaultPlan | None = None,
+    config: BetterOrdersConfig | None = None,
+    start: datetime = T0,
+    inspect: Callable[[SimVenue, Journal, Runner], Any] | None = None,
+) -> tuple[list[ExecutionReport], Any]:
+    cfg = config or BetterOrdersConfig()
+    db = tmp_path / "j.sqlite3"
+
+    async def main() -> tuple[list[ExecutionReport], Any]:
+        venue = SimVenue.create(start=start, seed=7, db_path=db, replay=replay, faults=faults)
+        with Journal.open(db) as journal:
+            journal.start_run("r1", "order", {}, "sim")
+            runner = Runner(
+                venue.broker,
+                venue.feed,
+                venue.clock,
+                default_calendar(),
+                run_id="r1",
+                journal=journal,
+            )
+            legs_ = [
+                Leg(i, ParentOrder(s, side, D(q)), LadderParams.from_config(cfg, s))
+                for i, (s, side, q) in enumerate(legs, start=1)
+            ]
+            for leg in legs_:
+                journal.record_intent(
+                    "r1", leg.leg, leg.parent.symbol, leg.parent.side, leg.parent.qty
+                )
+            reports = await runner.run(legs_)
+            extra = inspect(venue, journal, runner) if inspect else None
+            if hasattr(extra, "__await__"):
+                extra = await extra
+            await venue.close()
+            return reports, extra
+
+    return run_virtual(main(), start=start)
+
+
+def test_marketable_buy_fills_at_the_touch_and_is_journalled(tmp_path: Path) -> None:
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 1000)])}
+
+    async def check(venue: SimVenue, journal: Journal, runner: Runner) -> Any:
+        return await venue.broker.list_open_orders(), journal.fills(run_id="r1")
+
+    (report,), (open_orders, fills) = run(
+        [("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, inspect=check
+    )
+    assert report.filled_qty == D(100)
+    assert report.avg_fill_price == D("50.01")
+    assert report.attempts[0].limit_price == D("50.02")
+    assert open_orders == []
+    assert [(f.qty, f.price) for f in fills] == [(D(100), D("50.01"))]
+
+
+def test_partial_fill_against_displayed_size_then_repeg_of_the_remainder(tmp_path: Path) -> None:
+    # Only 60 shares offered; the ask then moves up and refills.
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 60), (1, "50.02", "50.04", 500)])}
+    (report,), _ = run([("TQQQ", Side.BUY, "100")], tmp_path, replay=replay)
+    assert report.filled_qty == D(100)
+    assert [a.filled_qty for a in report.attempts] == [D(60), D(40)]
+    assert report.attempts[1].kind is AttemptKind.REPEG
+    assert report.attempts[1].qty == D(40)  # only what remained
+    assert report.attempts[1].limit_price == D("50.05")
+    assert report.avg_fill_price == (D(60) * D("50.01") + D(40) * D("50.04")) / D(100)
+    assert report.repegs_used == 1
+
+
+def test_fill_during_cancel_is_counted_and_never_overfills(tmp_path: Path) -> None:
+    # 30 shares fill; the rest would rest, and fills while the cancel is in flight.
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 30), (0.5, "50.05", "50.08", 30)])}
+    faults = FaultPlan().fill_during_cancel("*-1-1")
+    (report,), _ = run([("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, faults=faults)
+    assert report.filled_qty == D(100)
+    assert len(report.attempts) == 1
+    assert sum(f.qty for f in report.fills) == D(100)
+
+
+def test_dropped_fill_update_is_recovered_by_asking_the_broker(tmp_path: Path) -> None:
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 30), (1, "50.10", "50.20", 30)])}
+    # The fill of the resting remainder never reaches us; the cancel then fails.
+    faults = FaultPlan().drop_updates("*-1-1", statuses=["filled"]).fill_during_cancel("*-1-1")
+    (report,), _ = run([("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, faults=faults)
+    assert report.filled_qty == D(100)
+    assert len(report.attempts) == 1
+
+
+def test_lost_submit_response_is_resolved_by_client_order_id_not_resent(tmp_path: Path) -> None:
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 1000)])}
+    faults = FaultPlan().lose_submit_response("*-1-1")
+
+    async def check(venue: SimVenue, journal: Journal, runner: Runner) -> Any:
+        return journal.orders(run_id="r1")
+
+    (report,), orders = run(
+        [("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, faults=faults, inspect=check
+    )
+    assert report.filled_qty == D(100)
+    assert [o.client_order_id for o in orders] == ["bo-r1-1-1"]
+
+
+def test_rate_limited_submit_is_retried_and_completes(tmp_path: Path) -> None:
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 1000)])}
+    faults = FaultPlan().fail_submit("rate_limited", "*-1-1", count=2)
+    (report,), _ = run([("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, faults=faults)
+    assert report.filled_qty == D(100)
+    assert report.client_order_ids == ["bo-r1-1-1"]
+
+
+def test_rejected_order_is_reported_and_others_complete(tmp_path: Path) -> None:
+    replay = {
+        "TQQQ": script([(0, "50.00", "50.01", 1000)]),
+        "SPY": script([(0, "600.00", "600.01", 1000)], symbol="SPY"),
+    }
+    faults = FaultPlan().reject_submit("*-1-*", reason="potential wash trade detected", count=None)
+    reports, _ = run(
+        [("TQQQ", Side.BUY, "10"), ("SPY", Side.BUY, "5")], tmp_path, replay=replay, faults=faults
+    )
+    tqqq, spy = reports
+    assert tqqq.filled_qty == 0 and "wash trade" in (tqqq.error or "")
+    assert spy.filled_qty == D(5)
+
+
+def _runaway() -> dict[str, ReplayQuotes]:
+    """One share offered, and the offer runs 5 cents a second away from every resting limit."""
+    rows = [(k, f"{50 + 0.05 * k:.2f}", f"{50.01 + 0.05 * k:.2f}", 1) for k in range(12)]
+    return {"TQQQ": script(rows)}
+
+
+def test_repegs_exhausted_then_market_fallback_walks_the_book(tmp_path: Path) -> None:
+    cfg = BetterOrdersConfig(max_slippage_bps=500, leveraged_etf_bps=500)
+    (report,), _ = run([("TQQQ", Side.BUY, "5")], tmp_path, replay=_runaway(), config=cfg)
+    kinds = [a.kind for a in report.attempts]
+    assert kinds == [
+        AttemptKind.AGGRESSIVE,
+        AttemptKind.REPEG,
+        AttemptKind.REPEG,
+        AttemptKind.FALLBACK_MARKET,
+    ]
+    assert [a.qty for a in report.attempts] == [D(5), D(4), D(3), D(2)]
+    assert report.filled_qty == D(5) and report.fallback_used
+    market = report.attempts[-1]
+    assert market.order_type is OrderType.MARKET and market.filled_qty == D(2)
+
+
+def test_fallback_blocked_by_budget_reports_the_remainder(tmp_path: Path) -> None:
+    (report,), _ = run([("TQQQ", Side.BUY, "5")], tmp_path, replay=_runaway())
+    assert report.attempts[-1].kind is AttemptKind.FALLBACK_LIMIT
+    assert report.attempts[-1].limit_price == D("50.10")  # 20 bps above the 50.005 arrival mid
+    assert report.fallback_blocked
+    assert report.filled_qty == D(3) and report.unfilled_qty == D(2)
+    assert "budget" in (report.unfilled_reason or "")
+
+
+def test_wait_for_spread_costs_no_wall_time(tmp_path: Path) -> None:
+    start = datetime(2026, 11, 24, 9, 30, 0, tzinfo=ET)
+    rows = [
+        Quote("TQQQ", D("50.00"), D("50.12"), D(500), D(500), start),
+        Quote("TQQQ", D("50.05"), D("50.06"), D(500), D(500), start + timedelta(seconds=75)),
+    ]
+    replay = {"TQQQ": ReplayQuotes.from_quotes(rows)}
+    began = time.perf_counter()
+    (report,), _ = run([("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, start=start)
+    wall = time.perf_counter() - began
+    assert report.waited_seconds == pytest.approx(75.0)
+    assert report.avg_fill_price == D("50.06")
+    assert report.arrival_mid == D("50.06")
+    assert wall < 30  # generous: a virtual 75 s wait must not be real
+
+
+def test_many_ladders_run_concurrently(tmp_path: Path) -> None:
+    symbols = [f"S{i:02d}" for i in range(20)]
+    cfg = BetterOrdersConfig(mode="always")
+    reports, _ = run([(s, Side.BUY, "10") for s in symbols], tmp_path, config=cfg)
+    assert all(r.filled_qty == D(10) for r in reports)
+    finish = max(r.finished for r in reports) - T0
+    slowest = max(r.finished - r.started for r in reports)
+    assert finish <= slowest * 1.5
