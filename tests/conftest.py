@@ -1,0 +1,38 @@
+"""Shared fixtures: the real quote files, and an isolated journal for every test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_journal(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """No test writes to the user's real journal or paper account, nor shares one."""
+    db = tmp_path_factory.mktemp("journal") / "journal.sqlite3"
+    monkeypatch.setenv("BETTER_ORDERS_DB", str(db))
+    monkeypatch.delenv("BETTER_ORDERS_CONFIG", raising=False)
+    monkeypatch.delenv("BETTER_ORDERS_KILL_SWITCH", raising=False)
+    yield
+
+
+def data_dir() -> Path | None:
+    raw = os.environ.get("BETTER_ORDERS_DATA")
+    if not raw:
+        return None
+    path = Path(raw) / "quotes"
+    return path if path.is_dir() else None
+
+
+@pytest.fixture
+def quotes_dir() -> Path:
+    """The shared real quote files; skips the test when BETTER_ORDERS_DATA is not set."""
+    found = data_dir()
+    if found is None:
+        pytest.skip("real quote files not available: set BETTER_ORDERS_DATA to shared/data")
+    return found

@@ -1,0 +1,170 @@
+"""Rebalancing on the simulator: planning, ordering, buying power, concurrency, failures."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from better_orders import rebalance_portfolio
+from better_orders.brokers.sim import SimVenue
+from better_orders.config import BetterOrdersConfig
+from better_orders.core.model import Fill, Side
+from better_orders.errors import InvalidInputError
+from better_orders.journal import Journal
+from better_orders.rebalance import RebalanceReport, rebalance
+from better_orders.sim.account import PaperAccount
+from better_orders.sim.clock import run_virtual
+from better_orders.sim.faults import FaultPlan
+
+ET = ZoneInfo("America/New_York")
+DAY1 = datetime(2026, 11, 24, 9, 45, tzinfo=ET)
+DAY2 = datetime(2026, 11, 25, 9, 45, tzinfo=ET)
+
+
+def weights(report: RebalanceReport) -> dict[str, D]:
+    return {r.symbol: r.final_weight for r in report.results}
+
+
+def test_from_cash_to_targets_then_switch_sells_first(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    first = rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=DAY1, db=db)
+    assert first.complete, first.undone
+    w = weights(first)
+    assert abs(w["TQQQ"] - D("0.6")) <= D("0.01")
+    assert abs(w["SPY"] - D("0.4")) <= D("0.01")
+    assert first.final_cash is not None and first.final_cash >= 0
+
+    second = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.5}, at=DAY2, db=db)
+    assert second.complete, second.undone
+    sells = [e for e in second.executions if e.side is Side.SELL]
+    buys = [e for e in second.executions if e.side is Side.BUY]
+    assert [e.symbol for e in sells] == ["TQQQ"]
+    assert sells[0].filled_qty == sells[0].requested_qty  # sold in full
+    assert {e.symbol for e in buys} >= {"SOXL"}
+    # the buys waited for the sells that fund them
+    assert min(b.started for b in buys) >= max(s.finished for s in sells)
+    w = weights(second)
+    assert w.get("TQQQ", D(0)) == 0
+    assert abs(w["SOXL"] - D("0.5")) <= D("0.01")
+    assert abs(w["SPY"] - D("0.5")) <= D("0.01")
+
+    # the same targets again: nothing left to do beyond remaining drift
+    third = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.5}, at=DAY2, db=db)
+    assert third.executions == [] or all(
+        e.requested_qty * (e.avg_fill_price or 0) < D("0.011") * (third.final_equity or 0)
+        for e in third.executions
+    )
+
+
+def test_dry_run_sends_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    report = rebalance_portfolio({"TQQQ": 0.5}, at=DAY1, db=db, dry_run=True)
+    assert report.dry_run and report.executions == []
+    assert [t.symbol for t in report.plan.trades] == ["TQQQ"]
+    assert PaperAccount.load(db).positions == {}
+    with Journal.open(db) as journal:
+        assert journal.orders() == []
+
+
+def _seed_position(db: Path, symbol: str, qty: str, price: str) -> None:
+    account = PaperAccount.load(db)
+    account.apply_fill(Fill("seed", "seed", symbol, Side.BUY, D(qty), D(price), DAY1))
+    account.save()
+
+
+def test_fractional_position_is_closed_exactly(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    _seed_position(db, "TQQQ", "7.2273576", "70")
+    report = rebalance_portfolio({"SPY": 0.5}, at=DAY1, db=db)
+    sell = next(e for e in report.executions if e.symbol == "TQQQ")
+    assert sell.side is Side.SELL and sell.filled_qty == D("7.2273576")
+    assert "TQQQ" not in PaperAccount.load(db).positions
+
+
+def test_buys_are_scaled_to_buying_power_never_exceeding_it(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    account = PaperAccount.load(db)
+    account.reset(D(10_000))
+    report = rebalance_portfolio({"SPY": 0.5, "QQQ": 0.5}, at=DAY1, db=db)
+    assert report.complete, report.undone
+    spent = sum((e.avg_fill_price or 0) * e.filled_qty for e in report.executions)
+    assert spent <= D(10_000)
+    assert report.final_cash is not None and report.final_cash >= 0
+
+
+@pytest.mark.parametrize(
+    ("targets", "fragment"),
+    [
+        ({"TQQQ": -0.1}, "negative"),
+        ({"TQQQ": 0.7, "SPY": 0.5}, "sum"),
+        ({"TQQQ": float("nan")}, "TQQQ"),
+        ([("spy", 0.2), ("SPY", 0.3)], "duplicate"),
+        ({}, "no targets"),
+    ],
+)
+def test_bad_targets_are_rejected_and_nothing_is_sent(
+    tmp_path: Path, targets: Any, fragment: str
+) -> None:
+    db = tmp_path / "j.sqlite3"
+    with pytest.raises(InvalidInputError, match=fragment):
+        rebalance_portfolio(targets, at=DAY1, db=db)
+    assert PaperAccount.load(db).positions == {}
+    with Journal.open(db) as journal:
+        assert journal.orders() == []
+
+
+def _run_on_venue(tmp_path: Path, targets: dict[str, object], **venue: Any) -> RebalanceReport:
+    db = tmp_path / "j.sqlite3"
+    cfg = venue.pop("config", BetterOrdersConfig())
+
+    async def main() -> RebalanceReport:
+        sim = SimVenue.create(start=DAY1, seed=3, db_path=db, **venue)
+        with Journal.open(db) as journal:
+            journal.start_run("rb", "rebalance", {}, "sim")
+            try:
+                return await rebalance(
+                    targets,
+                    broker=sim.broker,
+                    feed=sim.feed,
+                    clock=sim.clock,
+                    journal=journal,
+                    config=cfg,
+                    run_id="rb",
+                )
+            finally:
+                await sim.close()
+
+    return run_virtual(main(), start=DAY1)
+
+
+def test_unknown_symbol_is_rejected_before_any_order(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="ZZZZ"):
+        _run_on_venue(tmp_path, {"SPY": 0.5, "ZZZZ": 0.5}, unknown_symbols=["ZZZZ"])
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        assert journal.orders() == []
+
+
+def test_one_symbol_rejected_is_reported_while_the_others_complete(tmp_path: Path) -> None:
+    faults = FaultPlan().reject_submit("*-2-*", reason="not tradable today", count=None)
+    report = _run_on_venue(tmp_path, {"SPY": 0.3, "QQQ": 0.3, "TQQQ": 0.3}, faults=faults)
+    failed = [e for e in report.executions if e.filled_qty == 0]
+    done = [e for e in report.executions if e.complete]
+    assert len(failed) == 1 and len(done) == 2
+    assert "not tradable today" in (failed[0].error or "")
+    assert any(failed[0].symbol in u for u in report.undone)
+    assert not report.complete
+
+
+def test_twenty_symbols_take_about_as_long_as_the_slowest(tmp_path: Path) -> None:
+    symbols = [f"S{i:02d}" for i in range(20)]
+    targets: dict[str, object] = {s: D("0.045") for s in symbols}
+    report = _run_on_venue(tmp_path, targets, config=BetterOrdersConfig(mode="always"))
+    assert len(report.executions) == 20 and report.complete, report.undone
+    span = max(e.finished for e in report.executions) - min(e.started for e in report.executions)
+    slowest = max(e.finished - e.started for e in report.executions)
+    assert span < slowest * 1.5
