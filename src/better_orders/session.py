@@ -105,18 +105,20 @@ def run_orders_simulated(
     config: BetterOrdersConfig | None = None,
     observer: Callable[[LadderEvent], None] | None = None,
     now: datetime | None = None,
+    replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, list[ExecutionReport]]:
     """Run parent orders on the built-in simulated exchange; returns (run id, reports).
 
     Without ``at`` the run starts at the most recent session's open (``now`` is the
     wall clock unless given). With ``quotes`` the files are replayed from ``at``
-    (default: their first quote).
+    (default: their first quote); ``replay`` gives already loaded quote sources.
     """
     from better_orders.sim.clock import run_virtual
 
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    replay = _load_replay(quotes, {s.symbol for s in specs}) if quotes else None
+    if quotes:
+        replay = _load_replay(quotes, {s.symbol for s in specs})
     if at is None and replay:
         at = min(r.quote_at(0).ts for r in replay.values())
     start = at or most_recent_open(now or datetime.now().astimezone())

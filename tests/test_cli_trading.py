@@ -1,0 +1,131 @@
+"""The trading commands end to end: order, rebalance, account, demo (JSON and exit codes)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from better_orders.cli.app import main
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(args)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_order_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "j.sqlite3")
+    code, out, _ = run_cli(
+        ["order", "buy", "TQQQ", "25", "--at", "2026-11-24T10:00:00", "--db", db, "--json"], capsys
+    )
+    assert code == 0
+    data = json.loads(out)
+    report = data["report"]
+    assert report["symbol"] == "TQQQ" and report["side"] == "buy"
+    assert D(report["filled_qty"]) == D(25) and report["complete"] is True
+    assert report["client_order_ids"][0].startswith(f"bo-{data['run_id']}-1-")
+    # a buy limit is at or above the arrival ask
+    assert D(report["attempts"][0]["limit_price"]) > D(report["arrival_ask"])
+
+
+def test_order_then_account_shows_the_position(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "j.sqlite3")
+    run_cli(["account", "reset", "--cash", "20000", "--db", db], capsys)
+    run_cli(
+        ["order", "buy", "SPY", "3", "--at", "2026-11-24T10:00:00", "--db", db, "--json"], capsys
+    )
+    code, out, _ = run_cli(["account", "--db", db, "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert [(p["symbol"], D(p["qty"])) for p in data["positions"]] == [("SPY", D(3))]
+    spent = D(3) * D(data["positions"][0]["avg_entry_price"])
+    assert D(data["cash"]) == D(20000) - spent
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["order", "buy", "TQQQ", "0"], "quantity must be positive"),
+        (["order", "buy", "TQQQ", "NaN"], "not a finite number"),
+        (["order", "hold", "TQQQ", "5"], "unknown side"),
+        (["order", "buy", "TQQQ", "5", "--at", "tomorrow"], "cannot parse time"),
+        (["order", "buy", "TQQQ", "5", "--at", "2026-11-26T10:00:00"], "market closed"),
+        (["rebalance", "TQQQ=1.5"], "sum"),
+        (["rebalance", "TQQQ"], "SYMBOL=WEIGHT"),
+        (["account", "reset", "--cash", "lots"], "not a number"),
+    ],
+)
+def test_bad_input_is_one_clear_line_and_non_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
+) -> None:
+    code, out, err = run_cli([*args, "--db", str(tmp_path / "j.sqlite3")], capsys)
+    assert code != 0
+    assert fragment in (err + out)
+    assert "Traceback" not in err
+
+
+def test_rebalance_dry_run_json_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "j.sqlite3")
+    code, out, _ = run_cli(
+        [
+            "rebalance",
+            "TQQQ=0.6",
+            "SPY=40%",
+            "--dry-run",
+            "--json",
+            "--db",
+            db,
+            "--at",
+            "2026-11-24T09:45:00",
+        ],
+        capsys,
+    )
+    assert code == 0
+    data = json.loads(out)
+    assert data["dry_run"] is True and data["executions"] == []
+    assert [t["symbol"] for t in data["plan"]["trades"]] == ["TQQQ", "SPY"]
+    code, out, _ = run_cli(["account", "--db", db, "--json"], capsys)
+    assert json.loads(out)["positions"] == []
+
+
+def test_rebalance_from_a_targets_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    targets = tmp_path / "targets.csv"
+    targets.write_text("symbol,weight\nTQQQ,0.5\nSPY,0.5\n")
+    db = str(tmp_path / "j.sqlite3")
+    code, out, _ = run_cli(
+        [
+            "rebalance",
+            "--targets",
+            str(targets),
+            "--json",
+            "--db",
+            db,
+            "--at",
+            "2026-11-24T09:45:00",
+        ],
+        capsys,
+    )
+    assert code == 0
+    data = json.loads(out)
+    weights = {r["symbol"]: D(r["final_weight"]) for r in data["results"]}
+    assert abs(weights["TQQQ"] - D("0.5")) <= D("0.01")
+    assert abs(weights["SPY"] - D("0.5")) <= D("0.01")
+    assert data["complete"] is True
+
+
+def test_demo_runs_its_three_scenes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["demo"], capsys)
+    assert code == 0
+    assert "wide spread" in out and "repeg" in out and "fallback_market" in out
