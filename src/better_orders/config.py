@@ -86,6 +86,14 @@ class SpreadSettings(_Section):
     wide_bps: Decimal = Field(
         Decimal("15"), gt=0, description="WIDE (bps of mid) without a baseline"
     )
+    wait_ratio: Decimal = Field(
+        Decimal("0.5"),
+        gt=0,
+        description=(
+            "relative rule, opening windows: wait (bounded) until the spread is at most "
+            "ratio x typical; a spread within tight_cents is never waited out"
+        ),
+    )
     typical_window_seconds: float = Field(
         1800.0, gt=0, description="trailing window for learning a symbol's typical spread"
     )
@@ -117,6 +125,13 @@ class TimingSettings(_Section):
     )
     early_wait_max_seconds: float = Field(
         0.0, ge=0, description="longest such wait in 09:32-09:35 (0 = execute and monitor)"
+    )
+    wait_again: bool = Field(
+        True,
+        description=(
+            "after an attempt times out in the opening windows, wait (same budget) for a "
+            "wide spread to come in again instead of re-pegging into it"
+        ),
     )
     pre_open: Literal["wait", "refuse"] = Field(
         "wait", description="before the open: wait for it, or refuse the order"
@@ -187,6 +202,18 @@ class RebalanceSettings(_Section):
     )
 
 
+class TcaSettings(_Section):
+    """Replay evaluation (``better-orders tca``): extra or changed execution policies."""
+
+    policies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description=(
+            "policies as [tca.policies.NAME] tables: a partial configuration overlay, "
+            "with optional 'description' and 'extends'; a built-in's name tweaks it"
+        ),
+    )
+
+
 class SymbolOverride(_Section):
     """Settings for one symbol that take precedence over its class's."""
 
@@ -230,12 +257,16 @@ class BetterOrdersConfig(_Section):
     other_stock_bps: Decimal = Field(
         Decimal("15"), ge=0, description="slippage budget for other stocks (bps of arrival mid)"
     )
+    requests_per_minute: int = Field(
+        180, ge=1, le=100_000, description="broker requests per minute (Alpaca allows 200)"
+    )
     symbols: dict[str, SymbolOverride] = Field(
         default_factory=dict, description="per-symbol overrides, one table per symbol"
     )
     spread: SpreadSettings = SpreadSettings()
     timing: TimingSettings = TimingSettings()
     ladder: LadderSettings = LadderSettings()
+    tca: TcaSettings = TcaSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
 
     @field_validator("leveraged_etfs", "high_volume_etfs", mode="before")
@@ -788,6 +819,9 @@ def _toml_scalar(value: Any) -> str:
         return format(value, "f")
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, Mapping):
+        inner = ", ".join(f"{json.dumps(str(k))} = {_toml_scalar(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
     raise TypeError(f"no TOML form for {value!r}")
 
 

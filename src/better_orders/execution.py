@@ -76,7 +76,16 @@ async def execute(
         )
         journal.record_intent(run_id, i, spec.symbol, spec.side, spec.qty)
         legs.append(Leg(i, ParentOrder(spec.symbol, spec.side, spec.qty), params))
-    runner = Runner(broker, feed, clock, cal, run_id=run_id, journal=journal, observer=observer)
+    runner = Runner(
+        broker,
+        feed,
+        clock,
+        cal,
+        run_id=run_id,
+        journal=journal,
+        observer=observer,
+        requests_per_minute=config.requests_per_minute,
+    )
     reports = await runner.run(legs)
     for leg, report in zip(legs, reports, strict=True):
         status = "filled" if report.complete else ("failed" if report.error else "partial")

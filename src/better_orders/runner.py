@@ -117,6 +117,8 @@ class _LegState:
     leg: Leg
     ladder: Ladder
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
+    #: A request token taken before the ladder started, for its first submit.
+    prepaid: bool = False
 
 
 class Runner:
@@ -221,6 +223,10 @@ class Runner:
     async def _drive(self, st: _LegState) -> ExecutionReport:
         ladder = st.ladder
         symbol = st.leg.parent.symbol
+        # Admission at the broker's pace: a ladder starts only when its first order can
+        # be sent at once, so no limit price goes stale waiting for the rate limiter.
+        await self.limiter.acquire()
+        st.prepaid = True
         try:
             first: Quote | None = await self.feed.latest_quote(symbol)
         except (BrokerError, QuoteError):
@@ -325,7 +331,10 @@ class Runner:
             self.journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
         self._by_coid[coid] = st
         for attempt_no in range(SUBMIT_RETRIES + 1):
-            await self.limiter.acquire()
+            if st.prepaid:
+                st.prepaid = False
+            else:
+                await self.limiter.acquire()
             try:
                 ack = await self.broker.submit_order(request)
             except BrokerError as exc:
