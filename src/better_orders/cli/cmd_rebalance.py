@@ -189,6 +189,7 @@ def rebalance(
     if dry_run:
         console.print("[bold]dry run:[/] nothing was sent")
         return
+    console.print()
     console.print(summary_table(report))
     cost = report.total_cost_bps
     console.print(
