@@ -1,0 +1,250 @@
+"""The paper account behind the simulated broker: cash, long positions, persistence.
+
+A cash account without margin: buying power is cash minus what open buy orders
+have reserved, and sells are limited to the shares held (long only). The checks
+take the reservations as arguments because the venue's open orders, not this
+object, are the truth about what is still working.
+
+Persistence lives in the same SQLite file as the journal, in its own tables
+(``paper_account``, ``paper_positions``), Decimals stored as TEXT, so that
+successive commands see the positions earlier ones built.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from better_orders.core.model import Account, Fill, Position, Side
+from better_orders.errors import BrokerError, InvalidInputError, JournalError
+
+DEFAULT_CASH = Decimal(100_000)
+#: A market buy reserves its quantity at the ask plus this cushion (it may walk the book).
+MARKET_BUY_CUSHION = Decimal("1.01")
+ZERO = Decimal(0)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS paper_account (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    cash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS paper_positions (
+    symbol TEXT PRIMARY KEY,
+    qty TEXT NOT NULL,
+    avg_entry_price TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PaperPosition:
+    symbol: str
+    qty: Decimal  # negative = short (only reachable through apply_fill; orders are long-only)
+    avg_entry_price: Decimal | None
+
+
+def _money(value: Decimal) -> str:
+    return f"${value:,.2f}"
+
+
+class PaperAccount:
+    """Cash and positions, changed only by ``apply_fill`` (and ``reset``)."""
+
+    def __init__(
+        self,
+        cash: Decimal = DEFAULT_CASH,
+        positions: Mapping[str, PaperPosition] | None = None,
+        *,
+        path: Path | None = None,
+    ) -> None:
+        if cash < 0:
+            raise InvalidInputError(f"starting cash cannot be negative: {cash}")
+        self._cash = cash
+        self._positions: dict[str, PaperPosition] = dict(positions or {})
+        self.path = path
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def cash(self) -> Decimal:
+        return self._cash
+
+    @property
+    def positions(self) -> dict[str, PaperPosition]:
+        return dict(self._positions)
+
+    def qty(self, symbol: str) -> Decimal:
+        found = self._positions.get(symbol)
+        return found.qty if found is not None else ZERO
+
+    def apply_fill(self, fill: Fill) -> None:
+        """Move cash and the position by exactly ``qty x price``."""
+        notional = fill.qty * fill.price
+        self._cash += -notional if fill.side is Side.BUY else notional
+        old = self._positions.get(fill.symbol)
+        old_qty = old.qty if old is not None else ZERO
+        delta = fill.qty * fill.side.sign
+        new_qty = old_qty + delta
+        if new_qty == 0:
+            self._positions.pop(fill.symbol, None)
+            return
+        if old is None or old_qty == 0 or (old_qty > 0) != (new_qty > 0):
+            avg: Decimal | None = fill.price  # opened, or flipped through zero
+        elif (delta > 0) == (old_qty > 0):
+            assert old.avg_entry_price is not None
+            avg = (old_qty * old.avg_entry_price + delta * fill.price) / new_qty
+        else:
+            avg = old.avg_entry_price  # reducing keeps the entry price
+        self._positions[fill.symbol] = PaperPosition(fill.symbol, new_qty, avg)
+
+    def reset(self, cash: Decimal = DEFAULT_CASH) -> None:
+        """Start over: ``cash`` and no positions (saved when the account has a file)."""
+        if cash < 0:
+            raise InvalidInputError(f"starting cash cannot be negative: {cash}")
+        self._cash = cash
+        self._positions.clear()
+        if self.path is not None:
+            self.save()
+
+    # -- pre-trade checks ----------------------------------------------------------------------
+
+    def buying_power(self, reserved: Decimal = ZERO) -> Decimal:
+        return self._cash - reserved
+
+    def check_buy(self, symbol: str, qty: Decimal, unit_price: Decimal, reserved: Decimal) -> None:
+        """Refuse a buy of ``qty`` at up to ``unit_price`` that the free cash cannot pay."""
+        cost = qty * unit_price
+        available = self._cash - reserved
+        if cost > available:
+            held = f" ({_money(reserved)} held for open buy orders)" if reserved else ""
+            raise BrokerError(
+                f"insufficient buying power for {symbol}: buying {qty} at up to {unit_price} "
+                f"needs {_money(cost)}, available {_money(available)} "
+                f"of {_money(self._cash)} cash{held}",
+                code="insufficient_buying_power",
+            )
+
+    def check_sell(self, symbol: str, qty: Decimal, reserved_qty: Decimal) -> None:
+        """Refuse a sell beyond the shares held and not already offered by open sells."""
+        available = self.qty(symbol) - reserved_qty
+        if qty > available:
+            offered = f", {reserved_qty} already in open sell orders" if reserved_qty else ""
+            raise BrokerError(
+                f"insufficient quantity to sell {qty} {symbol}: holding {self.qty(symbol)}"
+                f"{offered}; the paper account is long-only",
+                code="insufficient_qty",
+            )
+
+    # -- valuation -------------------------------------------------------------------------------
+
+    def market_value(self, prices: Mapping[str, Decimal]) -> Decimal:
+        """Positions at ``prices`` (a position without a price counts at its entry price)."""
+        total = ZERO
+        for symbol, position in self._positions.items():
+            price = prices.get(symbol, position.avg_entry_price)
+            if price is not None:
+                total += position.qty * price
+        return total
+
+    def equity(self, prices: Mapping[str, Decimal]) -> Decimal:
+        return self._cash + self.market_value(prices)
+
+    def to_account(self, prices: Mapping[str, Decimal], reserved: Decimal = ZERO) -> Account:
+        return Account(
+            cash=self._cash,
+            buying_power=self.buying_power(reserved),
+            equity=self.equity(prices),
+            account_id="sim-paper",
+        )
+
+    def to_positions(self, prices: Mapping[str, Decimal]) -> list[Position]:
+        return [
+            Position(p.symbol, p.qty, p.avg_entry_price, prices.get(p.symbol))
+            for p in sorted(self._positions.values(), key=lambda p: p.symbol)
+        ]
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path, *, default_cash: Decimal = DEFAULT_CASH) -> PaperAccount:
+        """The account saved in ``path`` (created with ``default_cash`` if it has none yet)."""
+        file = Path(path)
+        with _connect(file) as db:
+            row = db.execute("SELECT cash FROM paper_account WHERE id = 1").fetchone()
+            rows = db.execute(
+                "SELECT symbol, qty, avg_entry_price FROM paper_positions ORDER BY symbol"
+            ).fetchall()
+        if row is None:
+            return cls(default_cash, path=file)
+        cash = _decimal(row[0], f"cash in {file}")
+        positions: dict[str, PaperPosition] = {}
+        for symbol, qty, avg in rows:
+            positions[symbol] = PaperPosition(
+                symbol,
+                _decimal(qty, f"{symbol} quantity in {file}"),
+                _decimal(avg, f"{symbol} entry price in {file}") if avg is not None else None,
+            )
+        return cls(cash, positions, path=file)
+
+    def save(self, path: str | Path | None = None) -> None:
+        """Write cash and positions in one transaction (to ``path``, else the loaded file)."""
+        target = Path(path) if path is not None else self.path
+        if target is None:
+            raise InvalidInputError("this paper account has no file to save to: pass a path")
+        with _connect(target) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    "INSERT INTO paper_account (id, cash) VALUES (1, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET cash = excluded.cash",
+                    (str(self._cash),),
+                )
+                db.execute("DELETE FROM paper_positions")
+                db.executemany(
+                    "INSERT INTO paper_positions (symbol, qty, avg_entry_price) VALUES (?, ?, ?)",
+                    [
+                        (
+                            p.symbol,
+                            str(p.qty),
+                            str(p.avg_entry_price) if p.avg_entry_price is not None else None,
+                        )
+                        for p in self._positions.values()
+                    ],
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        self.path = target
+
+
+@contextmanager
+def _connect(path: Path) -> Iterator[sqlite3.Connection]:
+    """A short-lived connection (WAL, autocommit), so the journal can share the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise JournalError(f"cannot open the paper account database {path}: {exc}") from None
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        yield db
+    except sqlite3.Error as exc:
+        raise JournalError(f"paper account database {path}: {exc}") from None
+    finally:
+        db.close()
+
+
+def _decimal(text: object, what: str) -> Decimal:
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        raise JournalError(f"corrupt paper account: {what} is {text!r}") from None
+    if not value.is_finite():
+        raise JournalError(f"corrupt paper account: {what} is {text!r}")
+    return value

@@ -1,0 +1,618 @@
+"""A discrete-event simulated exchange: latency, a fill model on top of book, faults.
+
+Rules of this file:
+
+- Time is an argument. Nothing here reads a clock, sleeps or uses asyncio: the
+  caller says what time it is (``submit``, ``cancel``) and how far to run
+  (``advance``), so the same object serves the asyncio broker adapter and a
+  synchronous replay of thousands of decisions.
+- The venue's truth (``order``, ``open_orders``) and what the client has been
+  told (the updates ``advance`` returns) are kept apart: an update may be late,
+  duplicated or lost, the venue state is not.
+- Filled quantity never exceeds the order quantity, whatever the fill path.
+
+Theory of operation. Three kinds of things happen at venue instants, merged in
+time order (ties in this order): a quote row from the ``QuoteBook`` (published
+to the client with ``Latency.market_data``, 0 by default), an arrival at the
+venue (a submit at ``now + Latency.submit``, a cancel at ``now + Latency.cancel``),
+and a delivery of an update to the client (venue time + ``Latency.update``,
+plus any fault delay). ``advance(until)`` processes everything up to ``until``
+and returns what the client saw: ``QuoteEvent`` and ``OrderUpdate`` values.
+
+Fill model (top of book only, displayed size is the liquidity):
+
+- A marketable limit (buy limit >= ask, sell limit <= bid) fills at the touch,
+  not its limit, up to the displayed size; the rest rests at its limit. Size our
+  fills consume stays consumed until the next quote row of that symbol.
+- A resting limit fills when a later quote's opposite touch reaches it, again at
+  the touch and up to the displayed size.
+- A replayed execution (LOBSTER types 4/5) at price P against resting buys (or
+  sells) fills our resting buy limits >= P (sell limits <= P) at their limit, up
+  to the executed size.
+- A market order takes the touch's displayed size, then walks a simple depth
+  model: each further level one tick worse holds the touch's displayed size
+  again (at least one round lot), so it always completes. With no valid touch
+  it waits at the venue for the next quote.
+
+Fills are observable two ways: on the updates (each carries its ``Fill``) and,
+since updates can be dropped, from the venue itself through ``take_fills()``,
+which is how the broker adapter keeps the paper account exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from itertools import count
+
+from better_orders.core.model import (
+    QTY_QUANTUM,
+    BrokerOrder,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Quote,
+    Side,
+    TimeInForce,
+    normalize_symbol,
+)
+from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
+from better_orders.errors import BrokerError, InvalidInputError
+from better_orders.sim.faults import FaultPlan
+from better_orders.sim.quotes import Execution, MarketEvent, QuoteBook
+
+ZERO = Decimal(0)
+#: The smallest depth level the market-order walk assumes when the touch shows less.
+MIN_DEPTH = Decimal(100)
+MAX_CLIENT_ORDER_ID = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """One-way delays: client to venue (``submit``, ``cancel``), venue to client (``update``)."""
+
+    submit: timedelta = timedelta(milliseconds=30)
+    cancel: timedelta = timedelta(milliseconds=30)
+    update: timedelta = timedelta(milliseconds=5)
+    market_data: timedelta = timedelta(0)
+
+    def __post_init__(self) -> None:
+        for name in ("submit", "cancel", "update", "market_data"):
+            if getattr(self, name) < timedelta(0):
+                raise InvalidInputError(f"latency {name} cannot be negative: {getattr(self, name)}")
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteEvent:
+    """A quote published to the client."""
+
+    quote: Quote
+
+
+SimEvent = QuoteEvent | OrderUpdate
+
+
+class _Order:
+    """The venue's mutable record of one order."""
+
+    __slots__ = (
+        "at_venue",
+        "broker_order_id",
+        "filled_qty",
+        "fills",
+        "notional",
+        "reject_reason",
+        "request",
+        "seq",
+        "status",
+        "submitted_at",
+    )
+
+    def __init__(self, request: OrderRequest, broker_order_id: str, now: datetime, seq: int):
+        self.request = request
+        self.broker_order_id = broker_order_id
+        self.submitted_at = now
+        self.seq = seq
+        self.status = OrderStatus.PENDING_NEW
+        self.filled_qty = ZERO
+        self.notional = ZERO
+        self.fills = 0
+        self.at_venue = False
+        self.reject_reason: str | None = None
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.request.qty - self.filled_qty
+
+    @property
+    def avg_price(self) -> Decimal | None:
+        return self.notional / self.filled_qty if self.filled_qty else None
+
+    def snapshot(self) -> BrokerOrder:
+        r = self.request
+        return BrokerOrder(
+            client_order_id=r.client_order_id,
+            broker_order_id=self.broker_order_id,
+            symbol=r.symbol,
+            side=r.side,
+            qty=r.qty,
+            order_type=r.order_type,
+            limit_price=r.limit_price,
+            status=self.status,
+            filled_qty=self.filled_qty,
+            filled_avg_price=self.avg_price,
+            submitted_at=self.submitted_at,
+        )
+
+    def priority(self) -> tuple[int, Decimal, int]:
+        """Matching order within a side: market first, then best limit, then time."""
+        limit = self.request.limit_price
+        if limit is None:
+            return (0, ZERO, self.seq)
+        return (1, -limit if self.request.side is Side.BUY else limit, self.seq)
+
+
+class _Top:
+    """The venue's current top of book for a symbol, with what our fills left of it."""
+
+    __slots__ = ("ask_avail", "bid_avail", "quote")
+
+    def __init__(self, quote: Quote):
+        self.quote = quote
+        self.bid_avail = quote.bid_size if quote.bid > 0 else ZERO
+        self.ask_avail = quote.ask_size if quote.ask > 0 else ZERO
+
+
+# Timeline entry kinds; the tuple's second field orders same-instant entries.
+_SUBMIT, _CANCEL, _DELIVER, _PUBLISH = 0, 1, 2, 3
+_PRIORITY = {_SUBMIT: 1, _CANCEL: 1, _DELIVER: 2, _PUBLISH: 2}
+
+
+def _broker_order_id(client_order_id: str) -> str:
+    digest = hashlib.blake2b(client_order_id.encode(), digest_size=8).hexdigest()
+    return f"sim-{digest}"
+
+
+def check_price_grid(symbol: str, price: Decimal) -> None:
+    """Refuse a limit price off the tick grid, the way a venue would (code ``invalid_price``)."""
+    if not price.is_finite() or price <= 0:
+        raise BrokerError(f"invalid limit price {price} for {symbol}", code="invalid_price")
+    if price >= ONE_DOLLAR and price != price.quantize(PENNY):
+        raise BrokerError(
+            f"sub-penny price {price} for {symbol}: prices >= $1 take at most 2 decimals",
+            code="invalid_price",
+        )
+    if price < ONE_DOLLAR and price != price.quantize(SUBPENNY):
+        raise BrokerError(
+            f"price {price} for {symbol}: prices below $1 take at most 4 decimals",
+            code="invalid_price",
+        )
+
+
+class SimExchange:
+    """The simulated venue. See the module docstring for the rules and the fill model."""
+
+    def __init__(
+        self,
+        quotes: QuoteBook,
+        *,
+        latency: Latency = Latency(),
+        faults: FaultPlan | None = None,
+    ) -> None:
+        self._book = quotes
+        self._latency = latency
+        self._faults = faults if faults is not None else FaultPlan()
+        self._now: datetime | None = None
+        self._timeline: list[tuple[datetime, int, int, int, object]] = []
+        self._seq = count()
+        self._orders: dict[str, _Order] = {}
+        self._resting: dict[str, list[_Order]] = {}
+        self._tops: dict[str, _Top] = {}
+        self._published: dict[str, Quote] = {}
+        self._outbox: list[SimEvent] = []
+        self._fills: list[Fill] = []
+        self._fills_taken = 0
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime | None:
+        """The venue instant everything has been processed up to (None before the first call)."""
+        return self._now
+
+    @property
+    def latency(self) -> Latency:
+        return self._latency
+
+    @property
+    def faults(self) -> FaultPlan:
+        return self._faults
+
+    @property
+    def quotes(self) -> QuoteBook:
+        return self._book
+
+    @property
+    def fills(self) -> tuple[Fill, ...]:
+        """Every fill the venue has made, in order (including those whose update was lost)."""
+        return tuple(self._fills)
+
+    def take_fills(self) -> list[Fill]:
+        """Fills made since the previous call: apply each to an account exactly once."""
+        new = self._fills[self._fills_taken :]
+        self._fills_taken = len(self._fills)
+        return new
+
+    # -- client requests -----------------------------------------------------------------------
+
+    def knows(self, symbol: str) -> bool:
+        return self._book.knows(symbol)
+
+    def watch(self, symbol: str, now: datetime) -> None:
+        """Start quoting ``symbol`` (its first row is the quote in force at ``now``)."""
+        self._clock(now)
+        try:
+            self._book.source(symbol, self._now)
+        except InvalidInputError:
+            raise BrokerError(
+                f"unknown symbol {symbol}: the simulated venue has no quotes for it",
+                code="unknown_symbol",
+            ) from None
+
+    def validate(self, request: OrderRequest) -> None:
+        """Every check ``submit`` makes before accepting, without side effects."""
+        symbol = request.symbol
+        try:
+            well_formed = normalize_symbol(symbol) == symbol
+        except InvalidInputError:
+            well_formed = False
+        if not well_formed or not self._book.knows(symbol):
+            raise BrokerError(
+                f"unknown symbol {symbol!r}: the simulated venue has no quotes for it",
+                code="unknown_symbol",
+            )
+        coid = request.client_order_id
+        if not coid or len(coid) > MAX_CLIENT_ORDER_ID:
+            raise BrokerError(
+                f"client order id for {symbol} must be 1-{MAX_CLIENT_ORDER_ID} characters, "
+                f"got {len(coid)}",
+                code="invalid_client_order_id",
+            )
+        if coid in self._orders:
+            raise BrokerError(
+                f"client order id {coid} already exists ({symbol}): look the order up instead",
+                code="duplicate_client_order_id",
+            )
+        if request.qty != request.qty.quantize(QTY_QUANTUM):
+            raise BrokerError(
+                f"{symbol} quantity {request.qty} has more than 9 decimals", code="invalid_qty"
+            )
+        if request.limit_price is not None:
+            check_price_grid(symbol, request.limit_price)
+
+    def submit(self, request: OrderRequest, now: datetime) -> BrokerOrder:
+        """Accept an order (``pending_new``); it reaches the venue at ``now + latency.submit``.
+
+        Raises ``BrokerError`` for invalid requests and for injected submit faults (for
+        ``timeout`` the order IS created: look it up by client order id).
+        """
+        now = self._clock(now)
+        self.validate(request)
+        fault = self._faults.on_submit(request.client_order_id) if self._faults.active else None
+        if fault is not None and fault.kind == "error":
+            raise BrokerError(
+                f"{request.symbol} order {request.client_order_id}: {fault.message}",
+                code=fault.code,
+                retryable=fault.retryable,
+            )
+        self.watch(request.symbol, now)
+        order = _Order(
+            request, _broker_order_id(request.client_order_id), now, next(self._seq)
+        )
+        if fault is not None and fault.kind == "reject":
+            order.reject_reason = fault.message
+        self._orders[request.client_order_id] = order
+        self._schedule(now + self._latency.submit, _SUBMIT, order)
+        if fault is not None and fault.kind == "lost_response":
+            raise BrokerError(
+                f"{request.symbol} order {request.client_order_id}: {fault.message}",
+                code=fault.code,
+                retryable=True,
+            )
+        return order.snapshot()
+
+    def cancel(self, client_order_id: str, now: datetime) -> None:
+        """Ask for a cancel; it reaches the venue at ``now + latency.cancel``.
+
+        Fills before it arrives count; if the order fills first, the client gets the
+        ``filled`` update and nothing else.
+        """
+        now = self._clock(now)
+        order = self._orders.get(client_order_id)
+        if order is None:
+            raise BrokerError(
+                f"no order with client order id {client_order_id} to cancel", code="not_found"
+            )
+        if order.status.is_terminal:
+            raise BrokerError(
+                f"{order.request.symbol} order {client_order_id} is already {order.status.value}: "
+                "it cannot be canceled",
+                code="not_cancelable",
+            )
+        self._schedule(now + self._latency.cancel, _CANCEL, order)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        """The venue's truth about an order (even when an update about it was lost)."""
+        found = self._orders.get(client_order_id)
+        return found.snapshot() if found is not None else None
+
+    def open_orders(self) -> list[BrokerOrder]:
+        """Orders not yet terminal at the venue (including those still in flight to it)."""
+        return [o.snapshot() for o in self._orders.values() if not o.status.is_terminal]
+
+    def last_quote(self, symbol: str) -> Quote | None:
+        """The latest quote published to the client for ``symbol``."""
+        return self._published.get(symbol)
+
+    def next_time(self, symbols: set[str] | frozenset[str] | None = None) -> datetime | None:
+        """The earliest pending quote, arrival or delivery.
+
+        With ``symbols``, only quotes of those symbols (and of symbols with orders resting
+        at the venue, which a quote may fill) count: a driver that does not watch the
+        other symbols need not wake up for them.
+        """
+        head = self._timeline[0][0] if self._timeline else None
+        if symbols is None:
+            quote_time = self._book.peek_time()
+        else:
+            quote_time = None
+            for symbol in symbols.union(s for s, rest in self._resting.items() if rest):
+                when = self._book.peek_time(symbol)
+                if when is not None and (quote_time is None or when < quote_time):
+                    quote_time = when
+        if head is None:
+            return quote_time
+        if quote_time is None:
+            return head
+        return min(head, quote_time)
+
+    def advance(self, until: datetime) -> list[SimEvent]:
+        """Process everything up to ``until``; what the client saw, in delivery order."""
+        self._clock(until)
+        out, self._outbox = self._outbox, []
+        return out
+
+    # -- the event loop ------------------------------------------------------------------------
+
+    def _clock(self, now: datetime) -> datetime:
+        """Bring the venue to ``now`` (an earlier instant counts as the venue's current time)."""
+        if now.tzinfo is None:
+            raise InvalidInputError(f"time {now.isoformat()} has no time zone: give an aware time")
+        if self._now is None or now >= self._now:
+            # Also at the same instant: a source just added may hold a row already due.
+            self._process(now)
+            self._now = now
+        return self._now
+
+    def _schedule(self, when: datetime, kind: int, payload: object) -> None:
+        heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
+
+    def _process(self, until: datetime) -> None:
+        book, timeline = self._book, self._timeline
+        while True:
+            quote_time = book.peek_time()
+            if timeline and (quote_time is None or timeline[0][0] < quote_time):
+                if timeline[0][0] > until:
+                    return
+                when, _prio, _seq, kind, payload = heapq.heappop(timeline)
+                if kind == _DELIVER:
+                    assert isinstance(payload, OrderUpdate)
+                    self._outbox.append(payload)
+                elif kind == _PUBLISH:
+                    assert isinstance(payload, Quote)
+                    self._publish(payload)
+                elif kind == _SUBMIT:
+                    assert isinstance(payload, _Order)
+                    self._on_submit_arrival(payload, when)
+                else:
+                    assert isinstance(payload, _Order)
+                    self._on_cancel_arrival(payload, when)
+            elif quote_time is not None and quote_time <= until:
+                self._on_market(book.pop())
+            else:
+                return
+
+    def _publish(self, quote: Quote) -> None:
+        self._published[quote.symbol] = quote
+        self._outbox.append(QuoteEvent(quote))
+
+    def _on_market(self, event: MarketEvent) -> None:
+        quote = event.quote
+        top = _Top(quote)
+        self._tops[quote.symbol] = top
+        if self._latency.market_data:
+            self._schedule(quote.ts + self._latency.market_data, _PUBLISH, quote)
+        else:
+            self._publish(quote)
+        resting = self._resting.get(quote.symbol)
+        if resting:
+            if event.execution is not None:
+                self._match_execution(resting, event.execution, quote.ts)
+            for order in sorted(resting, key=_Order.priority):
+                if not order.status.is_terminal:
+                    self._match(order, top, quote.ts)
+
+    def _on_submit_arrival(self, order: _Order, now: datetime) -> None:
+        if order.status.is_terminal:
+            return  # canceled while still in flight
+        order.at_venue = True
+        if order.reject_reason is not None:
+            order.status = OrderStatus.REJECTED
+            self._emit(order, now, reason=order.reject_reason)
+            return
+        order.status = OrderStatus.NEW
+        self._emit(order, now)
+        self._resting.setdefault(order.request.symbol, []).append(order)
+        top = self._tops.get(order.request.symbol)
+        if top is not None:
+            self._match(order, top, now)
+        if order.request.time_in_force is TimeInForce.IOC and not order.status.is_terminal:
+            self._cancel_now(order, now, reason="immediate-or-cancel remainder")
+
+    def _on_cancel_arrival(self, order: _Order, now: datetime) -> None:
+        if order.status.is_terminal:
+            return  # it filled (or was canceled) first; the client already has that update
+        if order.at_venue and self._faults.active and self._fill_on_cancel(order, now):
+            return
+        self._cancel_now(order, now)
+
+    def _cancel_now(self, order: _Order, now: datetime, reason: str | None = None) -> None:
+        order.status = OrderStatus.CANCELED
+        self._unrest(order)
+        self._emit(order, now, reason=reason)
+
+    def _fill_on_cancel(self, order: _Order, now: datetime) -> bool:
+        """The fill-during-cancel fault: the remainder fills just before the cancel lands."""
+        request = order.request
+        top = self._tops.get(request.symbol)
+        touch = None
+        if top is not None:
+            touch = top.quote.far_touch(request.side)
+            touch = touch if touch > 0 else None
+        limit = request.limit_price
+        if limit is None and touch is None:
+            return False
+        if not self._faults.on_cancel_arrival(request.client_order_id):
+            return False
+        if limit is None:
+            price = touch
+        elif touch is not None and (limit - touch) * request.side.sign >= 0:
+            price = touch  # marketable: at the touch, as any fill of a marketable limit
+        else:
+            price = limit
+        assert price is not None
+        while order.remaining > 0:
+            self._fill(order, order.remaining, price, now)
+        return True
+
+    # -- matching ------------------------------------------------------------------------------
+
+    def _match(self, order: _Order, top: _Top, now: datetime) -> None:
+        request = order.request
+        buy = request.side is Side.BUY
+        quote = top.quote
+        touch = quote.ask if buy else quote.bid
+        if touch <= 0:
+            return
+        limit = request.limit_price
+        if limit is not None:
+            if (buy and limit < touch) or (not buy and limit > touch):
+                return
+            available = top.ask_avail if buy else top.bid_avail
+            if available <= 0:
+                return
+            filled = self._fill(order, min(order.remaining, available), touch, now)
+            if buy:
+                top.ask_avail -= filled
+            else:
+                top.bid_avail -= filled
+            return
+        # Market order: the touch's remaining size, then one tick worse per level.
+        depth = max(quote.ask_size if buy else quote.bid_size, MIN_DEPTH)
+        price = touch
+        level = top.ask_avail if buy else top.bid_avail
+        first = True
+        while order.remaining > 0:
+            while level > 0 and order.remaining > 0:
+                filled = self._fill(order, min(order.remaining, level), price, now)
+                level -= filled
+                if first:
+                    if buy:
+                        top.ask_avail -= filled
+                    else:
+                        top.bid_avail -= filled
+            first = False
+            price = _step(price, buy)
+            level = depth
+
+    def _match_execution(self, resting: list[_Order], execution: Execution, now: datetime) -> None:
+        side = execution.resting_side
+        px = execution.price
+        left = execution.size
+        for order in sorted(resting, key=_Order.priority):
+            if left <= 0:
+                return
+            limit = order.request.limit_price
+            if order.request.side is not side or limit is None or order.status.is_terminal:
+                continue
+            if (side is Side.BUY and limit >= px) or (side is Side.SELL and limit <= px):
+                left -= self._fill(order, min(order.remaining, left), limit, now)
+
+    def _fill(self, order: _Order, qty: Decimal, price: Decimal, now: datetime) -> Decimal:
+        """Fill up to ``qty`` (never beyond the remainder); returns what was filled."""
+        qty = min(qty, order.remaining)
+        if self._faults.active:
+            qty = self._faults.cap_fill(order.request.client_order_id, qty)
+        if qty <= 0:
+            return ZERO
+        request = order.request
+        order.filled_qty += qty
+        order.notional += qty * price
+        order.fills += 1
+        fill = Fill(
+            exec_id=f"{order.broker_order_id}-{order.fills}",
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            qty=qty,
+            price=price,
+            ts=now,
+        )
+        self._fills.append(fill)
+        if order.remaining == 0:
+            order.status = OrderStatus.FILLED
+            self._unrest(order)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+        self._emit(order, now, fill=fill)
+        return qty
+
+    def _unrest(self, order: _Order) -> None:
+        resting = self._resting.get(order.request.symbol)
+        if resting and order in resting:
+            resting.remove(order)
+
+    def _emit(
+        self, order: _Order, now: datetime, *, fill: Fill | None = None, reason: str | None = None
+    ) -> None:
+        update = OrderUpdate(
+            client_order_id=order.request.client_order_id,
+            status=order.status,
+            filled_qty=order.filled_qty,
+            ts=now,
+            filled_avg_price=order.avg_price,
+            broker_order_id=order.broker_order_id,
+            fill=fill,
+            reason=reason,
+        )
+        at = now + self._latency.update
+        if self._faults.active:
+            fault = self._faults.on_update(update)
+            for _ in range(fault.copies):
+                self._schedule(at + fault.delay, _DELIVER, update)
+        else:
+            self._schedule(at, _DELIVER, update)
+
+
+def _step(price: Decimal, up: bool) -> Decimal:
+    """One tick away from ``price`` (up for buys walking the offers, down for sells)."""
+    if up:
+        return price + tick_size(price)
+    lower = price - (PENNY if price > ONE_DOLLAR else SUBPENNY)
+    return lower if lower > 0 else SUBPENNY
