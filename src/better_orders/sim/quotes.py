@@ -32,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,8 @@ from better_orders.config import BetterOrdersConfig, SymbolClass
 from better_orders.core.model import Quote, Side, normalize_symbol
 from better_orders.core.ticks import tick_size
 from better_orders.errors import InvalidInputError
+
+NEW_YORK = ZoneInfo("America/New_York")
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
@@ -244,7 +247,9 @@ class SyntheticQuotes:
         self.end = _require_aware(end, "end") if end is not None else None
         self._end_us = (self.end - self.start) // _ONE_US if self.end is not None else None
         self._open_us = (self.session_open - self.start) // _ONE_US
-        self._rng = random.Random(seed ^ stable_hash(self.symbol))
+        # Each trading day has its own path (and a level within +/-2% of the reference).
+        day = self.session_open.astimezone(NEW_YORK).date().isoformat()
+        self._rng = random.Random(seed ^ stable_hash(f"{self.symbol}@{day}"))
         p = self.profile
         self._tick = tick_size(p.ref_price)
         rng = self._rng
