@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -214,3 +215,187 @@ def run_rebalance_simulated(
         start=start,
     )
     return report
+
+
+# -- Alpaca ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VenueChoice:
+    """Where a command trades: the simulator (default) or Alpaca (paper unless ``live``)."""
+
+    broker: str = "sim"
+    live: bool = False
+    yes: bool = False
+    feed: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.broker not in ("sim", "alpaca"):
+            raise InvalidInputError(f"unknown broker {self.broker!r}: use sim or alpaca")
+        if self.live and self.broker != "alpaca":
+            raise InvalidInputError("--live needs --broker alpaca")
+
+    @property
+    def simulated(self) -> bool:
+        return self.broker == "sim"
+
+
+@dataclass(slots=True)
+class _Handles:
+    broker: Any
+    feed: Any
+    clock: Any
+
+
+async def _in_alpaca(
+    work: Callable[[Any, Journal, str], Awaitable[T]],
+    *,
+    choice: VenueChoice,
+    db_path: Path,
+    kind: str,
+    params: dict[str, Any],
+    record: Callable[[T], dict[str, Any]],
+    record_run: bool = True,
+) -> tuple[str, T]:
+    from better_orders.brokers.alpaca import AlpacaBroker, open_alpaca
+    from better_orders.credentials import Credentials, require_live_opt_in, typed_confirmation
+    from better_orders.sim.clock import OffsetClock
+
+    creds = Credentials.from_env(live=choice.live)
+    probe = AlpacaBroker(creds, use_stream=False)
+    try:
+        account = await probe.get_account()
+        market = await probe.get_market_clock()
+    finally:
+        await probe.close()
+    # Decide on the broker's time, not the local clock's.
+    clock = OffsetClock(market.timestamp - datetime.now(UTC))
+    if choice.live:
+        summary = f"{account.account_id} ({account.status}), equity ${account.equity:,.2f}"
+        require_live_opt_in(True, choice.yes, summary, typed_confirmation())
+    async with open_alpaca(creds, feed=choice.feed, clock=clock) as (broker, feed, wall):
+        run_id = new_run_id(wall.now())
+        with Journal.open(db_path) as journal:
+            if record_run:
+                journal.start_run(run_id, kind, {**params, "feed": feed.feed_name}, broker.name)
+            try:
+                result = await work(_Handles(broker, feed, wall), journal, run_id)
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                if record_run:
+                    journal.finish_run(run_id, "interrupted", None)
+                raise
+            except BaseException:
+                if record_run:
+                    journal.finish_run(run_id, "failed", None)
+                raise
+            if record_run:
+                journal.finish_run(run_id, "completed", record(result))
+    return run_id, result
+
+
+def run_orders(
+    specs: list[OrderSpec],
+    *,
+    venue: VenueChoice,
+    db: str | Path | None = None,
+    config: BetterOrdersConfig | None = None,
+    observer: Callable[[LadderEvent], None] | None = None,
+    **simulated: Any,
+) -> tuple[str, list[ExecutionReport]]:
+    """Run parent orders on the chosen venue (see ``run_orders_simulated`` for the simulator)."""
+    if venue.simulated:
+        return run_orders_simulated(specs, db=db, config=config, observer=observer, **simulated)
+    _only_simulated(simulated)
+    cfg = config or load_config().config
+    db_path = resolve_db_path(str(db) if db is not None else None)
+    params = {
+        "orders": [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs]
+    }
+
+    async def work(v: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
+        return await execute(
+            specs,
+            broker=v.broker,
+            feed=v.feed,
+            clock=v.clock,
+            journal=journal,
+            config=cfg,
+            run_id=run_id,
+            observer=observer,
+        )
+
+    def record(reports: list[ExecutionReport]) -> dict[str, Any]:
+        return {"reports": to_jsonable(reports)}
+
+    return asyncio.run(
+        _in_alpaca(work, choice=venue, db_path=db_path, kind="order", params=params, record=record)
+    )
+
+
+def run_rebalance(
+    targets: Sequence[tuple[str, object]] | Mapping[str, object],
+    *,
+    venue: VenueChoice,
+    db: str | Path | None = None,
+    config: BetterOrdersConfig | None = None,
+    dry_run: bool = False,
+    observer: Callable[[LadderEvent], None] | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+    **simulated: Any,
+) -> RebalanceReport:
+    """Rebalance on the chosen venue (see ``run_rebalance_simulated`` for the simulator)."""
+    if venue.simulated:
+        return run_rebalance_simulated(
+            targets,
+            db=db,
+            config=config,
+            dry_run=dry_run,
+            observer=observer,
+            on_plan=on_plan,
+            **simulated,
+        )
+    _only_simulated(simulated)
+    from better_orders.core.plan import parse_targets
+
+    cfg = config or load_config().config
+    db_path = resolve_db_path(str(db) if db is not None else None)
+    parsed = parse_targets(targets)
+    params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
+
+    async def work(v: Any, journal: Journal, run_id: str) -> RebalanceReport:
+        return await rebalance(
+            parsed,
+            broker=v.broker,
+            feed=v.feed,
+            clock=v.clock,
+            journal=journal,
+            config=cfg,
+            run_id=run_id,
+            dry_run=dry_run,
+            observer=observer,
+            on_plan=on_plan,
+        )
+
+    def record(report: RebalanceReport) -> dict[str, Any]:
+        data: dict[str, Any] = to_jsonable(report)
+        return data
+
+    _, report = asyncio.run(
+        _in_alpaca(
+            work,
+            choice=venue,
+            db_path=db_path,
+            kind="rebalance",
+            params=params,
+            record=record,
+            record_run=not dry_run,
+        )
+    )
+    return report
+
+
+def _only_simulated(options: Mapping[str, Any]) -> None:
+    given = sorted(k for k, v in options.items() if v not in (None, 0, False))
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise InvalidInputError(f"{flags} only apply to the simulator (--broker sim)")

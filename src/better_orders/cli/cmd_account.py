@@ -11,7 +11,7 @@ from rich.table import Table
 
 from better_orders.cli.common import console, print_json
 from better_orders.config import resolve_db_path
-from better_orders.core.model import to_decimal
+from better_orders.core.model import Account, Position, to_decimal
 from better_orders.errors import InvalidInputError
 
 account_app = typer.Typer(
@@ -24,10 +24,17 @@ def show(
     ctx: typer.Context,
     db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
+    live: Annotated[bool, typer.Option(help="the live Alpaca account (read only)")] = False,
 ) -> None:
     """Show cash and positions (valued at their entry prices)."""
     if ctx.invoked_subcommand is not None:
         return
+    if broker == "alpaca":
+        _show_alpaca(live=live, json_out=json_out)
+        return
+    if broker != "sim":
+        raise InvalidInputError(f"unknown broker {broker!r}: use sim or alpaca")
     from better_orders.sim.account import PaperAccount
 
     path = resolve_db_path(db)
@@ -53,6 +60,39 @@ def show(
         table.add_row(p.symbol, str(p.qty), str(entry or "-"), f"{basis:,.2f}")
     console.print(table)
     console.print(f"cash ${account.cash:,.2f}; positions at cost ${cost:,.2f}")
+
+
+def _show_alpaca(*, live: bool, json_out: bool) -> None:
+    """The Alpaca account and positions, as the broker reports them (nothing is traded)."""
+    import asyncio
+
+    from better_orders.brokers.alpaca import AlpacaBroker
+    from better_orders.credentials import Credentials
+
+    async def read() -> tuple[Account, list[Position]]:
+        broker = AlpacaBroker(Credentials.from_env(live=live), use_stream=False)
+        try:
+            return await broker.get_account(), list(await broker.get_positions())
+        finally:
+            await broker.close()
+
+    account, positions = asyncio.run(read())
+    if json_out:
+        name = "alpaca-live" if live else "alpaca-paper"
+        print_json({"broker": name, "account": account, "positions": positions})
+        return
+    table = Table(title=f"Alpaca {'LIVE' if live else 'paper'} account", title_justify="left")
+    for col in ("symbol", "qty", "avg entry", "market price"):
+        table.add_column(col)
+    for p in positions:
+        table.add_row(
+            p.symbol, str(p.qty), str(p.avg_entry_price or "-"), str(p.market_price or "-")
+        )
+    console.print(table)
+    console.print(
+        f"account {account.account_id} ({account.status}): cash ${account.cash:,.2f}, "
+        f"buying power ${account.buying_power:,.2f}, equity ${account.equity:,.2f}"
+    )
 
 
 @account_app.command("reset")

@@ -11,7 +11,7 @@ from better_orders.cli.common import console, parse_instant, print_json
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config import load_config
 from better_orders.execution import OrderSpec
-from better_orders.session import run_orders_simulated
+from better_orders.session import VenueChoice, run_orders
 
 
 def order(
@@ -35,20 +35,28 @@ def order(
     db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
     config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
+    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
+    live: Annotated[
+        bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")
+    ] = False,
+    yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
+    feed: Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")] = "auto",
 ) -> None:
-    """Execute one order on the simulator and show each step of the ladder."""
+    """Execute one order through the ladder (on the simulator unless --broker alpaca)."""
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
+    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at else None
     observer = None if json_out else StepPrinter(console)
-    run_id, reports = run_orders_simulated(
+    run_id, reports = run_orders(
         [spec],
-        at=start,
-        seed=seed,
+        venue=venue,
         db=db,
-        quotes=[quotes] if quotes else None,
         config=cfg,
         observer=observer,
+        at=start,
+        seed=seed,
+        quotes=[quotes] if quotes else None,
     )
     report = reports[0]
     if json_out:

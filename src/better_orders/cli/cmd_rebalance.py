@@ -21,7 +21,7 @@ from better_orders.core.plan import Plan
 from better_orders.errors import InvalidInputError
 from better_orders.rebalance import RebalanceReport, targets_from_pairs
 from better_orders.runner import LadderEvent
-from better_orders.session import run_rebalance_simulated
+from better_orders.session import VenueChoice, run_rebalance
 
 
 def load_targets_file(path: Path) -> list[tuple[str, str]]:
@@ -142,6 +142,12 @@ def rebalance(
     db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
     config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
+    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
+    live: Annotated[
+        bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")
+    ] = False,
+    yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
+    feed: Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")] = "auto",
 ) -> None:
     """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder."""
     pairs = targets_from_pairs(targets or [])
@@ -149,6 +155,7 @@ def rebalance(
         pairs += load_targets_file(targets_file)
     if not pairs:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
+    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at else None
     live_table = None if json_out else LiveTable()
@@ -160,28 +167,30 @@ def rebalance(
                 console.print(f"[dim]note: {note}[/]")
 
     if live_table is not None and not dry_run:
-        with Live(live_table.render(), console=console, refresh_per_second=8) as live:
-            live_table.live = live
-            report = run_rebalance_simulated(
+        with Live(live_table.render(), console=console, refresh_per_second=8) as display:
+            live_table.live = display
+            report = run_rebalance(
                 pairs,
-                at=start,
-                seed=seed,
+                venue=venue,
                 db=db,
                 config=cfg,
                 dry_run=dry_run,
                 observer=live_table,
                 on_plan=show_plan,
+                at=start,
+                seed=seed,
             )
     else:
-        report = run_rebalance_simulated(
+        report = run_rebalance(
             pairs,
-            at=start,
-            seed=seed,
+            venue=venue,
             db=db,
             config=cfg,
             dry_run=dry_run,
             observer=None,
             on_plan=show_plan,
+            at=start,
+            seed=seed,
         )
     if json_out:
         print_json(report)

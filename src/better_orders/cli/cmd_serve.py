@@ -49,6 +49,13 @@ def serve_command(
         typer.Option(help="instant in the quote files that is replayed at start-up (ISO-8601)"),
     ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
+    clock_start: Annotated[
+        str | None,
+        typer.Option(
+            help="run the exchange's clock from this instant (ISO-8601, New York if no offset) "
+            "at wall pace, e.g. a past trading morning; clients sync to it via /v2/clock"
+        ),
+    ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(
@@ -104,6 +111,7 @@ def serve_command(
         db_path=db,
         quote_files=tuple(_quote_file(q) for q in quotes or ()),
         replay_from=parse_instant(replay_from) if replay_from else None,
+        clock_start=parse_instant(clock_start) if clock_start else None,
         always_open=always_open,
         starting_cash=Decimal(starting_cash),
         unknown_symbols=tuple(normalize_symbol(s) for s in unlisted or ()),

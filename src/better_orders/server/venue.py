@@ -77,6 +77,8 @@ class VenueSettings:
     db_path: Path | None = None
     quote_files: tuple[tuple[str | None, Path], ...] = ()
     replay_from: datetime | None = None
+    #: The exchange's clock starts here and runs at wall pace (default: the real time).
+    clock_start: datetime | None = None
     always_open: bool = False
     starting_cash: Decimal = DEFAULT_CASH
     unknown_symbols: tuple[str, ...] = ()
@@ -145,7 +147,7 @@ class PaperVenue:
     def __init__(self, settings: VenueSettings, faults: ServerFaults) -> None:
         self.settings = settings
         self.faults = faults
-        self.started = datetime.now(UTC)
+        self.started = settings.clock_start or datetime.now(UTC)
         self.plan = SwitchableFaultPlan(faults)
         replay = load_replay(settings.quote_files, self.started, settings.replay_from)
         session_open = self.started - timedelta(hours=1) if settings.always_open else None

@@ -216,6 +216,20 @@ class WallClock:
             await asyncio.sleep(remaining)
 
 
+class OffsetClock(WallClock):
+    """Wall pace, shifted: reads the broker's time (``offset`` = broker time - local time).
+
+    Trading decisions use the venue's idea of now, so a local clock that drifts, or a
+    local exchange replaying a past morning, cannot put the ladder in the wrong phase.
+    """
+
+    def __init__(self, offset: timedelta) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
