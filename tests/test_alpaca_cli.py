@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
-from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 
+from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 from better_orders.cli.app import main
 from better_orders.server import ServerConfig
 
