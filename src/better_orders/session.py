@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from better_orders.config import BetterOrdersConfig, load_config, resolve_db_path
 from better_orders.core.model import ExecutionReport
@@ -27,6 +28,7 @@ from better_orders.rebalance import RebalanceReport, rebalance
 from better_orders.runner import LadderEvent
 
 T = TypeVar("T")
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 def most_recent_open(now: datetime, calendar: MarketCalendar | None = None) -> datetime:
@@ -274,7 +276,7 @@ async def _in_alpaca(
         summary = f"{account.account_id} ({account.status}), equity ${account.equity:,.2f}"
         require_live_opt_in(True, choice.yes, summary, typed_confirmation())
     async with open_alpaca(creds, feed=choice.feed, clock=clock) as (broker, feed, wall):
-        run_id = new_run_id(wall.now())
+        run_id = new_run_id(wall.now().astimezone(NEW_YORK))
         with Journal.open(db_path) as journal:
             if record_run:
                 journal.start_run(run_id, kind, {**params, "feed": feed.feed_name}, broker.name)

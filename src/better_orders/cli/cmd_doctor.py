@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import typer
@@ -97,8 +97,10 @@ async def run_checks(
         except BetterOrdersError as exc:
             checks.append(Check("account", "fail", str(exc)))
 
+        offset = timedelta(0)
         try:
             clock: MarketClock = await broker.get_market_clock()
+            offset = clock.timestamp - datetime.now(UTC)
             market_open = clock.is_open
             state = (
                 f"open, closes {_et(clock.next_close)}"
@@ -128,7 +130,8 @@ async def run_checks(
         else:
             try:
                 quote = await quotes.latest_quote(PROBE_SYMBOL)
-                age = (datetime.now(UTC) - quote.ts).total_seconds()
+                # Age on the broker's clock (a local exchange may replay another day).
+                age = (datetime.now(UTC) + offset - quote.ts).total_seconds()
                 checks.append(
                     Check(
                         "quote (REST)",
