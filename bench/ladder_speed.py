@@ -41,7 +41,7 @@ def ladder_events_per_second(n_parents: int) -> tuple[int, float]:
     began = time.perf_counter()
     for i in range(n_parents):
         lad = Ladder(
-            ParentOrder("TQQQ", Side.BUY, Decimal(100)), params, cal, lambda n: f"p{i}-{n}"
+            ParentOrder("TQQQ", Side.BUY, Decimal(100)), params, cal, lambda n, i=i: f"p{i}-{n}"
         )
         q = Quote("TQQQ", Decimal("50.00"), Decimal("50.01"), Decimal(500), Decimal(500), t0)
         lad.handle(QuoteArrived(q, t0))
@@ -88,7 +88,7 @@ def runner_parents_per_second(n_orders: int, per_minute: int) -> tuple[int, floa
         _, reports = run_orders_simulated(specs, at=at, db=db, config=cfg)
         wall = time.perf_counter() - began
     assert all(r.complete for r in reports)
-    simulated = max((r.finished for r in reports)) - at
+    simulated = max(r.finished for r in reports) - at
     return len(reports), wall, simulated.total_seconds()
 
 

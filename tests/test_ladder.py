@@ -297,7 +297,7 @@ def test_stop_protection_reports_unfilled_without_another_order() -> None:
     assert "beyond the 20 bps budget" in (report.unfilled_reason or "")
 
 
-# -- step 1: timing ---------------------------------------------------------------------------------
+# -- step 1: timing -----------------------------------------------------------------------
 
 
 def test_wide_spread_at_open_waits_then_executes_when_it_normalises() -> None:
@@ -372,7 +372,7 @@ def test_market_closed_is_a_clear_refusal(when: str, fragment: str) -> None:
     assert "next open" in (report.error or "")
 
 
-# -- bad quotes ---------------------------------------------------------------------------------------
+# -- bad quotes ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -399,7 +399,7 @@ def test_bad_quote_then_good_quote_trades() -> None:
     assert sub.request.limit_price == D("51.02")
 
 
-# -- standard execution, rejects, protocol ------------------------------------------------------------
+# -- standard execution, rejects, protocol ---------------------------------------------------
 
 
 def test_unrouted_symbol_gets_standard_execution() -> None:
