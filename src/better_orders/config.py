@@ -94,6 +94,14 @@ class SpreadSettings(_Section):
             "ratio x typical; a spread within tight_cents is never waited out"
         ),
     )
+    wait_cap_bps: Decimal = Field(
+        Decimal("5"),
+        gt=0,
+        description=(
+            "relative rule, opening windows: the wait target is never wider than this "
+            "(bps of mid), however wide the spreads seen since the open were"
+        ),
+    )
     typical_window_seconds: float = Field(
         1800.0, gt=0, description="trailing window for learning a symbol's typical spread"
     )
@@ -124,13 +132,24 @@ class TimingSettings(_Section):
         90.0, ge=0, description="longest wait for a wide spread to normalise after the open"
     )
     early_wait_max_seconds: float = Field(
-        0.0, ge=0, description="longest such wait in 09:32-09:35 (0 = execute and monitor)"
+        90.0,
+        ge=0,
+        description="longest such wait begun in 09:32-09:35 (0 = execute and monitor)",
     )
     wait_again: bool = Field(
         True,
         description=(
             "after an attempt times out in the opening windows, wait (same budget) for a "
             "wide spread to come in again instead of re-pegging into it"
+        ),
+    )
+    hold_seconds: float = Field(
+        0.02,
+        ge=0,
+        le=5,
+        description=(
+            "a spread that comes in during a wait must hold this long before the ladder "
+            "acts on it (quotes inside a burst of updates are gone before an order lands)"
         ),
     )
     pre_open: Literal["wait", "refuse"] = Field(
@@ -214,6 +233,48 @@ class TcaSettings(_Section):
     )
 
 
+class RiskSettings(_Section):
+    """Pre-trade risk checks: every child order passes them before it reaches a broker."""
+
+    max_order_notional: Decimal = Field(
+        Decimal("250000"),
+        gt=0,
+        description="largest single order, dollars (limit x qty; a market order at the far touch)",
+    )
+    max_run_notional: Decimal = Field(
+        Decimal("1000000"),
+        gt=0,
+        description="most one run (an order command or a rebalance) may commit, dollars",
+    )
+    max_order_qty: Decimal = Field(
+        Decimal("100000"), gt=0, description="largest single order, shares"
+    )
+    price_band_pct: Decimal = Field(
+        Decimal("5"),
+        gt=0,
+        le=100,
+        description="a limit price further than this % from the last quote's mid is refused",
+    )
+    max_orders_per_minute: int = Field(
+        120,
+        ge=1,
+        le=100_000,
+        description="new orders in any trailing minute (kept below the broker's request limit)",
+    )
+    kill_switch_file: str = Field(
+        "",
+        description=(
+            "while this file exists no order is sent and working orders are cancelled; "
+            "'' = no kill switch file (BETTER_ORDERS_KILL_SWITCH overrides)"
+        ),
+    )
+
+    @field_validator("kill_switch_file")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
 class SymbolOverride(_Section):
     """Settings for one symbol that take precedence over its class's."""
 
@@ -268,6 +329,7 @@ class BetterOrdersConfig(_Section):
     ladder: LadderSettings = LadderSettings()
     tca: TcaSettings = TcaSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
+    risk: RiskSettings = RiskSettings()
 
     @field_validator("leveraged_etfs", "high_volume_etfs", mode="before")
     @classmethod
@@ -365,6 +427,8 @@ NON_CONFIG_ENV_VARS = frozenset(
         "BETTER_ORDERS_DATA",
         "BETTER_ORDERS_KILL_SWITCH",
         "BETTER_ORDERS_LOG_LEVEL",
+        # Wall seconds per simulated second: slows the simulator for crash tests.
+        "BETTER_ORDERS_SIM_PACE",
     }
 )
 

@@ -14,7 +14,8 @@ Theory of operation. A parent order (symbol, side, quantity) walks the steps of
 the design's ladder::
 
     0  before the open   assess the spread, wait for the open (or refuse)
-    1  timing            09:30-09:32: a wide spread may delay the first order (bounded)
+    1  timing            09:30-09:35: a spread worth waiting out (``core.spread.WaitRule``)
+                         delays the order, within a budget counted from the first wait
     2  aggressive limit  far touch +/- N ticks, timeout 2-3 s
     3  re-peg            cancel, then the *remaining* quantity at a fresh far touch,
                          at most ``max_repegs`` times
@@ -22,6 +23,14 @@ the design's ladder::
                          slippage budget of the arrival mid, else a limit at the
                          budget's bound (or stop), and the report says so
     5  report            ``ExecutionReport``
+
+Two refinements of step 1, both from replaying real opens (``better_orders.tca``):
+an attempt that times out while the spread is worth waiting out again goes back
+to step 1 instead of re-pegging into the wide spread (``timing.wait_again``), and
+a spread that comes in on a quote that followed the previous one within
+``timing.hold_seconds`` (a burst of updates: a sweep, a cancel-replace) must stand
+that long before the ladder acts, since such quotes are often gone before an
+order could reach them. An isolated quote is acted on at once.
 
 At most one child order is live at a time. A re-peg cancels the live child and
 waits until the broker confirms it ended before sending the next one, so fills
@@ -32,7 +41,8 @@ inherits the original quantity, and a replace may still fail after it was
 accepted; cancel-then-resubmit is the form that cannot overfill.)
 
 Events in: ``Start``, ``QuoteArrived``, ``OrderUpdate``, ``TimerFired``,
-``SubmitFailed``, ``CancelFailed``. Actions out: ``SubmitOrder``, ``CancelOrder``,
+``SubmitFailed``, ``CancelFailed``, ``Halt`` (the kill switch: cancel, send nothing
+more, finish). Actions out: ``SubmitOrder``, ``CancelOrder``,
 ``QueryOrder``, ``SetTimer``, ``Finished``. An event that is illegal in the
 current state raises ``LadderProtocolError`` naming both.
 """
@@ -100,6 +110,8 @@ class SubmitFailed:
     now: datetime
     reason: str
     code: str = "broker_error"
+    #: Who refused it: the broker, or a pre-trade risk check before it was sent.
+    by: str = "the broker"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +124,15 @@ class CancelFailed:
     code: str = "broker_error"
 
 
-Event = Start | QuoteArrived | OrderUpdate | TimerFired | SubmitFailed | CancelFailed
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Stop now (the kill switch): send nothing more, cancel the live child, then finish."""
+
+    now: datetime
+    reason: str
+
+
+Event = Start | QuoteArrived | OrderUpdate | TimerFired | SubmitFailed | CancelFailed | Halt
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +218,8 @@ class LadderParams:
     absurd_pct_of_mid: Decimal
     opening_wait_max_seconds: float
     early_wait_max_seconds: float
+    wait_again: bool
+    hold: timedelta
     pre_open: str  # "wait" | "refuse"
     typical_spread_bps: float | None
     config: BetterOrdersConfig
@@ -239,6 +261,8 @@ class LadderParams:
             absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
             opening_wait_max_seconds=config.timing.opening_wait_max_seconds,
             early_wait_max_seconds=config.timing.early_wait_max_seconds,
+            wait_again=config.timing.wait_again,
+            hold=timedelta(seconds=config.timing.hold_seconds),
             pre_open=config.timing.pre_open,
             typical_spread_bps=typical,
             config=config,
@@ -333,6 +357,8 @@ class Ladder:
         self._assessment: SpreadAssessment | None = None
         self._wait_started: datetime | None = None
         self._wait_until: datetime | None = None
+        self._holding_since: datetime | None = None
+        self._burst = False  # the latest quote followed the one before within ``hold``
         self._wait_reason: str | None = None
         self._first_submit: datetime | None = None
         self._quote_deadline: datetime | None = None
@@ -372,6 +398,11 @@ class Ladder:
         return list(self._notes)
 
     @property
+    def holding_since(self) -> datetime | None:
+        """While a spread that came in is being held to confirm it: since when."""
+        return self._holding_since
+
+    @property
     def done(self) -> bool:
         return self.state is LadderState.DONE
 
@@ -384,7 +415,7 @@ class Ladder:
                 self._apply_update(event)
                 self.report = self._build_report(event.ts)
                 return []
-            if isinstance(event, QuoteArrived | TimerFired):
+            if isinstance(event, QuoteArrived | TimerFired | Halt):
                 return []
             raise LadderProtocolError(f"ladder is done; cannot accept {type(event).__name__}")
         if isinstance(event, Start):
@@ -406,6 +437,8 @@ class Ladder:
             return self._on_submit_failed(event)
         if isinstance(event, CancelFailed):
             return self._on_cancel_failed(event)
+        if isinstance(event, Halt):
+            return self._on_halt(event)
         raise LadderProtocolError(f"unknown event {event!r}")
 
     # -- step 0/1: start, waiting ----------------------------------------------------------
@@ -451,6 +484,8 @@ class Ladder:
             raise LadderProtocolError(
                 f"ladder for {self.parent.symbol} got a quote for {quote.symbol}"
             )
+        if self._last_quote is not None:
+            self._burst = quote.ts - self._last_quote.ts < self.params.hold
         self._last_quote = quote
         self._quotes_seen += 1
 
@@ -506,6 +541,9 @@ class Ladder:
                 self._quote_deadline = now + self.params.quote_timeout
                 return [SetTimer(self._quote_deadline)]
             return []
+        if self._next is NextStep.REPEG and self._worth_waiting_again(quote, now):
+            # Back to step 1: the next attempt is a fresh entry once the spread comes in.
+            self._next = NextStep.FIRST
         if self._next is NextStep.FIRST:
             return self._decide_first(quote, now)
         if self._next is NextStep.REPEG:
@@ -533,7 +571,7 @@ class Ladder:
         assert session is not None
         decision = timing_decision(
             self.calendar.phase_at(now),
-            assessment.is_wide,
+            assessment.worth_waiting,
             now,
             session,
             opening_wait_max_seconds=self.params.opening_wait_max_seconds,
@@ -553,15 +591,75 @@ class Ladder:
                 self._wait_started = now
                 self._wait_reason = decision.reason
             self._wait_until = decision.until
+            self._holding_since = None
             self.state = LadderState.WAITING_SPREAD
             return [SetTimer(decision.until)]
+        if (
+            self.state is LadderState.WAITING_SPREAD
+            and not assessment.worth_waiting
+            and self.params.hold > timedelta(0)
+        ):
+            # The spread came in during a wait. A quote that followed the previous one
+            # within ``hold`` is part of a burst of updates (a sweep, a cancel-replace)
+            # and is often gone before an order could reach it: act on it only once it
+            # has stood for ``hold``. An isolated quote is acted on at once.
+            if self._holding_since is None and self._burst:
+                self._holding_since = now
+            if self._holding_since is not None:
+                held_until = self._holding_since + self.params.hold
+                if now < held_until:
+                    wake = held_until
+                    if self._wait_until is not None:
+                        wake = min(held_until, self._wait_until)
+                    return [SetTimer(wake)]
+        self._holding_since = None
         if self._wait_started is not None:
-            why = "spread normalised" if not assessment.is_wide else "wait limit reached"
+            why = "spread came in" if not assessment.worth_waiting else "wait limit reached"
             self._notes.append(
                 f"waited {(now - self._wait_started).total_seconds():.1f} s for the spread: {why} "
                 f"({assessment.spread_cents}c, {assessment.spread_bps:.1f} bps)"
             )
         return self._submit(self._first_kind(), quote, now)
+
+    def _worth_waiting_again(self, quote: Quote, now: datetime) -> bool:
+        """After an attempt timed out: would step 1 wait now (wide spread, budget left)?
+
+        A marketable limit sent the moment the spread came in often arrives after the
+        quote that made it worth sending has gone. Re-pegging then means crossing the
+        wide spread the ladder was waiting out; going back to the wait (bounded by the
+        same deadline, counted from the first wait) does not. Re-pegs proper (and the
+        fallback) happen once the spread is not worth waiting out or the budget is spent.
+        """
+        if (
+            not self.params.wait_again
+            or not self.params.routed_better
+            or self.params.entry == "market"
+        ):
+            return False
+        assessment = assess_spread(quote, self.params.config.spread, self.params.typical_spread_bps)
+        if not assessment.worth_waiting:
+            return False
+        session = self.calendar.session_at(now)
+        if session is None:
+            return False
+        decision = timing_decision(
+            self.calendar.phase_at(now),
+            True,
+            now,
+            session,
+            opening_wait_max_seconds=self.params.opening_wait_max_seconds,
+            early_wait_max_seconds=self.params.early_wait_max_seconds,
+            waited_since=self._wait_started,
+        )
+        if decision.action != "wait" or decision.until is None or decision.until <= now:
+            return False
+        last = self._children[-1].attempt if self._children else None
+        self._notes.append(
+            f"attempt {len(self._children)} ({last.kind.value if last else '?'}) not filled "
+            f"and the spread is {assessment.spread_cents}c ({assessment.spread_bps:.1f} bps): "
+            "waiting for it to come in again instead of re-pegging"
+        )
+        return True
 
     def _first_kind(self) -> AttemptKind:
         return AttemptKind.PASSIVE if self.params.entry == "passive" else AttemptKind.AGGRESSIVE
@@ -760,10 +858,28 @@ class Ladder:
         child.attempt.status = OrderStatus.REJECTED
         child.attempt.ended = event.now
         child.attempt.end_reason = f"refused at submit ({event.code}): {event.reason}"
-        self._unfilled_reason = f"order {child.coid} refused by the broker: {event.reason}"
+        self._unfilled_reason = f"order {child.coid} refused by {event.by}: {event.reason}"
         if self.filled_qty == 0:
             self._error = self._unfilled_reason
         return self._finish(event.now)
+
+    def _on_halt(self, event: Halt) -> list[Action]:
+        # Whatever step was next, the ladder now only finishes: a live child is cancelled
+        # first (fills landing meanwhile still count), nothing new is ever submitted.
+        self._next = NextStep.FINISH
+        self._unfilled_reason = event.reason
+        if self.filled_qty == 0:
+            self._error = event.reason
+        coid = self.live_child
+        if coid is None:
+            return self._finish(event.now)
+        if self.state is LadderState.CANCELLING:
+            return []
+        self._by_coid[coid].attempt.end_reason = "halted"
+        self.state = LadderState.CANCELLING
+        self._holding_since = None
+        self._deadline = event.now + self.params.cancel_timeout
+        return [CancelOrder(coid), SetTimer(self._deadline)]
 
     def _on_cancel_failed(self, event: CancelFailed) -> list[Action]:
         child = self._by_coid.get(event.client_order_id)
@@ -795,10 +911,13 @@ class Ladder:
             return self._try_proceed(now)
         if state is LadderState.WAITING_SPREAD:
             if self._wait_until is not None and now >= self._wait_until:
+                self._holding_since = None
                 quote = self._usable_quote(now)
                 if quote is None:
                     return self._try_proceed(now)
                 return self._submit_after_wait(quote, now)
+            if self._holding_since is not None:
+                return self._try_proceed(now)
             return []
         if state is LadderState.WORKING:
             if self._deadline is not None and now >= self._deadline:

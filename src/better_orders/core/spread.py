@@ -13,6 +13,29 @@ both are always computed so reports can show them side by side.
 
 The typical spread is learnt by :class:`TypicalSpreadTracker` from quotes seen so
 far: a time-weighted median over a trailing window, so a replay cannot peek ahead.
+
+Whether a spread is worth *waiting out* in the opening windows is a third,
+separate question (:class:`WaitRule`), because the answer is not "is it wide".
+At the open a typical spread learnt from the quotes since the open is itself
+inflated (single-venue spreads in 09:30-09:35 run 2-5x the rest of the day's),
+and quotes flicker: the spread comes in to a fraction of its opening median
+many times a minute. Replays of real opens show that crossing at such a moment
+costs a fraction of crossing at once, while resting a passive order meanwhile
+is picked off by the moves that fill it. So under the relative rule the ladder
+waits (bounded by the timing settings) until the spread is at most
+``wait_ratio`` x typical, never wider than ``wait_cap_bps`` (in the first minute
+the typical learnt since the open is the opening's own, several times the
+day's, and half of it is still a wide spread), with two guards: a spread within
+``tight_cents`` is never waited out (a 1-3 cent spread on a $20-$100 ETF cannot
+usefully get tighter, and waiting only risks the price), and without a typical
+spread ``wide_bps`` stands in for ``wait_ratio`` x typical. Under the cents rule (the
+seed design) the wait lasts while the spread is WIDE in cents.
+
+Waiting is side-independent: a buy and a sell decided together cross at the
+same moment, so the price's drift during the wait cancels between them. Resting
+a passive order during the wait does not have that property (it fills when the
+price runs into it and misses when it runs away), and on the real opens it cost
+more than it saved.
 """
 
 from __future__ import annotations
@@ -57,9 +80,48 @@ class SpreadAssessment:
     rule: str
     effective_class: SpreadClass
 
+    #: The opening wait continues while this holds (see :class:`WaitRule`).
+    worth_waiting: bool = False
+
     @property
     def is_wide(self) -> bool:
         return self.effective_class is SpreadClass.WIDE
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRule:
+    """When the ladder waits out a spread in the opening windows (module docstring).
+
+    A spread is worth waiting out while it is wider than ``floor`` dollars and,
+    when ``target_bps`` is set, also wider than ``target_bps`` of the mid. The
+    comparison is exact (Decimal cross-multiplication). The two numbers are
+    exposed so a replay can pre-screen many quotes at once with arrays; the
+    ladder itself always decides with :meth:`worth_waiting`.
+    """
+
+    floor: Decimal
+    target_bps: Decimal | None
+
+    def worth_waiting(self, spread: Decimal, mid: Decimal) -> bool:
+        if spread <= self.floor:
+            return False
+        if self.target_bps is None:
+            return True
+        return spread * _BPS > self.target_bps * mid
+
+
+def wait_rule(settings: SpreadSettings, typical_spread_bps: Decimal | float | None) -> WaitRule:
+    """The :class:`WaitRule` for ``settings.rule`` and the symbol's typical spread."""
+    if settings.rule == "cents":
+        return WaitRule(floor=settings.wide_cents, target_bps=None)
+    if typical_spread_bps is None:
+        target = settings.wide_bps
+    else:
+        typical = _exact(typical_spread_bps, "typical spread bps")
+        if typical <= 0:
+            raise InvalidInputError(f"typical spread must be positive, got {typical} bps")
+        target = settings.wait_ratio * typical
+    return WaitRule(floor=settings.tight_cents, target_bps=min(target, settings.wait_cap_bps))
 
 
 def classify_cents(spread: Decimal, tight_cents: Decimal, wide_cents: Decimal) -> SpreadClass:
@@ -129,6 +191,7 @@ def assess_spread(
         typical = float(typical_spread_bps)
         basis = f"typical {typical:.1f} bps ({typical_source})"
     effective = cents_class if settings.rule == "cents" else relative_class
+    waiting = wait_rule(settings, typical_spread_bps).worth_waiting(spread, mid)
     return SpreadAssessment(
         symbol=quote.symbol,
         bid=quote.bid,
@@ -143,6 +206,7 @@ def assess_spread(
         typical_bps=typical,
         rule=settings.rule,
         effective_class=effective,
+        worth_waiting=waiting,
     )
 
 

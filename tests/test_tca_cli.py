@@ -1,0 +1,163 @@
+"""``better-orders tca`` end to end on small quote files (and, when present, the real ones)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from better_orders.cli.app import main
+
+OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
+
+
+def run(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def small_file(path: Path) -> Path:
+    """Two minutes of quotes: 30c wide, coming in to 2c every 20 s for a few seconds."""
+    lines = ["ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz"]
+    for s in range(0, 150):
+        narrow = s % 20 >= 15
+        bid, ask = ("40.10", "40.12") if narrow else ("40.00", "40.30")
+        ns = int((OPEN + timedelta(seconds=s)).timestamp()) * 10**9
+        lines.append(f"{ns},ABC,{bid},{ask},300,300")
+    with gzip.open(path, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return path
+
+
+def run_json(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict[str, Any]:
+    assert run(["tca", *args, "--json"]) == 0
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+def test_json_summary_and_decisions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    data = run_json(
+        capsys,
+        ["--quotes", str(f), "--from", "09:30", "--to", "09:31", "--every", "10s"],
+    )
+    assert data["files"] == [{"file": "abc.csv.gz", "symbol": "ABC", "decisions": 6}]
+    assert [p["name"] for p in data["policies"]] == ["ladder", "seed-ladder", "market", "passive"]
+    assert data["sides"] == ["buy", "sell"]
+    summary = {s["policy"]: s for s in data["summary"]}
+    assert set(summary) == {"ladder", "seed-ladder", "market", "passive"}
+    for s in summary.values():
+        assert s["decisions"] == 12
+        for key in (
+            "mean_cost_bps",
+            "median_cost_bps",
+            "p90_cost_bps",
+            "completion_rate",
+            "complete_within_rate",
+            "mean_time_to_fill_seconds",
+            "p90_time_to_fill_seconds",
+            "ratio_to_market",
+        ):
+            assert key in s
+    market = summary["market"]
+    # A market order at 30c wide pays 15c of a 40.15 mid every time.
+    assert market["mean_cost_bps"] == pytest.approx(0.15 / 40.15 * 1e4, abs=1e-3)
+    assert market["ratio_to_market"] == 1.0
+    # The ladder waits for the 2c spreads that come every 20 s: far cheaper, all filled.
+    ladder = summary["ladder"]
+    assert ladder["ratio_to_market"] < 0.2
+    assert ladder["completion_rate"] == 1.0 and ladder["complete_within_rate"] == 1.0
+    assert len(data["decisions"]) == 6 * 2 * 4
+    first = data["decisions"][0]
+    assert first["policy"] == "ladder" and first["side"] == "buy"
+    assert first["decision"] == "2024-01-09T14:30:00+00:00"
+    for key in (
+        "cost_bps",
+        "effective_spread_bps",
+        "improvement_bps",
+        "completion",
+        "time_to_fill_seconds",
+        "waited_seconds",
+        "repegs",
+        "fallback_used",
+    ):
+        assert key in first
+    assert {row["minute"] for row in data["by_minute"]} == {0}
+
+
+def test_qty_notional_and_policy_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    base = ["--quotes", str(f), "--to", "09:30:30", "--every", "30s", "--summary-only"]
+    data = run_json(capsys, [*base, "--policy", "market", "--side", "sell", "--notional", "1000"])
+    assert "decisions" not in data
+    (only,) = data["summary"]
+    assert only["policy"] == "market" and only["decisions"] == 1
+    code = run(["tca", *base, "--qty", "5", "--notional", "100"])
+    assert code == 2
+    assert "not both" in capsys.readouterr().err
+    assert run(["tca", *base, "--policy", "nope"]) == 2
+    assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert run(["tca", "--quotes", str(tmp_path / "missing.csv.gz")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_html_report_is_self_contained_and_pngs_are_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    html_path, png_dir = tmp_path / "out" / "tca.html", tmp_path / "png"
+    args = ["--quotes", str(f), "--to", "09:30:40", "--every", "20s"]
+    assert run(["tca", *args, "--report", str(html_path), "--png", str(png_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "abc.csv.gz" in out and "ladder" in out
+    page = html_path.read_text(encoding="utf-8")
+    assert "<table>" in page and "seed-ladder" in page
+    # plotly's JavaScript is inlined: no script is fetched from anywhere.
+    assert "<script src=" not in page
+    assert page.count("Plotly.newPlot") == 4
+    names = sorted(p.name for p in png_dir.iterdir())
+    assert names == [
+        "completion_by_minute.png",
+        "cost_by_minute.png",
+        "cost_distribution.png",
+        "example_decision.png",
+    ]
+    assert all((png_dir / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
+
+
+@pytest.mark.realdata
+def test_ladder_beats_market_on_the_real_files(
+    quotes_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(quotes_dir.glob("*_l1.csv.gz")) + sorted(quotes_dir.glob("*_bbo.csv.gz"))
+    assert files, f"no quote files in {quotes_dir}"
+    data = run_json(
+        capsys,
+        [
+            "--quotes",
+            *map(str, files),
+            "--every",
+            "10s",
+            "--policy",
+            "ladder,market",
+            "--summary-only",
+        ],
+    )
+    by_file: dict[str, dict[str, Any]] = {}
+    for s in data["summary"]:
+        by_file.setdefault(s["file"], {})[s["policy"]] = s
+    assert len(by_file) == len(files)
+    for file, policies in by_file.items():
+        ladder, market = policies["ladder"], policies["market"]
+        assert ladder["mean_cost_bps"] < market["mean_cost_bps"], file
+        assert ladder["completion_rate"] == 1.0, file
+        assert ladder["complete_within_rate"] == 1.0, file
