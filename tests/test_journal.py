@@ -36,6 +36,7 @@ from better_orders.journal import (
     new_run_id,
     params_hash,
     parse_client_order_id,
+    run_lock_name,
     to_json,
 )
 
@@ -628,3 +629,56 @@ def test_dataclasses_in_payloads_keep_properties_and_lose_credentials(journal: J
     assert record is not None and record.report == {
         "legs": [{"qty": "1.50", "api_key": "[redacted]", "double": "3.00"}]
     }
+
+
+# --------------------------------------------------------------------------- resuming, recovery
+
+
+def test_an_unfinished_run_is_reopened_and_a_completed_one_is_not(journal: Journal) -> None:
+    journal.finish_run(RUN, "interrupted")
+    before = journal.reopen_run(RUN)
+    assert before.status is RunStatus.INTERRUPTED
+    run = journal.get_run(RUN)
+    assert run is not None and run.status is RunStatus.RUNNING and run.finished_at is None
+    journal.finish_run(RUN, "completed", {"done": True})
+    with pytest.raises(JournalError, match="nothing to resume"):
+        journal.reopen_run(RUN)
+    with pytest.raises(JournalError, match="not in the journal"):
+        journal.reopen_run("never-ran")
+
+
+def test_a_live_lock_is_told_apart_from_a_dead_or_stale_one(
+    journal: Journal, clock: FakeClock
+) -> None:
+    host = socket.gethostname()
+    name = run_lock_name(RUN)
+    assert name == f"run {RUN}"
+    assert journal.live_lock(name) is None
+    journal.acquire_lock(name, LockOwner(os.getpid(), host, "me"))
+    held = journal.live_lock(name)
+    assert held is not None and held.owner.token == "me"
+    clock.advance(121)
+    assert journal.live_lock(name) is None  # heartbeat too old
+    journal.acquire_lock("run other", LockOwner(dead_pid(), host, "gone"))
+    assert journal.live_lock("run other") is None  # its process is gone
+
+
+def test_a_real_fill_after_a_recovered_cumulative_one_is_not_counted_twice(
+    journal: Journal,
+) -> None:
+    # A broker that cannot list executions: reconciliation recorded the 30 shares it
+    # reported as one recovered fill. The real executions' events then turn up late.
+    request = limit_order(qty="50")
+    coid = request.client_order_id
+    journal.record_order_pending(request, RUN, 0, 1)
+    journal.record_event(update(coid, OrderStatus.CANCELED, "30", "51.00"))
+    recovered = fill(f"recovered-{coid}-30", coid, "30", "51.00")
+    assert journal.record_fill(recovered) is True
+    journal.record_event(update(coid, OrderStatus.PARTIALLY_FILLED, "10", "51.00"))
+    assert journal.record_fill(fill("exec-1", coid, "10", "51.00")) is False
+    assert journal.record_fill(fill("exec-2", coid, "20", "51.00")) is False
+    assert sum(f.qty for f in journal.fills(client_order_id=coid)) == Decimal(30)
+    # fills beyond what the broker reported when it was recovered still count
+    journal.record_event(update(coid, OrderStatus.FILLED, "35", "51.00"))
+    assert journal.record_fill(fill("exec-3", coid, "5", "51.00")) is True
+    assert sum(f.qty for f in journal.fills(client_order_id=coid)) == Decimal(35)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -225,3 +226,173 @@ def test_many_ladders_run_concurrently(tmp_path: Path) -> None:
     finish = max(r.finished for r in reports) - T0
     slowest = max(r.finished - r.started for r in reports)
     assert finish <= slowest * 1.5
+
+
+# -- regressions found by the fault campaign ------------------------------------------------
+
+
+def test_a_fill_whose_update_was_dropped_is_journalled_once(tmp_path: Path) -> None:
+    # 30 shares fill at once, the rest on the next quote; both fill events are lost and
+    # the ladder learns the total only from the order's cumulative quantity.
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 30), (0.5, "50.00", "50.01", 500)])}
+    faults = FaultPlan().drop_updates(statuses=["partially_filled", "filled"], count=None)
+
+    async def check(venue: SimVenue, journal: Journal, runner: Runner) -> Any:
+        return list(venue.exchange.fills), journal.fills(run_id="r1")
+
+    (report,), (at_venue, journalled) = run(
+        [("TQQQ", Side.BUY, "100")], tmp_path, replay=replay, faults=faults, inspect=check
+    )
+    assert report.filled_qty == D(100)
+    assert len(at_venue) == 2
+    assert sorted(f.exec_id for f in journalled) == sorted(f.exec_id for f in at_venue)
+    assert sum(f.qty for f in journalled) == D(100)
+    assert sum(f.qty for f in report.fills) == D(100)  # the report has them too
+
+
+def _wide_then_tight(symbol: str, bid: str, start: datetime) -> ReplayQuotes:
+    """A 30-cent spread for 20 s after ``start``, then one cent."""
+    b = D(bid)
+    rows = [
+        Quote(symbol, b, b + D("0.30"), D(500), D(500), start + timedelta(seconds=k / 2))
+        for k in range(40)
+    ]
+    rows += [
+        Quote(symbol, b, b + D("0.01"), D(500), D(500), start + timedelta(seconds=20 + k))
+        for k in range(60)
+    ]
+    return ReplayQuotes.from_quotes(rows)
+
+
+def test_a_ladder_admitted_late_at_the_open_ignores_quotes_queued_before_it(
+    tmp_path: Path,
+) -> None:
+    # At 6 requests a minute the second and third ladders start 10 and 20 s late, with
+    # quotes queued for them meanwhile; a stale one once made the wait start after the
+    # decision time ("wait start ... is after the decision time").
+    start = datetime(2026, 11, 24, 9, 30, 0, tzinfo=ET)
+    replay = {
+        "TQQQ": _wide_then_tight("TQQQ", "50.00", start),
+        "SOXL": _wide_then_tight("SOXL", "30.00", start),
+        "SPY": _wide_then_tight("SPY", "600.00", start),
+    }
+    cfg = BetterOrdersConfig(requests_per_minute=6)
+    db = tmp_path / "j.sqlite3"
+
+    async def main() -> list[ExecutionReport]:
+        venue = SimVenue.create(start=start, seed=7, db_path=db, replay=replay)
+        with Journal.open(db) as journal:
+            journal.start_run("r1", "order", {}, "sim")
+            runner = Runner(
+                venue.broker,
+                venue.feed,
+                venue.clock,
+                default_calendar(),
+                run_id="r1",
+                journal=journal,
+                requests_per_minute=6,
+            )
+            legs = [
+                Leg(i, ParentOrder(s, Side.BUY, D(5)), LadderParams.from_config(cfg, s))
+                for i, s in enumerate(("TQQQ", "SOXL", "SPY"), start=1)
+            ]
+            reports = await runner.run(legs)
+            await venue.close()
+            return reports
+
+    reports = run_virtual(main(), start=start)
+    assert [r.error for r in reports] == [None, None, None]
+    assert [r.filled_qty for r in reports] == [D(5), D(5), D(5)]
+    assert reports[1].started == start + timedelta(seconds=10)
+    # the late ladders waited from their own start, not from before it
+    assert reports[1].waited_seconds == pytest.approx(10.0)
+
+
+def test_events_reach_the_ladder_in_time_order() -> None:
+    from better_orders.core.ladder import QuoteArrived, TimerFired
+    from better_orders.core.model import OrderStatus, OrderUpdate
+    from better_orders.runner import _LegState
+
+    cfg = BetterOrdersConfig()
+    leg = Leg(1, ParentOrder("TQQQ", Side.BUY, D(1)), LadderParams.from_config(cfg, "TQQQ"))
+    st = _LegState(leg, ladder=None)  # type: ignore[arg-type]
+    st.seen_at, st.quote_ts = T0 + timedelta(seconds=5), T0 + timedelta(seconds=4)
+    old_quote = Quote("TQQQ", D("50.00"), D("50.01"), D(1), D(1), T0)
+    assert Runner._in_order(st, QuoteArrived(old_quote, T0)) is None  # older than the last
+    late = OrderUpdate("bo-r1-1-1", OrderStatus.CANCELED, D(0), T0 + timedelta(seconds=1))
+    moved = Runner._in_order(st, late)
+    assert isinstance(moved, OrderUpdate) and moved.ts == T0 + timedelta(seconds=5)
+    later = TimerFired(T0 + timedelta(seconds=9))
+    assert Runner._in_order(st, later) == later and st.seen_at == later.now
+
+
+def test_a_resumed_leg_continues_the_attempt_numbers(tmp_path: Path) -> None:
+    replay = {"TQQQ": script([(0, "50.00", "50.01", 60), (1, "50.02", "50.04", 500)])}
+    db = tmp_path / "j.sqlite3"
+    cfg = BetterOrdersConfig()
+
+    async def main() -> tuple[ExecutionReport, list[str]]:
+        venue = SimVenue.create(start=T0, seed=7, db_path=db, replay=replay)
+        with Journal.open(db) as journal:
+            journal.start_run("r1", "order", {}, "sim")
+            journal.record_intent("r1", 1, "TQQQ", Side.BUY, D(100))
+            runner = Runner(
+                venue.broker, venue.feed, venue.clock, default_calendar(), run_id="r1",
+                journal=journal,
+            )  # fmt: skip
+            leg = Leg(
+                1,
+                ParentOrder("TQQQ", Side.BUY, D(100)),
+                LadderParams.from_config(cfg, "TQQQ"),
+                first_attempt=4,
+            )
+            (report,) = await runner.run([leg])
+            await venue.close()
+            return report, [(o.client_order_id, o.attempt) for o in journal.orders()]
+
+    report, recorded = run_virtual(main(), start=T0)
+    assert report.client_order_ids == ["bo-r1-1-4", "bo-r1-1-5"]
+    assert recorded == [("bo-r1-1-4", 4), ("bo-r1-1-5", 5)]
+
+
+def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> None:
+    # Leg 1's order rests (one share offered a second); leg 2's observer blows up. No
+    # ladder may go on working unwatched once the run has failed, and the run's update
+    # stream must be closed (an open one keeps queueing every later update).
+    replay = {
+        "TQQQ": script([(0, "50.00", "50.01", 1)]),
+        "SPY": script([(0, "600.00", "600.01", 1000)], symbol="SPY"),
+    }
+    db = tmp_path / "j.sqlite3"
+    cfg = BetterOrdersConfig()
+
+    def observer(ev: Any) -> None:
+        if ev.leg == 2 and type(ev.item).__name__ == "SubmitOrder":
+            raise RuntimeError("observer failed")
+
+    async def main() -> tuple[list[str], int]:
+        venue = SimVenue.create(start=T0, seed=7, db_path=db, replay=replay)
+        with Journal.open(db) as journal:
+            journal.start_run("r1", "order", {}, "sim")
+            runner = Runner(
+                venue.broker, venue.feed, venue.clock, default_calendar(), run_id="r1",
+                journal=journal, observer=observer,
+            )  # fmt: skip
+            legs = [
+                Leg(1, ParentOrder("TQQQ", Side.BUY, D(50)), LadderParams.from_config(cfg, "TQQQ")),
+                Leg(2, ParentOrder("SPY", Side.BUY, D(5)), LadderParams.from_config(cfg, "SPY")),
+            ]
+            with pytest.raises(RuntimeError, match="observer failed"):
+                await runner.run(legs)
+            working = [
+                t.get_name()
+                for t in asyncio.all_tasks()
+                if t.get_name().startswith("ladder-") and not t.done()
+            ]
+            subscribers = len(venue.broker._hub.update_queues)
+            await venue.close()
+            return working, subscribers
+
+    working, subscribers = run_virtual(main(), start=T0)
+    assert working == []
+    assert subscribers == 0

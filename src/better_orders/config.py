@@ -143,6 +143,14 @@ class TimingSettings(_Section):
             "wide spread to come in again instead of re-pegging into it"
         ),
     )
+    rest_while_waiting: bool = Field(
+        False,
+        description=(
+            "while waiting out a wide spread, rest a limit one tick inside the near touch "
+            "(never past the mid or the slippage budget); cancel it and cross once the "
+            "spread comes in or the wait ends"
+        ),
+    )
     hold_seconds: float = Field(
         0.02,
         ge=0,

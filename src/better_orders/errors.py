@@ -56,6 +56,14 @@ class RiskLimitError(BetterOrdersError):
     """A pre-trade risk check refused an order before it reached a broker."""
 
     exit_code = 6
+    #: Stable machine-readable tag, journalled with the refusal (like ``BrokerError.code``).
+    code: str = "risk_limit"
+
+
+class KillSwitchError(RiskLimitError):
+    """The kill switch is on: nothing new is sent and working orders are cancelled."""
+
+    code = "kill_switch"
 
 
 class JournalError(BetterOrdersError):

@@ -1,12 +1,14 @@
 """One journalled batch of parent orders through the runner.
 
 The journal rule holds here: each parent (intent) is recorded before its ladder
-starts, and its report is written back when it finishes.
+starts, and its report is written back when it finishes. Every child order passes
+the pre-trade risk checks of ``risk`` on its way out, and the kill switch is
+watched for the whole batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -22,9 +24,10 @@ from better_orders.core.model import (
     to_decimal,
 )
 from better_orders.core.timing import MarketCalendar, default_calendar
-from better_orders.errors import InvalidInputError
+from better_orders.errors import BrokerError, InvalidInputError, JournalError, KillSwitchError
 from better_orders.journal import Journal
 from better_orders.jsonable import to_jsonable
+from better_orders.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.runner import LadderEvent, Leg, Runner
 
 
@@ -63,19 +66,49 @@ async def execute(
     observer: Callable[[LadderEvent], None] | None = None,
     typical_spread_bps: dict[str, float] | None = None,
     leg_offset: int = 0,
+    leg_numbers: Sequence[int] | None = None,
 ) -> list[ExecutionReport]:
-    """Run the parents through ladders on an already-open broker; journals the legs."""
+    """Run the parents through ladders on an already-open broker; journals the legs.
+
+    Legs are numbered from ``leg_offset + 1`` unless ``leg_numbers`` gives each spec's
+    number. A leg already in the journal (a plan recorded up front, a resumed run) is
+    not recorded again, and its ladder continues the leg's attempt numbers.
+
+    Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
+    or goes on during the batch (working orders are cancelled; reports are journalled).
+    """
     cal = calendar or default_calendar()
+    kill_switch = KillSwitch.resolve(config.risk)
+    if kill_switch is not None:
+        kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
+    await _require_tradable(broker, sorted({s.symbol for s in specs}))
+    risk = RiskChecker(config.risk, kill_switch)
+    # A run executed in several batches (a rebalance's sells, then its buys) has one limit.
+    risk.seed(journal.orders(run_id=run_id))
     legs: list[Leg] = []
-    for i, spec in enumerate(specs, start=1 + leg_offset):
+    numbers = (
+        list(leg_numbers)
+        if leg_numbers is not None
+        else list(range(1 + leg_offset, 1 + leg_offset + len(specs)))
+    )
+    recorded = {intent.leg: intent for intent in journal.intents(run_id)}
+    for i, spec in zip(numbers, specs, strict=True):
         params = LadderParams.from_config(
             config,
             spec.symbol,
             max_slippage_bps=spec.max_slippage_bps,
             typical_spread_bps=(typical_spread_bps or {}).get(spec.symbol),
         )
-        journal.record_intent(run_id, i, spec.symbol, spec.side, spec.qty)
-        legs.append(Leg(i, ParentOrder(spec.symbol, spec.side, spec.qty), params))
+        known = recorded.get(i)
+        if known is None:
+            journal.record_intent(run_id, i, spec.symbol, spec.side, spec.qty)
+        elif (known.symbol, known.side) != (spec.symbol, spec.side):
+            raise JournalError(
+                f"leg {i} of run {run_id} is {known.side.value} {known.symbol} in the journal, "
+                f"not {spec.side.value} {spec.symbol}; no order sent"
+            )
+        parent = ParentOrder(spec.symbol, spec.side, spec.qty)
+        legs.append(Leg(i, parent, params, first_attempt=journal.next_attempt(run_id, i)))
     runner = Runner(
         broker,
         feed,
@@ -84,13 +117,46 @@ async def execute(
         run_id=run_id,
         journal=journal,
         observer=observer,
-        requests_per_minute=config.requests_per_minute,
+        requests_per_minute=min(config.requests_per_minute, config.risk.max_orders_per_minute),
+        pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
+        halt=kill_switch.reason if kill_switch is not None else None,
     )
     reports = await runner.run(legs)
     for leg, report in zip(legs, reports, strict=True):
         status = "filled" if report.complete else ("failed" if report.error else "partial")
         journal.update_intent(run_id, leg.leg, status, _report_dict(report))
+    if runner.halted is not None or risk.kill_switch_tripped:
+        assert kill_switch is not None
+        raise KillSwitchError(_halt_line(runner, reports, kill_switch))
     return reports
+
+
+async def _require_tradable(broker: Broker, symbols: list[str]) -> None:
+    """Every symbol must be listed and tradable at the broker before any leg starts."""
+    problems: list[str] = []
+    for symbol in symbols:
+        try:
+            asset = await broker.get_asset(symbol)
+        except BrokerError as exc:
+            if exc.code != "unknown_symbol":
+                raise
+            problems.append(f"unknown symbol {symbol}")
+            continue
+        if not asset.tradable:
+            problems.append(f"{symbol} is not tradable at the broker")
+    if problems:
+        raise InvalidInputError(f"{'; '.join(problems)}; no order sent")
+
+
+def _halt_line(runner: Runner, reports: list[ExecutionReport], kill_switch: KillSwitch) -> str:
+    working = set(runner.halt_working)
+    ended = [a for r in reports for a in r.attempts if a.client_order_id in working]
+    cancelled = sum(1 for a in ended if a.filled_qty < a.qty)
+    return halt_summary(
+        runner.halted or f"kill switch {kill_switch.path} is on",
+        cancelled,
+        filled_meanwhile=len(ended) - cancelled,
+    )
 
 
 def _report_dict(report: ExecutionReport) -> dict[str, Any]:

@@ -67,6 +67,9 @@ PENDING_SUBMIT = "pending_submit"
 #: Longest client order id this product generates (Alpaca accepts 128).
 MAX_CLIENT_ORDER_ID = 48
 
+#: Execution ids of fills recovered from a broker's cumulative quantity start with this.
+RECOVERED_PREFIX = "recovered-"
+
 #: A lock whose heartbeat is older than this may be taken over.
 DEFAULT_STALE_AFTER_SECONDS = 120.0
 
@@ -117,6 +120,11 @@ def client_order_id(run_id: str, leg: int, attempt: int) -> str:
             f"use a shorter run id than {run_id!r}"
         )
     return coid
+
+
+def run_lock_name(run_id: str) -> str:
+    """The lock a process holds while it works on a run."""
+    return f"run {run_id}"
 
 
 def parse_client_order_id(coid: str) -> tuple[str, int, int] | None:
@@ -595,6 +603,26 @@ class Journal:
             if cursor.rowcount == 0:
                 raise JournalError(f"run {run_id} is not in the journal")
 
+    def reopen_run(self, run_id: str) -> RunRecord:
+        """Mark an unfinished run ``running`` again, to resume it; returns it as it was.
+
+        A completed run is refused: resuming it could only trade its plan a second time.
+        """
+        with self.transaction():
+            rows = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            if not rows:
+                raise JournalError(f"run {run_id} is not in the journal: nothing to resume")
+            before = _run_record(rows[0])
+            if before.status is RunStatus.COMPLETED:
+                raise JournalError(
+                    f"run {run_id} completed at {before.finished_at}; there is nothing to resume"
+                )
+            self._conn.execute(
+                "UPDATE runs SET status = ?, finished_at = NULL WHERE run_id = ?",
+                (RunStatus.RUNNING.value, run_id),
+            )
+        return before
+
     def get_run(self, run_id: str) -> RunRecord | None:
         rows = self._query("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         return _run_record(rows[0]) if rows else None
@@ -833,6 +861,8 @@ class Journal:
                     (fill.client_order_id,),
                 ).fetchone()
                 run_id = None if row is None else row["run_id"]
+            if not fill.exec_id.startswith(RECOVERED_PREFIX) and self._covered(fill):
+                return False
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO fills (exec_id, client_order_id, run_id, symbol, side,"
                 " qty, price, ts, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -849,6 +879,29 @@ class Journal:
                 ),
             )
             return cursor.rowcount == 1
+
+    def _covered(self, fill: Fill) -> bool:
+        """Whether a fill recovered from the order's cumulative quantity already counts it.
+
+        A reconciliation with a broker that cannot list executions records the gap as
+        one ``recovered-`` fill; the real execution, if its event turns up later, would
+        count those shares twice. It is recognised by taking the order past the
+        cumulative quantity the broker reported (folded into the order row first).
+        """
+        rows = self._conn.execute(
+            "SELECT exec_id, qty FROM fills WHERE client_order_id = ?", (fill.client_order_id,)
+        ).fetchall()
+        if not any(r["exec_id"].startswith(RECOVERED_PREFIX) for r in rows):
+            return False
+        if any(r["exec_id"] == fill.exec_id for r in rows):
+            return False  # a plain duplicate: INSERT OR IGNORE says so
+        order = self._conn.execute(
+            "SELECT filled_qty FROM orders WHERE client_order_id = ?", (fill.client_order_id,)
+        ).fetchone()
+        if order is None:
+            return False
+        recorded = sum((Decimal(r["qty"]) for r in rows), Decimal(0))
+        return recorded + fill.qty > Decimal(order["filled_qty"])
 
     def fills(self, run_id: str | None = None, client_order_id: str | None = None) -> list[Fill]:
         """Fills matching every filter given, by execution time."""
@@ -937,6 +990,16 @@ class Journal:
                 (name, owner.pid, owner.host, owner.token),
             )
             return cursor.rowcount == 1
+
+    def live_lock(
+        self, name: str, *, stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS
+    ) -> LockRecord | None:
+        """The lock if its owner still holds it (process alive, heartbeat fresh), else None."""
+        lock = self.get_lock(name)
+        if lock is None:
+            return None
+        age = (self._clock() - lock.heartbeat_at).total_seconds()
+        return lock if age <= stale_after_seconds and _owner_alive(lock.owner) else None
 
     def get_lock(self, name: str) -> LockRecord | None:
         rows = self._query("SELECT * FROM locks WHERE name = ?", (name,))

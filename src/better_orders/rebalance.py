@@ -11,12 +11,18 @@ Order of work:
    the sells actually released (never to what the plan hoped).
 4. Report: the plan, each execution, final positions and weights against the
    targets, total cost in dollars and bps, and what was left undone and why.
+
+The whole plan (every sell, every buy at its desired size) is journalled as the
+run's legs before the first order. That is what an interrupted rebalance resumes
+(``resume=True``): each leg's quantity less what the journal's fills say was done,
+never more; sells for what remains of them, buys sized to the buying power on hand
+again. A leg that filled is not traded again; one half filled continues with the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +33,7 @@ from better_orders.core.model import (
     Asset,
     ExecutionReport,
     Quote,
+    Side,
 )
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
@@ -34,6 +41,7 @@ from better_orders.core.timing import MarketCalendar
 from better_orders.errors import BrokerError, InvalidInputError
 from better_orders.execution import OrderSpec, execute
 from better_orders.journal import Journal
+from better_orders.reconcile import run_progress
 from better_orders.runner import LadderEvent
 
 
@@ -172,6 +180,66 @@ def _specs(trades: list[PlannedTrade]) -> list[OrderSpec]:
     return [OrderSpec(t.symbol, t.side, t.qty) for t in trades if t.qty > 0]
 
 
+def _record_plan(journal: Journal, run_id: str, plan: Plan) -> dict[tuple[Side, str], int]:
+    """Journal every leg of the plan (sells, then buys at their desired size) at once."""
+    legs: dict[tuple[Side, str], int] = {}
+    with journal.transaction():
+        for trade in [*plan.sells, *plan.desired_buys]:
+            if trade.qty > 0 and (trade.side, trade.symbol) not in legs:
+                leg = len(legs) + 1
+                journal.record_intent(run_id, leg, trade.symbol, trade.side, trade.qty)
+                legs[(trade.side, trade.symbol)] = leg
+    return legs
+
+
+async def _resumed_plan(
+    plan: Plan,
+    journal: Journal,
+    run_id: str,
+    *,
+    broker: Broker,
+    feed: QuoteFeed,
+    clock: Clock,
+    config: BetterOrdersConfig,
+) -> Plan:
+    """The journalled legs less what was done, on today's prices (buys sized later)."""
+    progress = run_progress(journal, run_id)
+    held = {p.symbol: p.qty for p in await broker.get_positions()}
+    left = [p for p in progress if p.remaining_qty > 0]
+    quotes = await _prices(feed, clock, sorted({p.symbol for p in left}), config)
+    notes = [f"resuming run {run_id}: {len(progress) - len(left)} of {len(progress)} legs done"]
+    sells: list[PlannedTrade] = []
+    buys: list[PlannedTrade] = []
+    for p in left:
+        qty = p.remaining_qty
+        if p.side is Side.SELL and qty > held.get(p.symbol, ZERO):
+            qty = max(held.get(p.symbol, ZERO), ZERO)
+            notes.append(f"{p.symbol}: only {qty} held of the {p.remaining_qty} left to sell")
+        if qty <= 0:
+            continue
+        price = quotes[p.symbol].mid
+        trade = PlannedTrade(
+            symbol=p.symbol,
+            side=p.side,
+            qty=qty,
+            reference_price=price,
+            notional=qty * price,
+            reason=f"resume: {p.done_qty} of {p.target_qty} done, {qty} left",
+        )
+        (sells if p.side is Side.SELL else buys).append(trade)
+        notes.append(f"leg {p.leg} {p.side.value} {p.symbol}: {trade.reason}")
+    current = {t.symbol: ZERO for t in buys} | dict(plan.current_values)
+    return replace(
+        plan,
+        trades=sells + buys,
+        desired_buys=buys,
+        current_values=current,
+        skipped=[],
+        leftovers={},
+        notes=notes,
+    )
+
+
 async def rebalance(
     targets: Mapping[str, object],
     *,
@@ -185,14 +253,32 @@ async def rebalance(
     dry_run: bool = False,
     observer: Callable[[LadderEvent], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    resume: bool = False,
 ) -> RebalanceReport:
-    """Plan and (unless ``dry_run``) execute a rebalance to ``targets`` on an open broker."""
+    """Plan and (unless ``dry_run``) execute a rebalance to ``targets`` on an open broker.
+
+    With ``resume`` and legs already journalled for ``run_id``, the run continues: what
+    is left of its legs is traded instead of a new plan (see the module docstring).
+    """
     plan = await build_rebalance_plan(targets, broker=broker, feed=feed, clock=clock, config=config)
+    resumed = resume and bool(journal.intents(run_id))
+    if resumed:
+        plan = await _resumed_plan(
+            plan, journal, run_id, broker=broker, feed=feed, clock=clock, config=config
+        )
     if on_plan is not None:
         on_plan(plan)
     report = RebalanceReport(run_id=None if dry_run else run_id, plan=plan, dry_run=dry_run)
     if dry_run:
         return report
+    if resumed:
+        report.notes.extend(plan.notes)
+        legs = {(i.side, i.symbol): i.leg for i in journal.intents(run_id)}
+    else:
+        legs = _record_plan(journal, run_id, plan)
+
+    def numbers(specs: list[OrderSpec]) -> list[int]:
+        return [legs[(s.side, s.symbol)] for s in specs]
 
     common: dict[str, Any] = {
         "broker": broker,
@@ -212,16 +298,21 @@ async def rebalance(
         # Cash on hand covers every buy: no reason to make the buys wait for the sells.
         buys = _specs(funded_now.trades)
         report.notes.append("buying power on hand covers every buy: sells and buys run together")
-        report.executions = await execute(sells + buys, **common)
+        both = sells + buys
+        report.executions = await execute(both, leg_numbers=numbers(both), **common)
     else:
-        sell_reports = await execute(sells, **common) if sells else []
+        sell_reports = (
+            await execute(sells, leg_numbers=numbers(sells), **common) if sells else []
+        )
         account = await broker.get_account()
         sizing = size_buys_detailed(plan, account.buying_power)
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")
         buys = _specs(sizing.trades)
-        buy_reports = await execute(buys, leg_offset=len(sells), **common) if buys else []
+        buy_reports = (
+            await execute(buys, leg_numbers=numbers(buys), **common) if buys else []
+        )
         report.executions = sell_reports + buy_reports
     for ex in report.executions:
         if ex.unfilled_qty > 0:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from better_orders.core.ladder import (
     CancelOrder,
     Event,
     Finished,
+    Halt,
     Ladder,
     LadderParams,
     ParentOrder,
@@ -40,11 +42,14 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.errors import BrokerError, QuoteError
+from better_orders.errors import BrokerError, QuoteError, RiskLimitError
 from better_orders.journal import client_order_id
+from better_orders.reconcile import recover_fills
 
 #: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
 SUBMIT_RETRIES = 4
+
+_MINUTE = timedelta(seconds=60)
 
 
 class JournalLike(Protocol):
@@ -58,12 +63,20 @@ class JournalLike(Protocol):
 
     def record_fill(self, fill: Any, run_id: str | None) -> bool: ...
 
+    def fills(self, run_id: str | None = None, client_order_id: str | None = None) -> list[Any]: ...
+
 
 class RateLimiter:
-    """A token bucket on the runner's clock: ``per_minute`` requests, bursts up to ``burst``."""
+    """A token bucket on the runner's clock: ``per_minute`` requests, bursts up to ``burst``.
+
+    Bursts included, never more than ``per_minute`` requests in any trailing minute:
+    that is how brokers count, and the risk checker's orders-per-minute cap relies on it.
+    """
 
     def __init__(self, clock: Clock, per_minute: int, burst: int | None = None) -> None:
         self._clock = clock
+        self._per_minute = per_minute
+        self._sent: deque[datetime] = deque()
         self._rate = per_minute / 60.0
         self._capacity = float(burst if burst is not None else max(1, per_minute // 6))
         self._tokens = self._capacity
@@ -83,11 +96,18 @@ class RateLimiter:
                     elapsed = (now - self._stamp).total_seconds()
                     self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
                 self._stamp = now
-                if self._tokens >= 1 - 1e-9:
+                while self._sent and now - self._sent[0] >= _MINUTE:
+                    self._sent.popleft()
+                if self._tokens >= 1 - 1e-9 and len(self._sent) < self._per_minute:
                     self._tokens -= 1
+                    self._sent.append(now)
                     return
+                if self._tokens >= 1 - 1e-9:
+                    seconds = (self._sent[0] + _MINUTE - now).total_seconds()
+                else:
+                    seconds = (1 - self._tokens) / self._rate
                 # Whole milliseconds: a wait that rounds to zero microseconds never ends.
-                wait = max(math.ceil((1 - self._tokens) / self._rate * 1000) / 1000, 0.001)
+                wait = max(math.ceil(seconds * 1000) / 1000, 0.001)
                 self.waited += timedelta(seconds=wait)
                 await self._clock.sleep_until(now + timedelta(seconds=wait))
 
@@ -99,6 +119,9 @@ class Leg:
     leg: int
     parent: ParentOrder
     params: LadderParams
+    #: Attempt number of the ladder's first order. A resumed leg continues after the
+    #: attempts already journalled, so no client order id is ever used twice.
+    first_attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -119,9 +142,22 @@ class _LegState:
     queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
     #: A request token taken before the ladder started, for its first submit.
     prepaid: bool = False
+    #: The latest event time and quote time handed to the ladder (see ``_in_order``).
+    seen_at: datetime | None = None
+    quote_ts: datetime | None = None
 
 
 class Runner:
+    """Drives ladders against a broker and a quote feed.
+
+    ``pre_submit(request, last_quote)`` runs before every order is journalled and sent
+    (the pre-trade risk checks); a ``RiskLimitError`` or ``BrokerError`` it raises
+    refuses the order: the refusal is journalled as a rejected order and the ladder
+    gets ``SubmitFailed``. ``halt()`` is polled before every action and every
+    ``halt_poll_seconds``; once it returns a reason (the kill switch), nothing more is
+    sent, every working order is cancelled and every ladder ends.
+    """
+
     def __init__(
         self,
         broker: Broker,
@@ -133,7 +169,9 @@ class Runner:
         journal: JournalLike | None = None,
         requests_per_minute: int = 180,
         observer: Callable[[LadderEvent], None] | None = None,
-        pre_submit: Callable[[Any, Quote | None], None] | None = None,
+        pre_submit: Callable[[Any, Quote | None], object] | None = None,
+        halt: Callable[[], str | None] | None = None,
+        halt_poll_seconds: float = 1.0,
     ) -> None:
         self.broker = broker
         self.feed = feed
@@ -144,6 +182,15 @@ class Runner:
         self.limiter = RateLimiter(clock, requests_per_minute)
         self.observer = observer
         self.pre_submit = pre_submit
+        self.halt = halt
+        self.halt_poll = timedelta(seconds=halt_poll_seconds)
+        #: Why the run was halted, once it was.
+        self.halted: str | None = None
+        #: Orders that were working when the run was halted (each was asked to cancel).
+        self.halt_working: list[str] = []
+        self._states: list[_LegState] = []
+        #: Orders refused before they were sent: there is nothing to cancel at the broker.
+        self._refused: set[str] = set()
         self._by_coid: dict[str, _LegState] = {}
         self._by_symbol: dict[str, list[_LegState]] = {}
         self._last_quote: dict[str, Quote] = {}
@@ -152,9 +199,10 @@ class Runner:
     def client_order_id(self, leg: int, attempt: int) -> str:
         return client_order_id(self.run_id, leg, attempt)
 
-    def _coid_factory(self, leg: int) -> Callable[[int], str]:
+    def _coid_factory(self, leg: int, first_attempt: int = 1) -> Callable[[int], str]:
+        # The ladder numbers its attempts from 1; a resumed leg's start after the journal's.
         def make(attempt: int) -> str:
-            return self.client_order_id(leg, attempt)
+            return self.client_order_id(leg, attempt + first_attempt - 1)
 
         return make
 
@@ -165,21 +213,34 @@ class Runner:
         states = [
             _LegState(
                 leg,
-                Ladder(leg.parent, leg.params, self.calendar, self._coid_factory(leg.leg)),
+                Ladder(
+                    leg.parent,
+                    leg.params,
+                    self.calendar,
+                    self._coid_factory(leg.leg, leg.first_attempt),
+                ),
             )
             for leg in legs
         ]
+        self._states.extend(states)
         for st in states:
             self._by_symbol.setdefault(st.leg.parent.symbol, []).append(st)
         symbols = sorted(self._by_symbol)
         updates_task = asyncio.create_task(self._pump_updates(), name="order-updates")
         quotes_task = asyncio.create_task(self._pump_quotes(symbols), name="quotes")
+        helpers = [quotes_task, updates_task]
+        if self.halt is not None:
+            helpers.append(asyncio.create_task(self._watch_halt(), name="halt-watch"))
+        drivers = [
+            asyncio.create_task(self._drive(st), name=f"ladder-{st.leg.leg}") for st in states
+        ]
         try:
-            reports = await asyncio.gather(*(self._drive(st) for st in states))
+            reports = await asyncio.gather(*drivers)
         finally:
-            for task in (quotes_task, updates_task):
+            # If one ladder failed, the others must not go on trading unwatched.
+            for task in [*drivers, *helpers]:
                 task.cancel()
-            for task in (quotes_task, updates_task):
+            for task in [*drivers, *helpers]:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         return list(reports)
@@ -187,13 +248,20 @@ class Runner:
     # -- fan-out tasks ----------------------------------------------------------------------
 
     async def _pump_updates(self) -> None:
-        async for update in self.broker.order_updates():
-            self._record_update(update)
-            st = self._by_coid.get(update.client_order_id)
-            if st is None:
-                self.foreign_updates.append(update)
-                continue
-            st.queue.put_nowait(update)
+        stream = self.broker.order_updates()
+        try:
+            async for update in stream:
+                self._record_update(update)
+                st = self._by_coid.get(update.client_order_id)
+                if st is None:
+                    self.foreign_updates.append(update)
+                    continue
+                st.queue.put_nowait(update)
+        finally:
+            # Unsubscribe: a stream left open keeps queueing every later update forever.
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
     def _record_update(self, update: OrderUpdate) -> None:
         if self.journal is None:
@@ -211,6 +279,27 @@ class Runner:
             for st in self._by_symbol.get(quote.symbol, ()):
                 if not st.ladder.done:
                     st.queue.put_nowait(QuoteArrived(quote, now))
+
+    async def _watch_halt(self) -> None:
+        while self.halted is None:
+            await self.clock.sleep_until(self.clock.now() + self.halt_poll)
+            self._check_halt()
+
+    def _check_halt(self) -> None:
+        if self.halt is None or self.halted is not None:
+            return
+        reason = self.halt()
+        if reason is None:
+            return
+        self.halted = reason
+        now = self.clock.now()
+        for st in self._states:
+            if st.ladder.done:
+                continue
+            coid = st.ladder.live_child
+            if coid is not None and coid not in self._refused:
+                self.halt_working.append(coid)
+            st.queue.put_nowait(Halt(now, reason))
 
     # -- one ladder ---------------------------------------------------------------------------
 
@@ -232,14 +321,19 @@ class Runner:
         except (BrokerError, QuoteError):
             first = None  # the ladder waits for a quote and reports if none comes
         now = self.clock.now()
+        st.seen_at = now
         if first is not None:
             self._last_quote[symbol] = first
+            st.quote_ts = first.ts
             ladder.handle(QuoteArrived(first, now))
         timer: datetime | None = None
         actions = ladder.handle(Start(now))
         self._notify(st, Start(now))
         while True:
+            self._check_halt()
             for action in actions:
+                if isinstance(action, SubmitOrder) and st.leg.first_attempt > 1:
+                    action = replace(action, attempt=action.attempt + st.leg.first_attempt - 1)
                 self._notify(st, action)
                 if isinstance(action, SetTimer):
                     timer = action.at
@@ -252,11 +346,35 @@ class Runner:
             event = await self._next_event(st, timer)
             if isinstance(event, TimerFired):
                 timer = None
-            self._notify(st, event)
-            actions = ladder.handle(event)
+            ordered = self._in_order(st, event)
+            if ordered is None:
+                actions = []
+                continue
+            self._notify(st, ordered)
+            actions = ladder.handle(ordered)
         await self._settle(st)
         assert ladder.report is not None
         return ladder.report
+
+    @staticmethod
+    def _in_order(st: _LegState, event: Event) -> Event | None:
+        """The event as the ladder may see it: time never goes back, quotes never regress.
+
+        Quotes queued while a ladder waited for admission are older than the one it
+        started with, and a late broker event carries the venue's earlier timestamp; a
+        decision taken "before" an earlier one would break the ladder's timing rules.
+        """
+        if isinstance(event, QuoteArrived):
+            if st.quote_ts is not None and event.quote.ts < st.quote_ts:
+                return None
+            st.quote_ts = event.quote.ts
+        when = event.ts if isinstance(event, OrderUpdate) else event.now
+        if st.seen_at is not None and when < st.seen_at:
+            if isinstance(event, OrderUpdate):
+                return replace(event, ts=st.seen_at)
+            return replace(event, now=st.seen_at)
+        st.seen_at = when
+        return event
 
     async def _next_event(self, st: _LegState, timer: datetime | None) -> Event:
         if not st.queue.empty():
@@ -272,7 +390,41 @@ class Runner:
             return TimerFired(max(self.clock.now(), timer))
 
     async def _settle(self, st: _LegState) -> None:
-        """A finished ladder must leave nothing open: cancel and confirm any live child."""
+        """A finished ladder leaves nothing open and no execution unjournalled."""
+        await self._close_live(st)
+        await self._recover_fills(st)
+
+    async def _recover_fills(self, st: _LegState) -> None:
+        """Journal the fills of the ladder's orders that no update brought (a dropped event
+        told only through a later cumulative quantity), and add them to its report."""
+        report = st.ladder.report
+        if self.journal is None or report is None:
+            return
+        gaps = []
+        for attempt in report.attempts:
+            known = sum(f.qty for f in self.journal.fills(client_order_id=attempt.client_order_id))
+            if attempt.filled_qty > known:
+                gaps.append(attempt)
+        if not gaps:
+            return
+        recovered = await recover_fills(
+            self.journal, self.broker, [a.client_order_id for a in gaps], self.clock.now()
+        )
+        by_coid = {a.client_order_id: a for a in gaps}
+        for fill in recovered:
+            attempt = by_coid[fill.client_order_id]
+            st.ladder.handle(
+                OrderUpdate(
+                    client_order_id=fill.client_order_id,
+                    status=attempt.status or OrderStatus.FILLED,
+                    filled_qty=attempt.filled_qty,
+                    ts=report.finished,
+                    fill=fill,
+                )
+            )
+
+    async def _close_live(self, st: _LegState) -> None:
+        """Cancel and confirm the ladder's live child, if any."""
         coid = st.ladder.live_child
         if coid is None:
             return
@@ -294,6 +446,8 @@ class Runner:
         if isinstance(action, SubmitOrder):
             await self._submit(st, action)
         elif isinstance(action, CancelOrder):
+            if action.client_order_id in self._refused:
+                return  # never sent; its SubmitFailed is already queued
             await self.limiter.acquire()
             try:
                 await self.broker.cancel_order(action.client_order_id)
@@ -321,19 +475,29 @@ class Runner:
     async def _submit(self, st: _LegState, action: SubmitOrder) -> None:
         request = action.request
         coid = request.client_order_id
+        if self.halted is not None:
+            self._refuse(st, action, "halted", f"{self.halted}; order not sent", "a halt")
+            return
+        # The request token is taken before the checks, so they judge the instant the
+        # order would leave (the orders-per-minute cap then agrees with the limiter).
+        if st.prepaid:
+            st.prepaid = False
+        else:
+            await self.limiter.acquire()
         if self.pre_submit is not None:
             try:
                 self.pre_submit(request, self._last_quote.get(request.symbol))
+            except RiskLimitError as exc:
+                self._refuse(st, action, exc.code, str(exc), "a pre-trade risk check")
+                return
             except BrokerError as exc:
-                st.queue.put_nowait(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
+                self._refuse(st, action, exc.code, str(exc), "the broker")
                 return
         if self.journal is not None:
             self.journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
         self._by_coid[coid] = st
         for attempt_no in range(SUBMIT_RETRIES + 1):
-            if st.prepaid:
-                st.prepaid = False
-            else:
+            if attempt_no > 0:
                 await self.limiter.acquire()
             try:
                 ack = await self.broker.submit_order(request)
@@ -367,6 +531,24 @@ class Runner:
             self._record_ack(ack)
             st.queue.put_nowait(ack)
             return
+
+    def _refuse(self, st: _LegState, action: SubmitOrder, code: str, reason: str, by: str) -> None:
+        """An order refused before it was sent: journalled as rejected, with the reason."""
+        request = action.request
+        now = self.clock.now()
+        self._refused.add(request.client_order_id)
+        if self.journal is not None:
+            self.journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
+            self._record_ack(
+                OrderUpdate(
+                    client_order_id=request.client_order_id,
+                    status=OrderStatus.REJECTED,
+                    filled_qty=Decimal(0),
+                    ts=now,
+                    reason=f"{code}: {reason}",
+                )
+            )
+        st.queue.put_nowait(SubmitFailed(request.client_order_id, now, reason, code, by))
 
     def _record_ack(self, ack: OrderUpdate) -> None:
         if self.journal is not None:

@@ -4,14 +4,30 @@ The simulator is the default venue. It runs on a virtual-time event loop, so a
 whole morning of waits and timeouts costs no wall time, and keeps its paper
 account in the journal's SQLite file so successive commands see what earlier
 ones did.
+
+Every journalled run, on any venue, starts the same way (``_journalled_run``):
+
+1. lock the run's parameters (a scheduler firing the same targets twice gets one
+   run and one refusal), then reconcile the journal with the venue: orders an
+   earlier process left open are cancelled, fills it missed are recorded;
+2. pick the run: a new one, the one named by ``resume``, or (``auto_resume``) the
+   latest run of the same kind and parameters if it did not complete;
+3. lock the run itself, heartbeat both locks while working, release them at the end.
+
+``BETTER_ORDERS_SIM_PACE`` (wall seconds per simulated second) slows the simulator
+down to a watchable pace; it exists to test crashes at random points of a run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -20,15 +36,30 @@ from better_orders.config import BetterOrdersConfig, load_config, resolve_db_pat
 from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan
 from better_orders.core.timing import MarketCalendar, default_calendar
-from better_orders.errors import InvalidInputError, MarketClosedError
+from better_orders.errors import InvalidInputError, JournalError, MarketClosedError
 from better_orders.execution import OrderSpec, execute
-from better_orders.journal import Journal, new_run_id
+from better_orders.journal import (
+    Journal,
+    LockOwner,
+    RunStatus,
+    new_run_id,
+    params_hash,
+    run_lock_name,
+)
 from better_orders.jsonable import to_jsonable
 from better_orders.rebalance import RebalanceReport, rebalance
+from better_orders.reconcile import ReconcileReport, reconcile
 from better_orders.runner import LadderEvent
 
 T = TypeVar("T")
 NEW_YORK = ZoneInfo("America/New_York")
+
+#: Wall seconds per simulated second (unset: as fast as possible). For crash tests.
+SIM_PACE_ENV_VAR = "BETTER_ORDERS_SIM_PACE"
+#: How often a running run renews its locks (the journal takes over locks after 120 s).
+HEARTBEAT = timedelta(seconds=15)
+#: An unfinished run older than this is not resumed automatically (its prices are old).
+AUTO_RESUME_WITHIN = timedelta(hours=12)
 
 
 def most_recent_open(now: datetime, calendar: MarketCalendar | None = None) -> datetime:
@@ -62,6 +93,163 @@ def _load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
     return replay
 
 
+@dataclass(slots=True)
+class RunContext:
+    """What a run's start found out, for the work and its report."""
+
+    run_id: str = ""
+    #: The run continues an interrupted one (same run id, legs already journalled).
+    resumed: bool = False
+    reconciliation: ReconcileReport | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+async def _journalled_run(
+    work: Callable[[Any, Journal, str], Awaitable[T]],
+    venue: Any,
+    journal: Journal,
+    *,
+    kind: str,
+    params: dict[str, Any],
+    broker_name: str,
+    record: Callable[[T], dict[str, Any]],
+    record_run: bool,
+    fresh_id: Callable[[], str],
+    context: RunContext | None = None,
+    resume: str | None = None,
+    auto_resume: bool = False,
+) -> tuple[str, T]:
+    """Run ``work`` as one journalled run on ``venue`` (see the module docstring)."""
+    ctx = context if context is not None else RunContext()
+    if not record_run:
+        ctx.run_id = fresh_id()
+        return ctx.run_id, await work(venue, journal, ctx.run_id)
+    owner = LockOwner.current()
+    digest = params_hash(params)
+    held: list[str] = []
+    try:
+        _lock(journal, f"{kind} params {digest[:16]}", owner, held)
+        found = await reconcile(journal, venue.broker, clock=venue.clock)
+        ctx.reconciliation = found
+        if found.still_open:
+            raise JournalError(
+                f"order(s) {', '.join(found.still_open)} of an earlier run are still open at "
+                "the broker and could not be cancelled; no order sent (see better-orders "
+                "reconcile)"
+            )
+        if found.acted:
+            ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
+        run_id = _choose_run(journal, kind, digest, resume, auto_resume)
+        ctx.run_id, ctx.resumed = run_id or fresh_id(), run_id is not None
+        run_id = ctx.run_id
+        _lock(journal, run_lock_name(run_id), owner, held)
+        if ctx.resumed:
+            journal.reopen_run(run_id)
+        else:
+            journal.start_run(run_id, kind, params, broker_name)
+        lost: list[str] = []
+        beat = asyncio.create_task(
+            _heartbeat(journal, venue.clock, held, owner, asyncio.current_task(), lost)
+        )
+        try:
+            result = await work(venue, journal, run_id)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            journal.finish_run(run_id, "interrupted", None)
+            if lost:
+                raise JournalError(lost[0]) from None
+            raise
+        except BaseException:
+            journal.finish_run(run_id, "failed", None)
+            raise
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+        journal.finish_run(run_id, "completed", record(result))
+        return run_id, result
+    finally:
+        for name in held:
+            journal.release_lock(name, owner)
+
+
+def _lock(journal: Journal, name: str, owner: LockOwner, held: list[str]) -> None:
+    journal.acquire_lock(name, owner)
+    held.append(name)
+
+
+def _choose_run(
+    journal: Journal, kind: str, digest: str, resume: str | None, auto_resume: bool
+) -> str | None:
+    """The run to continue (None: start a new one)."""
+    if resume is not None:
+        run = journal.get_run(resume)
+        if run is None:
+            raise JournalError(f"run {resume} is not in the journal: nothing to resume")
+        if run.kind != kind:
+            raise InvalidInputError(f"run {resume} is a {run.kind} run, not a {kind} run")
+        if run.status is RunStatus.COMPLETED:
+            raise JournalError(f"run {resume} completed; there is nothing to resume")
+        return resume
+    if not auto_resume:
+        return None
+    latest = journal.latest_run(kind=kind)
+    if (
+        latest is not None
+        and latest.params_hash == digest
+        and latest.status is not RunStatus.COMPLETED
+        and datetime.now(UTC) - latest.started_at < AUTO_RESUME_WITHIN
+        and journal.intents(latest.run_id)
+    ):
+        return latest.run_id
+    return None
+
+
+async def _heartbeat(
+    journal: Journal,
+    clock: Any,
+    names: list[str],
+    owner: LockOwner,
+    main: asyncio.Task[Any] | None,
+    lost: list[str],
+) -> None:
+    """Renew the locks; if one was taken over, stop the run (another process owns it now)."""
+    while True:
+        await clock.sleep_until(clock.now() + HEARTBEAT)
+        try:
+            for name in names:
+                journal.heartbeat(name, owner)
+        except JournalError as exc:
+            lost.append(str(exc))
+            if main is not None:
+                main.cancel()
+            return
+
+
+def sim_pace(env: Mapping[str, str] | None = None) -> float | None:
+    """``BETTER_ORDERS_SIM_PACE``: wall seconds per simulated second, or None when unset."""
+    raw = (os.environ if env is None else env).get(SIM_PACE_ENV_VAR, "").strip()
+    if not raw:
+        return None
+    try:
+        pace = float(raw)
+    except ValueError:
+        pace = -1.0
+    if not pace > 0 or pace > 100:
+        raise InvalidInputError(
+            f"{SIM_PACE_ENV_VAR}={raw!r}: give wall seconds per simulated second, above 0 "
+            "and at most 100"
+        )
+    return pace
+
+
+async def _pace(clock: Any, wall_per_virtual: float) -> None:
+    """Hold the virtual clock back: each simulated step costs its share of wall time."""
+    step = timedelta(milliseconds=20)
+    while True:
+        await clock.sleep_until(clock.now() + step)
+        time.sleep(step.total_seconds() * wall_per_virtual)
+
+
 async def _in_sim(
     work: Callable[[Any, Journal, str], Awaitable[T]],
     *,
@@ -73,29 +261,37 @@ async def _in_sim(
     params: dict[str, Any],
     record: Callable[[T], dict[str, Any]],
     record_run: bool = True,
+    context: RunContext | None = None,
+    resume: str | None = None,
+    auto_resume: bool = False,
 ) -> tuple[str, T]:
     from better_orders.brokers.sim import SimVenue
 
+    pace = sim_pace()
     venue = SimVenue.create(start=start, seed=seed, db_path=db_path, replay=dict(replay or {}))
-    run_id = new_run_id(start)
-    with Journal.open(db_path) as journal:
-        if record_run:
-            journal.start_run(run_id, kind, params, "sim")
-        try:
-            result = await work(venue, journal, run_id)
-        except (KeyboardInterrupt, asyncio.CancelledError):
-            if record_run:
-                journal.finish_run(run_id, "interrupted", None)
-            raise
-        except BaseException:
-            if record_run:
-                journal.finish_run(run_id, "failed", None)
-            raise
-        finally:
-            await venue.close()
-        if record_run:
-            journal.finish_run(run_id, "completed", record(result))
-    return run_id, result
+    pacer = asyncio.create_task(_pace(venue.clock, pace)) if pace is not None else None
+    try:
+        with Journal.open(db_path) as journal:
+            return await _journalled_run(
+                work,
+                venue,
+                journal,
+                kind=kind,
+                params=params,
+                broker_name="sim",
+                record=record,
+                record_run=record_run,
+                fresh_id=lambda: new_run_id(start),
+                context=context,
+                resume=resume,
+                auto_resume=auto_resume,
+            )
+    finally:
+        if pacer is not None:
+            pacer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pacer
+        await venue.close()
 
 
 def run_orders_simulated(
@@ -173,19 +369,24 @@ def run_rebalance_simulated(
     observer: Callable[[LadderEvent], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     now: datetime | None = None,
+    resume: str | None = None,
 ) -> RebalanceReport:
-    """Rebalance the paper account on the simulator (see ``rebalance.rebalance``)."""
-    from better_orders.core.plan import parse_targets
+    """Rebalance the paper account on the simulator (see ``rebalance.rebalance``).
+
+    An interrupted rebalance of the same targets is resumed rather than planned again;
+    ``resume`` names the run to resume (its targets are used when none are given).
+    """
     from better_orders.sim.clock import run_virtual
 
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    parsed = parse_targets(targets)
+    parsed = _rebalance_targets(db_path, targets, resume)
     start = at or most_recent_open(now or datetime.now().astimezone())
     params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
+    context = RunContext()
 
     async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
-        return await rebalance(
+        report = await rebalance(
             parsed,
             broker=venue.broker,
             feed=venue.feed,
@@ -196,7 +397,10 @@ def run_rebalance_simulated(
             dry_run=dry_run,
             observer=observer,
             on_plan=on_plan,
+            resume=context.resumed,
         )
+        report.notes[:0] = context.notes
+        return report
 
     def record(report: RebalanceReport) -> dict[str, Any]:
         data: dict[str, Any] = to_jsonable(report)
@@ -213,10 +417,40 @@ def run_rebalance_simulated(
             params=params,
             record=record,
             record_run=not dry_run,
+            context=context,
+            resume=resume,
+            auto_resume=True,
         ),
         start=start,
     )
     return report
+
+
+def _rebalance_targets(
+    db_path: Path,
+    targets: Sequence[tuple[str, object]] | Mapping[str, object],
+    resume: str | None,
+) -> dict[str, Decimal]:
+    """The targets to trade: those given, else (resuming) the resumed run's own."""
+    from better_orders.core.plan import parse_targets
+
+    given = bool(targets)
+    if resume is None or given:
+        parsed = parse_targets(targets)
+    if resume is None:
+        return parsed
+    with Journal.open(db_path) as journal:
+        run = journal.get_run(resume)
+    if run is None:
+        raise JournalError(f"run {resume} is not in the journal: nothing to resume")
+    recorded = parse_targets(dict(run.params.get("targets") or {}))
+    if given and parsed != recorded:
+        raise InvalidInputError(
+            f"targets differ from those of run {resume} "
+            f"({', '.join(f'{s}={w}' for s, w in sorted(recorded.items()))}): "
+            "leave them out to resume it"
+        )
+    return recorded
 
 
 # -- Alpaca ------------------------------------------------------------------------------------
@@ -258,6 +492,9 @@ async def _in_alpaca(
     params: dict[str, Any],
     record: Callable[[T], dict[str, Any]],
     record_run: bool = True,
+    context: RunContext | None = None,
+    resume: str | None = None,
+    auto_resume: bool = False,
 ) -> tuple[str, T]:
     from better_orders.brokers.alpaca import AlpacaBroker, open_alpaca
     from better_orders.credentials import Credentials, require_live_opt_in, typed_confirmation
@@ -276,23 +513,21 @@ async def _in_alpaca(
         summary = f"{account.account_id} ({account.status}), equity ${account.equity:,.2f}"
         require_live_opt_in(True, choice.yes, summary, typed_confirmation())
     async with open_alpaca(creds, feed=choice.feed, clock=clock) as (broker, feed, wall):
-        run_id = new_run_id(wall.now().astimezone(NEW_YORK))
         with Journal.open(db_path) as journal:
-            if record_run:
-                journal.start_run(run_id, kind, {**params, "feed": feed.feed_name}, broker.name)
-            try:
-                result = await work(_Handles(broker, feed, wall), journal, run_id)
-            except (KeyboardInterrupt, asyncio.CancelledError):
-                if record_run:
-                    journal.finish_run(run_id, "interrupted", None)
-                raise
-            except BaseException:
-                if record_run:
-                    journal.finish_run(run_id, "failed", None)
-                raise
-            if record_run:
-                journal.finish_run(run_id, "completed", record(result))
-    return run_id, result
+            return await _journalled_run(
+                work,
+                _Handles(broker, feed, wall),
+                journal,
+                kind=kind,
+                params={**params, "feed": feed.feed_name},
+                broker_name=broker.name,
+                record=record,
+                record_run=record_run,
+                fresh_id=lambda: new_run_id(wall.now().astimezone(NEW_YORK)),
+                context=context,
+                resume=resume,
+                auto_resume=auto_resume,
+            )
 
 
 def run_orders(
@@ -343,6 +578,7 @@ def run_rebalance(
     dry_run: bool = False,
     observer: Callable[[LadderEvent], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
+    resume: str | None = None,
     **simulated: Any,
 ) -> RebalanceReport:
     """Rebalance on the chosen venue (see ``run_rebalance_simulated`` for the simulator)."""
@@ -354,18 +590,18 @@ def run_rebalance(
             dry_run=dry_run,
             observer=observer,
             on_plan=on_plan,
+            resume=resume,
             **simulated,
         )
     _only_simulated(simulated)
-    from better_orders.core.plan import parse_targets
-
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    parsed = parse_targets(targets)
+    parsed = _rebalance_targets(db_path, targets, resume)
     params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
+    context = RunContext()
 
     async def work(v: Any, journal: Journal, run_id: str) -> RebalanceReport:
-        return await rebalance(
+        report = await rebalance(
             parsed,
             broker=v.broker,
             feed=v.feed,
@@ -376,7 +612,10 @@ def run_rebalance(
             dry_run=dry_run,
             observer=observer,
             on_plan=on_plan,
+            resume=context.resumed,
         )
+        report.notes[:0] = context.notes
+        return report
 
     def record(report: RebalanceReport) -> dict[str, Any]:
         data: dict[str, Any] = to_jsonable(report)
@@ -391,6 +630,9 @@ def run_rebalance(
             params=params,
             record=record,
             record_run=not dry_run,
+            context=context,
+            resume=resume,
+            auto_resume=True,
         )
     )
     return report
@@ -401,3 +643,50 @@ def _only_simulated(options: Mapping[str, Any]) -> None:
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise InvalidInputError(f"{flags} only apply to the simulator (--broker sim)")
+
+
+def run_reconcile(
+    *,
+    venue: VenueChoice | None = None,
+    db: str | Path | None = None,
+    adopt: bool = False,
+    now: datetime | None = None,
+) -> ReconcileReport:
+    """Reconcile the journal with the venue (see ``reconcile.reconcile``), outside any run.
+
+    On the simulator the venue is the paper account's file: a restarted simulator has
+    no open orders (those of a killed process ended with it), but keeps their fills.
+    """
+    choice = venue or VenueChoice()
+    db_path = resolve_db_path(str(db) if db is not None else None)
+    if choice.simulated:
+        from better_orders.brokers.sim import SimVenue
+        from better_orders.sim.clock import run_virtual
+
+        start = now or datetime.now(UTC)
+
+        async def in_sim() -> ReconcileReport:
+            sim = SimVenue.create(start=start, db_path=db_path)
+            try:
+                with Journal.open(db_path) as journal:
+                    return await reconcile(journal, sim.broker, clock=sim.clock, adopt=adopt)
+            finally:
+                await sim.close()
+
+        return run_virtual(in_sim(), start=start)
+
+    async def work(v: Any, journal: Journal, run_id: str) -> ReconcileReport:
+        return await reconcile(journal, v.broker, clock=v.clock, adopt=adopt)
+
+    _, report = asyncio.run(
+        _in_alpaca(
+            work,
+            choice=choice,
+            db_path=db_path,
+            kind="reconcile",
+            params={},
+            record=lambda r: {},
+            record_run=False,
+        )
+    )
+    return report

@@ -11,6 +11,12 @@ faults may drop or duplicate.
 Every request also brings the exchange up to the clock first, so an answer is
 never older than ``clock.now()`` even when the pump has not run yet.
 
+With a file, the venue's orders and fills are saved with the account changes
+they cause (one transaction). A venue created on that file again is a restart:
+the orders of the previous one that were still open are gone from its book and
+answer as canceled, with the fills they had, so a journal that missed the end of
+them can be reconciled.
+
 Reservations: a buy holds ``limit x remaining`` (a market buy: ask x 1.05 x
 remaining) of cash and a sell holds its remaining shares, for as long as the
 venue says the order is open, so two orders cannot spend the same cash.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -31,7 +38,9 @@ from better_orders.core.model import (
     Account,
     Asset,
     BrokerOrder,
+    Fill,
     OrderRequest,
+    OrderStatus,
     OrderType,
     OrderUpdate,
     Position,
@@ -40,7 +49,12 @@ from better_orders.core.model import (
     normalize_symbol,
 )
 from better_orders.errors import BrokerError, InvalidInputError, QuoteError
-from better_orders.sim.account import DEFAULT_CASH, MARKET_BUY_CUSHION, PaperAccount
+from better_orders.sim.account import (
+    DEFAULT_CASH,
+    MARKET_BUY_CUSHION,
+    PaperAccount,
+    load_venue_records,
+)
 from better_orders.sim.clock import SimClock
 from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.sim.faults import FaultPlan
@@ -118,6 +132,50 @@ class _Hub:
         self._pump: asyncio.Task[None] | None = None
         self._wake: asyncio.Future[None] | None = None
         self.failure: BaseException | None = None
+        #: Orders (and their fills) of an earlier venue on the same file: all ended.
+        self.past_orders: dict[str, BrokerOrder] = {}
+        self.past_fills: dict[str, list[Fill]] = {}
+        #: Orders whose latest saved (status, filled quantity) may still change.
+        self._saved: dict[str, tuple[OrderStatus, Decimal] | None] = {}
+
+    @property
+    def persisting(self) -> bool:
+        return self.autosave and self.account.path is not None
+
+    def restore(self, orders: list[BrokerOrder], fills: list[Fill]) -> None:
+        """Take over an earlier venue's records: its open orders died with it (canceled)."""
+        died = []
+        for order in orders:
+            if not order.status.is_terminal:
+                order = dataclasses.replace(order, status=OrderStatus.CANCELED)
+                died.append(order)
+            self.past_orders[order.client_order_id] = order
+        for fill in fills:
+            self.past_fills.setdefault(fill.client_order_id, []).append(fill)
+        if died and self.persisting:
+            self.account.save(orders=died)
+
+    def track(self, client_order_id: str) -> None:
+        """Save this order (now and whenever it changes) when the venue has a file."""
+        if self.persisting and self.exchange.order(client_order_id) is not None:
+            self._saved.setdefault(client_order_id, None)
+
+    def _save(self, fills: list[Fill]) -> None:
+        """Fills, and orders that changed, with the account they moved: one transaction."""
+        changed: dict[str, BrokerOrder] = {}
+        for coid in [*self._saved, *(f.client_order_id for f in fills)]:
+            order = self.exchange.order(coid)
+            if order is None or coid in changed:
+                continue
+            state = (order.status, order.filled_qty)
+            if self._saved.get(coid) != state:
+                changed[coid] = order
+            if order.status.is_terminal:
+                self._saved.pop(coid, None)
+            else:
+                self._saved[coid] = state
+        if fills or changed:
+            self.account.save(orders=changed.values(), fills=fills)
 
     # -- the pump ------------------------------------------------------------------------------
 
@@ -207,11 +265,10 @@ class _Hub:
             now = at_least
         events = self.exchange.advance(now)
         fills = self.exchange.take_fills()
-        if fills:
-            for fill in fills:
-                self.account.apply_fill(fill)
-            if self.autosave and self.account.path is not None:
-                self.account.save()
+        for fill in fills:
+            self.account.apply_fill(fill)
+        if self.persisting:
+            self._save(fills)
         for event in events:
             if isinstance(event, QuoteEvent):
                 symbol = event.quote.symbol
@@ -342,6 +399,11 @@ class SimBroker:
                 f"{symbol} is not tradable at the simulated venue; no order sent",
                 code="asset_not_tradable",
             )
+        if coid in hub.past_orders:
+            raise BrokerError(
+                f"client order id {coid} already exists ({symbol}): look the order up instead",
+                code="duplicate_client_order_id",
+            )
         exchange = self.exchange
         exchange.validate(request)
         now = self.clock.now()
@@ -369,6 +431,8 @@ class SimBroker:
                 hub.unit_reserve.pop(coid, None)
             raise
         finally:
+            hub.track(coid)
+            hub.sync()
             hub.poke()
         return order.as_update(now)
 
@@ -381,7 +445,15 @@ class SimBroker:
 
     async def get_order(self, client_order_id: str) -> BrokerOrder | None:
         self._hub.sync()
-        return self.exchange.order(client_order_id)
+        found = self.exchange.order(client_order_id)
+        return found if found is not None else self._hub.past_orders.get(client_order_id)
+
+    async def get_fills(self, client_order_id: str) -> list[Fill]:
+        """Every execution of the order, including those whose update was lost."""
+        hub = self._hub
+        hub.sync()
+        past = hub.past_fills.get(client_order_id, [])
+        return past + [f for f in self.exchange.fills if f.client_order_id == client_order_id]
 
     async def list_open_orders(self) -> list[BrokerOrder]:
         self._hub.sync()
@@ -545,6 +617,8 @@ class SimVenue:
             untradable_symbols=untradable_symbols,
             autosave=True,
         )
+        if db_path is not None:
+            hub.restore(*load_venue_records(db_path))
         broker = SimBroker(exchange, account, clock, hub=hub)
         return cls(broker, broker.quote_feed(), clock, exchange, account)
 

@@ -11,6 +11,7 @@ import pkgutil
 import sys
 
 import typer
+from rich.markup import escape
 
 from better_orders.cli.common import err_console
 from better_orders.errors import BetterOrdersError
@@ -53,5 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         if exc.code not in (0, None):
             raise
     except BetterOrdersError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        # Escaped: a message naming a TOML table ("[ladder]") is text, not rich markup.
+        message = escape(str(exc))
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

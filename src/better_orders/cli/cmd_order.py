@@ -46,7 +46,7 @@ def order(
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
     venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
-    start = parse_instant(at) if at else None
+    start = parse_instant(at) if at is not None else None
     observer = None if json_out else StepPrinter(console)
     run_id, reports = run_orders(
         [spec],

@@ -28,7 +28,12 @@ def load_targets_file(path: Path) -> list[tuple[str, str]]:
     """Targets from TOML (a ``[targets]`` table or top level), JSON or CSV (symbol,weight)."""
     if not path.is_file():
         raise InvalidInputError(f"targets file {path} does not exist")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"targets file {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise InvalidInputError(f"targets file {path} cannot be read: {exc.strerror}") from None
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
@@ -148,16 +153,27 @@ def rebalance(
     ] = False,
     yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
     feed: Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")] = "auto",
+    resume: Annotated[
+        str | None,
+        typer.Option(
+            help="finish the interrupted run RUN (its own targets unless given); an "
+            "unfinished run of the same targets is resumed without it"
+        ),
+    ] = None,
 ) -> None:
-    """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder."""
+    """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder.
+
+    Run again after an interruption (a crash, Ctrl-C), the same targets finish the
+    interrupted run exactly once instead of planning a new one.
+    """
     pairs = targets_from_pairs(targets or [])
     if targets_file is not None:
         pairs += load_targets_file(targets_file)
-    if not pairs:
+    if not pairs and resume is None:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
     venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
-    start = parse_instant(at) if at else None
+    start = parse_instant(at) if at is not None else None
     live_table = None if json_out else LiveTable()
 
     def show_plan(plan: Plan) -> None:
@@ -177,6 +193,7 @@ def rebalance(
                 dry_run=dry_run,
                 observer=live_table,
                 on_plan=show_plan,
+                resume=resume,
                 at=start,
                 seed=seed,
             )
@@ -189,11 +206,14 @@ def rebalance(
             dry_run=dry_run,
             observer=None,
             on_plan=show_plan,
+            resume=resume,
             at=start,
             seed=seed,
         )
     if json_out:
         print_json(report)
+        if report.undone:
+            raise typer.Exit(1)  # the same exit status as the table view
         return
     if dry_run:
         console.print("[bold]dry run:[/] nothing was sent")

@@ -2,7 +2,10 @@
 
 For each decision time and side, every policy runs through the same ladder and
 simulated exchange that trade in the simulator (``better_orders.tca``), and the
-costs are summarised per file and policy against a market order. Examples::
+costs are summarised per file and policy against a market order. A quote file
+without executions of its own (``*_bbo``) gets the prints of its companion
+``*_trades`` file (found beside it, or named with ``--trades``) as executions, so
+resting orders can fill on real trades, conservatively (``sim.exchange``). Examples::
 
     better-orders tca --quotes data/quotes/*_l1.csv.gz
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
@@ -94,6 +97,18 @@ def tca(
     symbol: Annotated[
         str | None, typer.Option(help="trade the files' quotes under this symbol")
     ] = None,
+    trades: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trades",
+            help="trades file(s) whose prints fill resting orders: one for a single quote "
+            "file, or one per quote file in the same order (default: a *_trades file beside "
+            "each *_bbo/*_l1 file, if there is one)",
+        ),
+    ] = None,
+    no_trades: Annotated[
+        bool, typer.Option("--no-trades", help="do not look for companion trades files")
+    ] = False,
     within: Annotated[
         float, typer.Option(help="a decision counts as complete if filled within this (s)")
     ] = DEFAULT_COMPLETION_SECONDS,
@@ -125,7 +140,23 @@ def tca(
     policies = select_policies(
         _split(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
     )
-    loaded = [QuoteFile.load(f, symbol=symbol) for f in files]
+    given = list(trades or [])
+    if given and no_trades:
+        raise InvalidInputError("give --trades or --no-trades, not both")
+    if given and len(given) != len(files):
+        raise InvalidInputError(
+            f"{len(given)} --trades file(s) for {len(files)} quote file(s): give one per "
+            "quote file, in the same order"
+        )
+    loaded = [
+        QuoteFile.load(
+            f,
+            symbol=symbol,
+            trades=given[k] if given else None,
+            find_trades=not no_trades,
+        )
+        for k, f in enumerate(files)
+    ]
     first, last, step = parse_clock(start, "--from"), parse_clock(end, "--to"), parse_every(every)
 
     def run(progress: Any = None) -> TcaResult:
@@ -179,6 +210,7 @@ def _as_json(
     out: dict[str, Any] = {
         "files": [
             {"file": f.label, "symbol": f.quotes.symbol, "decisions": len(result.times[f.label])}
+            | ({"trades": str(f.trades)} if f.trades is not None else {})
             for f in result.files
         ],
         "policies": [
@@ -216,6 +248,8 @@ def _print_table(result: TcaResult) -> None:
     for f in result.files:
         n = len(result.times[f.label]) * len(result.sides)
         title = f"{f.label} ({f.quotes.symbol}, {n} decisions per policy): cost vs arrival mid, bps"
+        if f.trades is not None:
+            title += f"; resting orders fill on the prints of {f.trades.name}"
         table = Table(title=title)
         for header in columns:
             if header == "policy":

@@ -30,7 +30,11 @@ to step 1 instead of re-pegging into the wide spread (``timing.wait_again``), an
 a spread that comes in on a quote that followed the previous one within
 ``timing.hold_seconds`` (a burst of updates: a sweep, a cancel-replace) must stand
 that long before the ladder acts, since such quotes are often gone before an
-order could reach them. An isolated quote is acted on at once.
+order could reach them. An isolated quote is acted on at once. With
+``timing.rest_while_waiting`` the wait is not idle: a limit one tick inside the
+near touch (never past the mid or the slippage budget) rests while it lasts, and
+is cancelled (the ladder waits for the confirmation, as for a re-peg) before the
+ladder crosses the spread once it comes in or the wait ends.
 
 At most one child order is live at a time. A re-peg cancels the live child and
 waits until the broker confirms it ended before sending the next one, so fills
@@ -72,7 +76,7 @@ from better_orders.core.model import (
 )
 from better_orders.core.sanity import check_quote
 from better_orders.core.spread import SpreadAssessment, assess_spread
-from better_orders.core.ticks import Rounding, round_to_tick
+from better_orders.core.ticks import Rounding, round_to_tick, tick_size
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketCalendar,
@@ -220,6 +224,7 @@ class LadderParams:
     early_wait_max_seconds: float
     wait_again: bool
     hold: timedelta
+    rest_while_waiting: bool
     pre_open: str  # "wait" | "refuse"
     typical_spread_bps: float | None
     config: BetterOrdersConfig
@@ -263,6 +268,7 @@ class LadderParams:
             early_wait_max_seconds=config.timing.early_wait_max_seconds,
             wait_again=config.timing.wait_again,
             hold=timedelta(seconds=config.timing.hold_seconds),
+            rest_while_waiting=config.timing.rest_while_waiting,
             pre_open=config.timing.pre_open,
             typical_spread_bps=typical,
             config=config,
@@ -358,6 +364,8 @@ class Ladder:
         self._wait_started: datetime | None = None
         self._wait_until: datetime | None = None
         self._holding_since: datetime | None = None
+        #: The quote that ended a wait whose resting limit is being cancelled, to cross off.
+        self._cross_quote: Quote | None = None
         self._burst = False  # the latest quote followed the one before within ``hold``
         self._wait_reason: str | None = None
         self._first_submit: datetime | None = None
@@ -567,6 +575,17 @@ class Ladder:
         if self.params.entry == "market":
             self._notes.append("entry: market order at decision (no spread wait, no budget check)")
             return self._submit(AttemptKind.MARKET, quote, now)
+        cross, self._cross_quote = self._cross_quote, None
+        if cross is not None and assessment.worth_waiting:
+            # The spread came in, the resting limit was cancelled, and during that round
+            # trip the spread went out again: cross off the quote that ended the wait, as
+            # the ladder would have done without a resting limit (if that price is gone,
+            # the attempt's timeout leads back to the wait).
+            self._notes.append(
+                f"spread came in ({cross.bid} x {cross.ask}) while a limit rested; "
+                "crossing off that quote after the cancel"
+            )
+            return self._submit(self._first_kind(), cross, now)
         session = self.calendar.session_at(now)
         assert session is not None
         decision = timing_decision(
@@ -593,6 +612,8 @@ class Ladder:
             self._wait_until = decision.until
             self._holding_since = None
             self.state = LadderState.WAITING_SPREAD
+            if self.params.rest_while_waiting and self.live_child is None:
+                return [*self._rest(quote, now), SetTimer(decision.until)]
             return [SetTimer(decision.until)]
         if (
             self.state is LadderState.WAITING_SPREAD
@@ -613,6 +634,8 @@ class Ladder:
                         wake = min(held_until, self._wait_until)
                     return [SetTimer(wake)]
         self._holding_since = None
+        if self.live_child is not None:
+            return self._cancel_rest(None if assessment.worth_waiting else quote, now)
         if self._wait_started is not None:
             why = "spread came in" if not assessment.worth_waiting else "wait limit reached"
             self._notes.append(
@@ -661,6 +684,45 @@ class Ladder:
         )
         return True
 
+    def _rest(self, quote: Quote, now: datetime) -> list[Action]:
+        """A passive limit to rest during a spread wait (``timing.rest_while_waiting``).
+
+        One tick inside the near touch, but never past the mid (rounded back towards
+        our side) nor the slippage budget's bound, and never marketable; nothing if no
+        such price exists. It stays until the wait ends (``_cancel_rest``).
+        """
+        side = self.parent.side
+        buy = side is Side.BUY
+        near = quote.bid if buy else quote.ask
+        step = tick_size(near)
+        inside = near + step if buy else near - step
+        mid = round_to_tick(quote.mid, Rounding.DOWN if buy else Rounding.UP)
+        bound = pricing.budget_bound(side, self._arrival_mid(), self.params.budget_bps)
+        price = min(inside, mid, bound) if buy else max(inside, mid, bound)
+        if price <= 0 or (price >= quote.ask if buy else price <= quote.bid):
+            return []
+        if (price < near) if buy else (price > near):
+            return []  # the budget does not reach the book: resting would not help
+        self._notes.append(
+            f"resting {side.value} limit {price} while waiting for the spread "
+            f"({quote.bid} x {quote.ask})"
+        )
+        return [self._new_child(AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now)]
+
+    def _cancel_rest(self, quote: Quote | None, now: datetime) -> list[Action]:
+        """End the wait's resting limit, then decide step 1 again (``_decide_first``).
+
+        ``quote`` is the quote that ended the wait by coming in (None: the wait limit
+        was reached, and step 1 then executes off the current quote anyway).
+        """
+        self._cross_quote = quote
+        coid = self._children[-1].coid
+        self._children[-1].attempt.end_reason = "wait over: cancelled to cross the spread"
+        self._next = NextStep.FIRST
+        self.state = LadderState.CANCELLING
+        self._deadline = now + self.params.cancel_timeout
+        return [CancelOrder(coid), SetTimer(self._deadline)]
+
     def _first_kind(self) -> AttemptKind:
         return AttemptKind.PASSIVE if self.params.entry == "passive" else AttemptKind.AGGRESSIVE
 
@@ -697,6 +759,22 @@ class Ladder:
             limit = self._limit_for(index, quote)
         if kind is AttemptKind.REPEG:
             self._repegs += 1
+        submit = self._new_child(kind, order_type, limit, quote, now)
+        self.state = LadderState.WORKING
+        self._deadline = now + self._timeout_for(kind)
+        return [submit, SetTimer(self._deadline)]
+
+    def _new_child(
+        self,
+        kind: AttemptKind,
+        order_type: OrderType,
+        limit: Decimal | None,
+        quote: Quote,
+        now: datetime,
+    ) -> SubmitOrder:
+        """Record a child order for the remaining quantity; the action that sends it."""
+        remaining = self.remaining_qty
+        side = self.parent.side
         attempt_no = len(self._children) + 1
         coid = self._coid(attempt_no)
         request = OrderRequest(
@@ -722,9 +800,7 @@ class Ladder:
         self._by_coid[coid] = child
         if self._first_submit is None:
             self._first_submit = now
-        self.state = LadderState.WORKING
-        self._deadline = now + self._timeout_for(kind)
-        return [SubmitOrder(request, kind, attempt_no), SetTimer(self._deadline)]
+        return SubmitOrder(request, kind, attempt_no)
 
     def _limit_for(self, index: int, quote: Quote) -> Decimal:
         """Limit of attempt ``index`` (0 = first): the far touch +/- ticks, or a passive walk.
@@ -953,6 +1029,8 @@ class Ladder:
         return []
 
     def _submit_after_wait(self, quote: Quote, now: datetime) -> list[Action]:
+        if self.live_child is not None:
+            return self._cancel_rest(None, now)
         a = assess_spread(quote, self.params.config.spread, self.params.typical_spread_bps)
         assert self._wait_started is not None
         self._notes.append(

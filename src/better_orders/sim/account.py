@@ -7,19 +7,32 @@ object, are the truth about what is still working.
 
 Persistence lives in the same SQLite file as the journal, in its own tables
 (``paper_account``, ``paper_positions``), Decimals stored as TEXT, so that
-successive commands see the positions earlier ones built.
+successive commands see the positions earlier ones built. The simulated venue
+also keeps its orders and executions there (``sim_orders``, ``sim_fills``),
+written in the same transaction as the cash and positions they changed: a
+process killed after the venue filled an order but before the journal heard of
+it leaves a fill the reconciler can still find, never cash moved without one.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from better_orders.core.model import Account, Fill, Position, Side
+from better_orders.core.model import (
+    Account,
+    BrokerOrder,
+    Fill,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+)
 from better_orders.errors import BrokerError, InvalidInputError, JournalError
 
 DEFAULT_CASH = Decimal(100_000)
@@ -36,6 +49,28 @@ CREATE TABLE IF NOT EXISTS paper_positions (
     symbol TEXT PRIMARY KEY,
     qty TEXT NOT NULL,
     avg_entry_price TEXT
+);
+CREATE TABLE IF NOT EXISTS sim_orders (
+    client_order_id TEXT PRIMARY KEY,
+    broker_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty TEXT NOT NULL,
+    order_type TEXT NOT NULL,
+    limit_price TEXT,
+    status TEXT NOT NULL,
+    filled_qty TEXT NOT NULL,
+    filled_avg_price TEXT,
+    submitted_at TEXT
+);
+CREATE TABLE IF NOT EXISTS sim_fills (
+    exec_id TEXT PRIMARY KEY,
+    client_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    qty TEXT NOT NULL,
+    price TEXT NOT NULL,
+    ts TEXT NOT NULL
 );
 """
 
@@ -190,8 +225,18 @@ class PaperAccount:
             )
         return cls(cash, positions, path=file)
 
-    def save(self, path: str | Path | None = None) -> None:
-        """Write cash and positions in one transaction (to ``path``, else the loaded file)."""
+    def save(
+        self,
+        path: str | Path | None = None,
+        *,
+        orders: Iterable[BrokerOrder] = (),
+        fills: Iterable[Fill] = (),
+    ) -> None:
+        """Write cash and positions in one transaction (to ``path``, else the loaded file).
+
+        ``orders`` (upserted) and ``fills`` (inserted once per exec id) are the venue's
+        records that go with this change of cash and positions, in the same transaction.
+        """
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InvalidInputError("this paper account has no file to save to: pass a path")
@@ -215,11 +260,86 @@ class PaperAccount:
                         for p in self._positions.values()
                     ],
                 )
+                db.executemany(
+                    "INSERT OR REPLACE INTO sim_orders (client_order_id, broker_order_id,"
+                    " symbol, side, qty, order_type, limit_price, status, filled_qty,"
+                    " filled_avg_price, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_order_row(o) for o in orders],
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO sim_fills (exec_id, client_order_id, symbol, side,"
+                    " qty, price, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            f.exec_id,
+                            f.client_order_id,
+                            f.symbol,
+                            f.side.value,
+                            str(f.qty),
+                            str(f.price),
+                            f.ts.isoformat(),
+                        )
+                        for f in fills
+                    ],
+                )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
         self.path = target
+
+
+def load_venue_records(path: str | Path) -> tuple[list[BrokerOrder], list[Fill]]:
+    """The simulated venue's orders and fills saved in ``path`` (empty lists for a new file)."""
+    file = Path(path)
+    with _connect(file) as db:
+        order_rows = db.execute("SELECT * FROM sim_orders ORDER BY rowid").fetchall()
+        fill_rows = db.execute("SELECT * FROM sim_fills ORDER BY rowid").fetchall()
+    orders = [
+        BrokerOrder(
+            client_order_id=r[0],
+            broker_order_id=r[1],
+            symbol=r[2],
+            side=Side(r[3]),
+            qty=_decimal(r[4], f"quantity of order {r[0]} in {file}"),
+            order_type=OrderType(r[5]),
+            limit_price=None if r[6] is None else _decimal(r[6], f"limit of {r[0]} in {file}"),
+            status=OrderStatus(r[7]),
+            filled_qty=_decimal(r[8], f"filled quantity of {r[0]} in {file}"),
+            filled_avg_price=None if r[9] is None else _decimal(r[9], f"price of {r[0]}"),
+            submitted_at=None if r[10] is None else datetime.fromisoformat(r[10]),
+        )
+        for r in order_rows
+    ]
+    fills = [
+        Fill(
+            exec_id=r[0],
+            client_order_id=r[1],
+            symbol=r[2],
+            side=Side(r[3]),
+            qty=_decimal(r[4], f"quantity of execution {r[0]} in {file}"),
+            price=_decimal(r[5], f"price of execution {r[0]} in {file}"),
+            ts=datetime.fromisoformat(r[6]),
+        )
+        for r in fill_rows
+    ]
+    return orders, fills
+
+
+def _order_row(order: BrokerOrder) -> tuple[str | None, ...]:
+    return (
+        order.client_order_id,
+        order.broker_order_id,
+        order.symbol,
+        order.side.value,
+        str(order.qty),
+        order.order_type.value,
+        None if order.limit_price is None else str(order.limit_price),
+        order.status.value,
+        str(order.filled_qty),
+        None if order.filled_avg_price is None else str(order.filled_avg_price),
+        None if order.submitted_at is None else order.submitted_at.isoformat(),
+    )
 
 
 @contextmanager

@@ -29,6 +29,17 @@ Fill model (top of book only, displayed size is the liquidity):
 - A replayed execution (LOBSTER types 4/5) at price P against resting buys (or
   sells) fills our resting buy limits >= P (sell limits <= P) at their limit, up
   to the executed size.
+- A print from a trades file (``sim.quotes.merge_trades``: any venue, aggressor
+  unknown) is judged conservatively, since our queue position is unknown and
+  the print may have happened on a venue where others were ahead of us. Only an
+  order resting at the venue before the print can fill, always at its limit:
+  a print strictly through the limit (buy: below it; sell: above it) fills up
+  to the print's size; a print exactly at the limit fills only if the limit is
+  strictly better than this venue's displayed touch on our side (nobody shown
+  ahead of us here), and then only ``PRINT_AT_LIMIT_SHARE`` of the print (whole
+  shares, rounded down); a print at the limit while the displayed touch is at
+  or better than it fills nothing. A print row repeats the book in force: it is
+  not published and does not replenish the displayed size our fills consumed.
 - A market order takes the touch's displayed size, then walks a simple depth
   model: each further level one tick worse holds the touch's displayed size
   again (at least one round lot), so it always completes. With no valid touch
@@ -68,6 +79,8 @@ from better_orders.sim.quotes import Execution, MarketEvent, QuoteBook
 ZERO = Decimal(0)
 #: The smallest depth level the market-order walk assumes when the touch shows less.
 MIN_DEPTH = Decimal(100)
+#: Share of a print exactly at our limit that fills us (see the module docstring).
+PRINT_AT_LIMIT_SHARE = Decimal("0.5")
 MAX_CLIENT_ORDER_ID = 128
 
 
@@ -434,6 +447,15 @@ class SimExchange:
 
     def _on_market(self, event: MarketEvent) -> None:
         quote = event.quote
+        execution = event.execution
+        if execution is not None and execution.is_print:
+            top = self._tops.get(quote.symbol)
+            if top is not None and _same_book(top.quote, quote):
+                # A print row repeats the book: nothing to publish or replenish.
+                resting = self._resting.get(quote.symbol)
+                if resting:
+                    self._match_print(resting, execution, top.quote, quote.ts)
+                return
         top = _Top(quote)
         self._tops[quote.symbol] = top
         if self._latency.market_data:
@@ -442,8 +464,10 @@ class SimExchange:
             self._publish(quote)
         resting = self._resting.get(quote.symbol)
         if resting:
-            if event.execution is not None:
-                self._match_execution(resting, event.execution, quote.ts)
+            if execution is not None and execution.is_print:
+                self._match_print(resting, execution, quote, quote.ts)
+            elif execution is not None:
+                self._match_execution(resting, execution, quote.ts)
             for order in sorted(resting, key=_Order.priority):
                 if not order.status.is_terminal:
                     self._match(order, top, quote.ts)
@@ -543,6 +567,7 @@ class SimExchange:
 
     def _match_execution(self, resting: list[_Order], execution: Execution, now: datetime) -> None:
         side = execution.resting_side
+        assert side is not None, "prints of unknown direction go through _match_print"
         px = execution.price
         left = execution.size
         for order in sorted(resting, key=_Order.priority):
@@ -553,6 +578,33 @@ class SimExchange:
                 continue
             if (side is Side.BUY and limit >= px) or (side is Side.SELL and limit <= px):
                 left -= self._fill(order, min(order.remaining, left), limit, now)
+
+    def _match_print(
+        self, resting: list[_Order], execution: Execution, book: Quote, now: datetime
+    ) -> None:
+        """A trades-file print against our resting limits (rule in the module docstring)."""
+        px = execution.price
+        left = execution.size
+        for order in sorted(resting, key=_Order.priority):
+            if left <= 0:
+                return
+            limit = order.request.limit_price
+            if limit is None or order.status.is_terminal:
+                continue
+            buy = order.request.side is Side.BUY
+            through = px < limit if buy else px > limit
+            if through:
+                left -= self._fill(order, min(order.remaining, left), limit, now)
+                continue
+            if px != limit:
+                continue
+            touch = book.bid if buy else book.ask
+            alone = touch <= 0 or (limit > touch if buy else limit < touch)
+            if not alone:
+                continue
+            share = (left * PRINT_AT_LIMIT_SHARE).to_integral_value(rounding="ROUND_FLOOR")
+            if share > 0:
+                left -= self._fill(order, min(order.remaining, share), limit, now)
 
     def _fill(self, order: _Order, qty: Decimal, price: Decimal, now: datetime) -> Decimal:
         """Fill up to ``qty`` (never beyond the remainder); returns what was filled."""
@@ -608,6 +660,10 @@ class SimExchange:
                 self._schedule(at + fault.delay, _DELIVER, update)
         else:
             self._schedule(at, _DELIVER, update)
+
+
+def _same_book(a: Quote, b: Quote) -> bool:
+    return (a.bid, a.ask, a.bid_size, a.ask_size) == (b.bid, b.ask, b.bid_size, b.ask_size)
 
 
 def _step(price: Decimal, up: bool) -> Decimal:

@@ -83,10 +83,11 @@ def _price_e4(value: int) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Execution:
-    """A real trade printed by the venue on the row that carries it (LOBSTER types 4/5).
+    """A real trade on the row that carries it (LOBSTER types 4/5, or a trades-file print).
 
     ``direction`` follows LOBSTER: +1 = a resting *buy* order was executed (a seller
-    hit the bid), -1 = a resting sell order was executed (a buyer lifted the offer).
+    hit the bid), -1 = a resting sell order was executed (a buyer lifted the offer),
+    0 = a consolidated print whose aggressor is unknown (see ``merge_trades``).
     """
 
     price: Decimal
@@ -95,9 +96,16 @@ class Execution:
     hidden: bool = False
 
     @property
-    def resting_side(self) -> Side:
-        """The side of the resting orders this execution traded against."""
+    def resting_side(self) -> Side | None:
+        """The side of the resting orders this execution traded against (None: unknown)."""
+        if self.direction == 0:
+            return None
         return Side.BUY if self.direction > 0 else Side.SELL
+
+    @property
+    def is_print(self) -> bool:
+        """A print from a trades file: any venue, direction unknown."""
+        return self.direction == 0
 
 
 class MarketEvent(NamedTuple):
@@ -406,6 +414,8 @@ class ReplayQuotes:
             raise InvalidInputError("quote arrays must all have the same length")
         self.symbol = normalize_symbol(symbol)
         self.path = path
+        #: The trades file whose prints were merged in as executions, if any.
+        self.trades_path: Path | None = None
         self.ts_ns = np.asarray(ts_ns, dtype=np.int64)
         self.ts_us = self.ts_ns // 1000  # the simulator's clock resolution
         self.bid_e4 = np.asarray(bid_e4, dtype=np.int64)
@@ -446,12 +456,22 @@ class ReplayQuotes:
         *,
         symbol: str | None = None,
         start: datetime | None = None,
+        trades: str | os.PathLike[str] | None = None,
     ) -> ReplayQuotes:
         """Load a quote file (gzip/plain CSV, or Parquet) in the shared data schema.
 
-        ``symbol`` overrides the file's (pseudonymised) symbol. Every problem raises
-        ``QuoteFileError`` naming the file (and the row or column where it applies).
+        ``symbol`` overrides the file's (pseudonymised) symbol. ``trades`` names a
+        companion trades file of the same stock and day whose prints become
+        executions (``merge_trades``). Every problem raises ``QuoteFileError``
+        naming the file (and the row or column where it applies).
         """
+        if trades is not None:
+            loaded = cls.from_file(path, symbol=symbol)
+            expect = loaded.symbol if symbol is None else None
+            merged = merge_trades(loaded, TradePrints.from_file(trades, symbol=expect))
+            if start is not None:
+                merged._cursor = max(0, merged.index_at(start))
+            return merged
         file = Path(path)
         frame = _read_frame(file, need_symbol=symbol is None)
         n = len(frame)
@@ -551,7 +571,7 @@ class ReplayQuotes:
             direction, hidden = np.zeros(n, np.int64), np.zeros(n, np.bool_)
             for i, ex in executions.items():
                 px[i], sz[i] = e4(ex.price, "execution price"), int(ex.size)
-                direction[i], hidden[i] = (1 if ex.direction > 0 else -1), ex.hidden
+                direction[i], hidden[i] = (ex.direction > 0) - (ex.direction < 0), ex.hidden
             extra = {"exec_px_e4": px, "exec_sz": sz, "exec_dir": direction, "exec_hidden": hidden}
         return cls(
             symbol=name,
@@ -603,9 +623,10 @@ class ReplayQuotes:
         )
 
     def execution_at(self, i: int) -> Execution | None:
-        if self.exec_dir is None or self.exec_dir[i] == 0:
+        # Rows without an execution hold size 0 (direction 0 is a print of unknown side).
+        if self.exec_dir is None or self.exec_sz is None or self.exec_sz[i] <= 0:
             return None
-        assert self.exec_px_e4 is not None and self.exec_sz is not None
+        assert self.exec_px_e4 is not None
         return Execution(
             price=_price_e4(int(self.exec_px_e4[i])),
             size=Decimal(int(self.exec_sz[i])),
@@ -716,6 +737,174 @@ def _sizes(frame: Any, column: str, file: Path) -> IntArray:
         raise QuoteFileError(f"quote file {file}: row {i + 1} has an invalid {column} {values[i]}")
     result: IntArray = values.astype(np.int64)
     return result
+
+
+# -- trade prints --------------------------------------------------------------------------
+
+#: Sale-condition codes (TAQ / CTA-UTP) of prints a resting displayed limit could have
+#: traded in: regular (blank, ``@``), intermarket sweep ``F``, odd lot ``I``, automatic
+#: execution ``E``, opening/re-opening/closing prints ``O``/``5``/``6``, cross ``X``.
+#: Any other code makes the print unfillable: extended hours ``T``/``U``, out of
+#: sequence ``Z``/``L``, derivatively priced ``4``, average price ``B``/``W``,
+#: contingent/qualified contingent ``V``/``7``, next day/cash/seller ``N``/``C``/``R``,
+#: prior reference ``P``, price variation ``H``, and the official open/close reports
+#: ``Q``/``M`` (which repeat a print already on the tape).
+FILLABLE_CONDITIONS = frozenset(" @FIEO56X")
+
+
+@dataclass(frozen=True, slots=True)
+class TradePrints:
+    """Fillable prints of a trades file (columns ``ts_utc_ns, symbol, price, size, cond, corr``).
+
+    Dropped on loading: corrected or cancelled prints (``corr`` != 0), prints with a
+    sale condition outside ``FILLABLE_CONDITIONS``, and sub-penny prints at $1 or
+    more (midpoint or price-improved trades against hidden or retail flow, which a
+    displayed limit on the penny grid would not have met). ``dropped`` counts them.
+    """
+
+    ts_ns: IntArray
+    price_e4: IntArray
+    size: IntArray
+    path: Path | None = None
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, symbol: str | None = None) -> TradePrints:
+        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not)."""
+        import pandas as pd
+
+        file = Path(path)
+        if not file.is_file():
+            raise QuoteFileError(f"trades file {file} does not exist")
+        wanted = ("ts_utc_ns", "price", "size", "cond", "corr")
+        try:
+            columns = list(pd.read_csv(file, nrows=0).columns)
+            missing = [c for c in wanted if c not in columns]
+            if missing:
+                raise QuoteFileError(
+                    f"trades file {file} is missing column(s) {', '.join(missing)} "
+                    f"(it has: {', '.join(map(str, columns)) or 'none'})"
+                )
+            use = list(wanted) + (["symbol"] if "symbol" in columns else [])
+            frame = pd.read_csv(
+                file,
+                usecols=use,
+                dtype={
+                    "ts_utc_ns": "int64",
+                    "price": "float64",
+                    "size": "float64",
+                    "cond": "string",
+                    "corr": "float64",
+                    "symbol": "string",
+                },
+                keep_default_na=False,
+                na_values={"price": [""], "size": [""], "corr": [""]},
+            )
+        except QuoteFileError:
+            raise
+        except pd.errors.EmptyDataError:
+            raise QuoteFileError(f"trades file {file} is empty") from None
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raise QuoteFileError(f"trades file {file} cannot be read: {exc}") from None
+        if symbol is not None and "symbol" in frame.columns:
+            names = sorted({str(x) for x in frame["symbol"].dropna().unique()})
+            if names and names != [symbol]:
+                raise QuoteFileError(
+                    f"trades file {file} is for {', '.join(names[:5])}, not {symbol}"
+                )
+        ts = frame["ts_utc_ns"].to_numpy(dtype=np.int64)
+        px = frame["price"].to_numpy(dtype=np.float64)
+        size = frame["size"].to_numpy(dtype=np.float64)
+        corr = frame["corr"].to_numpy(dtype=np.float64)
+        conds = frame["cond"].fillna("").to_numpy(dtype=object)
+        valid = np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0)
+        fillable = np.array([set(str(c)) <= FILLABLE_CONDITIONS for c in conds], dtype=np.bool_)
+        e4 = np.rint(np.nan_to_num(px) * 1e4).astype(np.int64)
+        on_grid = np.abs(np.nan_to_num(px) * 1e4 - e4) <= 1e-3
+        penny = (e4 % 100 == 0) | (e4 < 10_000)
+        keep = valid & (corr == 0) & fillable & on_grid & penny
+        order = np.argsort(ts[keep], kind="stable")
+        return cls(
+            ts_ns=ts[keep][order],
+            price_e4=e4[keep][order],
+            size=size[keep][order].astype(np.int64),
+            path=file,
+            dropped=int(len(ts) - int(keep.sum())),
+        )
+
+
+def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
+    """``quotes`` with one extra row per print, carrying it as an execution of unknown direction.
+
+    A print row repeats the book in force (the last quote row at or before the
+    print; prints before the first quote are dropped) and sorts after the quote
+    rows of its instant. The exchange neither publishes it nor lets it replenish
+    the displayed size: it only matches the print against resting limits (the
+    rule is in ``sim.exchange``). Rows the quote file already carries as
+    executions (LOBSTER) are kept as they are.
+    """
+    n = len(quotes)
+    where = np.searchsorted(quotes.ts_ns, prints.ts_ns, side="right") - 1
+    live = where >= 0
+    at = where[live]
+    m = len(at)
+    ins = at + 1
+
+    def put(arr: Any, values: Any) -> Any:
+        return np.insert(arr, ins, values)
+
+    if quotes.exec_dir is not None:
+        assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
+        assert quotes.exec_hidden is not None
+        px0, sz0 = quotes.exec_px_e4, quotes.exec_sz
+        dir0, hid0 = quotes.exec_dir, quotes.exec_hidden
+    else:
+        px0, sz0 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        dir0, hid0 = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    merged = ReplayQuotes(
+        symbol=quotes.symbol,
+        ts_ns=put(quotes.ts_ns, prints.ts_ns[live]),
+        bid_e4=put(quotes.bid_e4, quotes.bid_e4[at]),
+        ask_e4=put(quotes.ask_e4, quotes.ask_e4[at]),
+        bid_sz=put(quotes.bid_sz, quotes.bid_sz[at]),
+        ask_sz=put(quotes.ask_sz, quotes.ask_sz[at]),
+        exec_px_e4=put(px0, prints.price_e4[live]),
+        exec_sz=put(sz0, prints.size[live]),
+        exec_dir=put(dir0, np.zeros(m, np.int64)),
+        exec_hidden=put(hid0, np.zeros(m, np.bool_)),
+        path=quotes.path,
+    )
+    merged.trades_path = prints.path
+    return merged
+
+
+def find_trades_file(quote_file: str | os.PathLike[str]) -> Path | None:
+    """The companion trades file of a single-venue quote file, if it sits beside it.
+
+    For ``PREFIX_..._bbo.csv.gz`` or ``PREFIX_..._l1.csv.gz`` (any of the quote
+    suffixes), the longest ``PREFIX_trades.<same suffix>`` in the same folder
+    whose prefix still names the day (an 8-digit token): e.g.
+    ``taq_XXX_20180102_nyse_bbo.csv.gz`` -> ``taq_XXX_20180102_trades.csv.gz``.
+    """
+    file = Path(quote_file)
+    name = file.name
+    suffix = next((s for s in (".csv.gz", ".csv") if name.endswith(s)), None)
+    if suffix is None:
+        return None
+    tokens = name[: -len(suffix)].split("_")
+    if len(tokens) < 2 or tokens[-1].lower() not in ("bbo", "l1", "quotes", "nbbo"):
+        return None
+    for k in range(len(tokens) - 1, 0, -1):
+        prefix = tokens[:k]
+        if not any(t.isdigit() and len(t) == 8 for t in prefix):
+            break
+        candidate = file.with_name("_".join(prefix) + "_trades" + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 # -- the book ------------------------------------------------------------------------------

@@ -13,14 +13,15 @@ carries out the ladder's actions the way ``runner.py`` does, without asyncio:
   Events due at the same instant as the timer are fed before the timer fires.
 
 Skipping quotes. Most quotes cannot change what a ladder does: while it waits
-out a spread (no order anywhere) it only acts on a quote that ends the wait or
-that it cannot trade on, and while its order rests quietly at the venue it acts
-on nothing but updates and its timer. In those two states the driver searches
-the replay arrays (numpy, no Python per row) for the first row that *could*
-matter: a quote the spread rule might accept or that fails the sanity checks
-(the pre-screen is deliberately loose; the ladder decides), or a quote or a
-printed execution that makes the resting order fill. It skips only while nothing
-of ours is in flight (no submit, cancel or update on its way) and the ladder is
+out a spread it only acts on a quote that ends the wait or that it cannot
+trade on (or that fills the limit it may rest meanwhile), and while its order
+rests quietly at the venue it acts on nothing but updates and its timer. In
+those two states the driver searches the replay arrays (numpy, no Python per
+row) for the first row that *could* matter: a quote the spread rule might
+accept or that fails the sanity checks (the pre-screen is deliberately loose;
+the ladder decides), or a quote or a printed execution (or trades-file print,
+``sim.quotes.merge_trades``) that makes the resting order fill. It skips only
+while nothing of ours is in flight (no submit, cancel or update on its way) and the ladder is
 not holding a spread that just came in. Rows before that row are dropped from
 the venue's feed; the row in force just before it (or at the timer) is
 still delivered, so the ladder always sees the book as it stood. A skipped row
@@ -64,6 +65,7 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import (
     ExecutionReport,
+    Fill,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -75,8 +77,8 @@ from better_orders.core.pricing import aggressive_limit
 from better_orders.core.spread import TypicalSpreadTracker, wait_rule
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.sim.quotes import QuoteBook, ReplayQuotes, from_ns
+from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange, _broker_order_id
+from better_orders.sim.quotes import QuoteBook, ReplayQuotes, find_trades_file, from_ns, to_ns
 from better_orders.tca.metrics import (
     DEFAULT_COMPLETION_SECONDS,
     DecisionRecord,
@@ -138,12 +140,15 @@ class ReplayDriver:
         if quotes.exec_dir is not None:
             assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
             live = quotes.exec_sz > 0
-            self._exec_buy = (quotes.exec_dir == 1) & live  # resting buys were executed
-            self._exec_sell = (quotes.exec_dir == -1) & live
+            printed = (quotes.exec_dir == 0) & live  # a trades-file print: either side
+            self._exec_buy = ((quotes.exec_dir == 1) & live) | printed  # resting buys executed
+            self._exec_sell = ((quotes.exec_dir == -1) & live) | printed
             self._exec_px = quotes.exec_px_e4
+            self._print: BoolArray = printed
         else:
             self._exec_buy = self._exec_sell = np.zeros(n, dtype=np.bool_)
             self._exec_px = np.zeros(n, dtype=np.int64)
+            self._print = np.zeros(n, dtype=np.bool_)
 
     # -- one decision ---------------------------------------------------------------------------
 
@@ -177,6 +182,10 @@ class ReplayDriver:
         )
 
     # -- array searches -------------------------------------------------------------------------
+
+    def is_print_row(self, row: int) -> bool:
+        """Whether ``row`` was merged in from a trades file (it repeats the book in force)."""
+        return bool(self._print[row])
 
     def first_wait_ender(self, start: int, stop: int, params: LadderParams) -> int | None:
         """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
@@ -366,9 +375,18 @@ class _Run:
         stop = n if stop_time is None else source.index_at(stop_time) + 1
         hit: int | None
         if state is LadderState.WAITING_SPREAD:
-            if ladder.holding_since is not None or ladder.live_child is not None:
+            if ladder.holding_since is not None:
                 return
             hit = driver.first_wait_ender(start, stop, self.params)
+            coid = ladder.live_child
+            if coid is not None:
+                # A limit resting during the wait (timing.rest_while_waiting): a fill matters too.
+                request = self.requests[coid]
+                if request.order_type is not OrderType.LIMIT or request.limit_price is None:
+                    return
+                filled = driver.first_fill(start, stop, request.side, request.limit_price)
+                if filled is not None:
+                    hit = filled if hit is None else min(hit, filled)
         elif state is LadderState.WORKING:
             coid = ladder.live_child
             if coid is None or ladder.holding_since is not None:
@@ -390,6 +408,10 @@ class _Run:
             keep = stop - 1
         else:
             keep = source.index_at(int(source.ts_us[hit] - 1) * 1000)
+        # A trades-file print row repeats the book and is not published: keep the quote
+        # row it repeats, so the ladder sees the very quote it would have seen.
+        while keep > start and driver.is_print_row(keep):
+            keep -= 1
         if keep <= start:
             return
         _skip_source_to(source, keep)
@@ -438,7 +460,12 @@ def _row_time(source: ReplayQuotes, row: int) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class MarketableReplayStats:
-    """What ``replay_marketable_orders`` did: comparable across engines."""
+    """What ``replay_marketable_orders`` did: comparable across engines.
+
+    ``quotes_processed`` counts the rows the replay covered (first order to last
+    order plus one second). ``rows_read`` is None when every one of them went
+    through the exchange, else how many rows the fast path looked at.
+    """
 
     symbol: str
     orders: int
@@ -446,6 +473,8 @@ class MarketableReplayStats:
     fills: int
     filled_qty: Decimal
     wall_seconds: float
+    fill_records: tuple[Fill, ...] = ()
+    rows_read: int | None = None
 
     @property
     def quotes_per_second(self) -> float:
@@ -458,6 +487,7 @@ def replay_marketable_orders(
     *,
     latency: Latency = Latency(),
     ticks: int = 1,
+    fast: bool = False,
 ) -> MarketableReplayStats:
     """Send a fixed stream of marketable limit orders through the exchange over a file.
 
@@ -466,6 +496,10 @@ def replay_marketable_orders(
     the first order to the last order plus one second is processed (no
     skipping), so another engine given the same file and orders does the same
     work. Wall time covers the replay only, not loading the file.
+
+    ``fast=True`` makes the same orders and fills while reading only the rows
+    they can see (``_marketable_fast``); with a market-data latency it falls
+    back to the row-by-row replay.
     """
     quotes = path if isinstance(path, ReplayQuotes) else ReplayQuotes.from_file(path)
     stream = sorted(orders, key=lambda o: o[0])
@@ -473,14 +507,82 @@ def replay_marketable_orders(
     if not stream:
         return MarketableReplayStats(symbol, 0, 0, 0, Decimal(0), 0.0)
     started = time.perf_counter()
-    source = quotes.starting_at(stream[0][0])
-    first = source.cursor
-    exchange = SimExchange(QuoteBook.replay({symbol: source}), latency=latency)
+    end = stream[-1][0] + timedelta(seconds=1)
+    rows_read: int | None = None
+    fills: Sequence[Fill]
+    if fast and latency.market_data == timedelta(0):
+        fills, rows_read = _marketable_fast(quotes, stream, latency, ticks)
+        covered = quotes.index_at(end) + 1 - max(quotes.index_at(stream[0][0]), 0)
+    else:
+        source = quotes.starting_at(stream[0][0])
+        first = source.cursor
+        exchange = SimExchange(QuoteBook.replay({symbol: source}), latency=latency)
+        for n, (when, side, qty) in enumerate(stream, start=1):
+            exchange.advance(when)
+            quote = exchange.last_quote(symbol)
+            if quote is None or quote.bid <= 0 or quote.ask <= 0:
+                continue
+            request = OrderRequest(
+                client_order_id=f"mkt-{n}",
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                order_type=OrderType.LIMIT,
+                limit_price=aggressive_limit(side, quote, ticks),
+                time_in_force=TimeInForce.IOC,
+            )
+            exchange.submit(request, max(when, exchange.now or when))
+        exchange.advance(end)
+        fills = exchange.fills
+        covered = source.cursor - first
+    wall = time.perf_counter() - started
+    return MarketableReplayStats(
+        symbol=symbol,
+        orders=len(stream),
+        quotes_processed=covered,
+        fills=len(fills),
+        filled_qty=sum((f.qty for f in fills), Decimal(0)),
+        wall_seconds=wall,
+        fill_records=tuple(fills),
+        rows_read=rows_read,
+    )
+
+
+def _marketable_fast(
+    quotes: ReplayQuotes,
+    stream: list[tuple[datetime, Side, Decimal]],
+    latency: Latency,
+    ticks: int,
+) -> tuple[list[Fill], int]:
+    """The row-by-row replay's fills, from the two rows each order can see.
+
+    With no market-data latency an immediate-or-cancel limit depends on nothing
+    but the quote in force when it is priced and the top of book when it
+    arrives (``SimExchange``: it matches once against that top and its remainder
+    is cancelled on the spot, so it never rests and no later row or printed
+    execution can touch it). Arrivals come in stream order (constant latency),
+    so the only state carried between orders is what earlier fills took from
+    the top they arrived on, which lasts until the next row. Both rows are
+    found with one ``searchsorted`` each over all orders.
+    """
+    symbol = quotes.symbol
+    # Only for its checks: the same validation the exchange makes on submit.
+    venue = SimExchange(QuoteBook.replay({symbol: quotes.starting_at(None)}), latency=latency)
+    first = max(quotes.index_at(stream[0][0]), 0)
+    submit_us = latency.submit // _ONE_US
+    when_us = np.array([to_ns(when) // 1000 for when, _, _ in stream], dtype=np.int64)
+    priced_rows = np.searchsorted(quotes.ts_us, when_us, side="right") - 1
+    arrival_rows = np.searchsorted(quotes.ts_us, when_us + submit_us, side="right") - 1
+    bid_e4, ask_e4, bid_sz, ask_sz = quotes.bid_e4, quotes.ask_e4, quotes.bid_sz, quotes.ask_sz
+    fills: list[Fill] = []
+    read: set[int] = set()
+    top_row, bid_left, ask_left = -1, Decimal(0), Decimal(0)
     for n, (when, side, qty) in enumerate(stream, start=1):
-        exchange.advance(when)
-        quote = exchange.last_quote(symbol)
-        if quote is None or quote.bid <= 0 or quote.ask <= 0:
+        row = int(priced_rows[n - 1])
+        if row < first or bid_e4[row] <= 0 or ask_e4[row] <= 0:
             continue
+        read.add(row)
+        quote = quotes.quote_at(row)
         request = OrderRequest(
             client_order_id=f"mkt-{n}",
             symbol=symbol,
@@ -490,19 +592,38 @@ def replay_marketable_orders(
             limit_price=aggressive_limit(side, quote, ticks),
             time_in_force=TimeInForce.IOC,
         )
-        exchange.submit(request, max(when, exchange.now or when))
-    end = stream[-1][0] + timedelta(seconds=1)
-    exchange.advance(end)
-    fills = exchange.fills
-    wall = time.perf_counter() - started
-    return MarketableReplayStats(
-        symbol=symbol,
-        orders=len(stream),
-        quotes_processed=source.cursor - first,
-        fills=len(fills),
-        filled_qty=sum((f.qty for f in fills), Decimal(0)),
-        wall_seconds=wall,
-    )
+        venue.validate(request)
+        at = int(arrival_rows[n - 1])
+        if at != top_row:  # a new row is a fresh top: its full displayed size
+            read.add(at)
+            top_row = at
+            bid_left = Decimal(int(bid_sz[at])) if bid_e4[at] > 0 else Decimal(0)
+            ask_left = Decimal(int(ask_sz[at])) if ask_e4[at] > 0 else Decimal(0)
+        buy = side is Side.BUY
+        touch_e4 = int(ask_e4[at] if buy else bid_e4[at])
+        left = ask_left if buy else bid_left
+        assert request.limit_price is not None
+        limit_e4 = request.limit_price.scaleb(4)
+        if touch_e4 <= 0 or left <= 0 or (limit_e4 < touch_e4 if buy else limit_e4 > touch_e4):
+            continue
+        filled = min(qty, left)
+        if buy:
+            ask_left -= filled
+        else:
+            bid_left -= filled
+        top = quote if at == row else quotes.quote_at(at)
+        fills.append(
+            Fill(
+                exec_id=f"{_broker_order_id(request.client_order_id)}-1",
+                client_order_id=request.client_order_id,
+                symbol=symbol,
+                side=side,
+                qty=filled,
+                price=top.ask if buy else top.bid,
+                ts=when + latency.submit,
+            )
+        )
+    return fills, len(read)
 
 
 # -- evaluation: many decisions, many policies, one file ---------------------------------------
@@ -516,9 +637,25 @@ class QuoteFile:
     quotes: ReplayQuotes
 
     @classmethod
-    def load(cls, path: str | Path, *, symbol: str | None = None) -> QuoteFile:
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        symbol: str | None = None,
+        trades: str | Path | None = None,
+        find_trades: bool = False,
+    ) -> QuoteFile:
+        """Load a quote file, with ``trades`` (or, with ``find_trades``, the companion
+        ``*_trades`` file beside it, ``sim.quotes.find_trades_file``) merged in as executions."""
         file = Path(path)
-        return cls(file.name, ReplayQuotes.from_file(file, symbol=symbol))
+        if trades is None and find_trades:
+            trades = find_trades_file(file)
+        return cls(file.name, ReplayQuotes.from_file(file, symbol=symbol, trades=trades))
+
+    @property
+    def trades(self) -> Path | None:
+        """The trades file whose prints the replay uses as executions, if any."""
+        return self.quotes.trades_path
 
     def session_open(self, calendar: MarketCalendar | None = None) -> datetime:
         """The regular open of the file's first day (09:30 New York on a normal day)."""
