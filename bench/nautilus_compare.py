@@ -9,9 +9,11 @@ JSON file: ``N`` orders evenly spread over the file's regular session (order
 each. Every order becomes an immediate-or-cancel limit one tick beyond the far
 touch of the quote in force at its time, reaching the venue 30 ms later.
 
-Each engine runs in its own fresh process (peak RSS is that process's
-``ru_maxrss``, imports included), ``--repeat`` times; the fastest wall time is
-kept. Loading and converting the file is timed apart and not in ``wall s``.
+Each engine runs in its own fresh process, ``--repeat`` times; the fastest wall
+time is kept. ``peak MB`` is that process's peak resident memory at the end
+(imports, loading and the run; Linux ``VmHWM``, else ``ru_maxrss``), ``import MB``
+the same read right after the imports.
+Loading and converting the file is timed apart and not in ``wall s``.
 
 * ``NautilusTrader 1.221.0``: ``bench/nautilus_side.py`` inside
   ``bench/.nautilus-venv`` (created with ``python3 -m venv`` and
@@ -60,6 +62,18 @@ OUR_MODES = {"row": "better-orders, row by row", "fast": "better-orders, fast pa
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory so far, in MiB.
+
+    Linux's ``VmHWM`` where there is one: ``ru_maxrss`` survives ``exec`` and so
+    would report at least the parent's size in a child of this script.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -227,7 +241,7 @@ def best_of(command: list[str], repeat: int) -> dict[str, Any]:
 
 HEADER = (
     f"{'engine':30} {'quotes':>8} {'orders':>7} {'fills':>6} {'filled':>8} "
-    f"{'wall s':>8} {'quotes/s':>11} {'peak MB':>8}"
+    f"{'wall s':>8} {'quotes/s':>11} {'peak MB':>8} {'import MB':>9}"
 )
 
 
@@ -235,7 +249,7 @@ def row(r: dict[str, Any]) -> str:
     return (
         f"{r['engine']:30} {r['quotes']:8,d} {r['orders']:7,d} {r['fills']:6,d} "
         f"{r['filled_qty']:8,d} {r['wall_seconds']:8.3f} {r['quotes_per_second']:11,.0f} "
-        f"{r['peak_rss_mb']:8.1f}"
+        f"{r['peak_rss_mb']:8.1f} {r['import_rss_mb']:9.1f}"
     )
 
 
@@ -306,7 +320,10 @@ def main() -> None:
     try:
         import better_orders  # noqa: F401
     except ImportError:
-        raise SystemExit("run it with the project's Python: .venv/bin/python bench/...") from None
+        project_python = HERE.parent / ".venv" / "bin" / "python"
+        if not project_python.exists() or Path(sys.executable) == project_python:
+            raise SystemExit("better_orders is not importable: install the project first") from None
+        os.execv(project_python, [str(project_python), *sys.argv])
     if args.file:
         files = [Path(f) for f in args.file]
     else:

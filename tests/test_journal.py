@@ -682,3 +682,20 @@ def test_a_real_fill_after_a_recovered_cumulative_one_is_not_counted_twice(
     journal.record_event(update(coid, OrderStatus.FILLED, "35", "51.00"))
     assert journal.record_fill(fill("exec-3", coid, "5", "51.00")) is True
     assert sum(f.qty for f in journal.fills(client_order_id=coid)) == Decimal(35)
+
+
+def test_a_killed_but_unreaped_owner_counts_as_dead(journal: Journal) -> None:
+    # A scheduler that has not yet collected its killed child must not block the rerun.
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        owner = LockOwner(proc.pid, socket.gethostname(), "child")
+        journal.acquire_lock("run z", owner)
+        assert journal.live_lock("run z") is not None
+        proc.kill()
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while journal.live_lock("run z") is not None:  # until the kernel marks it a zombie
+            assert datetime.now(UTC) < deadline, "the killed process never became a zombie"
+        journal.acquire_lock("run z", LockOwner.current())
+    finally:
+        proc.kill()
+        proc.wait()

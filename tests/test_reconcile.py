@@ -275,12 +275,15 @@ def test_a_killed_run_leaves_an_open_order_that_is_cancelled_with_its_fills(
             report = await reconcile(journal, venue.broker, clock=venue.clock)
             open_after = await venue.broker.list_open_orders()
             order = journal.get_order("bo-r1-1-1")
+            run = journal.get_run("r1")
             again = await reconcile(journal, venue.broker, clock=venue.clock)
             await venue.close()
-            return open_before, report, open_after, order, again
+            return open_before, report, open_after, order, run, again
 
-    open_before, report, open_after, order, again = run_virtual(main(), start=T0)
+    open_before, report, open_after, order, run, again = run_virtual(main(), start=T0)
     assert open_before == ["bo-r1-1-1"]
+    # the run its dead process left "running" is now marked for what it is
+    assert report.interrupted_runs == ["r1"] and run.status.value == "interrupted"
     assert report.cancelled == ["bo-r1-1-1"] and report.open_orders == 0
     assert open_after == []
     assert order is not None and order.status == "canceled" and order.filled_qty == D(30)
@@ -359,7 +362,7 @@ def test_orders_of_a_run_another_live_process_holds_are_left_to_it(tmp_path: Pat
             return report, still
 
     report, still = run_virtual(main(), start=T0)
-    assert report.busy_runs == ["r1"]
+    assert report.busy_runs == ["r1"] and report.interrupted_runs == []
     assert report.findings == [] and report.foreign == [] and report.cancelled == []
     assert still == ["bo-r1-1-1"]
 

@@ -1039,7 +1039,17 @@ def _owner_alive(owner: LockOwner) -> bool:
         return False
     except PermissionError:
         return True  # exists, owned by another user
-    return True
+    return not _zombie(owner.pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process killed but not yet reaped by its parent still has a pid; it is dead."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # no /proc (not Linux), or it just went away: trust os.kill
+    # "pid (command name) state ...": the name may hold spaces and parentheses.
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
 
 
 def _run_status(value: RunStatus | str) -> RunStatus:

@@ -11,8 +11,8 @@ Rules of this file:
 * The broker is the truth about orders, fills and positions; the journal is the truth
   about what this product *sent*. Nothing is sent here except cancels.
 
-Theory of operation. After a crash the journal may be behind the broker in four ways,
-and each has one rule::
+Theory of operation. After a crash the journal may be behind the broker in these ways,
+each with one rule (orders of a run another live process holds are left to it)::
 
     journal order (sent, not ended)   broker            action
     ---------------------------------------------------------------------------------
@@ -31,7 +31,8 @@ the journal lacks are recorded by execution id, so a fill counts once however of
 it is recovered. When it does not, the difference between the broker's cumulative
 filled quantity and the journal's fills is recorded as one execution whose id is
 derived from the order and that cumulative quantity (``recovered-{coid}-{qty}``), so
-recovering the same difference twice still records it once.
+recovering the same difference twice still records it once (and the journal refuses
+a real execution turning up later that those shares already account for).
 
 Positions: the broker's positions are compared with the positions the journal's fills
 add up to; differences are reported (a position opened outside this product shows up
@@ -132,6 +133,8 @@ class ReconcileReport:
     still_open: list[str] = field(default_factory=list)
     #: Runs another live process is working on: their orders were left to it.
     busy_runs: list[str] = field(default_factory=list)
+    #: Runs left ``running`` by a process that is gone, now marked ``interrupted``.
+    interrupted_runs: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -463,7 +466,9 @@ async def reconcile(
 
     Open orders the journal sent are cancelled (and their end awaited) unless ``adopt``.
     ``run_id`` limits the orders checked to one run (foreign orders and positions are
-    still reported for the whole account).
+    still reported for the whole account). Runs still marked ``running`` whose process
+    is gone (no live lock) are marked ``interrupted``; a live process's runs are left
+    alone, orders included.
     """
     now = _now(clock)
     busy = _busy_runs(journal)
@@ -508,6 +513,10 @@ async def reconcile(
             journal, broker, clock, report, found.to_cancel, cancel_wait
         )
     report.still_open = sorted(set(report.adopted) | set(unconfirmed))
+    for run in journal.find_runs(status=RunStatus.RUNNING):
+        if run.run_id not in busy and run_id in (None, run.run_id):
+            journal.finish_run(run.run_id, RunStatus.INTERRUPTED)
+            report.interrupted_runs.append(run.run_id)
     try:
         held = {p.symbol: p.qty for p in await broker.get_positions() if p.qty != 0}
     except BrokerError as exc:
