@@ -63,9 +63,7 @@ def assert_ordered(trades: list[PlannedTrade]) -> None:
 
 def first_plan() -> tuple[Plan, dict[str, Decimal]]:
     targets = {"TQQQ": 0.6, "SPY": 0.4}
-    plan = build_plan(
-        targets, {}, cash=D(100_000), buying_power=D(100_000), prices=PRICES
-    )
+    plan = build_plan(targets, {}, cash=D(100_000), buying_power=D(100_000), prices=PRICES)
     return plan, {"TQQQ": D("0.6"), "SPY": D("0.4")}
 
 
@@ -99,9 +97,7 @@ def test_second_rebalance_sells_the_old_holding_in_full_first() -> None:
     cash = D(100_000) - first.buy_notional
     prices = {"TQQQ": D("52.00"), "SPY": D("610.00"), "SOXL": D("30.00")}
 
-    plan = build_plan(
-        {"SOXL": 0.5, "SPY": 0.5}, held, cash=cash, buying_power=cash, prices=prices
-    )
+    plan = build_plan({"SOXL": 0.5, "SPY": 0.5}, held, cash=cash, buying_power=cash, prices=prices)
 
     equity = cash + sum(q * prices[sym] for sym, q in held.items())
     assert plan.portfolio_value == equity
@@ -171,8 +167,12 @@ def test_buys_scaled_down_when_buying_power_is_short() -> None:
 def test_fractional_buys_hold_back_the_safety_margin() -> None:
     s = PlanSettings(whole_shares_for_limit=False)
     plan = build_plan(
-        {"TQQQ": 0.6, "SPY": 0.4}, {}, cash=D(100_000), buying_power=D(100_000),
-        prices=PRICES, settings=s,
+        {"TQQQ": 0.6, "SPY": 0.4},
+        {},
+        cash=D(100_000),
+        buying_power=D(100_000),
+        prices=PRICES,
+        settings=s,
     )
     assert plan.buy_notional <= budget_of(D(100_000), s)
     assert plan.buy_notional > budget_of(D(100_000), s) - D("0.01")
@@ -182,9 +182,7 @@ def test_fractional_buys_hold_back_the_safety_margin() -> None:
 
 def test_size_buys_uses_the_buying_power_really_released() -> None:
     held = {"TQQQ": D(2000)}
-    plan = build_plan(
-        {"SPY": 0.5, "SOXL": 0.5}, held, cash=D(0), buying_power=D(0), prices=PRICES
-    )
+    plan = build_plan({"SPY": 0.5, "SOXL": 0.5}, held, cash=D(0), buying_power=D(0), prices=PRICES)
     assert [t.symbol for t in plan.sells] == ["TQQQ"]
     assert plan.expected_buying_power == D(2000) * PRICES["TQQQ"]
 
@@ -211,9 +209,7 @@ def test_size_buys_uses_the_buying_power_really_released() -> None:
 def test_covering_a_short_is_paid_for_before_other_buys() -> None:
     held = {"SOXL": D(-100)}  # short $3,000
     prices = dict(PRICES)
-    plan = build_plan(
-        {"SPY": 1}, held, cash=D(13_000), buying_power=D(5_000), prices=prices
-    )
+    plan = build_plan({"SPY": 1}, held, cash=D(13_000), buying_power=D(5_000), prices=prices)
     cover = next(t for t in plan.trades if t.symbol == "SOXL")
     assert (cover.side, cover.qty, cover.close) == (Side.BUY, D(100), True)
     budget = budget_of(D(5_000), plan.settings)
@@ -266,7 +262,11 @@ def test_drift_below_threshold_is_skipped_with_reason() -> None:
     assert plan.drift == {"TQQQ": D("0.004"), "SPY": D("-0.005")}
 
     tighter = build_plan(
-        {"TQQQ": 0.6, "SPY": 0.4}, held, cash=D(100), buying_power=D(1000), prices=prices,
+        {"TQQQ": 0.6, "SPY": 0.4},
+        held,
+        cash=D(100),
+        buying_power=D(1000),
+        prices=prices,
         settings=PlanSettings(drift_threshold=D("0.004")),
     )
     assert [(t.symbol, t.side, t.qty) for t in tighter.trades] == [
@@ -284,9 +284,17 @@ def test_order_below_minimum_value_is_skipped() -> None:
     assert reason_of(plan, "TQQQ") == "order value $0.73 below minimum $1"
 
     cheaper = build_plan(
-        {"TQQQ": 0.6}, held, cash=cash, buying_power=cash, prices=PRICES,
-        settings=PlanSettings(drift_threshold=D(0), whole_shares_for_limit=False,
-                              min_order_value=D("0.50"), buying_power_margin=D(0)),
+        {"TQQQ": 0.6},
+        held,
+        cash=cash,
+        buying_power=cash,
+        prices=PRICES,
+        settings=PlanSettings(
+            drift_threshold=D(0),
+            whole_shares_for_limit=False,
+            min_order_value=D("0.50"),
+            buying_power_margin=D(0),
+        ),
     )
     assert [(t.symbol, t.qty) for t in cheaper.trades] == [("TQQQ", D("0.0146"))]
 
@@ -295,7 +303,11 @@ def test_fraction_below_one_share_is_a_leftover_for_limit_orders() -> None:
     held = {"TQQQ": D("1199.63")}
     cash = D(100_000) - held["TQQQ"] * D(50)
     plan = build_plan(
-        {"TQQQ": 0.6}, held, cash=cash, buying_power=cash, prices=PRICES,
+        {"TQQQ": 0.6},
+        held,
+        cash=cash,
+        buying_power=cash,
+        prices=PRICES,
         settings=PlanSettings(drift_threshold=D(0)),
     )
     assert plan.trades == []
@@ -307,8 +319,13 @@ def test_non_fractionable_asset_trades_whole_shares_even_when_fractions_allowed(
     assets = {"TQQQ": Asset("TQQQ"), "BRK.A": Asset("BRK.A", fractionable=False)}
     prices = {"TQQQ": D("50"), "BRK.A": D("700000")}
     plan = build_plan(
-        {"TQQQ": 0.5, "BRK.A": 0.5}, {}, cash=D(1_000_000), buying_power=D(2_000_000),
-        prices=prices, assets=assets, settings=PlanSettings(whole_shares_for_limit=False),
+        {"TQQQ": 0.5, "BRK.A": 0.5},
+        {},
+        cash=D(1_000_000),
+        buying_power=D(2_000_000),
+        prices=prices,
+        assets=assets,
+        settings=PlanSettings(whole_shares_for_limit=False),
     )
     assert [(t.symbol, t.qty) for t in plan.trades] == [("TQQQ", D(10_000))]
     assert reason_of(plan, "BRK.A") == (
@@ -320,9 +337,7 @@ def test_non_fractionable_asset_trades_whole_shares_even_when_fractions_allowed(
 
 def test_target_zero_closes_and_zero_position_is_ignored() -> None:
     held = {"TQQQ": D(100), "SPY": D(0)}
-    plan = build_plan(
-        {"TQQQ": 0, "SPY": 0}, held, cash=D(0), buying_power=D(0), prices=PRICES
-    )
+    plan = build_plan({"TQQQ": 0, "SPY": 0}, held, cash=D(0), buying_power=D(0), prices=PRICES)
     assert [(t.symbol, t.side, t.qty, t.close, t.reason) for t in plan.trades] == [
         ("TQQQ", Side.SELL, D(100), True, "close: target weight 0")
     ]
@@ -330,8 +345,9 @@ def test_target_zero_closes_and_zero_position_is_ignored() -> None:
 
 def test_cash_buffer_reduces_the_investable_value() -> None:
     s = PlanSettings(cash_buffer=D("0.01"))
-    plan = build_plan({"TQQQ": 1}, {}, cash=D(100_000), buying_power=D(100_000), prices=PRICES,
-                      settings=s)
+    plan = build_plan(
+        {"TQQQ": 1}, {}, cash=D(100_000), buying_power=D(100_000), prices=PRICES, settings=s
+    )
     assert plan.investable_value == D(99_000)
     assert plan.target_values == {"TQQQ": D(99_000)}
     assert [(t.symbol, t.qty) for t in plan.trades] == [("TQQQ", D(99_000) / D(50))]
@@ -341,8 +357,12 @@ def test_cash_buffer_reduces_the_investable_value() -> None:
 def test_untradable_stray_position_is_left_with_a_reason() -> None:
     assets = {"SPY": Asset("SPY"), "DEAD": Asset("DEAD", tradable=False)}
     plan = build_plan(
-        {"SPY": 0.5}, {"DEAD": D(10)}, cash=D(10_000), buying_power=D(10_000),
-        prices={"SPY": D(600), "DEAD": D("0.10")}, assets=assets,
+        {"SPY": 0.5},
+        {"DEAD": D(10)},
+        cash=D(10_000),
+        buying_power=D(10_000),
+        prices={"SPY": D(600), "DEAD": D("0.10")},
+        assets=assets,
     )
     assert [t.symbol for t in plan.trades] == ["SPY"]
     assert reason_of(plan, "DEAD") == "not tradable at the broker: position left as is"
@@ -410,22 +430,35 @@ def test_weights_within_tolerance_of_one_are_accepted() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"known_symbols": {"SPY", "QQQ"}, "targets": {"SPY": 0.2, "FOO": 0.1, "BAR": 0.1}},
-         "unknown symbols: BAR, FOO"),
-        ({"assets": {"SPY": Asset("SPY")}, "positions": {"TQQQ": D(1)}},
-         "unknown symbol: TQQQ (the broker has no such asset)"),
+        (
+            {"known_symbols": {"SPY", "QQQ"}, "targets": {"SPY": 0.2, "FOO": 0.1, "BAR": 0.1}},
+            "unknown symbols: BAR, FOO",
+        ),
+        (
+            {"assets": {"SPY": Asset("SPY")}, "positions": {"TQQQ": D(1)}},
+            "unknown symbol: TQQQ (the broker has no such asset)",
+        ),
         ({"assets": {"SPY": Asset("SPY", tradable=False)}}, "not tradable at the broker: SPY"),
-        ({"prices": {"spy": D(600)}, "targets": {"SPY": 0.2, "SOXL": 0.1},
-          "positions": {"TQQQ": D(1)}},
-         "no price for SOXL, TQQQ: a valid quote is needed"),
-        ({"prices": {"SPY": D(0), "TQQQ": D(-1)}, "targets": {"SPY": 0.2, "TQQQ": 0.2}},
-         "price must be positive: SPY 0, TQQQ -1"),
+        (
+            {
+                "prices": {"spy": D(600)},
+                "targets": {"SPY": 0.2, "SOXL": 0.1},
+                "positions": {"TQQQ": D(1)},
+            },
+            "no price for SOXL, TQQQ: a valid quote is needed",
+        ),
+        (
+            {"prices": {"SPY": D(0), "TQQQ": D(-1)}, "targets": {"SPY": 0.2, "TQQQ": 0.2}},
+            "price must be positive: SPY 0, TQQQ -1",
+        ),
         ({"prices": {"SPY": float("nan")}}, "SPY price is not a finite number"),
         ({"prices": {"SPY": D(600), "spy": D(601)}}, "two different prices for SPY: 600 and 601"),
         ({"buying_power": D(-5)}, "buying power is negative: -5"),
         ({"cash": "lots"}, "cash is not a number: 'lots'"),
-        ({"positions": {"SPY": D(1), "spy": D(2)}},
-         "duplicate position symbol: SPY given as 'SPY' and 'spy'"),
+        (
+            {"positions": {"SPY": D(1), "spy": D(2)}},
+            "duplicate position symbol: SPY given as 'SPY' and 'spy'",
+        ),
         ({"positions": {"SPY": "x"}}, "SPY position quantity is not a number: 'x'"),
         ({"cash": D(-2000), "positions": {"SPY": D(1)}}, "portfolio value is -$1,400.00"),
         ({"cash": D(0)}, "portfolio value is $0.00"),

@@ -128,9 +128,7 @@ def test_an_acknowledged_order_the_broker_lost_is_closed_with_what_was_filled() 
 def test_an_order_still_open_is_cancelled_by_default_or_adopted() -> None:
     at_broker = {"bo-r1-1-1": broker_order(status=OrderStatus.PARTIALLY_FILLED, filled="40")}
     listed = {"bo-r1-1-1": [fill("e1", "40", "50.01")]}
-    cancel = compare(
-        [record(status=PENDING_SUBMIT)], {}, at_broker, broker_fills=listed, now=T0
-    )
+    cancel = compare([record(status=PENDING_SUBMIT)], {}, at_broker, broker_fills=listed, now=T0)
     assert cancel.to_cancel == ["bo-r1-1-1"] and cancel.adopted == []
     assert cancel.findings[0].action is OrderAction.CANCEL
     assert [f.exec_id for f in cancel.missing_fills] == ["e1"]
@@ -443,9 +441,7 @@ def test_a_restarted_simulator_knows_the_dead_ones_orders_and_fills(tmp_path: Pa
     assert positions == {"TQQQ": D(30)}
 
 
-def test_reconcile_command_reports_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_reconcile_command_reports_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "j.sqlite3"
     faults = FaultPlan().drop_updates(statuses=["partially_filled", "filled"], count=None)
 

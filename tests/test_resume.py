@@ -146,9 +146,7 @@ def test_what_cannot_be_resumed_is_refused(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="not in the journal"):
         run_rebalance_simulated({}, at=DAY1, db=db, resume="20990101T000000-dead")
     with pytest.raises(Crash):
-        rebalance_portfolio(
-            {"SPY": 0.5}, at=DAY1, db=db, observer=crash_on(lambda ev: True)
-        )
+        rebalance_portfolio({"SPY": 0.5}, at=DAY1, db=db, observer=crash_on(lambda ev: True))
     with Journal.open(db) as journal:
         crashed = journal.latest_run()
     assert crashed is not None
@@ -236,9 +234,9 @@ def test_resumed_buys_are_sized_to_the_buying_power_on_hand(tmp_path: Path) -> N
     report = _resume_on_venue(db, "rb", SWITCH, crash_after=None)
     assert report is not None
     buys = {e.symbol: e for e in report.executions if e.side is Side.BUY}
-    assert buys and all(
-        e.requested_qty < planned[s].remaining_qty for s, e in buys.items()
-    ), "buys were not scaled down to the cash left"
+    assert buys and all(e.requested_qty < planned[s].remaining_qty for s, e in buys.items()), (
+        "buys were not scaled down to the cash left"
+    )
     assert any("scaled" in n or "cash short" in n for n in report.notes), report.notes
     assert report.final_cash is not None and report.final_cash >= 0
     with Journal.open(db) as journal:

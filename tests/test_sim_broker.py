@@ -278,9 +278,7 @@ def test_replay_venue_before_the_first_quote_has_none() -> None:
 
 def test_lost_submit_response_is_resolved_by_looking_the_order_up() -> None:
     async def main() -> None:
-        venue = SimVenue.create(
-            start=START, seed=1, faults=FaultPlan().lose_submit_response("t-1")
-        )
+        venue = SimVenue.create(start=START, seed=1, faults=FaultPlan().lose_submit_response("t-1"))
         broker = venue.broker
         stream = broker.order_updates()
         quote = await venue.feed.latest_quote("TQQQ")

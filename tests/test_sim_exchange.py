@@ -50,7 +50,13 @@ def venue(
 def buy(coid: str, qty: int, limit: str | None = None, **kw: object) -> OrderRequest:
     kind = OrderType.LIMIT if limit is not None else OrderType.MARKET
     return OrderRequest(
-        coid, "TQQQ", Side.BUY, D(qty), kind, D(limit) if limit else None, **kw  # type: ignore[arg-type]
+        coid,
+        "TQQQ",
+        Side.BUY,
+        D(qty),
+        kind,
+        D(limit) if limit else None,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -493,8 +499,7 @@ def _campaign(seed: int) -> tuple[list[tuple[str, str, Decimal]], Counter[str], 
             for u in updates(ex.advance(now + timedelta(milliseconds=100)))
         ]
     seen += [
-        (u.client_order_id, u.status.value, u.filled_qty)
-        for u in updates(ex.advance(at(60_000)))
+        (u.client_order_id, u.status.value, u.filled_qty) for u in updates(ex.advance(at(60_000)))
     ]
     return seen, plan.injected, ex
 

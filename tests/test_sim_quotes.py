@@ -104,9 +104,7 @@ def test_pre_open_quotes_are_wider_thinner_and_slower() -> None:
     quotes = take(synthetic("QQQ", start=start, end=OPEN + timedelta(minutes=16)))
     pre = [q for q in quotes if q.ts < OPEN]
     settled = [q for q in quotes if q.ts >= OPEN + timedelta(minutes=10)]
-    assert statistics.median(q.spread for q in pre) > statistics.median(
-        q.spread for q in settled
-    )
+    assert statistics.median(q.spread for q in pre) > statistics.median(q.spread for q in settled)
     assert statistics.median(q.bid_size for q in pre) < statistics.median(
         q.bid_size for q in settled
     )

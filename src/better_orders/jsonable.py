@@ -51,5 +51,3 @@ def fields_of(obj: Any) -> dict[str, Any] | None:
         result = dump()
         return result if isinstance(result, dict) else None
     return None
-
-

@@ -301,18 +301,14 @@ async def rebalance(
         both = sells + buys
         report.executions = await execute(both, leg_numbers=numbers(both), **common)
     else:
-        sell_reports = (
-            await execute(sells, leg_numbers=numbers(sells), **common) if sells else []
-        )
+        sell_reports = await execute(sells, leg_numbers=numbers(sells), **common) if sells else []
         account = await broker.get_account()
         sizing = size_buys_detailed(plan, account.buying_power)
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")
         buys = _specs(sizing.trades)
-        buy_reports = (
-            await execute(buys, leg_numbers=numbers(buys), **common) if buys else []
-        )
+        buy_reports = await execute(buys, leg_numbers=numbers(buys), **common) if buys else []
         report.executions = sell_reports + buy_reports
     for ex in report.executions:
         if ex.unfilled_qty > 0:

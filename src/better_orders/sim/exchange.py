@@ -323,9 +323,7 @@ class SimExchange:
                 retryable=fault.retryable,
             )
         self.watch(request.symbol, now)
-        order = _Order(
-            request, _broker_order_id(request.client_order_id), now, next(self._seq)
-        )
+        order = _Order(request, _broker_order_id(request.client_order_id), now, next(self._seq))
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
         self._orders[request.client_order_id] = order

@@ -346,8 +346,7 @@ class FaultPlan:
 
     def on_cancel_arrival(self, client_order_id: str) -> bool:
         hit = any(
-            rule.kind == "fill_during_cancel" and rule.take(client_order_id)
-            for rule in self._rules
+            rule.kind == "fill_during_cancel" and rule.take(client_order_id) for rule in self._rules
         )
         if not hit and self._rng is not None:
             hit = self._draw("fill_during_cancel")

@@ -265,8 +265,8 @@ class SyntheticQuotes:
         self._open_factor = rng.uniform(*p.open_widening)
         self._pre_factor = rng.uniform(*p.pre_open_widening)
         self._tau = (p.narrow_seconds - p.open_wide_seconds) / 3.0
-        self._sigma = float(p.ref_price) * p.daily_vol / math.sqrt(_SESSION_SECONDS) / float(
-            self._tick
+        self._sigma = (
+            float(p.ref_price) * p.daily_vol / math.sqrt(_SESSION_SECONDS) / float(self._tick)
         )
         self._log_interval = (math.log(p.interval_ms[0]), math.log(p.interval_ms[1]))
         self._log_lots = (math.log(p.size_lots[0]), math.log(p.size_lots[1] + 1))
