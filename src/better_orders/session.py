@@ -281,7 +281,7 @@ async def _in_sim(
                 broker_name="sim",
                 record=record,
                 record_run=record_run,
-                fresh_id=lambda: new_run_id(start),
+                fresh_id=lambda: new_run_id(start.astimezone(NEW_YORK)),
                 context=context,
                 resume=resume,
                 auto_resume=auto_resume,
