@@ -34,7 +34,7 @@ import requests
 import uvicorn
 
 from better_orders.credentials import Credentials, Secret
-from better_orders.server import DEFAULT_KEY_ID, DEFAULT_SECRET_KEY, ServerConfig, create_app
+from better_orders.server import ServerConfig, create_app
 from better_orders.server.venue import VenueSettings
 
 #: Regular-hours synthetic quotes whatever the wall clock says, so tests do not depend on it.
@@ -44,8 +44,8 @@ TEST_VENUE = VenueSettings(seed=7, always_open=True, unknown_symbols=("NOPE",))
 @dataclass(frozen=True)
 class LocalAlpaca:
     base_url: str
-    key_id: str = DEFAULT_KEY_ID
-    secret_key: str = DEFAULT_SECRET_KEY
+    key_id: str
+    secret_key: str
 
     @property
     def stream_url(self) -> str:
@@ -105,7 +105,8 @@ def run_local_alpaca(config: ServerConfig | None = None) -> Iterator[LocalAlpaca
         server.should_exit = True
         raise RuntimeError(f"local Alpaca exchange did not start: {failure!r}")
     try:
-        yield LocalAlpaca(base_url=f"http://127.0.0.1:{port}")
+        key_id, secret_key = next(iter(cfg.keys.items()))
+        yield LocalAlpaca(f"http://127.0.0.1:{port}", key_id, secret_key)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -13,10 +13,9 @@ from better_orders.core.model import normalize_symbol, to_decimal
 from better_orders.credentials import mask_key_id
 from better_orders.errors import InvalidInputError
 from better_orders.server import (
-    DEFAULT_KEY_ID,
-    DEFAULT_SECRET_KEY,
     ServerConfig,
     VenueSettings,
+    generate_keys,
     parse_fault_args,
     serve,
 )
@@ -89,7 +88,10 @@ def serve_command(
     ] = False,
     rate_limit: Annotated[int, typer.Option(help="requests per minute before answering 429")] = 200,
     key_id: Annotated[
-        str | None, typer.Option(help="accept this key id (with --secret-key) as well")
+        str | None,
+        typer.Option(
+            help="accept this key id (with --secret-key) instead of a pair made for this run"
+        ),
     ] = None,
     secret_key: Annotated[
         str | None, typer.Option(help="the secret of --key-id (never printed)")
@@ -103,9 +105,10 @@ def serve_command(
     starting_cash = to_decimal(cash, "--cash")
     if starting_cash < 0:
         raise InvalidInputError(f"--cash cannot be negative: {starting_cash}")
-    keys = {DEFAULT_KEY_ID: DEFAULT_SECRET_KEY}
-    if key_id is not None and secret_key is not None:
-        keys[key_id] = secret_key
+    generated = key_id is None
+    if key_id is None or secret_key is None:
+        key_id, secret_key = generate_keys()
+    keys = {key_id: secret_key}
     venue = VenueSettings(
         seed=seed,
         db_path=db,
@@ -138,12 +141,14 @@ def serve_command(
             console.print(f"  faults: {shown}")
         console.print("  point Better Orders (or any alpaca-py client) at it with:")
         console.print(f"    export APCA_API_BASE_URL={url} APCA_API_DATA_URL={url}", soft_wrap=True)
-        console.print(
-            f"    export APCA_API_KEY_ID={DEFAULT_KEY_ID} APCA_API_SECRET_KEY={DEFAULT_SECRET_KEY}",
-            soft_wrap=True,
-        )
-        if key_id is not None:
-            console.print(f"  also accepting key {mask_key_id(key_id)} (secret as given)")
+        if generated:
+            # A one-off pair made for this run of a local exchange; nothing real to protect.
+            console.print(
+                f"    export APCA_API_KEY_ID={key_id} APCA_API_SECRET_KEY={secret_key}",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"    key {mask_key_id(key_id)} (with the secret you gave)")
         console.print("  Ctrl-C to stop.")
 
     serve(config, on_ready=ready)

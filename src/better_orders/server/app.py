@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -44,16 +45,17 @@ from better_orders.server.faults import ServerFaults
 from better_orders.server.streams import StreamHub, data_stream, trading_stream
 from better_orders.server.venue import AlpacaError, PaperVenue, VenueSettings
 
-#: The key pair the local exchange accepts unless told otherwise. Not a secret.
-DEFAULT_KEY_ID = "PKLOCALPAPER00000000"
-DEFAULT_SECRET_KEY = "local-paper-secret-not-a-real-key"
+
+def generate_keys() -> tuple[str, str]:
+    """A fresh key pair for one run of the local exchange (nothing is ever baked in)."""
+    return f"PKLOCAL{secrets.token_hex(7).upper()}", secrets.token_urlsafe(24)
 
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8765
-    keys: Mapping[str, str] = field(default_factory=lambda: {DEFAULT_KEY_ID: DEFAULT_SECRET_KEY})
+    keys: Mapping[str, str] = field(default_factory=lambda: dict([generate_keys()]))
     venue: VenueSettings = field(default_factory=VenueSettings)
     faults: Mapping[str, Any] = field(default_factory=dict)
     sip_allowed: bool = True
