@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import socket
 import sqlite3
 import subprocess
@@ -231,19 +232,21 @@ def test_a_run_id_is_used_once_and_unknown_runs_are_errors(journal: Journal) -> 
 
 def test_credentials_never_reach_the_file(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
+    # Values made at run time, so only the journal could have written them to the file.
+    secret, key, password = (secrets.token_hex(12) for _ in range(3))
     with Journal.open(path) as j:
         j.start_run(
             "r1",
             "order",
-            {"symbol": "SPY", "broker": {"APCA_API_SECRET_KEY": "s3cr3t-value", "api_key": "k3y"}},
+            {"symbol": "SPY", "broker": {"APCA_API_SECRET_KEY": secret, "api_key": key}},
             "alpaca-paper",
         )
-        j.finish_run("r1", "completed", {"notes": [{"password": "pw-value"}]})
+        j.finish_run("r1", "completed", {"notes": [{"password": password}]})
         record = j.get_run("r1")
     assert record is not None and record.params["broker"]["api_key"] == "[redacted]"
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir())  # the file and its WAL
-    for secret in (b"s3cr3t-value", b"k3y", b"pw-value"):
-        assert secret not in data
+    for value in (secret, key, password):
+        assert value.encode() not in data
 
 
 # --------------------------------------------------------------------------- intents
@@ -614,7 +617,7 @@ def test_to_json_keeps_money_exact() -> None:
 @dataclass(frozen=True)
 class _Costed:
     qty: Decimal
-    api_key: str = "k3y-in-a-dataclass"
+    api_key: str = "placeholder-credential"
 
     __json_properties__ = ("double",)
 
