@@ -294,6 +294,69 @@ async def _in_sim(
         await venue.close()
 
 
+Work = Callable[[Any, Journal, str], Awaitable[T]]
+
+
+def _order_work(
+    specs: list[OrderSpec],
+    cfg: BetterOrdersConfig,
+    observer: Callable[[LadderEvent], None] | None,
+) -> tuple[Work[list[ExecutionReport]], Callable[[list[ExecutionReport]], dict[str, Any]]]:
+    """What an ``order`` run does on any venue, and what it records at the end."""
+
+    async def work(venue: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
+        return await execute(
+            specs,
+            broker=venue.broker,
+            feed=venue.feed,
+            clock=venue.clock,
+            journal=journal,
+            config=cfg,
+            run_id=run_id,
+            observer=observer,
+        )
+
+    def record(reports: list[ExecutionReport]) -> dict[str, Any]:
+        return {"reports": to_jsonable(reports)}
+
+    return work, record
+
+
+def _rebalance_work(
+    parsed: dict[str, Decimal],
+    cfg: BetterOrdersConfig,
+    context: RunContext,
+    dry_run: bool,
+    observer: Callable[[LadderEvent], None] | None,
+    on_plan: Callable[[Plan], None] | None,
+) -> Work[RebalanceReport]:
+    """What a ``rebalance`` run does on any venue."""
+
+    async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
+        report = await rebalance(
+            parsed,
+            broker=venue.broker,
+            feed=venue.feed,
+            clock=venue.clock,
+            journal=journal,
+            config=cfg,
+            run_id=run_id,
+            dry_run=dry_run,
+            observer=observer,
+            on_plan=on_plan,
+            resume=context.resumed,
+        )
+        report.notes[:0] = context.notes
+        return report
+
+    return work
+
+
+def _record_rebalance(report: RebalanceReport) -> dict[str, Any]:
+    data: dict[str, Any] = to_jsonable(report)
+    return data
+
+
 def run_orders_simulated(
     specs: list[OrderSpec],
     *,
@@ -328,21 +391,7 @@ def run_orders_simulated(
         "quotes": [str(q) for q in quotes or []],
     }
 
-    async def work(venue: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
-        return await execute(
-            specs,
-            broker=venue.broker,
-            feed=venue.feed,
-            clock=venue.clock,
-            journal=journal,
-            config=cfg,
-            run_id=run_id,
-            observer=observer,
-        )
-
-    def record(reports: list[ExecutionReport]) -> dict[str, Any]:
-        return {"reports": to_jsonable(reports)}
-
+    work, record = _order_work(specs, cfg, observer)
     return run_virtual(
         _in_sim(
             work,
@@ -385,27 +434,7 @@ def run_rebalance_simulated(
     params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
     context = RunContext()
 
-    async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
-        report = await rebalance(
-            parsed,
-            broker=venue.broker,
-            feed=venue.feed,
-            clock=venue.clock,
-            journal=journal,
-            config=cfg,
-            run_id=run_id,
-            dry_run=dry_run,
-            observer=observer,
-            on_plan=on_plan,
-            resume=context.resumed,
-        )
-        report.notes[:0] = context.notes
-        return report
-
-    def record(report: RebalanceReport) -> dict[str, Any]:
-        data: dict[str, Any] = to_jsonable(report)
-        return data
-
+    work = _rebalance_work(parsed, cfg, context, dry_run, observer, on_plan)
     _, report = run_virtual(
         _in_sim(
             work,
@@ -415,7 +444,7 @@ def run_rebalance_simulated(
             replay=None,
             kind="rebalance",
             params=params,
-            record=record,
+            record=_record_rebalance,
             record_run=not dry_run,
             context=context,
             resume=resume,
@@ -549,21 +578,7 @@ def run_orders(
         "orders": [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs]
     }
 
-    async def work(v: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
-        return await execute(
-            specs,
-            broker=v.broker,
-            feed=v.feed,
-            clock=v.clock,
-            journal=journal,
-            config=cfg,
-            run_id=run_id,
-            observer=observer,
-        )
-
-    def record(reports: list[ExecutionReport]) -> dict[str, Any]:
-        return {"reports": to_jsonable(reports)}
-
+    work, record = _order_work(specs, cfg, observer)
     return asyncio.run(
         _in_alpaca(work, choice=venue, db_path=db_path, kind="order", params=params, record=record)
     )
@@ -600,27 +615,7 @@ def run_rebalance(
     params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
     context = RunContext()
 
-    async def work(v: Any, journal: Journal, run_id: str) -> RebalanceReport:
-        report = await rebalance(
-            parsed,
-            broker=v.broker,
-            feed=v.feed,
-            clock=v.clock,
-            journal=journal,
-            config=cfg,
-            run_id=run_id,
-            dry_run=dry_run,
-            observer=observer,
-            on_plan=on_plan,
-            resume=context.resumed,
-        )
-        report.notes[:0] = context.notes
-        return report
-
-    def record(report: RebalanceReport) -> dict[str, Any]:
-        data: dict[str, Any] = to_jsonable(report)
-        return data
-
+    work = _rebalance_work(parsed, cfg, context, dry_run, observer, on_plan)
     _, report = asyncio.run(
         _in_alpaca(
             work,
@@ -628,7 +623,7 @@ def run_rebalance(
             db_path=db_path,
             kind="rebalance",
             params=params,
-            record=record,
+            record=_record_rebalance,
             record_run=not dry_run,
             context=context,
             resume=resume,

@@ -301,36 +301,15 @@ class _DataClient(_ExactRequests, StockHistoricalDataClient):
         self._setup_requests(budget, timeout)
 
 
-class _TradingStream(TradingStream):
-    """``TradingStream`` that says when its connection comes up and goes down.
+class _ReportingStream:
+    """Mixin for alpaca-py's streams: says when the connection comes up and goes down.
 
-    A refused authentication stops it (alpaca-py would retry the same keys forever).
+    A refused authentication stops the stream (alpaca-py would retry the same keys
+    forever) and leaves the reason in ``refusal``; the broker then falls back to REST.
     """
 
-    def __init__(self, on_state: Callable[[bool], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._on_state = on_state
-        self.refusal: str | None = None
-
-    async def _start_ws(self) -> None:
-        try:
-            await super()._start_ws()  # type: ignore[no-untyped-call]
-        except ValueError as exc:
-            self.refusal = f"trade_updates stream refused the keys ({exc})"
-            log.error("%s; following orders by polling", self.refusal)
-            await self.stop_ws()
-            return
-        self._on_state(True)
-
-    async def close(self) -> None:
-        try:
-            await super().close()
-        finally:
-            self._on_state(False)
-
-
-class _QuoteStream(StockDataStream):
-    """``StockDataStream`` that reports its connection state and stops on refused keys."""
+    _refused_what = "stream refused"
+    _fallback = "using REST"
 
     def __init__(self, on_state: Callable[[bool], None], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -339,19 +318,29 @@ class _QuoteStream(StockDataStream):
 
     async def _start_ws(self) -> None:
         try:
-            await super()._start_ws()
+            await super()._start_ws()  # type: ignore[misc]
         except ValueError as exc:
-            self.refusal = f"quote stream refused ({exc})"
-            log.error("%s; using REST quotes", self.refusal)
-            await self.stop_ws()
+            self.refusal = f"{self._refused_what} ({exc})"
+            log.error("%s; %s", self.refusal, self._fallback)
+            await self.stop_ws()  # type: ignore[attr-defined]
             return
         self._on_state(True)
 
     async def close(self) -> None:
         try:
-            await super().close()
+            await super().close()  # type: ignore[misc]
         finally:
             self._on_state(False)
+
+
+class _TradingStream(_ReportingStream, TradingStream):
+    _refused_what = "trade_updates stream refused the keys"
+    _fallback = "following orders by polling"
+
+
+class _QuoteStream(_ReportingStream, StockDataStream):
+    _refused_what = "quote stream refused"
+    _fallback = "using REST quotes"
 
 
 _WS_PARAMS = {"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024}

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import console, print_json
+from better_orders.cli.common import BrokerOption, DbOption, console, print_json
 from better_orders.config import resolve_db_path
 from better_orders.core.model import Account, Position, to_decimal
 from better_orders.errors import InvalidInputError
@@ -22,9 +22,9 @@ account_app = typer.Typer(
 @account_app.callback()
 def show(
     ctx: typer.Context,
-    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    db: DbOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
-    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
+    broker: BrokerOption = "sim",
     live: Annotated[bool, typer.Option(help="the live Alpaca account (read only)")] = False,
 ) -> None:
     """Show cash and positions (valued at their entry prices)."""
@@ -98,7 +98,7 @@ def _show_alpaca(*, live: bool, json_out: bool) -> None:
 @account_app.command("reset")
 def reset(
     cash: Annotated[str, typer.Option(help="starting cash in dollars")] = "100000",
-    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    db: DbOption = None,
 ) -> None:
     """Start the paper account over with CASH and no positions."""
     from better_orders.sim.account import PaperAccount

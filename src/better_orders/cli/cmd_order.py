@@ -7,7 +7,18 @@ from typing import Annotated
 
 import typer
 
-from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.cli.common import (
+    BrokerOption,
+    ConfigOption,
+    DbOption,
+    FeedOption,
+    LiveOption,
+    SeedOption,
+    YesOption,
+    console,
+    parse_instant,
+    print_json,
+)
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config import load_config
 from better_orders.execution import OrderSpec
@@ -31,16 +42,14 @@ def order(
     quotes: Annotated[
         Path | None, typer.Option(help="replay this quote file instead of synthetic quotes")
     ] = None,
-    seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
-    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
-    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    seed: SeedOption = 0,
+    db: DbOption = None,
+    config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
-    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
-    live: Annotated[
-        bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")
-    ] = False,
-    yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
-    feed: Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")] = "auto",
+    broker: BrokerOption = "sim",
+    live: LiveOption = False,
+    yes: YesOption = False,
+    feed: FeedOption = "auto",
 ) -> None:
     """Execute one order through the ladder (on the simulator unless --broker alpaca)."""
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)

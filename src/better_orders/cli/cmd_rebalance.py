@@ -13,7 +13,18 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.cli.common import (
+    BrokerOption,
+    ConfigOption,
+    DbOption,
+    FeedOption,
+    LiveOption,
+    SeedOption,
+    YesOption,
+    console,
+    parse_instant,
+    print_json,
+)
 from better_orders.config import load_config
 from better_orders.core.ladder import Finished, SubmitOrder
 from better_orders.core.model import OrderUpdate
@@ -143,16 +154,14 @@ def rebalance(
     at: Annotated[
         str | None, typer.Option(help="start time, ISO-8601 (New York if no offset)")
     ] = None,
-    seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
-    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
-    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    seed: SeedOption = 0,
+    db: DbOption = None,
+    config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
-    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
-    live: Annotated[
-        bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")
-    ] = False,
-    yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
-    feed: Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")] = "auto",
+    broker: BrokerOption = "sim",
+    live: LiveOption = False,
+    yes: YesOption = False,
+    feed: FeedOption = "auto",
     resume: Annotated[
         str | None,
         typer.Option(

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import console, print_json
+from better_orders.cli.common import (
+    BrokerOption,
+    DbOption,
+    LiveOption,
+    YesOption,
+    console,
+    print_json,
+)
 from better_orders.reconcile import OrderAction, ReconcileReport
 from better_orders.session import VenueChoice, run_reconcile
 
@@ -29,15 +36,15 @@ def findings_table(report: ReconcileReport) -> Table:
 
 
 def reconcile(
-    db: Annotated[str | None, typer.Option(help="journal / paper account SQLite file")] = None,
+    db: DbOption = None,
     adopt: Annotated[
         bool,
         typer.Option(help="leave this product's open orders working (default: cancel them)"),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON only")] = False,
-    broker: Annotated[str, typer.Option(help="sim (default) or alpaca")] = "sim",
-    live: Annotated[bool, typer.Option(help="the live Alpaca account (asks to confirm)")] = False,
-    yes: Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")] = False,
+    broker: BrokerOption = "sim",
+    live: LiveOption = False,
+    yes: YesOption = False,
 ) -> None:
     """Compare the journal with the broker: settle open orders, record missed fills.
 

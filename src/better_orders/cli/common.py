@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
+import typer
 from rich.console import Console
 
 from better_orders.errors import InvalidInputError
@@ -39,3 +41,13 @@ def parse_instant(text: str) -> datetime:
 def print_json(obj: Any) -> None:
     """Machine output: one JSON document on stdout, nothing else."""
     print(json.dumps(to_jsonable(obj), indent=2, sort_keys=False))
+
+
+# Options several commands share, defined once so their names and help never drift apart.
+DbOption = Annotated[str | None, typer.Option(help="journal / paper account SQLite file")]
+ConfigOption = Annotated[Path | None, typer.Option(help="configuration TOML file")]
+SeedOption = Annotated[int, typer.Option(help="seed of the synthetic quotes")]
+BrokerOption = Annotated[str, typer.Option(help="sim (default) or alpaca")]
+LiveOption = Annotated[bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")]
+YesOption = Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")]
+FeedOption = Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")]
