@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
-from better_orders.cli.app import main
 from better_orders.server import ServerConfig
+from cli_runner import run_cli
 
 ET = ZoneInfo("America/New_York")
 
@@ -38,16 +38,6 @@ def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalA
         yield local
 
 
-def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def open_orders(local: LocalAlpaca) -> list[dict[str, object]]:
     headers = {"APCA-API-KEY-ID": local.key_id, "APCA-API-SECRET-KEY": local.secret_key}
     response = requests.get(
@@ -62,7 +52,7 @@ def test_order_through_alpaca_fills_and_leaves_nothing_open(
     exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "journal.sqlite3")
-    code, out, err = cli(
+    code, out, err = run_cli(
         ["order", "buy", "SPY", "5", "--broker", "alpaca", "--db", db, "--json"], capsys
     )
     assert code == 0, err
@@ -78,7 +68,7 @@ def test_rebalance_through_alpaca_reaches_the_targets(
     exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "journal.sqlite3")
-    code, out, err = cli(
+    code, out, err = run_cli(
         ["rebalance", "SPY=0.3", "QQQ=0.3", "--broker", "alpaca", "--db", db, "--json"], capsys
     )
     assert code == 0, err
@@ -93,7 +83,7 @@ def test_rebalance_through_alpaca_reaches_the_targets(
 def test_simulator_only_options_are_refused_for_alpaca(
     exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = cli(
+    code, _, err = run_cli(
         [
             "order",
             "buy",

@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders.brokers.sim import SimVenue
-from better_orders.cli.app import main
 from better_orders.config import BetterOrdersConfig
 from better_orders.core.model import OrderRequest, OrderType, Quote, Side
 from better_orders.core.sanity import require_valid_quote
@@ -28,6 +27,7 @@ from better_orders.execution import OrderSpec, execute
 from better_orders.journal import Journal, OrderRecord
 from better_orders.sim.account import DEFAULT_CASH, PaperAccount
 from better_orders.sim.clock import run_virtual
+from cli_runner import run_cli
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)  # an ordinary Tuesday
@@ -36,16 +36,6 @@ HEADER = "ts_utc_ns,ts_et,symbol,bid_px,ask_px,bid_sz,ask_sz,source\n"
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def run_cli(args: Sequence[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def refused(

@@ -8,17 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from better_orders.cli.app import main
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(args)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from cli_runner import run_cli
 
 
 def test_order_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,7 +115,21 @@ def test_rebalance_from_a_targets_file(tmp_path: Path, capsys: pytest.CaptureFix
     assert data["complete"] is True
 
 
-def test_demo_runs_its_three_scenes(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_scenes_show_a_wait_a_repeg_and_a_fallback() -> None:
+    from better_orders.cli.cmd_demo import run_scenes
+    from better_orders.core.model import AttemptKind
+
+    wait, repeg, fallback = run_scenes()
+    assert all(r.complete for r in (wait, repeg, fallback))
+    assert wait.waited_seconds > 0 and wait.spread_class == "wide" and wait.repegs_used == 0
+    assert repeg.repegs_used == 1 and [a.kind for a in repeg.attempts] == [
+        AttemptKind.AGGRESSIVE,
+        AttemptKind.REPEG,
+    ]
+    assert repeg.attempts[1].qty == repeg.requested_qty - repeg.attempts[0].filled_qty
+    assert fallback.fallback_used and fallback.attempts[-1].kind is AttemptKind.FALLBACK_MARKET
+
+
+def test_demo_command_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["demo"], capsys)
-    assert code == 0
-    assert "wide spread" in out and "repeg" in out and "fallback_market" in out
+    assert code == 0 and "Next:" in out

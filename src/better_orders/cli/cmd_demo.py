@@ -8,6 +8,7 @@ until the market-order fallback finishes the job.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,8 +20,9 @@ import typer
 from better_orders.cli.common import console
 from better_orders.cli.report_view import StepPrinter, report_table
 from better_orders.config import BetterOrdersConfig
-from better_orders.core.model import Quote, Side
+from better_orders.core.model import ExecutionReport, Quote, Side
 from better_orders.execution import OrderSpec
+from better_orders.runner import LadderEvent
 from better_orders.session import run_orders_simulated
 
 ET = ZoneInfo("America/New_York")
@@ -60,24 +62,34 @@ SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConf
 ]
 
 
-def demo() -> None:
-    """Three scenes at a simulated 09:30 open: spread wait, partial fill + re-peg, fallback."""
+def run_scenes(observer: Callable[[LadderEvent], None] | None = None) -> list[ExecutionReport]:
+    """Each scene's order through the ladder on its scripted quotes; one report per scene."""
     from better_orders.sim.quotes import ReplayQuotes
 
+    reports: list[ExecutionReport] = []
     with TemporaryDirectory(prefix="better-orders-demo-") as tmp:
         db = Path(tmp) / "demo.sqlite3"
         for n, (title, symbol, rows, cfg) in enumerate(SCENES, start=1):
-            console.rule(f"[bold]{n}. {title}")
+            if observer is not None:
+                console.rule(f"[bold]{n}. {title}")
             quotes = _rows(symbol, rows)
-            _, reports = run_orders_simulated(
+            _, (report,) = run_orders_simulated(
                 [OrderSpec(symbol, Side.BUY, Decimal(300))],
                 at=quotes[0].ts,
                 db=db,
                 replay={symbol: ReplayQuotes.from_quotes(quotes)},
                 config=cfg,
-                observer=StepPrinter(console),
+                observer=observer,
             )
-            console.print(report_table(reports[0]))
+            if observer is not None:
+                console.print(report_table(report))
+            reports.append(report)
+    return reports
+
+
+def demo() -> None:
+    """Three scenes at a simulated 09:30 open: spread wait, partial fill + re-peg, fallback."""
+    run_scenes(StepPrinter(console))
     console.print(
         "\nNext: [bold]better-orders order buy TQQQ 100[/] or "
         "[bold]better-orders rebalance TQQQ=0.6 SPY=0.4[/] (simulated by default)."

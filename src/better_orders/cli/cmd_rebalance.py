@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import tomllib
@@ -191,29 +192,22 @@ def rebalance(
             for note in plan.notes:
                 console.print(f"[dim]note: {note}[/]")
 
-    if live_table is not None and not dry_run:
-        with Live(live_table.render(), console=console, refresh_per_second=8) as display:
-            live_table.live = display
-            report = run_rebalance(
-                pairs,
-                venue=venue,
-                db=db,
-                config=cfg,
-                dry_run=dry_run,
-                observer=live_table,
-                on_plan=show_plan,
-                resume=resume,
-                at=start,
-                seed=seed,
-            )
-    else:
+    observer = live_table if live_table is not None and not dry_run else None
+    display = (
+        Live(observer.render(), console=console, refresh_per_second=8)
+        if observer is not None
+        else contextlib.nullcontext()
+    )
+    with display as shown:
+        if observer is not None:
+            observer.live = shown
         report = run_rebalance(
             pairs,
             venue=venue,
             db=db,
             config=cfg,
             dry_run=dry_run,
-            observer=None,
+            observer=observer,
             on_plan=show_plan,
             resume=resume,
             at=start,

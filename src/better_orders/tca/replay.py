@@ -70,6 +70,7 @@ from better_orders.core.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Quote,
     Side,
     TimeInForce,
 )
@@ -481,6 +482,19 @@ class MarketableReplayStats:
         return self.quotes_processed / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
+def _ioc_order(n: int, side: Side, qty: Decimal, quote: Quote, ticks: int) -> OrderRequest:
+    """Order ``n`` of a marketable stream: an IOC limit ``ticks`` beyond the far touch."""
+    return OrderRequest(
+        client_order_id=f"mkt-{n}",
+        symbol=quote.symbol,
+        side=side,
+        qty=qty,
+        order_type=OrderType.LIMIT,
+        limit_price=aggressive_limit(side, quote, ticks),
+        time_in_force=TimeInForce.IOC,
+    )
+
+
 def replay_marketable_orders(
     path: str | Path | ReplayQuotes,
     orders: list[tuple[datetime, Side, Decimal]],
@@ -522,15 +536,7 @@ def replay_marketable_orders(
             quote = exchange.last_quote(symbol)
             if quote is None or quote.bid <= 0 or quote.ask <= 0:
                 continue
-            request = OrderRequest(
-                client_order_id=f"mkt-{n}",
-                symbol=symbol,
-                side=side,
-                qty=qty,
-                order_type=OrderType.LIMIT,
-                limit_price=aggressive_limit(side, quote, ticks),
-                time_in_force=TimeInForce.IOC,
-            )
+            request = _ioc_order(n, side, qty, quote, ticks)
             exchange.submit(request, max(when, exchange.now or when))
         exchange.advance(end)
         fills = exchange.fills
@@ -583,15 +589,7 @@ def _marketable_fast(
             continue
         read.add(row)
         quote = quotes.quote_at(row)
-        request = OrderRequest(
-            client_order_id=f"mkt-{n}",
-            symbol=symbol,
-            side=side,
-            qty=qty,
-            order_type=OrderType.LIMIT,
-            limit_price=aggressive_limit(side, quote, ticks),
-            time_in_force=TimeInForce.IOC,
-        )
+        request = _ioc_order(n, side, qty, quote, ticks)
         venue.validate(request)
         at = int(arrival_rows[n - 1])
         if at != top_row:  # a new row is a fresh top: its full displayed size
