@@ -197,8 +197,9 @@ CONFIG_VARIANTS: tuple[dict[str, Any], ...] = (
     {"ladder": {"fallback": "none", "max_repegs": 1}},
     {"ladder": {"protection": "stop", "max_repegs": 0}},
     {"max_slippage_bps": 500, "leveraged_etf_bps": 500},
-    {"timing": {"rest_while_waiting": True}},
-    {"timing": {"rest_while_waiting": True, "wait_again": False}},
+    {"timing": {"rest_fraction": 0}},
+    {"timing": {"rest_fraction": 1}},
+    {"timing": {"rest_fraction": 0.5, "wait_again": False}},
 )
 
 

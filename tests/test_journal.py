@@ -120,13 +120,38 @@ def test_wal_mode_normal_sync_and_schema_version(tmp_path: Path) -> None:
     Journal.open(path).close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
     raw.close()
     with Journal.open(path) as j:
         assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert j._conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
     with Journal.open(path, durable=True) as j:
         assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_a_version_1_journal_is_migrated_and_keeps_its_legs(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        """
+        CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+        INSERT INTO schema_version VALUES (1, '2026-01-01T00:00:00+00:00');
+        CREATE TABLE intents (run_id TEXT NOT NULL, leg INTEGER NOT NULL, symbol TEXT NOT NULL,
+            side TEXT NOT NULL, qty TEXT NOT NULL, status TEXT NOT NULL, report_json TEXT,
+            created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (run_id, leg));
+        INSERT INTO intents VALUES ('r1', 1, 'SPY', 'buy', '10', 'pending', NULL,
+            '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00');
+        """
+    )
+    raw.close()
+    with Journal.open(path) as j:
+        (intent,) = j.intents("r1")
+        assert (intent.qty, intent.sized_qty) == (Decimal(10), None)
+        j.size_intent("r1", 1, Decimal(7))
+        j.size_intent("r1", 1, Decimal(3))  # a resumed leg keeps its first size
+        assert j.intents("r1")[0].sized_qty == Decimal(7)
+        versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
+        assert [v for (v,) in versions] == [1, 2]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -302,7 +302,9 @@ def test_stop_protection_reports_unfilled_without_another_order() -> None:
 
 def test_wide_spread_at_open_waits_then_executes_when_it_normalises() -> None:
     t0 = et("2026-11-24T09:30:30")
-    lad = make()
+    lad = make(
+        config=BetterOrdersConfig.model_validate({"timing": {"rest_fraction": 0}})
+    )  # an idle wait (no resting slice)
     actions = started(lad, quote("50.00", "50.20", t0), t0)  # 20c: wide
     assert of(actions, SubmitOrder) == []
     assert lad.state is LadderState.WAITING_SPREAD

@@ -1,5 +1,5 @@
-"""``timing.rest_while_waiting``: a passive limit rests during a spread wait, then the ladder
-cancels it and crosses once the spread comes in or the wait ends."""
+"""``timing.rest_fraction``: a passive slice rests during a spread wait; when the wait ends the
+ladder cancels it and crosses (the rest of the order at once, the slice's leftover after)."""
 
 from __future__ import annotations
 
@@ -31,10 +31,10 @@ def quote(bid: str, ask: str, ts: datetime) -> Quote:
     return Quote("TQQQ", D(bid), D(ask), D(1000), D(1000), ts)
 
 
-def make(side: Side = Side.BUY, rest: bool = True) -> Ladder:
+def make(side: Side = Side.BUY, fraction: str = "1") -> Ladder:
     cfg = BetterOrdersConfig()
     cfg = cfg.model_copy(
-        update={"timing": cfg.timing.model_copy(update={"rest_while_waiting": rest})}
+        update={"timing": cfg.timing.model_copy(update={"rest_fraction": D(fraction)})}
     )
     params = LadderParams.from_config(cfg, "TQQQ")
     return Ladder(ParentOrder("TQQQ", side, D(100)), params, default_calendar(), lambda n: f"t-{n}")
@@ -64,10 +64,11 @@ def start(lad: Ladder, q: Quote) -> list[object]:
     return lad.handle(Start(q.ts))
 
 
-def test_off_by_default_the_wait_sends_nothing() -> None:
-    assert BetterOrdersConfig().timing.rest_while_waiting is False
-    lad = make(rest=False)
+def test_a_quarter_rests_by_default_and_zero_waits_idle() -> None:
+    assert BetterOrdersConfig().timing.rest_fraction == D("0.25")
+    lad = make(fraction="0")
     assert of(start(lad, quote("50.00", "50.20", T0)), SubmitOrder) == []
+    assert lad.state is LadderState.WAITING_SPREAD
 
 
 def test_buy_rests_one_tick_inside_the_bid_then_cancels_and_crosses_when_it_comes_in() -> None:
@@ -135,3 +136,109 @@ def test_fully_filled_while_resting_finishes_without_crossing() -> None:
     lad.handle(update("t-1", OrderStatus.FILLED, "100", t1, "50.01", "100"))
     assert lad.done and lad.report is not None
     assert lad.report.avg_fill_price == D("50.01") and len(lad.report.attempts) == 1
+
+
+# -- a slice: the rest of the order does not wait for the slice's cancel ------------------
+
+
+def test_slice_rests_a_quarter_and_the_rest_crosses_with_the_cancel() -> None:
+    lad = make(fraction="0.25")
+    (rest,) = of(start(lad, quote("50.00", "50.20", T0)), SubmitOrder)
+    assert isinstance(rest, SubmitOrder)
+    assert rest.kind is AttemptKind.PASSIVE
+    assert (rest.request.qty, rest.request.limit_price) == (D(25), D("50.01"))
+    lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
+    t1 = T0 + timedelta(seconds=4)
+    lad.handle(update("t-1", OrderStatus.PARTIALLY_FILLED, "10", t1, "50.01", "10"))
+    t2 = T0 + timedelta(seconds=9)
+    actions = lad.handle(QuoteArrived(quote("50.08", "50.10", t2), t2))  # 2c: came in
+    (cross,) = of(actions, SubmitOrder)
+    assert isinstance(cross, SubmitOrder)
+    assert CancelOrder("t-1") in actions
+    # 100 - 10 filled - 15 still open on the slice = 75: never more than can remain.
+    assert (cross.request.qty, cross.request.limit_price) == (D(75), D("50.11"))
+    assert cross.kind is AttemptKind.AGGRESSIVE
+    assert set(lad.live_children) == {"t-1", "t-2"}
+    t3 = t2 + timedelta(milliseconds=35)
+    # The cross fills first: the slice's leftover waits for the cancel to be confirmed.
+    assert (
+        of(lad.handle(update("t-2", OrderStatus.FILLED, "75", t3, "50.10", "75")), SubmitOrder)
+        == []
+    )
+    assert lad.state is LadderState.CANCELLING and lad.live_children == ["t-1"]
+    t4 = t3 + timedelta(milliseconds=5)
+    lad.handle(QuoteArrived(quote("50.05", "50.20", t4), t4))  # wide again: it crosses anyway
+    (left,) = of(lad.handle(update("t-1", OrderStatus.CANCELED, "10", t4)), SubmitOrder)
+    assert isinstance(left, SubmitOrder)
+    assert (left.request.qty, left.request.limit_price) == (D(15), D("50.21"))
+    lad.handle(update("t-3", OrderStatus.FILLED, "15", t4, "50.20", "15"))
+    report = lad.report
+    assert report is not None and lad.done
+    assert report.filled_qty == D(100)
+    expected = (D(10) * D("50.01") + D(75) * D("50.10") + D(15) * D("50.20")) / D(100)
+    assert report.avg_fill_price == expected
+    assert report.waited_seconds == 9.0  # to the cross, not to the slice (sent at once)
+
+
+def test_slice_filling_while_its_cancel_is_in_flight_still_counts_and_nothing_more_is_sent() -> (
+    None
+):
+    lad = make(fraction="0.25")
+    start(lad, quote("50.00", "50.20", T0))
+    lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
+    t1 = T0 + timedelta(seconds=3)
+    lad.handle(QuoteArrived(quote("50.08", "50.10", t1), t1))
+    t2 = t1 + timedelta(milliseconds=30)
+    assert lad.handle(update("t-1", OrderStatus.FILLED, "25", t2, "50.01", "25")) == []
+    finished = lad.handle(update("t-2", OrderStatus.FILLED, "75", t2, "50.10", "75"))
+    assert of(finished, SubmitOrder) == [] and lad.done
+    assert lad.report is not None and lad.report.filled_qty == D(100)
+
+
+def test_slice_that_fills_during_the_wait_is_followed_by_the_next_slice_at_the_new_touch() -> None:
+    lad = make(fraction="0.25")
+    start(lad, quote("50.00", "50.20", T0))
+    t1 = T0 + timedelta(seconds=2)
+    lad.handle(update("t-1", OrderStatus.FILLED, "25", t1, "50.01", "25"))
+    assert lad.state is LadderState.WAITING_SPREAD and lad.live_child is None
+    t2 = t1 + timedelta(seconds=1)
+    (nxt,) = of(lad.handle(QuoteArrived(quote("49.90", "50.10", t2), t2)), SubmitOrder)
+    assert isinstance(nxt, SubmitOrder)
+    # A quarter of the 75 left, in whole shares, one tick inside the new bid.
+    assert (nxt.request.qty, nxt.request.limit_price) == (D(18), D("49.91"))
+
+
+def test_wait_limit_with_a_slice_cancels_it_and_crosses_the_rest_in_one_step() -> None:
+    lad = make(fraction="0.25")
+    start(lad, quote("50.00", "50.12", T0))
+    lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
+    deadline = datetime(2026, 11, 24, 9, 32, tzinfo=ET)
+    last = deadline - timedelta(seconds=1)
+    assert of(lad.handle(QuoteArrived(quote("50.00", "50.12", last), last)), SubmitOrder) == []
+    actions = lad.handle(TimerFired(deadline))
+    (sub,) = of(actions, SubmitOrder)
+    assert isinstance(sub, SubmitOrder) and CancelOrder("t-1") in actions
+    assert (sub.request.qty, sub.request.limit_price) == (D(75), D("50.13"))
+
+
+def test_cross_timing_out_while_the_slice_cancel_is_pending_repegs_what_both_left() -> None:
+    lad = make(fraction="0.25")
+    start(lad, quote("50.00", "50.20", T0))
+    lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
+    t1 = T0 + timedelta(seconds=3)
+    lad.handle(QuoteArrived(quote("50.08", "50.10", t1), t1))
+    lad.handle(update("t-2", OrderStatus.NEW, "0", t1))
+    t2 = t1 + timedelta(seconds=3)  # past the attempt's timeout; the slice never confirmed
+    assert CancelOrder("t-2") in lad.handle(TimerFired(t2))
+    t3 = t2 + timedelta(milliseconds=40)
+    lad.handle(QuoteArrived(quote("50.09", "50.11", t3), t3))
+    assert (
+        of(lad.handle(update("t-2", OrderStatus.CANCELED, "50", t3, "50.10", "50")), SubmitOrder)
+        == []
+    )
+    assert lad.state is LadderState.CANCELLING
+    (repeg,) = of(
+        lad.handle(update("t-1", OrderStatus.CANCELED, "5", t3, "50.01", "5")), SubmitOrder
+    )
+    assert isinstance(repeg, SubmitOrder)
+    assert repeg.kind is AttemptKind.REPEG and repeg.request.qty == D(45)

@@ -258,7 +258,10 @@ def test_halt_summary_wording() -> None:
 
 
 def _ladder(qty: str = "100") -> Ladder:
-    params = LadderParams.from_config(BetterOrdersConfig(), "TQQQ")
+    # Idle waits: no slice rests while a wide spread is waited out.
+    params = LadderParams.from_config(
+        BetterOrdersConfig.model_validate({"timing": {"rest_fraction": 0}}), "TQQQ"
+    )
     return Ladder(
         ParentOrder("TQQQ", Side.BUY, D(qty)),
         params,

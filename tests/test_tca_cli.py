@@ -161,3 +161,22 @@ def test_ladder_beats_market_on_the_real_files(
         assert ladder["mean_cost_bps"] < market["mean_cost_bps"], file
         assert ladder["completion_rate"] == 1.0, file
         assert ladder["complete_within_rate"] == 1.0, file
+
+
+@pytest.mark.realdata
+def test_default_ladder_costs_at_most_0_4_of_market_at_the_open_on_each_real_file(
+    quotes_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The evaluation target: decisions every second 09:30-09:35, buys and sells together."""
+    files = sorted(quotes_dir.glob("*_l1.csv.gz")) + sorted(quotes_dir.glob("*_bbo.csv.gz"))
+    assert files, f"no quote files in {quotes_dir}"
+    data = run_json(
+        capsys,
+        ["--quotes", *map(str, files), "--policy", "ladder,market", "--summary-only"],
+    )
+    ladders = [s for s in data["summary"] if s["policy"] == "ladder"]
+    assert len(ladders) == len(files)
+    for s in ladders:
+        assert s["decisions"] == 600, s["file"]
+        assert s["ratio_to_market"] <= 0.4, s["file"]
+        assert s["complete_within_rate"] == 1.0, s["file"]

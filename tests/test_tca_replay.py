@@ -55,7 +55,8 @@ def params(config: BetterOrdersConfig | None = None) -> LadderParams:
 
 def test_driver_waits_out_the_wide_spread_then_fills_at_the_ask() -> None:
     driver = ReplayDriver(quotes(SCENARIO))
-    outcome = driver.run(ParentOrder("ABC", Side.BUY, D(100)), params(), OPEN)
+    idle = params(BetterOrdersConfig.model_validate({"timing": {"rest_fraction": 0}}))
+    outcome = driver.run(ParentOrder("ABC", Side.BUY, D(100)), idle, OPEN)
     report = outcome.report
     assert report.arrival_mid == D("50.20")
     assert [a.kind for a in report.attempts] == [AttemptKind.AGGRESSIVE]
@@ -67,6 +68,28 @@ def test_driver_waits_out_the_wide_spread_then_fills_at_the_ask() -> None:
     assert report.waited_seconds == pytest.approx(20.0)
     assert report.cost_bps == pytest.approx(float((D("50.12") - D("50.20")) / D("50.20") * 10_000))
     assert outcome.rows_skipped > 0  # the 19 wide quotes in between were never looked at
+
+
+def test_by_default_a_quarter_rests_through_the_wait_and_the_rest_crosses_when_it_comes_in() -> (
+    None
+):
+    driver = ReplayDriver(quotes(SCENARIO))
+    report = driver.run(ParentOrder("ABC", Side.BUY, D(100)), params(), OPEN).report
+    rest, cross, left = report.attempts
+    # 25 one tick inside the bid from the open; nothing trades there, so it never fills.
+    assert (rest.kind, rest.qty, rest.limit_price, rest.filled_qty) == (
+        AttemptKind.PASSIVE,
+        D(25),
+        D("50.01"),
+        D(0),
+    )
+    assert rest.started == OPEN
+    # The other 75 cross with the cancel, and the 25 once the cancel is confirmed.
+    assert (cross.kind, cross.qty, cross.limit_price) == (AttemptKind.AGGRESSIVE, D(75), D("50.13"))
+    assert cross.started == OPEN + timedelta(seconds=20)
+    assert (left.qty, left.limit_price) == (D(25), D("50.13"))
+    assert report.filled_qty == D(100) and report.avg_fill_price == D("50.12")
+    assert report.waited_seconds == pytest.approx(20.0)
 
 
 def _runner_report(

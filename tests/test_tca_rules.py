@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal as D
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,8 +35,10 @@ def q(bid: str, ask: str, at: timedelta, symbol: str = "ABC") -> Quote:
     return Quote(symbol, D(bid), D(ask), D(500), D(500), T0 + at)
 
 
-def ladder(typical: float | None = None, **config: object) -> Ladder:
-    cfg = BetterOrdersConfig.model_validate({"mode": "always", **config})
+def ladder(typical: float | None = None, **config: Any) -> Ladder:
+    # The wait rules with idle waits (a resting slice is tested in test_ladder_rest.py).
+    timing = {"rest_fraction": 0, **config.pop("timing", {})}
+    cfg = BetterOrdersConfig.model_validate({"mode": "always", "timing": timing, **config})
     params = LadderParams.from_config(cfg, "ABC", typical_spread_bps=typical)
     return Ladder(ParentOrder("ABC", Side.BUY, D(100)), params, default_calendar(), str)
 

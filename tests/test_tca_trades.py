@@ -215,7 +215,11 @@ def test_skipping_quotes_changes_nothing_with_prints(tmp_path: Path) -> None:
     t = write_trades(tmp_path / "abc_20240109_trades.csv.gz", trades)
     loaded = QuoteFile.load(q, find_trades=True)
     assert loaded.trades == t
-    for name, overlay in [("passive", {}), ("rest", {"timing": {"rest_while_waiting": True}})]:
+    for name, overlay in [
+        ("passive", {}),
+        ("rest all", {"timing": {"rest_fraction": D(1)}}),
+        ("rest a slice", {"timing": {"rest_fraction": D("0.25")}}),
+    ]:
         policy = BUILTIN_POLICIES["passive" if name == "passive" else "ladder"]
         cfg = policy.config(BetterOrdersConfig())
         if overlay:

@@ -143,12 +143,14 @@ class TimingSettings(_Section):
             "wide spread to come in again instead of re-pegging into it"
         ),
     )
-    rest_while_waiting: bool = Field(
-        False,
+    rest_fraction: Decimal = Field(
+        Decimal("0.25"),
+        ge=0,
+        le=1,
         description=(
-            "while waiting out a wide spread, rest a limit one tick inside the near touch "
-            "(never past the mid or the slippage budget); cancel it and cross once the "
-            "spread comes in or the wait ends"
+            "while waiting out a wide spread, this share of what remains (whole shares) rests "
+            "one tick inside the near touch, never past the mid or the slippage budget; when "
+            "the wait ends it is cancelled and the rest crosses at once (0 = wait idle)"
         ),
     )
     hold_seconds: float = Field(

@@ -107,6 +107,7 @@ async def execute(
                 f"leg {i} of run {run_id} is {known.side.value} {known.symbol} in the journal, "
                 f"not {spec.side.value} {spec.symbol}; no order sent"
             )
+        journal.size_intent(run_id, i, spec.qty)
         parent = ParentOrder(spec.symbol, spec.side, spec.qty)
         legs.append(Leg(i, parent, params, first_attempt=journal.next_attempt(run_id, i)))
     runner = Runner(

@@ -59,7 +59,7 @@ from better_orders.core.model import (
 from better_orders.errors import InvalidInputError, JournalError
 from better_orders.jsonable import fields_of, to_jsonable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Status of an order recorded but not yet acknowledged: its fate at the broker is unknown.
 PENDING_SUBMIT = "pending_submit"
@@ -245,6 +245,8 @@ class IntentRecord:
     report: dict[str, Any] | None
     created_at: datetime
     updated_at: datetime
+    #: The quantity its ladder started with (buys are sized when they start); None before.
+    sized_qty: Decimal | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -351,6 +353,7 @@ _SCHEMA = (
         report_json TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL,
+        sized_qty TEXT,
         PRIMARY KEY (run_id, leg)
     )""",
     """CREATE TABLE IF NOT EXISTS orders (
@@ -486,6 +489,18 @@ class Journal:
                     f"journal {self.path} was written by a newer Better Orders (schema "
                     f"{version}, this version reads {SCHEMA_VERSION}); upgrade to use it"
                 )
+            elif version < SCHEMA_VERSION:
+                self._migrate(version)
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older journal up to :data:`SCHEMA_VERSION`, inside the open's transaction."""
+        if version < 2:
+            # 2: the quantity a leg was sized to when its ladder started (see ``size_intent``).
+            self._conn.execute("ALTER TABLE intents ADD COLUMN sized_qty TEXT")
+        self._conn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+            (SCHEMA_VERSION, self._now()),
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -671,6 +686,23 @@ class Journal:
                 " updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
                 (run_id, leg, symbol, parsed_side.value, str(qty), now, now),
             )
+
+    def size_intent(self, run_id: str, leg: int, qty: Decimal) -> None:
+        """Record the quantity a leg's ladder starts with, once (a resumed leg keeps it).
+
+        A rebalance journals its buys at their desired size and sizes them to the
+        buying power only when they start; this is the leg's target from then on.
+        """
+        if not isinstance(qty, Decimal) or not qty.is_finite() or qty <= 0:
+            raise InvalidInputError(f"leg {leg} quantity must be a positive Decimal, got {qty!r}")
+        with self.transaction():
+            cursor = self._conn.execute(
+                "UPDATE intents SET sized_qty = COALESCE(sized_qty, ?), updated_at = ?"
+                " WHERE run_id = ? AND leg = ?",
+                (str(qty), self._now(), run_id, leg),
+            )
+            if cursor.rowcount == 0:
+                raise JournalError(f"leg {leg} of run {run_id} is not in the journal")
 
     def update_intent(
         self, run_id: str, leg: int, status: str, report: Mapping[str, Any] | None = None
@@ -1121,6 +1153,7 @@ def _intent_record(row: sqlite3.Row) -> IntentRecord:
         report=_json_or_none(row["report_json"]),
         created_at=_parse_ts(row["created_at"]),
         updated_at=_parse_ts(row["updated_at"]),
+        sized_qty=None if row["sized_qty"] is None else Decimal(row["sized_qty"]),
     )
 
 

@@ -413,8 +413,11 @@ def leg_progress(
     out = []
     for intent in sorted(intents, key=lambda i: i.leg):
         sent = sorted(by_leg.get(intent.leg, []), key=lambda o: o.attempt)
-        # A ladder's first order is for its whole parent: the leg as it was sized.
-        target = sent[0].qty if sent else intent.qty
+        target = intent.sized_qty
+        if target is None:
+            # Journals from before legs recorded their size: the first order was for the
+            # whole parent. (A leg never started has its planned size.)
+            target = sent[0].qty if sent else intent.qty
         out.append(
             LegProgress(
                 leg=intent.leg,

@@ -296,9 +296,7 @@ class Runner:
         for st in self._states:
             if st.ladder.done:
                 continue
-            coid = st.ladder.live_child
-            if coid is not None and coid not in self._refused:
-                self.halt_working.append(coid)
+            self.halt_working.extend(c for c in st.ladder.live_children if c not in self._refused)
             st.queue.put_nowait(Halt(now, reason))
 
     # -- one ladder ---------------------------------------------------------------------------
@@ -424,10 +422,11 @@ class Runner:
             )
 
     async def _close_live(self, st: _LegState) -> None:
-        """Cancel and confirm the ladder's live child, if any."""
-        coid = st.ladder.live_child
-        if coid is None:
-            return
+        """Cancel and confirm every child of the ladder that may still be open."""
+        for coid in st.ladder.live_children:
+            await self._close_child(st, coid)
+
+    async def _close_child(self, st: _LegState, coid: str) -> None:
         with contextlib.suppress(BrokerError):
             await self.limiter.acquire()
             await self.broker.cancel_order(coid)

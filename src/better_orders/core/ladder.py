@@ -30,16 +30,22 @@ to step 1 instead of re-pegging into the wide spread (``timing.wait_again``), an
 a spread that comes in on a quote that followed the previous one within
 ``timing.hold_seconds`` (a burst of updates: a sweep, a cancel-replace) must stand
 that long before the ladder acts, since such quotes are often gone before an
-order could reach them. An isolated quote is acted on at once. With
-``timing.rest_while_waiting`` the wait is not idle: a limit one tick inside the
-near touch (never past the mid or the slippage budget) rests while it lasts, and
-is cancelled (the ladder waits for the confirmation, as for a re-peg) before the
-ladder crosses the spread once it comes in or the wait ends.
+order could reach them. An isolated quote is acted on at once.
 
-At most one child order is live at a time. A re-peg cancels the live child and
-waits until the broker confirms it ended before sending the next one, so fills
-that land while the cancel is in flight are counted and the next child is sized
-from what is really left: the parent can never be overfilled by the ladder.
+The wait is not idle (``timing.rest_fraction``): a slice of what remains rests as a
+limit one tick inside the near touch (never past the mid or the slippage budget),
+and the next slice rests at the then-current touch if it fills. When the wait
+ends, the slice is cancelled and the rest of the order crosses in the same step;
+what the slice left unfilled crosses once its cancel is confirmed. Resting only a
+slice bounds what a move through the resting price (adverse selection) can cost,
+while each fill of it saves the whole spread.
+
+Children never ask for more than remains minus what live children may still
+fill (``_unallocated_qty``), so the parent can never be overfilled by the ladder.
+Apart from a resting slice being cancelled, at most one child is live: a re-peg
+cancels the live child and waits until the broker confirms it ended before
+sending the next one, so fills that land while the cancel is in flight are
+counted and the next child is sized from what is really left.
 (Broker "replace" is not used: Alpaca's replace of a partially filled order
 inherits the original quantity, and a replace may still fail after it was
 accepted; cancel-then-resubmit is the form that cannot overfill.)
@@ -56,7 +62,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from better_orders.config import BetterOrdersConfig
@@ -191,6 +197,9 @@ class NextStep(StrEnum):
     """What the ladder does once it has a usable quote (and no live child)."""
 
     FIRST = "first"
+    #: Cross now (first-attempt pricing, no spread check): the part a cancelled resting
+    #: limit left, once the rest of the order crossed and filled (``_end_rest``).
+    CROSS = "cross"
     REPEG = "repeg"
     FALLBACK = "fallback"
     FINISH = "finish"
@@ -224,7 +233,7 @@ class LadderParams:
     early_wait_max_seconds: float
     wait_again: bool
     hold: timedelta
-    rest_while_waiting: bool
+    rest_fraction: Decimal
     pre_open: str  # "wait" | "refuse"
     typical_spread_bps: float | None
     config: BetterOrdersConfig
@@ -268,7 +277,7 @@ class LadderParams:
             early_wait_max_seconds=config.timing.early_wait_max_seconds,
             wait_again=config.timing.wait_again,
             hold=timedelta(seconds=config.timing.hold_seconds),
-            rest_while_waiting=config.timing.rest_while_waiting,
+            rest_fraction=config.timing.rest_fraction,
             pre_open=config.timing.pre_open,
             typical_spread_bps=typical,
             config=config,
@@ -369,6 +378,8 @@ class Ladder:
         self._burst = False  # the latest quote followed the one before within ``hold``
         self._wait_reason: str | None = None
         self._first_submit: datetime | None = None
+        #: The first order sent other than a resting limit: where the spread wait ended.
+        self._first_cross: datetime | None = None
         self._quote_deadline: datetime | None = None
         self._deadline: datetime | None = None
         self._next: NextStep = NextStep.FIRST
@@ -394,11 +405,29 @@ class Ladder:
 
     @property
     def live_child(self) -> str | None:
-        """Client order id of the child that may still be open at the broker."""
+        """The latest child that may still be open at the broker (the one being worked)."""
         for child in reversed(self._children):
             if not child.terminal:
                 return child.coid
         return None
+
+    @property
+    def live_children(self) -> list[str]:
+        """Every child that may still be open at the broker, oldest first.
+
+        Usually at most one; two while a wait's resting limit is being cancelled and
+        the rest of the order already crosses (``_end_rest``).
+        """
+        return [c.coid for c in self._children if not c.terminal]
+
+    @property
+    def _unallocated_qty(self) -> Decimal:
+        """What remains minus what live children may still fill: the most a new child may ask."""
+        open_qty = sum(
+            (max(c.attempt.qty - c.filled_qty, ZERO) for c in self._children if not c.terminal),
+            ZERO,
+        )
+        return max(self.remaining_qty - open_qty, ZERO)
 
     @property
     def notes(self) -> list[str]:
@@ -554,6 +583,8 @@ class Ladder:
             self._next = NextStep.FIRST
         if self._next is NextStep.FIRST:
             return self._decide_first(quote, now)
+        if self._next is NextStep.CROSS:
+            return self._submit(self._first_kind(), quote, now)
         if self._next is NextStep.REPEG:
             return self._submit(AttemptKind.REPEG, quote, now)
         if self._next is NextStep.FALLBACK:
@@ -612,7 +643,7 @@ class Ladder:
             self._wait_until = decision.until
             self._holding_since = None
             self.state = LadderState.WAITING_SPREAD
-            if self.params.rest_while_waiting and self.live_child is None:
+            if self.params.rest_fraction > 0 and self.live_child is None:
                 return [*self._rest(quote, now), SetTimer(decision.until)]
             return [SetTimer(decision.until)]
         if (
@@ -635,14 +666,19 @@ class Ladder:
                     return [SetTimer(wake)]
         self._holding_since = None
         if self.live_child is not None:
-            return self._cancel_rest(None if assessment.worth_waiting else quote, now)
+            return self._end_rest(None if assessment.worth_waiting else quote, quote, now)
         if self._wait_started is not None:
-            why = "spread came in" if not assessment.worth_waiting else "wait limit reached"
-            self._notes.append(
-                f"waited {(now - self._wait_started).total_seconds():.1f} s for the spread: {why} "
-                f"({assessment.spread_cents}c, {assessment.spread_bps:.1f} bps)"
-            )
+            self._wait_note(assessment, now, came_in=not assessment.worth_waiting)
         return self._submit(self._first_kind(), quote, now)
+
+    def _wait_note(self, assessment: SpreadAssessment, now: datetime, *, came_in: bool) -> None:
+        assert self._wait_started is not None
+        why = "spread came in" if came_in else "wait limit reached"
+        self._notes.append(
+            f"waited {(now - self._wait_started).total_seconds():.1f} s for the spread: {why} "
+            f"({assessment.spread_cents}c, {assessment.spread_bps:.1f} bps, "
+            f"{assessment.effective_class}); executing"
+        )
 
     def _worth_waiting_again(self, quote: Quote, now: datetime) -> bool:
         """After an attempt timed out: would step 1 wait now (wide spread, budget left)?
@@ -685,11 +721,12 @@ class Ladder:
         return True
 
     def _rest(self, quote: Quote, now: datetime) -> list[Action]:
-        """A passive limit to rest during a spread wait (``timing.rest_while_waiting``).
+        """A passive slice to rest during a spread wait (``timing.rest_fraction``).
 
-        One tick inside the near touch, but never past the mid (rounded back towards
-        our side) nor the slippage budget's bound, and never marketable; nothing if no
-        such price exists. It stays until the wait ends (``_cancel_rest``).
+        ``rest_fraction`` of what remains (whole shares unless it is all of it), one
+        tick inside the near touch, but never past the mid (rounded back towards our
+        side) nor the slippage budget's bound, and never marketable; nothing if no
+        such price or quantity exists. It stays until the wait ends (``_end_rest``).
         """
         side = self.parent.side
         buy = side is Side.BUY
@@ -703,14 +740,43 @@ class Ladder:
             return []
         if (price < near) if buy else (price > near):
             return []  # the budget does not reach the book: resting would not help
+        qty = self.remaining_qty
+        if self.params.rest_fraction < 1:
+            qty = (qty * self.params.rest_fraction).to_integral_value(rounding=ROUND_FLOOR)
+        if qty <= 0:
+            return []  # too small an order to split
         self._notes.append(
-            f"resting {side.value} limit {price} while waiting for the spread "
+            f"resting {side.value} limit {qty} @ {price} while waiting for the spread "
             f"({quote.bid} x {quote.ask})"
         )
-        return [self._new_child(AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now)]
+        return [self._new_child(AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now, qty)]
+
+    def _end_rest(self, came_in: Quote | None, quote: Quote, now: datetime) -> list[Action]:
+        """The wait is over (``came_in``: the quote that ended it; None: its limit was
+        reached): cancel the resting limit and cross with the rest of the order.
+
+        The part that did not rest crosses at once, in the same step as the cancel:
+        waiting for the cancel's round trip first would give the spread that came in
+        time to go out again. The two children never ask for more than remains
+        (``_unallocated_qty``); what the resting limit leaves unfilled is decided on
+        (step 1 again) once both have ended. A limit that rested the whole remainder
+        is cancelled first, then step 1 decides (``_cancel_rest``).
+        """
+        rest = self._children[-1]
+        if self._unallocated_qty <= 0:
+            return self._cancel_rest(came_in, now)
+        rest.attempt.end_reason = "wait over: cancelled; the rest of the order crosses"
+        self._notes.append(
+            f"wait over: cancelling the resting limit ({rest.filled_qty} of "
+            f"{rest.attempt.qty} filled) and crossing with the other {self._unallocated_qty}"
+        )
+        cross = came_in or quote
+        a = assess_spread(cross, self.params.config.spread, self.params.typical_spread_bps)
+        self._wait_note(a, now, came_in=came_in is not None)
+        return [CancelOrder(rest.coid), *self._submit(self._first_kind(), cross, now)]
 
     def _cancel_rest(self, quote: Quote | None, now: datetime) -> list[Action]:
-        """End the wait's resting limit, then decide step 1 again (``_decide_first``).
+        """Cancel the wait's resting limit, then decide step 1 again (``_decide_first``).
 
         ``quote`` is the quote that ended the wait by coming in (None: the wait limit
         was reached, and step 1 then executes off the current quote anyway).
@@ -742,8 +808,7 @@ class Ladder:
         return self.params.timeout_normal
 
     def _submit(self, kind: AttemptKind, quote: Quote, now: datetime) -> list[Action]:
-        remaining = self.remaining_qty
-        if remaining <= 0:
+        if self.remaining_qty <= 0:
             return self._finish(now)
         side = self.parent.side
         arrival_mid = self._arrival_mid()
@@ -759,6 +824,8 @@ class Ladder:
             limit = self._limit_for(index, quote)
         if kind is AttemptKind.REPEG:
             self._repegs += 1
+        if self._first_cross is None:
+            self._first_cross = now
         submit = self._new_child(kind, order_type, limit, quote, now)
         self.state = LadderState.WORKING
         self._deadline = now + self._timeout_for(kind)
@@ -771,9 +838,10 @@ class Ladder:
         limit: Decimal | None,
         quote: Quote,
         now: datetime,
+        qty: Decimal | None = None,
     ) -> SubmitOrder:
-        """Record a child order for the remaining quantity; the action that sends it."""
-        remaining = self.remaining_qty
+        """Record a child for ``qty`` (default: all that is not already with a live child)."""
+        remaining = self._unallocated_qty if qty is None else qty
         side = self.parent.side
         attempt_no = len(self._children) + 1
         coid = self._coid(attempt_no)
@@ -882,12 +950,23 @@ class Ladder:
         now = update.ts
         if self.remaining_qty <= 0 and self.live_child is None:
             return self._finish(now)
-        if not child.terminal or child.coid != self._children[-1].coid:
+        if not child.terminal:
             return []
-        # The live child ended.
+        if child.coid != self._children[-1].coid:
+            # An earlier child (a resting limit cancelled when the wait ended) ended; the
+            # ladder waits for it only once the latest child has ended too.
+            if self.state is LadderState.CANCELLING and self.live_child is None:
+                return self._after_child_ended(now)
+            return []
+        # The latest child ended.
         if self.state is LadderState.CANCELLING:
             return self._after_child_ended(now)
         if self.state is LadderState.WORKING:
+            if update.status is OrderStatus.FILLED:
+                # Filled, yet something remains: what the cancelled resting limit left.
+                # The wait is over for it too: it crosses as soon as the cancel is confirmed.
+                self._next = NextStep.CROSS
+                return self._after_child_ended(now)
             if update.status is OrderStatus.REJECTED:
                 reason = update.reason or "no reason given"
                 self._unfilled_reason = f"order {child.coid} rejected by the broker: {reason}"
@@ -911,6 +990,12 @@ class Ladder:
         self._queries = 0
         if self.remaining_qty <= 0:
             return self._finish(now)
+        if self.live_child is not None:
+            # A resting limit's cancel is still in flight: wait for it to end, so that
+            # the next step is sized from what it really left (and the deadline queries it).
+            self.state = LadderState.CANCELLING
+            self._deadline = now + self.params.cancel_timeout
+            return [SetTimer(self._deadline)]
         if self._next is NextStep.FINISH:
             last = self._children[-1].attempt
             if self._unfilled_reason is None:
@@ -1014,7 +1099,7 @@ class Ladder:
             return []
         if state is LadderState.CANCELLING:
             if self._deadline is not None and now >= self._deadline:
-                coid = self._children[-1].coid
+                coid = self.live_child or self._children[-1].coid
                 self._queries += 1
                 if self._queries > 5:
                     self._error = (
@@ -1030,14 +1115,9 @@ class Ladder:
 
     def _submit_after_wait(self, quote: Quote, now: datetime) -> list[Action]:
         if self.live_child is not None:
-            return self._cancel_rest(None, now)
+            return self._end_rest(None, quote, now)
         a = assess_spread(quote, self.params.config.spread, self.params.typical_spread_bps)
-        assert self._wait_started is not None
-        self._notes.append(
-            f"waited {(now - self._wait_started).total_seconds():.1f} s for the spread: "
-            f"wait limit reached with spread {a.spread_cents}c ({a.spread_bps:.1f} bps, "
-            f"{a.effective_class}); executing"
-        )
+        self._wait_note(a, now, came_in=False)
         return self._submit(self._first_kind(), quote, now)
 
     # -- step 5: the report ---------------------------------------------------------------
@@ -1060,8 +1140,11 @@ class Ladder:
         arrival = self._arrival
         a = self._assessment
         waited = 0.0
-        if self._arrival_time is not None and self._first_submit is not None:
-            waited = (self._first_submit - self._arrival_time).total_seconds()
+        # The wait ends with the first order that is not a resting limit (or, when resting
+        # limits filled it all, with the last fill).
+        wait_end = self._first_cross or (fills[-1].ts if fills else self._first_submit)
+        if self._arrival_time is not None and wait_end is not None:
+            waited = max((wait_end - self._arrival_time).total_seconds(), 0.0)
         unfilled = max(self.parent.qty - filled, ZERO)
         reason = self._unfilled_reason if unfilled > 0 else None
         return ExecutionReport(

@@ -98,6 +98,7 @@ BUILTIN_POLICIES: dict[str, Policy] = {
                 "early_wait_max_seconds": 0.0,
                 "wait_again": False,
                 "hold_seconds": 0.0,
+                "rest_fraction": Decimal("0"),
             },
             "ladder": {
                 "entry": "aggressive",

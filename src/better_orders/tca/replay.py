@@ -343,8 +343,7 @@ class _Run:
         is in flight), each fed to the finished ladder, which folds it into its report.
         """
         exchange = self.exchange
-        coid = self.ladder.live_child
-        if coid is not None:
+        for coid in self.ladder.live_children:
             with contextlib.suppress(BrokerError):
                 exchange.cancel(coid, self.now)
         deadline = self.now + timedelta(seconds=SETTLE_SECONDS)
@@ -381,7 +380,7 @@ class _Run:
             hit = driver.first_wait_ender(start, stop, self.params)
             coid = ladder.live_child
             if coid is not None:
-                # A limit resting during the wait (timing.rest_while_waiting): a fill matters too.
+                # A slice resting during the wait (timing.rest_fraction): a fill matters too.
                 request = self.requests[coid]
                 if request.order_type is not OrderType.LIMIT or request.limit_price is None:
                     return
