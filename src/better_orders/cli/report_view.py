@@ -52,7 +52,11 @@ class StepPrinter:
                 f"[dim]({req.client_order_id})[/]"
             )
         elif isinstance(item, CancelOrder):
-            self.console.print(f"{head} timeout: cancel {item.client_order_id}")
+            attempt = lad.attempt(item.client_order_id)
+            why = attempt.end_reason if attempt is not None else None
+            self.console.print(
+                f"{head} cancel {item.client_order_id}" + (f" ({why})" if why else "")
+            )
         elif isinstance(item, QueryOrder):
             self.console.print(f"{head} asking the broker for {item.client_order_id}")
         elif isinstance(item, SetTimer):

@@ -429,6 +429,11 @@ class Ladder:
         )
         return max(self.remaining_qty - open_qty, ZERO)
 
+    def attempt(self, client_order_id: str) -> Attempt | None:
+        """The attempt a child order records (its kind, prices, why it ended), if it is ours."""
+        child = self._by_coid.get(client_order_id)
+        return None if child is None else child.attempt
+
     @property
     def notes(self) -> list[str]:
         """Decisions worth telling the user about, in order (copied into the report)."""
@@ -765,7 +770,7 @@ class Ladder:
         rest = self._children[-1]
         if self._unallocated_qty <= 0:
             return self._cancel_rest(came_in, now)
-        rest.attempt.end_reason = "wait over: cancelled; the rest of the order crosses"
+        rest.attempt.end_reason = "wait over: the rest of the order crosses"
         self._notes.append(
             f"wait over: cancelling the resting limit ({rest.filled_qty} of "
             f"{rest.attempt.qty} filled) and crossing with the other {self._unallocated_qty}"
