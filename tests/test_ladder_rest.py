@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from better_orders.config import BetterOrdersConfig
 from better_orders.core.ladder import (
     CancelOrder,
+    Finished,
+    Halt,
     Ladder,
     LadderParams,
     LadderState,
@@ -242,3 +244,23 @@ def test_cross_timing_out_while_the_slice_cancel_is_pending_repegs_what_both_lef
     )
     assert isinstance(repeg, SubmitOrder)
     assert repeg.kind is AttemptKind.REPEG and repeg.request.qty == D(45)
+
+
+def test_halt_with_a_slice_and_a_cross_out_finishes_only_once_both_ended() -> None:
+    lad = make(fraction="0.25")
+    start(lad, quote("50.00", "50.20", T0))
+    lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
+    t1 = T0 + timedelta(seconds=3)
+    lad.handle(QuoteArrived(quote("50.08", "50.10", t1), t1))  # cancel t-1, cross with t-2
+    t2 = t1 + timedelta(milliseconds=10)
+    halted = lad.handle(Halt(t2, "kill switch /k is on"))
+    assert of(halted, CancelOrder) == [CancelOrder("t-2")] and of(halted, SubmitOrder) == []
+    assert lad.handle(update("t-2", OrderStatus.CANCELED, "30", t2, "50.10", "30")) == [
+        SetTimer(t2 + timedelta(seconds=5))
+    ]
+    assert not lad.done and lad.live_children == ["t-1"]
+    t3 = t2 + timedelta(milliseconds=20)
+    (done,) = lad.handle(update("t-1", OrderStatus.CANCELED, "5", t3, "50.01", "5"))
+    assert isinstance(done, Finished) and lad.live_children == []
+    assert (done.report.filled_qty, done.report.unfilled_qty) == (D(35), D(65))
+    assert done.report.unfilled_reason == "kill switch /k is on"
