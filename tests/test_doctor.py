@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
@@ -49,6 +50,7 @@ async def test_every_check_passes_against_the_local_exchange(exchange: LocalAlpa
     assert exchange.key_id not in by_name["keys"]
     assert "ACTIVE" in by_name["account"] and "$100,000.00" in by_name["account"]
     assert by_name["clock"].startswith("market open")
+    assert re.search(r"; REST round trip \d+ ms$", by_name["clock"])
     assert by_name["data feed"].startswith("sip")
     assert by_name["quote (REST)"].startswith("SPY ")
     stats = exchange.stats()

@@ -92,6 +92,23 @@ def test_json_summary_and_decisions(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert {row["minute"] for row in data["by_minute"]} == {0}
 
 
+def test_latency_option_delays_orders_and_a_late_order_misses_the_narrow_spread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    base = ["--quotes", str(f), "--to", "09:30:20", "--every", "10s", "--summary-only"]
+    costs = {}
+    for latency in ("30ms", "6s"):
+        data = run_json(capsys, [*base, "--policy", "ladder", "--latency", latency])
+        assert data["latency_ms"] == {"30ms": 30.0, "6s": 6000.0}[latency]
+        (summary,) = data["summary"]
+        costs[latency] = summary["mean_cost_bps"]
+    # Narrow spreads last 5 s: an order 6 s late finds the 30c spread back.
+    assert costs["6s"] > costs["30ms"]
+    assert run(["tca", *base, "--latency", "fast"]) == 2
+    assert "--latency must be a duration" in capsys.readouterr().err
+
+
 def test_qty_notional_and_policy_options(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

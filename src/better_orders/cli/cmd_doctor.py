@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -99,7 +100,9 @@ async def run_checks(
 
         offset = timedelta(0)
         try:
+            sent = time.perf_counter()
             clock: MarketClock = await broker.get_market_clock()
+            round_trip_ms = (time.perf_counter() - sent) * 1000
             offset = clock.timestamp - datetime.now(UTC)
             market_open = clock.is_open
             state = (
@@ -107,7 +110,10 @@ async def run_checks(
                 if clock.is_open
                 else f"closed, opens {_et(clock.next_open)}"
             )
-            checks.append(Check("clock", "pass", f"market {state}"))
+            # Half the round trip is the one-way delay ``tca --latency`` evaluates with.
+            checks.append(
+                Check("clock", "pass", f"market {state}; REST round trip {round_trip_ms:.0f} ms")
+            )
         except BetterOrdersError as exc:
             checks.append(Check("clock", "fail", str(exc)))
 

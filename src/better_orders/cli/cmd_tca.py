@@ -28,6 +28,7 @@ from better_orders.cli.common import console, err_console, print_json
 from better_orders.config import load_config
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.errors import InvalidInputError
+from better_orders.sim.exchange import Latency
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
 from better_orders.tca.replay import QuoteFile, Sizing, TcaResult, run_tca
@@ -49,16 +50,16 @@ def parse_clock(text: str, what: str) -> time:
         ) from None
 
 
-def parse_every(text: str) -> timedelta:
+def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timedelta:
     """``1s``, ``500ms``, ``2m`` or plain seconds."""
     match = _DURATION.match(text)
     if not match:
-        raise InvalidInputError(f"--every must be a duration like 1s, 500ms or 2m, got {text!r}")
+        raise InvalidInputError(f"{option} must be a duration like 1s, 500ms or 2m, got {text!r}")
     value = float(match.group(1))
     unit = match.group(2) or "s"
     seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
-    if seconds <= 0:
-        raise InvalidInputError(f"--every must be positive, got {text!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise InvalidInputError(f"{option} must be positive, got {text!r}")
     return timedelta(seconds=seconds)
 
 
@@ -112,6 +113,10 @@ def tca(
     within: Annotated[
         float, typer.Option(help="a decision counts as complete if filled within this (s)")
     ] = DEFAULT_COMPLETION_SECONDS,
+    latency: Annotated[
+        str,
+        typer.Option(help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"),
+    ] = "30ms",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     summary_only: Annotated[
         bool, typer.Option(help="with --json: leave out the per-decision records")
@@ -157,7 +162,10 @@ def tca(
         )
         for k, f in enumerate(files)
     ]
-    first, last, step = parse_clock(start, "--from"), parse_clock(end, "--to"), parse_every(every)
+    first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
+    step = parse_duration(every, "--every")
+    delay = parse_duration(latency, "--latency", allow_zero=True)
+    venue_latency = Latency(submit=delay, cancel=delay)
 
     def run(progress: Any = None) -> TcaResult:
         return run_tca(
@@ -170,6 +178,7 @@ def tca(
             sides=sides,
             sizing=sizing,
             within_seconds=within,
+            latency=venue_latency,
             progress=progress,
         )
 
@@ -219,6 +228,7 @@ def _as_json(
         ],
         "sides": [s.value for s in result.sides],
         "within_seconds": result.within_seconds,
+        "latency_ms": result.latency.submit.total_seconds() * 1000,
         "wall_seconds": round(result.wall_seconds, 3),
         "summary": [s.as_dict() for s in result.summaries()],
         "by_minute": result.minutes(),
@@ -262,9 +272,11 @@ def _print_table(result: TcaResult) -> None:
         console.print(table)
     n = len(result.records)
     rate = n / result.wall_seconds if result.wall_seconds > 0 else 0.0
+    delay = result.latency.submit.total_seconds() * 1000
     console.print(
         f"[dim]{n} decisions in {result.wall_seconds:.1f} s ({rate:.0f}/s); buys and sells "
-        "together; ttf = time from the decision to the last fill[/]"
+        f"together; orders reach the venue {delay:g} ms after they are sent; ttf = time from "
+        "the decision to the last fill[/]"
     )
 
 

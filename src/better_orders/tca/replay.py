@@ -36,7 +36,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal
@@ -823,6 +823,7 @@ class TcaResult:
     within_seconds: float
     wall_seconds: float
     counters: ReplayCounters
+    latency: Latency = field(default_factory=Latency)
 
     @property
     def session_opens(self) -> dict[str, datetime]:
@@ -885,4 +886,5 @@ def run_tca(
         within_seconds=within_seconds,
         wall_seconds=time.perf_counter() - started,
         counters=counters,
+        latency=latency,
     )
