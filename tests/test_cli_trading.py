@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -133,3 +136,29 @@ def test_demo_scenes_show_a_wait_a_repeg_and_a_fallback() -> None:
 def test_demo_command_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["demo"], capsys)
     assert code == 0 and "Next:" in out
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``better-orders order ... | head -1``: the order still completes and is journalled."""
+    db = tmp_path / "j.sqlite3"
+    # Paced so that the ladder's later steps are printed after the reader has gone.
+    env = {**os.environ, "BETTER_ORDERS_SIM_PACE": "0.01"}
+    entry = [sys.executable, "-c", "from better_orders.cli.app import main; main()"]
+    proc = subprocess.Popen(
+        [*entry, "order", "buy", "TQQQ", "100", "--at", "2026-11-24T09:30:00", "--db", str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "TQQQ start" in proc.stdout.readline().decode()
+    proc.stdout.close()  # the reader leaves after one line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err
+    code, out, _ = run_cli(["account", "--db", str(db), "--json"], capsys)
+    assert code == 0
+    (position,) = json.loads(out)["positions"]
+    assert (position["symbol"], D(position["qty"])) == ("TQQQ", D(100))

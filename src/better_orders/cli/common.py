@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,8 +16,23 @@ from rich.console import Console
 from better_orders.errors import InvalidInputError
 from better_orders.jsonable import to_jsonable
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+class _RunOnConsole(Console):
+    """A console whose reader going away (``better-orders demo | head``) never stops a run.
+
+    rich's default answer to a closed pipe is ``SystemExit`` from inside whatever is
+    printing, which may be a ladder's observer in the middle of trading. Here the
+    output is dropped instead; the run carries on and is journalled as usual.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if self.stderr else sys.stdout).fileno())
+
+
+console = _RunOnConsole(highlight=False)
+err_console = _RunOnConsole(stderr=True, highlight=False)
 
 NEW_YORK = ZoneInfo("America/New_York")
 
