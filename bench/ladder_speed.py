@@ -79,7 +79,14 @@ def runner_parents_per_second(n_orders: int, per_minute: int) -> tuple[int, floa
     from better_orders.sim.account import PaperAccount
 
     specs = [OrderSpec(f"S{i:03d}", Side.BUY, Decimal(10)) for i in range(n_orders)]
-    cfg = BetterOrdersConfig(mode="always", requests_per_minute=per_minute)
+    # The runner paces below the risk limit on orders per minute too: lift it with the pace.
+    cfg = BetterOrdersConfig.model_validate(
+        {
+            "mode": "always",
+            "requests_per_minute": per_minute,
+            "risk": {"max_orders_per_minute": max(per_minute, 120)},
+        }
+    )
     at = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "b.sqlite3"
