@@ -625,7 +625,12 @@ async def test_submit_error_injected_on_the_wire_keeps_alpacas_message(
 
 
 def _offline_broker() -> AlpacaBroker:
-    creds = Credentials("PKOFFLINE0000", Secret("offline-secret"), base_url="http://127.0.0.1:9")
+    # Never used to authenticate (nothing listens there): made at run time all the same.
+    creds = Credentials(
+        "PKOFFLINE" + secrets.token_hex(4).upper(),
+        Secret(secrets.token_urlsafe(16)),
+        base_url="http://127.0.0.1:9",
+    )
     return AlpacaBroker(creds, use_stream=False)
 
 
