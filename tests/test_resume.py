@@ -247,7 +247,7 @@ def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
     from datetime import timedelta
 
     from better_orders.journal import run_lock_name, to_json
-    from better_orders.session import _journalled_run
+    from better_orders.session import _Job, _journalled_run
 
     db = tmp_path / "j.sqlite3"
 
@@ -266,14 +266,10 @@ def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
             try:
                 with pytest.raises(JournalError, match="no longer held"):
                     await _journalled_run(
-                        work,
+                        _Job("order", {"x": 1}, work, lambda r: {"r": to_json(r)}),
                         venue,
                         journal,
-                        kind="order",
-                        params={"x": 1},
                         broker_name="sim",
-                        record=lambda r: {"r": to_json(r)},
-                        record_run=True,
                         fresh_id=lambda: "r-taken",
                     )
                 run = journal.get_run("r-taken")

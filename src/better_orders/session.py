@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from better_orders.config import BetterOrdersConfig, load_config, resolve_db_path
@@ -104,24 +105,35 @@ class RunContext:
     notes: list[str] = field(default_factory=list)
 
 
+#: What a run does once it has a venue (broker, feed, clock), a journal and a run id.
+Work = Callable[[Any, Journal, str], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Job(Generic[T]):
+    """One run, whatever the venue: what it does, and how the journal records it."""
+
+    kind: str
+    params: dict[str, Any]
+    work: Work[T]
+    record: Callable[[T], dict[str, Any]]
+    record_run: bool = True
+    context: RunContext = field(default_factory=RunContext)
+    resume: str | None = None
+    auto_resume: bool = False
+
+
 async def _journalled_run(
-    work: Callable[[Any, Journal, str], Awaitable[T]],
+    job: _Job[T],
     venue: Any,
     journal: Journal,
     *,
-    kind: str,
-    params: dict[str, Any],
     broker_name: str,
-    record: Callable[[T], dict[str, Any]],
-    record_run: bool,
     fresh_id: Callable[[], str],
-    context: RunContext | None = None,
-    resume: str | None = None,
-    auto_resume: bool = False,
 ) -> tuple[str, T]:
-    """Run ``work`` as one journalled run on ``venue`` (see the module docstring)."""
-    ctx = context if context is not None else RunContext()
-    if not record_run:
+    """Run ``job`` as one journalled run on ``venue`` (see the module docstring)."""
+    ctx, kind, params, work = job.context, job.kind, job.params, job.work
+    if not job.record_run:
         ctx.run_id = fresh_id()
         return ctx.run_id, await work(venue, journal, ctx.run_id)
     owner = LockOwner.current()
@@ -139,7 +151,7 @@ async def _journalled_run(
             )
         if found.acted:
             ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
-        run_id = _choose_run(journal, kind, digest, resume, auto_resume)
+        run_id = _choose_run(journal, kind, digest, job.resume, job.auto_resume)
         ctx.run_id, ctx.resumed = run_id or fresh_id(), run_id is not None
         run_id = ctx.run_id
         _lock(journal, run_lock_name(run_id), owner, held)
@@ -165,7 +177,7 @@ async def _journalled_run(
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
-        journal.finish_run(run_id, "completed", record(result))
+        journal.finish_run(run_id, "completed", job.record(result))
         return run_id, result
     finally:
         for name in held:
@@ -251,19 +263,12 @@ async def _pace(clock: Any, wall_per_virtual: float) -> None:
 
 
 async def _in_sim(
-    work: Callable[[Any, Journal, str], Awaitable[T]],
+    job: _Job[T],
     *,
     start: datetime,
     seed: int,
     db_path: Path,
-    replay: Mapping[str, Any] | None,
-    kind: str,
-    params: dict[str, Any],
-    record: Callable[[T], dict[str, Any]],
-    record_run: bool = True,
-    context: RunContext | None = None,
-    resume: str | None = None,
-    auto_resume: bool = False,
+    replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, T]:
     from better_orders.brokers.sim import SimVenue
 
@@ -273,18 +278,11 @@ async def _in_sim(
     try:
         with Journal.open(db_path) as journal:
             return await _journalled_run(
-                work,
+                job,
                 venue,
                 journal,
-                kind=kind,
-                params=params,
                 broker_name="sim",
-                record=record,
-                record_run=record_run,
                 fresh_id=lambda: new_run_id(start.astimezone(NEW_YORK)),
-                context=context,
-                resume=resume,
-                auto_resume=auto_resume,
             )
     finally:
         if pacer is not None:
@@ -294,15 +292,13 @@ async def _in_sim(
         await venue.close()
 
 
-Work = Callable[[Any, Journal, str], Awaitable[T]]
-
-
-def _order_work(
+def _order_job(
     specs: list[OrderSpec],
     cfg: BetterOrdersConfig,
     observer: Callable[[LadderEvent], None] | None,
-) -> tuple[Work[list[ExecutionReport]], Callable[[list[ExecutionReport]], dict[str, Any]]]:
-    """What an ``order`` run does on any venue, and what it records at the end."""
+    **more_params: Any,
+) -> _Job[list[ExecutionReport]]:
+    """An ``order`` run on any venue."""
 
     async def work(venue: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
         return await execute(
@@ -319,18 +315,23 @@ def _order_work(
     def record(reports: list[ExecutionReport]) -> dict[str, Any]:
         return {"reports": to_jsonable(reports)}
 
-    return work, record
+    orders = [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs]
+    return _Job("order", {"orders": orders, **more_params}, work, record)
 
 
-def _rebalance_work(
-    parsed: dict[str, Decimal],
+def _rebalance_job(
+    targets: Sequence[tuple[str, object]] | Mapping[str, object],
     cfg: BetterOrdersConfig,
-    context: RunContext,
+    db_path: Path,
+    *,
+    resume: str | None,
     dry_run: bool,
     observer: Callable[[LadderEvent], None] | None,
     on_plan: Callable[[Plan], None] | None,
-) -> Work[RebalanceReport]:
-    """What a ``rebalance`` run does on any venue."""
+) -> _Job[RebalanceReport]:
+    """A ``rebalance`` run on any venue (resumed automatically when interrupted)."""
+    parsed = _rebalance_targets(db_path, targets, resume)
+    context = RunContext()
 
     async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
         report = await rebalance(
@@ -349,12 +350,20 @@ def _rebalance_work(
         report.notes[:0] = context.notes
         return report
 
-    return work
+    def record(report: RebalanceReport) -> dict[str, Any]:
+        data: dict[str, Any] = to_jsonable(report)
+        return data
 
-
-def _record_rebalance(report: RebalanceReport) -> dict[str, Any]:
-    data: dict[str, Any] = to_jsonable(report)
-    return data
+    return _Job(
+        "rebalance",
+        {"targets": {s: str(w) for s, w in sorted(parsed.items())}},
+        work,
+        record,
+        record_run=not dry_run,
+        context=context,
+        resume=resume,
+        auto_resume=True,
+    )
 
 
 def run_orders_simulated(
@@ -384,26 +393,11 @@ def run_orders_simulated(
     if at is None and replay:
         at = min(r.quote_at(0).ts for r in replay.values())
     start = at or most_recent_open(now or datetime.now().astimezone())
-    params = {
-        "orders": [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs],
-        "at": start.isoformat(),
-        "seed": seed,
-        "quotes": [str(q) for q in quotes or []],
-    }
-
-    work, record = _order_work(specs, cfg, observer)
+    job = _order_job(
+        specs, cfg, observer, at=start.isoformat(), seed=seed, quotes=[str(q) for q in quotes or []]
+    )
     return run_virtual(
-        _in_sim(
-            work,
-            start=start,
-            seed=seed,
-            db_path=db_path,
-            replay=replay,
-            kind="order",
-            params=params,
-            record=record,
-        ),
-        start=start,
+        _in_sim(job, start=start, seed=seed, db_path=db_path, replay=replay), start=start
     )
 
 
@@ -429,29 +423,11 @@ def run_rebalance_simulated(
 
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    parsed = _rebalance_targets(db_path, targets, resume)
-    start = at or most_recent_open(now or datetime.now().astimezone())
-    params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
-    context = RunContext()
-
-    work = _rebalance_work(parsed, cfg, context, dry_run, observer, on_plan)
-    _, report = run_virtual(
-        _in_sim(
-            work,
-            start=start,
-            seed=seed,
-            db_path=db_path,
-            replay=None,
-            kind="rebalance",
-            params=params,
-            record=_record_rebalance,
-            record_run=not dry_run,
-            context=context,
-            resume=resume,
-            auto_resume=True,
-        ),
-        start=start,
+    job = _rebalance_job(
+        targets, cfg, db_path, resume=resume, dry_run=dry_run, observer=observer, on_plan=on_plan
     )
+    start = at or most_recent_open(now or datetime.now().astimezone())
+    _, report = run_virtual(_in_sim(job, start=start, seed=seed, db_path=db_path), start=start)
     return report
 
 
@@ -512,19 +488,7 @@ class _Handles:
     clock: Any
 
 
-async def _in_alpaca(
-    work: Callable[[Any, Journal, str], Awaitable[T]],
-    *,
-    choice: VenueChoice,
-    db_path: Path,
-    kind: str,
-    params: dict[str, Any],
-    record: Callable[[T], dict[str, Any]],
-    record_run: bool = True,
-    context: RunContext | None = None,
-    resume: str | None = None,
-    auto_resume: bool = False,
-) -> tuple[str, T]:
+async def _in_alpaca(job: _Job[T], *, choice: VenueChoice, db_path: Path) -> tuple[str, T]:
     from better_orders.brokers.alpaca import AlpacaBroker, open_alpaca
     from better_orders.credentials import Credentials, require_live_opt_in, typed_confirmation
     from better_orders.sim.clock import OffsetClock
@@ -544,18 +508,11 @@ async def _in_alpaca(
     async with open_alpaca(creds, feed=choice.feed, clock=clock) as (broker, feed, wall):
         with Journal.open(db_path) as journal:
             return await _journalled_run(
-                work,
+                dataclasses.replace(job, params={**job.params, "feed": feed.feed_name}),
                 _Handles(broker, feed, wall),
                 journal,
-                kind=kind,
-                params={**params, "feed": feed.feed_name},
                 broker_name=broker.name,
-                record=record,
-                record_run=record_run,
                 fresh_id=lambda: new_run_id(wall.now().astimezone(NEW_YORK)),
-                context=context,
-                resume=resume,
-                auto_resume=auto_resume,
             )
 
 
@@ -574,14 +531,8 @@ def run_orders(
     _only_simulated(simulated)
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    params = {
-        "orders": [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs]
-    }
-
-    work, record = _order_work(specs, cfg, observer)
-    return asyncio.run(
-        _in_alpaca(work, choice=venue, db_path=db_path, kind="order", params=params, record=record)
-    )
+    job = _order_job(specs, cfg, observer)
+    return asyncio.run(_in_alpaca(job, choice=venue, db_path=db_path))
 
 
 def run_rebalance(
@@ -611,25 +562,10 @@ def run_rebalance(
     _only_simulated(simulated)
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
-    parsed = _rebalance_targets(db_path, targets, resume)
-    params = {"targets": {s: str(w) for s, w in sorted(parsed.items())}}
-    context = RunContext()
-
-    work = _rebalance_work(parsed, cfg, context, dry_run, observer, on_plan)
-    _, report = asyncio.run(
-        _in_alpaca(
-            work,
-            choice=venue,
-            db_path=db_path,
-            kind="rebalance",
-            params=params,
-            record=_record_rebalance,
-            record_run=not dry_run,
-            context=context,
-            resume=resume,
-            auto_resume=True,
-        )
+    job = _rebalance_job(
+        targets, cfg, db_path, resume=resume, dry_run=dry_run, observer=observer, on_plan=on_plan
     )
+    _, report = asyncio.run(_in_alpaca(job, choice=venue, db_path=db_path))
     return report
 
 
@@ -673,15 +609,6 @@ def run_reconcile(
     async def work(v: Any, journal: Journal, run_id: str) -> ReconcileReport:
         return await reconcile(journal, v.broker, clock=v.clock, adopt=adopt)
 
-    _, report = asyncio.run(
-        _in_alpaca(
-            work,
-            choice=choice,
-            db_path=db_path,
-            kind="reconcile",
-            params={},
-            record=lambda r: {},
-            record_run=False,
-        )
-    )
+    job = _Job("reconcile", {}, work, lambda r: {}, record_run=False)
+    _, report = asyncio.run(_in_alpaca(job, choice=choice, db_path=db_path))
     return report
