@@ -763,9 +763,10 @@ class Ladder:
         The part that did not rest crosses at once, in the same step as the cancel:
         waiting for the cancel's round trip first would give the spread that came in
         time to go out again. The two children never ask for more than remains
-        (``_unallocated_qty``); what the resting limit leaves unfilled is decided on
-        (step 1 again) once both have ended. A limit that rested the whole remainder
-        is cancelled first, then step 1 decides (``_cancel_rest``).
+        (``_unallocated_qty``); what the resting limit leaves unfilled crosses once its
+        cancel is confirmed (``NextStep.CROSS``), or joins the re-peg if the cross did not
+        fill. A limit that rested the whole remainder is cancelled first, then step 1
+        decides (``_cancel_rest``).
         """
         rest = self._children[-1]
         if self._unallocated_qty <= 0:
