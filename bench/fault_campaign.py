@@ -40,18 +40,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError
 from better_orders.core.model import Fill, OrderRequest, OrderUpdate, Quote, Side
-from better_orders.errors import BrokerError
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import Journal
-from better_orders.rebalance import rebalance
-from better_orders.reconcile import reconcile, run_progress
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.exchange import Latency
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.rebalance import rebalance
+from better_orders.store.journal import Journal
+from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.exchange import Latency
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder.machine import (
     Ladder,
     LadderParams,
     ParentOrder,
@@ -73,10 +73,10 @@ def runner_parents_per_second(n_orders: int, per_minute: int) -> tuple[int, floa
     import tempfile
     from pathlib import Path
 
-    from better_orders.config import BetterOrdersConfig
-    from better_orders.execution import OrderSpec
-    from better_orders.session import run_orders_simulated
-    from better_orders.sim.account import PaperAccount
+    from better_orders.config.settings import BetterOrdersConfig
+    from better_orders.engine.execution import OrderSpec
+    from better_orders.engine.session import run_orders_simulated
+    from better_orders.venues.sim.account import PaperAccount
 
     specs = [OrderSpec(f"S{i:03d}", Side.BUY, Decimal(10)) for i in range(n_orders)]
     # The runner paces below the risk limit on orders per minute too: lift it with the pace.

@@ -48,7 +48,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".nautilus-venv"
 NAUTILUS_VERSION = "1.221.0"
-SUBMIT_LATENCY_NS = 30_000_000  # better_orders.sim.exchange.Latency().submit
+SUBMIT_LATENCY_NS = 30_000_000  # better_orders.venues.sim.exchange.Latency().submit
 ORDER_QTY = 100
 DEFAULT_FILES = (
     "lobster_AAPL_20120621_l1.csv.gz",
@@ -82,8 +82,8 @@ def run_ours(mode: str, quotes_path: str, orders_path: str) -> dict[str, Any]:
     from decimal import Decimal
 
     from better_orders.core.model import Fill, Side
-    from better_orders.sim.quotes import ReplayQuotes, from_ns
     from better_orders.tca.replay import replay_marketable_orders
+    from better_orders.venues.sim.quotes import ReplayQuotes, from_ns
 
     import_rss = _rss_mb()
     spec = json.loads(Path(orders_path).read_text())
@@ -120,9 +120,9 @@ def _run_ladder(quotes: Any, orders: list[Any]) -> dict[str, Any]:
     """The ladder (product defaults) at each order time, on the driver that skips quotes."""
     from decimal import Decimal
 
-    from better_orders.config import BetterOrdersConfig
-    from better_orders.core.ladder import LadderParams, ParentOrder
-    from better_orders.errors import InvalidInputError
+    from better_orders.config.settings import BetterOrdersConfig
+    from better_orders.core.errors import InvalidInputError
+    from better_orders.core.ladder.machine import LadderParams, ParentOrder
     from better_orders.tca.policies import BUILTIN_POLICIES
     from better_orders.tca.replay import ReplayDriver, learned_typical_spreads
 
@@ -193,8 +193,8 @@ def nautilus_python() -> Path:
 def write_orders(quotes_path: Path, count: int, folder: Path) -> tuple[Path, str, int]:
     """The order stream for one file; returns its path, the symbol and the rows in the file."""
     from better_orders.core.timing import default_calendar
-    from better_orders.sim.quotes import to_ns
     from better_orders.tca.replay import QuoteFile
+    from better_orders.venues.sim.quotes import to_ns
 
     qf = QuoteFile.load(quotes_path)
     session = default_calendar().session_at(qf.session_open())

@@ -16,7 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from better_orders import rebalance_portfolio
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
 
 ET = ZoneInfo("America/New_York")
 UNIVERSE = [

@@ -22,7 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import Side
 from better_orders.tca.policies import BUILTIN_POLICIES, DEFAULT_POLICIES
 from better_orders.tca.replay import (

@@ -33,9 +33,9 @@ import pytest
 import requests
 import uvicorn
 
-from better_orders.credentials import Credentials, Secret
 from better_orders.server import ServerConfig, create_app
 from better_orders.server.venue import VenueSettings
+from better_orders.venues.alpaca.credentials import Credentials, Secret
 
 #: Regular-hours synthetic quotes whatever the wall clock says, so tests do not depend on it.
 TEST_VENUE = VenueSettings(seed=7, always_open=True, unknown_symbols=("NOPE",))

@@ -23,16 +23,8 @@ from typing import Any
 import pytest
 
 from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
-from better_orders.brokers.alpaca import (
-    AlpacaBroker,
-    AlpacaHTTPError,
-    AlpacaQuoteFeed,
-    AlpacaSession,
-    classify,
-    open_alpaca,
-    order_from_json,
-)
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError
 from better_orders.core.model import (
     OrderRequest,
     OrderStatus,
@@ -42,10 +34,18 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.core.timing import MarketCalendar, MarketPhase, Session
-from better_orders.credentials import Credentials, Secret
-from better_orders.errors import BrokerError
 from better_orders.server import ServerConfig
-from better_orders.sim.exchange import Latency
+from better_orders.venues.alpaca.broker import (
+    AlpacaBroker,
+    AlpacaHTTPError,
+    AlpacaQuoteFeed,
+    AlpacaSession,
+    classify,
+    open_alpaca,
+    order_from_json,
+)
+from better_orders.venues.alpaca.credentials import Credentials, Secret
+from better_orders.venues.sim.exchange import Latency
 
 # -- fixtures and helpers ----------------------------------------------------------------------
 
@@ -753,8 +753,8 @@ class RegularHours(MarketCalendar):
 async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from better_orders.execution import OrderSpec, execute
-    from better_orders.journal import Journal
+    from better_orders.engine.execution import OrderSpec, execute
+    from better_orders.store.journal import Journal
 
     caplog.set_level(logging.DEBUG)
     config = ServerConfig(venue=TEST_VENUE, keys={FAKE_KEY_ID: FAKE_SECRET})
@@ -808,7 +808,7 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
 
 
 def test_keys_come_from_the_environment_and_never_show_the_secret() -> None:
-    from better_orders.errors import ConfigError
+    from better_orders.core.errors import ConfigError
 
     env = {"APCA_API_KEY_ID": FAKE_KEY_ID, "APCA_API_SECRET_KEY": FAKE_SECRET}
     creds = Credentials.from_env(env)
@@ -852,7 +852,7 @@ def test_keys_come_from_the_environment_and_never_show_the_secret() -> None:
 
 
 def test_live_trading_needs_live_and_a_confirmation() -> None:
-    from better_orders.credentials import (
+    from better_orders.venues.alpaca.credentials import (
         LiveTradingRefused,
         require_live_opt_in,
         typed_confirmation,

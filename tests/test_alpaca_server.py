@@ -38,9 +38,9 @@ from alpaca.trading.requests import (
 from alpaca.trading.stream import TradingStream
 
 from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
-from better_orders.errors import InvalidInputError
+from better_orders.core.errors import InvalidInputError
 from better_orders.server import ServerConfig, VenueSettings, parse_fault_args
-from better_orders.sim.exchange import Latency
+from better_orders.venues.sim.exchange import Latency
 
 
 @pytest.fixture

@@ -18,15 +18,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.model import OrderRequest, OrderType, Quote, Side
 from better_orders.core.sanity import require_valid_quote
-from better_orders.errors import BrokerError, InvalidInputError, QuoteError
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import Journal, OrderRecord
-from better_orders.sim.account import DEFAULT_CASH, PaperAccount
-from better_orders.sim.clock import run_virtual
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.store.journal import Journal, OrderRecord
+from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
 from cli_runner import run_cli
 
 ET = ZoneInfo("America/New_York")

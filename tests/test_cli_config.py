@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-import better_orders.config as config_module
+import better_orders.config.settings as config_module
 from better_orders.cli.app import main
-from better_orders.config import BetterOrdersConfig, load_config, starter_toml
+from better_orders.config.settings import BetterOrdersConfig, load_config, starter_toml
 
 
 @pytest.fixture(autouse=True)

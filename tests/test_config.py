@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-import better_orders.config as config_module
-from better_orders.config import (
+import better_orders.config.settings as config_module
+from better_orders.config.settings import (
     BetterOrdersConfig,
     ExecutionMode,
     load_config,
     resolve_db_path,
     starter_toml,
 )
-from better_orders.errors import ConfigError
+from better_orders.core.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from better_orders.journal import Journal
-from better_orders.reconcile import run_progress
-from better_orders.sim.account import PaperAccount, load_venue_records
+from better_orders.store.journal import Journal
+from better_orders.store.reconcile import run_progress
+from better_orders.venues.sim.account import PaperAccount, load_venue_records
 
 ENTRY = "from better_orders.cli.app import main; main()"
 #: Two portfolios to switch between, so every run has sells and buys to do.
@@ -164,8 +164,8 @@ def test_killed_rebalances_finish_exactly_once_after_restarts(tmp_path: Path) ->
 
 
 def test_sim_pace_is_read_from_the_environment_and_checked() -> None:
-    from better_orders.errors import InvalidInputError
-    from better_orders.session import sim_pace
+    from better_orders.core.errors import InvalidInputError
+    from better_orders.engine.session import sim_pace
 
     assert sim_pace({}) is None
     assert sim_pace({"BETTER_ORDERS_SIM_PACE": "0.5"}) == 0.5

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import pytest
 
-from better_orders.runner import Runner
+from better_orders.engine.runner import Runner
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "fault_campaign.py"
 RUNS = 2_000

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from better_orders.core.errors import InvalidInputError, JournalError
 from better_orders.core.model import (
     Fill,
     OrderRequest,
@@ -26,8 +27,7 @@ from better_orders.core.model import (
     OrderUpdate,
     Side,
 )
-from better_orders.errors import InvalidInputError, JournalError
-from better_orders.journal import (
+from better_orders.store.journal import (
     MAX_CLIENT_ORDER_ID,
     PENDING_SUBMIT,
     Journal,
@@ -537,8 +537,8 @@ def test_a_lock_held_by_this_process_is_refused_to_another_process(tmp_path: Pat
         j.acquire_lock(f"run {RUN}", LockOwner.current())
         script = textwrap.dedent(
             f"""
-            from better_orders.errors import JournalError
-            from better_orders.journal import Journal, LockOwner
+            from better_orders.core.errors import JournalError
+            from better_orders.store.journal import Journal, LockOwner
             with Journal.open({str(path)!r}) as j:
                 try:
                     j.acquire_lock("run {RUN}", LockOwner.current())

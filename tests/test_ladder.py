@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder.machine import (
     CancelFailed,
     CancelOrder,
     Finished,

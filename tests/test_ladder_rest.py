@@ -7,8 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder.machine import (
     CancelOrder,
     Finished,
     Halt,

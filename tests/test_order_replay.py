@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders import place_better_order
-from better_orders.config import BetterOrdersConfig
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Asset, Side, floor_qty
 from better_orders.core.plan import (
     Plan,
@@ -21,7 +22,6 @@ from better_orders.core.plan import (
     size_buys,
     size_buys_detailed,
 )
-from better_orders.errors import InvalidInputError
 
 D = Decimal
 PRICES = {"TQQQ": D("50.00"), "SPY": D("600.00"), "SOXL": D("30.00")}

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side
 from better_orders.core.pricing import (
     aggressive_limit,
@@ -28,7 +29,6 @@ from better_orders.core.ticks import (
     tick_size,
     ticks_between,
 )
-from better_orders.errors import InvalidInputError
 
 D = Decimal
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)

@@ -11,15 +11,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders import rebalance_portfolio
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Fill, Side
-from better_orders.errors import InvalidInputError
-from better_orders.journal import Journal
-from better_orders.rebalance import RebalanceReport, rebalance
-from better_orders.sim.account import PaperAccount
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.faults import FaultPlan
+from better_orders.engine.rebalance import RebalanceReport, rebalance
+from better_orders.store.journal import Journal
+from better_orders.venues.sim.account import PaperAccount
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.faults import FaultPlan
 
 ET = ZoneInfo("America/New_York")
 DAY1 = datetime(2026, 11, 24, 9, 45, tzinfo=ET)

@@ -14,9 +14,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.brokers.sim import SimVenue
 from better_orders.cli.app import main as cli_main
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import (
     BrokerOrder,
     Fill,
@@ -27,8 +26,8 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import (
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.store.journal import (
     PENDING_SUBMIT,
     IntentRecord,
     Journal,
@@ -36,7 +35,7 @@ from better_orders.journal import (
     OrderRecord,
     run_lock_name,
 )
-from better_orders.reconcile import (
+from better_orders.store.reconcile import (
     FillHistory,
     OrderAction,
     compare,
@@ -45,10 +44,11 @@ from better_orders.reconcile import (
     orders_to_check,
     reconcile,
 )
-from better_orders.sim.account import PaperAccount, load_venue_records
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.account import PaperAccount, load_venue_records
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -16,19 +16,19 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders import rebalance_portfolio
-from better_orders.brokers.sim import SimVenue
 from better_orders.cli.app import main as cli_main
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import SubmitOrder
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError, JournalError
+from better_orders.core.ladder.machine import SubmitOrder
 from better_orders.core.model import OrderUpdate, Side
-from better_orders.errors import InvalidInputError, JournalError
-from better_orders.journal import Journal, LockOwner, RunStatus, params_hash
-from better_orders.rebalance import RebalanceReport, rebalance
-from better_orders.reconcile import reconcile, run_progress
-from better_orders.runner import LadderEvent
-from better_orders.session import run_rebalance_simulated
-from better_orders.sim.account import PaperAccount
-from better_orders.sim.clock import run_virtual
+from better_orders.engine.rebalance import RebalanceReport, rebalance
+from better_orders.engine.runner import LadderEvent
+from better_orders.engine.session import run_rebalance_simulated
+from better_orders.store.journal import Journal, LockOwner, RunStatus, params_hash
+from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.venues.sim.account import PaperAccount
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
 
 ET = ZoneInfo("America/New_York")
 DAY1 = datetime(2026, 11, 24, 9, 45, tzinfo=ET)
@@ -246,8 +246,8 @@ def test_resumed_buys_are_sized_to_the_buying_power_on_hand(tmp_path: Path) -> N
 def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from better_orders.journal import run_lock_name, to_json
-    from better_orders.session import _Job, _journalled_run
+    from better_orders.engine.session import _Job, _journalled_run
+    from better_orders.store.journal import run_lock_name, to_json
 
     db = tmp_path / "j.sqlite3"
 

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig, RiskSettings, load_config
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig, RiskSettings, load_config
+from better_orders.core.errors import ConfigError, KillSwitchError, RiskLimitError
+from better_orders.core.ladder.machine import (
     CancelOrder,
     Finished,
     Halt,
@@ -38,14 +38,14 @@ from better_orders.core.model import (
     Side,
 )
 from better_orders.core.timing import default_calendar
-from better_orders.errors import ConfigError, KillSwitchError, RiskLimitError
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import Journal, RunStatus
-from better_orders.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.runner import LadderEvent, RateLimiter
-from better_orders.session import run_orders_simulated
-from better_orders.sim.clock import SimClock, run_virtual
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
+from better_orders.engine.runner import LadderEvent, RateLimiter
+from better_orders.engine.session import run_orders_simulated
+from better_orders.store.journal import Journal, RunStatus
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import SimClock, run_virtual
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -13,16 +13,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.timing import default_calendar
-from better_orders.journal import Journal
-from better_orders.runner import Leg, Runner
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.engine.runner import Leg, Runner
+from better_orders.store.journal import Journal
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
@@ -309,9 +309,9 @@ def test_a_ladder_admitted_late_at_the_open_ignores_quotes_queued_before_it(
 
 
 def test_events_reach_the_ladder_in_time_order() -> None:
-    from better_orders.core.ladder import QuoteArrived, TimerFired
+    from better_orders.core.ladder.machine import QuoteArrived, TimerFired
     from better_orders.core.model import OrderStatus, OrderUpdate
-    from better_orders.runner import _LegState
+    from better_orders.engine.runner import _LegState
 
     cfg = BetterOrdersConfig()
     leg = Leg(1, ParentOrder("TQQQ", Side.BUY, D(1)), LadderParams.from_config(cfg, "TQQQ"))

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from better_orders.core.errors import InvalidInputError, QuoteError
 from better_orders.core.model import Quote
 from better_orders.core.sanity import (
     InvalidQuoteError,
@@ -16,7 +17,6 @@ from better_orders.core.sanity import (
     quote_from_raw,
     require_valid_quote,
 )
-from better_orders.errors import InvalidInputError, QuoteError
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 LIMITS = {"max_age_seconds": 5.0, "absurd_pct_of_mid": Decimal("10")}

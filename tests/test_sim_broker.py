@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from better_orders.brokers.base import Broker, Clock, QuoteFeed
-from better_orders.brokers.sim import SimVenue
+from better_orders.core.errors import BrokerError, InvalidInputError, JournalError, QuoteError
 from better_orders.core.model import (
     Fill,
     OrderRequest,
@@ -23,11 +22,12 @@ from better_orders.core.model import (
     Quote,
     Side,
 )
-from better_orders.errors import BrokerError, InvalidInputError, JournalError, QuoteError
-from better_orders.sim.account import DEFAULT_CASH, PaperAccount
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.venues.base import Broker, Clock, QuoteFeed
+from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 D = Decimal
 START = datetime(2026, 3, 2, 14, 40, tzinfo=UTC)  # Monday 09:40 New York time

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from better_orders.brokers.base import Clock
-from better_orders.errors import InvalidInputError
-from better_orders.sim.clock import SimClock, VirtualTimeLoop, WallClock, run_virtual
+from better_orders.core.errors import InvalidInputError
+from better_orders.venues.base import Clock
+from better_orders.venues.clock import WallClock
+from better_orders.venues.sim.clock import SimClock, VirtualTimeLoop, run_virtual
 
 START = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 

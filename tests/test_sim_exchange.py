@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import (
     OrderRequest,
     OrderStatus,
@@ -17,10 +18,9 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
-from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import Execution, QuoteBook, ReplayQuotes
+from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import Execution, QuoteBook, ReplayQuotes
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 35, tzinfo=UTC)

@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from better_orders.config import SymbolClass
+from better_orders.config.settings import SymbolClass
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote
 from better_orders.core.ticks import is_on_grid
-from better_orders.errors import InvalidInputError
-from better_orders.sim.quotes import (
+from better_orders.venues.sim.quotes import (
     QuoteBook,
     QuoteFileError,
     QuoteSource,
@@ -66,7 +66,7 @@ def test_same_seed_gives_identical_quotes_and_another_seed_does_not() -> None:
 def test_synthetic_quotes_do_not_depend_on_the_hash_seed() -> None:
     code = (
         "from datetime import datetime; from zoneinfo import ZoneInfo;"
-        "from better_orders.sim.quotes import SyntheticQuotes;"
+        "from better_orders.venues.sim.quotes import SyntheticQuotes;"
         "o = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo('America/New_York'));"
         "s = SyntheticQuotes('ZZZQ', start=o, session_open=o, seed=9);"
         "print([str(s.pop().bid) for _ in range(50)])"

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from better_orders.config import BetterOrdersConfig, SpreadSettings, SymbolOverride
+from better_orders.config.settings import BetterOrdersConfig, SpreadSettings, SymbolOverride
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
 from better_orders.core.spread import (
@@ -19,7 +20,6 @@ from better_orders.core.spread import (
     classify_cents,
     classify_relative,
 )
-from better_orders.errors import InvalidInputError
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)

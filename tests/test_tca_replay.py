@@ -10,15 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, Quote, Side
 from better_orders.core.timing import default_calendar
-from better_orders.errors import InvalidInputError
-from better_orders.runner import Leg, Runner
-from better_orders.sim.clock import run_virtual
-from better_orders.sim.quotes import ReplayQuotes
+from better_orders.engine.runner import Leg, Runner
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.tca.replay import (
     QuoteFile,
@@ -26,6 +23,9 @@ from better_orders.tca.replay import (
     evaluate_file,
     replay_marketable_orders,
 )
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.quotes import ReplayQuotes
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 

@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.config import BetterOrdersConfig, SpreadSettings
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig, SpreadSettings
+from better_orders.core.ladder.machine import (
     CancelOrder,
     Ladder,
     LadderParams,

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from better_orders.cli.app import main
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote, Side
-from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.sim.quotes import (
+from better_orders.tca.policies import BUILTIN_POLICIES
+from better_orders.tca.replay import QuoteFile, ReplayDriver
+from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
+from better_orders.venues.sim.quotes import (
     QuoteBook,
     QuoteFileError,
     ReplayQuotes,
@@ -24,8 +26,6 @@ from better_orders.sim.quotes import (
     find_trades_file,
     merge_trades,
 )
-from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.tca.replay import QuoteFile, ReplayDriver
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from better_orders.core.errors import InvalidInputError, OffTickError
 from better_orders.core.ticks import (
     PENNY,
     SUBPENNY,
@@ -19,7 +20,6 @@ from better_orders.core.ticks import (
     tick_size,
     ticks_between,
 )
-from better_orders.errors import InvalidInputError, OffTickError
 
 D = Decimal
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from better_orders.config import TimingSettings
+from better_orders.config.settings import TimingSettings
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketCalendar,
@@ -23,7 +24,6 @@ from better_orders.core.timing import (
     recommended_wait_seconds,
     timing_decision,
 )
-from better_orders.errors import InvalidInputError
 
 # exchange_calendars (the oracle below) trips a pandas 3 deprecation in its own code.
 pytestmark = pytest.mark.filterwarnings(

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from better_orders.core.model import ExecutionReport, Side
-from better_orders.execution import OrderSpec
-from better_orders.rebalance import RebalanceReport
-from better_orders.session import run_orders_simulated, run_rebalance_simulated
+from better_orders.engine.execution import OrderSpec
+from better_orders.engine.rebalance import RebalanceReport
+from better_orders.engine.session import run_orders_simulated, run_rebalance_simulated
 
 
 def place_better_order(

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from better_orders.cli.common import err_console
-from better_orders.errors import BetterOrdersError
+from better_orders.core.errors import BetterOrdersError
 
 app = typer.Typer(
     name="better-orders",

@@ -10,9 +10,9 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import BrokerOption, DbOption, console, print_json
-from better_orders.config import resolve_db_path
+from better_orders.config.settings import resolve_db_path
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Account, Position, to_decimal
-from better_orders.errors import InvalidInputError
 
 account_app = typer.Typer(
     help="The simulator's paper account, kept in the journal file.", invoke_without_command=True
@@ -35,7 +35,7 @@ def show(
         return
     if broker != "sim":
         raise InvalidInputError(f"unknown broker {broker!r}: use sim or alpaca")
-    from better_orders.sim.account import PaperAccount
+    from better_orders.venues.sim.account import PaperAccount
 
     path = resolve_db_path(db)
     account = PaperAccount.load(path)
@@ -66,8 +66,8 @@ def _show_alpaca(*, live: bool, json_out: bool) -> None:
     """The Alpaca account and positions, as the broker reports them (nothing is traded)."""
     import asyncio
 
-    from better_orders.brokers.alpaca import AlpacaBroker
-    from better_orders.credentials import Credentials
+    from better_orders.venues.alpaca.broker import AlpacaBroker
+    from better_orders.venues.alpaca.credentials import Credentials
 
     async def read() -> tuple[Account, list[Position]]:
         broker = AlpacaBroker(Credentials.from_env(live=live), use_stream=False)
@@ -101,7 +101,7 @@ def reset(
     db: DbOption = None,
 ) -> None:
     """Start the paper account over with CASH and no positions."""
-    from better_orders.sim.account import PaperAccount
+    from better_orders.venues.sim.account import PaperAccount
 
     amount = to_decimal(cash, "cash")
     if amount < 0:

@@ -16,7 +16,8 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import console, parse_instant, print_json
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
 from better_orders.core.pricing import (
     aggressive_limit,
@@ -26,7 +27,6 @@ from better_orders.core.pricing import (
 )
 from better_orders.core.sanity import quote_from_raw, require_valid_quote
 from better_orders.core.spread import PremarketAssessment, assess_premarket
-from better_orders.errors import InvalidInputError
 
 
 def _cents(dollars: Decimal) -> str:

@@ -19,11 +19,11 @@ import typer
 
 from better_orders.cli.common import console
 from better_orders.cli.report_view import StepPrinter, report_table
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport, Quote, Side
-from better_orders.execution import OrderSpec
-from better_orders.runner import LadderEvent
-from better_orders.session import run_orders_simulated
+from better_orders.engine.execution import OrderSpec
+from better_orders.engine.runner import LadderEvent
+from better_orders.engine.session import run_orders_simulated
 
 ET = ZoneInfo("America/New_York")
 OPEN = datetime(2026, 11, 24, 9, 30, tzinfo=ET)
@@ -64,7 +64,7 @@ SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConf
 
 def run_scenes(observer: Callable[[LadderEvent], None] | None = None) -> list[ExecutionReport]:
     """Each scene's order through the ladder on its scripted quotes; one report per scene."""
-    from better_orders.sim.quotes import ReplayQuotes
+    from better_orders.venues.sim.quotes import ReplayQuotes
 
     reports: list[ExecutionReport] = []
     with TemporaryDirectory(prefix="better-orders-demo-") as tmp:

@@ -20,16 +20,16 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from better_orders.brokers.alpaca import (
+from better_orders.cli.common import NEW_YORK, console, print_json
+from better_orders.core.errors import BetterOrdersError
+from better_orders.venues.alpaca.broker import (
     AlpacaBroker,
     AlpacaQuoteFeed,
     MarketClock,
     RequestBudget,
     resolve_feed,
 )
-from better_orders.cli.common import NEW_YORK, console, print_json
-from better_orders.credentials import Credentials
-from better_orders.errors import BetterOrdersError
+from better_orders.venues.alpaca.credentials import Credentials
 
 Status = Literal["pass", "fail", "warn", "skip"]
 PROBE_SYMBOL = "SPY"

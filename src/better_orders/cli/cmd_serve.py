@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from better_orders.cli.common import console, parse_instant
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol, to_decimal
-from better_orders.credentials import mask_key_id
-from better_orders.errors import InvalidInputError
 from better_orders.server import (
     ServerConfig,
     VenueSettings,
@@ -19,7 +18,8 @@ from better_orders.server import (
     parse_fault_args,
     serve,
 )
-from better_orders.sim.account import DEFAULT_CASH
+from better_orders.venues.alpaca.credentials import mask_key_id
+from better_orders.venues.sim.account import DEFAULT_CASH
 
 
 def _quote_file(item: str) -> tuple[str | None, Path]:

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 
-from better_orders.errors import InvalidInputError
-from better_orders.jsonable import to_jsonable
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.jsonable import to_jsonable
 
 
 class _RunOnConsole(Console):

@@ -8,7 +8,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
-from better_orders.core.ladder import (
+from better_orders.core.ladder.machine import (
     CancelFailed,
     CancelOrder,
     Finished,
@@ -20,7 +20,7 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate
 from better_orders.core.timing import format_et
-from better_orders.runner import LadderEvent
+from better_orders.engine.runner import LadderEvent
 
 
 def _t(ts: datetime) -> str:

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import ClassVar
 
-from better_orders.errors import InvalidInputError
+from better_orders.core.errors import InvalidInputError
 
 #: Quantities are rounded (down) to this many decimals: brokers accept 9.
 QTY_DECIMALS = 9

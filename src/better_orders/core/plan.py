@@ -31,6 +31,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import (
     ZERO,
     Asset,
@@ -39,7 +40,6 @@ from better_orders.core.model import (
     normalize_symbol,
     to_decimal,
 )
-from better_orders.errors import InvalidInputError
 
 ONE = Decimal(1)
 #: Buy scale factors are rounded down to this step, so scaled buys never exceed the budget.

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
 from better_orders.core.ticks import SUBPENNY, Rounding, move_ticks, round_to_tick, tick_size
-from better_orders.errors import InvalidInputError
 
 _BPS = Decimal(10_000)
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from better_orders.core.errors import InvalidInputError, QuoteError
 from better_orders.core.model import Quote, normalize_symbol, to_decimal
-from better_orders.errors import InvalidInputError, QuoteError
 
 #: Quotes stamped up to this far after ``now`` are accepted: exchange and local
 #: clocks disagree by a few milliseconds routinely, by a second rarely.

@@ -47,10 +47,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from better_orders.config import BetterOrdersConfig, SpreadSettings
+from better_orders.config.settings import BetterOrdersConfig, SpreadSettings
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, normalize_symbol, to_decimal
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem, check_prices
-from better_orders.errors import InvalidInputError
 
 _BPS = Decimal(10_000)
 _CENTS = Decimal(100)

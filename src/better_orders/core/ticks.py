@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
-from better_orders.errors import InvalidInputError, OffTickError
+from better_orders.core.errors import InvalidInputError, OffTickError
 
 PENNY = Decimal("0.01")
 SUBPENNY = Decimal("0.0001")

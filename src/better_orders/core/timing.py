@@ -38,8 +38,8 @@ from functools import cache
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from better_orders.config import TimingSettings
-from better_orders.errors import InvalidInputError
+from better_orders.config.settings import TimingSettings
+from better_orders.core.errors import InvalidInputError
 
 UTC = dt.UTC
 NEW_YORK = ZoneInfo("America/New_York")

@@ -38,8 +38,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import MarketPhase, default_calendar
-from better_orders.errors import InvalidInputError
 from better_orders.server import shapes
 from better_orders.server.faults import ServerFaults
 from better_orders.server.streams import StreamHub, data_stream, trading_stream

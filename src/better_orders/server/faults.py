@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import to_decimal
-from better_orders.errors import InvalidInputError
-from better_orders.sim.faults import FaultPlan
+from better_orders.venues.sim.faults import FaultPlan
 
 
 @dataclass(slots=True)

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from better_orders.brokers.sim import SimVenue
-from better_orders.config import BetterOrdersConfig, SymbolClass
+from better_orders.config.settings import BetterOrdersConfig, SymbolClass
+from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.model import (
     QTY_QUANTUM,
     OrderRequest,
@@ -38,13 +38,13 @@ from better_orders.core.model import (
     normalize_symbol,
 )
 from better_orders.core.ticks import is_on_grid
-from better_orders.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.server import shapes
 from better_orders.server.faults import ServerFaults, SwitchableFaultPlan
 from better_orders.server.shapes import OrderRecord
-from better_orders.sim.account import DEFAULT_CASH
-from better_orders.sim.exchange import Latency
-from better_orders.sim.quotes import ReplayQuotes, to_ns
+from better_orders.venues.sim.account import DEFAULT_CASH
+from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.exchange import Latency
+from better_orders.venues.sim.quotes import ReplayQuotes, to_ns
 
 
 class AlpacaError(Exception):

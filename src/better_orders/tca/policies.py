@@ -38,8 +38,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from better_orders.config import BetterOrdersConfig
-from better_orders.errors import ConfigError, InvalidInputError
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import ConfigError, InvalidInputError
 
 Overlay = Mapping[str, Any]
 

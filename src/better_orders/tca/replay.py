@@ -45,8 +45,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import (
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError, InvalidInputError
+from better_orders.core.ladder.machine import (
     CancelFailed,
     CancelOrder,
     Event,
@@ -77,9 +78,6 @@ from better_orders.core.model import (
 from better_orders.core.pricing import aggressive_limit
 from better_orders.core.spread import TypicalSpreadTracker, wait_rule
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
-from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange, _broker_order_id
-from better_orders.sim.quotes import QuoteBook, ReplayQuotes, find_trades_file, from_ns, to_ns
 from better_orders.tca.metrics import (
     DEFAULT_COMPLETION_SECONDS,
     DecisionRecord,
@@ -90,6 +88,14 @@ from better_orders.tca.metrics import (
     summarize,
 )
 from better_orders.tca.policies import Policy
+from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange, _broker_order_id
+from better_orders.venues.sim.quotes import (
+    QuoteBook,
+    ReplayQuotes,
+    find_trades_file,
+    from_ns,
+    to_ns,
+)
 
 _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
 _ONE_US = timedelta(microseconds=1)

@@ -24,6 +24,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from better_orders.core.errors import BrokerError, InvalidInputError, JournalError
 from better_orders.core.model import (
     Account,
     BrokerOrder,
@@ -33,7 +34,6 @@ from better_orders.core.model import (
     Position,
     Side,
 )
-from better_orders.errors import BrokerError, InvalidInputError, JournalError
 
 DEFAULT_CASH = Decimal(100_000)
 #: A market buy reserves its quantity at the ask plus this cushion (it may walk the book).

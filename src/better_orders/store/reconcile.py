@@ -54,10 +54,9 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-from better_orders.brokers.base import Broker, Clock
+from better_orders.core.errors import BrokerError
 from better_orders.core.model import ZERO, BrokerOrder, Fill, OrderStatus, OrderUpdate, Side
-from better_orders.errors import BrokerError
-from better_orders.journal import (
+from better_orders.store.journal import (
     RECOVERED_PREFIX,
     IntentRecord,
     Journal,
@@ -65,6 +64,7 @@ from better_orders.journal import (
     RunStatus,
     run_lock_name,
 )
+from better_orders.venues.base import Broker, Clock
 
 #: Price grid of a recovered fill's derived average price.
 _PRICE_QUANTUM = Decimal("0.0001")

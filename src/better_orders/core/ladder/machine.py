@@ -65,8 +65,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core import pricing
+from better_orders.core.errors import BetterOrdersError
 from better_orders.core.model import (
     ZERO,
     Attempt,
@@ -90,7 +91,6 @@ from better_orders.core.timing import (
     recommended_wait_seconds,
     timing_decision,
 )
-from better_orders.errors import BetterOrdersError
 
 # --------------------------------------------------------------------------------------
 # Events and actions

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from better_orders.brokers.base import Broker, Clock, QuoteFeed
-from better_orders.config import BetterOrdersConfig
-from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError, InvalidInputError, JournalError, KillSwitchError
+from better_orders.core.jsonable import to_jsonable
+from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import (
     ExecutionReport,
     Side,
@@ -24,11 +25,10 @@ from better_orders.core.model import (
     to_decimal,
 )
 from better_orders.core.timing import MarketCalendar, default_calendar
-from better_orders.errors import BrokerError, InvalidInputError, JournalError, KillSwitchError
-from better_orders.journal import Journal
-from better_orders.jsonable import to_jsonable
-from better_orders.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.runner import LadderEvent, Leg, Runner
+from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
+from better_orders.engine.runner import LadderEvent, Leg, Runner
+from better_orders.store.journal import Journal
+from better_orders.venues.base import Broker, Clock, QuoteFeed
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Virtual time for the simulator, and the wall clock for live trading.
+"""Virtual time for the simulator.
 
 ``VirtualTimeLoop`` is an asyncio event loop whose ``time()`` is a number it
 keeps itself. Whenever no callback is ready it jumps straight to the earliest
@@ -24,11 +24,11 @@ import contextlib
 import heapq
 from collections.abc import Callable, Coroutine
 from contextvars import Context
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import count
 from typing import Any, TypeVar, TypeVarTuple
 
-from better_orders.errors import InvalidInputError
+from better_orders.core.errors import InvalidInputError
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -199,35 +199,6 @@ class SimClock:
                 await future
             finally:
                 handle.cancel()
-
-
-class WallClock:
-    """Real time (UTC), for live trading and the server. Same protocol as ``SimClock``."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def call_at(self, when: datetime, callback: Callable[[], object]) -> asyncio.TimerHandle:
-        loop = asyncio.get_running_loop()
-        return loop.call_at(loop.time() + (when - self.now()).total_seconds(), callback)
-
-    async def sleep_until(self, when: datetime) -> None:
-        while (remaining := (when - self.now()).total_seconds()) > 0:
-            await asyncio.sleep(remaining)
-
-
-class OffsetClock(WallClock):
-    """Wall pace, shifted: reads the broker's time (``offset`` = broker time - local time).
-
-    Trading decisions use the venue's idea of now, so a local clock that drifts, or a
-    local exchange replaying a past morning, cannot put the ladder in the wrong phase.
-    """
-
-    def __init__(self, offset: timedelta) -> None:
-        self.offset = offset
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

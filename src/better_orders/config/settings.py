@@ -32,8 +32,8 @@ from pydantic import (
     model_validator,
 )
 
+from better_orders.core.errors import ConfigError, InvalidInputError
 from better_orders.core.model import normalize_symbol
-from better_orders.errors import ConfigError, InvalidInputError
 
 
 class ExecutionMode(StrEnum):

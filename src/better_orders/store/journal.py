@@ -47,6 +47,8 @@ from pathlib import Path, PurePath
 from types import TracebackType
 from typing import Any, Self
 
+from better_orders.core.errors import InvalidInputError, JournalError
+from better_orders.core.jsonable import fields_of, to_jsonable
 from better_orders.core.model import (
     Fill,
     OrderRequest,
@@ -56,8 +58,6 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
-from better_orders.errors import InvalidInputError, JournalError
-from better_orders.jsonable import fields_of, to_jsonable
 
 SCHEMA_VERSION = 2
 

@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.model import (
     Account,
     Asset,
@@ -48,17 +49,16 @@ from better_orders.core.model import (
     Side,
     normalize_symbol,
 )
-from better_orders.errors import BrokerError, InvalidInputError, QuoteError
-from better_orders.sim.account import (
+from better_orders.venues.sim.account import (
     DEFAULT_CASH,
     MARKET_BUY_CUSHION,
     PaperAccount,
     load_venue_records,
 )
-from better_orders.sim.clock import SimClock
-from better_orders.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import QuoteBook, ReplayQuotes
+from better_orders.venues.sim.clock import SimClock
+from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import QuoteBook, ReplayQuotes
 
 T = TypeVar("T")
 ZERO = Decimal(0)

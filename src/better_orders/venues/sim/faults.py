@@ -31,8 +31,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import OrderStatus, OrderUpdate
-from better_orders.errors import InvalidInputError
 
 Match = str | Callable[[str], bool] | None
 

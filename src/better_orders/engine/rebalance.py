@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
-from better_orders.brokers.base import Broker, Clock, QuoteFeed
-from better_orders.config import BetterOrdersConfig
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import (
     ZERO,
     Asset,
@@ -38,11 +38,11 @@ from better_orders.core.model import (
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import Journal
-from better_orders.reconcile import run_progress
-from better_orders.runner import LadderEvent
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.runner import LadderEvent
+from better_orders.store.journal import Journal
+from better_orders.store.reconcile import run_progress
+from better_orders.venues.base import Broker, Clock, QuoteFeed
 
 
 @dataclass(slots=True)

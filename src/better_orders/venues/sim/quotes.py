@@ -37,10 +37,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from better_orders.config import BetterOrdersConfig, SymbolClass
+from better_orders.config.settings import BetterOrdersConfig, SymbolClass
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, normalize_symbol
 from better_orders.core.ticks import tick_size
-from better_orders.errors import InvalidInputError
 
 NEW_YORK = ZoneInfo("America/New_York")
 

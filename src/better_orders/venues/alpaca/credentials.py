@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from better_orders.errors import BetterOrdersError, ConfigError
+from better_orders.core.errors import BetterOrdersError, ConfigError
 
 KEY_ID_VAR = "APCA_API_KEY_ID"
 SECRET_KEY_VAR = "APCA_API_SECRET_KEY"

@@ -33,10 +33,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
-from better_orders.config import RiskSettings
+from better_orders.config.settings import RiskSettings
+from better_orders.core.errors import KillSwitchError, RiskLimitError
 from better_orders.core.model import ZERO, OrderRequest, OrderType, Quote
-from better_orders.errors import KillSwitchError, RiskLimitError
-from better_orders.journal import parse_client_order_id
+from better_orders.store.journal import parse_client_order_id
 
 KILL_SWITCH_ENV_VAR = "BETTER_ORDERS_KILL_SWITCH"
 

@@ -55,7 +55,7 @@ from alpaca.data.live.stock import StockDataStream
 from alpaca.trading.client import TradingClient
 from alpaca.trading.stream import TradingStream
 
-from better_orders.brokers.base import Clock
+from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import (
     Account,
     Asset,
@@ -72,9 +72,9 @@ from better_orders.core.model import (
     normalize_symbol,
 )
 from better_orders.core.ticks import is_on_grid, tick_size
-from better_orders.credentials import Credentials
-from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.sim.clock import WallClock
+from better_orders.venues.alpaca.credentials import Credentials
+from better_orders.venues.base import Clock
+from better_orders.venues.clock import WallClock
 
 log = logging.getLogger(__name__)
 

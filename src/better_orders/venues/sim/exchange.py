@@ -59,6 +59,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import count
 
+from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import (
     QTY_QUANTUM,
     BrokerOrder,
@@ -72,9 +73,8 @@ from better_orders.core.model import (
     normalize_symbol,
 )
 from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
-from better_orders.errors import BrokerError, InvalidInputError
-from better_orders.sim.faults import FaultPlan
-from better_orders.sim.quotes import Execution, MarketEvent, QuoteBook
+from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.quotes import Execution, MarketEvent, QuoteBook
 
 ZERO = Decimal(0)
 #: The smallest depth level the market-order walk assumes when the touch shows less.

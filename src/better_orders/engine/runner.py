@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from better_orders.brokers.base import Broker, Clock, QuoteFeed
-from better_orders.core.ladder import (
+from better_orders.core.errors import BrokerError, QuoteError, RiskLimitError
+from better_orders.core.ladder.machine import (
     Action,
     CancelFailed,
     CancelOrder,
@@ -42,9 +42,9 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.errors import BrokerError, QuoteError, RiskLimitError
-from better_orders.journal import client_order_id
-from better_orders.reconcile import recover_fills
+from better_orders.store.journal import client_order_id
+from better_orders.store.reconcile import recover_fills
+from better_orders.venues.base import Broker, Clock, QuoteFeed
 
 #: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
 SUBMIT_RETRIES = 4

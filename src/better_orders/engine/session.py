@@ -33,13 +33,16 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from better_orders.config import BetterOrdersConfig, load_config, resolve_db_path
+from better_orders.config.settings import BetterOrdersConfig, load_config, resolve_db_path
+from better_orders.core.errors import InvalidInputError, JournalError, MarketClosedError
+from better_orders.core.jsonable import to_jsonable
 from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan
 from better_orders.core.timing import MarketCalendar, default_calendar
-from better_orders.errors import InvalidInputError, JournalError, MarketClosedError
-from better_orders.execution import OrderSpec, execute
-from better_orders.journal import (
+from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.rebalance import RebalanceReport, rebalance
+from better_orders.engine.runner import LadderEvent
+from better_orders.store.journal import (
     Journal,
     LockOwner,
     RunStatus,
@@ -47,10 +50,7 @@ from better_orders.journal import (
     params_hash,
     run_lock_name,
 )
-from better_orders.jsonable import to_jsonable
-from better_orders.rebalance import RebalanceReport, rebalance
-from better_orders.reconcile import ReconcileReport, reconcile
-from better_orders.runner import LadderEvent
+from better_orders.store.reconcile import ReconcileReport, reconcile
 
 T = TypeVar("T")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -79,7 +79,7 @@ def most_recent_open(now: datetime, calendar: MarketCalendar | None = None) -> d
 
 
 def _load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
-    from better_orders.sim.quotes import ReplayQuotes
+    from better_orders.venues.sim.quotes import ReplayQuotes
 
     if len(quotes) == 1 and len(symbols) == 1:
         symbol = next(iter(symbols))
@@ -270,7 +270,7 @@ async def _in_sim(
     db_path: Path,
     replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, T]:
-    from better_orders.brokers.sim import SimVenue
+    from better_orders.venues.sim.broker import SimVenue
 
     pace = sim_pace()
     venue = SimVenue.create(start=start, seed=seed, db_path=db_path, replay=dict(replay or {}))
@@ -384,7 +384,7 @@ def run_orders_simulated(
     wall clock unless given). With ``quotes`` the files are replayed from ``at``
     (default: their first quote); ``replay`` gives already loaded quote sources.
     """
-    from better_orders.sim.clock import run_virtual
+    from better_orders.venues.sim.clock import run_virtual
 
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
@@ -419,7 +419,7 @@ def run_rebalance_simulated(
     An interrupted rebalance of the same targets is resumed rather than planned again;
     ``resume`` names the run to resume (its targets are used when none are given).
     """
-    from better_orders.sim.clock import run_virtual
+    from better_orders.venues.sim.clock import run_virtual
 
     cfg = config or load_config().config
     db_path = resolve_db_path(str(db) if db is not None else None)
@@ -489,9 +489,13 @@ class _Handles:
 
 
 async def _in_alpaca(job: _Job[T], *, choice: VenueChoice, db_path: Path) -> tuple[str, T]:
-    from better_orders.brokers.alpaca import AlpacaBroker, open_alpaca
-    from better_orders.credentials import Credentials, require_live_opt_in, typed_confirmation
-    from better_orders.sim.clock import OffsetClock
+    from better_orders.venues.alpaca.broker import AlpacaBroker, open_alpaca
+    from better_orders.venues.alpaca.credentials import (
+        Credentials,
+        require_live_opt_in,
+        typed_confirmation,
+    )
+    from better_orders.venues.clock import OffsetClock
 
     creds = Credentials.from_env(live=choice.live)
     probe = AlpacaBroker(creds, use_stream=False)
@@ -591,8 +595,8 @@ def run_reconcile(
     choice = venue or VenueChoice()
     db_path = resolve_db_path(str(db) if db is not None else None)
     if choice.simulated:
-        from better_orders.brokers.sim import SimVenue
-        from better_orders.sim.clock import run_virtual
+        from better_orders.venues.sim.broker import SimVenue
+        from better_orders.venues.sim.clock import run_virtual
 
         start = now or datetime.now(UTC)
 

@@ -1,1 +1,0 @@
-"""Broker and quote-feed adapters: the shell around the core (simulator, Alpaca)."""

@@ -1,0 +1,1 @@
+"""The execution ladder for one parent order, as a pure state machine (``machine``)."""

@@ -1,0 +1,1 @@
+"""What survives a crash: the SQLite journal, and reconciliation with the broker."""

@@ -1,0 +1,5 @@
+"""Where orders go: the ``Broker``/``QuoteFeed`` protocols and their adapters.
+
+``base`` is the contract the engine codes against; ``sim`` is the built-in simulated
+exchange (the default venue), ``alpaca`` the adapter for Alpaca's paper and live APIs.
+"""

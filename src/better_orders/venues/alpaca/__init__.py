@@ -1,0 +1,1 @@
+"""Alpaca's trading and market-data APIs behind the ``Broker`` and ``QuoteFeed`` protocols."""
