@@ -45,7 +45,7 @@ from better_orders.engine.session import run_orders_simulated
 from better_orders.store.journal import Journal, RunStatus
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import SimClock, run_virtual
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

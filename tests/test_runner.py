@@ -22,7 +22,7 @@ from better_orders.store.journal import Journal
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -25,7 +25,7 @@ from better_orders.tca.replay import (
 )
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 

@@ -79,7 +79,7 @@ def most_recent_open(now: datetime, calendar: MarketCalendar | None = None) -> d
 
 
 def _load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
-    from better_orders.venues.sim.quotes import ReplayQuotes
+    from better_orders.venues.sim.replay import ReplayQuotes
 
     if len(quotes) == 1 and len(symbols) == 1:
         symbol = next(iter(symbols))

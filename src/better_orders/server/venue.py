@@ -44,7 +44,8 @@ from better_orders.server.shapes import OrderRecord
 from better_orders.venues.sim.account import DEFAULT_CASH
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.exchange import Latency
-from better_orders.venues.sim.quotes import ReplayQuotes, to_ns
+from better_orders.venues.sim.files import to_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 
 class AlpacaError(Exception):

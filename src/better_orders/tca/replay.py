@@ -88,14 +88,10 @@ from better_orders.tca.metrics import (
     summarize,
 )
 from better_orders.tca.policies import Policy
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange, _broker_order_id
-from better_orders.venues.sim.quotes import (
-    QuoteBook,
-    ReplayQuotes,
-    find_trades_file,
-    from_ns,
-    to_ns,
-)
+from better_orders.venues.sim.files import find_trades_file, from_ns, to_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
 _ONE_US = timedelta(microseconds=1)

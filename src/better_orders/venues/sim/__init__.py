@@ -3,4 +3,8 @@
 ``exchange.SimExchange`` is synchronous and deterministic (time is an argument), so a
 replay evaluation can drive it directly; ``broker.SimVenue`` wraps it in the
 ``Broker``/``QuoteFeed`` protocols on a ``clock.VirtualTimeLoop``.
+
+Quotes: ``source`` (what a quote source yields), ``synthetic`` (calibrated per symbol
+class), ``files`` (reading the shared data folder), ``replay`` (real quotes with a
+cursor), ``book`` (all sources merged by time).
 """

@@ -55,10 +55,11 @@ from better_orders.venues.sim.account import (
     PaperAccount,
     load_venue_records,
 )
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.clock import SimClock
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import QuoteBook, ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 T = TypeVar("T")
 ZERO = Decimal(0)

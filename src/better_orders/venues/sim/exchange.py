@@ -29,7 +29,7 @@ Fill model (top of book only, displayed size is the liquidity):
 - A replayed execution (LOBSTER types 4/5) at price P against resting buys (or
   sells) fills our resting buy limits >= P (sell limits <= P) at their limit, up
   to the executed size.
-- A print from a trades file (``sim.quotes.merge_trades``: any venue, aggressor
+- A print from a trades file (``replay.merge_trades``: any venue, aggressor
   unknown) is judged conservatively, since our queue position is unknown and
   the print may have happened on a venue where others were ahead of us. Only an
   order resting at the venue before the print can fill, always at its limit:
@@ -73,8 +73,9 @@ from better_orders.core.model import (
     normalize_symbol,
 )
 from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import Execution, MarketEvent, QuoteBook
+from better_orders.venues.sim.source import Execution, MarketEvent
 
 ZERO = Decimal(0)
 #: The smallest depth level the market-order walk assumes when the touch shows less.
