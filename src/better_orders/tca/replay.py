@@ -89,8 +89,9 @@ from better_orders.tca.metrics import (
 )
 from better_orders.tca.policies import Policy
 from better_orders.venues.sim.book import QuoteBook
-from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange, _broker_order_id
+from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import find_trades_file, from_ns, to_ns
+from better_orders.venues.sim.orders import broker_order_id
 from better_orders.venues.sim.replay import ReplayQuotes
 
 _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
@@ -613,7 +614,7 @@ def _marketable_fast(
         top = quote if at == row else quotes.quote_at(at)
         fills.append(
             Fill(
-                exec_id=f"{_broker_order_id(request.client_order_id)}-1",
+                exec_id=f"{broker_order_id(request.client_order_id)}-1",
                 client_order_id=request.client_order_id,
                 symbol=symbol,
                 side=side,

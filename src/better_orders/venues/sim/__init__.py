@@ -6,5 +6,6 @@ replay evaluation can drive it directly; ``broker.SimVenue`` wraps it in the
 
 Quotes: ``source`` (what a quote source yields), ``synthetic`` (calibrated per symbol
 class), ``files`` (reading the shared data folder), ``replay`` (real quotes with a
-cursor), ``book`` (all sources merged by time).
+cursor), ``book`` (all sources merged by time). The venue: ``orders``, ``fills`` (the
+fill model), ``faults``, ``exchange``.
 """

@@ -258,7 +258,7 @@ def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
     print; prints before the first quote are dropped) and sorts after the quote
     rows of its instant. The exchange neither publishes it nor lets it replenish
     the displayed size: it only matches the print against resting limits (the
-    rule is in ``exchange``). Rows the quote file already carries as
+    rule is in ``fills``). Rows the quote file already carries as
     executions (LOBSTER) are kept as they are.
     """
     n = len(quotes)
