@@ -270,7 +270,7 @@ async def _in_sim(
     db_path: Path,
     replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, T]:
-    from better_orders.venues.sim.broker import SimVenue
+    from better_orders.venues.sim.venue import SimVenue
 
     pace = sim_pace()
     venue = SimVenue.create(start=start, seed=seed, db_path=db_path, replay=dict(replay or {}))
@@ -595,8 +595,8 @@ def run_reconcile(
     choice = venue or VenueChoice()
     db_path = resolve_db_path(str(db) if db is not None else None)
     if choice.simulated:
-        from better_orders.venues.sim.broker import SimVenue
         from better_orders.venues.sim.clock import run_virtual
+        from better_orders.venues.sim.venue import SimVenue
 
         start = now or datetime.now(UTC)
 

@@ -42,10 +42,10 @@ from better_orders.server import shapes
 from better_orders.server.faults import ServerFaults, SwitchableFaultPlan
 from better_orders.server.shapes import OrderRecord
 from better_orders.venues.sim.account import DEFAULT_CASH
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.files import to_ns
 from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 
 class AlpacaError(Exception):
