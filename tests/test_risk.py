@@ -38,10 +38,11 @@ from better_orders.core.model import (
     Side,
 )
 from better_orders.core.timing import default_calendar
+from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.rate_limit import RateLimiter
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.engine.runner import LadderEvent, RateLimiter
-from better_orders.engine.session import run_orders_simulated
+from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal, RunStatus
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import SimClock, run_virtual

@@ -15,7 +15,7 @@ from better_orders.cli.common import (
     console,
     print_json,
 )
-from better_orders.engine.session import VenueChoice, run_reconcile
+from better_orders.engine.commands import VenueChoice, run_reconcile
 from better_orders.store.reconcile import OrderAction, ReconcileReport
 
 
