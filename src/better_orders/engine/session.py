@@ -489,7 +489,8 @@ class _Handles:
 
 
 async def _in_alpaca(job: _Job[T], *, choice: VenueChoice, db_path: Path) -> tuple[str, T]:
-    from better_orders.venues.alpaca.broker import AlpacaBroker, open_alpaca
+    from better_orders.venues.alpaca.broker import AlpacaBroker
+    from better_orders.venues.alpaca.connect import open_alpaca
     from better_orders.venues.alpaca.credentials import (
         Credentials,
         require_live_opt_in,
