@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pkgutil
 import secrets
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -887,3 +891,27 @@ def test_live_trading_needs_live_and_a_confirmation() -> None:
 
     with pytest.raises(LiveTradingRefused):
         require_live_opt_in(True, False, summary, typed_confirmation(read=eof), echo=shown.append)
+
+
+# -- layering ----------------------------------------------------------------------------------
+
+
+def test_the_adapter_imports_nothing_of_the_simulator() -> None:
+    """Importing every module of ``venues.alpaca`` (in a fresh interpreter) loads no
+    ``venues.sim`` module: the adapter stands on its own."""
+    import better_orders.venues.alpaca as package
+
+    names = [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('better_orders.venues.sim')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "better_orders.venues.alpaca.broker" in names
+    assert done.stdout.strip() == "[]"
