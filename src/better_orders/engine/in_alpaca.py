@@ -30,7 +30,8 @@ class _Handles:
 
 def run_in_alpaca(job: Job[T], *, live: bool, yes: bool, feed: str, db_path: Path) -> tuple[str, T]:
     """Run ``job`` as a journalled run on Alpaca; (run id, result). The feed is recorded."""
-    from better_orders.venues.alpaca.broker import AlpacaBroker, open_alpaca
+    from better_orders.venues.alpaca.broker import AlpacaBroker
+    from better_orders.venues.alpaca.connect import open_alpaca
     from better_orders.venues.alpaca.credentials import (
         Credentials,
         require_live_opt_in,
