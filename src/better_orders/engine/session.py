@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from better_orders.config.settings import BetterOrdersConfig, load_config, resolve_db_path
+from better_orders.config.loader import load_config
+from better_orders.config.paths import resolve_db_path
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, JournalError, MarketClosedError
 from better_orders.core.jsonable import to_jsonable
 from better_orders.core.model import ExecutionReport
