@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.config.settings import BetterOrdersConfig, RiskSettings, load_config
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig, RiskSettings
 from better_orders.core.errors import ConfigError, KillSwitchError, RiskLimitError
 from better_orders.core.ladder.machine import (
     CancelOrder,

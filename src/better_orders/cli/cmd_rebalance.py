@@ -26,7 +26,7 @@ from better_orders.cli.common import (
     parse_instant,
     print_json,
 )
-from better_orders.config.settings import load_config
+from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder.machine import Finished, SubmitOrder
 from better_orders.core.model import OrderUpdate

@@ -25,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from better_orders.cli.common import console, err_console, print_json
-from better_orders.config.settings import load_config
+from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.tca.decisions import QuoteFile, Sizing

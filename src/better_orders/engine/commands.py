@@ -14,7 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from better_orders.config.settings import BetterOrdersConfig, load_config, resolve_db_path
+from better_orders.config.loader import load_config
+from better_orders.config.paths import resolve_db_path
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, MarketClosedError
 from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan
