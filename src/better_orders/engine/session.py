@@ -42,15 +42,12 @@ from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.engine.runner import LadderEvent
-from better_orders.store.journal import (
-    Journal,
-    LockOwner,
-    RunStatus,
-    new_run_id,
-    params_hash,
-    run_lock_name,
-)
+from better_orders.store.encoding import params_hash
+from better_orders.store.ids import new_run_id
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner, run_lock_name
 from better_orders.store.reconcile import ReconcileReport, reconcile
+from better_orders.store.records import RunStatus
 
 T = TypeVar("T")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -56,14 +56,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from better_orders.core.errors import BrokerError
 from better_orders.core.model import ZERO, BrokerOrder, Fill, OrderStatus, OrderUpdate, Side
-from better_orders.store.journal import (
-    RECOVERED_PREFIX,
-    IntentRecord,
-    Journal,
-    OrderRecord,
-    RunStatus,
-    run_lock_name,
-)
+from better_orders.store.ids import RECOVERED_PREFIX
+from better_orders.store.journal import Journal
+from better_orders.store.locks import run_lock_name
+from better_orders.store.records import IntentRecord, OrderRecord, RunStatus
 from better_orders.venues.base import Broker, Clock
 
 #: Price grid of a recovered fill's derived average price.
