@@ -27,7 +27,8 @@ from better_orders.engine.session import run_rebalance_simulated
 from better_orders.store.encoding import params_hash
 from better_orders.store.journal import Journal
 from better_orders.store.locks import LockOwner
-from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.store.progress import run_progress
+from better_orders.store.reconcile import reconcile
 from better_orders.store.records import RunStatus
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.broker import SimVenue

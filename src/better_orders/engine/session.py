@@ -46,7 +46,8 @@ from better_orders.store.encoding import params_hash
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
 from better_orders.store.locks import LockOwner, run_lock_name
-from better_orders.store.reconcile import ReconcileReport, reconcile
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
 from better_orders.store.records import RunStatus
 
 T = TypeVar("T")
