@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import run_progress
+from better_orders.store.progress import run_progress
 from better_orders.venues.sim.account import PaperAccount, load_venue_records
 
 ENTRY = "from better_orders.cli.app import main; main()"

@@ -24,8 +24,12 @@ from better_orders.core.model import OrderUpdate, Side
 from better_orders.engine.commands import run_rebalance_simulated
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.engine.runner import LadderEvent
-from better_orders.store.journal import Journal, LockOwner, RunStatus, params_hash
-from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.store.encoding import params_hash
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner
+from better_orders.store.progress import run_progress
+from better_orders.store.reconcile import reconcile
+from better_orders.store.records import RunStatus
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
@@ -247,7 +251,8 @@ def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
     from datetime import timedelta
 
     from better_orders.engine.journalled_run import Job, journalled_run
-    from better_orders.store.journal import run_lock_name, to_json
+    from better_orders.store.encoding import to_json
+    from better_orders.store.locks import run_lock_name
 
     db = tmp_path / "j.sqlite3"
 

@@ -44,7 +44,8 @@ from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.rate_limit import RateLimiter
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent
-from better_orders.store.journal import Journal, RunStatus
+from better_orders.store.journal import Journal
+from better_orders.store.records import RunStatus
 from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import SimClock, run_virtual
 from better_orders.venues.sim.quotes import ReplayQuotes

@@ -29,7 +29,8 @@ from better_orders.engine.journalled_run import Job
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import ReconcileReport, reconcile
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
 
 T = TypeVar("T")
 

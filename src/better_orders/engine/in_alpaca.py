@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from better_orders.core.timing import NEW_YORK
 from better_orders.engine.journalled_run import Job, journalled_run
-from better_orders.store.journal import Journal, new_run_id
+from better_orders.store.ids import new_run_id
+from better_orders.store.journal import Journal
 
 T = TypeVar("T")
 

@@ -25,8 +25,10 @@ from typing import Any, TypeVar
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK
 from better_orders.engine.journalled_run import Job, journalled_run
-from better_orders.store.journal import Journal, new_run_id
-from better_orders.store.reconcile import ReconcileReport, reconcile
+from better_orders.store.ids import new_run_id
+from better_orders.store.journal import Journal
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
 
 T = TypeVar("T")
 

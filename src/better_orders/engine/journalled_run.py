@@ -24,8 +24,12 @@ from typing import Any, Generic, TypeVar
 
 from better_orders.core.errors import InvalidInputError, JournalError
 from better_orders.engine.run_locks import RunLocks
-from better_orders.store.journal import Journal, RunStatus, params_hash, run_lock_name
-from better_orders.store.reconcile import ReconcileReport, reconcile
+from better_orders.store.encoding import params_hash
+from better_orders.store.journal import Journal
+from better_orders.store.locks import run_lock_name
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
+from better_orders.store.records import RunStatus
 
 T = TypeVar("T")
 

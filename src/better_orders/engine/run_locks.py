@@ -16,7 +16,8 @@ from datetime import timedelta
 from typing import Any
 
 from better_orders.core.errors import JournalError
-from better_orders.store.journal import Journal, LockOwner
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner
 
 #: How often a running run renews its locks (the journal takes over locks after 120 s).
 HEARTBEAT = timedelta(seconds=15)

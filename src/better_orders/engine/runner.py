@@ -41,8 +41,8 @@ from better_orders.core.ladder.machine import (
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
 from better_orders.engine.rate_limit import RateLimiter
-from better_orders.store.journal import client_order_id
-from better_orders.store.reconcile import recover_fills
+from better_orders.store.fill_recovery import recover_fills
+from better_orders.store.ids import client_order_id
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 
 #: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
