@@ -46,7 +46,8 @@ from better_orders.core.model import Fill, OrderRequest, OrderUpdate, Quote, Sid
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.rebalance import rebalance
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.store.progress import run_progress
+from better_orders.store.reconcile import reconcile
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.faults import FaultPlan

@@ -74,8 +74,8 @@ def runner_parents_per_second(n_orders: int, per_minute: int) -> tuple[int, floa
     from pathlib import Path
 
     from better_orders.config.settings import BetterOrdersConfig
+    from better_orders.engine.commands import run_orders_simulated
     from better_orders.engine.execution import OrderSpec
-    from better_orders.engine.session import run_orders_simulated
     from better_orders.venues.sim.account import PaperAccount
 
     specs = [OrderSpec(f"S{i:03d}", Side.BUY, Decimal(10)) for i in range(n_orders)]

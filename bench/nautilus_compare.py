@@ -82,7 +82,7 @@ def run_ours(mode: str, quotes_path: str, orders_path: str) -> dict[str, Any]:
     from decimal import Decimal
 
     from better_orders.core.model import Fill, Side
-    from better_orders.tca.replay import replay_marketable_orders
+    from better_orders.tca.marketable import replay_marketable_orders
     from better_orders.venues.sim.files import from_ns
     from better_orders.venues.sim.replay import ReplayQuotes
 
@@ -124,8 +124,9 @@ def _run_ladder(quotes: Any, orders: list[Any]) -> dict[str, Any]:
     from better_orders.config.settings import BetterOrdersConfig
     from better_orders.core.errors import InvalidInputError
     from better_orders.core.ladder.machine import LadderParams, ParentOrder
+    from better_orders.tca.decisions import learned_typical_spreads
+    from better_orders.tca.driver import ReplayDriver
     from better_orders.tca.policies import BUILTIN_POLICIES
-    from better_orders.tca.replay import ReplayDriver, learned_typical_spreads
 
     config = BUILTIN_POLICIES["ladder"].config(BetterOrdersConfig())
     symbol = quotes.symbol
@@ -194,7 +195,7 @@ def nautilus_python() -> Path:
 def write_orders(quotes_path: Path, count: int, folder: Path) -> tuple[Path, str, int]:
     """The order stream for one file; returns its path, the symbol and the rows in the file."""
     from better_orders.core.timing import default_calendar
-    from better_orders.tca.replay import QuoteFile
+    from better_orders.tca.decisions import QuoteFile
     from better_orders.venues.sim.files import to_ns
 
     qf = QuoteFile.load(quotes_path)

@@ -24,14 +24,10 @@ from pathlib import Path
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import Side
+from better_orders.tca.decisions import QuoteFile, decision_times
+from better_orders.tca.evaluate import ReplayCounters, evaluate_file
+from better_orders.tca.marketable import replay_marketable_orders
 from better_orders.tca.policies import BUILTIN_POLICIES, DEFAULT_POLICIES
-from better_orders.tca.replay import (
-    QuoteFile,
-    ReplayCounters,
-    decision_times,
-    evaluate_file,
-    replay_marketable_orders,
-)
 
 
 def data_folder(given: str | None) -> Path:

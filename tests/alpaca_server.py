@@ -34,7 +34,7 @@ import requests
 import uvicorn
 
 from better_orders.server import ServerConfig, create_app
-from better_orders.server.venue import VenueSettings
+from better_orders.server.settings import VenueSettings
 from better_orders.venues.alpaca.credentials import Credentials, Secret
 
 #: Regular-hours synthetic quotes whatever the wall clock says, so tests do not depend on it.

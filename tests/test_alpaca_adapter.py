@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import pkgutil
 import secrets
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -35,16 +39,13 @@ from better_orders.core.model import (
 )
 from better_orders.core.timing import MarketCalendar, MarketPhase, Session
 from better_orders.server import ServerConfig
-from better_orders.venues.alpaca.broker import (
-    AlpacaBroker,
-    AlpacaHTTPError,
-    AlpacaQuoteFeed,
-    AlpacaSession,
-    classify,
-    open_alpaca,
-    order_from_json,
-)
+from better_orders.venues.alpaca.broker import AlpacaBroker
+from better_orders.venues.alpaca.codec import order_from_json
+from better_orders.venues.alpaca.connect import AlpacaSession, open_alpaca
 from better_orders.venues.alpaca.credentials import Credentials, Secret
+from better_orders.venues.alpaca.errors import AlpacaHTTPError, classify
+from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
+from better_orders.venues.alpaca.tracking import OrderTracker
 from better_orders.venues.sim.exchange import Latency
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -624,14 +625,7 @@ async def test_submit_error_injected_on_the_wire_keeps_alpacas_message(
 # -- exactly-once fills (no server) ------------------------------------------------------------
 
 
-def _offline_broker() -> AlpacaBroker:
-    # Never used to authenticate (nothing listens there): made at run time all the same.
-    creds = Credentials(
-        "PKOFFLINE" + secrets.token_hex(4).upper(),
-        Secret(secrets.token_urlsafe(16)),
-        base_url="http://127.0.0.1:9",
-    )
-    return AlpacaBroker(creds, use_stream=False)
+_NOW = datetime(2026, 11, 27, 14, 30, 2, tzinfo=UTC)
 
 
 def _order(status: str, filled: str, avg: str | None, coid: str = "c-1") -> dict[str, Any]:
@@ -666,35 +660,33 @@ def _fill_event(exec_id: str, qty: str, price: str, order: dict[str, Any]) -> di
 
 
 def test_a_duplicated_fill_event_is_counted_once() -> None:
-    broker = _offline_broker()
+    orders = OrderTracker()
     event = _fill_event("e-1", "4", "51.01", _order("partially_filled", "4", "51.01"))
-    first = broker._handle_trade_update(event)
-    second = broker._handle_trade_update(event)
+    first = orders.on_trade_update(event, _NOW)
+    second = orders.on_trade_update(event, _NOW)
     assert [u.fill.qty for u in first if u.fill] == [Decimal(4)]
     assert second == []
-    assert broker.duplicate_events == 1
+    assert orders.duplicate_events == 1
 
 
 def test_rest_then_stream_never_double_counts_and_gaps_become_synthetic_fills() -> None:
-    broker = _offline_broker()
-    track = broker._remember(order_from_json(_order("new", "0", None)))
-    now = datetime(2026, 11, 27, 14, 30, 2, tzinfo=UTC)
+    orders = OrderTracker()
+    track = orders.remember(order_from_json(_order("new", "0", None)))
+    now = _NOW
     # REST sees 4 filled at 51.01 before the stream says anything.
-    polled = broker._reconcile_order(
-        track, order_from_json(_order("partially_filled", "4", "51.01")), now
-    )
+    polled = orders.reconcile(track, order_from_json(_order("partially_filled", "4", "51.01")), now)
     assert [(u.fill.exec_id, u.fill.qty, u.fill.price) for u in polled if u.fill] == [
         ("8d1b5a61-2f3c-4a55-9c1e-6f0b7f4e2a10-cum-4", Decimal(4), Decimal("51.01"))
     ]
     # The late stream event for those same 4 shares adds no fill.
-    late = broker._handle_trade_update(
-        _fill_event("e-1", "4", "51.01", _order("partially_filled", "4", "51.01"))
+    late = orders.on_trade_update(
+        _fill_event("e-1", "4", "51.01", _order("partially_filled", "4", "51.01")), now
     )
     assert all(u.fill is None for u in late)
     # A missed execution (2 @ 51.02) and then a seen one (4 @ 51.02): a synthetic fill for
     # the gap, then the real one; the total is exactly the cumulative 10.
     final = _order("filled", "10", "51.016")
-    updates = broker._handle_trade_update(_fill_event("e-3", "4", "51.02", final))
+    updates = orders.on_trade_update(_fill_event("e-3", "4", "51.02", final), now)
     fills = [u.fill for u in updates if u.fill]
     assert [(f.qty, f.price) for f in fills] == [
         (Decimal(2), Decimal("51.02")),
@@ -704,7 +696,7 @@ def test_rest_then_stream_never_double_counts_and_gaps_become_synthetic_fills() 
     assert updates[-1].status is OrderStatus.FILLED and updates[-1].filled_qty == 10
     assert track.reported_qty == Decimal(10)
     # A stale "new" after the fill never undoes the terminal status.
-    assert broker._reconcile_order(track, order_from_json(_order("new", "0", None)), now) == []
+    assert orders.reconcile(track, order_from_json(_order("new", "0", None)), now) == []
 
 
 def test_statuses_map_to_the_core_vocabulary() -> None:
@@ -899,3 +891,27 @@ def test_live_trading_needs_live_and_a_confirmation() -> None:
 
     with pytest.raises(LiveTradingRefused):
         require_live_opt_in(True, False, summary, typed_confirmation(read=eof), echo=shown.append)
+
+
+# -- layering ----------------------------------------------------------------------------------
+
+
+def test_the_adapter_imports_nothing_of_the_simulator() -> None:
+    """Importing every module of ``venues.alpaca`` (in a fresh interpreter) loads no
+    ``venues.sim`` module: the adapter stands on its own."""
+    import better_orders.venues.alpaca as package
+
+    names = [f"{package.__name__}.{m.name}" for m in pkgutil.iter_modules(package.__path__)]
+    code = (
+        "import importlib, sys\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('better_orders.venues.sim')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "better_orders.venues.alpaca.broker" in names
+    assert done.stdout.strip() == "[]"

@@ -23,7 +23,8 @@ from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.model import OrderRequest, OrderType, Quote, Side
 from better_orders.core.sanity import require_valid_quote
 from better_orders.engine.execution import OrderSpec, execute
-from better_orders.store.journal import Journal, OrderRecord
+from better_orders.store.journal import Journal
+from better_orders.store.records import OrderRecord
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-import better_orders.config.settings as config_module
+import better_orders.config.paths as paths_module
 from better_orders.cli.app import main
-from better_orders.config.settings import BetterOrdersConfig, load_config, starter_toml
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.config.starter import starter_toml
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +24,7 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith("BETTER_ORDERS_"):
             monkeypatch.delenv(name)
-    monkeypatch.setattr(config_module, "user_config_dir", lambda app: str(tmp_path / "no-home"))
+    monkeypatch.setattr(paths_module, "user_config_dir", lambda app: str(tmp_path / "no-home"))
 
 
 def run(*args: str) -> int:

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import better_orders.config.settings as config_module
-from better_orders.config.settings import (
-    BetterOrdersConfig,
-    ExecutionMode,
-    load_config,
-    resolve_db_path,
-    starter_toml,
-)
+import better_orders.config.paths as paths_module
+import better_orders.config.starter as starter_module
+from better_orders.config.loader import load_config
+from better_orders.config.paths import resolve_db_path
+from better_orders.config.settings import BetterOrdersConfig, ExecutionMode
+from better_orders.config.starter import starter_toml
 from better_orders.core.errors import ConfigError
 
 
@@ -26,8 +24,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     home_config = tmp_path / "user-config"
-    monkeypatch.setattr(config_module, "user_config_dir", lambda app: str(home_config))
-    monkeypatch.setattr(config_module, "user_data_dir", lambda app: str(tmp_path / "user-data"))
+    monkeypatch.setattr(paths_module, "user_config_dir", lambda app: str(home_config))
+    monkeypatch.setattr(paths_module, "user_data_dir", lambda app: str(tmp_path / "user-data"))
     return tmp_path
 
 
@@ -340,7 +338,7 @@ def test_starter_file_keeps_per_symbol_defaults(monkeypatch: pytest.MonkeyPatch)
     with_symbols = BetterOrdersConfig.model_validate(
         {"symbols": {"SOXL": {"aggressive_ticks": 2, "route": "better"}}}
     )
-    monkeypatch.setattr(config_module, "BetterOrdersConfig", lambda: with_symbols)
+    monkeypatch.setattr(starter_module, "BetterOrdersConfig", lambda: with_symbols)
     text = starter_toml()
     assert tomllib.loads(text)["symbols"]["SOXL"] == {"aggressive_ticks": 2, "route": "better"}
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import run_progress
+from better_orders.store.progress import run_progress
 from better_orders.venues.sim.account import PaperAccount, load_venue_records
 
 ENTRY = "from better_orders.cli.app import main; main()"
@@ -165,7 +165,7 @@ def test_killed_rebalances_finish_exactly_once_after_restarts(tmp_path: Path) ->
 
 def test_sim_pace_is_read_from_the_environment_and_checked() -> None:
     from better_orders.core.errors import InvalidInputError
-    from better_orders.engine.session import sim_pace
+    from better_orders.engine.in_sim import sim_pace
 
     assert sim_pace({}) is None
     assert sim_pace({"BETTER_ORDERS_SIM_PACE": "0.5"}) == 0.5

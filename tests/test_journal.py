@@ -27,19 +27,16 @@ from better_orders.core.model import (
     OrderUpdate,
     Side,
 )
-from better_orders.store.journal import (
+from better_orders.store.encoding import params_hash, to_json
+from better_orders.store.ids import (
     MAX_CLIENT_ORDER_ID,
-    PENDING_SUBMIT,
-    Journal,
-    LockOwner,
-    RunStatus,
     client_order_id,
     new_run_id,
-    params_hash,
     parse_client_order_id,
-    run_lock_name,
-    to_json,
 )
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner, run_lock_name
+from better_orders.store.records import PENDING_SUBMIT, RunStatus
 
 T0 = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
 RUN = "20261127T093000-3f9a"
@@ -538,7 +535,8 @@ def test_a_lock_held_by_this_process_is_refused_to_another_process(tmp_path: Pat
         script = textwrap.dedent(
             f"""
             from better_orders.core.errors import JournalError
-            from better_orders.store.journal import Journal, LockOwner
+            from better_orders.store.journal import Journal
+            from better_orders.store.locks import LockOwner
             with Journal.open({str(path)!r}) as j:
                 try:
                     j.acquire_lock("run {RUN}", LockOwner.current())

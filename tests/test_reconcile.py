@@ -27,23 +27,14 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.engine.execution import OrderSpec, execute
-from better_orders.store.journal import (
-    PENDING_SUBMIT,
-    IntentRecord,
-    Journal,
-    LockOwner,
-    OrderRecord,
-    run_lock_name,
-)
-from better_orders.store.reconcile import (
-    FillHistory,
-    OrderAction,
-    compare,
-    cumulative_gap,
-    leg_progress,
-    orders_to_check,
-    reconcile,
-)
+from better_orders.store.fill_recovery import FillHistory, cumulative_gap
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner, run_lock_name
+from better_orders.store.progress import leg_progress
+from better_orders.store.reconcile import orders_to_check, reconcile
+from better_orders.store.reconcile_report import OrderAction
+from better_orders.store.reconcile_rules import compare
+from better_orders.store.records import PENDING_SUBMIT, IntentRecord, OrderRecord
 from better_orders.venues.sim.account import PaperAccount, load_venue_records
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan

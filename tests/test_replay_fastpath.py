@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side
-from better_orders.tca.replay import MarketableReplayStats, replay_marketable_orders
+from better_orders.tca.marketable import MarketableReplayStats, replay_marketable_orders
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.replay import ReplayQuotes
 

@@ -21,11 +21,15 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, JournalError
 from better_orders.core.ladder.machine import SubmitOrder
 from better_orders.core.model import OrderUpdate, Side
+from better_orders.engine.commands import run_rebalance_simulated
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.engine.runner import LadderEvent
-from better_orders.engine.session import run_rebalance_simulated
-from better_orders.store.journal import Journal, LockOwner, RunStatus, params_hash
-from better_orders.store.reconcile import reconcile, run_progress
+from better_orders.store.encoding import params_hash
+from better_orders.store.journal import Journal
+from better_orders.store.locks import LockOwner
+from better_orders.store.progress import run_progress
+from better_orders.store.reconcile import reconcile
+from better_orders.store.records import RunStatus
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue
@@ -246,8 +250,9 @@ def test_resumed_buys_are_sized_to_the_buying_power_on_hand(tmp_path: Path) -> N
 def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
     from datetime import timedelta
 
-    from better_orders.engine.session import _Job, _journalled_run
-    from better_orders.store.journal import run_lock_name, to_json
+    from better_orders.engine.journalled_run import Job, journalled_run
+    from better_orders.store.encoding import to_json
+    from better_orders.store.locks import run_lock_name
 
     db = tmp_path / "j.sqlite3"
 
@@ -265,8 +270,8 @@ def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
         with Journal.open(db) as journal:
             try:
                 with pytest.raises(JournalError, match="no longer held"):
-                    await _journalled_run(
-                        _Job("order", {"x": 1}, work, lambda r: {"r": to_json(r)}),
+                    await journalled_run(
+                        Job("order", {"x": 1}, work, lambda r: {"r": to_json(r)}),
                         venue,
                         journal,
                         broker_name="sim",

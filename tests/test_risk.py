@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.config.settings import BetterOrdersConfig, RiskSettings, load_config
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig, RiskSettings
 from better_orders.core.errors import ConfigError, KillSwitchError, RiskLimitError
 from better_orders.core.ladder.machine import (
     CancelOrder,
@@ -38,11 +39,13 @@ from better_orders.core.model import (
     Side,
 )
 from better_orders.core.timing import default_calendar
+from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.rate_limit import RateLimiter
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.engine.runner import LadderEvent, RateLimiter
-from better_orders.engine.session import run_orders_simulated
-from better_orders.store.journal import Journal, RunStatus
+from better_orders.engine.runner import LadderEvent
+from better_orders.store.journal import Journal
+from better_orders.store.records import RunStatus
 from better_orders.venues.sim.clock import SimClock, run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue

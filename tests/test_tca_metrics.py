@@ -11,6 +11,8 @@ import pytest
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport, Fill, Side
+from better_orders.tca.decisions import QuoteFile, decision_times
+from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.metrics import (
     DecisionRecord,
     by_minute,
@@ -18,7 +20,6 @@ from better_orders.tca.metrics import (
     summarize,
 )
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.tca.replay import QuoteFile, decision_times, evaluate_file
 from better_orders.venues.sim.replay import ReplayQuotes
 
 #: Tuesday 2024-01-09, 09:30 New York = 14:30 UTC (a regular session, standard time).

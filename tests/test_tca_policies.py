@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from better_orders.config.settings import BetterOrdersConfig, load_config
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import ConfigError, InvalidInputError
 from better_orders.tca.policies import (
     BUILTIN_POLICIES,

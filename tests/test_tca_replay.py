@@ -16,13 +16,11 @@ from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, Quote, Side
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
+from better_orders.tca.decisions import QuoteFile
+from better_orders.tca.driver import ReplayDriver
+from better_orders.tca.evaluate import evaluate_file
+from better_orders.tca.marketable import replay_marketable_orders
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.tca.replay import (
-    QuoteFile,
-    ReplayDriver,
-    evaluate_file,
-    replay_marketable_orders,
-)
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue

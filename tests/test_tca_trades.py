@@ -15,8 +15,9 @@ from better_orders.cli.app import main
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder.machine import LadderParams, ParentOrder
 from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote, Side
+from better_orders.tca.decisions import QuoteFile
+from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.tca.replay import QuoteFile, ReplayDriver
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import QuoteFileError, TradePrints, find_trades_file

@@ -26,7 +26,7 @@ _EXPORTS = {
     "rebalance_portfolio": "better_orders.api",
     "rebalance_portfolio_async": "better_orders.api",
     "BetterOrdersConfig": "better_orders.config.settings",
-    "load_config": "better_orders.config.settings",
+    "load_config": "better_orders.config.loader",
 }
 
 __all__ = [
@@ -46,7 +46,8 @@ if TYPE_CHECKING:
         rebalance_portfolio,
         rebalance_portfolio_async,
     )
-    from better_orders.config.settings import BetterOrdersConfig, load_config
+    from better_orders.config.loader import load_config
+    from better_orders.config.settings import BetterOrdersConfig
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,7 @@
 """The Python API: ``place_better_order`` and ``rebalance_portfolio`` (and their async forms).
 
 Each call is one journalled run on the built-in simulator unless told otherwise;
-options are those of ``session.run_orders_simulated`` / ``run_rebalance_simulated``
+options are those of ``commands.run_orders_simulated`` / ``run_rebalance_simulated``
 (``at``, ``seed``, ``db``, ``quotes``, ``config``).
 """
 
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from better_orders.core.model import ExecutionReport, Side
+from better_orders.engine.commands import run_orders_simulated, run_rebalance_simulated
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.rebalance import RebalanceReport
-from better_orders.engine.session import run_orders_simulated, run_rebalance_simulated
 
 
 def place_better_order(

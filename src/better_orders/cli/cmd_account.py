@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import BrokerOption, DbOption, console, print_json
-from better_orders.config.settings import resolve_db_path
+from better_orders.config.paths import resolve_db_path
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Account, Position, to_decimal
 

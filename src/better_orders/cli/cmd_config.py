@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from better_orders.cli.common import console, print_json
-from better_orders.config.settings import DEFAULT_SOURCE, LoadedConfig, load_config, starter_toml
+from better_orders.config.loader import DEFAULT_SOURCE, LoadedConfig, load_config
+from better_orders.config.starter import starter_toml
 from better_orders.core.errors import ConfigError
 
 config_app = typer.Typer(

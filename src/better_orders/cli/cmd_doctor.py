@@ -22,14 +22,11 @@ from rich.table import Table
 
 from better_orders.cli.common import NEW_YORK, console, print_json
 from better_orders.core.errors import BetterOrdersError
-from better_orders.venues.alpaca.broker import (
-    AlpacaBroker,
-    AlpacaQuoteFeed,
-    MarketClock,
-    RequestBudget,
-    resolve_feed,
-)
+from better_orders.venues.alpaca.broker import AlpacaBroker
+from better_orders.venues.alpaca.codec import MarketClock
 from better_orders.venues.alpaca.credentials import Credentials
+from better_orders.venues.alpaca.http import RequestBudget
+from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
 
 Status = Literal["pass", "fail", "warn", "skip"]
 PROBE_SYMBOL = "SPY"

@@ -20,9 +20,9 @@ from better_orders.cli.common import (
     print_json,
 )
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
-from better_orders.config.settings import load_config
+from better_orders.config.loader import load_config
+from better_orders.engine.commands import VenueChoice, run_orders
 from better_orders.engine.execution import OrderSpec
-from better_orders.engine.session import VenueChoice, run_orders
 
 
 def order(

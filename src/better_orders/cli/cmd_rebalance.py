@@ -26,14 +26,14 @@ from better_orders.cli.common import (
     parse_instant,
     print_json,
 )
-from better_orders.config.settings import load_config
+from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder.machine import Finished, SubmitOrder
 from better_orders.core.model import OrderUpdate
 from better_orders.core.plan import Plan
+from better_orders.engine.commands import VenueChoice, run_rebalance
 from better_orders.engine.rebalance import RebalanceReport, targets_from_pairs
 from better_orders.engine.runner import LadderEvent
-from better_orders.engine.session import VenueChoice, run_rebalance
 
 
 def load_targets_file(path: Path) -> list[tuple[str, str]]:

@@ -15,8 +15,8 @@ from better_orders.cli.common import (
     console,
     print_json,
 )
-from better_orders.engine.session import VenueChoice, run_reconcile
-from better_orders.store.reconcile import OrderAction, ReconcileReport
+from better_orders.engine.commands import VenueChoice, run_reconcile
+from better_orders.store.reconcile_report import OrderAction, ReconcileReport
 
 
 def findings_table(report: ReconcileReport) -> Table:

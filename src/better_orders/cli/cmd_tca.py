@@ -25,12 +25,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from better_orders.cli.common import console, err_console, print_json
-from better_orders.config.settings import load_config
+from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
+from better_orders.tca.decisions import QuoteFile, Sizing
+from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
-from better_orders.tca.replay import QuoteFile, Sizing, TcaResult, run_tca
 from better_orders.tca.report import summary_rows, write_html, write_pngs
 from better_orders.venues.sim.exchange import Latency
 

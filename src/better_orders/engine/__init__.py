@@ -1,6 +1,9 @@
 """The asyncio shell that trades: runs ladders against a broker and a quote feed.
 
-``runner`` drives many ladders at once, ``execution`` runs a set of parent orders
-with the journal and risk checks, ``rebalance`` turns targets into such a run, and
-``session`` wires a venue, a journal and a clock into one command's job.
+``commands`` holds the entry points (orders, a rebalance, a reconciliation on the
+chosen venue). Below them: ``journalled_run`` (locks via ``run_locks``, resume,
+the run's record) runs a job from ``jobs`` on a venue set up by ``in_sim`` or
+``in_alpaca``; ``execution`` runs a set of parent orders with the journal and
+``risk`` checks, ``rebalance`` turns targets into such a run, and ``runner``
+drives many ladders at once within a ``rate_limit``.
 """

@@ -41,7 +41,7 @@ from better_orders.core.timing import MarketCalendar
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import run_progress
+from better_orders.store.progress import run_progress
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 
 

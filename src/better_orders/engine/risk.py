@@ -36,7 +36,7 @@ from typing import Protocol
 from better_orders.config.settings import RiskSettings
 from better_orders.core.errors import KillSwitchError, RiskLimitError
 from better_orders.core.model import ZERO, OrderRequest, OrderType, Quote
-from better_orders.store.journal import parse_client_order_id
+from better_orders.store.ids import parse_client_order_id
 
 KILL_SWITCH_ENV_VAR = "BETTER_ORDERS_KILL_SWITCH"
 

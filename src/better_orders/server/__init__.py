@@ -7,7 +7,7 @@ from better_orders.server.app import (
     serve,
 )
 from better_orders.server.faults import ServerFaults, parse_fault_args
-from better_orders.server.venue import VenueSettings
+from better_orders.server.settings import VenueSettings
 
 __all__ = [
     "ServerConfig",

@@ -41,9 +41,11 @@ from starlette.websockets import WebSocket
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import MarketPhase, default_calendar
 from better_orders.server import shapes
+from better_orders.server.errors import AlpacaError
 from better_orders.server.faults import ServerFaults
+from better_orders.server.settings import VenueSettings
 from better_orders.server.streams import StreamHub, data_stream, trading_stream
-from better_orders.server.venue import AlpacaError, PaperVenue, VenueSettings
+from better_orders.server.venue import PaperVenue
 
 
 def generate_keys() -> tuple[str, str]:

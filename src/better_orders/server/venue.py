@@ -5,7 +5,8 @@ this module adds what Alpaca has and the simulator does not: UUID order ids and
 timestamps, the ``trade_updates`` event vocabulary, replace (PATCH: a new order
 id; the old order becomes ``replaced``, or stays filled and the replacement is
 rejected with ``order_replace_rejected`` when a fill wins the race), the wash
-trade check, and Alpaca's error answers (HTTP status, code, message).
+trade check. Request bodies are parsed in ``order_requests`` and refusals take
+Alpaca's error shape (``errors``).
 
 Every method runs on the server's event loop; nothing here is thread-safe.
 """
@@ -15,119 +16,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from decimal import Decimal
 from typing import Any
-
-import numpy as np
 
 from better_orders.config.settings import BetterOrdersConfig, SymbolClass
 from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.model import (
-    QTY_QUANTUM,
     OrderRequest,
     OrderStatus,
-    OrderType,
     OrderUpdate,
     Quote,
     Side,
-    TimeInForce,
     normalize_symbol,
 )
-from better_orders.core.ticks import is_on_grid
 from better_orders.server import shapes
+from better_orders.server.errors import AlpacaError, not_found, unprocessable, venue_refusal
 from better_orders.server.faults import ServerFaults, SwitchableFaultPlan
+from better_orders.server.order_requests import parse_decimal, parse_order, parse_replace
+from better_orders.server.replay import load_replay
+from better_orders.server.settings import VenueSettings
 from better_orders.server.shapes import OrderRecord
-from better_orders.venues.sim.account import DEFAULT_CASH
-from better_orders.venues.sim.exchange import Latency
-from better_orders.venues.sim.files import to_ns
-from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
-
-
-class AlpacaError(Exception):
-    """An answer in Alpaca's error shape: HTTP status and ``{"code", "message"}``."""
-
-    def __init__(self, status: int, code: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra
-
-    def body(self) -> dict[str, Any]:
-        return shapes.error_body(self.code, self.message, **self.extra)
-
-
-def unprocessable(message: str) -> AlpacaError:
-    return AlpacaError(422, shapes.UNPROCESSABLE, message)
-
-
-def not_found(message: str) -> AlpacaError:
-    return AlpacaError(404, shapes.NOT_FOUND, message)
-
-
-@dataclass(frozen=True, slots=True)
-class VenueSettings:
-    """How the venue is built (the server's configuration, minus HTTP)."""
-
-    seed: int = 0
-    db_path: Path | None = None
-    quote_files: tuple[tuple[str | None, Path], ...] = ()
-    replay_from: datetime | None = None
-    #: The exchange's clock starts here and runs at wall pace (default: the real time).
-    clock_start: datetime | None = None
-    always_open: bool = False
-    starting_cash: Decimal = DEFAULT_CASH
-    unknown_symbols: tuple[str, ...] = ()
-    untradable_symbols: tuple[str, ...] = ()
-    non_fractionable_symbols: tuple[str, ...] = ()
-    latency: Latency = field(default_factory=Latency)
-
-
-def shifted_replay(source: ReplayQuotes, offset: timedelta) -> ReplayQuotes:
-    """The same rows moved by ``offset`` in time (a recorded morning replayed from now)."""
-    shift = np.int64(offset // timedelta(microseconds=1) * 1000)
-    return ReplayQuotes(
-        symbol=source.symbol,
-        ts_ns=source.ts_ns + shift,
-        bid_e4=source.bid_e4,
-        ask_e4=source.ask_e4,
-        bid_sz=source.bid_sz,
-        ask_sz=source.ask_sz,
-        exec_px_e4=source.exec_px_e4,
-        exec_sz=source.exec_sz,
-        exec_dir=source.exec_dir,
-        exec_hidden=source.exec_hidden,
-        path=source.path,
-    )
-
-
-def load_replay(
-    files: Iterable[tuple[str | None, Path]], start: datetime, replay_from: datetime | None
-) -> dict[str, ReplayQuotes]:
-    """Quote files keyed by the symbol to trade them as, shifted so they begin at ``start``.
-
-    Every file is moved by the same offset (the earliest first quote, or
-    ``replay_from``, lands on ``start``), so several files stay in step.
-    """
-    loaded = [ReplayQuotes.from_file(path, symbol=symbol) for symbol, path in files]
-    if not loaded:
-        return {}
-    origin_ns = (
-        to_ns(replay_from) if replay_from is not None else min(int(r.ts_ns[0]) for r in loaded)
-    )
-    offset = timedelta(microseconds=(to_ns(start) - origin_ns) // 1000)
-    out: dict[str, ReplayQuotes] = {}
-    for source in loaded:
-        if source.symbol in out:
-            raise InvalidInputError(f"two quote files for {source.symbol}: give one per symbol")
-        out[source.symbol] = shifted_replay(source, offset)
-    return out
-
 
 _TERMINALISH = frozenset(
     {
@@ -285,72 +195,6 @@ class PaperVenue:
 
     # -- orders: submit ------------------------------------------------------------------------
 
-    def parse_order(self, body: dict[str, Any]) -> tuple[OrderRequest, bool]:
-        """Alpaca's order request (strings or numbers) as an ``OrderRequest`` + extended hours."""
-        if not isinstance(body, dict):
-            raise AlpacaError(400, shapes.BAD_REQUEST, "request body must be a JSON object")
-        symbol_text = str(body.get("symbol") or "")
-        symbol = self.listed(symbol_text)
-        if symbol is None:
-            raise unprocessable(f'asset "{symbol_text}" not found')
-        if body.get("notional") is not None:
-            raise unprocessable("notional orders are not supported by the local paper exchange")
-        qty = _decimal(body.get("qty"), "qty")
-        if qty is None or qty <= 0:
-            raise unprocessable("qty must be > 0")
-        if qty != qty.quantize(QTY_QUANTUM):
-            raise unprocessable("qty must have at most 9 decimal places")
-        side_text = str(body.get("side") or "")
-        if side_text not in ("buy", "sell"):
-            raise unprocessable(f"invalid side {side_text!r}")
-        kind = str(body.get("type") or body.get("order_type") or "")
-        if kind not in ("market", "limit"):
-            raise unprocessable(
-                f"order type {kind!r} is not supported by the local paper exchange "
-                "(market and limit only)"
-            )
-        tif = str(body.get("time_in_force") or "")
-        if tif not in ("day", "ioc"):
-            raise unprocessable(
-                f"time_in_force {tif!r} is not supported by the local paper exchange (day, ioc)"
-            )
-        limit = _decimal(body.get("limit_price"), "limit_price")
-        if kind == "limit":
-            if limit is None or limit <= 0:
-                raise unprocessable("limit_price is required for limit orders")
-            if not is_on_grid(limit):
-                raise unprocessable(
-                    f"invalid limit_price {limit}. sub-penny increment does not fulfill "
-                    "minimum pricing criteria"
-                )
-        elif limit is not None:
-            raise unprocessable("limit_price must not be given for market orders")
-        extended = bool(body.get("extended_hours") or False)
-        if extended and not (kind == "limit" and tif == "day"):
-            raise unprocessable("extended hours order must be DAY limit orders")
-        if qty != qty.to_integral_value():
-            if kind != "market" or tif != "day":
-                raise unprocessable(
-                    "fractional orders must be market orders with day time_in_force"
-                )
-            if symbol in self.non_fractionable:
-                raise unprocessable(f"asset {symbol} is not fractionable")
-        if symbol in self.untradable:
-            raise unprocessable(f"asset {symbol} is not tradable")
-        coid = str(body.get("client_order_id") or uuid.uuid4())
-        if len(coid) > 128:
-            raise unprocessable("client_order_id must be at most 128 characters")
-        request = OrderRequest(
-            client_order_id=coid,
-            symbol=symbol,
-            side=Side(side_text),
-            qty=qty,
-            order_type=OrderType(kind),
-            limit_price=limit,
-            time_in_force=TimeInForce(tif),
-        )
-        return request, extended
-
     def _check_wash_trade(self, request: OrderRequest, ignore: str | None = None) -> None:
         """Alpaca refuses an order that could trade against one of the account's own."""
         for other in self.sim.exchange.open_orders():
@@ -370,7 +214,12 @@ class PaperVenue:
 
     async def submit(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create an order; returns (order JSON, whether the 504 fault swallows the answer)."""
-        request, extended = self.parse_order(body)
+        request, extended = parse_order(
+            body,
+            self.listed,
+            non_fractionable=self.non_fractionable,
+            untradable=self.untradable,
+        )
         if request.client_order_id in self.orders:
             raise unprocessable("client_order_id must be unique")
         self._check_wash_trade(request)
@@ -382,7 +231,7 @@ class PaperVenue:
             await self.sim.broker.submit_order(request)
         except BrokerError as exc:
             self._forget(record)
-            raise _venue_refusal(exc, request) from None
+            raise venue_refusal(exc, request) from None
         self.orders_created += 1
         lost = self.faults.take("lost_responses")
         return shapes.order_json(record), lost
@@ -457,43 +306,12 @@ class PaperVenue:
             raise unprocessable(f'order is already in "{status.value}" state')
         if self.faults.take("replace_refused"):
             raise unprocessable("order replace refused by the venue")
-        if not isinstance(body, dict):
-            raise AlpacaError(400, shapes.BAD_REQUEST, "request body must be a JSON object")
-        qty = _decimal(body.get("qty"), "qty")
-        if qty is None:
-            qty = old.qty - old.filled_qty
-        if qty <= 0 or qty != qty.quantize(QTY_QUANTUM):
-            raise unprocessable(f"invalid qty {qty}")
-        limit = _decimal(body.get("limit_price"), "limit_price")
-        if old.order_type is OrderType.MARKET and limit is not None:
-            raise unprocessable("limit_price cannot be set on a market order")
-        if limit is None:
-            limit = old.limit_price
-        elif not is_on_grid(limit):
-            raise unprocessable(
-                f"invalid limit_price {limit}. sub-penny increment does not fulfill "
-                "minimum pricing criteria"
-            )
-        tif_text = str(body.get("time_in_force") or old.time_in_force.value)
-        if tif_text not in ("day", "ioc"):
-            raise unprocessable(f"time_in_force {tif_text!r} is not supported")
-        new_coid = str(body.get("client_order_id") or uuid.uuid4())
-        if new_coid in self.orders:
-            raise unprocessable("client_order_id must be unique")
-        request = OrderRequest(
-            client_order_id=new_coid,
-            symbol=old.symbol,
-            side=old.side,
-            qty=qty,
-            order_type=old.order_type,
-            limit_price=limit,
-            time_in_force=TimeInForce(tif_text),
-        )
+        request = parse_replace(old, body, taken=self.orders)
         self._check_wash_trade(request, ignore=old.client_order_id)
         new = self._new_record(request, old.extended_hours)
         new.replaces = old.id
-        self.pending[new_coid] = request
-        old.replacing = new_coid
+        self.pending[request.client_order_id] = request
+        old.replacing = request.client_order_id
         old.updated_at = self.now()
         if self.faults.take("replace_race"):
             self.faults.race_orders.add(old.client_order_id)
@@ -551,7 +369,7 @@ class PaperVenue:
             raise not_found("position does not exist")
         qty = abs(held)
         if qty_text:
-            asked = _decimal(qty_text, "qty")
+            asked = parse_decimal(qty_text, "qty")
             if asked is None or asked <= 0 or asked > qty:
                 raise unprocessable(f"invalid qty {qty_text}: the position holds {qty}")
             qty = asked
@@ -646,41 +464,3 @@ class PaperVenue:
         message = {"stream": "trade_updates", "data": data}
         for queue in self.listeners:
             queue.put_nowait(message)
-
-
-def _decimal(value: object, what: str) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        text = repr(value) if isinstance(value, float) else str(value).strip()
-        result = Decimal(text)
-    except InvalidOperation:
-        raise unprocessable(f"invalid {what}: {value!r}") from None
-    if not result.is_finite():
-        raise unprocessable(f"invalid {what}: {value!r}")
-    return result
-
-
-def _venue_refusal(exc: BrokerError, request: OrderRequest) -> AlpacaError:
-    """The simulator's refusal in Alpaca's words."""
-    code = exc.code
-    if code == "insufficient_buying_power":
-        return AlpacaError(403, shapes.FORBIDDEN, "insufficient buying power")
-    if code == "insufficient_qty":
-        return AlpacaError(
-            403,
-            shapes.FORBIDDEN,
-            f"insufficient qty available for order (requested: {request.qty})",
-        )
-    if code == "unknown_symbol":
-        return unprocessable(f'asset "{request.symbol}" not found')
-    if code == "asset_not_tradable":
-        return unprocessable(f"asset {request.symbol} is not tradable")
-    if code == "invalid_price":
-        return unprocessable(
-            f"invalid limit_price {request.limit_price}. sub-penny increment does not "
-            "fulfill minimum pricing criteria"
-        )
-    if code == "duplicate_client_order_id":
-        return unprocessable("client_order_id must be unique")
-    return unprocessable(str(exc))

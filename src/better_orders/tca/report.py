@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from better_orders.core.model import OrderType
+from better_orders.tca.evaluate import TcaResult
 from better_orders.tca.metrics import MARKET_POLICY, DecisionRecord, MinuteRow, PolicySummary
-from better_orders.tca.replay import TcaResult
 from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 

@@ -1,0 +1,136 @@
+"""Running a job on the built-in simulator: its venue, its virtual clock, its pace.
+
+The simulator runs on a virtual-time event loop, so a whole morning of waits and
+timeouts costs no wall time, and keeps its paper account in the journal's SQLite
+file so successive commands see what earlier ones did.
+
+``BETTER_ORDERS_SIM_PACE`` (wall seconds per simulated second) slows the simulator
+down to a watchable pace; it exists to test crashes at random points of a run.
+
+The simulator is imported only when a job runs on it, so a command trading on
+Alpaca never loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.timing import NEW_YORK
+from better_orders.engine.journalled_run import Job, journalled_run
+from better_orders.store.ids import new_run_id
+from better_orders.store.journal import Journal
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
+
+T = TypeVar("T")
+
+#: Wall seconds per simulated second (unset: as fast as possible). For crash tests.
+SIM_PACE_ENV_VAR = "BETTER_ORDERS_SIM_PACE"
+
+
+def run_in_sim(
+    job: Job[T],
+    *,
+    start: datetime,
+    seed: int,
+    db_path: Path,
+    replay: Mapping[str, Any] | None = None,
+) -> tuple[str, T]:
+    """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result)."""
+    from better_orders.venues.sim.clock import run_virtual
+    from better_orders.venues.sim.venue import SimVenue
+
+    async def main() -> tuple[str, T]:
+        pace = sim_pace()
+        venue = SimVenue.create(start=start, seed=seed, db_path=db_path, replay=dict(replay or {}))
+        pacer = asyncio.create_task(_pace(venue.clock, pace)) if pace is not None else None
+        try:
+            with Journal.open(db_path) as journal:
+                return await journalled_run(
+                    job,
+                    venue,
+                    journal,
+                    broker_name="sim",
+                    fresh_id=lambda: new_run_id(start.astimezone(NEW_YORK)),
+                )
+        finally:
+            if pacer is not None:
+                pacer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pacer
+            await venue.close()
+
+    return run_virtual(main(), start=start)
+
+
+def reconcile_in_sim(db_path: Path, *, start: datetime, adopt: bool) -> ReconcileReport:
+    """Reconcile the journal with the paper account, outside any run.
+
+    A restarted simulator has no open orders (those of a killed process ended with
+    it), but keeps their fills.
+    """
+    from better_orders.venues.sim.clock import run_virtual
+    from better_orders.venues.sim.venue import SimVenue
+
+    async def main() -> ReconcileReport:
+        sim = SimVenue.create(start=start, db_path=db_path)
+        try:
+            with Journal.open(db_path) as journal:
+                return await reconcile(journal, sim.broker, clock=sim.clock, adopt=adopt)
+        finally:
+            await sim.close()
+
+    return run_virtual(main(), start=start)
+
+
+def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
+    """The quote files to replay, by symbol; every symbol traded needs one.
+
+    A single file for a single symbol is that symbol's, whatever the file says.
+    """
+    from better_orders.venues.sim.replay import ReplayQuotes
+
+    if len(quotes) == 1 and len(symbols) == 1:
+        symbol = next(iter(symbols))
+        return {symbol: ReplayQuotes.from_file(quotes[0], symbol=symbol)}
+    loaded = [ReplayQuotes.from_file(q) for q in quotes]
+    replay = {r.symbol: r for r in loaded}
+    missing = sorted(symbols - set(replay))
+    if missing:
+        raise InvalidInputError(
+            f"no quote file for {', '.join(missing)} (files hold {', '.join(sorted(replay))})"
+        )
+    return replay
+
+
+def sim_pace(env: Mapping[str, str] | None = None) -> float | None:
+    """``BETTER_ORDERS_SIM_PACE``: wall seconds per simulated second, or None when unset."""
+    raw = (os.environ if env is None else env).get(SIM_PACE_ENV_VAR, "").strip()
+    if not raw:
+        return None
+    try:
+        pace = float(raw)
+    except ValueError:
+        pace = -1.0
+    if not pace > 0 or pace > 100:
+        raise InvalidInputError(
+            f"{SIM_PACE_ENV_VAR}={raw!r}: give wall seconds per simulated second, above 0 "
+            "and at most 100"
+        )
+    return pace
+
+
+async def _pace(clock: Any, wall_per_virtual: float) -> None:
+    """Hold the virtual clock back: each simulated step costs its share of wall time."""
+    step = timedelta(milliseconds=20)
+    while True:
+        await clock.sleep_until(clock.now() + step)
+        time.sleep(step.total_seconds() * wall_per_virtual)

@@ -1,0 +1,29 @@
+"""The paper venue's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+from better_orders.venues.sim.account import DEFAULT_CASH
+from better_orders.venues.sim.exchange import Latency
+
+
+@dataclass(frozen=True, slots=True)
+class VenueSettings:
+    """How the venue is built (the server's configuration, minus HTTP)."""
+
+    seed: int = 0
+    db_path: Path | None = None
+    quote_files: tuple[tuple[str | None, Path], ...] = ()
+    replay_from: datetime | None = None
+    #: The exchange's clock starts here and runs at wall pace (default: the real time).
+    clock_start: datetime | None = None
+    always_open: bool = False
+    starting_cash: Decimal = DEFAULT_CASH
+    unknown_symbols: tuple[str, ...] = ()
+    untradable_symbols: tuple[str, ...] = ()
+    non_fractionable_symbols: tuple[str, ...] = ()
+    latency: Latency = field(default_factory=Latency)

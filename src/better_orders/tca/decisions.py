@@ -1,0 +1,131 @@
+"""What an evaluation decides on: the quote file, when, how much, and the typical spread.
+
+The typical spread at a decision is learnt from the file's quotes up to that
+decision and no later (``learned_typical_spreads``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
+from decimal import Decimal
+from pathlib import Path
+
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.spread import TypicalSpreadTracker
+from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
+from better_orders.venues.sim.files import find_trades_file, from_ns
+from better_orders.venues.sim.replay import ReplayQuotes
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteFile:
+    """A loaded quote file and the label results carry for it."""
+
+    label: str
+    quotes: ReplayQuotes
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        symbol: str | None = None,
+        trades: str | Path | None = None,
+        find_trades: bool = False,
+    ) -> QuoteFile:
+        """Load a quote file, with ``trades`` (or, with ``find_trades``, the companion
+        ``*_trades`` file beside it, ``sim.files.find_trades_file``) merged in as executions."""
+        file = Path(path)
+        if trades is None and find_trades:
+            trades = find_trades_file(file)
+        return cls(file.name, ReplayQuotes.from_file(file, symbol=symbol, trades=trades))
+
+    @property
+    def trades(self) -> Path | None:
+        """The trades file whose prints the replay uses as executions, if any."""
+        return self.quotes.trades_path
+
+    def session_open(self, calendar: MarketCalendar | None = None) -> datetime:
+        """The regular open of the file's first day (09:30 New York on a normal day)."""
+        cal = calendar or default_calendar()
+        first = from_ns(int(self.quotes.ts_ns[0]))
+        session = cal.session_at(first)
+        if session is None:
+            raise InvalidInputError(
+                f"quote file {self.label} starts on {first.date()}, which has no NYSE session"
+            )
+        return session.open
+
+
+def decision_times(
+    file: QuoteFile,
+    start: dt_time,
+    end: dt_time,
+    every: timedelta,
+    calendar: MarketCalendar | None = None,
+) -> list[datetime]:
+    """Decision instants ``start <= t < end`` (New York wall clock) on the file's day."""
+    if every <= timedelta(0):
+        raise InvalidInputError(f"the decision interval must be positive, got {every}")
+    opened = file.session_open(calendar)
+    day = opened.astimezone(NEW_YORK).date()
+    first = datetime.combine(day, start, NEW_YORK).astimezone(UTC)
+    last = datetime.combine(day, end, NEW_YORK).astimezone(UTC)
+    if last <= first:
+        raise InvalidInputError(f"--to {end} must be after --from {start}")
+    times = []
+    t = first
+    while t < last:
+        times.append(t)
+        t += every
+    return times
+
+
+def learned_typical_spreads(
+    quotes: ReplayQuotes, times: Sequence[datetime], window_seconds: float
+) -> list[float | None]:
+    """The typical spread (bps) at each of ``times`` from the quotes before it, and no later.
+
+    A time-weighted trailing median (``TypicalSpreadTracker``) fed every row up to
+    and including the quote in force at the decision. No minimum history: at the
+    open the first seconds of quotes are the best (and only) evidence there is,
+    and they are the widest of the day, so the wait they imply errs on the side
+    of trading.
+    """
+    tracker = TypicalSpreadTracker(window_seconds, min_history_seconds=0.0, symbol=quotes.symbol)
+    order = sorted(range(len(times)), key=lambda k: times[k])
+    out: list[float | None] = [None] * len(times)
+    row = 0
+    n = len(quotes)
+    for k in order:
+        t = times[k]
+        last = quotes.index_at(t)
+        while row <= last and row < n:
+            tracker.update(quotes.quote_at(row))
+            row += 1
+        out[k] = tracker.typical_bps(t) if row > 0 else None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Sizing:
+    """Parent quantity per decision: a fixed number of shares, or a dollar amount at the mid."""
+
+    qty: Decimal | None = Decimal(100)
+    notional: Decimal | None = None
+
+    def quantity(self, quotes: ReplayQuotes, decision: datetime) -> Decimal:
+        if self.notional is None:
+            assert self.qty is not None
+            return self.qty
+        row = max(quotes.index_at(decision), 0)
+        mid = Decimal(int(quotes.bid_e4[row]) + int(quotes.ask_e4[row])) / Decimal(20_000)
+        shares = (self.notional / mid).to_integral_value(rounding="ROUND_FLOOR") if mid > 0 else 0
+        if shares < 1:
+            raise InvalidInputError(
+                f"--notional {self.notional} buys no whole {quotes.symbol} share at mid {mid}"
+            )
+        return Decimal(shares)

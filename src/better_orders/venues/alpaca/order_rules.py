@@ -1,0 +1,64 @@
+"""What Alpaca refuses, checked before an order is sent: a refusal then costs no
+request, and its message says what to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from better_orders.core.errors import BrokerError
+from better_orders.core.model import Asset, OrderRequest, OrderType, TimeInForce
+from better_orders.core.ticks import is_on_grid, tick_size
+
+
+def check_price(symbol: str, price: Decimal | None, what: str) -> None:
+    """A limit price must be on Alpaca's tick grid; ``what`` is what is then not sent."""
+    if price is None:
+        return
+    if not is_on_grid(price):
+        places = "2 decimals at or above $1.00" if price >= 1 else "4 decimals below $1.00"
+        raise BrokerError(
+            f"{symbol} limit price {price} is not a valid Alpaca price "
+            f"(tick {tick_size(price) if price > 0 else '?'}: at most {places}); "
+            f"{what} not sent",
+            code="invalid_price",
+        )
+
+
+async def check_order(
+    request: OrderRequest,
+    *,
+    extended_hours: bool,
+    get_asset: Callable[[str], Awaitable[Asset]],
+) -> None:
+    """Refuse ``request`` if Alpaca would; ``get_asset`` is only asked about fractional orders."""
+    symbol = request.symbol
+    check_price(symbol, request.limit_price, "no order")
+    fractional = request.qty != request.qty.to_integral_value()
+    if fractional:
+        market_day = (
+            request.order_type is OrderType.MARKET and request.time_in_force is TimeInForce.DAY
+        )
+        if not market_day:
+            raise BrokerError(
+                f"{symbol}: fractional quantity {request.qty} is only accepted on market DAY "
+                f"orders at Alpaca (this is a {request.order_type.value} "
+                f"{request.time_in_force.value} order); no order sent",
+                code="not_fractionable",
+            )
+        asset = await get_asset(symbol)
+        if not asset.fractionable:
+            raise BrokerError(
+                f"{symbol} is not fractionable at Alpaca: quantity {request.qty} must be "
+                "whole shares; no order sent",
+                code="not_fractionable",
+            )
+    if extended_hours and not (
+        request.order_type is OrderType.LIMIT and request.time_in_force is TimeInForce.DAY
+    ):
+        raise BrokerError(
+            f"{symbol}: extended-hours orders must be DAY limit orders at Alpaca "
+            f"(got {request.order_type.value} {request.time_in_force.value}); no order sent",
+            code="invalid_order",
+        )
