@@ -45,9 +45,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError, InvalidInputError
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
     Event,
@@ -76,8 +77,9 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.core.pricing import aggressive_limit
-from better_orders.core.spread import TypicalSpreadTracker, wait_rule
+from better_orders.core.spread import wait_rule
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
+from better_orders.core.typical_spread import TypicalSpreadTracker
 from better_orders.tca.metrics import (
     DEFAULT_COMPLETION_SECONDS,
     DecisionRecord,
@@ -198,7 +200,7 @@ class ReplayDriver:
         """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
         if start >= stop:
             return None
-        rule = wait_rule(params.config.spread, params.typical_spread_bps)
+        rule = wait_rule(params.spread, params.typical_spread_bps)
         sl = slice(start, stop)
         spread = self._spread_e4[sl]
         total = self._sum_e4[sl]
@@ -797,7 +799,7 @@ def evaluate_file(
         qty = sizing.quantity(quotes, decision)
         for policy, cfg in configs:
             typical = learned[cfg.spread.typical_window_seconds][k]
-            params = LadderParams.from_config(cfg, symbol, typical_spread_bps=typical)
+            params = ladder_params(cfg, symbol, typical_spread_bps=typical)
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:
