@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     Ladder,
-    LadderParams,
     ParentOrder,
     QuoteArrived,
     Start,
@@ -34,7 +34,7 @@ ET = ZoneInfo("America/New_York")
 def ladder_events_per_second(n_parents: int) -> tuple[int, float]:
     """Each parent: start, quotes, a partial fill, a timeout, a cancel, a re-peg, a fill."""
     cfg = BetterOrdersConfig()
-    params = LadderParams.from_config(cfg, "TQQQ")
+    params = ladder_params(cfg, "TQQQ")
     cal = default_calendar()
     t0 = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
     events = 0

@@ -121,9 +121,10 @@ def _run_ladder(quotes: Any, orders: list[Any]) -> dict[str, Any]:
     """The ladder (product defaults) at each order time, on the driver that skips quotes."""
     from decimal import Decimal
 
+    from better_orders.config.params import ladder_params
     from better_orders.config.settings import BetterOrdersConfig
     from better_orders.core.errors import InvalidInputError
-    from better_orders.core.ladder.machine import LadderParams, ParentOrder
+    from better_orders.core.ladder import ParentOrder
     from better_orders.tca.decisions import learned_typical_spreads
     from better_orders.tca.driver import ReplayDriver
     from better_orders.tca.policies import BUILTIN_POLICIES
@@ -138,7 +139,7 @@ def _run_ladder(quotes: Any, orders: list[Any]) -> dict[str, Any]:
     filled = Decimal(0)
     began = time.perf_counter()
     for (when, side, qty), bps in zip(orders, typical, strict=True):
-        params = LadderParams.from_config(config, symbol, typical_spread_bps=bps)
+        params = ladder_params(config, symbol, typical_spread_bps=bps)
         try:
             outcome = driver.run(ParentOrder(symbol, side, qty), params, when)
         except InvalidInputError:

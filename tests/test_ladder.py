@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
     Finished,
     Ladder,
-    LadderParams,
     LadderProtocolError,
     LadderState,
     ParentOrder,
@@ -58,7 +58,7 @@ def make(
     **overrides: object,
 ) -> Ladder:
     cfg = config or BetterOrdersConfig()
-    params = LadderParams.from_config(cfg, symbol)
+    params = ladder_params(cfg, symbol)
     if overrides:
         import dataclasses
 

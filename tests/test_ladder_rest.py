@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal as D
 from zoneinfo import ZoneInfo
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelOrder,
     Finished,
     Halt,
     Ladder,
-    LadderParams,
     LadderState,
     ParentOrder,
     QuoteArrived,
@@ -38,7 +38,7 @@ def make(side: Side = Side.BUY, fraction: str = "1") -> Ladder:
     cfg = cfg.model_copy(
         update={"timing": cfg.timing.model_copy(update={"rest_fraction": D(fraction)})}
     )
-    params = LadderParams.from_config(cfg, "TQQQ")
+    params = ladder_params(cfg, "TQQQ")
     return Ladder(ParentOrder("TQQQ", side, D(100)), params, default_calendar(), lambda n: f"t-{n}")
 
 

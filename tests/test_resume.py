@@ -19,7 +19,7 @@ from better_orders import rebalance_portfolio
 from better_orders.cli.app import main as cli_main
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, JournalError
-from better_orders.core.ladder.machine import SubmitOrder
+from better_orders.core.ladder import SubmitOrder
 from better_orders.core.model import OrderUpdate, Side
 from better_orders.engine.commands import run_rebalance_simulated
 from better_orders.engine.rebalance import RebalanceReport, rebalance

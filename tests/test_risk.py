@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders.config.loader import load_config
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig, RiskSettings
 from better_orders.core.errors import ConfigError, KillSwitchError, RiskLimitError
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelOrder,
     Finished,
     Halt,
     Ladder,
-    LadderParams,
     LadderState,
     ParentOrder,
     QuoteArrived,
@@ -262,7 +262,7 @@ def test_halt_summary_wording() -> None:
 
 def _ladder(qty: str = "100") -> Ladder:
     # Idle waits: no slice rests while a wide spread is waited out.
-    params = LadderParams.from_config(
+    params = ladder_params(
         BetterOrdersConfig.model_validate({"timing": {"rest_fraction": 0}}), "TQQQ"
     )
     return Ladder(

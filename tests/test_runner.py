@@ -13,8 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import LadderParams, ParentOrder
+from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
@@ -70,7 +71,7 @@ def run(
                 journal=journal,
             )
             legs_ = [
-                Leg(i, ParentOrder(s, side, D(q)), LadderParams.from_config(cfg, s))
+                Leg(i, ParentOrder(s, side, D(q)), ladder_params(cfg, s))
                 for i, (s, side, q) in enumerate(legs, start=1)
             ]
             for leg in legs_:
@@ -293,7 +294,7 @@ def test_a_ladder_admitted_late_at_the_open_ignores_quotes_queued_before_it(
                 requests_per_minute=6,
             )
             legs = [
-                Leg(i, ParentOrder(s, Side.BUY, D(5)), LadderParams.from_config(cfg, s))
+                Leg(i, ParentOrder(s, Side.BUY, D(5)), ladder_params(cfg, s))
                 for i, s in enumerate(("TQQQ", "SOXL", "SPY"), start=1)
             ]
             reports = await runner.run(legs)
@@ -309,12 +310,12 @@ def test_a_ladder_admitted_late_at_the_open_ignores_quotes_queued_before_it(
 
 
 def test_events_reach_the_ladder_in_time_order() -> None:
-    from better_orders.core.ladder.machine import QuoteArrived, TimerFired
+    from better_orders.core.ladder import QuoteArrived, TimerFired
     from better_orders.core.model import OrderStatus, OrderUpdate
     from better_orders.engine.runner import _LegState
 
     cfg = BetterOrdersConfig()
-    leg = Leg(1, ParentOrder("TQQQ", Side.BUY, D(1)), LadderParams.from_config(cfg, "TQQQ"))
+    leg = Leg(1, ParentOrder("TQQQ", Side.BUY, D(1)), ladder_params(cfg, "TQQQ"))
     st = _LegState(leg, ladder=None)  # type: ignore[arg-type]
     st.seen_at, st.quote_ts = T0 + timedelta(seconds=5), T0 + timedelta(seconds=4)
     old_quote = Quote("TQQQ", D("50.00"), D("50.01"), D(1), D(1), T0)
@@ -343,7 +344,7 @@ def test_a_resumed_leg_continues_the_attempt_numbers(tmp_path: Path) -> None:
             leg = Leg(
                 1,
                 ParentOrder("TQQQ", Side.BUY, D(100)),
-                LadderParams.from_config(cfg, "TQQQ"),
+                ladder_params(cfg, "TQQQ"),
                 first_attempt=4,
             )
             (report,) = await runner.run([leg])
@@ -379,8 +380,8 @@ def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> N
                 journal=journal, observer=observer,
             )  # fmt: skip
             legs = [
-                Leg(1, ParentOrder("TQQQ", Side.BUY, D(50)), LadderParams.from_config(cfg, "TQQQ")),
-                Leg(2, ParentOrder("SPY", Side.BUY, D(5)), LadderParams.from_config(cfg, "SPY")),
+                Leg(1, ParentOrder("TQQQ", Side.BUY, D(50)), ladder_params(cfg, "TQQQ")),
+                Leg(2, ParentOrder("SPY", Side.BUY, D(5)), ladder_params(cfg, "SPY")),
             ]
             with pytest.raises(RuntimeError, match="observer failed"):
                 await runner.run(legs)

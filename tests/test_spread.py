@@ -8,23 +8,29 @@ from decimal import Decimal
 
 import pytest
 
-from better_orders.config.settings import BetterOrdersConfig, SpreadSettings, SymbolOverride
+from better_orders.config.params import premarket_assessment, spread_rules, timing_rules
+from better_orders.config.settings import (
+    BetterOrdersConfig,
+    SpreadSettings,
+    SymbolOverride,
+    TimingSettings,
+)
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
 from better_orders.core.spread import (
     SpreadClass,
-    TypicalSpreadTracker,
     assess_premarket,
     assess_spread,
     classify_cents,
     classify_relative,
 )
+from better_orders.core.typical_spread import TypicalSpreadTracker
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
-SETTINGS = SpreadSettings()
-CENTS = SpreadSettings(rule="cents")
+SETTINGS = spread_rules(SpreadSettings())
+CENTS = spread_rules(SpreadSettings(rule="cents"))
 
 
 def q(bid: str, ask: str, *, at: float = 0.0, symbol: str = "TQQQ") -> Quote:
@@ -84,7 +90,9 @@ def test_relative_class_without_a_baseline_uses_bps_thresholds(
 
 
 def test_relative_thresholds_follow_settings() -> None:
-    strict = SpreadSettings(tight_ratio=D(1), wide_ratio=D(2), tight_bps=D(1), wide_bps=D(2))
+    strict = spread_rules(
+        SpreadSettings(tight_ratio=D(1), wide_ratio=D(2), tight_bps=D(1), wide_bps=D(2))
+    )
     assert classify_relative(D("10.5"), D(10), strict) is SpreadClass.NORMAL
     assert classify_relative(D("20.5"), D(10), strict) is SpreadClass.WIDE
     assert classify_relative(D("1.5"), None, strict) is SpreadClass.NORMAL
@@ -160,7 +168,7 @@ def test_assess_spread_refuses_a_quote_with_no_spread_to_measure() -> None:
 def test_premarket_wait_follows_the_effective_class(
     bid: str, ask: str, wait: float, expected: SpreadClass
 ) -> None:
-    result = assess_premarket(q(bid, ask), BetterOrdersConfig(), "TQQQ")
+    result = premarket_assessment(q(bid, ask), BetterOrdersConfig(), "TQQQ")
     assert result.spread.effective_class is expected
     assert result.recommended_wait_seconds == wait
     assert result.slippage_budget_bps == D(20)
@@ -172,31 +180,41 @@ def test_premarket_budget_by_symbol_class_and_override() -> None:
     cases = [("SPY", "600.00", D(10)), ("MSFT", "90.00", D(15)), ("AAPL", "190.00", D(7))]
     for symbol, bid, budget in cases:
         quote = q(bid, str(D(bid) + D("0.02")), symbol=symbol)
-        assert assess_premarket(quote, config, symbol.lower()).slippage_budget_bps == budget
+        assert premarket_assessment(quote, config, symbol.lower()).slippage_budget_bps == budget
 
 
 def test_premarket_uses_configured_typical_spread_unless_given_one() -> None:
     config = BetterOrdersConfig(symbols={"AAPL": SymbolOverride(typical_spread_bps=D(1))})
     quote = q("200.00", "200.08", symbol="AAPL")  # 4 bps: tight by thresholds
-    configured = assess_premarket(quote, config, "AAPL")
+    configured = premarket_assessment(quote, config, "AAPL")
     assert configured.spread.relative_basis == "typical 1.0 bps (configured)"
     assert configured.spread.effective_class is SpreadClass.WIDE
     assert configured.recommended_wait_seconds == 120.0
-    given = assess_premarket(quote, config, "AAPL", 3.0)
+    given = premarket_assessment(quote, config, "AAPL", 3.0)
     assert given.spread.effective_class is SpreadClass.TIGHT
     assert given.recommended_wait_seconds == 0.0
 
 
 def test_premarket_waits_come_from_config() -> None:
     config = BetterOrdersConfig.model_validate({"timing": {"recommend_wait_wide_seconds": 45}})
-    result = assess_premarket(q("50.00", "50.10"), config, "TQQQ")
+    result = premarket_assessment(q("50.00", "50.10"), config, "TQQQ")
     assert result.recommended_wait_seconds == 45.0
     assert "wait 45 s" in result.reason
 
 
+def test_premarket_core_takes_plain_rules_and_budget() -> None:
+    timing = timing_rules(TimingSettings(recommend_wait_wide_seconds=45))
+    result = assess_premarket(
+        q("50.00", "50.10"), "tqqq", spread=SETTINGS, timing=timing, slippage_budget_bps=D(7)
+    )
+    assert (result.symbol, result.recommended_wait_seconds) == ("TQQQ", 45.0)
+    assert result.slippage_budget_bps == D(7)
+    assert result.spread.relative_basis.startswith("bps thresholds")
+
+
 def test_premarket_refuses_a_quote_for_another_symbol() -> None:
     with pytest.raises(InvalidInputError, match="SPY"):
-        assess_premarket(q("50.00", "50.10"), BetterOrdersConfig(), "SPY")
+        premarket_assessment(q("50.00", "50.10"), BetterOrdersConfig(), "SPY")
 
 
 # -- typical spread tracker -------------------------------------------------------------
@@ -283,8 +301,9 @@ def test_tracker_is_for_one_symbol() -> None:
         tracker.update(spread_quote(10, 1, symbol="QQQ"))
 
 
-def test_tracker_window_from_settings() -> None:
-    tracker = TypicalSpreadTracker.from_settings(SpreadSettings(typical_window_seconds=60), "SPY")
+def test_tracker_window_from_the_spread_rules() -> None:
+    rules = spread_rules(SpreadSettings(typical_window_seconds=60))
+    tracker = TypicalSpreadTracker.from_rules(rules, "SPY")
     tracker.update(spread_quote(10, 0))
     tracker.update(spread_quote(20, 100))
     assert tracker.typical_bps(at(150)) == pytest.approx(20.0)

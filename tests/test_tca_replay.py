@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.ladder.machine import LadderParams, ParentOrder
+from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, Quote, Side
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
@@ -48,7 +49,7 @@ SCENARIO = [(0.0, "50.00", "50.40"), (20.0, "50.10", "50.12")]
 
 def params(config: BetterOrdersConfig | None = None) -> LadderParams:
     cfg = BUILTIN_POLICIES["ladder"].config(config or BetterOrdersConfig())
-    return LadderParams.from_config(cfg, "ABC")
+    return ladder_params(cfg, "ABC")
 
 
 def test_driver_waits_out_the_wide_spread_then_fills_at_the_ask() -> None:

@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from better_orders.config.params import ladder_params, spread_rules
 from better_orders.config.settings import BetterOrdersConfig, SpreadSettings
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelOrder,
     Ladder,
-    LadderParams,
     LadderState,
     ParentOrder,
     QuoteArrived,
@@ -39,7 +39,7 @@ def ladder(typical: float | None = None, **config: Any) -> Ladder:
     # The wait rules with idle waits (a resting slice is tested in test_ladder_rest.py).
     timing = {"rest_fraction": 0, **config.pop("timing", {})}
     cfg = BetterOrdersConfig.model_validate({"mode": "always", "timing": timing, **config})
-    params = LadderParams.from_config(cfg, "ABC", typical_spread_bps=typical)
+    params = ladder_params(cfg, "ABC", typical_spread_bps=typical)
     return Ladder(ParentOrder("ABC", Side.BUY, D(100)), params, default_calendar(), str)
 
 
@@ -52,19 +52,19 @@ MS = timedelta(milliseconds=1)
 
 
 def test_wait_target_is_a_share_of_the_typical_spread_capped_in_bps() -> None:
-    settings = SpreadSettings()
-    assert settings.wait_ratio == D("0.5") and settings.wait_cap_bps == D(5)
+    rules = spread_rules(SpreadSettings())
+    assert rules.wait_ratio == D("0.5") and rules.wait_cap_bps == D(5)
     # 8 bps typical: wait while wider than 4 bps (and than the 3-cent floor).
-    rule = wait_rule(settings, 8.0)
+    rule = wait_rule(rules, 8.0)
     assert rule.floor == D("0.03") and rule.target_bps == D(4)
     assert rule.worth_waiting(D("0.09"), D("200"))  # 4.5 bps
     assert not rule.worth_waiting(D("0.08"), D("200"))  # exactly 4 bps
     # A huge opening typical (30 bps) still only waits for 5 bps.
-    assert wait_rule(settings, 30.0).target_bps == D(5)
+    assert wait_rule(rules, 30.0).target_bps == D(5)
     # 3 cents or less is never waited out, however it compares (a $20 ETF: 15 bps).
-    assert not wait_rule(settings, 1.0).worth_waiting(D("0.03"), D("20"))
+    assert not wait_rule(rules, 1.0).worth_waiting(D("0.03"), D("20"))
     # The seed's cents rule: wait while wider than 5 cents, whatever the price.
-    cents = wait_rule(SpreadSettings(rule="cents"), 1.0)
+    cents = wait_rule(spread_rules(SpreadSettings(rule="cents")), 1.0)
     assert cents.worth_waiting(D("0.06"), D("600")) and not cents.worth_waiting(D("0.05"), D("1"))
 
 

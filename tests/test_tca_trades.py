@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from better_orders.cli.app import main
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import LadderParams, ParentOrder
+from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote, Side
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
@@ -220,7 +221,7 @@ def test_skipping_quotes_changes_nothing_with_prints(tmp_path: Path) -> None:
         cfg = policy.config(BetterOrdersConfig())
         if overlay:
             cfg = cfg.model_copy(update={"timing": cfg.timing.model_copy(update=overlay["timing"])})
-        params = LadderParams.from_config(cfg, "ABC")
+        params = ladder_params(cfg, "ABC")
         fast, slow = ReplayDriver(loaded.quotes), ReplayDriver(loaded.quotes, skip=False)
         for k in range(0, 30, 3):
             for side in (Side.BUY, Side.SELL):

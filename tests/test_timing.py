@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from better_orders.config.params import timing_rules
 from better_orders.config.settings import TimingSettings
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import (
@@ -401,22 +402,24 @@ def test_pre_market_waits_for_the_open(cal: MarketCalendar) -> None:
 
 def test_closed_and_after_hours_refuse_naming_the_next_open(cal: MarketCalendar) -> None:
     thanksgiving = cal.decide(
-        et(2026, 11, 26, 10, 0), spread_is_wide=False, timing=TimingSettings()
+        et(2026, 11, 26, 10, 0), spread_is_wide=False, timing=timing_rules(TimingSettings())
     )
     assert thanksgiving.action is TimingAction.REFUSE
     assert thanksgiving.until is None
     assert "next open Fri 2026-11-27 09:30:00 ET" in thanksgiving.reason
-    after = cal.decide(et(2026, 11, 27, 13, 30), spread_is_wide=False, timing=TimingSettings())
+    after = cal.decide(
+        et(2026, 11, 27, 13, 30), spread_is_wide=False, timing=timing_rules(TimingSettings())
+    )
     assert after.action is TimingAction.REFUSE
     assert "next open Mon 2026-11-30 09:30:00 ET" in after.reason
 
 
-def test_calendar_decide_uses_the_settings(cal: MarketCalendar) -> None:
-    timing = TimingSettings(opening_wait_max_seconds=45)
+def test_calendar_decide_uses_the_timing_rules(cal: MarketCalendar) -> None:
+    timing = timing_rules(TimingSettings(opening_wait_max_seconds=45))
     now = et(2026, 11, 24, 9, 30, 30)
     d = cal.decide(now, spread_is_wide=True, timing=timing)
     assert (d.action, d.until) == (TimingAction.WAIT, et(2026, 11, 24, 9, 31, 15))
-    refuse = TimingSettings(pre_open="refuse")
+    refuse = timing_rules(TimingSettings(pre_open="refuse"))
     pre = cal.decide(et(2026, 11, 24, 9, 0), spread_is_wide=True, timing=refuse)
     assert pre.action is TimingAction.REFUSE
 
@@ -457,11 +460,11 @@ def test_timing_decision_rejects_inconsistent_input(cal: MarketCalendar) -> None
 
 
 def test_recommended_wait_seconds() -> None:
-    timing = TimingSettings()
+    timing = timing_rules(TimingSettings())
     assert recommended_wait_seconds("wide", timing) == 120
     assert recommended_wait_seconds("NORMAL", timing) == 60
     assert recommended_wait_seconds("tight", timing) == 0
-    custom = TimingSettings(recommend_wait_wide_seconds=30)
+    custom = timing_rules(TimingSettings(recommend_wait_wide_seconds=30))
     assert recommended_wait_seconds("wide", custom) == 30
     with pytest.raises(InvalidInputError, match="unknown spread class 'huge'"):
         recommended_wait_seconds("huge", timing)

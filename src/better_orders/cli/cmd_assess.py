@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.config.params import premarket_assessment
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
@@ -26,7 +27,7 @@ from better_orders.core.pricing import (
     within_budget,
 )
 from better_orders.core.sanity import quote_from_raw, require_valid_quote
-from better_orders.core.spread import PremarketAssessment, assess_premarket
+from better_orders.core.spread import PremarketAssessment
 
 
 def _cents(dollars: Decimal) -> str:
@@ -87,7 +88,7 @@ def assess(
         typical = to_decimal(typical_bps, "--typical-bps")
         if typical <= 0:
             raise InvalidInputError(f"--typical-bps must be positive, got {typical}")
-    result = assess_premarket(quote, config, quote.symbol, typical, typical_source="given")
+    result = premarket_assessment(quote, config, quote.symbol, typical, typical_source="given")
     ticks = config.aggressive_ticks(quote.symbol)
     rows = [_limit_row(side, quote, result, ticks) for side in (Side.BUY, Side.SELL)]
 

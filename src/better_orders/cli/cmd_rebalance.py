@@ -28,7 +28,7 @@ from better_orders.cli.common import (
 )
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.ladder.machine import Finished, SubmitOrder
+from better_orders.core.ladder import Finished, SubmitOrder
 from better_orders.core.model import OrderUpdate
 from better_orders.core.plan import Plan
 from better_orders.engine.commands import VenueChoice, run_rebalance

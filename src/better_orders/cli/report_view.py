@@ -8,7 +8,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
     Finished,

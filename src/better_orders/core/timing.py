@@ -38,7 +38,6 @@ from functools import cache
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from better_orders.config.settings import TimingSettings
 from better_orders.core.errors import InvalidInputError
 
 UTC = dt.UTC
@@ -77,6 +76,22 @@ class TimingAction(StrEnum):
     WAIT = "wait"
     WAIT_FOR_OPEN = "wait_for_open"
     REFUSE = "refuse"
+
+
+@dataclass(frozen=True, slots=True)
+class TimingRules:
+    """How long a wide spread may delay an order, and the pre-open advice, in seconds.
+
+    The shell builds these from the validated ``timing`` settings
+    (``config.params.timing_rules``); see :func:`timing_decision` for the waits.
+    """
+
+    opening_wait_max_seconds: float
+    early_wait_max_seconds: float
+    pre_open: Literal["wait", "refuse"]
+    recommend_wait_wide_seconds: float
+    recommend_wait_normal_seconds: float
+    recommend_wait_tight_seconds: float
 
 
 #: Phase of an instant by its position among a day's six boundaries (see module docstring).
@@ -307,10 +322,10 @@ class MarketCalendar:
         instant: dt.datetime,
         *,
         spread_is_wide: bool,
-        timing: TimingSettings,
+        timing: TimingRules,
         waited_since: dt.datetime | None = None,
     ) -> TimingDecision:
-        """``timing_decision`` for ``instant`` with the phase, session and settings filled in."""
+        """``timing_decision`` for ``instant`` with the phase, session and rules filled in."""
         phase = self.phase_at(instant)
         closed = phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS)
         return timing_decision(
@@ -438,7 +453,7 @@ def timing_decision(
     )
 
 
-def recommended_wait_seconds(spread_class: str, timing: TimingSettings) -> float:
+def recommended_wait_seconds(spread_class: str, timing: TimingRules) -> float:
     """Pre-open advice: how long to wait after the open for a spread of this class."""
     key = str(getattr(spread_class, "value", spread_class)).strip().lower()
     table = {

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError, InvalidInputError, JournalError, KillSwitchError
 from better_orders.core.jsonable import to_jsonable
-from better_orders.core.ladder.machine import LadderParams, ParentOrder
+from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import (
     ExecutionReport,
     Side,
@@ -93,7 +94,7 @@ async def execute(
     )
     recorded = {intent.leg: intent for intent in journal.intents(run_id)}
     for i, spec in zip(numbers, specs, strict=True):
-        params = LadderParams.from_config(
+        params = ladder_params(
             config,
             spec.symbol,
             max_slippage_bps=spec.max_slippage_bps,

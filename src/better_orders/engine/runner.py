@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from better_orders.core.errors import BrokerError, QuoteError, RiskLimitError
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     Action,
     CancelFailed,
     CancelOrder,

@@ -14,8 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.spread import TypicalSpreadTracker
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
+from better_orders.core.typical_spread import TypicalSpreadTracker
 from better_orders.venues.sim.files import find_trades_file, from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 

@@ -43,7 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from better_orders.core.errors import BrokerError, InvalidInputError
-from better_orders.core.ladder.machine import (
+from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
     Event,
@@ -175,7 +175,7 @@ class ReplayDriver:
         """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
         if start >= stop:
             return None
-        rule = wait_rule(params.config.spread, params.typical_spread_bps)
+        rule = wait_rule(params.spread, params.typical_spread_bps)
         sl = slice(start, stop)
         spread = self._spread_e4[sl]
         total = self._sum_e4[sl]

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
 
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder.machine import LadderParams, ParentOrder
+from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import Side
 from better_orders.core.timing import MarketCalendar
 from better_orders.tca.decisions import QuoteFile, Sizing, decision_times, learned_typical_spreads
@@ -82,7 +83,7 @@ def evaluate_file(
         qty = sizing.quantity(quotes, decision)
         for policy, cfg in configs:
             typical = learned[cfg.spread.typical_window_seconds][k]
-            params = LadderParams.from_config(cfg, symbol, typical_spread_bps=typical)
+            params = ladder_params(cfg, symbol, typical_spread_bps=typical)
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:

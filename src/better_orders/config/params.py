@@ -1,0 +1,113 @@
+"""Settings turned into the pure core's plain parameters.
+
+The core never imports the settings: the shell resolves them here, once per
+symbol, into the frozen dataclasses the core takes (``SpreadRules``,
+``TimingRules``, ``LadderParams``). The defaults stay in the settings schema.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from better_orders.config.settings import BetterOrdersConfig, SpreadSettings, TimingSettings
+from better_orders.core.ladder.params import LadderParams
+from better_orders.core.model import Quote, normalize_symbol
+from better_orders.core.spread import PremarketAssessment, SpreadRules, assess_premarket
+from better_orders.core.timing import TimingRules
+
+
+def spread_rules(settings: SpreadSettings) -> SpreadRules:
+    return SpreadRules(
+        tight_cents=settings.tight_cents,
+        wide_cents=settings.wide_cents,
+        rule=settings.rule,
+        tight_ratio=settings.tight_ratio,
+        wide_ratio=settings.wide_ratio,
+        tight_bps=settings.tight_bps,
+        wide_bps=settings.wide_bps,
+        wait_ratio=settings.wait_ratio,
+        wait_cap_bps=settings.wait_cap_bps,
+        typical_window_seconds=settings.typical_window_seconds,
+    )
+
+
+def timing_rules(settings: TimingSettings) -> TimingRules:
+    return TimingRules(
+        opening_wait_max_seconds=settings.opening_wait_max_seconds,
+        early_wait_max_seconds=settings.early_wait_max_seconds,
+        pre_open=settings.pre_open,
+        recommend_wait_wide_seconds=settings.recommend_wait_wide_seconds,
+        recommend_wait_normal_seconds=settings.recommend_wait_normal_seconds,
+        recommend_wait_tight_seconds=settings.recommend_wait_tight_seconds,
+    )
+
+
+def ladder_params(
+    config: BetterOrdersConfig,
+    symbol: str,
+    *,
+    max_slippage_bps: Decimal | None = None,
+    typical_spread_bps: float | None = None,
+) -> LadderParams:
+    """The ladder's parameters for ``symbol``; the arguments override the configured values."""
+    lad = config.ladder
+    typical = typical_spread_bps
+    configured = config.typical_spread_bps(symbol)
+    if typical is None and configured is not None:
+        typical = float(configured)
+    return LadderParams(
+        routed_better=config.routes_better(symbol),
+        entry=lad.entry,
+        budget_bps=(
+            max_slippage_bps if max_slippage_bps is not None else config.slippage_budget_bps(symbol)
+        ),
+        aggressive_ticks=config.aggressive_ticks(symbol),
+        max_repegs=lad.max_repegs,
+        repeg_extra_ticks=lad.repeg_extra_ticks,
+        timeout_wait_for_spreads=timedelta(seconds=lad.timeout_wait_for_spreads_seconds),
+        timeout_normal=timedelta(seconds=lad.timeout_seconds),
+        timeout_standard=timedelta(seconds=lad.timeout_standard_seconds),
+        fallback=lad.fallback,
+        protection=lad.protection,
+        protection_timeout=timedelta(seconds=lad.protection_timeout_seconds),
+        cancel_timeout=timedelta(seconds=lad.cancel_timeout_seconds),
+        quote_timeout=timedelta(seconds=lad.quote_timeout_seconds),
+        max_quote_age_seconds=config.spread.max_quote_age_seconds,
+        absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
+        wait_again=config.timing.wait_again,
+        hold=timedelta(seconds=config.timing.hold_seconds),
+        rest_fraction=config.timing.rest_fraction,
+        typical_spread_bps=typical,
+        spread=spread_rules(config.spread),
+        timing=timing_rules(config.timing),
+    )
+
+
+def premarket_assessment(
+    quote: Quote,
+    config: BetterOrdersConfig,
+    symbol: str,
+    typical_spread_bps: Decimal | float | None = None,
+    *,
+    typical_source: str = "trailing median",
+) -> PremarketAssessment:
+    """``core.spread.assess_premarket`` with the symbol's configured rules and budget.
+
+    Without ``typical_spread_bps`` the configured typical spread for the symbol is
+    used, if there is one; otherwise the relative class uses the bps thresholds.
+    """
+    sym = normalize_symbol(symbol)
+    source = typical_source
+    if typical_spread_bps is None:
+        typical_spread_bps = config.typical_spread_bps(sym)
+        source = "configured"
+    return assess_premarket(
+        quote,
+        sym,
+        spread=spread_rules(config.spread),
+        timing=timing_rules(config.timing),
+        slippage_budget_bps=config.slippage_budget_bps(sym),
+        typical_spread_bps=typical_spread_bps,
+        typical_source=source,
+    )

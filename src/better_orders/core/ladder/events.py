@@ -1,0 +1,108 @@
+"""What goes in and out of a ladder: events in, actions out.
+
+The driver (live, simulator or replay) turns what happens at the broker, in the
+quote feed and on its clock into events, and carries out the actions the ladder
+returns. An event the ladder cannot accept in its state raises
+``LadderProtocolError``: a bug in the driver, never a market condition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from better_orders.core.errors import BetterOrdersError
+from better_orders.core.model import (
+    AttemptKind,
+    ExecutionReport,
+    OrderRequest,
+    OrderUpdate,
+    Quote,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteArrived:
+    quote: Quote
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitFailed:
+    """The broker refused a submit outright (no order exists at the broker)."""
+
+    client_order_id: str
+    now: datetime
+    reason: str
+    code: str = "broker_error"
+    #: Who refused it: the broker, or a pre-trade risk check before it was sent.
+    by: str = "the broker"
+
+
+@dataclass(frozen=True, slots=True)
+class CancelFailed:
+    """The broker refused a cancel (typically: the order already ended)."""
+
+    client_order_id: str
+    now: datetime
+    reason: str
+    code: str = "broker_error"
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    """Stop now (the kill switch): send nothing more, cancel the live child, then finish."""
+
+    now: datetime
+    reason: str
+
+
+Event = Start | QuoteArrived | OrderUpdate | TimerFired | SubmitFailed | CancelFailed | Halt
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitOrder:
+    request: OrderRequest
+    kind: AttemptKind
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueryOrder:
+    """Ask the broker for the order's current state and feed it back as an ``OrderUpdate``."""
+
+    client_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetTimer:
+    """Wake the ladder with ``TimerFired`` at ``at``. A new timer replaces the previous one."""
+
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    report: ExecutionReport
+
+
+Action = SubmitOrder | CancelOrder | QueryOrder | SetTimer | Finished
+
+
+class LadderProtocolError(BetterOrdersError):
+    """An event arrived that the ladder cannot accept in its current state (a driver bug)."""
