@@ -83,7 +83,8 @@ def run_ours(mode: str, quotes_path: str, orders_path: str) -> dict[str, Any]:
 
     from better_orders.core.model import Fill, Side
     from better_orders.tca.marketable import replay_marketable_orders
-    from better_orders.venues.sim.quotes import ReplayQuotes, from_ns
+    from better_orders.venues.sim.files import from_ns
+    from better_orders.venues.sim.replay import ReplayQuotes
 
     import_rss = _rss_mb()
     spec = json.loads(Path(orders_path).read_text())
@@ -196,7 +197,7 @@ def write_orders(quotes_path: Path, count: int, folder: Path) -> tuple[Path, str
     """The order stream for one file; returns its path, the symbol and the rows in the file."""
     from better_orders.core.timing import default_calendar
     from better_orders.tca.decisions import QuoteFile
-    from better_orders.venues.sim.quotes import to_ns
+    from better_orders.venues.sim.files import to_ns
 
     qf = QuoteFile.load(quotes_path)
     session = default_calendar().session_at(qf.session_open())

@@ -26,8 +26,8 @@ from better_orders.engine.execution import OrderSpec, execute
 from better_orders.store.journal import Journal
 from better_orders.store.records import OrderRecord
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.venue import SimVenue
 from cli_runner import run_cli
 
 ET = ZoneInfo("America/New_York")

@@ -11,7 +11,7 @@ import pytest
 
 from better_orders import place_better_order
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 ET = ZoneInfo("America/New_York")
 

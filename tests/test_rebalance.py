@@ -17,9 +17,9 @@ from better_orders.core.model import Fill, Side
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.store.journal import Journal
 from better_orders.venues.sim.account import PaperAccount
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
 DAY1 = datetime(2026, 11, 24, 9, 45, tzinfo=ET)

@@ -36,10 +36,10 @@ from better_orders.store.reconcile_report import OrderAction
 from better_orders.store.reconcile_rules import compare
 from better_orders.store.records import PENDING_SUBMIT, IntentRecord, OrderRecord
 from better_orders.venues.sim.account import PaperAccount, load_venue_records
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -15,7 +15,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side
 from better_orders.tca.marketable import MarketableReplayStats, replay_marketable_orders
 from better_orders.venues.sim.exchange import Latency
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 Orders = list[tuple[datetime, Side, D]]

@@ -31,8 +31,8 @@ from better_orders.store.progress import run_progress
 from better_orders.store.reconcile import reconcile
 from better_orders.store.records import RunStatus
 from better_orders.venues.sim.account import PaperAccount
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
+from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
 DAY1 = datetime(2026, 11, 24, 9, 45, tzinfo=ET)

@@ -46,9 +46,9 @@ from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.records import RunStatus
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import SimClock, run_virtual
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

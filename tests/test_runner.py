@@ -20,10 +20,10 @@ from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Qu
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)

@@ -24,10 +24,10 @@ from better_orders.core.model import (
 )
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 D = Decimal
 START = datetime(2026, 3, 2, 14, 40, tzinfo=UTC)  # Monday 09:40 New York time

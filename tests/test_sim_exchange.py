@@ -18,9 +18,11 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import Execution, QuoteBook, ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.source import Execution
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 14, 35, tzinfo=UTC)

@@ -20,15 +20,11 @@ from better_orders.config.settings import SymbolClass
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote
 from better_orders.core.ticks import is_on_grid
-from better_orders.venues.sim.quotes import (
-    QuoteBook,
-    QuoteFileError,
-    QuoteSource,
-    ReplayQuotes,
-    SymbolProfile,
-    SyntheticQuotes,
-    reference_price,
-)
+from better_orders.venues.sim.book import QuoteBook
+from better_orders.venues.sim.files import QuoteFileError
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.source import QuoteSource
+from better_orders.venues.sim.synthetic import SymbolProfile, SyntheticQuotes, reference_price
 
 D = Decimal
 NY = ZoneInfo("America/New_York")
@@ -66,7 +62,7 @@ def test_same_seed_gives_identical_quotes_and_another_seed_does_not() -> None:
 def test_synthetic_quotes_do_not_depend_on_the_hash_seed() -> None:
     code = (
         "from datetime import datetime; from zoneinfo import ZoneInfo;"
-        "from better_orders.venues.sim.quotes import SyntheticQuotes;"
+        "from better_orders.venues.sim.synthetic import SyntheticQuotes;"
         "o = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo('America/New_York'));"
         "s = SyntheticQuotes('ZZZQ', start=o, session_open=o, seed=9);"
         "print([str(s.pop().bid) for _ in range(50)])"

@@ -20,7 +20,7 @@ from better_orders.tca.metrics import (
     summarize,
 )
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 #: Tuesday 2024-01-09, 09:30 New York = 14:30 UTC (a regular session, standard time).
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)

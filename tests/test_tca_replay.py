@@ -22,9 +22,9 @@ from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.marketable import replay_marketable_orders
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.venues.sim.broker import SimVenue
 from better_orders.venues.sim.clock import run_virtual
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.venue import SimVenue
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 

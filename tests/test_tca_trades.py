@@ -19,15 +19,10 @@ from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.quotes import (
-    QuoteBook,
-    QuoteFileError,
-    ReplayQuotes,
-    TradePrints,
-    find_trades_file,
-    merge_trades,
-)
+from better_orders.venues.sim.files import QuoteFileError, TradePrints, find_trades_file
+from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 

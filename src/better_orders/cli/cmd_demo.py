@@ -64,7 +64,7 @@ SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConf
 
 def run_scenes(observer: Callable[[LadderEvent], None] | None = None) -> list[ExecutionReport]:
     """Each scene's order through the ladder on its scripted quotes; one report per scene."""
-    from better_orders.venues.sim.quotes import ReplayQuotes
+    from better_orders.venues.sim.replay import ReplayQuotes
 
     reports: list[ExecutionReport] = []
     with TemporaryDirectory(prefix="better-orders-demo-") as tmp:

@@ -5,7 +5,7 @@ simulated exchange that trade in the simulator (``better_orders.tca``), and the
 costs are summarised per file and policy against a market order. A quote file
 without executions of its own (``*_bbo``) gets the prints of its companion
 ``*_trades`` file (found beside it, or named with ``--trades``) as executions, so
-resting orders can fill on real trades, conservatively (``sim.exchange``). Examples::
+resting orders can fill on real trades, conservatively (``sim.fills``). Examples::
 
     better-orders tca --quotes data/quotes/*_l1.csv.gz
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\

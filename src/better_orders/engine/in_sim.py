@@ -45,8 +45,8 @@ def run_in_sim(
     replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, T]:
     """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result)."""
-    from better_orders.venues.sim.broker import SimVenue
     from better_orders.venues.sim.clock import run_virtual
+    from better_orders.venues.sim.venue import SimVenue
 
     async def main() -> tuple[str, T]:
         pace = sim_pace()
@@ -77,8 +77,8 @@ def reconcile_in_sim(db_path: Path, *, start: datetime, adopt: bool) -> Reconcil
     A restarted simulator has no open orders (those of a killed process ended with
     it), but keeps their fills.
     """
-    from better_orders.venues.sim.broker import SimVenue
     from better_orders.venues.sim.clock import run_virtual
+    from better_orders.venues.sim.venue import SimVenue
 
     async def main() -> ReconcileReport:
         sim = SimVenue.create(start=start, db_path=db_path)
@@ -96,7 +96,7 @@ def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
 
     A single file for a single symbol is that symbol's, whatever the file says.
     """
-    from better_orders.venues.sim.quotes import ReplayQuotes
+    from better_orders.venues.sim.replay import ReplayQuotes
 
     if len(quotes) == 1 and len(symbols) == 1:
         symbol = next(iter(symbols))

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.venues.sim.quotes import ReplayQuotes, to_ns
+from better_orders.venues.sim.files import to_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 
 def shifted_replay(source: ReplayQuotes, offset: timedelta) -> ReplayQuotes:

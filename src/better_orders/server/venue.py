@@ -37,7 +37,7 @@ from better_orders.server.order_requests import parse_decimal, parse_order, pars
 from better_orders.server.replay import load_replay
 from better_orders.server.settings import VenueSettings
 from better_orders.server.shapes import OrderRecord
-from better_orders.venues.sim.broker import SimVenue
+from better_orders.venues.sim.venue import SimVenue
 
 _TERMINALISH = frozenset(
     {

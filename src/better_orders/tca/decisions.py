@@ -16,7 +16,8 @@ from pathlib import Path
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
-from better_orders.venues.sim.quotes import ReplayQuotes, find_trades_file, from_ns
+from better_orders.venues.sim.files import find_trades_file, from_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ class QuoteFile:
         find_trades: bool = False,
     ) -> QuoteFile:
         """Load a quote file, with ``trades`` (or, with ``find_trades``, the companion
-        ``*_trades`` file beside it, ``sim.quotes.find_trades_file``) merged in as executions."""
+        ``*_trades`` file beside it, ``sim.files.find_trades_file``) merged in as executions."""
         file = Path(path)
         if trades is None and find_trades:
             trades = find_trades_file(file)

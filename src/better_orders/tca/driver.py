@@ -20,7 +20,7 @@ those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
 the ladder decides), or a quote or a printed execution (or trades-file print,
-``sim.quotes.merge_trades``) that makes the resting order fill. It skips only
+``sim.replay.merge_trades``) that makes the resting order fill. It skips only
 while nothing of ours is in flight (no submit, cancel or update on its way) and the ladder is
 not holding a spread that just came in. Rows before that row are dropped from
 the venue's feed; the row in force just before it (or at the timer) is
@@ -70,8 +70,10 @@ from better_orders.core.model import (
 )
 from better_orders.core.spread import wait_rule
 from better_orders.core.timing import MarketCalendar, default_calendar
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.quotes import QuoteBook, ReplayQuotes, from_ns
+from better_orders.venues.sim.files import from_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
 #: A finished ladder's live child is cancelled; this long is allowed for the venue to confirm.

@@ -26,7 +26,7 @@ from better_orders.tca.metrics import (
 )
 from better_orders.tca.policies import Policy
 from better_orders.venues.sim.exchange import Latency
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 
 @dataclass(slots=True)

@@ -26,8 +26,11 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.core.pricing import aggressive_limit
-from better_orders.venues.sim.exchange import Latency, SimExchange, _broker_order_id
-from better_orders.venues.sim.quotes import QuoteBook, ReplayQuotes, to_ns
+from better_orders.venues.sim.book import QuoteBook
+from better_orders.venues.sim.exchange import Latency, SimExchange
+from better_orders.venues.sim.files import to_ns
+from better_orders.venues.sim.orders import broker_order_id
+from better_orders.venues.sim.replay import ReplayQuotes
 
 _ONE_US = timedelta(microseconds=1)
 
@@ -185,7 +188,7 @@ def _marketable_fast(
         top = quote if at == row else quotes.quote_at(at)
         fills.append(
             Fill(
-                exec_id=f"{_broker_order_id(request.client_order_id)}-1",
+                exec_id=f"{broker_order_id(request.client_order_id)}-1",
                 client_order_id=request.client_order_id,
                 symbol=symbol,
                 side=side,

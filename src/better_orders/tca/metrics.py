@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from better_orders.core.model import ExecutionReport, Side
-from better_orders.venues.sim.quotes import ReplayQuotes
+from better_orders.venues.sim.replay import ReplayQuotes
 
 _BPS = Decimal(10_000)
 #: Completion is judged within this many seconds of the decision by default.

@@ -25,7 +25,8 @@ import numpy as np
 from better_orders.core.model import OrderType
 from better_orders.tca.evaluate import TcaResult
 from better_orders.tca.metrics import MARKET_POLICY, DecisionRecord, MinuteRow, PolicySummary
-from better_orders.venues.sim.quotes import ReplayQuotes, from_ns
+from better_orders.venues.sim.files import from_ns
+from better_orders.venues.sim.replay import ReplayQuotes
 
 #: The example decision is drawn from this policy when it was evaluated.
 EXAMPLE_POLICY = "ladder"

@@ -1,4 +1,4 @@
-"""A discrete-event simulated exchange: latency, a fill model on top of book, faults.
+"""A discrete-event simulated exchange: order handling, latency, faults, fills delivered.
 
 Rules of this file:
 
@@ -19,31 +19,9 @@ and a delivery of an update to the client (venue time + ``Latency.update``,
 plus any fault delay). ``advance(until)`` processes everything up to ``until``
 and returns what the client saw: ``QuoteEvent`` and ``OrderUpdate`` values.
 
-Fill model (top of book only, displayed size is the liquidity):
-
-- A marketable limit (buy limit >= ask, sell limit <= bid) fills at the touch,
-  not its limit, up to the displayed size; the rest rests at its limit. Size our
-  fills consume stays consumed until the next quote row of that symbol.
-- A resting limit fills when a later quote's opposite touch reaches it, again at
-  the touch and up to the displayed size.
-- A replayed execution (LOBSTER types 4/5) at price P against resting buys (or
-  sells) fills our resting buy limits >= P (sell limits <= P) at their limit, up
-  to the executed size.
-- A print from a trades file (``sim.quotes.merge_trades``: any venue, aggressor
-  unknown) is judged conservatively, since our queue position is unknown and
-  the print may have happened on a venue where others were ahead of us. Only an
-  order resting at the venue before the print can fill, always at its limit:
-  a print strictly through the limit (buy: below it; sell: above it) fills up
-  to the print's size; a print exactly at the limit fills only if the limit is
-  strictly better than this venue's displayed touch on our side (nobody shown
-  ahead of us here), and then only ``PRINT_AT_LIMIT_SHARE`` of the print (whole
-  shares, rounded down); a print at the limit while the displayed touch is at
-  or better than it fills nothing. A print row repeats the book in force: it is
-  not published and does not replenish the displayed size our fills consumed.
-- A market order takes the touch's displayed size, then walks a simple depth
-  model: each further level one tick worse holds the touch's displayed size
-  again (at least one round lot), so it always completes. With no valid touch
-  it waits at the venue for the next quote.
+Which orders fill, how much and at what price is the fill model (``fills``):
+top of book only, displayed size is the liquidity, real trades when the quotes
+carry them. This file carries the fills out and tells the client.
 
 Fills are observable two ways: on the updates (each carries its ``Fill``) and,
 since updates can be dropped, from the venue itself through ``take_fills()``,
@@ -52,7 +30,6 @@ which is how the broker adapter keeps the paper account exact.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -68,19 +45,23 @@ from better_orders.core.model import (
     OrderStatus,
     OrderUpdate,
     Quote,
-    Side,
     TimeInForce,
     normalize_symbol,
 )
-from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
+from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.faults import FaultPlan
-from better_orders.venues.sim.quotes import Execution, MarketEvent, QuoteBook
+from better_orders.venues.sim.fills import (
+    MakeFill,
+    TopOfBook,
+    match_execution,
+    match_print,
+    match_top,
+    same_book,
+)
+from better_orders.venues.sim.orders import VenueOrder, broker_order_id, check_price_grid
+from better_orders.venues.sim.source import MarketEvent
 
 ZERO = Decimal(0)
-#: The smallest depth level the market-order walk assumes when the touch shows less.
-MIN_DEPTH = Decimal(100)
-#: Share of a print exactly at our limit that fills us (see the module docstring).
-PRINT_AT_LIMIT_SHARE = Decimal("0.5")
 MAX_CLIENT_ORDER_ID = 128
 
 
@@ -109,101 +90,9 @@ class QuoteEvent:
 SimEvent = QuoteEvent | OrderUpdate
 
 
-class _Order:
-    """The venue's mutable record of one order."""
-
-    __slots__ = (
-        "at_venue",
-        "broker_order_id",
-        "filled_qty",
-        "fills",
-        "notional",
-        "reject_reason",
-        "request",
-        "seq",
-        "status",
-        "submitted_at",
-    )
-
-    def __init__(self, request: OrderRequest, broker_order_id: str, now: datetime, seq: int):
-        self.request = request
-        self.broker_order_id = broker_order_id
-        self.submitted_at = now
-        self.seq = seq
-        self.status = OrderStatus.PENDING_NEW
-        self.filled_qty = ZERO
-        self.notional = ZERO
-        self.fills = 0
-        self.at_venue = False
-        self.reject_reason: str | None = None
-
-    @property
-    def remaining(self) -> Decimal:
-        return self.request.qty - self.filled_qty
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        return self.notional / self.filled_qty if self.filled_qty else None
-
-    def snapshot(self) -> BrokerOrder:
-        r = self.request
-        return BrokerOrder(
-            client_order_id=r.client_order_id,
-            broker_order_id=self.broker_order_id,
-            symbol=r.symbol,
-            side=r.side,
-            qty=r.qty,
-            order_type=r.order_type,
-            limit_price=r.limit_price,
-            status=self.status,
-            filled_qty=self.filled_qty,
-            filled_avg_price=self.avg_price,
-            submitted_at=self.submitted_at,
-        )
-
-    def priority(self) -> tuple[int, Decimal, int]:
-        """Matching order within a side: market first, then best limit, then time."""
-        limit = self.request.limit_price
-        if limit is None:
-            return (0, ZERO, self.seq)
-        return (1, -limit if self.request.side is Side.BUY else limit, self.seq)
-
-
-class _Top:
-    """The venue's current top of book for a symbol, with what our fills left of it."""
-
-    __slots__ = ("ask_avail", "bid_avail", "quote")
-
-    def __init__(self, quote: Quote):
-        self.quote = quote
-        self.bid_avail = quote.bid_size if quote.bid > 0 else ZERO
-        self.ask_avail = quote.ask_size if quote.ask > 0 else ZERO
-
-
 # Timeline entry kinds; the tuple's second field orders same-instant entries.
 _SUBMIT, _CANCEL, _DELIVER, _PUBLISH = 0, 1, 2, 3
 _PRIORITY = {_SUBMIT: 1, _CANCEL: 1, _DELIVER: 2, _PUBLISH: 2}
-
-
-def _broker_order_id(client_order_id: str) -> str:
-    digest = hashlib.blake2b(client_order_id.encode(), digest_size=8).hexdigest()
-    return f"sim-{digest}"
-
-
-def check_price_grid(symbol: str, price: Decimal) -> None:
-    """Refuse a limit price off the tick grid, the way a venue would (code ``invalid_price``)."""
-    if not price.is_finite() or price <= 0:
-        raise BrokerError(f"invalid limit price {price} for {symbol}", code="invalid_price")
-    if price >= ONE_DOLLAR and price != price.quantize(PENNY):
-        raise BrokerError(
-            f"sub-penny price {price} for {symbol}: prices >= $1 take at most 2 decimals",
-            code="invalid_price",
-        )
-    if price < ONE_DOLLAR and price != price.quantize(SUBPENNY):
-        raise BrokerError(
-            f"price {price} for {symbol}: prices below $1 take at most 4 decimals",
-            code="invalid_price",
-        )
 
 
 class SimExchange:
@@ -222,9 +111,9 @@ class SimExchange:
         self._now: datetime | None = None
         self._timeline: list[tuple[datetime, int, int, int, object]] = []
         self._seq = count()
-        self._orders: dict[str, _Order] = {}
-        self._resting: dict[str, list[_Order]] = {}
-        self._tops: dict[str, _Top] = {}
+        self._orders: dict[str, VenueOrder] = {}
+        self._resting: dict[str, list[VenueOrder]] = {}
+        self._tops: dict[str, TopOfBook] = {}
         self._published: dict[str, Quote] = {}
         self._outbox: list[SimEvent] = []
         self._fills: list[Fill] = []
@@ -323,7 +212,7 @@ class SimExchange:
                 retryable=fault.retryable,
             )
         self.watch(request.symbol, now)
-        order = _Order(request, _broker_order_id(request.client_order_id), now, next(self._seq))
+        order = VenueOrder(request, broker_order_id(request.client_order_id), now, next(self._seq))
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
         self._orders[request.client_order_id] = order
@@ -429,10 +318,10 @@ class SimExchange:
                     assert isinstance(payload, Quote)
                     self._publish(payload)
                 elif kind == _SUBMIT:
-                    assert isinstance(payload, _Order)
+                    assert isinstance(payload, VenueOrder)
                     self._on_submit_arrival(payload, when)
                 else:
-                    assert isinstance(payload, _Order)
+                    assert isinstance(payload, VenueOrder)
                     self._on_cancel_arrival(payload, when)
             elif quote_time is not None and quote_time <= until:
                 self._on_market(book.pop())
@@ -448,13 +337,13 @@ class SimExchange:
         execution = event.execution
         if execution is not None and execution.is_print:
             top = self._tops.get(quote.symbol)
-            if top is not None and _same_book(top.quote, quote):
+            if top is not None and same_book(top.quote, quote):
                 # A print row repeats the book: nothing to publish or replenish.
                 resting = self._resting.get(quote.symbol)
                 if resting:
-                    self._match_print(resting, execution, top.quote, quote.ts)
+                    match_print(resting, execution, top.quote, self._filler(quote.ts))
                 return
-        top = _Top(quote)
+        top = TopOfBook(quote)
         self._tops[quote.symbol] = top
         if self._latency.market_data:
             self._schedule(quote.ts + self._latency.market_data, _PUBLISH, quote)
@@ -462,15 +351,16 @@ class SimExchange:
             self._publish(quote)
         resting = self._resting.get(quote.symbol)
         if resting:
+            fill = self._filler(quote.ts)
             if execution is not None and execution.is_print:
-                self._match_print(resting, execution, quote, quote.ts)
+                match_print(resting, execution, quote, fill)
             elif execution is not None:
-                self._match_execution(resting, execution, quote.ts)
-            for order in sorted(resting, key=_Order.priority):
+                match_execution(resting, execution, fill)
+            for order in sorted(resting, key=VenueOrder.priority):
                 if not order.status.is_terminal:
-                    self._match(order, top, quote.ts)
+                    match_top(order, top, fill)
 
-    def _on_submit_arrival(self, order: _Order, now: datetime) -> None:
+    def _on_submit_arrival(self, order: VenueOrder, now: datetime) -> None:
         if order.status.is_terminal:
             return  # canceled while still in flight
         order.at_venue = True
@@ -483,23 +373,23 @@ class SimExchange:
         self._resting.setdefault(order.request.symbol, []).append(order)
         top = self._tops.get(order.request.symbol)
         if top is not None:
-            self._match(order, top, now)
+            match_top(order, top, self._filler(now))
         if order.request.time_in_force is TimeInForce.IOC and not order.status.is_terminal:
             self._cancel_now(order, now, reason="immediate-or-cancel remainder")
 
-    def _on_cancel_arrival(self, order: _Order, now: datetime) -> None:
+    def _on_cancel_arrival(self, order: VenueOrder, now: datetime) -> None:
         if order.status.is_terminal:
             return  # it filled (or was canceled) first; the client already has that update
         if order.at_venue and self._faults.active and self._fill_on_cancel(order, now):
             return
         self._cancel_now(order, now)
 
-    def _cancel_now(self, order: _Order, now: datetime, reason: str | None = None) -> None:
+    def _cancel_now(self, order: VenueOrder, now: datetime, reason: str | None = None) -> None:
         order.status = OrderStatus.CANCELED
         self._unrest(order)
         self._emit(order, now, reason=reason)
 
-    def _fill_on_cancel(self, order: _Order, now: datetime) -> bool:
+    def _fill_on_cancel(self, order: VenueOrder, now: datetime) -> bool:
         """The fill-during-cancel fault: the remainder fills just before the cancel lands."""
         request = order.request
         top = self._tops.get(request.symbol)
@@ -523,88 +413,11 @@ class SimExchange:
             self._fill(order, order.remaining, price, now)
         return True
 
-    # -- matching ------------------------------------------------------------------------------
+    def _filler(self, now: datetime) -> MakeFill:
+        """``_fill`` at the instant ``now``, for the fill model."""
+        return lambda order, qty, price: self._fill(order, qty, price, now)
 
-    def _match(self, order: _Order, top: _Top, now: datetime) -> None:
-        request = order.request
-        buy = request.side is Side.BUY
-        quote = top.quote
-        touch = quote.ask if buy else quote.bid
-        if touch <= 0:
-            return
-        limit = request.limit_price
-        if limit is not None:
-            if (buy and limit < touch) or (not buy and limit > touch):
-                return
-            available = top.ask_avail if buy else top.bid_avail
-            if available <= 0:
-                return
-            filled = self._fill(order, min(order.remaining, available), touch, now)
-            if buy:
-                top.ask_avail -= filled
-            else:
-                top.bid_avail -= filled
-            return
-        # Market order: the touch's remaining size, then one tick worse per level.
-        depth = max(quote.ask_size if buy else quote.bid_size, MIN_DEPTH)
-        price = touch
-        level = top.ask_avail if buy else top.bid_avail
-        first = True
-        while order.remaining > 0:
-            while level > 0 and order.remaining > 0:
-                filled = self._fill(order, min(order.remaining, level), price, now)
-                level -= filled
-                if first:
-                    if buy:
-                        top.ask_avail -= filled
-                    else:
-                        top.bid_avail -= filled
-            first = False
-            price = _step(price, buy)
-            level = depth
-
-    def _match_execution(self, resting: list[_Order], execution: Execution, now: datetime) -> None:
-        side = execution.resting_side
-        assert side is not None, "prints of unknown direction go through _match_print"
-        px = execution.price
-        left = execution.size
-        for order in sorted(resting, key=_Order.priority):
-            if left <= 0:
-                return
-            limit = order.request.limit_price
-            if order.request.side is not side or limit is None or order.status.is_terminal:
-                continue
-            if (side is Side.BUY and limit >= px) or (side is Side.SELL and limit <= px):
-                left -= self._fill(order, min(order.remaining, left), limit, now)
-
-    def _match_print(
-        self, resting: list[_Order], execution: Execution, book: Quote, now: datetime
-    ) -> None:
-        """A trades-file print against our resting limits (rule in the module docstring)."""
-        px = execution.price
-        left = execution.size
-        for order in sorted(resting, key=_Order.priority):
-            if left <= 0:
-                return
-            limit = order.request.limit_price
-            if limit is None or order.status.is_terminal:
-                continue
-            buy = order.request.side is Side.BUY
-            through = px < limit if buy else px > limit
-            if through:
-                left -= self._fill(order, min(order.remaining, left), limit, now)
-                continue
-            if px != limit:
-                continue
-            touch = book.bid if buy else book.ask
-            alone = touch <= 0 or (limit > touch if buy else limit < touch)
-            if not alone:
-                continue
-            share = (left * PRINT_AT_LIMIT_SHARE).to_integral_value(rounding="ROUND_FLOOR")
-            if share > 0:
-                left -= self._fill(order, min(order.remaining, share), limit, now)
-
-    def _fill(self, order: _Order, qty: Decimal, price: Decimal, now: datetime) -> Decimal:
+    def _fill(self, order: VenueOrder, qty: Decimal, price: Decimal, now: datetime) -> Decimal:
         """Fill up to ``qty`` (never beyond the remainder); returns what was filled."""
         qty = min(qty, order.remaining)
         if self._faults.active:
@@ -633,13 +446,18 @@ class SimExchange:
         self._emit(order, now, fill=fill)
         return qty
 
-    def _unrest(self, order: _Order) -> None:
+    def _unrest(self, order: VenueOrder) -> None:
         resting = self._resting.get(order.request.symbol)
         if resting and order in resting:
             resting.remove(order)
 
     def _emit(
-        self, order: _Order, now: datetime, *, fill: Fill | None = None, reason: str | None = None
+        self,
+        order: VenueOrder,
+        now: datetime,
+        *,
+        fill: Fill | None = None,
+        reason: str | None = None,
     ) -> None:
         update = OrderUpdate(
             client_order_id=order.request.client_order_id,
@@ -658,15 +476,3 @@ class SimExchange:
                 self._schedule(at + fault.delay, _DELIVER, update)
         else:
             self._schedule(at, _DELIVER, update)
-
-
-def _same_book(a: Quote, b: Quote) -> bool:
-    return (a.bid, a.ask, a.bid_size, a.ask_size) == (b.bid, b.ask, b.bid_size, b.ask_size)
-
-
-def _step(price: Decimal, up: bool) -> Decimal:
-    """One tick away from ``price`` (up for buys walking the offers, down for sells)."""
-    if up:
-        return price + tick_size(price)
-    lower = price - (PENNY if price > ONE_DOLLAR else SUBPENNY)
-    return lower if lower > 0 else SUBPENNY

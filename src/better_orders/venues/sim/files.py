@@ -1,0 +1,329 @@
+"""Reading the shared data folder's quote and trades files into integer arrays.
+
+The schema: one row per top-of-book change, ``ts_utc_ns, symbol, bid_px, ask_px,
+bid_sz, ask_sz`` (gzip/plain CSV, or Parquet), optionally with LOBSTER's
+``event_type, event_size, event_px, event_dir``; trades files hold ``ts_utc_ns,
+symbol, price, size, cond, corr``. Prices become int64 in units of $0.0001 so
+nothing is rounded. Every problem raises ``QuoteFileError`` naming the file (and
+the row or column where it applies).
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.model import normalize_symbol
+from better_orders.venues.sim.source import require_aware
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+IntArray = npt.NDArray[np.int64]
+
+_REQUIRED = ("ts_utc_ns", "bid_px", "ask_px", "bid_sz", "ask_sz")
+_EVENT_COLUMNS = ("event_type", "event_size", "event_px", "event_dir")
+_DTYPES: dict[str, Any] = {
+    "ts_utc_ns": "int64",
+    "bid_px": "float64",
+    "ask_px": "float64",
+    "bid_sz": "float64",
+    "ask_sz": "float64",
+    "event_type": "float64",
+    "event_size": "float64",
+    "event_px": "float64",
+    "event_dir": "float64",
+    "symbol": "string",
+}
+
+
+class QuoteFileError(InvalidInputError):
+    """A quote file cannot be used; the message names the file and the problem."""
+
+
+def to_ns(ts: datetime) -> int:
+    """Nanoseconds since the epoch for an aware datetime (exact, integer arithmetic)."""
+    return ((require_aware(ts, "time") - EPOCH) // _ONE_US) * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    """An aware UTC datetime (microsecond resolution: the sub-microsecond part is dropped)."""
+    return EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
+    """A quote file's rows as the keyword arguments of ``ReplayQuotes`` (``symbol`` included).
+
+    ``symbol`` overrides the file's (pseudonymised) symbol; without it the file
+    must hold exactly one. Execution arrays are present only for LOBSTER files.
+    """
+    frame = _read_frame(file, need_symbol=symbol is None)
+    n = len(frame)
+    if n == 0:
+        raise QuoteFileError(f"quote file {file} holds no quote rows (only a header)")
+    if symbol is None:
+        names = frame["symbol"].dropna().unique()
+        if len(names) != 1:
+            shown = ", ".join(sorted(str(s) for s in names)[:5]) or "none"
+            raise QuoteFileError(
+                f"quote file {file} must hold exactly one symbol, found: {shown}; "
+                "pass symbol= to choose"
+            )
+        symbol = str(names[0])
+    try:
+        name = normalize_symbol(symbol)
+    except InvalidInputError as exc:
+        raise QuoteFileError(f"quote file {file}: {exc}") from None
+    ts = frame["ts_utc_ns"].to_numpy(dtype=np.int64)
+    backwards = np.flatnonzero(np.diff(ts) < 0)
+    if len(backwards):
+        i = int(backwards[0]) + 1
+        raise QuoteFileError(
+            f"quote file {file} is not sorted by time: row {i + 1} "
+            f"({from_ns(int(ts[i])).isoformat()}) is earlier than row {i} "
+            f"({from_ns(int(ts[i - 1])).isoformat()})"
+        )
+    columns: dict[str, Any] = {
+        "symbol": name,
+        "ts_ns": ts,
+        "bid_e4": _prices(frame, "bid_px", file),
+        "ask_e4": _prices(frame, "ask_px", file),
+        "bid_sz": _sizes(frame, "bid_sz", file),
+        "ask_sz": _sizes(frame, "ask_sz", file),
+    }
+    if all(c in frame.columns for c in _EVENT_COLUMNS):
+        etype = frame["event_type"].to_numpy(dtype=np.float64)
+        is_exec = np.isin(etype, (4.0, 5.0))
+        px = frame["event_px"].to_numpy(dtype=np.float64)
+        size = frame["event_size"].to_numpy(dtype=np.float64)
+        direction = frame["event_dir"].to_numpy(dtype=np.float64)
+        bad = is_exec & ~(np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0))
+        bad |= is_exec & ~np.isin(direction, (1.0, -1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise QuoteFileError(
+                f"quote file {file}: row {i + 1} is an execution without a valid "
+                f"event_px/event_size/event_dir ({px[i]}, {size[i]}, {direction[i]})"
+            )
+        columns["exec_px_e4"] = np.where(is_exec, np.rint(np.nan_to_num(px) * 1e4), 0).astype(
+            np.int64
+        )
+        columns["exec_sz"] = np.where(is_exec, np.nan_to_num(size), 0).astype(np.int64)
+        columns["exec_dir"] = np.where(is_exec, direction, 0).astype(np.int64)
+        columns["exec_hidden"] = etype == 5.0
+    return columns
+
+
+def _read_frame(file: Path, *, need_symbol: bool) -> Any:
+    """The file's columns we use, as a pandas DataFrame; typed errors for every failure."""
+    import pandas as pd  # heavy: only when a file is actually loaded
+
+    if not file.exists():
+        raise QuoteFileError(f"quote file {file} does not exist")
+    if not file.is_file() or not os.access(file, os.R_OK):
+        raise QuoteFileError(f"quote file {file} is not a readable file")
+    if file.stat().st_size == 0:
+        raise QuoteFileError(f"quote file {file} is empty")
+    parquet = file.suffix.lower() in (".parquet", ".pq")
+    try:
+        if parquet:
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise QuoteFileError(
+                    f"cannot read {file}: Parquet needs pyarrow "
+                    "(pip install 'better-orders[parquet]')"
+                ) from None
+            columns = list(pq.read_schema(file).names)
+        else:
+            columns = list(pd.read_csv(file, nrows=0).columns)
+        wanted = list(_REQUIRED) + (["symbol"] if need_symbol else [])
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise QuoteFileError(
+                f"quote file {file} is missing column(s) {', '.join(missing)} "
+                f"(it has: {', '.join(map(str, columns)) or 'none'})"
+            )
+        use = wanted + [c for c in _EVENT_COLUMNS if c in columns]
+        if parquet:
+            frame = pd.read_parquet(file, columns=use)
+            if frame["ts_utc_ns"].isna().any():
+                raise ValueError("ts_utc_ns has missing values")
+            return frame
+        return pd.read_csv(file, usecols=use, dtype={c: _DTYPES[c] for c in use})
+    except QuoteFileError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise QuoteFileError(f"quote file {file} is empty") from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        what = "a valid gzip file" if file.suffix == ".gz" else "readable"
+        raise QuoteFileError(
+            f"quote file {file} is not {what} (corrupt or truncated?): {exc}"
+        ) from None
+    except (ValueError, TypeError, pd.errors.ParserError) as exc:
+        raise QuoteFileError(f"quote file {file} cannot be parsed: {exc}") from None
+    except Exception as exc:  # pyarrow raises its own types for damaged Parquet files
+        raise QuoteFileError(f"quote file {file} cannot be read: {exc}") from None
+
+
+def _prices(frame: Any, column: str, file: Path) -> IntArray:
+    values = frame[column].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise QuoteFileError(f"quote file {file}: row {i + 1} has no valid {column} ({values[i]})")
+    negative = values < 0
+    if negative.any():
+        i = int(np.flatnonzero(negative)[0])
+        raise QuoteFileError(f"quote file {file}: row {i + 1} has a negative {column} {values[i]}")
+    scaled = values * 1e4
+    e4 = np.rint(scaled)
+    off = np.abs(scaled - e4) > 1e-3
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        raise QuoteFileError(
+            f"quote file {file}: row {i + 1} {column} {values[i]} has more than 4 decimals"
+        )
+    result: IntArray = e4.astype(np.int64)
+    return result
+
+
+def _sizes(frame: Any, column: str, file: Path) -> IntArray:
+    values = frame[column].to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise QuoteFileError(f"quote file {file}: row {i + 1} has an invalid {column} {values[i]}")
+    result: IntArray = values.astype(np.int64)
+    return result
+
+
+# -- trade prints --------------------------------------------------------------------------
+
+#: Sale-condition codes (TAQ / CTA-UTP) of prints a resting displayed limit could have
+#: traded in: regular (blank, ``@``), intermarket sweep ``F``, odd lot ``I``, automatic
+#: execution ``E``, opening/re-opening/closing prints ``O``/``5``/``6``, cross ``X``.
+#: Any other code makes the print unfillable: extended hours ``T``/``U``, out of
+#: sequence ``Z``/``L``, derivatively priced ``4``, average price ``B``/``W``,
+#: contingent/qualified contingent ``V``/``7``, next day/cash/seller ``N``/``C``/``R``,
+#: prior reference ``P``, price variation ``H``, and the official open/close reports
+#: ``Q``/``M`` (which repeat a print already on the tape).
+FILLABLE_CONDITIONS = frozenset(" @FIEO56X")
+
+
+@dataclass(frozen=True, slots=True)
+class TradePrints:
+    """Fillable prints of a trades file (columns ``ts_utc_ns, symbol, price, size, cond, corr``).
+
+    Dropped on loading: corrected or cancelled prints (``corr`` != 0), prints with a
+    sale condition outside ``FILLABLE_CONDITIONS``, and sub-penny prints at $1 or
+    more (midpoint or price-improved trades against hidden or retail flow, which a
+    displayed limit on the penny grid would not have met). ``dropped`` counts them.
+    """
+
+    ts_ns: IntArray
+    price_e4: IntArray
+    size: IntArray
+    path: Path | None = None
+    dropped: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, symbol: str | None = None) -> TradePrints:
+        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not)."""
+        import pandas as pd
+
+        file = Path(path)
+        if not file.is_file():
+            raise QuoteFileError(f"trades file {file} does not exist")
+        wanted = ("ts_utc_ns", "price", "size", "cond", "corr")
+        try:
+            columns = list(pd.read_csv(file, nrows=0).columns)
+            missing = [c for c in wanted if c not in columns]
+            if missing:
+                raise QuoteFileError(
+                    f"trades file {file} is missing column(s) {', '.join(missing)} "
+                    f"(it has: {', '.join(map(str, columns)) or 'none'})"
+                )
+            use = list(wanted) + (["symbol"] if "symbol" in columns else [])
+            frame = pd.read_csv(
+                file,
+                usecols=use,
+                dtype={
+                    "ts_utc_ns": "int64",
+                    "price": "float64",
+                    "size": "float64",
+                    "cond": "string",
+                    "corr": "float64",
+                    "symbol": "string",
+                },
+                keep_default_na=False,
+                na_values={"price": [""], "size": [""], "corr": [""]},
+            )
+        except QuoteFileError:
+            raise
+        except pd.errors.EmptyDataError:
+            raise QuoteFileError(f"trades file {file} is empty") from None
+        except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raise QuoteFileError(f"trades file {file} cannot be read: {exc}") from None
+        if symbol is not None and "symbol" in frame.columns:
+            names = sorted({str(x) for x in frame["symbol"].dropna().unique()})
+            if names and names != [symbol]:
+                raise QuoteFileError(
+                    f"trades file {file} is for {', '.join(names[:5])}, not {symbol}"
+                )
+        ts = frame["ts_utc_ns"].to_numpy(dtype=np.int64)
+        px = frame["price"].to_numpy(dtype=np.float64)
+        size = frame["size"].to_numpy(dtype=np.float64)
+        corr = frame["corr"].to_numpy(dtype=np.float64)
+        conds = frame["cond"].fillna("").to_numpy(dtype=object)
+        valid = np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0)
+        fillable = np.array([set(str(c)) <= FILLABLE_CONDITIONS for c in conds], dtype=np.bool_)
+        e4 = np.rint(np.nan_to_num(px) * 1e4).astype(np.int64)
+        on_grid = np.abs(np.nan_to_num(px) * 1e4 - e4) <= 1e-3
+        penny = (e4 % 100 == 0) | (e4 < 10_000)
+        keep = valid & (corr == 0) & fillable & on_grid & penny
+        order = np.argsort(ts[keep], kind="stable")
+        return cls(
+            ts_ns=ts[keep][order],
+            price_e4=e4[keep][order],
+            size=size[keep][order].astype(np.int64),
+            path=file,
+            dropped=int(len(ts) - int(keep.sum())),
+        )
+
+
+def find_trades_file(quote_file: str | os.PathLike[str]) -> Path | None:
+    """The companion trades file of a single-venue quote file, if it sits beside it.
+
+    For ``PREFIX_..._bbo.csv.gz`` or ``PREFIX_..._l1.csv.gz`` (any of the quote
+    suffixes), the longest ``PREFIX_trades.<same suffix>`` in the same folder
+    whose prefix still names the day (an 8-digit token): e.g.
+    ``taq_XXX_20180102_nyse_bbo.csv.gz`` -> ``taq_XXX_20180102_trades.csv.gz``.
+    """
+    file = Path(quote_file)
+    name = file.name
+    suffix = next((s for s in (".csv.gz", ".csv") if name.endswith(s)), None)
+    if suffix is None:
+        return None
+    tokens = name[: -len(suffix)].split("_")
+    if len(tokens) < 2 or tokens[-1].lower() not in ("bbo", "l1", "quotes", "nbbo"):
+        return None
+    for k in range(len(tokens) - 1, 0, -1):
+        prefix = tokens[:k]
+        if not any(t.isdigit() and len(t) == 8 for t in prefix):
+            break
+        candidate = file.with_name("_".join(prefix) + "_trades" + suffix)
+        if candidate.is_file():
+            return candidate
+    return None

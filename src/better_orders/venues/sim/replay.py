@@ -1,0 +1,296 @@
+"""Replayed quotes: a real day's top of book as integer arrays, with a replay cursor.
+
+``ReplayQuotes`` is a ``QuoteSource`` over rows loaded from a file (``files``)
+or built from ``Quote`` values; ``merge_trades`` adds a trades file's prints to
+it as executions the exchange can fill resting orders against.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.model import Quote, normalize_symbol
+from better_orders.venues.sim.files import (
+    EPOCH,
+    IntArray,
+    TradePrints,
+    from_ns,
+    read_quote_file,
+    to_ns,
+)
+from better_orders.venues.sim.source import Execution
+
+
+def _price_e4(value: int) -> Decimal:
+    """Integer 1/10000 dollars to a Decimal, in cents when it is a whole number of cents."""
+    if value % 100 == 0:
+        return Decimal(value // 100).scaleb(-2)
+    return Decimal(value).scaleb(-4)
+
+
+class ReplayQuotes:
+    """Real top of book from a file (or rows), as numpy arrays plus a replay cursor.
+
+    Prices are int64 in units of $0.0001 (``bid_e4``, ``ask_e4``) so nothing is
+    rounded; a ``Quote`` (with ``Decimal`` prices) is only built when one is
+    emitted. ``index_at``/``quote_at`` answer "which quote was in force at t" for
+    vectorised replay evaluation; ``starting_at`` gives an independent cursor over
+    the same arrays at no copying cost.
+    """
+
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        ts_ns: IntArray,
+        bid_e4: IntArray,
+        ask_e4: IntArray,
+        bid_sz: IntArray,
+        ask_sz: IntArray,
+        exec_px_e4: IntArray | None = None,
+        exec_sz: IntArray | None = None,
+        exec_dir: IntArray | None = None,
+        exec_hidden: npt.NDArray[np.bool_] | None = None,
+        path: Path | None = None,
+        start: datetime | None = None,
+    ) -> None:
+        n = len(ts_ns)
+        arrays = [bid_e4, ask_e4, bid_sz, ask_sz]
+        execs = [exec_px_e4, exec_sz, exec_dir, exec_hidden]
+        if any(a is None for a in execs) and not all(a is None for a in execs):
+            raise InvalidInputError("execution arrays must be given all together or not at all")
+        if any(len(a) != n for a in arrays + [e for e in execs if e is not None]):
+            raise InvalidInputError("quote arrays must all have the same length")
+        self.symbol = normalize_symbol(symbol)
+        self.path = path
+        #: The trades file whose prints were merged in as executions, if any.
+        self.trades_path: Path | None = None
+        self.ts_ns = np.asarray(ts_ns, dtype=np.int64)
+        self.ts_us = self.ts_ns // 1000  # the simulator's clock resolution
+        self.bid_e4 = np.asarray(bid_e4, dtype=np.int64)
+        self.ask_e4 = np.asarray(ask_e4, dtype=np.int64)
+        self.bid_sz = np.asarray(bid_sz, dtype=np.int64)
+        self.ask_sz = np.asarray(ask_sz, dtype=np.int64)
+        self.exec_px_e4 = exec_px_e4
+        self.exec_sz = exec_sz
+        self.exec_dir = exec_dir
+        self.exec_hidden = exec_hidden
+        self._cursor = 0
+        self._peek: tuple[int, datetime] = (-1, EPOCH)
+        self.last_execution: Execution | None = None
+        if start is not None:
+            self._cursor = max(0, self.index_at(start))
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    def __repr__(self) -> str:
+        origin = f" from {self.path}" if self.path else ""
+        return f"<ReplayQuotes {self.symbol}: {len(self)} rows{origin}, cursor {self._cursor}>"
+
+    @property
+    def has_executions(self) -> bool:
+        return self.exec_dir is not None
+
+    @property
+    def cursor(self) -> int:
+        return self._cursor
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        symbol: str | None = None,
+        start: datetime | None = None,
+        trades: str | os.PathLike[str] | None = None,
+    ) -> ReplayQuotes:
+        """Load a quote file (gzip/plain CSV, or Parquet) in the shared data schema (``files``).
+
+        ``symbol`` overrides the file's (pseudonymised) symbol. ``trades`` names a
+        companion trades file of the same stock and day whose prints become
+        executions (``merge_trades``). Every problem raises ``QuoteFileError``
+        naming the file (and the row or column where it applies).
+        """
+        if trades is not None:
+            loaded = cls.from_file(path, symbol=symbol)
+            expect = loaded.symbol if symbol is None else None
+            merged = merge_trades(loaded, TradePrints.from_file(trades, symbol=expect))
+            if start is not None:
+                merged._cursor = max(0, merged.index_at(start))
+            return merged
+        file = Path(path)
+        return cls(**read_quote_file(file, symbol=symbol), path=file, start=start)
+
+    @classmethod
+    def from_quotes(
+        cls,
+        quotes: Iterable[Quote],
+        *,
+        symbol: str | None = None,
+        executions: Mapping[int, Execution] | None = None,
+    ) -> ReplayQuotes:
+        """Build a source from ``Quote`` values (scripted scenarios in tests and examples).
+
+        ``executions`` maps a row index to the execution printed on that row.
+        """
+        rows: Sequence[Quote] = list(quotes)
+        if not rows:
+            raise InvalidInputError("from_quotes needs at least one quote")
+        name = symbol or rows[0].symbol
+        ts = np.array([to_ns(q.ts) for q in rows], dtype=np.int64)
+        if (np.diff(ts) < 0).any():
+            raise InvalidInputError(f"quotes for {name} must be in time order")
+
+        def e4(value: Decimal, what: str) -> int:
+            scaled = value.scaleb(4)
+            if scaled != scaled.to_integral_value():
+                raise InvalidInputError(f"{name} {what} {value} has more than 4 decimals")
+            return int(scaled)
+
+        extra: dict[str, Any] = {}
+        if executions:
+            n = len(rows)
+            px, sz = np.zeros(n, np.int64), np.zeros(n, np.int64)
+            direction, hidden = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+            for i, ex in executions.items():
+                px[i], sz[i] = e4(ex.price, "execution price"), int(ex.size)
+                direction[i], hidden[i] = (ex.direction > 0) - (ex.direction < 0), ex.hidden
+            extra = {"exec_px_e4": px, "exec_sz": sz, "exec_dir": direction, "exec_hidden": hidden}
+        return cls(
+            symbol=name,
+            ts_ns=ts,
+            bid_e4=np.array([e4(q.bid, "bid") for q in rows], dtype=np.int64),
+            ask_e4=np.array([e4(q.ask, "ask") for q in rows], dtype=np.int64),
+            bid_sz=np.array([int(q.bid_size) for q in rows], dtype=np.int64),
+            ask_sz=np.array([int(q.ask_size) for q in rows], dtype=np.int64),
+            **extra,
+        )
+
+    def starting_at(self, start: datetime | None) -> ReplayQuotes:
+        """An independent cursor over the same arrays, first yielding the quote in force."""
+        clone = copy.copy(self)
+        clone._cursor = 0 if start is None else max(0, self.index_at(start))
+        clone.last_execution = None
+        return clone
+
+    def with_symbol(self, symbol: str) -> ReplayQuotes:
+        """The same rows under another ticker (files use pseudonyms like XXX)."""
+        clone = copy.copy(self)
+        clone.symbol = normalize_symbol(symbol)
+        return clone
+
+    # -- random access ---------------------------------------------------------------------
+
+    def index_at(self, ts: datetime | int) -> int:
+        """Index of the quote in force at ``ts`` (datetime, or int nanoseconds); -1 if none yet.
+
+        Compared at microsecond resolution, the simulator's, so
+        ``index_at(quote_at(i).ts)`` is the last row of that microsecond.
+        """
+        us = (to_ns(ts) if isinstance(ts, datetime) else int(ts)) // 1000
+        return int(np.searchsorted(self.ts_us, us, side="right")) - 1
+
+    def quote_at(self, i: int) -> Quote:
+        if not 0 <= i < len(self.ts_ns):
+            raise IndexError(
+                f"no {self.symbol} quote at row {i}: the file has rows 0..{len(self.ts_ns) - 1}"
+                + (" (index -1 means no quote was in force yet)" if i == -1 else "")
+            )
+        return Quote(
+            symbol=self.symbol,
+            bid=_price_e4(int(self.bid_e4[i])),
+            ask=_price_e4(int(self.ask_e4[i])),
+            bid_size=Decimal(int(self.bid_sz[i])),
+            ask_size=Decimal(int(self.ask_sz[i])),
+            ts=from_ns(int(self.ts_ns[i])),
+        )
+
+    def execution_at(self, i: int) -> Execution | None:
+        # Rows without an execution hold size 0 (direction 0 is a print of unknown side).
+        if self.exec_dir is None or self.exec_sz is None or self.exec_sz[i] <= 0:
+            return None
+        assert self.exec_px_e4 is not None
+        return Execution(
+            price=_price_e4(int(self.exec_px_e4[i])),
+            size=Decimal(int(self.exec_sz[i])),
+            direction=int(self.exec_dir[i]),
+            hidden=bool(self.exec_hidden[i]) if self.exec_hidden is not None else False,
+        )
+
+    # -- QuoteSource -------------------------------------------------------------------------
+
+    def peek_time(self) -> datetime | None:
+        i = self._cursor
+        if i >= len(self.ts_ns):
+            return None
+        if self._peek[0] != i:
+            self._peek = (i, from_ns(int(self.ts_ns[i])))
+        return self._peek[1]
+
+    def pop(self) -> Quote:
+        i = self._cursor
+        quote = self.quote_at(i)
+        self.last_execution = self.execution_at(i)
+        self._cursor = i + 1
+        return quote
+
+    def skip_to(self, when: datetime) -> None:
+        self._cursor = max(self._cursor, self.index_at(when))
+
+
+def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
+    """``quotes`` with one extra row per print, carrying it as an execution of unknown direction.
+
+    A print row repeats the book in force (the last quote row at or before the
+    print; prints before the first quote are dropped) and sorts after the quote
+    rows of its instant. The exchange neither publishes it nor lets it replenish
+    the displayed size: it only matches the print against resting limits (the
+    rule is in ``fills``). Rows the quote file already carries as
+    executions (LOBSTER) are kept as they are.
+    """
+    n = len(quotes)
+    where = np.searchsorted(quotes.ts_ns, prints.ts_ns, side="right") - 1
+    live = where >= 0
+    at = where[live]
+    m = len(at)
+    ins = at + 1
+
+    def put(arr: Any, values: Any) -> Any:
+        return np.insert(arr, ins, values)
+
+    if quotes.exec_dir is not None:
+        assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
+        assert quotes.exec_hidden is not None
+        px0, sz0 = quotes.exec_px_e4, quotes.exec_sz
+        dir0, hid0 = quotes.exec_dir, quotes.exec_hidden
+    else:
+        px0, sz0 = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        dir0, hid0 = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+    merged = ReplayQuotes(
+        symbol=quotes.symbol,
+        ts_ns=put(quotes.ts_ns, prints.ts_ns[live]),
+        bid_e4=put(quotes.bid_e4, quotes.bid_e4[at]),
+        ask_e4=put(quotes.ask_e4, quotes.ask_e4[at]),
+        bid_sz=put(quotes.bid_sz, quotes.bid_sz[at]),
+        ask_sz=put(quotes.ask_sz, quotes.ask_sz[at]),
+        exec_px_e4=put(px0, prints.price_e4[live]),
+        exec_sz=put(sz0, prints.size[live]),
+        exec_dir=put(dir0, np.zeros(m, np.int64)),
+        exec_hidden=put(hid0, np.zeros(m, np.bool_)),
+        path=quotes.path,
+    )
+    merged.trades_path = prints.path
+    return merged
