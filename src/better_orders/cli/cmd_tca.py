@@ -160,7 +160,7 @@ def tca(
     """Replay policies on real quotes and compare their execution cost with a market order."""
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
-        require_extra("tca", "--report/--png", modules=["matplotlib"])
+        require_extra("tca", "tca --report/--png", modules=["matplotlib"])
     files = list(quotes or []) + list(more_quotes or [])
     if not files:
         raise InvalidInputError("no quote file given: use --quotes FILE...")
