@@ -76,7 +76,8 @@ async def execute(
     not recorded again, and its ladder continues the leg's attempt numbers.
 
     Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
-    or goes on during the batch (working orders are cancelled; reports are journalled).
+    or goes on during the batch (working orders are cancelled; reports are journalled),
+    and ``RiskLimitError`` before anything is sent for a parent beyond ``max_order_qty``.
     """
     cal = calendar or default_calendar()
     kill_switch = KillSwitch.resolve(config.risk)
@@ -84,6 +85,7 @@ async def execute(
         kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
     await _require_tradable(broker, sorted({s.symbol for s in specs}))
     risk = RiskChecker(config.risk, kill_switch)
+    risk.check_parents((s.symbol, s.side, s.qty) for s in specs)
     # A run executed in several batches (a rebalance's sells, then its buys) has one limit.
     risk.seed(journal.orders(run_id=run_id))
     legs: list[Leg] = []
