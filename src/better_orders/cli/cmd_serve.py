@@ -16,6 +16,8 @@ from better_orders.core.model import normalize_symbol, to_decimal
 from better_orders.venues.alpaca.credentials import mask_key_id
 from better_orders.venues.sim.account import DEFAULT_CASH
 
+MAX_PORT = 65535
+
 
 def _quote_file(item: str) -> tuple[str | None, Path]:
     """``PATH`` or ``SYMBOL=PATH`` (trade the file's quotes under another ticker)."""
@@ -114,7 +116,10 @@ def serve_command(
         parse_fault_args,
         serve,
     )
+    from better_orders.server.replay import read_sources
 
+    if not 1 <= port <= MAX_PORT:
+        raise InvalidInputError(f"--port must be from 1 to {MAX_PORT}, got {port}")
     if (key_id is None) != (secret_key is None):
         raise InvalidInputError("--key-id and --secret-key go together")
     if rate_limit < 1:
@@ -129,7 +134,8 @@ def serve_command(
     venue = VenueSettings(
         seed=seed,
         db_path=db,
-        quote_files=tuple(_quote_file(q) for q in quotes or ()),
+        # Read now: a bad file is one line here, not a traceback from a starting server.
+        quote_files=tuple((None, r) for r in read_sources(_quote_file(q) for q in quotes or ())),
         replay_from=parse_instant(replay_from) if replay_from else None,
         clock_start=parse_instant(clock_start) if clock_start else None,
         always_open=always_open,
