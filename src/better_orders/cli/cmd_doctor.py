@@ -241,7 +241,9 @@ def register(app: typer.Typer) -> None:
         require_extra("alpaca", "better-orders doctor")
         check_feed(feed)
         if not (math.isfinite(timeout) and timeout > 0):
-            raise InvalidInputError(f"--timeout must be a positive number of seconds, got {timeout}")
+            raise InvalidInputError(
+                f"--timeout must be a positive number of seconds, got {timeout}"
+            )
         checks = asyncio.run(
             run_checks(base_url=base_url, data_url=data_url, feed=feed, live=live, timeout=timeout)
         )

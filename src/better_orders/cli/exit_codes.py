@@ -51,15 +51,15 @@ TABLE: tuple[ExitCode, ...] = (
         INCOMPLETE,
         "incomplete",
         "something was left undone for a reason that is no refusal below (e.g. the "
-        "slippage budget stopped a leg); `reconcile` found a difference; a `doctor` check "
-        "failed; an optional extra is not installed",
+        "slippage budget stopped a leg); `reconcile` found a difference it could only "
+        "report; a `doctor` check failed; an optional extra is not installed",
     ),
     ExitCode(
         USAGE,
         "bad input, config",
         "a malformed or out-of-range argument, option or file (quantity, symbol, time, "
         "targets, quote file, port...), an unknown option or a missing argument, or "
-        "configuration (TOML file, environment variable, credentials) that fails validation",
+        "configuration (TOML file, environment variable, Alpaca keys) that fails validation",
     ),
     ExitCode(
         QuoteError.exit_code,
