@@ -8,6 +8,7 @@ line on stderr with the exit code of its family (``cli.exit_codes``).
 from __future__ import annotations
 
 import json
+import socket
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,21 @@ def test_serve_refuses_bad_input_before_starting(
     given = [a.replace("{tmp}", str(tmp_path)).replace("{q}", str(q)) for a in args]
     refused(["serve", *given], capsys, fragment, code=USAGE)
     assert started == []
+
+
+def test_serve_refuses_an_address_in_use_before_announcing_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(
+        better_orders.server, "serve", lambda config, on_ready=None: started.append(1)
+    )
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        out, _ = refused(
+            ["serve", "--port", str(port)], capsys, f"cannot listen on 127.0.0.1:{port}", code=USAGE
+        )
+    assert out == "" and started == []
 
 
 # -- config, account, phase, assess --------------------------------------------------------------
