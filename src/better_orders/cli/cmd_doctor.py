@@ -25,7 +25,6 @@ from better_orders.core.errors import BetterOrdersError
 from better_orders.venues.alpaca.broker import AlpacaBroker
 from better_orders.venues.alpaca.codec import MarketClock
 from better_orders.venues.alpaca.credentials import Credentials
-from better_orders.venues.alpaca.http import RequestBudget
 from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
 
 Status = Literal["pass", "fail", "warn", "skip"]
@@ -116,7 +115,7 @@ async def run_checks(
 
         quotes: AlpacaQuoteFeed | None = None
         try:
-            name = await resolve_feed(creds, feed, budget=RequestBudget())
+            name = await resolve_feed(creds, feed)
             note = (
                 "consolidated NBBO"
                 if name == "sip"
