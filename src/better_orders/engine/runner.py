@@ -334,6 +334,17 @@ class Runner:
         """Journal the order's last state and any fill no update brought; tell its ladder."""
         order = outcome.order
         if order is None:
+            if not outcome.confirmed:
+                return
+            # The broker never had it: the run stopped before the order left.
+            update = OrderUpdate(
+                client_order_id=outcome.client_order_id,
+                status=OrderStatus.REJECTED,
+                filled_qty=Decimal(0),
+                ts=self.clock.now(),
+                reason="not sent: the run stopped before the order reached the broker",
+            )
+            await self._record_update(update)
             return
         update = order.as_update(self.clock.now())
         await self._record_update(update)
@@ -376,20 +387,20 @@ class Runner:
 
     async def _record_update(self, update: OrderUpdate) -> None:
         """Journal a broker event (and its fill) before anyone acts on it."""
+        journal, writer = self.journal, self._writer
+        if journal is not None and writer is not None:
+            # An order of another run (or placed by hand) is credited by the journal itself.
+            run_id = self.run_id if update.client_order_id in self._by_coid else None
+
+            def write() -> None:
+                journal.record_event(update)
+                if update.fill is not None:
+                    journal.record_fill(update.fill, run_id)
+
+            await writer.call(write)
+        # Only once journalled: a failed run's clean-up closes (and records) the rest.
         if update.status.is_terminal and update.client_order_id in self._by_coid:
             self._ended.add(update.client_order_id)
-        journal, writer = self.journal, self._writer
-        if journal is None or writer is None:
-            return
-        # An order of another run (or placed by hand) is credited by the journal itself.
-        run_id = self.run_id if update.client_order_id in self._by_coid else None
-
-        def write() -> None:
-            journal.record_event(update)
-            if update.fill is not None:
-                journal.record_fill(update.fill, run_id)
-
-        await writer.call(write)
 
     async def _pump_quotes(self, symbols: list[str]) -> None:
         async for quote in self.feed.quotes(symbols):
@@ -623,8 +634,10 @@ class Runner:
             except BrokerError as exc:
                 await self._refuse(st, action, exc.code, str(exc), "the broker")
                 return
-        await self._write(self._journal_pending, request, st.leg.leg, action.attempt)
+        # Known to the run before it is journalled: if the run stops while the write is
+        # in flight, the clean-up still asks the broker about it.
         self._by_coid[coid] = st
+        await self._write(self._journal_pending, request, st.leg.leg, action.attempt)
         try:
             ack = await self.calls.submit(request)
         except OrderStateUnknown:
@@ -637,13 +650,13 @@ class Runner:
                 ts=self.clock.now(),
                 reason=f"{exc.code}: {exc}",
             )
-            self._ended.add(coid)
             await self._write(self._journal_ack, refused)
+            self._ended.add(coid)
             st.inbox.put(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
             return
+        await self._write(self._journal_ack, ack)
         if ack.status.is_terminal:
             self._ended.add(coid)
-        await self._write(self._journal_ack, ack)
         st.inbox.put(ack)
 
     async def _refuse(
