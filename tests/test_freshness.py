@@ -21,39 +21,22 @@ from better_orders.venues.base import HeartbeatFeed
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
+from feed_wrappers import FeedWrapper
 
 ET = ZoneInfo("America/New_York")
 OPEN = datetime(2026, 11, 24, 9, 30, 0, tzinfo=ET)
 
 
-class StalledFeed:
+class StalledFeed(FeedWrapper):
     """The simulated feed whose stream delivers its first quote and then nothing more."""
 
-    def __init__(self, inner: Any, heartbeat: bool = False) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.rest_calls = 0
-        self.heartbeat = heartbeat
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
         self.clock = inner._hub.clock
 
-    async def latest_quote(self, symbol: str) -> Quote:
-        self.rest_calls += 1
-        quote: Quote = await self.inner.latest_quote(symbol)
-        return quote
-
-    def quotes(self, symbols: list[str]) -> AsyncIterator[Quote]:
-        return self._quotes(symbols)
-
-    async def _quotes(self, symbols: list[str]) -> AsyncIterator[Quote]:
-        stream = self.inner.quotes(symbols)
-        try:
-            yield await anext(stream)
-            await asyncio.Event().wait()
-        finally:
-            await stream.aclose()
-
-    async def close(self) -> None:
-        await self.inner.close()
+    async def relay(self, stream: AsyncIterator[Quote]) -> AsyncIterator[Quote]:
+        yield await anext(stream)
+        await asyncio.Event().wait()
 
 
 class BeatingFeed(StalledFeed):
