@@ -4,10 +4,12 @@
 
 The journal's file is real (SQLite, WAL), and every commit is made ``--fsync-ms``
 slower, as a slow or busy disk syncing each transaction would. The ladders trade
-synthetic symbols on the simulated exchange (virtual time), so each order fills
-in several pieces and every piece is journalled. A probe thread asks the event loop
-to run a callback every 2 ms of wall time and records how long each took to run:
-the loop's lag, i.e. how long it could not serve anything else.
+synthetic symbols on the simulated exchange, here in real time (an ordinary event
+loop, as in live trading: the virtual-time loop runs thread work at once, to stay
+reproducible), so each order fills in several pieces and every piece is journalled.
+A probe thread asks the event loop to run a callback every 2 ms of wall time and
+records how long each took to run: the loop's lag, i.e. how long it could not serve
+anything else.
 
 Two runs are shown: the journal written on the event loop's thread (as the runner
 used to), and on the journal's writer thread (as it does now). The ladders' journal
@@ -40,7 +42,6 @@ from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
 from better_orders.store.writer import JournalWriter
-from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
@@ -157,7 +158,7 @@ def one_run(mode: str, ladders: int, qty: int, fsync: float, seed: int, db: Path
         return Figures(mode, wall, filled, ladders, SlowDiskJournal.commits, probe.lags)
 
     try:
-        return run_virtual(main(), start=start)
+        return asyncio.run(main())
     finally:
         runner_module.JournalWriter = JournalWriter  # type: ignore[misc]
 

@@ -71,9 +71,10 @@ def test_a_failing_write_fails_its_caller_and_no_other(tmp_path: Path) -> None:
     assert isinstance(twice, JournalError) and "refusing to send it twice" in str(twice)
 
 
-def test_virtual_time_stands_still_while_the_disk_is_slow(tmp_path: Path) -> None:
-    async def main() -> tuple[timedelta, float]:
+def test_on_virtual_time_a_write_takes_no_time_and_keeps_its_place(tmp_path: Path) -> None:
+    async def main() -> tuple[timedelta, list[str]]:
         clock = SimClock(T0)
+        seen: list[str] = []
         with Journal.open(tmp_path / "j.sqlite3") as journal:
             journal.start_run("r1", "order", {}, "sim")
             writer = JournalWriter(journal)
@@ -81,24 +82,22 @@ def test_virtual_time_stands_still_while_the_disk_is_slow(tmp_path: Path) -> Non
             def slow_write() -> None:
                 time.sleep(0.2)  # a slow sync to disk
                 journal.record_order_pending(request(1), "r1", 1, 1)
+                seen.append("written")
 
-            ticker_fired: list[float] = []
-
-            async def ticker() -> None:  # a timer due long before the write ends, in wall time
-                await clock.sleep_until(clock.now() + timedelta(seconds=30))
-                ticker_fired.append(time.perf_counter())
+            async def ticker() -> None:  # due long before the write ends, in wall time
+                await clock.sleep_until(clock.now() + timedelta(milliseconds=1))
+                seen.append("timer")
 
             tick = asyncio.create_task(ticker())
-            began = time.perf_counter()
             await writer.call(slow_write)
-            elapsed_virtual = clock.now() - T0
+            elapsed = clock.now() - T0
             await tick
             await writer.close()
-            return elapsed_virtual, ticker_fired[0] - began
+            return elapsed, seen
 
-    elapsed, ticker_after = run_virtual(main(), start=T0)
+    elapsed, seen = run_virtual(main(), start=T0)
     assert elapsed == timedelta(0)  # the write took no simulated time
-    assert ticker_after >= 0.2  # the 30 s timer waited for the write, not the other way
+    assert seen == ["written", "timer"]  # whatever the disk's speed, the same order
 
 
 @pytest.mark.parametrize("fails", ["write", "commit"])
@@ -150,10 +149,11 @@ def test_the_journal_may_be_used_from_the_loop_while_the_writer_writes(tmp_path:
                 for i in range(1, 21)
             ]
             gathered = asyncio.gather(*writes)
+            await asyncio.sleep(0)  # the writer thread is at work
             for leg in range(1, 6):  # meanwhile, on the loop's thread
                 journal.record_intent("r1", leg, "TQQQ", Side.BUY, D(10))
             await gathered
             await writer.close()
             return len(journal.orders(run_id="r1")) + len(journal.intents("r1"))
 
-    assert run_virtual(main(), start=T0) == 25
+    assert asyncio.run(main()) == 25

@@ -9,9 +9,9 @@ Rules of this file:
 * **Group commit.** Writes that queue up while one commits are committed together, in
   one transaction (each in a savepoint of its own, so one failing write does not undo
   the others): one sync of the disk for many writes.
-* **Virtual time stands still meanwhile.** The work is handed over with the loop's
-  ``run_in_executor``, which the simulator's virtual-time loop counts as pending
-  work, so a slow disk never shows up as simulated latency.
+* **Simulations stay reproducible.** The work is handed over with the loop's
+  ``run_in_executor``, which the simulator's virtual-time loop runs at once on its
+  own thread: there, a write takes no simulated time and events keep their order.
 """
 
 from __future__ import annotations
@@ -55,8 +55,8 @@ class JournalWriter:
         with self._guard:
             self._queue.append((functools.partial(fn, *args, **kwargs), done))
             start, self._draining = not self._draining, True
-            if start:
-                self._job = loop.run_in_executor(self._executor, self._drain, loop)
+        if start:
+            self._job = loop.run_in_executor(self._executor, self._drain, loop)
         return await done
 
     async def close(self) -> None:

@@ -12,10 +12,11 @@ This relies on CPython's ``BaseEventLoop`` internals (``_run_once`` reading
 ``call_at`` pushing ``TimerHandle`` objects on the ``_scheduled`` heap), which
 have been stable since Python 3.4; ``tests/test_sim_clock.py`` guards them.
 
-Work handed to a thread with ``run_in_executor`` (the journal's writer) takes no
-virtual time: while any is pending, the loop waits for it instead of jumping ahead,
-so how fast the disk is never changes what the simulation does. Other real I/O does
-not advance virtual time either, and is not waited for.
+Work handed to a thread with ``run_in_executor`` (the journal's writer) is run at
+once, on the loop's own thread: it takes no virtual time, and the order of events
+never depends on how fast a thread or the disk happens to be, so a seeded
+simulation always plays out the same way. Other real I/O does not advance virtual
+time and is not waited for.
 """
 
 from __future__ import annotations
@@ -86,7 +87,6 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self._virtual_now = 0.0
         self._timer_seq = count()
-        self._in_threads = 0
         self.start = start
 
     def time(self) -> float:
@@ -113,18 +113,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def run_in_executor(  # type: ignore[override]
         self, executor: Any, func: Callable[..., T], *args: Any
     ) -> asyncio.Future[T]:
-        """As usual, but virtual time stands still until the thread's work is done."""
-        future = super().run_in_executor(executor, func, *args)
-        self._in_threads += 1
-        future.add_done_callback(self._thread_done)
+        """Run ``func`` now, on this thread (see the module docstring); a done future."""
+        future: asyncio.Future[T] = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
         return future
-
-    def _thread_done(self, _future: asyncio.Future[Any]) -> None:
-        self._in_threads -= 1
 
     def _run_once(self) -> None:
         internals: Any = self
-        if not internals._ready and not internals._stopping and not self._in_threads:
+        if not internals._ready and not internals._stopping:
             scheduled = internals._scheduled
             # Drop cancelled timers first: jumping to a dead deadline would move time for nothing.
             while scheduled and scheduled[0]._cancelled:
