@@ -9,14 +9,21 @@ ladder that finished with one still live.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from better_orders.core.errors import BetterOrdersError, BrokerError
-from better_orders.core.model import BrokerOrder, OrderStatus
+from better_orders.core.ladder import Ladder
+from better_orders.core.model import BrokerOrder, OrderStatus, OrderUpdate
 from better_orders.engine.retry import BrokerRetry
-from better_orders.venues.base import Clock
+from better_orders.engine.run_journal import RunJournal
+from better_orders.venues.base import Broker, Clock
+
+log = logging.getLogger(__name__)
 
 #: How often an open order is looked up, and its cancel re-sent, while closing it.
 POLL = timedelta(seconds=0.5)
@@ -68,6 +75,69 @@ async def close_order(
         if clock.now() >= deadline:
             return Closed(client_order_id, order, False, problem)
         await clock.sleep_until(min(deadline, clock.now() + POLL))
+
+
+class OrderCloser:
+    """Closes orders for good, then records how each ended: in the journal (through
+    ``record``, the runner's journalling of a broker event), then in its ladder."""
+
+    def __init__(
+        self,
+        calls: BrokerRetry,
+        clock: Clock,
+        broker: Broker,
+        journal: RunJournal,
+        record: Callable[[OrderUpdate], Awaitable[None]],
+    ) -> None:
+        self.calls = calls
+        self.clock = clock
+        self.broker = broker
+        self.journal = journal
+        self._record = record
+
+    async def close(
+        self, ladders: Mapping[str, Ladder], deadline: datetime
+    ) -> tuple[list[Closed], str | None]:
+        """Close every order of ``ladders`` (client order id -> its ladder).
+
+        Returns what each came to, and the first journal error met recording it (the
+        orders are closed all the same).
+        """
+        closed = await asyncio.gather(
+            *(close_order(self.calls, self.clock, coid, deadline) for coid in ladders)
+        )
+        problem: str | None = None
+        for outcome in closed:
+            try:
+                await self._ended(outcome, ladders[outcome.client_order_id])
+            except BetterOrdersError as exc:
+                problem = problem or str(exc)
+        return list(closed), problem
+
+    async def _ended(self, outcome: Closed, ladder: Ladder) -> None:
+        if not outcome.confirmed:
+            return
+        coid = outcome.client_order_id
+        if outcome.order is None:
+            # The broker never had it: it was stopped before it left.
+            update = OrderUpdate(
+                client_order_id=coid,
+                status=OrderStatus.REJECTED,
+                filled_qty=Decimal(0),
+                ts=self.clock.now(),
+                reason="not sent: stopped before the order reached the broker",
+            )
+        else:
+            update = outcome.order.as_update(self.clock.now())
+        await self._record(update)
+        recovered = []
+        if outcome.order is not None:
+            recovered = await self.journal.recover(self.broker, self.clock, coid)
+        for event in (update, *(replace(update, fill=f) for f in recovered)):
+            try:
+                ladder.handle(event)
+            except Exception:  # a ladder that failed may refuse it; the journal has it
+                log.exception("the ladder of %s refused %s", coid, event)
 
 
 def describe_failure(failure: BaseException) -> str:

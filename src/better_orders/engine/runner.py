@@ -32,11 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from better_orders.core.errors import (
     BetterOrdersError,
     BrokerError,
+    JournalError,
     QuoteError,
     RiskLimitError,
     RunFailedError,
@@ -59,43 +60,22 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
-from better_orders.core.model import ExecutionReport, Fill, OrderStatus, OrderUpdate, Quote
+from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.engine.containment import (
-    Closed,
-    close_order,
-    closing_summary,
-    describe_failure,
-)
+from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
 from better_orders.engine.freshness import BookConfirmations
 from better_orders.engine.inbox import Inbox
+from better_orders.engine.quotes import QuoteDesk
 from better_orders.engine.retry import BrokerRetry, OrderStateUnknown, RetryBudget
-from better_orders.store.fill_recovery import executions_at_broker, record_missing_fills
+from better_orders.engine.run_journal import JournalLike, RunJournal
 from better_orders.store.ids import client_order_id
-from better_orders.store.writer import JournalWriter
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 from better_orders.venues.rate_limit import MeteredBroker, Priority, RateLimiter
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 #: How long a finished ladder's live child may take to be confirmed ended.
 SETTLE_WITHIN = timedelta(seconds=10)
-
-
-class JournalLike(Protocol):
-    """The part of ``journal.Journal`` the runner writes to."""
-
-    def record_order_pending(self, request: Any, run_id: str, leg: int, attempt: int) -> None: ...
-
-    def record_order_ack(self, update: OrderUpdate) -> None: ...
-
-    def record_event(self, update: OrderUpdate) -> None: ...
-
-    def record_fill(self, fill: Any, run_id: str | None) -> bool: ...
-
-    def fills(self, run_id: str | None = None, client_order_id: str | None = None) -> list[Any]: ...
 
 
 @dataclass(slots=True)
@@ -192,6 +172,7 @@ class Runner:
         #: Orders that were working when the run was halted (each was asked to cancel).
         self.halt_working: list[str] = []
         self.books = BookConfirmations(feed, timedelta(seconds=quiet_seconds or 2.5))
+        self.quotes = QuoteDesk(feed, clock, self.books, self._deliver_quote, self._live_symbols)
         self._states: list[_LegState] = []
         #: Orders refused before they were sent: there is nothing to cancel at the broker.
         self._refused: set[str] = set()
@@ -199,7 +180,7 @@ class Runner:
         self._by_coid: dict[str, _LegState] = {}
         self._ended: set[str] = set()
         self._by_symbol: dict[str, list[_LegState]] = {}
-        self._writer: JournalWriter | None = None
+        self._journal = RunJournal(None, run_id)
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
@@ -237,13 +218,11 @@ class Runner:
         if self.quiet_seconds is None and legs:
             shortest = min(leg.params.max_quote_age_seconds for leg in legs)
             self.books.quiet_after = timedelta(seconds=shortest / 2)
-        if self.journal is not None:
-            self._writer = JournalWriter(self.journal)
+        self._journal = RunJournal(self.journal, self.run_id)
         try:
             return await self._run(states)
         finally:
-            if self._writer is not None:
-                await self._writer.close()
+            await self._journal.close()
 
     async def _run(self, states: list[_LegState]) -> list[ExecutionReport]:
         symbols = sorted(self._by_symbol)
@@ -253,11 +232,11 @@ class Runner:
                 "the broker's order update stream",
                 True,
             ),
-            asyncio.create_task(self._pump_quotes(symbols), name="quotes"): (
+            asyncio.create_task(self.quotes.stream(symbols), name="quotes"): (
                 "the quote feed",
                 True,
             ),
-            asyncio.create_task(self._refresh_quiet(symbols), name="book-refresh"): (
+            asyncio.create_task(self.quotes.refresh_quiet(symbols), name="book-refresh"): (
                 "the quote refresh",
                 True,
             ),
@@ -310,51 +289,20 @@ class Runner:
 
     async def _contain(self, failure: Exception, where: str) -> None:
         """Close every order of the run, journal it, and raise ``RunFailedError``."""
-        deadline = self.clock.now() + self.close_within
-        coids = [c for c in self._by_coid if c not in self._ended]
-        closed = await asyncio.gather(
-            *(close_order(self.calls, self.clock, c, deadline) for c in coids)
+        open_orders = {c: st.ladder for c, st in self._by_coid.items() if c not in self._ended}
+        closed, journal_problem = await self._closer().close(
+            open_orders, self.clock.now() + self.close_within
         )
-        journal_problem: str | None = None
-        for outcome in closed:
-            try:
-                await self._record_closed(outcome)
-            except BetterOrdersError as exc:
-                journal_problem = journal_problem or str(exc)
         reason = describe_failure(failure)
         reports = [self._report_after_failure(st, reason) for st in self._states]
-        message = (
-            f"run {self.run_id} stopped: {where} failed: {describe_failure(failure)}; "
-            + closing_summary(closed, journal_problem)
+        message = f"run {self.run_id} stopped: {where} failed: {reason}; " + closing_summary(
+            closed, journal_problem
         )
         exit_code = failure.exit_code if isinstance(failure, BetterOrdersError) else 1
         raise RunFailedError(message, exit_code=exit_code, reports=reports) from failure
 
-    async def _record_closed(self, outcome: Closed) -> None:
-        """Journal the order's last state and any fill no update brought; tell its ladder."""
-        order = outcome.order
-        if order is None:
-            if not outcome.confirmed:
-                return
-            # The broker never had it: the run stopped before the order left.
-            update = OrderUpdate(
-                client_order_id=outcome.client_order_id,
-                status=OrderStatus.REJECTED,
-                filled_qty=Decimal(0),
-                ts=self.clock.now(),
-                reason="not sent: the run stopped before the order reached the broker",
-            )
-            await self._record_update(update)
-            return
-        update = order.as_update(self.clock.now())
-        await self._record_update(update)
-        st = self._by_coid[outcome.client_order_id]
-        recovered = await self._recover(outcome.client_order_id)
-        for event in (update, *(replace(update, fill=f) for f in recovered)):
-            try:
-                st.ladder.handle(event)
-            except Exception:  # a ladder that failed may refuse it; the journal has it
-                log.exception("ladder of leg %s refused %s", st.leg.leg, event)
+    def _closer(self) -> OrderCloser:
+        return OrderCloser(self.calls, self.clock, self.broker, self._journal, self._record_update)
 
     def _report_after_failure(self, st: _LegState, reason: str) -> ExecutionReport | None:
         """The leg's report as far as it got: an unfinished ladder is halted with ``reason``."""
@@ -387,56 +335,19 @@ class Runner:
 
     async def _record_update(self, update: OrderUpdate) -> None:
         """Journal a broker event (and its fill) before anyone acts on it."""
-        journal, writer = self.journal, self._writer
-        if journal is not None and writer is not None:
-            # An order of another run (or placed by hand) is credited by the journal itself.
-            run_id = self.run_id if update.client_order_id in self._by_coid else None
-
-            def write() -> None:
-                journal.record_event(update)
-                if update.fill is not None:
-                    journal.record_fill(update.fill, run_id)
-
-            await writer.call(write)
+        ours = update.client_order_id in self._by_coid
+        await self._journal.update(update, ours)
         # Only once journalled: a failed run's clean-up closes (and records) the rest.
-        if update.status.is_terminal and update.client_order_id in self._by_coid:
+        if update.status.is_terminal and ours:
             self._ended.add(update.client_order_id)
 
-    async def _pump_quotes(self, symbols: list[str]) -> None:
-        async for quote in self.feed.quotes(symbols):
-            self._quote_in(quote, self.clock.now())
-
-    def _quote_in(self, quote: Quote, at: datetime) -> None:
-        """A quote from the stream or a REST refresh: the book is confirmed as of ``at``.
-
-        The one place quotes reach the ladders. Today's ladder measures freshness from
-        the quote's own time, so only a changed book is passed on; an unchanged one is
-        only recorded as confirmed (``books.confirmed_at``), for the event that will
-        carry it.
-        """
-        if not self.books.arrived(quote, at):
-            return
-        event = QuoteArrived(quote, at)
-        for st in self._by_symbol.get(quote.symbol, ()):
+    def _deliver_quote(self, event: QuoteArrived) -> None:
+        for st in self._by_symbol.get(event.quote.symbol, ()):
             if not st.ladder.done:
                 st.inbox.put_quote(event)
 
-    async def _refresh_quiet(self, symbols: list[str]) -> None:
-        """Refresh from REST every book the stream has left quiet for ``quiet_after``."""
-        while True:
-            now = self.clock.now()
-            live = [s for s in symbols if any(not st.ladder.done for st in self._by_symbol[s])]
-            self.books.heartbeat(live)
-            for symbol in self.books.quiet(live, now):
-                self.books.asking(symbol, now)
-                try:
-                    quote = await self.feed.latest_quote(symbol)
-                except (BrokerError, QuoteError) as exc:
-                    # Not fatal: the ladder's own staleness rule decides what an old book means.
-                    log.warning("refreshing the %s quote failed: %s", symbol, exc)
-                    continue
-                self._quote_in(quote, self.clock.now())
-            await self.clock.sleep_until(self.books.next_due(live, self.clock.now()))
+    def _live_symbols(self, symbols: list[str]) -> list[str]:
+        return [s for s in symbols if any(not st.ladder.done for st in self._by_symbol[s])]
 
     async def _watch_halt(self) -> None:
         """The one poll of the kill switch, for every ladder."""
@@ -535,13 +446,11 @@ class Runner:
 
     async def _settle(self, st: _LegState) -> None:
         """A finished ladder leaves nothing open and no execution unjournalled."""
-        deadline = self.clock.now() + SETTLE_WITHIN
-        for coid in st.ladder.live_children:
-            closed = await close_order(self.calls, self.clock, coid, deadline)
-            if closed.order is not None and closed.confirmed:
-                update = closed.order.as_update(self.clock.now())
-                await self._record_update(update)
-                st.ladder.handle(update)
+        live = dict.fromkeys(st.ladder.live_children, st.ladder)
+        if live:
+            _, problem = await self._closer().close(live, self.clock.now() + SETTLE_WITHIN)
+            if problem is not None:
+                raise JournalError(problem)
         await self._recover_fills(st)
 
     async def _recover_fills(self, st: _LegState) -> None:
@@ -552,10 +461,10 @@ class Runner:
             return
         for attempt in report.attempts:
             coid = attempt.client_order_id
-            known = await self._journal_fills(coid)
+            known = await self._journal.fills(coid)
             if attempt.filled_qty <= sum(f.qty for f in known):
                 continue
-            for fill in await self._recover(coid):
+            for fill in await self._journal.recover(self.broker, self.clock, coid):
                 st.ladder.handle(
                     OrderUpdate(
                         client_order_id=coid,
@@ -565,25 +474,6 @@ class Runner:
                         fill=fill,
                     )
                 )
-
-    async def _journal_fills(self, coid: str) -> list[Fill]:
-        if self.journal is None or self._writer is None:
-            return []
-        fills: list[Fill] = await self._writer.call(self.journal.fills, client_order_id=coid)
-        return fills
-
-    async def _recover(self, coid: str) -> list[Fill]:
-        """Fills of an ended order the broker has and the journal lacks, now journalled."""
-        journal, writer = self.journal, self._writer
-        if journal is None or writer is None:
-            return []
-        at_broker = await executions_at_broker(self.broker, coid)
-        if at_broker is None:
-            return []
-        recovered: list[Fill] = await writer.call(
-            record_missing_fills, journal, coid, at_broker, self.clock.now()
-        )
-        return recovered
 
     # -- actions ------------------------------------------------------------------------------
 
@@ -637,7 +527,7 @@ class Runner:
         # Known to the run before it is journalled: if the run stops while the write is
         # in flight, the clean-up still asks the broker about it.
         self._by_coid[coid] = st
-        await self._write(self._journal_pending, request, st.leg.leg, action.attempt)
+        await self._journal.pending(request, st.leg.leg, action.attempt)
         try:
             ack = await self.calls.submit(request)
         except OrderStateUnknown:
@@ -650,11 +540,11 @@ class Runner:
                 ts=self.clock.now(),
                 reason=f"{exc.code}: {exc}",
             )
-            await self._write(self._journal_ack, refused)
+            await self._journal.ack(refused)
             self._ended.add(coid)
             st.inbox.put(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
             return
-        await self._write(self._journal_ack, ack)
+        await self._journal.ack(ack)
         if ack.status.is_terminal:
             self._ended.add(coid)
         st.inbox.put(ack)
@@ -673,26 +563,5 @@ class Runner:
             ts=now,
             reason=f"{code}: {reason}",
         )
-
-        def write(journal: JournalLike) -> None:
-            journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
-            journal.record_order_ack(refused)
-
-        await self._write(write)
+        await self._journal.refused(request, st.leg.leg, action.attempt, refused)
         st.inbox.put(SubmitFailed(request.client_order_id, now, reason, code, by))
-
-    # -- journal plumbing -------------------------------------------------------------------
-
-    async def _write(self, fn: Callable[..., None], *args: Any) -> None:
-        """``fn(journal, *args)`` on the journal's writer; waits until it is committed."""
-        journal, writer = self.journal, self._writer
-        if journal is None or writer is None:
-            return
-        await writer.call(fn, journal, *args)
-
-    def _journal_pending(self, journal: JournalLike, request: Any, leg: int, attempt: int) -> None:
-        journal.record_order_pending(request, self.run_id, leg, attempt)
-
-    @staticmethod
-    def _journal_ack(journal: JournalLike, ack: OrderUpdate) -> None:
-        journal.record_order_ack(ack)
