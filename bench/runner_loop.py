@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-import better_orders.engine.runner as runner_module
+import better_orders.engine.run_journal as run_journal_module
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
@@ -128,7 +128,7 @@ def one_run(mode: str, ladders: int, qty: int, fsync: float, seed: int, db: Path
     SlowDiskJournal.fsync = fsync
     SlowDiskJournal.commits = 0
     writer_class = OnTheLoop if mode.startswith("on the loop") else JournalWriter
-    runner_module.JournalWriter = writer_class  # type: ignore[misc]
+    run_journal_module.JournalWriter = writer_class  # type: ignore[misc]
 
     async def main() -> Figures:
         venue = SimVenue.create(start=start, seed=seed, starting_cash=Decimal(10_000_000))
@@ -160,7 +160,7 @@ def one_run(mode: str, ladders: int, qty: int, fsync: float, seed: int, db: Path
     try:
         return asyncio.run(main())
     finally:
-        runner_module.JournalWriter = JournalWriter  # type: ignore[misc]
+        run_journal_module.JournalWriter = JournalWriter  # type: ignore[misc]
 
 
 def main(argv: list[str] | None = None) -> int:
