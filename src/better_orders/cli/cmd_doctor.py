@@ -74,7 +74,6 @@ async def run_checks(
 ) -> list[Check]:
     """Every check, in order; later checks are skipped when one they depend on fails."""
     from better_orders.venues.alpaca.broker import AlpacaBroker
-    from better_orders.venues.alpaca.http import RequestBudget
     from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
 
     checks: list[Check] = []
@@ -133,7 +132,7 @@ async def run_checks(
 
         quotes: AlpacaQuoteFeed | None = None
         try:
-            name = await resolve_feed(creds, feed, budget=RequestBudget())
+            name = await resolve_feed(creds, feed)
             note = (
                 "consolidated NBBO"
                 if name == "sip"
