@@ -14,6 +14,7 @@ In a test module::
         exchange.credentials()             # paper Credentials pointed at it
         exchange.set_faults(lost_responses=1)
         exchange.requests_to("POST /v2/orders")
+        exchange.advance(60)               # move the exchange's clock a minute on
 
 ``local_alpaca`` is the same as a ready-made fixture, for a ``conftest.py`` to import.
 The uvicorn server runs in its own thread and event loop, so tests talk to it only
@@ -27,7 +28,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -37,8 +40,10 @@ from better_orders.server import ServerConfig, create_app
 from better_orders.server.settings import VenueSettings
 from better_orders.venues.alpaca.credentials import Credentials, Secret
 
-#: Regular-hours synthetic quotes whatever the wall clock says, so tests do not depend on it.
-TEST_VENUE = VenueSettings(seed=7, always_open=True, unknown_symbols=("NOPE",))
+#: A trading morning (Tuesday 2026-11-24, 10:30 New York): the exchange's clock starts
+#: inside a regular session whatever the wall clock says, so tests do not depend on it.
+SESSION_MORNING = datetime(2026, 11, 24, 10, 30, tzinfo=ZoneInfo("America/New_York"))
+TEST_VENUE = VenueSettings(seed=7, clock_start=SESSION_MORNING, unknown_symbols=("NOPE",))
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,12 @@ class LocalAlpaca:
             data_url=self.base_url,
         )
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"APCA-API-KEY-ID": self.key_id, "APCA-API-SECRET-KEY": self.secret_key}
+
     def stats(self) -> dict[str, Any]:
-        response = requests.get(self.base_url + "/_stats", timeout=5)
+        response = requests.get(self.base_url + "/_stats", headers=self.headers, timeout=5)
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -70,10 +79,20 @@ class LocalAlpaca:
         return int(self.stats()["requests"].get(route, 0))
 
     def set_faults(self, **switches: Any) -> dict[str, Any]:
-        response = requests.post(self.base_url + "/_faults", json=switches, timeout=5)
+        response = requests.post(
+            self.base_url + "/_faults", json=switches, headers=self.headers, timeout=5
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the exchange's clock forward; its new time."""
+        response = requests.post(
+            self.base_url + "/_clock", json={"advance": seconds}, headers=self.headers, timeout=60
+        )
+        response.raise_for_status()
+        return datetime.fromisoformat(response.json()["now"])
 
 
 @contextmanager

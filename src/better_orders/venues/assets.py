@@ -182,8 +182,12 @@ def _record(raw: Mapping[str, Any], where: str) -> AssetInfo:
         exchange=str(raw.get("exchange") or "NYSE").upper(),
         id=_uuid(raw.get("id"), symbol, where),
         status=status,
+        tradable=flags["tradable"],
+        marginable=flags["marginable"],
+        shortable=flags["shortable"],
+        easy_to_borrow=flags["easy_to_borrow"],
+        fractionable=flags["fractionable"],
         maintenance_margin_requirement=_percent(raw, symbol, where),
-        **flags,
     )
 
 
