@@ -23,8 +23,10 @@ over sockets (HTTP and websockets), exactly as a real client would.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -93,6 +95,73 @@ class LocalAlpaca:
         )
         response.raise_for_status()
         return datetime.fromisoformat(response.json()["now"])
+
+
+def venue_at(start: datetime, **settings: Any) -> ServerConfig:
+    """The test venue with its clock starting at ``start`` (and other settings changed)."""
+    return ServerConfig(venue=replace(TEST_VENUE, clock_start=start, **settings))
+
+
+class TradeUpdateLog:
+    """The ``trade_updates`` stream read on a thread: ``wait_for`` the first matching message.
+
+    A plain websocket client speaking Alpaca's protocol, for synchronous tests.
+    """
+
+    def __init__(self, local: LocalAlpaca) -> None:
+        from websockets.sync.client import connect
+
+        self.messages: list[dict[str, Any]] = []
+        self._changed = threading.Condition()
+        self._connection = connect(local.stream_url)
+        self._ws = self._connection.__enter__()
+        auth = {"key_id": local.key_id, "secret_key": local.secret_key}
+        self._ws.send(json.dumps({"action": "authenticate", "data": auth}))
+        self._ws.recv(timeout=5)
+        self._ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+        self._ws.recv(timeout=5)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for raw in self._ws:
+                message = json.loads(raw)
+                if message.get("stream") != "trade_updates":
+                    continue
+                with self._changed:
+                    self.messages.append(message["data"])
+                    self._changed.notify_all()
+        except Exception:
+            return
+
+    def events(self, order_id: object) -> list[str]:
+        with self._changed:
+            return [m["event"] for m in self.messages if m["order"]["id"] == str(order_id)]
+
+    def wait_for(self, order_id: object, event: str, timeout: float = 5.0) -> dict[str, Any]:
+        """The first ``event`` message of the order (its ``data``)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for message in self.messages:
+                    if message["order"]["id"] == str(order_id) and message["event"] == event:
+                        return message
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [m["event"] for m in self.messages if m["order"]["id"] == str(order_id)]
+                    raise AssertionError(f"no {event!r} for order {order_id} (saw {seen})")
+                self._changed.wait(left)
+
+    def close(self) -> None:
+        self._connection.__exit__(None, None, None)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> TradeUpdateLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextmanager

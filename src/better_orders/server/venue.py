@@ -9,8 +9,9 @@ thread-safe.
 
 The exchange's clock runs at wall pace from ``clock_start`` (or one hour into the
 latest regular session with ``always_open``, or now). ``advance`` moves it forward
-for tests and demos: the market between is played in one-second steps and every
-session boundary on the way is handled at its instant, in order.
+for tests and demos: the market between is played in one-second steps (a quiet
+market skips to its next event) and every session boundary on the way is handled
+at its instant, in order.
 """
 
 from __future__ import annotations
@@ -171,8 +172,11 @@ class PaperVenue:
         target = self.now() + delta
         clock: SimClock = self.sim.clock
         while self.now() < target:
+            now = self.now()
             boundary = next(self.sessions.boundaries_after(self._done_until))
-            step_to = min(target, self.now() + STEP, max(boundary.at, self.now()))
+            # One-second steps while the market moves; straight to its next event when quiet.
+            busy = self.sim.exchange.next_time() or target
+            step_to = min(target, max(now + STEP, busy), max(boundary.at, now))
             clock.start += step_to - self.now()
             self.hub.sync()
             self.hub.poke()
