@@ -617,10 +617,13 @@ def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch)
         [
             "serve", "--port", "9911", "--always-open", "--seed", "3", "--fault", "latency_ms=5",
             "--fault", "server_errors=2", "--unlisted", "nope", "--not-fractionable", "brk.a",
-            "--no-sip", "--rate-limit", "50",
+            "--no-sip", "--rate-limit", "50", "--assets", "extra.csv", "--cash-account",
+            "--replace-remainder",
         ]
     )  # fmt: skip
     (config,) = seen
+    assert config.venue.asset_files == (Path("extra.csv"),)
+    assert config.venue.cash_account and config.venue.replace_remainder
     assert config.port == 9911 and config.host == "127.0.0.1"
     assert config.faults == {"latency_ms": 5.0, "server_errors": 2}
     assert config.venue.always_open and config.venue.seed == 3

@@ -115,7 +115,7 @@ def test_order_on_the_simulator_refuses_an_unknown_symbol_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = str(tmp_path / "j.sqlite3")
-    code, out, err = run_cli(["order", "buy", "ZZZZZ", "10", "--db", db], capsys)
+    code, _out, err = run_cli(["order", "buy", "ZZZZZ", "10", "--db", db], capsys)
     assert code != 0
     assert err.strip() == "error: unknown symbol ZZZZZ; no order sent"
     with Journal.open(Path(db)) as journal:

@@ -62,6 +62,8 @@ def post(local: LocalAlpaca, data: bytes | str) -> requests.Response:
         ({"order_class": "bracket", "take_profit": "x"}, "take_profit must be an object"),
         ({"notional": "1e-20", "qty": None}, "out of range"),
         ({"qty": None}, "qty or notional is required"),
+        ({"position_intent": "buy_to_close"}, "does not match"),
+        ({"position_intent": "sideways"}, "invalid position_intent"),
     ],
 )
 def test_wrong_values_and_types_are_refused_with_422(

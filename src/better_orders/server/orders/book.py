@@ -14,7 +14,7 @@ from decimal import Decimal
 from better_orders.core.model import Side
 from better_orders.server.account import Held
 from better_orders.server.errors import forbidden
-from better_orders.server.orders.model import ZERO, Kind, OrderClass, OrderRecord
+from better_orders.server.orders.model import ZERO, Kind, OrderRecord
 
 
 def family(record: OrderRecord) -> OrderRecord:
@@ -77,6 +77,3 @@ class OrderBook:
                     "potential wash trade detected. use complex orders",
                     reject_reason=f"opposite side order {other.id} exists",
                 )
-
-    def complex_orders(self) -> list[OrderRecord]:
-        return [r for r in self.open() if r.order_class is not OrderClass.SIMPLE]

@@ -56,7 +56,13 @@ def pre_trade(
     if cost:
         rules.check_buying_power(cost, marks, book.reserved())
     book.check_wash_trade(symbol, side, spec.limit_price)
-    return Verdict(opens, cost, intent(side, rules.ledger.qty(symbol)))
+    derived = intent(side, rules.ledger.qty(symbol))
+    if spec.position_intent is not None and spec.position_intent != derived:
+        raise unprocessable(
+            f"position_intent {spec.position_intent} does not match the {symbol} position "
+            f"(this order would {derived.replace('_', ' ')})"
+        )
+    return Verdict(opens, cost, derived)
 
 
 def order_value(spec: OrderSpec, quote: Quote | None) -> Decimal:

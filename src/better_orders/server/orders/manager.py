@@ -53,7 +53,7 @@ from better_orders.server.orders.model import (
     Status,
     Tif,
 )
-from better_orders.server.orders.replace import parse_replace
+from better_orders.server.orders.replace import parse_replace, replacement
 from better_orders.server.orders.triggers import follow, reference_price, stop_reached
 from better_orders.server.sessions import ExchangeSessions
 
@@ -96,7 +96,7 @@ class OrderManager:
             status, code, message = self.faults.submit_error
             raise AlpacaError(status, code, message)
         session, now_working = placement
-        record = self._record(spec, session)
+        record = OrderRecord.from_spec(spec, new_id(), self.market.now(), session)
         record.reserve = verdict.reserve
         record.position_intent = verdict.intent
         record.legs = classes.build_legs(spec, record, new_id, record.created_at)
@@ -110,28 +110,6 @@ class OrderManager:
         else:
             record.status = Status.ACCEPTED
         return record
-
-    def _record(self, spec: OrderSpec, session: dt.date) -> OrderRecord:
-        now = self.market.now()
-        return OrderRecord(
-            id=new_id(),
-            client_order_id=spec.client_order_id,
-            asset=spec.asset,
-            side=spec.side,
-            kind=spec.kind,
-            tif=spec.tif,
-            qty=spec.qty,
-            created_at=now,
-            updated_at=now,
-            notional=spec.notional,
-            limit_price=spec.limit_price,
-            stop_price=spec.stop_price,
-            trail_price=spec.trail_price,
-            trail_percent=spec.trail_percent,
-            extended_hours=spec.extended_hours,
-            order_class=spec.order_class,
-            session=session,
-        )
 
     async def cancel(self, record: OrderRecord) -> None:
         status = record.effective_status
@@ -167,33 +145,7 @@ class OrderManager:
             raise AlpacaError(422, DUPLICATE_CLIENT_ORDER_ID, "client_order_id must be unique")
         self.book.check_wash_trade(old.symbol, old.side, change.limit_price, ignore=old)
         now = self.market.now()
-        new = OrderRecord(
-            id=new_id(),
-            client_order_id=coid,
-            asset=old.asset,
-            side=old.side,
-            kind=old.kind,
-            tif=change.tif,
-            qty=change.qty,
-            created_at=now,
-            updated_at=now,
-            limit_price=change.limit_price,
-            stop_price=change.stop_price,
-            trail_price=change.trail_price,
-            trail_percent=change.trail_percent,
-            hwm=old.hwm if change.trail_price == old.trail_price else None,
-            extended_hours=old.extended_hours,
-            order_class=old.order_class,
-            position_intent=old.position_intent,
-            status=Status.HELD if old.status is Status.HELD else Status.PENDING_NEW,
-            replaces=old.id,
-            parent=old.parent,
-            role=old.role,
-            legs=old.legs,
-            session=old.session,
-            armed=old.armed,
-            reserve=old.reserve * change.qty / old.qty if old.qty else old.reserve,
-        )
+        new = replacement(old, change, new_id(), coid, now)
         self.book.add(new)
         old.replacing = new
         old.updated_at = now
@@ -204,9 +156,8 @@ class OrderManager:
         if self.faults.take("replace_race"):
             self.faults.race_orders.add(old.child)
         old.pulling = "replace"
-        with contextlib.suppress(
-            BrokerError
-        ):  # the child ended first: its update settles the replace
+        # If the child ended first, its update settles the replace.
+        with contextlib.suppress(BrokerError):
             await self.market.cancel_child(old.child)
         return new
 
@@ -363,7 +314,7 @@ class OrderManager:
             record.status = Status.PARTIALLY_FILLED
         self.updates.send("fill" if done else "partial_fill", record, fill=fill)
         for other in classes.siblings(record):
-            self._end_now(other, Status.CANCELED)
+            await self._end(other, "cancel")
         if done:
             if record.replacing is not None:
                 self._replace_lost(record)

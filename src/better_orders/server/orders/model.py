@@ -112,6 +112,8 @@ class OrderSpec:
     extended_hours: bool = False
     order_class: OrderClass = OrderClass.SIMPLE
     legs: tuple[LegSpec, ...] = ()
+    #: As the client gave it (checked against the position when the order is accepted).
+    position_intent: str | None = None
 
     @property
     def symbol(self) -> str:
@@ -177,6 +179,30 @@ class OrderRecord:
     def __post_init__(self) -> None:
         if self.work_qty is None:
             self.work_qty = self.qty
+
+    @classmethod
+    def from_spec(
+        cls, spec: OrderSpec, order_id: str, now: dt.datetime, session: dt.date
+    ) -> OrderRecord:
+        return cls(
+            id=order_id,
+            client_order_id=spec.client_order_id,
+            asset=spec.asset,
+            side=spec.side,
+            kind=spec.kind,
+            tif=spec.tif,
+            qty=spec.qty,
+            created_at=now,
+            updated_at=now,
+            notional=spec.notional,
+            limit_price=spec.limit_price,
+            stop_price=spec.stop_price,
+            trail_price=spec.trail_price,
+            trail_percent=spec.trail_percent,
+            extended_hours=spec.extended_hours,
+            order_class=spec.order_class,
+            session=session,
+        )
 
     @property
     def symbol(self) -> str:

@@ -33,6 +33,7 @@ from better_orders.server.orders.model import (
 from better_orders.venues.assets import AssetInfo
 
 MAX_CLIENT_ORDER_ID = 128
+INTENTS = ("buy_to_open", "buy_to_close", "sell_to_open", "sell_to_close")
 #: Numbers beyond 10**12 (or finer than 10**-9) are refused before any arithmetic.
 _MAX_ADJUSTED = 12
 _STOP_TIFS = (Tif.DAY, Tif.GTC)
@@ -80,6 +81,7 @@ def parse_order(body: object, resolve: Resolve) -> OrderSpec:
         extended_hours=extended,
         order_class=order_class,
         legs=legs,
+        position_intent=_intent(body.get("position_intent")),
         **prices,
     )
     _check_combination(spec)
@@ -205,6 +207,12 @@ def _order_class(value: object) -> OrderClass:
     if value == "mleg":
         raise unprocessable("order class mleg (multi-leg options) is not modelled")
     return OrderClass(_choice(value, "order_class", tuple(OrderClass)))
+
+
+def _intent(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    return _choice(value, "position_intent", INTENTS)
 
 
 def _client_order_id(value: object) -> str:

@@ -21,11 +21,12 @@ changed, and ``qty`` takes whole shares only (Alpaca's documented limits).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
 from better_orders.server.errors import bad_request, unprocessable
-from better_orders.server.orders.model import Kind, OrderRecord, Tif
+from better_orders.server.orders.model import Kind, OrderRecord, Status, Tif
 from better_orders.server.orders.parse import number, price
 
 _REPLACE_TIFS = (Tif.DAY, Tif.GTC)
@@ -99,4 +100,38 @@ def parse_replace(old: OrderRecord, body: object, *, remainder: bool) -> Replace
         stop_price=stop if stop is not None else old.stop_price,
         trail_price=trail_price,
         trail_percent=trail_percent,
+    )
+
+
+def replacement(
+    old: OrderRecord, change: Replacement, order_id: str, client_order_id: str, now: dt.datetime
+) -> OrderRecord:
+    """The new order of a replace: ``old`` with ``change``, in ``old``'s place in its class."""
+    same_trail = (change.trail_price, change.trail_percent) == (old.trail_price, old.trail_percent)
+    return OrderRecord(
+        id=order_id,
+        client_order_id=client_order_id,
+        asset=old.asset,
+        side=old.side,
+        kind=old.kind,
+        tif=change.tif,
+        qty=change.qty,
+        created_at=now,
+        updated_at=now,
+        limit_price=change.limit_price,
+        stop_price=change.stop_price,
+        trail_price=change.trail_price,
+        trail_percent=change.trail_percent,
+        hwm=old.hwm if same_trail else None,
+        extended_hours=old.extended_hours,
+        order_class=old.order_class,
+        position_intent=old.position_intent,
+        status=Status.HELD if old.status is Status.HELD else Status.PENDING_NEW,
+        replaces=old.id,
+        parent=old.parent,
+        role=old.role,
+        legs=old.legs,
+        session=old.session,
+        armed=old.armed,
+        reserve=old.reserve * change.qty / old.qty if old.qty else old.reserve,
     )
