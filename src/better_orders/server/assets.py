@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from better_orders.venues.assets import AssetInfo, AssetMaster, asset_id
+from better_orders.venues.assets import AssetInfo, AssetMaster, plain_asset
 
 
 def listing(
@@ -35,10 +35,7 @@ def listing(
     listed = listed.with_assets(fixed)
     if replayed is None:
         return listed
-    return AssetMaster(
-        listed.get(symbol) or AssetInfo(symbol, symbol, "NYSE", asset_id(symbol))
-        for symbol in replayed
-    )
+    return AssetMaster(listed.get(symbol) or plain_asset(symbol) for symbol in replayed)
 
 
 def asset_json(asset: AssetInfo) -> dict[str, Any]:

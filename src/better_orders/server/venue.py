@@ -41,7 +41,7 @@ from better_orders.server.replay import load_replay
 from better_orders.server.sessions import ExchangeSessions
 from better_orders.server.settings import VenueSettings
 from better_orders.server.shapes import position_json
-from better_orders.venues.assets import AssetInfo, builtin_assets, load_asset_file
+from better_orders.venues.assets import AssetInfo, builtin_assets, load_asset_file, plain_asset
 from better_orders.venues.sim.account import load_venue_records
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.broker import SimBroker
@@ -307,7 +307,7 @@ class PaperVenue:
         marks = self.marks()
         out = []
         for symbol, held in sorted(self.sim.account.positions.items()):
-            asset = self.assets.get(symbol) or AssetInfo(symbol, symbol, "NYSE", symbol)
+            asset = self.assets.get(symbol) or plain_asset(symbol)
             position = Position(symbol, held.qty, held.avg_entry_price, marks.get(symbol))
             side = Side.SELL if held.qty > 0 else Side.BUY
             offered = self._held(symbol, side).qty

@@ -119,9 +119,14 @@ class AssetMaster:
         extra = []
         for raw in symbols:
             symbol = normalize_symbol(raw)
-            known = self._by_symbol.get(symbol) or _record({"symbol": symbol}, "untradable")
+            known = self._by_symbol.get(symbol) or plain_asset(symbol)
             extra.append(replace(known, tradable=False))
         return self.with_assets(extra)
+
+
+def plain_asset(symbol: str) -> AssetInfo:
+    """An active, tradable asset with every flag on (a replayed symbol, a test's own name)."""
+    return _record({"symbol": symbol}, "asset")
 
 
 @cache
