@@ -14,8 +14,10 @@ from better_orders.cli.common import (
     YesOption,
     console,
     print_json,
+    venue_choice,
 )
-from better_orders.engine.commands import VenueChoice, run_reconcile
+from better_orders.cli.help_format import Command
+from better_orders.engine.commands import run_reconcile
 from better_orders.store.reconcile_report import OrderAction, ReconcileReport
 
 
@@ -39,7 +41,9 @@ def reconcile(
     db: DbOption = None,
     adopt: Annotated[
         bool,
-        typer.Option(help="leave this product's open orders working (default: cancel them)"),
+        typer.Option(
+            "--adopt", help="leave this product's open orders working (default: cancel them)"
+        ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON only")] = False,
     broker: BrokerOption = "sim",
@@ -52,7 +56,7 @@ def reconcile(
     fills the journal missed are recorded once, orders placed outside Better Orders are
     reported and left alone, and positions are compared with the journal's fills.
     """
-    report = run_reconcile(venue=VenueChoice(broker=broker, live=live, yes=yes), db=db, adopt=adopt)
+    report = run_reconcile(venue=venue_choice(broker, live=live, yes=yes), db=db, adopt=adopt)
     if json_out:
         print_json(
             {
@@ -89,4 +93,4 @@ def reconcile(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("reconcile")(reconcile)
+    app.command("reconcile", cls=Command)(reconcile)
