@@ -30,6 +30,7 @@ from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError
 from better_orders.core.model import (
+    BrokerOrder,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -38,6 +39,7 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.core.timing import MarketCalendar, MarketPhase, Session
+from better_orders.engine.retry import BrokerRetry
 from better_orders.server import ServerConfig
 from better_orders.venues.alpaca.broker import AlpacaBroker
 from better_orders.venues.alpaca.codec import order_from_json
@@ -196,12 +198,12 @@ async def test_feed_auto_picks_sip_when_permitted_and_iex_otherwise() -> None:
 async def test_submit_after_a_504_is_found_by_client_order_id_not_sent_twice(
     session: AlpacaSession, exchange: LocalAlpaca
 ) -> None:
-    broker, feed, _clock = session
+    broker, feed, clock = session
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 3, quote.ask + Decimal("0.05"), coid())
     exchange.set_faults(lost_responses=1)
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     stats = exchange.stats()
@@ -216,24 +218,24 @@ async def test_resubmit_after_a_504_and_a_failed_lookup_meets_the_duplicate_refu
 ) -> None:
     """504 on the POST, 500 on the look-up, so the adapter resubmits: Alpaca says the id is
     taken (422), the adapter looks again and returns the one order."""
-    broker, feed, _clock = session
+    broker, feed, clock = session
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 2, quote.bid - Decimal("5.00"), coid())
     exchange.set_faults(lost_responses=1)
     # The next request after the lost POST is the look-up: make it fail.
-    original = broker._lookup_quietly
+    original = broker.get_order
     calls = 0
 
-    async def flaky_lookup(client_order_id: str) -> dict[str, Any] | None:
+    async def flaky_lookup(client_order_id: str) -> BrokerOrder | None:
         nonlocal calls
         calls += 1
         if calls == 1:
             exchange.set_faults(server_errors=1)
         return await original(client_order_id)
 
-    broker._lookup_quietly = flaky_lookup  # type: ignore[method-assign]
+    broker.get_order = flaky_lookup  # type: ignore[method-assign]
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     stats = exchange.stats()
@@ -248,14 +250,14 @@ async def test_resubmit_after_a_504_and_a_failed_lookup_meets_the_duplicate_refu
 async def test_a_burst_of_429s_is_waited_out_and_nothing_is_lost(
     session: AlpacaSession, exchange: LocalAlpaca
 ) -> None:
-    broker, feed, _clock = session
+    broker, feed, clock = session
     log = UpdateLog(broker)
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 4, quote.ask + Decimal("0.05"), coid())
     exchange.set_faults(rate_limit_burst=3, retry_after=0.2)
     waited_before = broker.budget.waited_seconds
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     assert broker.budget.throttled == 3

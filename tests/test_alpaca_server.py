@@ -607,7 +607,9 @@ def test_fault_arguments_are_checked() -> None:
             parse_fault_args([bad])
 
 
-def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_command_builds_the_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import better_orders.server
     from better_orders.cli import app as cli_app
 
@@ -616,16 +618,18 @@ def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         better_orders.server, "serve", lambda config, on_ready=None: seen.append(config)
     )
+    extra = tmp_path / "extra.csv"
+    extra.write_text("symbol\nZZZQ\n")
     cli_app.main(
         [
             "serve", "--port", "9911", "--always-open", "--seed", "3", "--fault", "latency_ms=5",
             "--fault", "server_errors=2", "--unlisted", "nope", "--not-fractionable", "brk.a",
-            "--no-sip", "--rate-limit", "50", "--assets", "extra.csv", "--cash-account",
+            "--no-sip", "--rate-limit", "50", "--assets", str(extra), "--cash-account",
             "--replace-remainder",
         ]
     )  # fmt: skip
     (config,) = seen
-    assert config.venue.asset_files == (Path("extra.csv"),)
+    assert config.venue.asset_files == (extra,)
     assert config.venue.cash_account and config.venue.replace_remainder
     assert config.port == 9911 and config.host == "127.0.0.1"
     assert config.faults == {"latency_ms": 5.0, "server_errors": 2}
@@ -636,3 +640,6 @@ def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SystemExit) as bad:
         cli_app.main(["serve", "--fault", "bogus=1"])
     assert bad.value.code == 2
+    with pytest.raises(SystemExit) as no_file:
+        cli_app.main(["serve", "--assets", str(tmp_path / "missing.csv")])
+    assert no_file.value.code == 2 and seen == [config]

@@ -41,12 +41,12 @@ from better_orders.core.model import (
 from better_orders.core.timing import default_calendar
 from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec, execute
-from better_orders.engine.rate_limit import RateLimiter
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.records import RunStatus
 from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset
+from better_orders.venues.rate_limit import RateLimiter
 from better_orders.venues.sim.clock import SimClock, run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue

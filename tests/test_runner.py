@@ -15,6 +15,7 @@ import pytest
 
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import RunFailedError
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.timing import default_calendar
@@ -376,7 +377,7 @@ def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> N
         if ev.leg == 2 and type(ev.item).__name__ == "SubmitOrder":
             raise RuntimeError("observer failed")
 
-    async def main() -> tuple[list[str], int]:
+    async def main() -> tuple[list[str], int, list[Any]]:
         venue = SimVenue.create(start=T0, seed=7, db_path=db, replay=replay)
         with Journal.open(db) as journal:
             journal.start_run("r1", "order", {}, "sim")
@@ -388,17 +389,20 @@ def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> N
                 Leg(1, ParentOrder("TQQQ", Side.BUY, D(50)), ladder_params(cfg, "TQQQ")),
                 Leg(2, ParentOrder("SPY", Side.BUY, D(5)), ladder_params(cfg, "SPY")),
             ]
-            with pytest.raises(RuntimeError, match="observer failed"):
+            with pytest.raises(RunFailedError, match="observer failed") as failed:
                 await runner.run(legs)
+            assert isinstance(failed.value.__cause__, RuntimeError)
             working = [
                 t.get_name()
                 for t in asyncio.all_tasks()
                 if t.get_name().startswith("ladder-") and not t.done()
             ]
             subscribers = len(venue.broker._hub.update_queues)
+            still_open = await venue.broker.list_open_orders()
             await venue.close()
-            return working, subscribers
+            return working, subscribers, still_open
 
-    working, subscribers = run_virtual(main(), start=T0)
+    working, subscribers, still_open = run_virtual(main(), start=T0)
     assert working == []
     assert subscribers == 0
+    assert still_open == []

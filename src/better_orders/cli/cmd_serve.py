@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +10,29 @@ from typing import Annotated
 import typer
 
 from better_orders.cli.common import SeedOption, console, parse_instant
+from better_orders.cli.exit_codes import INCOMPLETE
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol, to_decimal
 from better_orders.venues.alpaca.credentials import mask_key_id
+from better_orders.venues.assets import load_asset_file
 from better_orders.venues.sim.account import DEFAULT_CASH
+
+MAX_PORT = 65535
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on, before it announces itself there."""
+    if not 1 <= port <= MAX_PORT:
+        raise InvalidInputError(f"--port must be from 1 to {MAX_PORT}, got {port}")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _quote_file(item: str) -> tuple[str | None, Path]:
@@ -138,7 +156,11 @@ def serve_command(
         parse_fault_args,
         serve,
     )
+    from better_orders.server.replay import read_sources
 
+    check_address(host, port)
+    for path in assets or ():
+        load_asset_file(path)  # a bad file is one line here, not a failed start
     if (key_id is None) != (secret_key is None):
         raise InvalidInputError("--key-id and --secret-key go together")
     if rate_limit < 1:
@@ -153,7 +175,8 @@ def serve_command(
     venue = VenueSettings(
         seed=seed,
         db_path=db,
-        quote_files=tuple(_quote_file(q) for q in quotes or ()),
+        # Read now: a bad file is one line here, not a traceback from a starting server.
+        quote_files=tuple((None, r) for r in read_sources(_quote_file(q) for q in quotes or ())),
         replay_from=parse_instant(replay_from) if replay_from else None,
         clock_start=parse_instant(clock_start) if clock_start else None,
         always_open=always_open,
@@ -197,7 +220,11 @@ def serve_command(
             console.print(f"    key {mask_key_id(key_id)} (with the secret you gave)")
         console.print("  Ctrl-C to stop.")
 
-    serve(config, on_ready=ready)
+    try:
+        serve(config, on_ready=ready)
+    except SystemExit as exc:
+        # uvicorn has said why in one line; its own code (3) would read as a quote error here.
+        raise typer.Exit(INCOMPLETE if exc.code else 0) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from better_orders.venues.sim.account import DEFAULT_CASH
 from better_orders.venues.sim.exchange import Latency
+from better_orders.venues.sim.replay import ReplayQuotes
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +18,8 @@ class VenueSettings:
 
     seed: int = 0
     db_path: Path | None = None
-    quote_files: tuple[tuple[str | None, Path], ...] = ()
+    #: (SYMBOL or None, file or its quotes already read) pairs.
+    quote_files: tuple[tuple[str | None, Path | ReplayQuotes], ...] = ()
     replay_from: datetime | None = None
     #: The exchange's clock starts here and runs at wall pace (default: the real time).
     clock_start: datetime | None = None
