@@ -23,9 +23,16 @@ class VenueSettings:
     replay_from: datetime | None = None
     #: The exchange's clock starts here and runs at wall pace (default: the real time).
     clock_start: datetime | None = None
+    #: Start the clock one hour into the latest regular session (when ``clock_start`` is unset).
     always_open: bool = False
     starting_cash: Decimal = DEFAULT_CASH
+    #: Asset files (CSV or JSON) added to the built-in asset master.
+    asset_files: tuple[Path, ...] = ()
     unknown_symbols: tuple[str, ...] = ()
     untradable_symbols: tuple[str, ...] = ()
     non_fractionable_symbols: tuple[str, ...] = ()
+    #: A cash account (no margin, no shorting) instead of Alpaca's default margin account.
+    cash_account: bool = False
+    #: A replace is sized to the total less what the old order filled (not Alpaca's way).
+    replace_remainder: bool = False
     latency: Latency = field(default_factory=Latency)
