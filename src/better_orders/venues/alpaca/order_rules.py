@@ -58,4 +58,3 @@ async def check_order(
             f"(got {request.order_type.value} {request.time_in_force.value}); no order sent",
             code="invalid_order",
         )
-
