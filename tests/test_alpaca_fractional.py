@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal as D
@@ -14,9 +15,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
-from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
+from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca, venue_at
 from better_orders.core.errors import BrokerError
 from better_orders.core.fractional import fractional_refusal
 from better_orders.core.model import OrderRequest, OrderType, Side, TimeInForce
@@ -157,31 +157,25 @@ async def test_a_refusal_names_the_rule_and_sends_nothing() -> None:
 # -- order and rebalance --broker alpaca --------------------------------------------------------
 
 
-@pytest.fixture
-def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAlpaca]:
-    venue = replace(
-        TEST_VENUE,
-        always_open=False,
-        clock_start=datetime(2026, 11, 24, 10, 0, tzinfo=ET),
-        db_path=tmp_path / "exchange.sqlite3",
-    )
-    with run_local_alpaca(ServerConfig(port=0, venue=venue)) as local:
-        monkeypatch.setenv("APCA_API_KEY_ID", local.key_id)
-        monkeypatch.setenv("APCA_API_SECRET_KEY", local.secret_key)
-        monkeypatch.setenv("APCA_API_BASE_URL", local.base_url)
-        monkeypatch.setenv("APCA_API_DATA_URL", local.base_url)
+@contextmanager
+def pointed_at(
+    start: datetime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[LocalAlpaca]:
+    """The exchange with its clock from ``start``, and the ``APCA_*`` variables on it."""
+    with run_local_alpaca(venue_at(start, db_path=tmp_path / "exchange.sqlite3")) as local:
+        for name, value in local.environment().items():
+            monkeypatch.setenv(name, value)
         yield local
 
 
-def at_exchange(local: LocalAlpaca, path: str, **params: str) -> Any:
-    headers = {"APCA-API-KEY-ID": local.key_id, "APCA-API-SECRET-KEY": local.secret_key}
-    response = requests.get(local.base_url + path, params=params, headers=headers, timeout=5)
-    response.raise_for_status()
-    return response.json()
+@pytest.fixture
+def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAlpaca]:
+    with pointed_at(datetime(2026, 11, 24, 10, 0, tzinfo=ET), tmp_path, monkeypatch) as local:
+        yield local
 
 
 def positions(local: LocalAlpaca) -> dict[str, D]:
-    return {p["symbol"]: D(p["qty"]) for p in at_exchange(local, "/v2/positions")}
+    return {p["symbol"]: D(p["qty"]) for p in local.get("/v2/positions")}
 
 
 def cli(args: list[str], db: Path, capsys: pytest.CaptureFixture[str]) -> Any:
@@ -203,7 +197,7 @@ def test_a_fractional_order_buys_and_closes_with_limit_orders(
     assert sold["complete"] is True and D(sold["filled_qty"]) == D("0.5")
     assert sold["attempts"][0]["order_type"] == "limit"  # a fractional limit sell
     assert positions(exchange) == {}
-    assert at_exchange(exchange, "/v2/orders", status="open") == []
+    assert exchange.get("/v2/orders", status="open") == []
 
 
 def test_rebalance_to_fractional_targets_holds_the_exact_fractions(
@@ -224,7 +218,7 @@ def test_rebalance_to_fractional_targets_holds_the_exact_fractions(
     closed = cli(["rebalance", "SPY=0.3", "TQQQ=0"], db, capsys)
     assert closed["complete"] is True
     assert "TQQQ" not in positions(exchange)
-    assert at_exchange(exchange, "/v2/orders", status="open") == []
+    assert exchange.get("/v2/orders", status="open") == []
 
 
 def test_notional_buys_invest_the_amounts_with_market_orders(
@@ -234,7 +228,7 @@ def test_notional_buys_invest_the_amounts_with_market_orders(
     data = cli(["rebalance", "SPY=0.25", "QQQ=0.25", "--notional-buys"], db, capsys)
     assert data["complete"] is True
     assert {e["strategy"] for e in data["executions"]} == {"notional"}
-    orders = at_exchange(exchange, "/v2/orders", status="all")
+    orders = exchange.get("/v2/orders", status="all")
     assert {o["symbol"] for o in orders} == {"SPY", "QQQ"}
     assert all(o["qty"] is None and D(o["notional"]) > 0 for o in orders)
     assert all(o["type"] == "market" and o["time_in_force"] == "day" for o in orders)
@@ -252,17 +246,7 @@ def test_notional_buys_invest_the_amounts_with_market_orders(
 def test_notional_buys_are_refused_outside_regular_hours(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    venue = replace(
-        TEST_VENUE,
-        always_open=False,
-        clock_start=datetime(2026, 11, 24, 8, 0, tzinfo=ET),
-        db_path=tmp_path / "exchange.sqlite3",
-    )
-    with run_local_alpaca(ServerConfig(port=0, venue=venue)) as local:
-        monkeypatch.setenv("APCA_API_KEY_ID", local.key_id)
-        monkeypatch.setenv("APCA_API_SECRET_KEY", local.secret_key)
-        monkeypatch.setenv("APCA_API_BASE_URL", local.base_url)
-        monkeypatch.setenv("APCA_API_DATA_URL", local.base_url)
+    with pointed_at(datetime(2026, 11, 24, 8, 0, tzinfo=ET), tmp_path, monkeypatch) as local:
         args = ["rebalance", "SPY=0.25", "--notional-buys", "--broker", "alpaca"]
         code, _, err = run_cli([*args, "--db", str(tmp_path / "j.sqlite3")], capsys)
         assert code == 4, err
