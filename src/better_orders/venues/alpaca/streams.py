@@ -207,7 +207,7 @@ def quote_stream(
 ) -> AlpacaStream:
     """Quotes of ``symbols`` on ``feed`` (``iex`` or ``sip``) to ``on_quote`` (not yet running)."""
 
-    async def expect(ws: ClientConnection, what: str) -> None:
+    async def expect(ws: ClientConnection, what: str) -> Any:
         answer = await _answer(ws)
         error = _data_error(answer)
         if error is not None:
@@ -217,14 +217,7 @@ def quote_stream(
             raise ValueError(f"{text} ({code})")
         if what and not any(isinstance(m, dict) and m.get("msg") == what for m in answer):
             raise ValueError(f"expected {what!r}, got {answer!r}"[:200])
-
-    async def handshake(ws: ClientConnection) -> None:
-        await expect(ws, "connected")
-        secret = credentials.secret_key.reveal()
-        await ws.send(json.dumps({"action": "auth", "key": credentials.key_id, "secret": secret}))
-        await expect(ws, "authenticated")
-        await ws.send(json.dumps({"action": "subscribe", "quotes": symbols}))
-        await expect(ws, "")
+        return answer
 
     async def dispatch(messages: Any) -> None:
         for message in messages if isinstance(messages, list) else [messages]:
@@ -234,6 +227,14 @@ def quote_stream(
                 await on_quote(message)
             elif message.get("T") == "error":
                 log.error("quote stream error: %s (%s)", message.get("msg"), message.get("code"))
+
+    async def handshake(ws: ClientConnection) -> None:
+        await expect(ws, "connected")
+        secret = credentials.secret_key.reveal()
+        await ws.send(json.dumps({"action": "auth", "key": credentials.key_id, "secret": secret}))
+        await expect(ws, "authenticated")
+        await ws.send(json.dumps({"action": "subscribe", "quotes": symbols}))
+        await dispatch(await expect(ws, ""))  # quotes may share the subscription's frame
 
     return AlpacaStream(
         "alpaca-quotes",
