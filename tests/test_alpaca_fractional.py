@@ -252,3 +252,16 @@ def test_notional_buys_are_refused_outside_regular_hours(
         assert code == 4, err
         assert "regular hours only" in err
         assert local.requests_to("POST /v2/orders") == 0
+
+
+def test_notional_buys_on_the_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["rebalance", "SPY=0.3", "TQQQ=0.2", "--notional-buys", "--at", "2026-11-24T10:00:00"]
+    code, out, err = run_cli([*args, "--db", str(tmp_path / "j.sqlite3"), "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["complete"] is True
+    assert {e["strategy"] for e in data["executions"]} == {"notional"}
+    weights = {r["symbol"]: D(r["final_weight"]) for r in data["results"]}
+    assert abs(weights["SPY"] - D("0.3")) < D("0.001")
+    assert abs(weights["TQQQ"] - D("0.2")) < D("0.001")
+    assert all(D(r["final_qty"]) != D(r["final_qty"]).to_integral_value() for r in data["results"])

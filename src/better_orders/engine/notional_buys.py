@@ -11,7 +11,9 @@ The journal rules are a ladder's: the leg and its order are recorded before the 
 is sent, each update and fill as it arrives, and the leg is sized to the shares bought
 once the order has ended, so a resumed run finds it done. The order's journalled
 quantity is what the amount buys at the ask it was sized at. Only in regular hours:
-a market order sent at any other time would wait at the broker for the open.
+a market order sent at any other time would wait at the broker for the open. An order
+whose state cannot be known (no answer to the submit nor to the look-up, or no end
+after a cancel) stops the run with ``RunFailedError``, naming it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.errors import BrokerError, MarketClosedError, QuoteError, RiskLimitError
+from better_orders.core.errors import (
+    BrokerError,
+    MarketClosedError,
+    QuoteError,
+    RiskLimitError,
+    RunFailedError,
+)
 from better_orders.core.jsonable import to_jsonable
 from better_orders.core.model import (
     ZERO,
@@ -42,7 +50,7 @@ from better_orders.core.model import (
 )
 from better_orders.core.sanity import require_valid_quote
 from better_orders.core.timing import MarketCalendar, MarketPhase
-from better_orders.engine.retry import BrokerRetry
+from better_orders.engine.retry import BrokerRetry, OrderStateUnknown
 from better_orders.engine.risk import KillSwitch, RiskChecker
 from better_orders.engine.run_journal import RunJournal
 from better_orders.store.ids import client_order_id
@@ -106,7 +114,16 @@ async def buy_notional(
     try:
         for buy in buys:
             one = _NotionalOrder(buy, broker, feed, clock, calls, writes, inbox, run_id)
-            report = await one.run(risk, journal, phase, config)
+            try:
+                report = await one.run(risk, journal, phase, config)
+            except BrokerError as failure:
+                # The order may be working at the broker: say so, and stop the run.
+                journal.update_intent(run_id, buy.leg, "failed", {"run_error": str(failure)})
+                raise RunFailedError(
+                    f"run {run_id} stopped: notional buy of {buy.symbol} failed: {failure}",
+                    exit_code=failure.exit_code,
+                    reports=[*reports, None],
+                ) from failure
             status = "filled" if report.complete else ("failed" if report.error else "partial")
             journal.update_intent(run_id, buy.leg, status, _dict(report))
             reports.append(report)
@@ -187,6 +204,10 @@ class _NotionalOrder:
         await self.writes.pending(request, buy.leg, attempt_no)
         try:
             ack = await self.calls.submit(request)
+        except OrderStateUnknown:
+            with contextlib.suppress(BrokerError):
+                await self.calls.cancel(request.client_order_id)
+            raise
         except BrokerError as refused:
             rejected = self._rejection(request, f"{refused.code}: {refused}")
             await self.writes.ack(rejected)
