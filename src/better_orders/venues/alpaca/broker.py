@@ -1,4 +1,4 @@
-"""The ``Broker`` protocol on Alpaca's Trading API (alpaca-py), paper by default.
+"""The ``Broker`` protocol on Alpaca's Trading API, paper by default.
 
 Theory of operation.
 
@@ -14,8 +14,9 @@ Theory of operation.
   an ambiguous failure (timeout, 5xx) is raised as retryable, and Alpaca's 422
   "client_order_id must be unique" as ``duplicate_client_order_id``, so the caller
   looks the order up by that id before anything is sent again.
-* What Alpaca would refuse (a price off the tick grid, a fractional quantity it
-  does not take) is refused here, before a request is spent on it.
+* What Alpaca would refuse (a price off the tick grid, a fractional or notional
+  order it does not take: ``order_rules``) is refused here, before a request is
+  spent on it.
 """
 
 from __future__ import annotations
