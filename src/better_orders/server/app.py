@@ -10,8 +10,9 @@ tests run against it over real sockets on 127.0.0.1. What it models, what it
 refuses and what it leaves out is listed in the README.
 
 Routes: ``trading_api``, ``account_api``, ``positions``, ``watchlists`` and
-``data_api`` (each REST request through ``http.rest``), ``streams`` (websockets:
-``/stream``, and ``/stream/`` as the legacy alpaca-trade-api SDK spells it),
+``data_api`` (each REST request through ``http.rest``), ``streams`` (``/stream``,
+and ``/stream/`` as the legacy alpaca-trade-api SDK spells it) and ``data_stream``
+(``/v2/{feed}``) for the websockets,
 ``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any other path answers a JSON
 404 (a JSON 405 for a wrong method), as Alpaca's do.
 """
@@ -33,10 +34,11 @@ from starlette.websockets import WebSocket
 from better_orders.server.account_api import account_routes
 from better_orders.server.admin import admin_routes
 from better_orders.server.data_api import data_routes
+from better_orders.server.data_stream import data_stream
 from better_orders.server.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR
 from better_orders.server.http import ServerConfig, ServerState, error_response
 from better_orders.server.positions import position_routes
-from better_orders.server.streams import data_stream, trading_stream
+from better_orders.server.streams import trading_stream
 from better_orders.server.trading_api import trading_routes
 from better_orders.server.venue import PaperVenue
 from better_orders.server.watchlists import Watchlists, watchlist_routes
