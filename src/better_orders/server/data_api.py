@@ -182,7 +182,7 @@ def _bars(venue: PaperVenue, query: Query, names: list[str]) -> tuple[dict[str, 
         tape = _tape(venue, symbol)
         if tape is None or tape.begins is None:
             continue
-        if asked is not None and venue.sessions.trades_between(asked, tape.begins):
+        if asked is not None and venue.sessions.trades_between(asked, min(tape.begins, end)):
             raise not_covered(symbol, tape.begins)
         first = timeframe.label(max(start, tape.begins))
         bars = [b for b in aggregate(tape.minute_bars(first, end), timeframe) if b.start <= end]

@@ -130,11 +130,13 @@ class ExchangeSessions:
     def trades_between(self, start: dt.datetime, end: dt.datetime) -> bool:
         """Whether any trading hours (04:00-20:00 of a trading day) fall in ``[start, end)``."""
         day = start.astimezone(NEW_YORK).date()
-        while _at(day, PRE_MARKET_START) < end:
+        while start < end and _at(day, PRE_MARKET_START) < end:
             session = self.calendar.session_for(day)
-            if session is not None and start < extended_end(session):
-                return True
             day += dt.timedelta(days=1)
+            if session is None:
+                continue
+            if extended_start(session) < end and start < extended_end(session):
+                return True
         return False
 
     def boundaries_after(self, after: dt.datetime) -> Iterator[Boundary]:
