@@ -111,8 +111,10 @@ def test_fills_are_account_activities_paged_as_alpaca_pages_them(tmp_path: Path)
         local.advance(1)
         raw = client.get("/account/activities/FILL")
         first = client.get("/account/activities", {"page_size": 2, "direction": "asc"})
-        rest = client.get("/account/activities",
-                          {"page_size": 2, "direction": "asc", "page_token": first[-1]["id"]})
+        rest = client.get(
+            "/account/activities",
+            {"page_size": 2, "direction": "asc", "page_token": first[-1]["id"]},
+        )
         dividends = client.get("/account/activities/DIV")
         with pytest.raises(APIError) as bad:
             client.get("/account/activities/NOPE")

@@ -54,8 +54,9 @@ def get(local: LocalAlpaca, path: str, **params: Any) -> requests.Response:
 
 def test_latest_trades_and_bars_come_from_the_tape(local: LocalAlpaca) -> None:
     client = data(local)
-    trades = client.get_stock_latest_trade(StockLatestTradeRequest(symbol_or_symbols=["SPY",
-                                                                                      "QQQ"]))
+    trades = client.get_stock_latest_trade(
+        StockLatestTradeRequest(symbol_or_symbols=["SPY", "QQQ"])
+    )
     bars = client.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols="SPY"))
     one = get(local, "/v2/stocks/SPY/trades/latest").json()
     now = SESSION_MORNING.astimezone(UTC) + dt.timedelta(minutes=10)
@@ -92,8 +93,12 @@ def test_bars_from_one_minute_to_one_day_add_up(local: LocalAlpaca) -> None:
 def test_bars_page_with_a_token_by_symbol_then_time(local: LocalAlpaca) -> None:
     pages, token = [], None
     while True:
-        params: dict[str, Any] = {"symbols": "SPY,QQQ", "timeframe": "1Min", "limit": 4,
-                                  **{k: v.isoformat() for k, v in WINDOW.items()}}
+        params: dict[str, Any] = {
+            "symbols": "SPY,QQQ",
+            "timeframe": "1Min",
+            "limit": 4,
+            **{k: v.isoformat() for k, v in WINDOW.items()},
+        }
         if token:
             params["page_token"] = token
         body = get(local, "/v2/stocks/bars", **params).json()
@@ -126,8 +131,9 @@ def test_bars_before_the_data_begins_and_weekly_bars_are_refused(local: LocalAlp
 
 
 def test_snapshots_hold_the_latest_trade_quote_and_bars(local: LocalAlpaca) -> None:
-    snapshots = data(local).get_stock_snapshot(StockSnapshotRequest(symbol_or_symbols=["SPY",
-                                                                                       "TQQQ"]))
+    snapshots = data(local).get_stock_snapshot(
+        StockSnapshotRequest(symbol_or_symbols=["SPY", "TQQQ"])
+    )
     single = get(local, "/v2/stocks/TQQQ/snapshot").json()
     spy = snapshots["SPY"]
     assert spy.latest_trade is not None and spy.latest_quote is not None
@@ -163,8 +169,8 @@ async def test_trades_and_bars_on_the_data_websocket_with_alpaca_py(local: Local
     trades: list[Any] = []
     bars: list[Any] = []
     got_bar = asyncio.Event()
-    stream = StockDataStream(local.key_id, local.secret_key, feed=DataFeed.IEX,
-                             url_override=local.base_url.replace("http://", "ws://") + "/v2/iex")  # fmt: skip
+    url = local.base_url.replace("http://", "ws://") + "/v2/iex"
+    stream = StockDataStream(local.key_id, local.secret_key, feed=DataFeed.IEX, url_override=url)
 
     async def on_trade(trade: Any) -> None:
         trades.append(trade)
