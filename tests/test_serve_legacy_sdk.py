@@ -11,7 +11,6 @@ and its own imports are in the dev extra.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 import requests
 
 from alpaca_server import LocalAlpaca, run_local_alpaca
+from serve_helpers import stop_stream
 
 rest = pytest.importorskip(
     "alpaca_trade_api.rest",
@@ -58,11 +58,7 @@ async def test_the_legacy_trade_stream_connects_and_hears_fills(local: LocalAlpa
         )
         await asyncio.wait_for(filled.wait(), timeout=10)
     finally:
-        await trade_stream.stop_ws()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await trade_stream.close()
+        await stop_stream(trade_stream, task)
     fill = next(u for u in updates if u.event == "fill")
     assert fill.order["id"] == order.id and fill.order["filled_qty"] == "3"
     assert local.stats()["stream"]["connections"] >= 1

@@ -8,7 +8,6 @@ or a replayed file's companion trades file.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import gzip
 from collections.abc import Iterator
@@ -30,7 +29,7 @@ from alpaca.data.requests import (
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
 from alpaca_server import SESSION_MORNING, LocalAlpaca, run_local_alpaca
-from serve_helpers import at, quote_file, replayed
+from serve_helpers import at, quote_file, replayed, stop_stream
 
 UTC = dt.UTC
 #: The first ten minutes of the exchange (its clock runs on while a test asks).
@@ -187,11 +186,7 @@ async def test_trades_and_bars_on_the_data_websocket_with_alpaca_py(local: Local
         await asyncio.to_thread(local.advance, 75)
         await asyncio.wait_for(got_bar.wait(), timeout=15)
     finally:
-        await stream.stop_ws()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await stream.close()
+        await stop_stream(stream, task)
     assert trades and all(t.symbol == "SPY" and t.price > 0 for t in trades)
     assert [t.id for t in trades] == sorted(t.id for t in trades)
     assert bars[0].symbol == "SPY" and bars[0].timestamp.second == 0

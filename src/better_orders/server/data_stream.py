@@ -35,7 +35,7 @@ import msgpack
 from starlette.websockets import WebSocket
 
 from better_orders.core.model import Quote
-from better_orders.server.bars import Timeframe, aggregate
+from better_orders.server.bars import Timeframe, aggregate, bar_json
 from better_orders.server.streams import StreamHub, decode_json, serve_socket
 from better_orders.server.tape import Bar, Trade
 from better_orders.server.venue import PaperVenue
@@ -84,18 +84,7 @@ def trade_message(symbol: str, trade: Trade, packed: bool) -> dict[str, Any]:
 
 
 def bar_message(kind: str, symbol: str, bar: Bar, packed: bool) -> dict[str, Any]:
-    return {
-        "T": kind,
-        "S": symbol,
-        "o": float(bar.open),
-        "h": float(bar.high),
-        "l": float(bar.low),
-        "c": float(bar.close),
-        "v": bar.volume,
-        "n": bar.trades,
-        "vw": round(float(bar.vwap), 6),
-        "t": _time(bar.start, packed),
-    }
+    return {"T": kind, "S": symbol, **bar_json(bar), "t": _time(bar.start, packed)}
 
 
 class _Subscriptions:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from better_orders.core.model import QTY_QUANTUM
 from better_orders.server.errors import AlpacaError, not_found, unprocessable
-from better_orders.server.http import json_response, rest
+from better_orders.server.http import json_response, trading_route
 from better_orders.server.orders.model import OrderRecord
 from better_orders.server.orders.parse import number
 from better_orders.server.orders.shape import order_json
@@ -114,9 +114,7 @@ async def close_all(request: Request, venue: PaperVenue) -> Response:
 
 
 def position_routes() -> list[Route]:
-    def route(path: str, method: str, name: str, handler: Any) -> Route:
-        return Route(path, rest("trading", f"{method} {name}", handler), methods=[method])
-
+    route = trading_route
     return [
         route("/v2/positions", "GET", "/v2/positions", list_positions),
         route("/v2/positions", "DELETE", "/v2/positions", close_all),

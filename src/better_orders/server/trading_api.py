@@ -13,7 +13,7 @@ from starlette.routing import Route
 from better_orders.server.assets import asset_json, filtered
 from better_orders.server.calendar import get_calendar
 from better_orders.server.errors import not_found, unprocessable
-from better_orders.server.http import Handler, json_body, json_response, rest
+from better_orders.server.http import json_body, json_response, trading_route
 from better_orders.server.orders.model import OrderRecord
 from better_orders.server.orders.shape import order_json
 from better_orders.server.params import Query
@@ -114,9 +114,7 @@ async def delete_order(request: Request, venue: PaperVenue) -> Response:
 
 
 def trading_routes() -> list[Route]:
-    def route(path: str, method: str, name: str, handler: Handler) -> Route:
-        return Route(path, rest("trading", f"{method} {name}", handler), methods=[method])
-
+    route = trading_route
     return [
         route("/v2/clock", "GET", "/v2/clock", get_clock),
         route("/v2/calendar", "GET", "/v2/calendar", get_calendar),
