@@ -163,13 +163,18 @@ async def data_stream(
             day = aggregate(tape.minute_bars(_DAY.label(latest.start), latest.start), _DAY)
             outgoing.put_nowait([bar_message("d", symbol, day[-1], packed)])
 
+    def on_tape(symbol: str) -> bool:
+        return any(symbol in subs.channels[c] for c in ("trades", "bars", "dailyBars"))
+
     async def forward(names: list[str]) -> None:
         for name in names:
-            follow_tape(name)
+            if on_tape(name):
+                follow_tape(name)
         async for quote in venue.sim.feed.quotes(names):
             if quote.symbol in subs.channels["quotes"]:
                 outgoing.put_nowait([quote_message(quote, packed)])
-            follow_tape(quote.symbol)
+            if on_tape(quote.symbol):
+                follow_tape(quote.symbol)
 
     async def resubscribe() -> None:
         nonlocal forwarder

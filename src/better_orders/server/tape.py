@@ -3,7 +3,11 @@
 The tape reads its own copy of each symbol's quote source from where the exchange
 began (the same deterministic synthetic path, or the same replayed rows), so it
 holds the same quotes the venue publishes, whether or not anyone watched the
-symbol, and catches up to the exchange's clock when asked (``up_to``).
+symbol, and catches up to the exchange's clock when asked (``up_to``). That costs
+what generating the quotes costs (tens of microseconds a synthetic quote; nights
+and closed days are skipped): nothing at wall pace, but the first request for a
+symbol after ``/_clock`` has moved days ahead takes on the order of a minute per
+trading day.
 
 Where the trades come from:
 
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from better_orders.core.model import Quote
-from better_orders.server.sessions import ExchangeSessions
+from better_orders.server.sessions import ExchangeSessions, extended_end, extended_start
 from better_orders.venues.sim.source import QuoteSource
 
 ZERO = Decimal(0)
@@ -109,6 +113,8 @@ class SymbolTape:
         self.minutes: list[Bar] = []
         self._starts: list[dt.datetime] = []
         self._count = 0
+        #: The trading hours (04:00-20:00 of a trading day) under way or next: [start, end).
+        self._hours: tuple[dt.datetime, dt.datetime] | None = None
         #: Called with every new trade (the data stream's ``trades`` channel).
         self.listeners: list[Callable[[Trade], None]] = []
 
@@ -125,8 +131,21 @@ class SymbolTape:
                 self._print(quote.ts, execution.price, int(execution.size))
                 continue
             self.last_quote = quote
-            if not self.recorded and before is not None:
+            if self.recorded:
+                continue
+            if before is not None:
                 self._derive(before, quote)
+            self._skip_closed_hours(quote.ts, now)
+
+    def _skip_closed_hours(self, at: dt.datetime, now: dt.datetime) -> None:
+        """Outside trading hours nothing prints: jump the source to the next hours (or now)."""
+        hours = self._hours
+        if hours is None or at >= hours[1]:
+            session = self.sessions.extended_current_or_next(at)
+            hours = self._hours = (extended_start(session), extended_end(session))
+        if at < hours[0]:
+            self.source.skip_to(min(now, hours[0]))
+            self.last_quote = None  # no trade is derived across the gap
 
     def _derive(self, before: Quote, quote: Quote) -> None:
         if before.bid <= 0 or before.ask <= 0 or quote.bid <= 0 or quote.ask <= 0:
