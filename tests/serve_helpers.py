@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gzip
 from datetime import datetime
 from pathlib import Path
@@ -67,3 +69,12 @@ def replayed(path: Path, start: datetime, **settings: Any) -> ServerConfig:
         quote_files=(("SPY", path),), replay_from=start, clock_start=start, **settings
     )
     return ServerConfig(venue=venue)
+
+
+async def stop_stream(stream: Any, task: asyncio.Task[Any]) -> None:
+    """Stop an SDK websocket client (alpaca-py's or alpaca-trade-api's) run as ``task``."""
+    await stream.stop_ws()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    await stream.close()

@@ -41,6 +41,7 @@ from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 from better_orders.core.errors import InvalidInputError
 from better_orders.server import ServerConfig, VenueSettings, parse_fault_args
 from better_orders.venues.sim.exchange import Latency
+from serve_helpers import stop_stream
 
 
 @pytest.fixture
@@ -459,11 +460,7 @@ async def test_quotes_over_rest_and_websocket_with_alpaca_py(exchange: LocalAlpa
     try:
         await asyncio.wait_for(arrived.wait(), timeout=10)
     finally:
-        await stream.stop_ws()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await stream.close()
+        await stop_stream(stream, task)
     assert all(q.symbol == "SPY" and q.bid_price < q.ask_price for q in received)
     assert all(q.timestamp.tzinfo is not None for q in received)
     times = [q.timestamp for q in received]

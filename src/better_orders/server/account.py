@@ -38,7 +38,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from better_orders.core.model import Side
+from better_orders.core.model import Fill, Side
+from better_orders.server.configurations import AccountConfig
 from better_orders.server.errors import AlpacaError, forbidden
 from better_orders.server.shapes import ACCOUNT_ID, ACCOUNT_NUMBER, money, num, ts
 from better_orders.venues.assets import AssetMaster
@@ -71,8 +72,17 @@ class MarginLedger(PaperAccount):
     """The paper account's cash and positions; Alpaca's checks (``AccountRules``) come first.
 
     The simulated venue's own checks (a long-only cash account) are switched off:
-    an order reaches the venue only after ``AccountRules`` accepted it.
+    an order reaches the venue only after ``AccountRules`` accepted it. Every fill
+    applied is kept in ``journal`` (the portfolio history replays it).
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.journal: list[Fill] = []
+
+    def apply_fill(self, fill: Fill) -> None:
+        super().apply_fill(fill)
+        self.journal.append(fill)
 
     def check_buy(self, symbol: str, qty: Decimal, unit_price: Decimal, reserved: Decimal) -> None:
         return None
@@ -121,6 +131,7 @@ class AccountRules:
         self.ledger = ledger
         self.assets = assets
         self.margin = margin
+        self.config = AccountConfig.for_account(margin=margin)
         self.day = self._day_start({})
 
     # -- the day -----------------------------------------------------------------------------
@@ -152,8 +163,10 @@ class AccountRules:
         if not self.margin:
             return 1
         if self.day.equity >= PDT_EQUITY:
-            return 4
-        return 2 if self.day.equity >= MARGIN_EQUITY else 1
+            earned = 4
+        else:
+            earned = 2 if self.day.equity >= MARGIN_EQUITY else 1
+        return min(earned, int(self.config.max_margin_multiplier))
 
     def values(self, marks: Mapping[str, Decimal], reserved: Decimal) -> AccountValues:
         prices = self._prices(marks)
@@ -251,7 +264,7 @@ class AccountRules:
         if not self.margin:
             available = max(ZERO, self.ledger.qty(symbol) - held.qty)
             raise _insufficient(symbol, qty, available, self.ledger.qty(symbol), held)
-        if self.multiplier() == 1:
+        if self.multiplier() == 1 or self.config.no_shorting:
             raise forbidden("account is not allowed to short")
         asset = self.assets.get(symbol)
         if asset is None or not asset.can_short:
@@ -301,7 +314,7 @@ class AccountRules:
             "created_at": ts(created_at),
             "trade_suspended_by_user": False,
             "multiplier": str(values.multiplier),
-            "shorting_enabled": self.margin and values.multiplier > 1,
+            "shorting_enabled": values.multiplier > 1 and not self.config.no_shorting,
             "equity": money(values.equity),
             "last_equity": money(self.day.equity),
             "long_market_value": money(values.long_value),

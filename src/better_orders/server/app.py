@@ -1,16 +1,20 @@
 """A local, Alpaca-compatible paper exchange (``better-orders serve``).
 
-It serves Alpaca's Trading API v2 for orders, assets, the account and positions,
-the latest quotes of the Market Data API v2, and the ``trade_updates`` and quote
-websockets, backed by the simulated exchange under Alpaca's order handling on the
-exchange's clock. Unmodified alpaca-py clients work against it with
-``url_override``; the Alpaca adapter's integration tests run against it over real
-sockets on 127.0.0.1. What it models, what it refuses and what it leaves out is
-listed in the README.
+It serves Alpaca's Trading API v2 (orders, assets, the account, positions,
+calendar, activities, portfolio history, watchlists), the stock endpoints of the
+Market Data API v2 (latest quotes, trades and bars, bars, snapshots) and the
+``trade_updates`` and market data websockets, backed by the simulated exchange
+under Alpaca's order handling on the exchange's clock. Unmodified alpaca-py
+clients work against it with ``url_override``; the Alpaca adapter's integration
+tests run against it over real sockets on 127.0.0.1. What it models, what it
+refuses and what it leaves out is listed in the README.
 
-Routes: ``trading_api`` and ``data_api`` (each REST request through ``http.rest``),
-``streams`` (websockets), ``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any
-other path answers a JSON 404 (a JSON 405 for a wrong method), as Alpaca's do.
+Routes: ``trading_api``, ``account_api``, ``positions``, ``watchlists`` and
+``data_api`` (each REST request through ``http.rest``), ``streams`` (``/stream``,
+and ``/stream/`` as the legacy alpaca-trade-api SDK spells it) and ``data_stream``
+(``/v2/{feed}``) for the websockets,
+``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any other path answers a JSON
+404 (a JSON 405 for a wrong method), as Alpaca's do.
 """
 
 from __future__ import annotations
@@ -27,13 +31,17 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
+from better_orders.server.account_api import account_routes
 from better_orders.server.admin import admin_routes
 from better_orders.server.data_api import data_routes
+from better_orders.server.data_stream import data_stream
 from better_orders.server.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR
 from better_orders.server.http import ServerConfig, ServerState, error_response
-from better_orders.server.streams import data_stream, trading_stream
+from better_orders.server.positions import position_routes
+from better_orders.server.streams import trading_stream
 from better_orders.server.trading_api import trading_routes
 from better_orders.server.venue import PaperVenue
+from better_orders.server.watchlists import Watchlists, watchlist_routes
 
 
 async def trading_ws(ws: WebSocket) -> None:
@@ -98,8 +106,12 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
 
     routes = [
         *trading_routes(),
+        *account_routes(),
+        *position_routes(),
+        *watchlist_routes(),
         *data_routes(),
         WebSocketRoute("/stream", trading_ws),
+        WebSocketRoute("/stream/", trading_ws),
         WebSocketRoute("/v2/{feed}", data_ws),
         *admin_routes(),
     ]
@@ -109,6 +121,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
     app.state.server = state
+    app.state.watchlists = Watchlists()
     return app
 
 

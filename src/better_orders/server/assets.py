@@ -14,7 +14,12 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
+from better_orders.server.params import Query
 from better_orders.venues.assets import AssetInfo, AssetMaster, plain_asset
+
+STATUSES = ("active", "inactive")
+CLASSES = ("us_equity", "us_option", "crypto")
+EXCHANGES = ("AMEX", "ARCA", "BATS", "NYSE", "NASDAQ", "NYSEARCA", "OTC")
 
 
 def listing(
@@ -52,5 +57,28 @@ def asset_json(asset: AssetInfo) -> dict[str, Any]:
         "shortable": asset.shortable,
         "easy_to_borrow": asset.easy_to_borrow,
         "fractionable": asset.fractionable,
-        "attributes": ["fractional_eh_enabled"] if asset.fractionable else [],
+        "attributes": attributes(asset),
     }
+
+
+def attributes(asset: AssetInfo) -> list[str]:
+    return ["fractional_eh_enabled"] if asset.fractionable else []
+
+
+def filtered(master: AssetMaster, query: Query) -> list[AssetInfo]:
+    """``GET /v2/assets``: every status unless ``status`` is given; ``us_equity`` by default.
+
+    ``attributes`` keeps the assets with any of those named (a comma-separated list).
+    """
+    status = query.choice("status", STATUSES, "")
+    asset_class = query.choice("asset_class", CLASSES, "us_equity")
+    exchange = query.choice("exchange", EXCHANGES, "")
+    wanted = {a.strip() for a in (query.text("attributes") or "").split(",") if a.strip()}
+    return [
+        asset
+        for asset in sorted(master, key=lambda a: a.symbol)
+        if (not status or asset.status == status)
+        and asset.asset_class == asset_class
+        and (not exchange or asset.exchange == exchange)
+        and (not wanted or wanted & set(attributes(asset)))
+    ]

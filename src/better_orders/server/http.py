@@ -22,6 +22,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from better_orders.server.errors import (
     RATE_LIMITED,
@@ -200,3 +201,8 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (ValueError, RecursionError):
         raise bad_request("request body is not valid JSON") from None
+
+
+def trading_route(path: str, method: str, name: str, handler: Handler) -> Route:
+    """A Trading API route; ``name`` is how ``/_stats`` counts its requests."""
+    return Route(path, rest("trading", f"{method} {name}", handler), methods=[method])

@@ -1,7 +1,13 @@
-"""Recorded quote files replayed on the server's clock: moved in time so they start now."""
+"""Recorded quote files replayed on the server's clock: moved in time so they start now.
+
+The venue trades against the quotes (and the executions a file carries); the
+tape (``tape``) also reads a quote file's companion ``*_trades`` file, moved by
+the same offset, for the trades it reports.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -9,13 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.venues.sim.files import to_ns
-from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.venues.sim.files import TradePrints, find_trades_file, to_ns
+from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
+
+
+def _shift_ns(offset: timedelta) -> np.int64:
+    return np.int64(offset // timedelta(microseconds=1) * 1000)
 
 
 def shifted_replay(source: ReplayQuotes, offset: timedelta) -> ReplayQuotes:
     """The same rows moved by ``offset`` in time (a recorded morning replayed from now)."""
-    shift = np.int64(offset // timedelta(microseconds=1) * 1000)
+    shift = _shift_ns(offset)
     return ReplayQuotes(
         symbol=source.symbol,
         ts_ns=source.ts_ns + shift,
@@ -48,9 +58,30 @@ def read_sources(files: Iterable[QuoteFileSpec]) -> list[ReplayQuotes]:
     return loaded
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Replay:
+    """The replayed quotes by symbol, and how far in time they were moved."""
+
+    sources: dict[str, ReplayQuotes]
+    offset: timedelta
+
+    def for_tape(self, symbol: str) -> ReplayQuotes | None:
+        """``symbol``'s rows from the first, with its companion trades file merged in if any."""
+        source = self.sources.get(symbol)
+        if source is None:
+            return None
+        source = source.starting_at(None)
+        companion = find_trades_file(source.path) if source.path is not None else None
+        if source.has_executions or companion is None:
+            return source
+        prints = TradePrints.from_file(companion)
+        moved = dataclasses.replace(prints, ts_ns=prints.ts_ns + _shift_ns(self.offset))
+        return merge_trades(source, moved).with_symbol(symbol)
+
+
 def load_replay(
     files: Iterable[QuoteFileSpec], start: datetime, replay_from: datetime | None
-) -> dict[str, ReplayQuotes]:
+) -> Replay:
     """Quote files keyed by the symbol to trade them as, shifted so they begin at ``start``.
 
     Every file is moved by the same offset (the earliest first quote, or
@@ -58,9 +89,9 @@ def load_replay(
     """
     loaded = read_sources(files)
     if not loaded:
-        return {}
+        return Replay({}, timedelta(0))
     origin_ns = (
         to_ns(replay_from) if replay_from is not None else min(int(r.ts_ns[0]) for r in loaded)
     )
     offset = timedelta(microseconds=(to_ns(start) - origin_ns) // 1000)
-    return {source.symbol: shifted_replay(source, offset) for source in loaded}
+    return Replay({s.symbol: shifted_replay(s, offset) for s in loaded}, offset)

@@ -127,6 +127,18 @@ class ExchangeSessions:
             return None
         return self.next_session(now if today is None else _at(local.date(), dt.time(23, 59)))
 
+    def trades_between(self, start: dt.datetime, end: dt.datetime) -> bool:
+        """Whether any trading hours (04:00-20:00 of a trading day) fall in ``[start, end)``."""
+        day = start.astimezone(NEW_YORK).date()
+        while start < end and _at(day, PRE_MARKET_START) < end:
+            session = self.calendar.session_for(day)
+            day += dt.timedelta(days=1)
+            if session is None:
+                continue
+            if extended_start(session) < end and start < extended_end(session):
+                return True
+        return False
+
     def boundaries_after(self, after: dt.datetime) -> Iterator[Boundary]:
         """Every boundary strictly after ``after``, in time order (endless)."""
         day = after.astimezone(NEW_YORK).date()

@@ -1,4 +1,8 @@
-"""The Trading API v2 routes of the local exchange: account, clock, assets, orders, positions."""
+"""The Trading API v2 routes of the local exchange: clock, calendar, assets and orders.
+
+The account's routes are ``account_api``'s, the positions' ``positions``', the
+watchlists' ``watchlists``'.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from better_orders.server.assets import asset_json
-from better_orders.server.errors import bad_request, not_found, unprocessable
-from better_orders.server.http import Handler, json_body, json_response, rest
+from better_orders.server.assets import asset_json, filtered
+from better_orders.server.calendar import get_calendar
+from better_orders.server.errors import not_found, unprocessable
+from better_orders.server.http import json_body, json_response, trading_route
 from better_orders.server.orders.model import OrderRecord
 from better_orders.server.orders.shape import order_json
+from better_orders.server.params import Query
 from better_orders.server.shapes import clock_json
 from better_orders.server.venue import PaperVenue
-
-
-async def get_account(request: Request, venue: PaperVenue) -> Response:
-    return json_response(venue.account())
 
 
 async def get_clock(request: Request, venue: PaperVenue) -> Response:
@@ -26,6 +28,11 @@ async def get_clock(request: Request, venue: PaperVenue) -> Response:
     next_open = sessions.calendar.next_open(now)
     next_close = regular.close if regular is not None else sessions.next_session(now).close
     return json_response(clock_json(now, regular is not None, next_open, next_close))
+
+
+async def list_assets(request: Request, venue: PaperVenue) -> Response:
+    assets = filtered(venue.assets, Query(request.query_params))
+    return json_response([asset_json(asset) for asset in assets])
 
 
 async def get_asset(request: Request, venue: PaperVenue) -> Response:
@@ -53,23 +60,19 @@ def _listed(record: OrderRecord, status: str) -> bool:
 
 
 async def list_orders(request: Request, venue: PaperVenue) -> Response:
-    params = request.query_params
-    for unmodelled in ("after", "until"):
-        if params.get(unmodelled):
-            raise unprocessable(f"the {unmodelled} filter is not modelled by the local exchange")
-    status = params.get("status") or "open"
-    if status not in ("open", "closed", "all"):
-        raise bad_request(f"invalid status {status!r}")
-    direction = params.get("direction") or "desc"
-    if direction not in ("asc", "desc"):
-        raise bad_request(f"invalid direction {direction!r}")
-    try:
-        limit = int(params.get("limit") or 50)
-    except ValueError:
-        raise bad_request("invalid limit") from None
-    nested = (params.get("nested") or "false").lower() == "true"
-    symbols = {s.strip().upper() for s in (params.get("symbols") or "").split(",") if s.strip()}
-    side = params.get("side")
+    """Alpaca's filters; ``after`` and ``until`` are exclusive bounds on ``submitted_at``.
+
+    Alpaca's paging recipe (ask again with ``until``, or ``after`` in ascending
+    order, set to the last order's ``submitted_at``) therefore ends.
+    """
+    query = Query(request.query_params)
+    status = query.choice("status", ("open", "closed", "all"), "open")
+    direction = query.choice("direction", ("asc", "desc"), "desc")
+    limit = query.whole("limit", 50, 1, 500)
+    nested = query.flag("nested", False)
+    after, until = query.instant("after"), query.instant("until")
+    symbols = set(query.names())
+    side = query.choice("side", ("buy", "sell"), "")
     records = [
         r
         for r in venue.orders.book
@@ -77,10 +80,11 @@ async def list_orders(request: Request, venue: PaperVenue) -> Response:
         and (not symbols or r.symbol in symbols)
         and (not side or r.side.value == side)
         and (not nested or r.parent is None)
+        and (after is None or r.created_at > after)
+        and (until is None or r.created_at < until)
     ]
     records.sort(key=lambda r: r.created_at, reverse=direction != "asc")
-    chosen = records[: max(1, min(limit, 500))]
-    return json_response([order_json(r, nested=nested) for r in chosen])
+    return json_response([order_json(r, nested=nested) for r in records[:limit]])
 
 
 async def cancel_all_orders(request: Request, venue: PaperVenue) -> Response:
@@ -109,29 +113,12 @@ async def delete_order(request: Request, venue: PaperVenue) -> Response:
     return Response(status_code=204)
 
 
-async def list_positions(request: Request, venue: PaperVenue) -> Response:
-    return json_response(venue.positions())
-
-
-async def get_position(request: Request, venue: PaperVenue) -> Response:
-    return json_response(venue.position_of(request.path_params["symbol"]))
-
-
-async def close_position(request: Request, venue: PaperVenue) -> Response:
-    params = request.query_params
-    if params.get("percentage"):
-        raise unprocessable("closing by percentage is not modelled by the local exchange")
-    record = await venue.close_position(request.path_params["symbol"], params.get("qty"))
-    return json_response(order_json(record))
-
-
 def trading_routes() -> list[Route]:
-    def route(path: str, method: str, name: str, handler: Handler) -> Route:
-        return Route(path, rest("trading", f"{method} {name}", handler), methods=[method])
-
+    route = trading_route
     return [
-        route("/v2/account", "GET", "/v2/account", get_account),
         route("/v2/clock", "GET", "/v2/clock", get_clock),
+        route("/v2/calendar", "GET", "/v2/calendar", get_calendar),
+        route("/v2/assets", "GET", "/v2/assets:list", list_assets),
         route("/v2/assets/{symbol}", "GET", "/v2/assets", get_asset),
         route(
             "/v2/orders:by_client_order_id",
@@ -145,7 +132,4 @@ def trading_routes() -> list[Route]:
         route("/v2/orders/{order_id}", "GET", "/v2/orders/{id}", get_order),
         route("/v2/orders/{order_id}", "PATCH", "/v2/orders/{id}", patch_order),
         route("/v2/orders/{order_id}", "DELETE", "/v2/orders/{id}", delete_order),
-        route("/v2/positions", "GET", "/v2/positions", list_positions),
-        route("/v2/positions/{symbol}", "GET", "/v2/positions/{symbol}", get_position),
-        route("/v2/positions/{symbol}", "DELETE", "/v2/positions/{symbol}", close_position),
     ]

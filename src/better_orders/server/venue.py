@@ -28,19 +28,22 @@ from better_orders.core.errors import BrokerError, QuoteError
 from better_orders.core.model import Fill, OrderRequest, Position, Quote, Side
 from better_orders.core.timing import default_calendar
 from better_orders.server.account import AccountRules, Held, MarginLedger
+from better_orders.server.activities import ActivityLog
 from better_orders.server.assets import listing
-from better_orders.server.errors import AlpacaError, not_found, unprocessable
+from better_orders.server.errors import AlpacaError, forbidden, not_found, unprocessable
 from better_orders.server.faults import ServerFaults, SwitchableFaultPlan
 from better_orders.server.orders.events import TradeUpdates
 from better_orders.server.orders.manager import OrderManager
 from better_orders.server.orders.model import OrderRecord
-from better_orders.server.orders.parse import number, parse_order
+from better_orders.server.orders.parse import parse_order
 from better_orders.server.orders.schedule import on_boundary, placement
 from better_orders.server.orders.shape import order_json
+from better_orders.server.portfolio import AccountSnapshot, Ledger
 from better_orders.server.replay import load_replay
 from better_orders.server.sessions import ExchangeSessions
 from better_orders.server.settings import VenueSettings
 from better_orders.server.shapes import position_json
+from better_orders.server.tape import Tape
 from better_orders.venues.assets import AssetInfo, builtin_assets, load_asset_file, plain_asset
 from better_orders.venues.sim.account import load_venue_records
 from better_orders.venues.sim.book import QuoteBook
@@ -48,6 +51,7 @@ from better_orders.venues.sim.broker import SimBroker
 from better_orders.venues.sim.clock import SimClock
 from better_orders.venues.sim.exchange import SimExchange
 from better_orders.venues.sim.hub import VenueHub
+from better_orders.venues.sim.source import QuoteSource
 from better_orders.venues.sim.venue import SimVenue, default_session_open
 
 log = logging.getLogger(__name__)
@@ -77,7 +81,8 @@ class PaperVenue:
         self.faults = faults
         self.sessions = ExchangeSessions(default_calendar())
         self.started = exchange_start(settings, self.sessions, datetime.now(UTC))
-        replay = load_replay(settings.quote_files, self.started, settings.replay_from)
+        self.replay = load_replay(settings.quote_files, self.started, settings.replay_from)
+        replayed = self.replay.sources
         master = builtin_assets().with_assets(
             asset for path in settings.asset_files for asset in load_asset_file(path)
         )
@@ -86,20 +91,27 @@ class PaperVenue:
             unlisted=settings.unknown_symbols,
             untradable=settings.untradable_symbols,
             not_fractionable=settings.non_fractionable_symbols,
-            replayed=list(replay) if replay else None,
+            replayed=list(replayed) if replayed else None,
         )
-        if replay:
-            book = QuoteBook.replay({s: q.starting_at(self.started) for s, q in replay.items()})
+        if replayed:
+            book = QuoteBook.replay({s: q.starting_at(self.started) for s, q in replayed.items()})
         else:
-            book = QuoteBook.synthetic(
-                self.started,
-                default_session_open(self.started),
-                settings.seed,
-                listed=self.assets.symbols,
-            )
+            book = self._synthetic_book()
         self.sim, self.hub = _wire(book, settings, SwitchableFaultPlan(faults), self.started)
-        self.rules = AccountRules(self.sim.account, self.assets, margin=not settings.cash_account)
-        self.updates = TradeUpdates(self.now, self.sim.account.qty)
+        ledger = self.sim.account
+        assert isinstance(ledger, MarginLedger)
+        self.ledger = ledger
+        held = ledger.positions.values()
+        #: The account when the exchange started: its history is replayed from here.
+        self.opening = AccountSnapshot(
+            ledger.cash,
+            {p.symbol: p.qty for p in held},
+            {p.symbol: p.avg_entry_price for p in held if p.avg_entry_price is not None},
+        )
+        self.rules = AccountRules(ledger, self.assets, margin=not settings.cash_account)
+        self.activities = ActivityLog()
+        self.updates = TradeUpdates(self.now, ledger.qty, on_fill=self.activities.add)
+        self.tape = Tape(self._tape_source, self.sessions, self.now)
         self.orders = OrderManager(
             self,
             self.sessions,
@@ -113,6 +125,24 @@ class PaperVenue:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watchers: dict[str, asyncio.Task[None]] = {}
+
+    def _synthetic_book(self) -> QuoteBook:
+        return QuoteBook.synthetic(
+            self.started,
+            default_session_open(self.started),
+            self.settings.seed,
+            listed=self.assets.symbols,
+        )
+
+    def _tape_source(self, symbol: str) -> tuple[QuoteSource, bool] | None:
+        """A fresh copy of ``symbol``'s quotes from where the exchange began (``tape``)."""
+        name = self.listed(symbol)
+        if name is None:
+            return None
+        if self.replay.sources:
+            replayed = self.replay.for_tape(name)
+            return None if replayed is None else (replayed, replayed.has_executions)
+        return self._synthetic_book().source(name), False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -267,8 +297,27 @@ class PaperVenue:
     # -- orders --------------------------------------------------------------------------------
 
     async def submit(self, body: Any) -> OrderRecord:
+        config = self.rules.config
+        if config.suspend_trade:
+            raise forbidden("trading is suspended for this account (suspend_trade)")
         spec = parse_order(body, self.asset)
+        whole = spec.qty is not None and spec.qty == spec.qty.to_integral_value()
+        if not config.fractional_trading and not whole:
+            raise forbidden("fractional trading is disabled for this account (fractional_trading)")
         return await self.orders.submit(spec, placement(spec, self.sessions, self.now()))
+
+    def history(self) -> Ledger:
+        """Cash and positions at any instant since the exchange started (``portfolio``)."""
+        self.hub.sync()
+        return Ledger(self.opening, self.ledger.journal)
+
+    def price_at(self, symbol: str, at: datetime) -> Decimal | None:
+        """The close of ``symbol``'s last minute bar before ``at`` on the tape."""
+        tape = self.tape.of(symbol)
+        if tape is None:
+            return None
+        bars = tape.minute_bars(self.started - timedelta(days=3650), at - timedelta.resolution)
+        return bars[-1].close if bars else None
 
     def record(self, order_id: str) -> OrderRecord:
         found = self.orders.book.by_id.get(order_id)
@@ -325,26 +374,6 @@ class PaperVenue:
             if item["symbol"] == name:
                 return item
         raise not_found("position does not exist")
-
-    async def close_position(self, symbol: str, qty_text: str | None) -> OrderRecord:
-        name = self.listed(symbol)
-        held = self.sim.account.qty(name) if name is not None else Decimal(0)
-        if name is None or held == 0:
-            raise not_found("position does not exist")
-        qty = abs(held)
-        if qty_text:
-            asked = number(qty_text, "qty")
-            if asked is None or asked <= 0 or asked > qty:
-                raise unprocessable(f"invalid qty {qty_text}: the position holds {qty}")
-            qty = asked
-        body = {
-            "symbol": name,
-            "qty": str(qty),
-            "side": "sell" if held > 0 else "buy",
-            "type": "market",
-            "time_in_force": "day",
-        }
-        return await self.submit(body)
 
 
 def _wire(

@@ -22,9 +22,16 @@ from better_orders.server.shapes import execution_id, num, ts
 class TradeUpdates:
     """Listeners of the ``trade_updates`` stream (one queue per websocket)."""
 
-    def __init__(self, now: Callable[[], datetime], position: Callable[[str], Decimal]) -> None:
+    def __init__(
+        self,
+        now: Callable[[], datetime],
+        position: Callable[[str], Decimal],
+        on_fill: Callable[[OrderRecord, Fill], None] | None = None,
+    ) -> None:
         self._now = now
         self._position = position
+        #: Told of every fill as it is announced (the account's activities).
+        self._on_fill = on_fill
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.sent: list[str] = []
 
@@ -35,6 +42,8 @@ class TradeUpdates:
             "order": order_json(record),
         }
         if fill is not None:
+            if self._on_fill is not None:
+                self._on_fill(record, fill)
             data.update(
                 execution_id=execution_id(fill.exec_id),
                 qty=num(fill.qty),
