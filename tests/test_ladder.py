@@ -152,7 +152,7 @@ def test_partial_fill_then_repeg_covers_only_the_remainder() -> None:
     t2 = t0 + timedelta(seconds=3)
     actions = lad.handle(TimerFired(t2))
     assert of(actions, CancelOrder) == [CancelOrder("t-1")]
-    assert lad.state is LadderState.CANCELLING
+    assert lad.state is LadderState.CANCEL_THEN_NEXT
     actions = lad.handle(update("t-1", OrderStatus.CANCELED, "40", t2 + timedelta(milliseconds=30)))
     sub = submit_of(actions)
     assert sub.kind is AttemptKind.REPEG
@@ -307,7 +307,7 @@ def test_wide_spread_at_open_waits_then_executes_when_it_normalises() -> None:
     )  # an idle wait (no resting slice)
     actions = started(lad, quote("50.00", "50.20", t0), t0)  # 20c: wide
     assert of(actions, SubmitOrder) == []
-    assert lad.state is LadderState.WAITING_SPREAD
+    assert lad.state is LadderState.SPREAD_WAIT
     assert of(actions, SetTimer)[0].at == et("2026-11-24T09:32:00")  # 90 s, bounded
     t1 = t0 + timedelta(seconds=15)
     sub = submit_of(lad.handle(QuoteArrived(quote("50.08", "50.10", t1), t1)))
@@ -496,7 +496,7 @@ def test_child_orders_never_exceed_the_remaining_quantity(qty: int, script: list
             )
             if status is OrderStatus.FILLED:
                 live.pop(coid)
-        elif step == "cancelled" and coid is not None and lad.state is LadderState.CANCELLING:
+        elif step == "cancelled" and coid is not None and lad.state is LadderState.CANCEL_THEN_NEXT:
             actions = lad.handle(update(coid, OrderStatus.CANCELED, str(cum[coid]), now))
             live.pop(coid)
         elif step == "timeout":

@@ -229,7 +229,8 @@ class Runner:
             now = self.clock.now()
             for st in self._by_symbol.get(quote.symbol, ()):
                 if not st.ladder.done:
-                    st.queue.put_nowait(QuoteArrived(quote, now))
+                    # Received now: the book stood as this quote at this instant.
+                    st.queue.put_nowait(QuoteArrived(quote, now, confirmed_at=now))
 
     async def _watch_halt(self) -> None:
         while self.halted is None:
@@ -274,7 +275,8 @@ class Runner:
         if first is not None:
             self._last_quote[symbol] = first
             st.quote_ts = first.ts
-            ladder.handle(QuoteArrived(first, now))
+            # A snapshot confirms the book only as of its own stamp.
+            ladder.handle(QuoteArrived(first, now, confirmed_at=min(first.ts, now)))
         timer: datetime | None = None
         actions = ladder.handle(Start(now))
         self._notify(st, Start(now))
@@ -403,7 +405,9 @@ class Runner:
                 await self.broker.cancel_order(action.client_order_id)
             except BrokerError as exc:
                 st.queue.put_nowait(
-                    CancelFailed(action.client_order_id, self.clock.now(), str(exc), exc.code)
+                    CancelFailed(
+                        action.client_order_id, self.clock.now(), str(exc), exc.code, exc.retryable
+                    )
                 )
         elif isinstance(action, QueryOrder):
             await self.limiter.acquire()
