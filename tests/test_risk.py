@@ -340,14 +340,9 @@ def test_rate_limiter_never_exceeds_per_minute_in_any_trailing_minute(
 
 
 def script(rows: list[tuple[float, str, str, int]], symbol: str = "TQQQ") -> ReplayQuotes:
-    """Quotes at T0 + seconds (bid, ask, size); the last one repeats every second for 2 minutes."""
-    last_s, b, a, n = rows[-1]
-    tail = [(last_s + k, b, a, n) for k in range(1, 121)]
+    """Quotes at T0 + seconds (bid, ask, size), and nothing after the last."""
     return ReplayQuotes.from_quotes(
-        [
-            Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s))
-            for s, b, a, n in rows + tail
-        ]
+        [Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s)) for s, b, a, n in rows]
     )
 
 
