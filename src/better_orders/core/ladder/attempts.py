@@ -37,8 +37,8 @@ from better_orders.core.model import AttemptKind, OrderStatus, Quote
 from better_orders.core.spread import assess_spread
 
 S = LadderState
-#: Cancels sent for one child at most: the first and three more (after a transient
-#: failure, or when its cancel went unconfirmed).
+#: Cancels sent for one child before a transient failure is no longer answered by
+#: sending it again at once (the cancel deadline still sends it again, paced).
 MAX_CANCELS = 4
 #: Queries of an unconfirmed cancel before the report notes the order may still be open.
 QUERIES_BEFORE_NOTE = 5
@@ -146,13 +146,15 @@ def _still_waiting(d: LadderData, ended: ChildEnded) -> list[Action]:
 
 
 def chase_cancel(d: LadderData, now: datetime) -> list[Action]:
-    """A cancel went unconfirmed for ``cancel_timeout``: ask the broker for the order (and,
-    from the second time, send the cancel again, a bounded number of times)."""
+    """A cancel went unconfirmed for ``cancel_timeout``: ask the broker for the order, and
+    from the second time on send the cancel again too (its answer may have been lost, or
+    it may have failed more often than ``cancel_failed`` re-sends at once). The ladder
+    never gives up on a live order: it would leave it working at the broker."""
     child = d.latest_live()
     assert child is not None, f"{d.state} with no live child"
     d.queries += 1
     actions: list[Action] = []
-    if d.queries > 1 and child.cancels_sent < MAX_CANCELS:
+    if d.queries > 1:
         actions.append(cancel(d, child))
     if d.queries == QUERIES_BEFORE_NOTE:
         d.notes.append(
@@ -198,7 +200,7 @@ def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
 def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 3, unless the spread is worth waiting out again (then back to step 1)."""
     params = d.params
-    if worth_waiting_again(params, d.wait_rule, d.calendar, quote, now, d.wait_started):
+    if worth_waiting_again(params, d.wait_rule, d.market_at(now), quote, now, d.wait_started):
         a = assess_spread(quote, params.spread, params.typical_spread_bps)
         last = d.latest.attempt
         d.notes.append(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from better_orders.core.ladder.child import ChildOrder
@@ -20,7 +20,7 @@ from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import ZERO, ExecutionReport, Quote
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import SpreadAssessment, WaitRule, wait_rule
-from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase
+from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
 
 
 @dataclass(slots=True, eq=False)
@@ -31,6 +31,8 @@ class LadderData:
     make_client_order_id: Callable[[int], str]
     #: The opening wait's rule for this symbol (``core.spread.WaitRule``), resolved once.
     wait_rule: WaitRule = field(init=False)
+    #: ``params.max_quote_age_seconds`` as a duration.
+    max_quote_age: timedelta = field(init=False)
 
     state: LadderState = LadderState.IDLE
     report: ExecutionReport | None = None
@@ -71,6 +73,8 @@ class LadderData:
     #: The first order sent other than a resting slice: where the spread wait ended.
     first_cross: datetime | None = None
     repegs: int = 0
+    #: What the children filled, all told (kept as their updates are folded in).
+    filled: Decimal = ZERO
     #: Queries sent since the cancel being chased was sent.
     queries: int = 0
 
@@ -83,19 +87,29 @@ class LadderData:
 
     def __post_init__(self) -> None:
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
+        self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
+
+    #: The last ``market_at`` answer, and for when.
+    market_now: datetime | None = None
+    market: tuple[MarketPhase, Session | None] = (MarketPhase.CLOSED, None)
 
     # -- views ---------------------------------------------------------------------------------
 
+    def market_at(self, now: datetime) -> tuple[MarketPhase, Session | None]:
+        """The market phase and the session at ``now`` (kept: one event may ask often)."""
+        if now != self.market_now:
+            self.market = (self.calendar.phase_at(now), self.calendar.session_at(now))
+            self.market_now = now
+        return self.market
+
     @property
     def filled_qty(self) -> Decimal:
-        total = ZERO
-        for child in self.children:
-            total += child.filled_qty
-        return total
+        return self.filled
 
     @property
     def remaining_qty(self) -> Decimal:
-        return max(self.parent.qty - self.filled_qty, ZERO)
+        left = self.parent.qty - self.filled
+        return left if left > 0 else ZERO
 
     @property
     def unallocated_qty(self) -> Decimal:

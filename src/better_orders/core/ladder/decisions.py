@@ -17,7 +17,8 @@ from better_orders.core.model import AttemptKind, Quote
 from better_orders.core.spread import WaitRule
 from better_orders.core.timing import (
     ExecutionStrategy,
-    MarketCalendar,
+    MarketPhase,
+    Session,
     TimingAction,
     timing_decision,
 )
@@ -58,7 +59,7 @@ class EntryPlan:
 def entry_plan(
     params: LadderParams,
     rule: WaitRule,
-    calendar: MarketCalendar,
+    market: tuple[MarketPhase, Session | None],
     quote: Quote,
     now: datetime,
     *,
@@ -87,10 +88,14 @@ def entry_plan(
         # the ladder would have done without a slice (if that price is gone, the
         # attempt's timeout leads back to the wait).
         return EntryPlan(Entry.CROSS_OFF, worth)
-    session = calendar.session_at(now)
+    if worth and in_spread_wait and wait_until is not None and now < wait_until:
+        # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
+        # when it began, so ``timing_decision`` would say the same).
+        return EntryPlan(Entry.WAIT, worth, wait_until)
+    phase, session = market
     assert session is not None
     decision = timing_decision(
-        calendar.phase_at(now),
+        phase,
         worth,
         now,
         session,
@@ -117,7 +122,7 @@ def entry_plan(
 def worth_waiting_again(
     params: LadderParams,
     rule: WaitRule,
-    calendar: MarketCalendar,
+    market: tuple[MarketPhase, Session | None],
     quote: Quote,
     now: datetime,
     waited_since: datetime | None,
@@ -134,11 +139,11 @@ def worth_waiting_again(
         return False
     if not rule.worth_waiting(quote.ask - quote.bid, quote.mid):
         return False
-    session = calendar.session_at(now)
+    phase, session = market
     if session is None:
         return False
     decision = timing_decision(
-        calendar.phase_at(now),
+        phase,
         True,
         now,
         session,

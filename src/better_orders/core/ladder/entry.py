@@ -31,7 +31,7 @@ from better_orders.core.ladder.quotes import quote_problem, usable_quote
 from better_orders.core.ladder.states import RESTING, SPREAD_WAITS, LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
 from better_orders.core.spread import assess_spread
-from better_orders.core.timing import MarketPhase, recommended_wait_seconds
+from better_orders.core.timing import MarketPhase, recommended_wait_seconds, strategy_for
 
 S = LadderState
 _NEW_YORK = ZoneInfo("America/New_York")
@@ -48,13 +48,13 @@ _SLICE_FILLED = {
 
 def start(d: LadderData, now: datetime) -> list[Action]:
     d.started = now
-    phase = d.phase = d.calendar.phase_at(now)
+    phase, session = d.market_at(now)
+    d.phase = phase
     if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
         nxt = d.calendar.next_open(now)
         error = f"market closed at {_et(now)} ({phase}); next open {_et(nxt)}; no order sent"
         return finish(d, now, error=error)
     if phase is MarketPhase.PRE_MARKET:
-        session = d.calendar.session_at(now)
         assert session is not None
         if d.params.timing.pre_open == "refuse":
             error = (
@@ -139,8 +139,8 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         # The arrival (decision) benchmark: the first usable quote once trading is allowed.
         d.arrival = quote
         d.arrival_time = now
-        d.phase = d.calendar.phase_at(now)
-        d.strategy = d.calendar.strategy_at(now)
+        d.phase = d.market_at(now)[0]
+        d.strategy = strategy_for(d.phase)
     if d.assessment is None:
         d.assessment = assess_spread(quote, params.spread, params.typical_spread_bps)
     crossing_off, d.cross_quote = d.cross_quote, None
@@ -149,7 +149,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     plan = entry_plan(
         params,
         d.wait_rule,
-        d.calendar,
+        d.market_at(now),
         quote,
         now,
         waited_since=d.wait_started,

@@ -202,12 +202,14 @@ class Ladder:
     def _on_update(self, update: OrderUpdate) -> list[Action]:
         d = self.d
         child = self._child(update.client_order_id, OrderUpdate)
-        before = d.filled_qty
+        child_before = child.filled_qty
         ended = child.apply(update)
-        after = d.filled_qty
-        parent_qty = d.parent.qty
-        if after > parent_qty >= before:
-            d.error = f"overfill reported by the broker: filled {after} > requested {parent_qty}"
+        if child.filled_qty != child_before:
+            before = d.filled
+            after = d.filled = before + child.filled_qty - child_before
+            asked = d.parent.qty
+            if after > asked >= before:
+                d.error = f"overfill reported by the broker: filled {after} > requested {asked}"
         if not ended:
             return self._after_news(update.ts)
         return self._ended(

@@ -11,13 +11,38 @@ quote stamped in the future) are ``core.sanity``'s.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder.data import LadderData
 from better_orders.core.ladder.events import LadderProtocolError
 from better_orders.core.model import Quote
-from better_orders.core.sanity import DEFAULT_FUTURE_TOLERANCE_SECONDS, check_prices, check_quote
+from better_orders.core.sanity import (
+    DEFAULT_FUTURE_TOLERANCE_SECONDS,
+    QuoteVerdict,
+    check_prices,
+    check_quote,
+)
+
+#: The verdict of a quote ``_plainly_fine`` passed (``check_prices`` would say ok too).
+_FINE = QuoteVerdict(ok=True, problem=None, message="quote ok")
+_HUNDRED = Decimal(100)
+_FUTURE_TOLERANCE = timedelta(seconds=DEFAULT_FUTURE_TOLERANCE_SECONDS)
+
+
+def _plainly_fine(quote: Quote, absurd_pct_of_mid: Decimal) -> bool:
+    """The common case, decided without building ``check_prices``'s messages: both sides
+    priced, bid below ask, sizes known, the spread not absurd. Anything else (or anything
+    odd, such as NaN) goes to ``check_prices`` for its verdict and message."""
+    bid, ask = quote.bid, quote.ask
+    if not (bid.is_finite() and ask.is_finite()):
+        return False
+    if not (quote.bid_size.is_finite() and quote.ask_size.is_finite()):
+        return False
+    if not 0 < bid < ask or quote.bid_size < 0 or quote.ask_size < 0:
+        return False
+    return (ask - bid) * _HUNDRED <= absurd_pct_of_mid * (bid + ask) / 2
 
 
 def see_quote(d: LadderData, quote: Quote, confirmed_at: datetime) -> None:
@@ -66,7 +91,11 @@ def quote_problem(d: LadderData, now: datetime) -> str | None:
     params = d.params
     verdict = d.price_verdict
     if verdict is None:
-        verdict = d.price_verdict = check_prices(quote, absurd_pct_of_mid=params.absurd_pct_of_mid)
+        if _plainly_fine(quote, params.absurd_pct_of_mid):
+            verdict = _FINE
+        else:
+            verdict = check_prices(quote, absurd_pct_of_mid=params.absurd_pct_of_mid)
+        d.price_verdict = verdict
     if not verdict.ok:
         return verdict.message
     if (quote.ts.tzinfo is None) != (now.tzinfo is None):
@@ -74,15 +103,15 @@ def quote_problem(d: LadderData, now: datetime) -> str | None:
             f"{quote.symbol} quote time {quote.ts.isoformat()} and decision time "
             f"{now.isoformat()} must both carry a time zone (or both not)"
         )
-    if (quote.ts - now).total_seconds() > DEFAULT_FUTURE_TOLERANCE_SECONDS:
+    if quote.ts - now > _FUTURE_TOLERANCE:
         return check_quote(
             quote, now, max_age_seconds=math.inf, absurd_pct_of_mid=params.absurd_pct_of_mid
         ).message
     assert d.confirmed_at is not None
     # Its age is the time since the book was last known to stand.
-    age = (now - d.confirmed_at).total_seconds()
-    limit = params.max_quote_age_seconds
-    if age > limit:
+    if now - d.confirmed_at > d.max_quote_age:
+        age = (now - d.confirmed_at).total_seconds()
+        limit = params.max_quote_age_seconds
         return (
             f"{quote.symbol} quote is stale: {age:.1f} s old (limit {limit:.1f} s), "
             f"bid {quote.bid} ask {quote.ask}; no order sent"
