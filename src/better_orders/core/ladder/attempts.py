@@ -15,7 +15,12 @@ from datetime import datetime
 
 from better_orders.core.ladder.child import ChildEnded, ChildOrder
 from better_orders.core.ladder.data import LadderData
-from better_orders.core.ladder.decisions import is_transient, step_after, worth_waiting_again
+from better_orders.core.ladder.decisions import (
+    is_transient,
+    spread_view,
+    step_after,
+    worth_waiting_again,
+)
 from better_orders.core.ladder.entry import decide_entry, give_up
 from better_orders.core.ladder.events import Action, CancelFailed, QueryOrder
 from better_orders.core.ladder.moves import (
@@ -34,7 +39,6 @@ from better_orders.core.ladder.prices import fallback_choice
 from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, Quote
-from better_orders.core.spread import assess_spread
 
 S = LadderState
 #: Cancels sent for one child before a transient failure is no longer answered by
@@ -201,11 +205,11 @@ def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 3, unless the spread is worth waiting out again (then back to step 1)."""
     params = d.params
     if worth_waiting_again(params, d.wait_rule, d.market_at(now), quote, now, d.wait_started):
-        a = assess_spread(quote, params.spread, params.typical_spread_bps)
+        a = spread_view(params, quote)
         last = d.latest.attempt
         d.notes.append(
             f"attempt {len(d.children)} ({last.kind.value}) not filled "
-            f"and the spread is {a.spread_cents}c ({a.spread_bps:.1f} bps): "
+            f"and the spread is {a.cents}c ({a.bps:.1f} bps): "
             "waiting for it to come in again instead of re-pegging"
         )
         return decide_entry(d, quote, now)

@@ -18,8 +18,9 @@ from better_orders.core.ladder.child import ChildOrder
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import ZERO, ExecutionReport, Quote
+from better_orders.core.pricing import budget_bound
 from better_orders.core.sanity import QuoteVerdict
-from better_orders.core.spread import SpreadAssessment, WaitRule, wait_rule
+from better_orders.core.spread import WaitRule, wait_rule
 from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
 
 
@@ -56,7 +57,8 @@ class LadderData:
     arrival_time: datetime | None = None
     phase: MarketPhase | None = None
     strategy: ExecutionStrategy | None = None
-    assessment: SpreadAssessment | None = None
+    #: The slippage budget's bound off the arrival mid (``core.pricing.budget_bound``).
+    bound: Decimal | None = None
 
     # -- the spread wait --
     wait_started: datetime | None = None
@@ -140,3 +142,10 @@ class LadderData:
     def arrival_mid(self) -> Decimal:
         assert self.arrival is not None
         return self.arrival.mid
+
+    @property
+    def budget_bound(self) -> Decimal:
+        """The worst price within the slippage budget (fixed once the arrival is)."""
+        if self.bound is None:
+            self.bound = budget_bound(self.parent.side, self.arrival_mid, self.params.budget_bps)
+        return self.bound

@@ -9,26 +9,60 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import AttemptKind, Quote
-from better_orders.core.spread import WaitRule
+from better_orders.core.spread import SpreadClass, WaitRule, classify_cents, classify_relative
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketPhase,
     Session,
     TimingAction,
+    TimingDecision,
     timing_decision,
 )
 
+_BPS = Decimal(10_000)
+_CENTS = Decimal(100)
 #: Broker error codes that say "try again": the next order may well get through.
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout"})
 
 _LAST_KINDS = frozenset(
     {AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET}
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadView:
+    """A quote's spread as notes and the report show it: ``core.spread.assess_spread``'s
+    figures and classes, without the rest of its assessment."""
+
+    cents: Decimal
+    bps: float
+    cents_class: SpreadClass
+    relative_class: SpreadClass
+    #: The spread rule in force (``SpreadRules.rule``): which class decides.
+    rule: str
+
+    @property
+    def effective_class(self) -> SpreadClass:
+        return self.cents_class if self.rule == "cents" else self.relative_class
+
+
+def spread_view(params: LadderParams, quote: Quote) -> SpreadView:
+    rules = params.spread
+    spread = quote.ask - quote.bid
+    bps = spread / quote.mid * _BPS
+    return SpreadView(
+        spread * _CENTS,
+        float(bps),
+        classify_cents(spread, rules.tight_cents, rules.wide_cents),
+        classify_relative(bps, params.typical_spread_bps, rules),
+        rules.rule,
+    )
 
 
 class Entry(StrEnum):
@@ -92,17 +126,7 @@ def entry_plan(
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
         return EntryPlan(Entry.WAIT, worth, wait_until)
-    phase, session = market
-    assert session is not None
-    decision = timing_decision(
-        phase,
-        worth,
-        now,
-        session,
-        opening_wait_max_seconds=params.timing.opening_wait_max_seconds,
-        early_wait_max_seconds=params.timing.early_wait_max_seconds,
-        waited_since=waited_since,
-    )
+    decision = _timing(params, market, worth, now, waited_since)
     if decision.action is TimingAction.REFUSE:
         return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
     if decision.action is TimingAction.WAIT_FOR_OPEN:
@@ -139,20 +163,31 @@ def worth_waiting_again(
         return False
     if not rule.worth_waiting(quote.ask - quote.bid, quote.mid):
         return False
-    phase, session = market
-    if session is None:
+    if market[1] is None:
         return False
-    decision = timing_decision(
+    decision = _timing(params, market, True, now, waited_since)
+    return (
+        decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now
+    )
+
+
+def _timing(
+    params: LadderParams,
+    market: tuple[MarketPhase, Session | None],
+    wide: bool,
+    now: datetime,
+    waited_since: datetime | None,
+) -> TimingDecision:
+    phase, session = market
+    assert session is not None
+    return timing_decision(
         phase,
-        True,
+        wide,
         now,
         session,
         opening_wait_max_seconds=params.timing.opening_wait_max_seconds,
         early_wait_max_seconds=params.timing.early_wait_max_seconds,
         waited_since=waited_since,
-    )
-    return (
-        decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now
     )
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from better_orders.core.ladder.child import ChildEnded
 from better_orders.core.ladder.data import LadderData
-from better_orders.core.ladder.decisions import Entry, entry_plan
+from better_orders.core.ladder.decisions import Entry, entry_plan, spread_view
 from better_orders.core.ladder.events import Action, Halt
 from better_orders.core.ladder.moves import (
     arm,
@@ -141,8 +141,6 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         d.arrival_time = now
         d.phase = d.market_at(now)[0]
         d.strategy = strategy_for(d.phase)
-    if d.assessment is None:
-        d.assessment = assess_spread(quote, params.spread, params.typical_spread_bps)
     crossing_off, d.cross_quote = d.cross_quote, None
     state = d.state
     resting = state in RESTING
@@ -216,11 +214,11 @@ def _lost_quote(d: LadderData, now: datetime) -> list[Action]:
 
 def _wait_note(d: LadderData, quote: Quote, now: datetime, *, came_in: bool) -> None:
     assert d.wait_started is not None
-    a = assess_spread(quote, d.params.spread, d.params.typical_spread_bps)
+    a = spread_view(d.params, quote)
     why = "spread came in" if came_in else "wait limit reached"
     d.notes.append(
         f"waited {(now - d.wait_started).total_seconds():.1f} s for the spread: {why} "
-        f"({a.spread_cents}c, {a.spread_bps:.1f} bps, {a.effective_class}); executing"
+        f"({a.cents}c, {a.bps:.1f} bps, {a.effective_class}); executing"
     )
 
 
@@ -232,7 +230,7 @@ def rest_slice(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     if d.params.rest_fraction <= 0:
         return []
     side = d.parent.side
-    order = rest_order(d.params, side, quote, d.arrival_mid, d.remaining_qty)
+    order = rest_order(d.params, side, quote, d.budget_bound, d.remaining_qty)
     if order is None:
         return []
     qty, price = order

@@ -146,33 +146,26 @@ class Ladder:
     # -- events --------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> list[Action]:
+        """Take ``event``; return the actions to carry out, in order."""
         d = self.d
-        kind = type(event)
-        if kind is QuoteArrived or kind is QuoteConfirmed:
-            assert isinstance(event, QuoteArrived | QuoteConfirmed)
+        if isinstance(event, QuoteArrived | QuoteConfirmed):
             return self._on_quote(event)
-        if kind is OrderUpdate:
-            assert isinstance(event, OrderUpdate)
+        if isinstance(event, OrderUpdate):
             return self._on_update(event)
-        if kind is TimerFired:
-            assert isinstance(event, TimerFired)
+        if isinstance(event, TimerFired):
             return self._on_timer(event.now)
-        if kind is SubmitFailed:
-            assert isinstance(event, SubmitFailed)
+        if isinstance(event, SubmitFailed):
             return self._on_refused(event)
-        if kind is CancelFailed:
-            assert isinstance(event, CancelFailed)
-            return cancel_failed(d, self._child(event.client_order_id, kind), event)
-        if kind is Start:
-            assert isinstance(event, Start)
+        if isinstance(event, CancelFailed):
+            return cancel_failed(d, self._child(event.client_order_id, CancelFailed), event)
+        if isinstance(event, Start):
             if d.state is not S.IDLE:
-                raise self._illegal(kind)
+                raise self._illegal(Start)
             return start(d, event.now)
-        if kind is Halt:
-            assert isinstance(event, Halt)
+        if isinstance(event, Halt):
             on_halt = TABLE[d.state].halt
             if on_halt is None:
-                raise self._illegal(kind)
+                raise self._illegal(Halt)
             return on_halt(d, event)
         raise LadderProtocolError(f"{d.parent.symbol} ladder: unknown event {event!r}")
 
@@ -181,7 +174,7 @@ class Ladder:
         if d.state is S.DONE:
             return []
         confirmed = event.confirmed_at or event.now
-        if type(event) is QuoteArrived:
+        if isinstance(event, QuoteArrived):
             see_quote(d, event.quote, confirmed)
         else:
             confirm_quote(d, event.quote, confirmed)

@@ -107,9 +107,8 @@ def send(
     """A marketable child of ``kind`` off ``quote`` for what is unallocated; ``state`` next."""
     if d.remaining_qty <= 0:
         return finish(d, now)
-    order_type, limit = child_price(
-        d.params, d.parent.side, kind, quote, d.arrival_mid, d.repegs + 1
-    )
+    bound = d.budget_bound if kind is AttemptKind.FALLBACK_LIMIT else None
+    order_type, limit = child_price(d.params, d.parent.side, kind, quote, bound, d.repegs + 1)
     if kind is AttemptKind.REPEG:
         d.repegs += 1
     if d.first_cross is None:

@@ -30,18 +30,20 @@ def child_price(
     side: Side,
     kind: AttemptKind,
     quote: Quote,
-    arrival_mid: Decimal,
+    bound: Decimal | None,
     repeg_index: int,
 ) -> tuple[OrderType, Decimal | None]:
     """Order type and limit of a marketable child of ``kind`` off ``quote``.
 
-    ``repeg_index`` is the attempt's index on the ladder (0 = the first attempt,
-    N = the Nth re-peg).
+    ``bound`` is the slippage budget's bound off the arrival mid
+    (``core.pricing.budget_bound``: the fallback limit's price); ``repeg_index``
+    the attempt's index on the ladder (0 = the first attempt, N = the Nth re-peg).
     """
     if kind in _MARKET_KINDS:
         return OrderType.MARKET, None
     if kind is AttemptKind.FALLBACK_LIMIT:
-        return OrderType.LIMIT, pricing.budget_bound(side, arrival_mid, params.budget_bps)
+        assert bound is not None
+        return OrderType.LIMIT, bound
     index = repeg_index if kind is AttemptKind.REPEG else 0
     return OrderType.LIMIT, attempt_limit(params, side, quote, index)
 
@@ -63,14 +65,14 @@ def attempt_limit(params: LadderParams, side: Side, quote: Quote, index: int) ->
 
 
 def rest_order(
-    params: LadderParams, side: Side, quote: Quote, arrival_mid: Decimal, remaining: Decimal
+    params: LadderParams, side: Side, quote: Quote, bound: Decimal, remaining: Decimal
 ) -> tuple[Decimal, Decimal] | None:
     """``(qty, price)`` of a slice to rest while the spread is waited out, or None.
 
     ``rest_fraction`` of what remains (whole shares unless it is all of it), one
     tick inside the near touch, but never past the mid (rounded back towards our
-    side) nor the slippage budget's bound, and never marketable; None if no such
-    price or quantity exists.
+    side) nor the slippage budget's ``bound``, and never marketable; None if no
+    such price or quantity exists.
     """
     buy = side is Side.BUY
     near = quote.bid if buy else quote.ask
@@ -80,7 +82,6 @@ def rest_order(
     if inside > 0 and not is_on_grid(inside):
         inside = round_to_tick(inside, back)  # an off-grid touch: back onto the grid
     mid = round_to_tick(quote.mid, back)
-    bound = pricing.budget_bound(side, arrival_mid, params.budget_bps)
     price = min(inside, mid, bound) if buy else max(inside, mid, bound)
     if price <= 0 or (price >= quote.ask if buy else price <= quote.bid):
         return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from better_orders.core.ladder.data import LadderData
+from better_orders.core.ladder.decisions import spread_view
 from better_orders.core.model import ZERO, ExecutionReport
 
 
@@ -19,7 +20,6 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         notional += child.notional
     avg = (notional / filled) if filled else None
     fills = sorted((f for c in children for f in c.all_fills()), key=lambda f: (f.ts, f.exec_id))
-    a = d.assessment
     arrival = d.arrival
     waited = 0.0
     # The wait ends with the first order that is not a resting slice (or, when resting
@@ -28,6 +28,7 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
     if d.arrival_time is not None and wait_end is not None:
         waited = max((wait_end - d.arrival_time).total_seconds(), 0.0)
     unfilled = max(parent.qty - filled, ZERO)
+    a = spread_view(d.params, arrival) if arrival is not None else None
     return ExecutionReport(
         symbol=parent.symbol,
         side=parent.side,
@@ -42,10 +43,8 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         finished=now,
         strategy=(d.strategy.value if d.strategy else "none"),
         phase=(d.phase.value if d.phase else "unknown"),
-        spread_class=(a.cents_class.value if a else None),
-        relative_spread_class=(
-            a.relative_class.value if a and a.relative_class is not None else None
-        ),
+        spread_class=a.cents_class.value if a else None,
+        relative_spread_class=a.relative_class.value if a else None,
         routed="better" if d.params.routed_better else "standard",
         attempts=[c.attempt for c in children],
         fills=fills,
