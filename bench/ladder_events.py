@@ -1,6 +1,6 @@
 """The ladder's cost per event (p50/p99 in microseconds) over a realistic event mix.
 
-    python bench/ladder_events.py [--quotes FILE ...] [--every 2] [--policy ladder,seed-ladder]
+    python bench/ladder_events.py [--quotes FILE ...] [--every 5] [--policy ladder,seed-ladder]
                                   [--repeat 3]
 
 The mix is what the ladder really sees: parent orders at decision times through
@@ -127,7 +127,7 @@ def run(files: list[QuoteFile], policies: list[str], every: timedelta) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quotes", nargs="*", default=[], help="quote files (default: shared)")
-    parser.add_argument("--every", type=float, default=2.0, help="seconds between decisions")
+    parser.add_argument("--every", type=float, default=5.0, help="seconds between decisions")
     parser.add_argument("--policy", default="ladder,seed-ladder", help="policies to run")
     parser.add_argument("--repeat", type=int, default=3, help="runs; each event keeps its best")
     args = parser.parse_args()
