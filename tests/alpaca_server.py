@@ -71,6 +71,23 @@ class LocalAlpaca:
     def headers(self) -> dict[str, str]:
         return {"APCA-API-KEY-ID": self.key_id, "APCA-API-SECRET-KEY": self.secret_key}
 
+    def environment(self) -> dict[str, str]:
+        """The ``APCA_*`` variables that point the command at this exchange."""
+        return {
+            "APCA_API_KEY_ID": self.key_id,
+            "APCA_API_SECRET_KEY": self.secret_key,
+            "APCA_API_BASE_URL": self.base_url,
+            "APCA_API_DATA_URL": self.base_url,
+        }
+
+    def get(self, path: str, **params: str) -> Any:
+        """The JSON of ``GET path`` (e.g. ``/v2/positions``) with the key pair."""
+        response = requests.get(
+            self.base_url + path, params=params, headers=self.headers, timeout=5
+        )
+        response.raise_for_status()
+        return response.json()
+
     def stats(self) -> dict[str, Any]:
         response = requests.get(self.base_url + "/_stats", headers=self.headers, timeout=5)
         response.raise_for_status()

@@ -368,32 +368,34 @@ async def test_sub_penny_prices_never_reach_the_wire(
     assert exchange.requests_to("POST /v2/orders") == 0
 
 
-async def test_fractional_quantities_only_on_market_day_orders_of_fractionable_assets() -> None:
+async def test_fractions_only_on_market_and_limit_day_orders_of_fractionable_assets() -> None:
     venue = replace(TEST_VENUE, non_fractionable_symbols=("TQQQ",))
     with run_local_alpaca(ServerConfig(venue=venue)) as local:
         broker = AlpacaBroker(local.credentials(), use_stream=False)
         try:
-            with pytest.raises(BrokerError) as limit_refused:
-                await broker.submit_order(limit("SPY", Side.BUY, "0.5", Decimal("10.00"), coid()))
-            assert limit_refused.value.code == "not_fractionable"
             market = OrderRequest(coid(), "TQQQ", Side.BUY, Decimal("0.5"), OrderType.MARKET)
             with pytest.raises(BrokerError) as asset_refused:
                 await broker.submit_order(market)
             assert asset_refused.value.code == "not_fractionable"
-            assert "TQQQ" in str(asset_refused.value)
+            assert "TQQQ is not fractionable" in str(asset_refused.value)
             ioc = OrderRequest(
                 coid(), "SPY", Side.BUY, Decimal("0.5"), OrderType.MARKET,
                 time_in_force=TimeInForce.IOC,
             )  # fmt: skip
-            with pytest.raises(BrokerError):
+            with pytest.raises(BrokerError) as ioc_refused:
                 await broker.submit_order(ioc)
+            assert ioc_refused.value.code == "not_fractionable"
+            assert "market or limit DAY orders" in str(ioc_refused.value)
+            assert local.requests_to("POST /v2/orders") == 0
+            resting = limit("SPY", Side.BUY, "0.5", Decimal("10.00"), coid())
+            assert (await broker.submit_order(resting)).client_order_id == resting.client_order_id
             ok = OrderRequest(coid(), "SPY", Side.BUY, Decimal("0.5"), OrderType.MARKET)
             ack = await broker.submit_order(ok)
             assert ack.client_order_id == ok.client_order_id
         finally:
             await broker.close()
         stats = local.stats()
-    assert stats["requests"]["POST /v2/orders"] == 1
+    assert stats["requests"]["POST /v2/orders"] == 2
     assert stats["requests"]["GET /v2/assets"] == 2  # TQQQ and SPY, each once
 
 

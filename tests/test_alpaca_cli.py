@@ -1,20 +1,18 @@
-"""``--broker alpaca`` end to end: the CLI trades through alpaca-py against the local exchange."""
+"""``--broker alpaca`` end to end: the CLI trades through the Alpaca adapter against the local
+exchange."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal as D
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
-from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
-from better_orders.server import ServerConfig
+from alpaca_server import LocalAlpaca, run_local_alpaca, venue_at
 from cli_runner import run_cli
 
 ET = ZoneInfo("America/New_York")
@@ -24,27 +22,15 @@ ET = ZoneInfo("America/New_York")
 def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAlpaca]:
     # The exchange's clock runs from a trading morning, so the ladder sees a regular session
     # whatever the time of day the tests run; the client syncs to it through /v2/clock.
-    venue = replace(
-        TEST_VENUE,
-        always_open=False,
-        clock_start=datetime(2026, 11, 24, 10, 0, tzinfo=ET),
-        db_path=tmp_path / "exchange.sqlite3",
-    )
-    with run_local_alpaca(ServerConfig(port=0, venue=venue)) as local:
-        monkeypatch.setenv("APCA_API_KEY_ID", local.key_id)
-        monkeypatch.setenv("APCA_API_SECRET_KEY", local.secret_key)
-        monkeypatch.setenv("APCA_API_BASE_URL", local.base_url)
-        monkeypatch.setenv("APCA_API_DATA_URL", local.base_url)
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
+    with run_local_alpaca(venue_at(start, db_path=tmp_path / "exchange.sqlite3")) as local:
+        for name, value in local.environment().items():
+            monkeypatch.setenv(name, value)
         yield local
 
 
 def open_orders(local: LocalAlpaca) -> list[dict[str, object]]:
-    headers = {"APCA-API-KEY-ID": local.key_id, "APCA-API-SECRET-KEY": local.secret_key}
-    response = requests.get(
-        local.base_url + "/v2/orders", params={"status": "open"}, headers=headers, timeout=5
-    )
-    response.raise_for_status()
-    result: list[dict[str, object]] = response.json()
+    result: list[dict[str, object]] = local.get("/v2/orders", status="open")
     return result
 
 

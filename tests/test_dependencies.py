@@ -16,7 +16,7 @@ from cli_runner import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Libraries that only an extra brings; the base commands must not load them.
-EXTRA_LIBRARIES = {"alpaca", "requests", "starlette", "uvicorn", "websockets", "msgpack"}
+EXTRA_LIBRARIES = {"alpaca", "requests", "httpx", "starlette", "uvicorn", "websockets", "msgpack"}
 EXTRA_LIBRARIES |= {"matplotlib", "plotly"}
 #: Import names of distributions whose import name is not their own name.
 IMPORT_NAMES = {"alpaca-py": "alpaca"}

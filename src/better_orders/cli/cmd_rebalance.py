@@ -199,6 +199,14 @@ def rebalance(
             "unfinished run of the same targets is resumed without it",
         ),
     ] = None,
+    notional_buys: Annotated[
+        bool,
+        typer.Option(
+            "--notional-buys",
+            help="buy dollar amounts as notional market orders (exact fractions, no ladder: "
+            "no price control); sets rebalance.notional_buys",
+        ),
+    ] = False,
 ) -> None:
     """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder.
 
@@ -212,6 +220,9 @@ def rebalance(
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
+    if notional_buys:
+        rebalance_settings = cfg.rebalance.model_copy(update={"notional_buys": True})
+        cfg = cfg.model_copy(update={"rebalance": rebalance_settings})
     start = parse_instant(at) if at is not None else None
 
     def show_plan(plan: Plan) -> None:

@@ -17,7 +17,7 @@ from better_orders.core.errors import BetterOrdersError
 
 #: The modules each extra provides, by import name (as in ``[project.optional-dependencies]``).
 EXTRA_MODULES: dict[str, tuple[str, ...]] = {
-    "alpaca": ("alpaca", "requests"),
+    "alpaca": ("httpx", "websockets"),
     "server": ("starlette", "uvicorn", "websockets", "msgpack"),
     "tca": ("matplotlib", "pyarrow"),
 }

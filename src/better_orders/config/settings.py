@@ -208,7 +208,18 @@ class RebalanceSettings(_Section):
         Decimal("0"), ge=0, lt=1, description="fraction of equity kept as cash"
     )
     whole_shares_for_limit: bool = Field(
-        True, description="limit orders in whole shares (brokers refuse fractional limits)"
+        True,
+        description=(
+            "trade whole shares but for closes; false trades exact fractions of fractionable "
+            "assets (Alpaca takes fractional limit DAY orders)"
+        ),
+    )
+    notional_buys: bool = Field(
+        False,
+        description=(
+            "buy dollar amounts as notional market orders: exact fractions, but no ladder "
+            "(no limit price, no slippage budget)"
+        ),
     )
 
 

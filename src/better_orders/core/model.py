@@ -181,7 +181,12 @@ _TERMINAL = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
-    """One child order as sent to a broker. ``client_order_id`` is deterministic."""
+    """One child order as sent to a broker. ``client_order_id`` is deterministic.
+
+    A notional order (``notional``: dollars to buy, a market order) leaves the number
+    of shares to the broker; its ``qty`` is then what the amount buys at the price it
+    was sized at, the figure risk checks and the journal count with.
+    """
 
     client_order_id: str
     symbol: str
@@ -190,10 +195,18 @@ class OrderRequest:
     order_type: OrderType
     limit_price: Decimal | None = None
     time_in_force: TimeInForce = TimeInForce.DAY
+    notional: Decimal | None = None
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
             raise InvalidInputError(f"{self.symbol} order quantity must be positive: {self.qty}")
+        if self.notional is not None and (
+            self.notional <= 0 or self.order_type is not OrderType.MARKET
+        ):
+            raise InvalidInputError(
+                f"{self.symbol} notional order must be a market order for a positive amount, "
+                f"got {self.order_type.value} for {self.notional}"
+            )
         if self.order_type is OrderType.LIMIT and (
             self.limit_price is None or self.limit_price <= 0
         ):

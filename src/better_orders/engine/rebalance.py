@@ -12,6 +12,10 @@ Order of work:
 4. Report: the plan, each execution, final positions and weights against the
    targets, total cost in dollars and bps, and what was left undone and why.
 
+With ``rebalance.notional_buys`` the buys of fractionable assets are dollar amounts
+sent as notional market orders after the sells (``notional_buys``: no ladder, so no
+price control); covers of shorts and buys of other assets still go through ladders.
+
 The whole plan (every sell, every buy at its desired size) is journalled as the
 run's legs before the first order. That is what an interrupted rebalance resumes
 (``resume=True``): each leg's quantity less what the journal's fills say was done,
@@ -37,8 +41,9 @@ from better_orders.core.model import (
 )
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
-from better_orders.core.timing import MarketCalendar
+from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.notional_buys import NotionalBuy, buy_notional
 from better_orders.engine.risk import RiskChecker
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
@@ -104,12 +109,14 @@ def plan_settings_for(
     """
     budgets = [config.slippage_budget_bps(s) for s in symbols] or [Decimal(0)]
     margin = max(budgets) / Decimal(10_000) + Decimal("0.001")
+    settings = config.rebalance
     return PlanSettings(
-        drift_threshold=config.rebalance.drift_threshold,
-        min_order_value=config.rebalance.min_order_value,
-        cash_buffer=config.rebalance.cash_buffer,
+        drift_threshold=settings.drift_threshold,
+        min_order_value=settings.min_order_value,
+        cash_buffer=settings.cash_buffer,
         fractional=fractional,
-        whole_shares_for_limit=config.rebalance.whole_shares_for_limit,
+        # Dollar amounts buy fractions: the plan sizes in exact quantities to match.
+        whole_shares_for_limit=settings.whole_shares_for_limit and not settings.notional_buys,
         buying_power_margin=margin,
     )
 
@@ -165,16 +172,22 @@ async def build_rebalance_plan(
     symbols = sorted(set(parsed) | set(positions))
     assets = await _assets(broker, symbols)
     quotes = await _prices(feed, clock, symbols, config)
-    fractional = all(a.fractionable for a in assets.values())
     return build_plan(
         parsed,
         positions,
         cash=account.cash,
         buying_power=account.buying_power,
         prices={s: q.mid for s, q in quotes.items()},
-        settings=plan_settings_for(config, symbols, fractional),
+        # The broker takes fractions; an asset that is not fractionable trades whole shares.
+        settings=plan_settings_for(config, symbols, fractional=True),
         assets=assets,
     )
+
+
+def _in_dollars(plan: Plan, trade: PlannedTrade) -> bool:
+    """A buy sent as a notional amount: a fractionable asset, and not a cover of a short
+    (which must buy back exactly the shares owed)."""
+    return trade.side is Side.BUY and not trade.close and not plan.whole_shares.get(trade.symbol)
 
 
 def _specs(trades: list[PlannedTrade]) -> list[OrderSpec]:
@@ -299,7 +312,8 @@ async def rebalance(
     sells = _specs(plan.sells)
     account = await broker.get_account()
     funded_now = size_buys_detailed(plan, account.buying_power)
-    if plan.desired_buys and funded_now.scale >= 1:
+    notional = config.rebalance.notional_buys
+    if plan.desired_buys and funded_now.scale >= 1 and not notional:
         # Cash on hand covers every buy: no reason to make the buys wait for the sells.
         buys = _specs(funded_now.trades)
         report.notes.append("buying power on hand covers every buy: sells and buys run together")
@@ -312,8 +326,23 @@ async def rebalance(
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")
-        buys = _specs(sizing.trades)
+        by_amount = [t for t in sizing.trades if notional and _in_dollars(plan, t)]
+        buys = _specs([t for t in sizing.trades if t not in by_amount])
         buy_reports = await execute(buys, leg_numbers=numbers(buys), **common) if buys else []
+        if by_amount:
+            buy_reports += await buy_notional(
+                [
+                    NotionalBuy(t.symbol, t.notional, t.qty, legs[(t.side, t.symbol)])
+                    for t in by_amount
+                ],
+                broker=broker,
+                feed=feed,
+                clock=clock,
+                journal=journal,
+                config=config,
+                run_id=run_id,
+                calendar=calendar or default_calendar(),
+            )
         report.executions = sell_reports + buy_reports
     for ex in report.executions:
         if ex.unfilled_qty > 0:

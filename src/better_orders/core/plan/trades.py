@@ -28,9 +28,9 @@ class PlanSettings:
     min_order_value: Decimal = Decimal("1")
     #: Fraction of equity held back as cash.
     cash_buffer: Decimal = Decimal("0")
-    #: The broker accepts fractional quantities (on market/day orders).
+    #: The broker accepts fractional quantities (on market and limit DAY orders).
     fractional: bool = True
-    #: The ladder sends limit orders, which need whole shares: floor buys and partial sells.
+    #: Floor buys and partial sells to whole shares (closes of fractions excepted).
     whole_shares_for_limit: bool = True
     #: Weights may sum to at most 1 + this (rounding in the caller's weights).
     weight_tolerance: Decimal = DEFAULT_WEIGHT_TOLERANCE
@@ -60,8 +60,8 @@ class PlannedTrade:
 
     ``requires_fractional`` is set when ``qty`` is not a whole number of shares:
     the executor must use an order type the broker accepts for fractions (a
-    market/day order at Alpaca). Under the whole-share rule only a full close
-    of a fractional position carries it, since a close must leave nothing behind.
+    market or limit DAY order at Alpaca). Under the whole-share rule only a full
+    close of a fractional position carries it, since a close must leave nothing behind.
     """
 
     symbol: str

@@ -1,9 +1,9 @@
-"""The ``Broker`` protocol on Alpaca's Trading API (alpaca-py), paper by default.
+"""The ``Broker`` protocol on Alpaca's Trading API, paper by default.
 
 Theory of operation.
 
-* REST calls go through ``http`` (worker threads, one token of the account's budget
-  each: cancels at the front of the queue); failures become ``BrokerError``s
+* REST calls go through ``http`` (httpx on the caller's loop, one token of the
+  account's budget each: cancels at the front of the queue); failures become ``BrokerError``s
   through ``errors``, JSON becomes model types through ``codec``. Nothing is
   retried here: that is the one retry layer's job (``engine.retry``).
 * Order events come from the ``trade_updates`` stream on the caller's event loop.
@@ -14,8 +14,9 @@ Theory of operation.
   an ambiguous failure (timeout, 5xx) is raised as retryable, and Alpaca's 422
   "client_order_id must be unique" as ``duplicate_client_order_id``, so the caller
   looks the order up by that id before anything is sent again.
-* What Alpaca would refuse (a price off the tick grid, a fractional quantity it
-  does not take) is refused here, before a request is spent on it.
+* What Alpaca would refuse (a price off the tick grid, a fractional or notional
+  order it does not take: ``order_rules``) is refused here, before a request is
+  spent on it.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -52,18 +53,9 @@ from better_orders.venues.alpaca.codec import (
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, to_broker_error
 from better_orders.venues.alpaca.fanout import Fanout
-from better_orders.venues.alpaca.http import (
-    TradingRestClient,
-    request_budget,
-    request_within_budget,
-)
+from better_orders.venues.alpaca.http import AlpacaREST, request_budget
 from better_orders.venues.alpaca.order_rules import check_order, check_price
-from better_orders.venues.alpaca.streams import (
-    TradeUpdatesStream,
-    run_stream,
-    stop_stream,
-    trade_updates_stream,
-)
+from better_orders.venues.alpaca.streams import AlpacaStream, trade_updates_stream
 from better_orders.venues.alpaca.tracking import OrderTracker
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
@@ -104,11 +96,13 @@ class AlpacaBroker:
         self.poll_interval = poll_interval
         self.extended_hours = extended_hours
         self.use_stream = use_stream
-        self._client = TradingRestClient(credentials, self.budget, request_timeout)
+        self._client = AlpacaREST(
+            credentials.trading_url, credentials, self.budget, request_timeout
+        )
         self._orders = OrderTracker()
         self._assets: dict[str, Asset] = {}
         self._updates = Fanout()
-        self._stream: TradeUpdatesStream | None = None
+        self._stream: AlpacaStream | None = None
         self._stream_task: asyncio.Task[None] | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._stream_up = False
@@ -152,7 +146,7 @@ class AlpacaBroker:
             self.credentials, self._on_stream_state, self._on_trade_update
         )
         self._stream = stream
-        self._stream_task = run_stream(stream, "alpaca-trade-updates")
+        self._stream_task = stream.start()
         deadline = time.monotonic() + connect_timeout
         while not self._stream_up and time.monotonic() < deadline:
             if self._stream_task.done() or stream.refusal is not None:
@@ -168,7 +162,13 @@ class AlpacaBroker:
         if self._closed:
             return
         self._closed = True
-        await stop_stream(self._stream, self._stream_task, self._poll_task)
+        if self._stream is not None:
+            await self._stream.stop()
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._poll_task
+        await self._client.aclose()
         self._updates.close()
 
     def _on_stream_state(self, up: bool) -> None:
@@ -189,20 +189,15 @@ class AlpacaBroker:
 
     # -- REST plumbing -------------------------------------------------------------------------
 
-    async def _rest(
-        self, fn: Callable[..., Any], *args: Any, priority: Priority = Priority.QUERY
-    ) -> Any:
-        return await request_within_budget(self.budget, fn, *args, priority=priority)
-
     async def _find_by_client_id(
         self, client_order_id: str, priority: Priority = Priority.QUERY
     ) -> dict[str, Any] | None:
         """The order with this client order id, or None if Alpaca has none (or cannot say)."""
         try:
-            raw = await self._rest(
-                self._client.get,
+            raw = await self._client.request(
+                "GET",
                 "/orders:by_client_order_id",
-                {"client_order_id": client_order_id},
+                params={"client_order_id": client_order_id},
                 priority=priority,
             )
         except AlpacaHTTPError as failure:
@@ -243,7 +238,7 @@ class AlpacaBroker:
         await check_order(request, extended_hours=self.extended_hours, get_asset=self.get_asset)
         body = order_body(request, extended_hours=self.extended_hours)
         try:
-            raw = await self._rest(self._client.post, "/orders", body, priority=Priority.SUBMIT)
+            raw = await self._client.request("POST", "/orders", body=body, priority=Priority.SUBMIT)
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, describe_request(request), op="submit") from None
         return self._ack(raw)
@@ -294,7 +289,7 @@ class AlpacaBroker:
         order_id = await self._order_id(client_order_id, what)
         body = replace_body(new_client_order_id, qty, limit_price)
         try:
-            raw = await self._rest(self._client.patch, f"/orders/{order_id}", body)
+            raw = await self._client.request("PATCH", f"/orders/{order_id}", body=body)
         except AlpacaHTTPError as failure:
             error = to_broker_error(failure, what, op="replace")
             if error.retryable:
@@ -310,7 +305,7 @@ class AlpacaBroker:
         what = f"cancel {track.symbol if track else 'order'} {client_order_id}"
         order_id = await self._order_id(client_order_id, what, Priority.CANCEL)
         try:
-            await self._rest(self._client.delete, f"/orders/{order_id}", priority=Priority.CANCEL)
+            await self._client.request("DELETE", f"/orders/{order_id}", priority=Priority.CANCEL)
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, what, op="cancel") from None
         self._wake_poller()
@@ -329,21 +324,21 @@ class AlpacaBroker:
     async def list_open_orders(self) -> list[BrokerOrder]:
         params = {"status": "open", "limit": 500, "direction": "asc"}
         try:
-            raw = await self._rest(self._client.get, "/orders", params)
+            raw = await self._client.request("GET", "/orders", params=params)
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, "list open orders", op="list") from None
         return [order_from_json(item) for item in raw or []]
 
     async def get_positions(self) -> list[Position]:
         try:
-            raw = await self._rest(self._client.get, "/positions")
+            raw = await self._client.request("GET", "/positions")
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, "list positions", op="list") from None
         return positions_from_json(raw)
 
     async def get_account(self) -> Account:
         try:
-            raw = await self._rest(self._client.get, "/account")
+            raw = await self._client.request("GET", "/account")
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, "read the account", op="get") from None
         return account_from_json(raw)
@@ -351,7 +346,7 @@ class AlpacaBroker:
     async def get_account_raw(self) -> dict[str, Any]:
         """The account object as Alpaca sends it (``trading_blocked`` and friends)."""
         try:
-            raw = await self._rest(self._client.get, "/account")
+            raw = await self._client.request("GET", "/account")
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, "read the account", op="get") from None
         return dict(raw)
@@ -362,7 +357,7 @@ class AlpacaBroker:
         if cached is not None:
             return cached
         try:
-            raw = await self._rest(self._client.get, f"/assets/{name}")
+            raw = await self._client.request("GET", f"/assets/{name}")
         except AlpacaHTTPError as failure:
             if failure.status == 404:
                 raise BrokerError(
@@ -376,7 +371,7 @@ class AlpacaBroker:
 
     async def get_market_clock(self) -> MarketClock:
         try:
-            raw = await self._rest(self._client.get, "/clock")
+            raw = await self._client.request("GET", "/clock")
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, "read the market clock", op="get") from None
         return market_clock_from_json(raw)
@@ -427,7 +422,7 @@ class AlpacaBroker:
         for track in self._orders.open():
             try:
                 if track.order_id is not None:
-                    raw = await self._rest(self._client.get, f"/orders/{track.order_id}")
+                    raw = await self._client.request("GET", f"/orders/{track.order_id}")
                 else:
                     raw = await self._find_by_client_id(track.client_order_id)
             except AlpacaHTTPError as failure:

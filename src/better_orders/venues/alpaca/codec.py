@@ -149,10 +149,15 @@ def quote_from_json(symbol: str, raw: dict[str, Any]) -> Quote:
 
 
 def order_body(request: OrderRequest, *, extended_hours: bool) -> dict[str, Any]:
-    """The JSON of ``POST /v2/orders`` for ``request``."""
+    """The JSON of ``POST /v2/orders`` for ``request`` (a notional order without ``qty``)."""
+    amount = (
+        {"qty": qty_text(request.qty)}
+        if request.notional is None
+        else {"notional": qty_text(request.notional)}
+    )
     body: dict[str, Any] = {
         "symbol": request.symbol,
-        "qty": qty_text(request.qty),
+        **amount,
         "side": request.side.value,
         "type": request.order_type.value,
         "time_in_force": request.time_in_force.value,

@@ -99,7 +99,7 @@ def _check_url(url: str, variable: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{variable} must be an http(s) URL such as {PAPER_URL}, got {url!r}")
     if parts.path not in ("", "/"):
-        # alpaca-py appends /v2/...: a URL ending in /v2 would request /v2/v2/...
+        # The adapter appends /v2/...: a URL ending in /v2 would request /v2/v2/...
         raise ConfigError(
             f"{variable} must be the API root without a path (e.g. {PAPER_URL}), got {url!r}"
         )

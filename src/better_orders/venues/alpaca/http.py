@@ -1,33 +1,43 @@
-"""HTTP to Alpaca: one request at a time, inside the account's request budget.
+"""HTTP to Alpaca's Trading and Market Data APIs: one request at a time, inside the
+account's request budget, with httpx on the caller's event loop.
 
-* REST goes through alpaca-py's ``TradingClient`` and ``StockHistoricalDataClient``
-  (synchronous, so every call runs in a worker thread). Both are subclassed at one
-  point, ``_one_request``, for four reasons: alpaca-py's own retry of POSTs on
-  429/504 is switched off (a blind retry of a submit is what this adapter must
-  never do); JSON numbers are parsed as ``Decimal``; the ``X-RateLimit-*`` headers
-  are read (alpaca-py returns the body only); and every failure becomes one
-  ``AlpacaHTTPError`` carrying status, Alpaca's code and message, and ``Retry-After``.
-* Every request spends a token of the account's budget (``venues.rate_limit``,
-  200/min), which also hears the server's count and its 429s. Nothing is retried
-  here: a failed request raises, and the one retry layer above (``engine.retry``)
-  decides what to do about it.
+Why not alpaca-py's REST clients. Their public API (``TradingClient``,
+``StockHistoricalDataClient``, 0.40 to 0.44) cannot give what this adapter needs:
+
+* a timeout on every request: their ``requests`` session has none, so a lost answer
+  would hang the call, and with it the order being worked;
+* no retry of their own: they retry 429s and 504s inside the call, sleeping, and a
+  retried submit is exactly what must be decided above (``engine.retry``, which
+  looks the order up by its client order id first);
+* the ``X-RateLimit-*`` headers of every answer (they return the body only), which
+  let the budget slow down before the server says 429;
+* JSON numbers as exact ``Decimal``.
+
+The adapter used to get these by overriding alpaca-py internals (``_one_request``,
+``_retry``), which any release could break. The REST API itself is small and
+documented; speaking it directly is less code than the workaround. Answers become
+typed values at the boundary (``codec``: ``BrokerOrder``, ``Position``, ``Account``,
+``Asset``, ``Quote``), so nothing past it handles raw JSON.
+
+Every request spends a token of the account's budget (``venues.rate_limit``,
+200/min), which also hears the server's count and its 429s. Nothing is retried
+here: a failed request raises ``AlpacaHTTPError``, and the one retry layer above
+decides what to do about it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.trading.client import TradingClient
+import httpx
 
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError
@@ -38,9 +48,24 @@ log = logging.getLogger(__name__)
 
 #: Alpaca's documented request budget for the Trading API.
 REQUESTS_PER_MINUTE = 200
+USER_AGENT = "better-orders"
 
 
-def _retry_after(headers: Any) -> float | None:
+def request_budget(clock: Clock, per_minute: int = REQUESTS_PER_MINUTE) -> RateLimiter:
+    """The budget of one Alpaca API: a burst may use the whole minute's count (as Alpaca
+    allows), and the last 5 requests before the server's reset are kept for cancels."""
+    return RateLimiter(clock, per_minute, per_minute, reserve=5)
+
+
+def auth_headers(credentials: Credentials) -> dict[str, str]:
+    """Alpaca's key headers (the secret revealed here only, for the wire)."""
+    return {
+        "APCA-API-KEY-ID": credentials.key_id,
+        "APCA-API-SECRET-KEY": credentials.secret_key.reveal(),
+    }
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait from ``Retry-After`` (seconds), else from ``X-RateLimit-Reset`` (epoch)."""
     raw = headers.get("Retry-After")
     if raw:
@@ -53,33 +78,7 @@ def _retry_after(headers: Any) -> float | None:
     return None
 
 
-def _failure_from_response(response: requests.Response) -> AlpacaHTTPError:
-    status = response.status_code
-    code: int | None = None
-    message = ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        raw_code = body.get("code")
-        if isinstance(raw_code, int):
-            code = raw_code
-        message = str(body.get("message") or "")
-    if not message:
-        message = (response.text or response.reason or "").strip()[:200] or f"HTTP {status}"
-    return AlpacaHTTPError(
-        message, status=status, code=code, retry_after=_retry_after(response.headers)
-    )
-
-
-def request_budget(clock: Clock, per_minute: int = REQUESTS_PER_MINUTE) -> RateLimiter:
-    """The budget of one Alpaca API: a burst may use the whole minute's count (as Alpaca
-    allows), and the last 5 requests before the server's reset are kept for cancels."""
-    return RateLimiter(clock, per_minute, per_minute, reserve=5)
-
-
-def _server_count(budget: RateLimiter, headers: Any) -> None:
+def _server_count(budget: RateLimiter, headers: httpx.Headers) -> None:
     """Tell the budget what ``X-RateLimit-*`` says (limit, remaining, reset epoch)."""
 
     def number(name: str) -> float | None:
@@ -103,92 +102,103 @@ def _server_count(budget: RateLimiter, headers: Any) -> None:
     )
 
 
-class _ExactRequests:
-    """The ``_one_request`` both clients use (see the module docstring)."""
+def _failure(response: httpx.Response) -> AlpacaHTTPError:
+    """One ``AlpacaHTTPError`` with the status, Alpaca's code and message, and Retry-After."""
+    status = response.status_code
+    code: int | None = None
+    message = ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        raw_code = body.get("code")
+        if isinstance(raw_code, int):
+            code = raw_code
+        message = str(body.get("message") or "")
+    if not message:
+        message = (response.text or response.reason_phrase or "").strip()[:200] or f"HTTP {status}"
+    return AlpacaHTTPError(
+        message, status=status, code=code, retry_after=_retry_after(response.headers)
+    )
 
-    _session: requests.Session
-    _bo_budget: RateLimiter
-    _bo_timeout: float
 
-    def _setup_requests(self, budget: RateLimiter, timeout: float) -> None:
-        self._bo_budget = budget
-        self._bo_timeout = timeout
-        # alpaca-py retries on these codes inside ``_request``; we never let it.
-        self._retry: int = 0
-        self._retry_codes: list[int] = []
+class AlpacaREST:
+    """The ``/v2`` REST API under ``root`` (the trading or the market data host).
 
-    def _one_request(self, method: str, url: str, opts: dict[str, Any], retry: int) -> Any:
-        host = urlsplit(url).netloc
-        options = dict(opts)
-        options.setdefault("timeout", self._bo_timeout)
+    The httpx client is made on first use, on the running event loop, and closed by
+    ``aclose()``; a later loop (a second ``asyncio.run``) gets a client of its own.
+    """
+
+    def __init__(
+        self, root: str, credentials: Credentials, budget: RateLimiter, timeout: float
+    ) -> None:
+        self.base_url = root.rstrip("/") + "/v2"
+        self.host = urlsplit(root).netloc or root
+        self.budget = budget
+        self.timeout = timeout
+        self._credentials = credentials
+        self._client: httpx.AsyncClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            self._client = httpx.AsyncClient(
+                base_url=self.base_url,
+                headers={**auth_headers(self._credentials), "User-Agent": USER_AGENT},
+                timeout=httpx.Timeout(self.timeout),
+                # A redirect of an order request is a misconfigured URL, never followed.
+                follow_redirects=False,
+            )
+            self._loop = loop
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and self._loop is asyncio.get_running_loop():
+            await client.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+        priority: Priority = Priority.QUERY,
+    ) -> Any:
+        """One request after taking a token; the JSON answer (numbers as ``Decimal``).
+
+        A 429 holds the whole budget back for the server's ``Retry-After``.
+        """
+        await self.budget.acquire(priority)
         try:
-            response = self._session.request(method, url, **options)
-        except requests.Timeout:
+            response = await self._http().request(method, path, params=params, json=body)
+        except httpx.TimeoutException:
             raise AlpacaHTTPError(
-                f"no answer from {host} within {self._bo_timeout:g}s", kind="timeout"
+                f"no answer from {self.host} within {self.timeout:g}s", kind="timeout"
             ) from None
-        except requests.ConnectionError as exc:
+        except httpx.TransportError as exc:
             raise AlpacaHTTPError(
-                f"cannot reach {host} ({type(exc).__name__})", kind="connection"
+                f"cannot reach {self.host} ({type(exc).__name__})", kind="connection"
             ) from None
-        _server_count(self._bo_budget, response.headers)
-        if response.status_code >= 400:
-            raise _failure_from_response(response)
-        if not response.text:
+        _server_count(self.budget, response.headers)
+        if response.status_code >= 300:
+            failure = _failure(response)
+            if failure.status == 429:
+                self.budget.back_off(failure.retry_after)
+                log.info(
+                    "Alpaca rate limit hit; holding requests for %.2fs", failure.retry_after or 1.0
+                )
+            raise failure
+        if not response.content:
             return None
         try:
-            return response.json(parse_float=Decimal)
+            return json.loads(response.text, parse_float=Decimal)
         except ValueError:
             raise AlpacaHTTPError(
-                f"{host} answered HTTP {response.status_code} with a body that is not JSON",
+                f"{self.host} answered HTTP {response.status_code} with a body that is not JSON",
                 status=response.status_code,
                 kind="bad_response",
             ) from None
-
-
-class TradingRestClient(_ExactRequests, TradingClient):
-    """alpaca-py's Trading API client with this module's ``_one_request``."""
-
-    def __init__(self, credentials: Credentials, budget: RateLimiter, timeout: float) -> None:
-        TradingClient.__init__(
-            self,
-            api_key=credentials.key_id,
-            secret_key=credentials.secret_key.reveal(),
-            paper=credentials.paper,
-            raw_data=True,
-            url_override=credentials.trading_url,
-        )
-        self._setup_requests(budget, timeout)
-
-
-class DataRestClient(_ExactRequests, StockHistoricalDataClient):
-    """alpaca-py's Market Data API client with this module's ``_one_request``."""
-
-    def __init__(self, credentials: Credentials, budget: RateLimiter, timeout: float) -> None:
-        StockHistoricalDataClient.__init__(
-            self,
-            api_key=credentials.key_id,
-            secret_key=credentials.secret_key.reveal(),
-            raw_data=True,
-            url_override=credentials.market_data_url,
-        )
-        self._setup_requests(budget, timeout)
-
-
-async def request_within_budget(
-    budget: RateLimiter,
-    fn: Callable[..., Any],
-    *args: Any,
-    priority: Priority = Priority.QUERY,
-) -> Any:
-    """One call in a worker thread, after taking a token; a 429 holds the budget back."""
-    await budget.acquire(priority)
-    try:
-        return await asyncio.to_thread(fn, *args)
-    except AlpacaHTTPError as failure:
-        if failure.status == 429:
-            budget.back_off(failure.retry_after)
-            log.info(
-                "Alpaca rate limit hit; holding requests for %.2fs", failure.retry_after or 1.0
-            )
-        raise

@@ -1,5 +1,8 @@
 """What Alpaca refuses, checked before an order is sent: a refusal then costs no
-request, and its message says what to change.
+request, and its message names the rule and says what to change.
+
+The fractional and notional rules are ``core.fractional``'s, which the simulator
+applies too; the tick grid and the extended-hours rule are Alpaca's alone here.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 from better_orders.core.errors import BrokerError
+from better_orders.core.fractional import fractional_refusal, is_fractional
 from better_orders.core.model import Asset, OrderRequest, OrderType, TimeInForce
 from better_orders.core.ticks import is_on_grid, tick_size
 
@@ -32,26 +36,18 @@ async def check_order(
     extended_hours: bool,
     get_asset: Callable[[str], Awaitable[Asset]],
 ) -> None:
-    """Refuse ``request`` if Alpaca would; ``get_asset`` is only asked about fractional orders."""
+    """Refuse ``request`` if Alpaca would; ``get_asset`` is only asked about fractional
+    and notional orders."""
     symbol = request.symbol
     check_price(symbol, request.limit_price, "no order")
-    fractional = request.qty != request.qty.to_integral_value()
-    if fractional:
-        market_day = (
-            request.order_type is OrderType.MARKET and request.time_in_force is TimeInForce.DAY
-        )
-        if not market_day:
-            raise BrokerError(
-                f"{symbol}: fractional quantity {request.qty} is only accepted on market DAY "
-                f"orders at Alpaca (this is a {request.order_type.value} "
-                f"{request.time_in_force.value} order); no order sent",
-                code="not_fractionable",
-            )
+    if request.notional is not None or is_fractional(request.qty):
         asset = await get_asset(symbol)
-        if not asset.fractionable:
+        refusal = fractional_refusal(
+            request, fractionable=asset.fractionable, extended_hours=extended_hours
+        )
+        if refusal is not None:
             raise BrokerError(
-                f"{symbol} is not fractionable at Alpaca: quantity {request.qty} must be "
-                "whole shares; no order sent",
+                f"{refusal} (Alpaca's fractional trading rules); no order sent",
                 code="not_fractionable",
             )
     if extended_hours and not (

@@ -17,8 +17,8 @@ from better_orders.core.model import Quote, normalize_symbol
 from better_orders.venues.alpaca.codec import quote_from_json
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, to_broker_error
-from better_orders.venues.alpaca.http import DataRestClient, request_budget, request_within_budget
-from better_orders.venues.alpaca.streams import QuoteStream, quote_stream, run_stream, stop_stream
+from better_orders.venues.alpaca.http import AlpacaREST, request_budget
+from better_orders.venues.alpaca.streams import AlpacaStream, quote_stream
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
 from better_orders.venues.rate_limit import RateLimiter
@@ -56,8 +56,10 @@ class AlpacaQuoteFeed:
         self.clock: Clock = clock or WallClock()
         self.budget = budget or request_budget(self.clock)
         self.poll_interval = poll_interval
-        self._client = DataRestClient(credentials, self.budget, request_timeout)
-        self._streams: set[QuoteStream] = set()
+        self._client = AlpacaREST(
+            credentials.market_data_url, credentials, self.budget, request_timeout
+        )
+        self._streams: set[AlpacaStream] = set()
         self._connected: set[object] = set()
         self._closed = False
 
@@ -65,9 +67,7 @@ class AlpacaQuoteFeed:
         names = [normalize_symbol(s) for s in symbols]
         params = {"symbols": ",".join(names), "feed": self.feed_name}
         try:
-            raw = await request_within_budget(
-                self.budget, self._client.get, "/stocks/quotes/latest", params
-            )
+            raw = await self._client.request("GET", "/stocks/quotes/latest", params=params)
         except AlpacaHTTPError as failure:
             raise to_broker_error(
                 failure, f"latest {self.feed_name} quote for {', '.join(names)}", op="data"
@@ -121,7 +121,7 @@ class AlpacaQuoteFeed:
 
         stream = quote_stream(self.credentials, self.feed_name, symbols, on_state, on_quote)
         self._streams.add(stream)
-        task = run_stream(stream, "alpaca-quotes")
+        task = stream.start()
         # The stream only ends when stopped: by ``close()``, or after refusing the keys/feed.
         task.add_done_callback(lambda _task: queue.put_nowait(_END))
         poller = asyncio.create_task(
@@ -150,7 +150,10 @@ class AlpacaQuoteFeed:
                 last[item.symbol] = item
                 yield item
         finally:
-            await stop_stream(stream, task, poller)
+            await stream.stop()
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await poller
             self._streams.discard(stream)
             self._connected.discard(token)
 
@@ -179,8 +182,8 @@ class AlpacaQuoteFeed:
     async def close(self) -> None:
         self._closed = True
         for stream in list(self._streams):
-            with contextlib.suppress(Exception):
-                await stream.stop_ws()
+            await stream.stop()
+        await self._client.aclose()
 
 
 async def resolve_feed(
@@ -198,4 +201,6 @@ async def resolve_feed(
         if exc.code in ("feed_not_permitted", "forbidden"):
             return "iex"
         raise
+    finally:
+        await probe.close()
     return "sip"

@@ -1,89 +1,201 @@
-"""alpaca-py's websockets (``trade_updates`` and stock quotes), reporting when they
-come up and go down, so their users can fall back to REST while they are down.
+"""Alpaca's websockets (``trade_updates`` and stock quotes), kept connected on the
+caller's event loop and reporting when they come up and go down, so their users can
+fall back to REST while they are down.
 
-Both streams run on the caller's event loop. Subclassing overrides alpaca-py's
-``_start_ws`` and ``close`` and starts ``_run_forever`` directly: alpaca-py has no
-public way to learn the connection state or to run a stream as a task.
+Why not alpaca-py's ``TradingStream`` / ``StockDataStream``: their public API runs a
+stream only inside its own ``asyncio.run`` (``run()``, blocking a thread with a loop
+of its own), says nothing when the connection comes up or drops, and retries refused
+keys forever. This module speaks the two documented protocols with ``websockets``:
+
+* trading (``wss://paper-api.alpaca.markets/stream``): ``authenticate`` with the keys,
+  then ``listen`` to ``trade_updates``; Alpaca sends JSON, in binary frames or text;
+* market data (``wss://stream.data.alpaca.markets/v2/{feed}``): ``connected``, then
+  ``auth`` and ``subscribe`` to quotes; frames are JSON arrays of messages (this
+  client never asks for msgpack). Prices are read as exact ``Decimal``.
+
+A stream reconnects with backoff (0.5 s doubling to 30 s) until stopped. Keys that
+are refused, or a feed the subscription does not cover, stop it for good: the reason
+is left in ``refusal`` and its user falls back to REST.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
-from alpaca.data.enums import DataFeed
-from alpaca.data.live.stock import StockDataStream
-from alpaca.trading.stream import TradingStream
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 from better_orders.venues.alpaca.credentials import Credentials
+from better_orders.venues.alpaca.http import USER_AGENT
 
 log = logging.getLogger(__name__)
 
-_WS_PARAMS = {"ping_interval": 10, "ping_timeout": 20, "max_queue": 1024}
+Handler = Callable[[Any], Awaitable[None]]
+
+#: Seconds: ping every 10, give up on a silent peer after 20, wait 10 for a handshake answer.
+PING_INTERVAL, PING_TIMEOUT, ANSWER_TIMEOUT = 10.0, 20.0, 10.0
+FIRST_DELAY, MAX_DELAY = 0.5, 30.0
+#: Market data error codes that no reconnect can fix (Alpaca's stream documentation).
+_DATA_REFUSALS = {402: "auth failed", 405: "symbol limit", 409: "insufficient subscription"}
 
 
-class _ReportingStream:
-    """Mixin for alpaca-py's streams: says when the connection comes up and goes down.
+class StreamRefused(Exception):
+    """The server refused the keys or the subscription: reconnecting will not help."""
 
-    A refused authentication stops the stream (alpaca-py would retry the same keys
-    forever) and leaves the reason in ``refusal``; its user then falls back to REST.
+
+def _decode(frame: str | bytes) -> Any:
+    text = frame.decode() if isinstance(frame, bytes) else frame
+    return json.loads(text, parse_float=Decimal)
+
+
+async def _answer(ws: ClientConnection) -> Any:
+    return _decode(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT))
+
+
+class AlpacaStream:
+    """One websocket connection, kept up until ``stop()``.
+
+    ``handshake`` authenticates and subscribes on a fresh connection (raising
+    ``StreamRefused`` when the server says no); ``dispatch`` reads one frame.
+    ``on_state(True)`` follows each completed handshake, ``on_state(False)`` each loss.
     """
 
-    _refused_what = "stream refused"
-    _fallback = "using REST"
-
-    def __init__(self, on_state: Callable[[bool], None], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        handshake: Callable[[ClientConnection], Awaitable[None]],
+        dispatch: Callable[[Any], Awaitable[None]],
+        on_state: Callable[[bool], None],
+        *,
+        refused_what: str,
+        fallback: str,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._handshake = handshake
+        self._dispatch = dispatch
         self._on_state = on_state
+        self._refused_what = refused_what
+        self._fallback = fallback
         self.refusal: str | None = None
+        self._up = False
+        self._stopping = False
+        self._ws: ClientConnection | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    async def _start_ws(self) -> None:
+    def start(self) -> asyncio.Task[None]:
+        """Connect and stay connected in a task, which ends only when stopped or refused."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+        return self._task
+
+    async def stop(self) -> None:
+        """Close the connection and end the task; never raises."""
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._set_up(False)
+
+    def _set_up(self, up: bool) -> None:
+        if up != self._up:
+            self._up = up
+            self._on_state(up)
+
+    async def _read(self, frame: str | bytes) -> None:
         try:
-            await super()._start_ws()  # type: ignore[misc]
-        except ValueError as exc:
-            self.refusal = f"{self._refused_what} ({exc})"
-            log.error("%s; %s", self.refusal, self._fallback)
-            await self.stop_ws()  # type: ignore[attr-defined]
+            message = _decode(frame)
+        except ValueError:
+            log.error("%s: a frame that is not JSON: %r", self.name, frame[:200])
             return
-        self._on_state(True)
-
-    async def close(self) -> None:
         try:
-            await super().close()  # type: ignore[misc]
-        finally:
-            self._on_state(False)
+            await self._dispatch(message)
+        except Exception:
+            # A handler's bug must not drop the connection; REST polling still reconciles.
+            log.exception("%s: handling %r failed", self.name, message)
 
-
-class TradeUpdatesStream(_ReportingStream, TradingStream):
-    _refused_what = "trade_updates stream refused the keys"
-    _fallback = "following orders by polling"
-
-
-class QuoteStream(_ReportingStream, StockDataStream):
-    _refused_what = "quote stream refused"
-    _fallback = "using REST quotes"
+    async def _run(self) -> None:
+        delay = FIRST_DELAY
+        while not self._stopping:
+            try:
+                async with connect(
+                    self.url,
+                    user_agent_header=USER_AGENT,
+                    open_timeout=ANSWER_TIMEOUT,
+                    ping_interval=PING_INTERVAL,
+                    ping_timeout=PING_TIMEOUT,
+                    max_queue=1024,
+                ) as ws:
+                    self._ws = ws
+                    await self._handshake(ws)
+                    self._set_up(True)
+                    delay = FIRST_DELAY
+                    async for frame in ws:
+                        await self._read(frame)
+            except StreamRefused as refused:
+                self.refusal = f"{self._refused_what} ({refused})"
+                log.error("%s; %s", self.refusal, self._fallback)
+                self._stopping = True
+            except (OSError, TimeoutError, WebSocketException, ValueError) as exc:
+                if not self._stopping:
+                    log.warning("%s: connection lost (%s); reconnecting", self.name, exc)
+            finally:
+                self._ws = None
+                self._set_up(False)
+            if not self._stopping:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_DELAY)
 
 
 def trade_updates_stream(
     credentials: Credentials,
     on_state: Callable[[bool], None],
-    on_update: Callable[[Any], Awaitable[None]],
-) -> TradeUpdatesStream:
+    on_update: Handler,
+) -> AlpacaStream:
     """The account's ``trade_updates``, each message to ``on_update`` (not yet running)."""
-    stream = TradeUpdatesStream(
+
+    async def handshake(ws: ClientConnection) -> None:
+        keys = {"key_id": credentials.key_id, "secret_key": credentials.secret_key.reveal()}
+        await ws.send(json.dumps({"action": "authenticate", "data": keys}))
+        answer = await _answer(ws)
+        data = answer.get("data") if isinstance(answer, dict) else None
+        if not isinstance(data, dict) or data.get("status") != "authorized":
+            raise StreamRefused("failed to authenticate")
+        await ws.send(json.dumps({"action": "listen", "data": {"streams": ["trade_updates"]}}))
+
+    async def dispatch(message: Any) -> None:
+        if isinstance(message, dict) and message.get("stream") == "trade_updates":
+            await on_update(message)
+
+    return AlpacaStream(
+        "alpaca-trade-updates",
+        credentials.trading_stream_url,
+        handshake,
+        dispatch,
         on_state,
-        api_key=credentials.key_id,
-        secret_key=credentials.secret_key.reveal(),
-        paper=credentials.paper,
-        raw_data=True,
-        url_override=credentials.trading_stream_url,
-        websocket_params=dict(_WS_PARAMS),
+        refused_what="trade_updates stream refused the keys",
+        fallback="following orders by polling",
     )
-    stream.subscribe_trade_updates(on_update)
-    return stream
+
+
+def _data_error(messages: Any) -> tuple[int, str] | None:
+    for message in messages if isinstance(messages, list) else [messages]:
+        if isinstance(message, dict) and message.get("T") == "error":
+            return int(message.get("code") or 0), str(message.get("msg") or "error")
+    return None
 
 
 def quote_stream(
@@ -91,40 +203,45 @@ def quote_stream(
     feed: str,
     symbols: list[str],
     on_state: Callable[[bool], None],
-    on_quote: Callable[[Any], Awaitable[None]],
-) -> QuoteStream:
+    on_quote: Handler,
+) -> AlpacaStream:
     """Quotes of ``symbols`` on ``feed`` (``iex`` or ``sip``) to ``on_quote`` (not yet running)."""
-    stream = QuoteStream(
+
+    async def expect(ws: ClientConnection, what: str) -> Any:
+        answer = await _answer(ws)
+        error = _data_error(answer)
+        if error is not None:
+            code, text = error
+            if code in _DATA_REFUSALS:
+                raise StreamRefused(text)
+            raise ValueError(f"{text} ({code})")
+        if what and not any(isinstance(m, dict) and m.get("msg") == what for m in answer):
+            raise ValueError(f"expected {what!r}, got {answer!r}"[:200])
+        return answer
+
+    async def dispatch(messages: Any) -> None:
+        for message in messages if isinstance(messages, list) else [messages]:
+            if not isinstance(message, dict):
+                continue
+            if message.get("T") == "q":
+                await on_quote(message)
+            elif message.get("T") == "error":
+                log.error("quote stream error: %s (%s)", message.get("msg"), message.get("code"))
+
+    async def handshake(ws: ClientConnection) -> None:
+        await expect(ws, "connected")
+        secret = credentials.secret_key.reveal()
+        await ws.send(json.dumps({"action": "auth", "key": credentials.key_id, "secret": secret}))
+        await expect(ws, "authenticated")
+        await ws.send(json.dumps({"action": "subscribe", "quotes": symbols}))
+        await dispatch(await expect(ws, ""))  # quotes may share the subscription's frame
+
+    return AlpacaStream(
+        "alpaca-quotes",
+        credentials.data_stream_url(feed),
+        handshake,
+        dispatch,
         on_state,
-        api_key=credentials.key_id,
-        secret_key=credentials.secret_key.reveal(),
-        raw_data=True,
-        feed=DataFeed(feed),
-        url_override=credentials.data_stream_url(feed),
-        websocket_params=dict(_WS_PARAMS),
+        refused_what="quote stream refused",
+        fallback="using REST quotes",
     )
-    stream.subscribe_quotes(on_quote, *symbols)
-    return stream
-
-
-def run_stream(stream: TradeUpdatesStream | QuoteStream, name: str) -> asyncio.Task[None]:
-    """Connect and keep ``stream`` connected in a task; it ends only when stopped."""
-    return asyncio.create_task(stream._run_forever(), name=name)
-
-
-async def stop_stream(
-    stream: TradeUpdatesStream | QuoteStream | None, *tasks: asyncio.Task[Any] | None
-) -> None:
-    """Stop ``stream`` and cancel ``tasks`` (its runner among them); never raises, so a
-    shutdown always finishes."""
-    if stream is not None:
-        with contextlib.suppress(Exception):
-            await stream.stop_ws()
-    for task in tasks:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    if stream is not None:
-        with contextlib.suppress(Exception):
-            await stream.close()

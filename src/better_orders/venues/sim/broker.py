@@ -4,15 +4,22 @@ Reservations: a buy holds ``limit x remaining`` (a market buy: ask x
 ``MARKET_BUY_CUSHION`` x remaining) of cash and a sell holds its remaining
 shares, for as long as the venue says the order is open, so two orders cannot
 spend the same cash.
+
+Fractional and notional orders follow Alpaca's rules (``core.fractional``), so what
+passes here passes at Alpaca. The exchange trades shares: a notional order becomes
+the shares its amount buys at the far touch when it arrives (Alpaca works the amount
+out at the fill), rounded down to the 9-decimal grid.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from better_orders.core.errors import BrokerError
+from better_orders.core.fractional import fractional_refusal, is_fractional
 from better_orders.core.model import (
     Account,
     Asset,
@@ -23,6 +30,7 @@ from better_orders.core.model import (
     OrderUpdate,
     Position,
     Side,
+    floor_qty,
 )
 from better_orders.venues.sim.account import MARKET_BUY_CUSHION, PaperAccount
 from better_orders.venues.sim.clock import SimClock
@@ -91,6 +99,17 @@ class SimBroker:
                 f"client order id {coid} already exists ({symbol}): look the order up instead",
                 code="duplicate_client_order_id",
             )
+        if request.notional is not None or is_fractional(request.qty):
+            asset = await self.get_asset(symbol)
+            refusal = fractional_refusal(request, fractionable=asset.fractionable)
+            if refusal is not None:
+                raise BrokerError(
+                    f"{refusal} (Alpaca's fractional trading rules, which the simulated "
+                    "venue applies); no order sent",
+                    code="not_fractionable",
+                )
+            if request.notional is not None:
+                request = self._in_shares(request)
         exchange = self.exchange
         exchange.validate(request)
         now = self.clock.now()
@@ -122,6 +141,27 @@ class SimBroker:
             hub.sync()
             hub.poke()
         return order.as_update(now)
+
+    def _in_shares(self, request: OrderRequest) -> OrderRequest:
+        """A notional order as the shares its amount buys (or sells) at the far touch."""
+        assert request.notional is not None
+        self.exchange.watch(request.symbol, self.clock.now())
+        self._hub.sync()
+        quote = self.exchange.last_quote(request.symbol)
+        price = quote.far_touch(request.side) if quote is not None else None
+        if price is None or price <= 0:
+            raise BrokerError(
+                f"no quote for {request.symbol} to turn ${request.notional} into shares; "
+                "no order sent",
+                code="no_quote",
+            )
+        qty = floor_qty(request.notional / price)
+        if qty <= 0:
+            raise BrokerError(
+                f"{request.symbol}: ${request.notional} buys no share at {price}; no order sent",
+                code="not_fractionable",
+            )
+        return dataclasses.replace(request, qty=qty, notional=None)
 
     async def cancel_order(self, client_order_id: str) -> None:
         hub = self._ready()
