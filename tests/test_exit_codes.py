@@ -150,13 +150,13 @@ def test_a_quote_and_a_broker_refusal_inside_the_run(
     assert cli_code(args, capsys) == QuoteError.exit_code
     family = api_family(lambda: place_better_order("TQQQ", 5, "buy", quotes=[crossed]))
     assert family is QuoteError
-    # At the open the ladder first rests a quarter of 6000: more than $100,000 of cash buys.
-    at = ["--at", "2026-11-24T09:30:00", "--db", str(tmp_path / "b")]
-    assert cli_code(["order", "buy", "TQQQ", "6000", *at], capsys) == BrokerError.exit_code
-    open_ = datetime(2026, 11, 24, 9, 30, tzinfo=ZoneInfo("America/New_York"))
-    family = api_family(
-        lambda: place_better_order("TQQQ", 6000, "buy", at=open_, db=tmp_path / "c")
-    )
+    # 2000 TQQQ is more than $100,000 of cash buys, and within the risk checks' notional cap:
+    # the broker refuses the first order. (A refused resting slice at the open would not end
+    # the order: the rest crosses, and 6000 crossing is refused by the notional cap instead.)
+    at = ["--at", "2026-11-24T10:00:00", "--db", str(tmp_path / "b")]
+    assert cli_code(["order", "buy", "TQQQ", "2000", *at], capsys) == BrokerError.exit_code
+    ten = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    family = api_family(lambda: place_better_order("TQQQ", 2000, "buy", at=ten, db=tmp_path / "c"))
     assert family is BrokerError
 
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal as D
-from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import (
     CancelFailed,
@@ -19,89 +17,23 @@ from better_orders.core.ladder import (
     Ladder,
     LadderProtocolError,
     LadderState,
-    ParentOrder,
     QueryOrder,
     QuoteArrived,
+    QuoteConfirmed,
     SetTimer,
-    Start,
     SubmitFailed,
     SubmitOrder,
     TimerFired,
 )
 from better_orders.core.model import (
     AttemptKind,
-    Fill,
     OrderStatus,
     OrderType,
     OrderUpdate,
     Quote,
     Side,
 )
-from better_orders.core.timing import default_calendar
-
-ET = ZoneInfo("America/New_York")
-
-
-def et(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=ET)
-
-
-def quote(bid: str, ask: str, ts: datetime, symbol: str = "TQQQ", size: int = 1000) -> Quote:
-    return Quote(symbol, D(bid), D(ask), D(size), D(size), ts)
-
-
-def make(
-    qty: str = "100",
-    side: Side = Side.BUY,
-    symbol: str = "TQQQ",
-    config: BetterOrdersConfig | None = None,
-    **overrides: object,
-) -> Ladder:
-    cfg = config or BetterOrdersConfig()
-    params = ladder_params(cfg, symbol)
-    if overrides:
-        import dataclasses
-
-        params = dataclasses.replace(params, **overrides)  # type: ignore[arg-type]
-    return Ladder(ParentOrder(symbol, side, D(qty)), params, default_calendar(), lambda n: f"t-{n}")
-
-
-def of(actions: list, kind: type) -> list:
-    return [a for a in actions if isinstance(a, kind)]
-
-
-def submit_of(actions: list) -> SubmitOrder:
-    subs = of(actions, SubmitOrder)
-    assert len(subs) == 1, actions
-    return subs[0]
-
-
-def update(
-    coid: str,
-    status: OrderStatus,
-    cum: str,
-    ts: datetime,
-    price: str | None = None,
-    fill_qty: str | None = None,
-    n: int = 1,
-) -> OrderUpdate:
-    fill = None
-    if fill_qty is not None and price is not None:
-        fill = Fill(f"{coid}-x{n}", coid, "TQQQ", Side.BUY, D(fill_qty), D(price), ts)
-    return OrderUpdate(
-        client_order_id=coid,
-        status=status,
-        filled_qty=D(cum),
-        ts=ts,
-        filled_avg_price=D(price) if price else None,
-        fill=fill,
-    )
-
-
-def started(ladder: Ladder, q: Quote, now: datetime) -> list:
-    ladder.handle(QuoteArrived(q, now))
-    return ladder.handle(Start(now))
-
+from ladder_kit import et, make, of, quote, started, submit_of, update
 
 # -- step 2: aggressive limit ----------------------------------------------------------------
 
@@ -152,7 +84,7 @@ def test_partial_fill_then_repeg_covers_only_the_remainder() -> None:
     t2 = t0 + timedelta(seconds=3)
     actions = lad.handle(TimerFired(t2))
     assert of(actions, CancelOrder) == [CancelOrder("t-1")]
-    assert lad.state is LadderState.CANCELLING
+    assert lad.state is LadderState.CANCEL_THEN_NEXT
     actions = lad.handle(update("t-1", OrderStatus.CANCELED, "40", t2 + timedelta(milliseconds=30)))
     sub = submit_of(actions)
     assert sub.kind is AttemptKind.REPEG
@@ -214,14 +146,16 @@ def test_duplicate_fill_events_are_counted_once() -> None:
 
 
 def _exhaust_repegs(lad: Ladder, t0: datetime, q: Quote) -> tuple[list, datetime]:
-    """Time out every attempt with nothing filled; returns the actions after the last cancel."""
+    """Time out every attempt with nothing filled; returns the actions after the last cancel.
+
+    The book stays ``q`` throughout, and the feed keeps confirming it.
+    """
     now = t0
     actions: list = []
+    lad.handle(QuoteArrived(q, now))
     for n in range(1, lad.params.max_repegs + 2):
         now = now + timedelta(seconds=3)
-        lad.handle(
-            QuoteArrived(q.__class__(q.symbol, q.bid, q.ask, q.bid_size, q.ask_size, now), now)
-        )
+        lad.handle(QuoteConfirmed(q, now))
         assert of(lad.handle(TimerFired(now)), CancelOrder) == [CancelOrder(f"t-{n}")]
         actions = lad.handle(update(f"t-{n}", OrderStatus.CANCELED, "0", now))
     return actions, now
@@ -307,7 +241,7 @@ def test_wide_spread_at_open_waits_then_executes_when_it_normalises() -> None:
     )  # an idle wait (no resting slice)
     actions = started(lad, quote("50.00", "50.20", t0), t0)  # 20c: wide
     assert of(actions, SubmitOrder) == []
-    assert lad.state is LadderState.WAITING_SPREAD
+    assert lad.state is LadderState.SPREAD_WAIT
     assert of(actions, SetTimer)[0].at == et("2026-11-24T09:32:00")  # 90 s, bounded
     t1 = t0 + timedelta(seconds=15)
     sub = submit_of(lad.handle(QuoteArrived(quote("50.08", "50.10", t1), t1)))
@@ -496,7 +430,7 @@ def test_child_orders_never_exceed_the_remaining_quantity(qty: int, script: list
             )
             if status is OrderStatus.FILLED:
                 live.pop(coid)
-        elif step == "cancelled" and coid is not None and lad.state is LadderState.CANCELLING:
+        elif step == "cancelled" and coid is not None and lad.state is LadderState.CANCEL_THEN_NEXT:
             actions = lad.handle(update(coid, OrderStatus.CANCELED, str(cum[coid]), now))
             live.pop(coid)
         elif step == "timeout":

@@ -70,7 +70,7 @@ def test_a_quarter_rests_by_default_and_zero_waits_idle() -> None:
     assert BetterOrdersConfig().timing.rest_fraction == D("0.25")
     lad = make(fraction="0")
     assert of(start(lad, quote("50.00", "50.20", T0)), SubmitOrder) == []
-    assert lad.state is LadderState.WAITING_SPREAD
+    assert lad.state is LadderState.SPREAD_WAIT
 
 
 def test_buy_rests_one_tick_inside_the_bid_then_cancels_and_crosses_when_it_comes_in() -> None:
@@ -79,7 +79,7 @@ def test_buy_rests_one_tick_inside_the_bid_then_cancels_and_crosses_when_it_come
     (sub,) = of(actions, SubmitOrder)
     assert isinstance(sub, SubmitOrder)
     assert sub.kind is AttemptKind.PASSIVE and sub.request.limit_price == D("50.01")
-    assert lad.state is LadderState.WAITING_SPREAD
+    assert lad.state is LadderState.SPREAD_WAIT_RESTING
     assert SetTimer(datetime(2026, 11, 24, 9, 32, tzinfo=ET)) in actions
     lad.handle(update("t-1", OrderStatus.NEW, "0", T0))
     # Partly filled while resting: the rest of the wait carries on with 60 left.
@@ -88,7 +88,7 @@ def test_buy_rests_one_tick_inside_the_bid_then_cancels_and_crosses_when_it_come
     t2 = T0 + timedelta(seconds=9)
     actions = lad.handle(QuoteArrived(quote("50.08", "50.10", t2), t2))  # 2c: came in
     assert of(actions, SubmitOrder) == [] and CancelOrder("t-1") in actions
-    assert lad.state is LadderState.CANCELLING
+    assert lad.state is LadderState.REST_CANCEL_THEN_ENTRY
     t3 = t2 + timedelta(milliseconds=35)
     lad.handle(QuoteArrived(quote("50.08", "50.10", t3), t3))
     (cross,) = of(lad.handle(update("t-1", OrderStatus.CANCELED, "40", t3)), SubmitOrder)
@@ -167,7 +167,7 @@ def test_slice_rests_a_quarter_and_the_rest_crosses_with_the_cancel() -> None:
         of(lad.handle(update("t-2", OrderStatus.FILLED, "75", t3, "50.10", "75")), SubmitOrder)
         == []
     )
-    assert lad.state is LadderState.CANCELLING and lad.live_children == ["t-1"]
+    assert lad.state is LadderState.REST_CANCEL_THEN_CROSS and lad.live_children == ["t-1"]
     t4 = t3 + timedelta(milliseconds=5)
     lad.handle(QuoteArrived(quote("50.05", "50.20", t4), t4))  # wide again: it crosses anyway
     (left,) = of(lad.handle(update("t-1", OrderStatus.CANCELED, "10", t4)), SubmitOrder)
@@ -202,7 +202,7 @@ def test_slice_that_fills_during_the_wait_is_followed_by_the_next_slice_at_the_n
     start(lad, quote("50.00", "50.20", T0))
     t1 = T0 + timedelta(seconds=2)
     lad.handle(update("t-1", OrderStatus.FILLED, "25", t1, "50.01", "25"))
-    assert lad.state is LadderState.WAITING_SPREAD and lad.live_child is None
+    assert lad.state is LadderState.SPREAD_WAIT and lad.live_child is None
     t2 = t1 + timedelta(seconds=1)
     (nxt,) = of(lad.handle(QuoteArrived(quote("49.90", "50.10", t2), t2)), SubmitOrder)
     assert isinstance(nxt, SubmitOrder)
@@ -238,7 +238,7 @@ def test_cross_timing_out_while_the_slice_cancel_is_pending_repegs_what_both_lef
         of(lad.handle(update("t-2", OrderStatus.CANCELED, "50", t3, "50.10", "50")), SubmitOrder)
         == []
     )
-    assert lad.state is LadderState.CANCELLING
+    assert lad.state is LadderState.CANCEL_THEN_NEXT
     (repeg,) = of(
         lad.handle(update("t-1", OrderStatus.CANCELED, "5", t3, "50.01", "5")), SubmitOrder
     )

@@ -283,7 +283,7 @@ def test_halt_cancels_the_working_child_and_finishes_once_it_ended() -> None:
     ladder.handle(OrderUpdate("bo-r1-1-1", OrderStatus.PARTIALLY_FILLED, D(30), t1, D("50.01")))
     actions = ladder.handle(Halt(t1, "kill switch /k is on"))
     assert actions[0] == CancelOrder("bo-r1-1-1") and isinstance(actions[1], SetTimer)
-    assert ladder.state is LadderState.CANCELLING
+    assert ladder.state is LadderState.FINISHING
     # quotes and timers no longer lead anywhere but the cancel
     assert ladder.handle(QuoteArrived(quote("50.00", "50.01", at=t1), t1)) == []
     (done,) = ladder.handle(
@@ -303,7 +303,7 @@ def test_halt_without_a_working_child_finishes_at_once_and_later_halts_are_ignor
     at_open = datetime(2026, 11, 24, 9, 30, 0, tzinfo=ET)
     ladder.handle(QuoteArrived(quote("50.00", "50.30", at=at_open), at_open))
     actions = ladder.handle(Start(at_open))
-    assert ladder.state is LadderState.WAITING_SPREAD and not any(
+    assert ladder.state is LadderState.SPREAD_WAIT and not any(
         isinstance(a, SubmitOrder) for a in actions
     )
     (done,) = ladder.handle(Halt(at_open + timedelta(seconds=5), "kill switch /k is on"))
@@ -341,14 +341,9 @@ def test_rate_limiter_never_exceeds_per_minute_in_any_trailing_minute(
 
 
 def script(rows: list[tuple[float, str, str, int]], symbol: str = "TQQQ") -> ReplayQuotes:
-    """Quotes at T0 + seconds (bid, ask, size); the last one repeats every second for 2 minutes."""
-    last_s, b, a, n = rows[-1]
-    tail = [(last_s + k, b, a, n) for k in range(1, 121)]
+    """Quotes at T0 + seconds (bid, ask, size), and nothing after the last."""
     return ReplayQuotes.from_quotes(
-        [
-            Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s))
-            for s, b, a, n in rows + tail
-        ]
+        [Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s)) for s, b, a, n in rows]
     )
 
 

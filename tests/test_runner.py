@@ -32,18 +32,9 @@ T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
 
 
 def script(rows: list[tuple[float, str, str, int]], symbol: str = "TQQQ") -> ReplayQuotes:
-    """Quotes at T0 + seconds: (seconds, bid, ask, size).
-
-    Like a real feed, the last quote is repeated every second for a minute, so a
-    quiet book does not look stale.
-    """
-    last_s, b, a, n = rows[-1]
-    tail = [(last_s + k, b, a, n) for k in range(1, 61)]
+    """Quotes at T0 + seconds: (seconds, bid, ask, size), and nothing after the last."""
     return ReplayQuotes.from_quotes(
-        [
-            Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s))
-            for s, b, a, n in rows + tail
-        ]
+        [Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s)) for s, b, a, n in rows]
     )
 
 

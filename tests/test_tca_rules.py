@@ -73,7 +73,7 @@ def test_09_32_to_09_35_waits_too_but_never_past_09_35() -> None:
     start = T0 + timedelta(minutes=3, seconds=30)  # 09:34:00
     lad.handle(QuoteArrived(q("100.00", "100.20", timedelta(minutes=3, seconds=30)), start))
     actions = lad.handle(Start(start))
-    assert submits(actions) == [] and lad.state is LadderState.WAITING_SPREAD
+    assert submits(actions) == [] and lad.state is LadderState.SPREAD_WAIT
     assert [a.at for a in actions if isinstance(a, SetTimer)] == [
         datetime(2026, 11, 24, 9, 35, tzinfo=ET)
     ]
@@ -91,7 +91,7 @@ def test_a_miss_while_the_spread_is_wide_again_goes_back_to_waiting() -> None:
     cancel = lad.handle(TimerFired(T0 + 7 * S))
     assert [a.client_order_id for a in cancel if isinstance(a, CancelOrder)] == [coid]
     after = lad.handle(OrderUpdate(coid, OrderStatus.CANCELED, D(0), T0 + 7 * S + 30 * MS))
-    assert submits(after) == [] and lad.state is LadderState.WAITING_SPREAD
+    assert submits(after) == [] and lad.state is LadderState.SPREAD_WAIT
     assert any("waiting for it to come in again" in n for n in lad.notes)
     # It comes in again: a fresh entry, not a re-peg.
     again = submits(lad.handle(QuoteArrived(q("100.20", "100.24", 9 * S), T0 + 9 * S)))

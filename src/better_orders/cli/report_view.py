@@ -62,12 +62,13 @@ class StepPrinter:
             self.console.print(f"{head} asking the broker for {item.client_order_id}")
         elif isinstance(item, SetTimer):
             state = lad.state.value
-            if state == "waiting_spread" and self._last_state.get(ev.leg) != state:
+            before = self._last_state.get(ev.leg, "")
+            if state.startswith("spread_") and not before.startswith("spread_"):
                 self.console.print(
                     f"{head} [yellow]wide spread[/]: waiting until {format_et(item.at)} "
                     "for it to normalise"
                 )
-            elif state == "waiting_open" and self._last_state.get(ev.leg) != state:
+            elif state == "waiting_open" and before != state:
                 self.console.print(f"{head} before the open: waiting until {format_et(item.at)}")
             self._last_state[ev.leg] = state
         elif isinstance(item, OrderUpdate):

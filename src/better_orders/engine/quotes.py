@@ -45,13 +45,15 @@ class QuoteDesk:
     def arrived(self, quote: Quote) -> None:
         """A quote from the stream or a REST refresh: the book is confirmed as of now.
 
-        Today's ladder measures freshness from the quote's own time, so only a changed
-        book is passed on; an unchanged one is only recorded as confirmed
-        (``books.confirmed_at``), for the event that will carry it.
+        The ladder measures freshness from the confirmation a quote event carries
+        (``QuoteArrived.confirmed_at``, ``QuoteConfirmed``). Only a changed book is
+        passed on so far; an unchanged one is only recorded as confirmed
+        (``books.confirmed_at``): the simulator's REST answer would go on confirming
+        a replayed file's last row long after the file ended.
         """
         now = self.clock.now()
         if self.books.arrived(quote, now):
-            self._deliver(QuoteArrived(quote, now))
+            self._deliver(QuoteArrived(quote, now, confirmed_at=now))
 
     async def stream(self, symbols: list[str]) -> None:
         """Pass on the feed's stream; returns only if the stream ends."""

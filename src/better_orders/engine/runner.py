@@ -393,7 +393,8 @@ class Runner:
         if first is not None:
             self.books.arrived(first, now)
             st.quote_ts = first.ts
-            ladder.handle(QuoteArrived(first, now))
+            # A snapshot confirms the book only as of its own stamp.
+            ladder.handle(QuoteArrived(first, now, confirmed_at=min(first.ts, now)))
         timer: datetime | None = None
         actions = ladder.handle(Start(now))
         self._notify(st, Start(now))
@@ -487,7 +488,9 @@ class Runner:
             try:
                 await self.calls.cancel(coid)
             except BrokerError as exc:
-                st.inbox.put(CancelFailed(coid, self.clock.now(), str(exc), exc.code))
+                st.inbox.put(
+                    CancelFailed(coid, self.clock.now(), str(exc), exc.code, exc.retryable)
+                )
         elif isinstance(action, QueryOrder):
             # A broker that cannot say within the retry budget fails the run: the
             # ladder cannot go on without knowing its order's state.

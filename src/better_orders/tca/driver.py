@@ -76,6 +76,11 @@ from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 
 _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
+#: Ladder states in which only a quote that may end the wait (or fill the slice) matters.
+#: A spread being held (SPREAD_HOLD*) is not among them: every quote may release it.
+_WAITS = frozenset({LadderState.SPREAD_WAIT, LadderState.SPREAD_WAIT_RESTING})
+#: Ladder states in which only a fill of the working child (or the timer) matters.
+_WORKING = frozenset({LadderState.WORKING, LadderState.WORKING_REST_CANCEL})
 #: A finished ladder's live child is cancelled; this long is allowed for the venue to confirm.
 SETTLE_SECONDS = 10.0
 #: Relative slack of the array pre-screen (float) against the ladder's exact Decimal rule.
@@ -302,7 +307,9 @@ class _Run:
                 try:
                     exchange.cancel(action.client_order_id, now)
                 except BrokerError as exc:
-                    self.inbox.append(CancelFailed(action.client_order_id, now, str(exc), exc.code))
+                    self.inbox.append(
+                        CancelFailed(action.client_order_id, now, str(exc), exc.code, exc.retryable)
+                    )
             elif isinstance(action, QueryOrder):
                 found = exchange.order(action.client_order_id)
                 if found is None:
@@ -357,9 +364,7 @@ class _Run:
         stop_time = self.timer
         stop = n if stop_time is None else source.index_at(stop_time) + 1
         hit: int | None
-        if state is LadderState.WAITING_SPREAD:
-            if ladder.holding_since is not None:
-                return
+        if state in _WAITS:
             hit = driver.first_wait_ender(start, stop, self.params)
             coid = ladder.live_child
             if coid is not None:
@@ -370,9 +375,9 @@ class _Run:
                 filled = driver.first_fill(start, stop, request.side, request.limit_price)
                 if filled is not None:
                     hit = filled if hit is None else min(hit, filled)
-        elif state is LadderState.WORKING:
+        elif state in _WORKING:
             coid = ladder.live_child
-            if coid is None or ladder.holding_since is not None:
+            if coid is None:
                 return
             request = self.requests[coid]
             if request.order_type is not OrderType.LIMIT or request.limit_price is None:

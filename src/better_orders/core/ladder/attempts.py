@@ -1,147 +1,254 @@
-"""Steps 2-4 of the ladder: the aggressive limit, the re-pegs and the fallback.
+"""Steps 2-4: the marketable attempts, the re-pegs, the fallback, and the cancels between them.
 
-Every child order is born here (``_new_child``), sized from what is not already
-with a live child, so the ladder can never overfill the parent.
+The handlers of the states from the first marketable order on. A re-peg
+cancels the working child and waits until the broker confirms it ended before
+the next one is sent, so a fill that lands during the cancel is counted and the
+next child is sized from what is really left. (Broker "replace" is not used:
+Alpaca's replace of a partially filled order inherits the original quantity, and
+a replace may still fail after it was accepted; cancel-then-resubmit cannot
+overfill.)
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import datetime
 
-from better_orders.core import pricing
-from better_orders.core.ladder.book import LadderBook
-from better_orders.core.ladder.child import ChildOrder
-from better_orders.core.ladder.events import Action, SetTimer, SubmitOrder
+from better_orders.core.ladder.child import ChildEnded, ChildOrder
+from better_orders.core.ladder.data import LadderData
+from better_orders.core.ladder.decisions import (
+    is_transient,
+    spread_view,
+    step_after,
+    worth_waiting_again,
+)
+from better_orders.core.ladder.entry import decide_entry, give_up
+from better_orders.core.ladder.events import Action, CancelFailed, QueryOrder
+from better_orders.core.ladder.moves import (
+    QuoteStep,
+    arm,
+    await_cancels,
+    await_quote,
+    cancel,
+    cross,
+    fail,
+    finish,
+    send,
+    to,
+)
+from better_orders.core.ladder.prices import fallback_choice
+from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import Attempt, AttemptKind, OrderRequest, OrderType, Quote, Side
-from better_orders.core.ticks import Rounding, round_to_tick
-from better_orders.core.timing import ExecutionStrategy
+from better_orders.core.model import AttemptKind, OrderStatus, Quote
+
+S = LadderState
+#: Cancels sent for one child before a transient failure is no longer answered by
+#: sending it again at once (the cancel deadline still sends it again, paced).
+MAX_CANCELS = 4
+#: Queries of an unconfirmed cancel before the report notes the order may still be open.
+QUERIES_BEFORE_NOTE = 5
 
 
-class LadderAttempts(LadderBook):
-    """Sends the ladder's child orders: first attempt, re-pegs, fallback."""
+# -- WORKING, WORKING_REST_CANCEL --------------------------------------------------------------
 
-    def _first_kind(self) -> AttemptKind:
-        return AttemptKind.PASSIVE if self.params.entry == "passive" else AttemptKind.AGGRESSIVE
 
-    def _timeout_for(self, kind: AttemptKind) -> timedelta:
-        if kind is AttemptKind.STANDARD:
-            return self.params.timeout_standard
-        if kind is AttemptKind.FALLBACK_LIMIT:
-            return self.params.protection_timeout
-        if kind in (AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
-            return self.params.cancel_timeout
-        if self._strategy is ExecutionStrategy.WAIT_FOR_SPREADS:
-            return self.params.timeout_wait_for_spreads
-        if self._strategy is ExecutionStrategy.STANDARD:
-            return self.params.timeout_standard
-        return self.params.timeout_normal
-
-    def _submit(self, kind: AttemptKind, quote: Quote, now: datetime) -> list[Action]:
-        if self.remaining_qty <= 0:
-            return self._finish(now)
-        side = self.parent.side
-        arrival_mid = self._arrival_mid()
-        limit: Decimal | None
-        if kind in (AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
-            order_type, limit = OrderType.MARKET, None
-        elif kind is AttemptKind.FALLBACK_LIMIT:
-            order_type = OrderType.LIMIT
-            limit = pricing.budget_bound(side, arrival_mid, self.params.budget_bps)
-        else:
-            order_type = OrderType.LIMIT
-            index = self._repegs + 1 if kind is AttemptKind.REPEG else 0
-            limit = self._limit_for(index, quote)
-        if kind is AttemptKind.REPEG:
-            self._repegs += 1
-        if self._first_cross is None:
-            self._first_cross = now
-        submit = self._new_child(kind, order_type, limit, quote, now)
-        self.state = LadderState.WORKING
-        self._deadline = now + self._timeout_for(kind)
-        return [submit, SetTimer(self._deadline)]
-
-    def _new_child(
-        self,
-        kind: AttemptKind,
-        order_type: OrderType,
-        limit: Decimal | None,
-        quote: Quote,
-        now: datetime,
-        qty: Decimal | None = None,
-    ) -> SubmitOrder:
-        """Record a child for ``qty`` (default: all that is not already with a live child)."""
-        remaining = self._unallocated_qty if qty is None else qty
-        side = self.parent.side
-        attempt_no = len(self._children) + 1
-        coid = self._coid(attempt_no)
-        request = OrderRequest(
-            client_order_id=coid,
-            symbol=self.parent.symbol,
-            side=side,
-            qty=remaining,
-            order_type=order_type,
-            limit_price=limit,
+def timed_out(d: LadderData, now: datetime) -> list[Action]:
+    """The attempt's time is up: cancel it; the next step follows once it ended."""
+    child = d.latest
+    attempt = child.attempt
+    attempt.end_reason = "timeout"
+    if attempt.kind is AttemptKind.FALLBACK_LIMIT:
+        seconds = d.params.protection_timeout.total_seconds()
+        d.unfilled_reason = (
+            f"limit at the slippage budget's bound {attempt.limit_price} "
+            f"not filled within {seconds:.0f} s"
         )
-        attempt = Attempt(
-            client_order_id=coid,
-            kind=kind,
-            order_type=order_type,
-            qty=remaining,
-            limit_price=limit,
-            started=now,
-            quote_bid=quote.bid,
-            quote_ask=quote.ask,
-        )
-        child = ChildOrder(attempt)
-        self._children.append(child)
-        self._by_coid[coid] = child
-        if self._first_submit is None:
-            self._first_submit = now
-        return SubmitOrder(request, kind, attempt_no)
+    return [cancel(d, child), *await_cancels(d, S.CANCEL_THEN_NEXT, now)]
 
-    def _limit_for(self, index: int, quote: Quote) -> Decimal:
-        """Limit of attempt ``index`` (0 = first): the far touch +/- ticks, or a passive walk.
 
-        The passive walk starts at the mid (rounded away from the far touch) and
-        reaches the aggressive price on the last re-peg.
-        """
-        side = self.parent.side
-        aggressive = pricing.repeg_limit(
-            side, quote, self.params.aggressive_ticks, index, self.params.repeg_extra_ticks
-        )
-        if self.params.entry != "passive" or index >= self.params.max_repegs:
-            return aggressive
-        fraction = Decimal(index) / Decimal(max(self.params.max_repegs, 1))
-        target = quote.mid + (aggressive - quote.mid) * fraction
-        rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
-        return round_to_tick(target, rounding)
+def attempt_ended(d: LadderData, ended: ChildEnded) -> list[Action]:
+    """WORKING: the attempt ended with something left (what a cancelled slice left, if it
+    filled; else an unfilled remainder)."""
+    status = ended.status
+    if status is OrderStatus.FILLED:
+        return await_quote(d, S.CROSS_NEEDS_QUOTE, ended.now, cross)
+    if status is OrderStatus.REJECTED:
+        if not _goes_on(d, ended):
+            return finish(d, ended.now)
+    else:
+        ended.child.attempt.end_reason = f"{status.value} by the broker"
+    return next_step(d, ended.child, ended.now)
 
-    def _fallback(self, quote: Quote, now: datetime) -> list[Action]:
-        if self.params.fallback == "none":
-            self._unfilled_reason = "fallback disabled by configuration after the last re-peg"
-            return self._finish(now)
-        arrival_mid = self._arrival_mid()
-        far = quote.far_touch(self.parent.side)
-        cost = pricing.slippage_bps(self.parent.side, far, arrival_mid)
-        if pricing.within_budget(self.parent.side, far, arrival_mid, self.params.budget_bps):
-            self._fallback_used = True
-            self._notes.append(
-                f"fallback: market order for {self.remaining_qty}, far touch {far} is "
-                f"{cost:.1f} bps from arrival mid (budget {self.params.budget_bps} bps)"
-            )
-            return self._submit(AttemptKind.FALLBACK_MARKET, quote, now)
-        self._fallback_blocked = True
-        blocked = (
-            f"market order blocked: far touch {far} is {cost:.1f} bps from arrival mid "
-            f"{arrival_mid}, beyond the {self.params.budget_bps} bps budget"
+
+def cross_or_rest_ended(d: LadderData, ended: ChildEnded) -> list[Action]:
+    """WORKING_REST_CANCEL: the slice ended (the cross works on), or the cross ended while
+    the slice's cancel is in flight (wait for it, then go on)."""
+    child = ended.child
+    now = ended.now
+    if child is not d.latest:
+        to(d, S.WORKING)
+        return []
+    status = ended.status
+    if status is OrderStatus.FILLED:
+        return await_cancels(d, S.REST_CANCEL_THEN_CROSS, now)
+    if status is OrderStatus.REJECTED:
+        if not _goes_on(d, ended):
+            return await_cancels(d, S.FINISHING, now)
+    else:
+        child.attempt.end_reason = f"{status.value} by the broker"
+    return await_cancels(d, S.CANCEL_THEN_NEXT, now)
+
+
+def _goes_on(d: LadderData, ended: ChildEnded) -> bool:
+    """A refused or rejected attempt: go on to the next step if another order may get
+    through (a transient refusal by the broker); else record why the rest stays unfilled."""
+    child = ended.child
+    reason = ended.reason or "no reason given"
+    if ended.refused_by is None:
+        why = f"order {child.coid} rejected by the broker: {reason}"
+        transient = False
+    else:
+        why = f"order {child.coid} refused by {ended.refused_by}: {reason}"
+        transient = ended.refused_by == "the broker" and is_transient(ended.code or "")
+    nxt = step_after(d.params, child.attempt.kind, d.repegs)
+    if transient and nxt is not S.DONE:
+        step = "re-peg" if nxt is S.REPEG_NEEDS_QUOTE else "fallback"
+        d.notes.append(f"{why}; a transient failure: going on with the {step}")
+        return True
+    fail(d, why)
+    return False
+
+
+# -- CANCEL_THEN_NEXT, REST_CANCEL_THEN_CROSS, FINISHING -----------------------------------------
+
+
+def cancelled(d: LadderData, ended: ChildEnded) -> list[Action]:
+    """CANCEL_THEN_NEXT: once no child is live, the next step."""
+    if d.any_live:
+        return _still_waiting(d, ended)
+    return next_step(d, d.latest, ended.now)
+
+
+def rest_gone(d: LadderData, ended: ChildEnded) -> list[Action]:
+    """REST_CANCEL_THEN_CROSS: the slice ended; what it left crosses."""
+    return await_quote(d, S.CROSS_NEEDS_QUOTE, ended.now, cross)
+
+
+def finish_when_clear(d: LadderData, ended: ChildEnded) -> list[Action]:
+    """FINISHING: finish once no child is live."""
+    if d.any_live:
+        return _still_waiting(d, ended)
+    return finish(d, ended.now)
+
+
+def _still_waiting(d: LadderData, ended: ChildEnded) -> list[Action]:
+    # The latest child ended, an earlier one (a slice) is still being cancelled: its
+    # cancel gets a fresh deadline.
+    if ended.child is d.latest:
+        d.queries = 0
+        return arm(d, ended.now + d.params.cancel_timeout)
+    return []
+
+
+def chase_cancel(d: LadderData, now: datetime) -> list[Action]:
+    """A cancel went unconfirmed for ``cancel_timeout``: ask the broker for the order, and
+    from the second time on send the cancel again too (its answer may have been lost, or
+    it may have failed more often than ``cancel_failed`` re-sends at once). The ladder
+    never gives up on a live order: it would leave it working at the broker."""
+    child = d.latest_live()
+    assert child is not None, f"{d.state} with no live child"
+    d.queries += 1
+    actions: list[Action] = []
+    if d.queries > 1:
+        actions.append(cancel(d, child))
+    if d.queries == QUERIES_BEFORE_NOTE:
+        d.notes.append(
+            f"order {child.coid} did not confirm its cancel after {d.queries} queries; "
+            "it may still be open at the broker; still asking"
         )
-        if self.params.protection == "limit_at_bound" and not any(
-            c.attempt.kind is AttemptKind.FALLBACK_LIMIT for c in self._children
-        ):
-            self._fallback_used = True
-            self._notes.append(f"{blocked}; limit at the budget's bound instead")
-            return self._submit(AttemptKind.FALLBACK_LIMIT, quote, now)
-        self._unfilled_reason = blocked
-        return self._finish(now)
+    actions.append(QueryOrder(child.coid))
+    return [*actions, *arm(d, now + d.params.cancel_timeout)]
+
+
+def cancel_failed(d: LadderData, child: ChildOrder, event: CancelFailed) -> list[Action]:
+    """The broker refused a cancel: send it again if that was transient (a bounded number
+    of times), else ask for the order (it usually ended while the cancel was in flight)."""
+    if not child.live:
+        return []
+    detail = f"({event.code}): {event.reason}"
+    if is_transient(event.code, event.retryable) and child.cancels_sent < MAX_CANCELS:
+        d.notes.append(f"cancel of {child.coid} failed {detail}; sending it again")
+        return [cancel(d, child)]
+    d.notes.append(f"cancel of {child.coid} refused {detail}")
+    return [QueryOrder(child.coid)]
+
+
+# -- the next step ---------------------------------------------------------------------------
+
+
+def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
+    """Nothing live and something left after attempt ``last``: re-peg, fallback or finish."""
+    nxt = step_after(d.params, last.attempt.kind, d.repegs)
+    if nxt is S.REPEG_NEEDS_QUOTE:
+        return await_quote(d, nxt, now, repeg)
+    if nxt is S.FALLBACK_NEEDS_QUOTE:
+        return await_quote(d, nxt, now, fallback)
+    if d.unfilled_reason is None:
+        a = last.attempt
+        d.unfilled_reason = (
+            f"{a.kind.value} order {a.client_order_id} ended ({a.end_reason}) "
+            f"with {d.remaining_qty} unfilled"
+        )
+    return finish(d, now)
+
+
+def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
+    """Step 3, unless the spread is worth waiting out again (then back to step 1)."""
+    params = d.params
+    if worth_waiting_again(params, d.wait_rule, d.market_at(now), quote, now, d.wait_started):
+        a = spread_view(params, quote)
+        last = d.latest.attempt
+        d.notes.append(
+            f"attempt {len(d.children)} ({last.kind.value}) not filled "
+            f"and the spread is {a.cents}c ({a.bps:.1f} bps): "
+            "waiting for it to come in again instead of re-pegging"
+        )
+        return decide_entry(d, quote, now)
+    return send(d, AttemptKind.REPEG, quote, now)
+
+
+def fallback(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
+    """Step 4: a market order within budget, else the configured protection, else stop."""
+    choice = fallback_choice(d.params, d.parent.side, quote, d.arrival_mid, d.remaining_qty)
+    if choice.blocked:
+        d.fallback_blocked = True
+    if choice.kind is None:
+        d.unfilled_reason = choice.unfilled_reason
+        return finish(d, now)
+    d.fallback_used = True
+    if choice.note is not None:
+        d.notes.append(choice.note)
+    return send(d, choice.kind, quote, now)
+
+
+def cross_quote(d: LadderData, now: datetime) -> list[Action]:
+    return _step_on_usable(d, now, cross)
+
+
+def repeg_quote(d: LadderData, now: datetime) -> list[Action]:
+    return _step_on_usable(d, now, repeg)
+
+
+def fallback_quote(d: LadderData, now: datetime) -> list[Action]:
+    return _step_on_usable(d, now, fallback)
+
+
+def _step_on_usable(d: LadderData, now: datetime, step: QuoteStep) -> list[Action]:
+    quote = usable_quote(d, now)
+    return [] if quote is None else step(d, quote, now)
+
+
+def no_quote(d: LadderData, now: datetime) -> list[Action]:
+    """A *_NEEDS_QUOTE state's ``quote_timeout`` passed without a usable quote."""
+    problem = d.quote_problem or f"no usable quote for {d.parent.symbol}"
+    waited = d.params.quote_timeout.total_seconds()
+    return give_up(d, now, f"{problem} (waited {waited:.0f} s)")

@@ -1,14 +1,21 @@
-"""One child order of a ladder: what the broker has reported about it so far."""
+"""One child order of a ladder: what the broker has reported about it so far.
+
+Broker news arrives late, twice or out of order; folding it in here makes that
+harmless: the cumulative quantity never goes down, a fill counts once (by
+``exec_id``), and a terminal status is never undone, except ``canceled`` ->
+``filled`` (a venue may report a fill that beat the cancel after the cancel).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from better_orders.core.model import ZERO, Attempt, Fill, OrderStatus, OrderUpdate
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ChildOrder:
     """A child order's state, from the broker's updates; ``attempt`` is what the report shows."""
 
@@ -16,40 +23,99 @@ class ChildOrder:
     status: OrderStatus = OrderStatus.PENDING_NEW
     cum_qty: Decimal = ZERO
     avg_price: Decimal | None = None
-    fills: dict[str, Fill] = field(default_factory=dict)
+    fills: dict[str, Fill] | None = None
+    fills_qty: Decimal = ZERO
+    fills_notional: Decimal = ZERO
+    #: Cancels sent for this child (the first, and any re-sent after a transient failure).
+    cancels_sent: int = 0
 
     @property
     def coid(self) -> str:
         return self.attempt.client_order_id
 
     @property
-    def terminal(self) -> bool:
-        return self.status.is_terminal
+    def live(self) -> bool:
+        """May still fill: the broker has not reported a terminal status."""
+        return not self.status.is_terminal
+
+    @property
+    def open_qty(self) -> Decimal:
+        """What it may still fill (zero once it ended)."""
+        return max(self.attempt.qty - self.filled_qty, ZERO) if self.live else ZERO
 
     @property
     def filled_qty(self) -> Decimal:
-        from_fills = sum((f.qty for f in self.fills.values()), ZERO)
-        return max(self.cum_qty, from_fills)
+        return self.cum_qty if self.cum_qty > self.fills_qty else self.fills_qty
 
     @property
     def notional(self) -> Decimal:
-        from_fills_qty = sum((f.qty for f in self.fills.values()), ZERO)
-        if self.avg_price is not None and self.cum_qty >= from_fills_qty:
+        """Exactly the fills' when they account for everything; else the broker's average."""
+        if self.cum_qty > self.fills_qty and self.avg_price is not None:
             return self.cum_qty * self.avg_price
-        return sum((f.qty * f.price for f in self.fills.values()), ZERO)
+        return self.fills_notional
 
-    def apply(self, update: OrderUpdate) -> None:
-        # Cumulative quantity never goes down; a terminal status is never undone
-        # (but a venue may report a fill after a cancel: Canceled -> Filled is allowed).
-        if update.filled_qty >= self.cum_qty:
+    def apply(self, update: OrderUpdate) -> bool:
+        """Fold ``update`` in; True if the child ended with it (it was live and is not)."""
+        was_live = self.live
+        if update.filled_qty > self.cum_qty:
             self.cum_qty = update.filled_qty
             if update.filled_avg_price is not None:
                 self.avg_price = update.filled_avg_price
-        if update.fill is not None and update.fill.exec_id not in self.fills:
-            self.fills[update.fill.exec_id] = update.fill
-        if not self.terminal or update.status is OrderStatus.FILLED:
-            self.status = update.status
-        self.attempt.status = self.status
-        self.attempt.filled_qty = self.filled_qty
-        qty = self.filled_qty
-        self.attempt.filled_avg_price = (self.notional / qty) if qty else None
+        elif update.filled_qty == self.cum_qty and update.filled_avg_price is not None:
+            self.avg_price = update.filled_avg_price
+        fill = update.fill
+        if fill is not None:
+            fills = self.fills
+            if fills is None:
+                fills = self.fills = {}
+            if fill.exec_id not in fills:
+                fills[fill.exec_id] = fill
+                self.fills_qty += fill.qty
+                self.fills_notional += fill.qty * fill.price
+        status = update.status
+        if was_live or (status is OrderStatus.FILLED and self.status is OrderStatus.CANCELED):
+            self.status = status
+        ended = was_live and not self.live
+        attempt = self.attempt
+        attempt.status = self.status
+        qty = attempt.filled_qty = self.filled_qty
+        attempt.filled_avg_price = (self.notional / qty) if qty else None
+        if ended and attempt.ended is None:
+            attempt.ended = update.ts
+            if attempt.end_reason is None:
+                attempt.end_reason = status.value + (f": {update.reason}" if update.reason else "")
+        return ended
+
+    def refuse(self, now: datetime, code: str, reason: str) -> bool:
+        """The submit was refused (no order exists); True if that ended the child.
+
+        A refusal of a child the broker has already reported on is stale news and
+        changes nothing: the broker's own account of the order wins.
+        """
+        if self.status is not OrderStatus.PENDING_NEW or self.filled_qty > 0:
+            return False
+        self.status = OrderStatus.REJECTED
+        attempt = self.attempt
+        attempt.status = OrderStatus.REJECTED
+        attempt.ended = now
+        attempt.end_reason = f"refused at submit ({code}): {reason}"
+        return True
+
+    def all_fills(self) -> list[Fill]:
+        return [] if self.fills is None else list(self.fills.values())
+
+
+@dataclass(frozen=True, slots=True)
+class ChildEnded:
+    """One of the ladder's live children just ended: what the state's handler is told.
+
+    ``refused_by`` is set when the submit itself was refused (no order exists):
+    who refused it ("the broker", "a pre-trade risk check", "a halt"), with ``code``.
+    """
+
+    child: ChildOrder
+    now: datetime
+    status: OrderStatus
+    reason: str | None = None
+    refused_by: str | None = None
+    code: str | None = None

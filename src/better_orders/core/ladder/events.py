@@ -28,8 +28,30 @@ class Start:
 
 @dataclass(frozen=True, slots=True)
 class QuoteArrived:
+    """A quote from the feed. ``confirmed_at``: when the shell received it (default ``now``).
+
+    A quote is fresh for ``max_quote_age_seconds`` from the last time the shell
+    confirmed it, not from its own exchange stamp: a quiet book that does not
+    change stays usable while the shell keeps confirming it (``QuoteConfirmed``).
+    """
+
     quote: Quote
     now: datetime
+    confirmed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteConfirmed:
+    """The book still stood as ``quote`` at ``confirmed_at`` (default ``now``).
+
+    Sent when the stream is quiet (a heartbeat, a REST refresh). It is not a new
+    quote: it is not counted and does not make a burst. A ``quote`` other than the
+    ladder's latest is news, and is taken as that quote arriving.
+    """
+
+    quote: Quote
+    now: datetime
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +73,17 @@ class SubmitFailed:
 
 @dataclass(frozen=True, slots=True)
 class CancelFailed:
-    """The broker refused a cancel (typically: the order already ended)."""
+    """The broker refused a cancel (typically: the order already ended).
+
+    ``retryable`` (or a transient ``code``: rate limited, server error, timeout) means
+    the cancel may be sent again; otherwise the ladder asks for the order's state.
+    """
 
     client_order_id: str
     now: datetime
     reason: str
     code: str = "broker_error"
+    retryable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +94,16 @@ class Halt:
     reason: str
 
 
-Event = Start | QuoteArrived | OrderUpdate | TimerFired | SubmitFailed | CancelFailed | Halt
+Event = (
+    Start
+    | QuoteArrived
+    | QuoteConfirmed
+    | OrderUpdate
+    | TimerFired
+    | SubmitFailed
+    | CancelFailed
+    | Halt
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +141,7 @@ Action = SubmitOrder | CancelOrder | QueryOrder | SetTimer | Finished
 
 
 class LadderProtocolError(BetterOrdersError):
-    """An event arrived that the ladder cannot accept in its current state (a driver bug)."""
+    """An event arrived that the ladder cannot accept in its current state (a driver bug).
+
+    The message names the ladder's state and the event.
+    """

@@ -1,320 +1,314 @@
-"""The execution ladder for one parent order, as a pure state machine.
+"""The ladder's transition table: for each state, what each event does (``TABLE``).
 
-Rules of this package:
+Rules that do not fit the table (they hold in every state):
 
-* Everything that affects a transition lives in ``core.ladder``. The ladder never
-  sleeps, never reads a clock and never calls a broker: time arrives inside
-  events, and what the ladder wants done leaves as actions. The same object
-  therefore runs live, in the simulator and in a replay of many thousands of
-  decisions.
-* The ladder does not know which broker it talks to. It only assumes that every
-  child order it submits eventually reaches a terminal status and that
-  ``OrderUpdate.filled_qty`` is cumulative per order.
-
-Theory of operation. A parent order (symbol, side, quantity) walks the steps of
-the design's ladder::
-
-    0  before the open   assess the spread, wait for the open (or refuse)
-    1  timing            09:30-09:35: a spread worth waiting out (``core.spread.WaitRule``)
-                         delays the order, within a budget counted from the first wait
-    2  aggressive limit  far touch +/- N ticks, timeout 2-3 s
-    3  re-peg            cancel, then the *remaining* quantity at a fresh far touch,
-                         at most ``max_repegs`` times
-    4  fallback          market order for the rest if the far touch is within the
-                         slippage budget of the arrival mid, else a limit at the
-                         budget's bound (or stop), and the report says so
-    5  report            ``ExecutionReport``
-
-Two refinements of step 1, both from replaying real opens (``better_orders.tca``):
-an attempt that times out while the spread is worth waiting out again goes back
-to step 1 instead of re-pegging into the wide spread (``timing.wait_again``), and
-a spread that comes in on a quote that followed the previous one within
-``timing.hold_seconds`` (a burst of updates: a sweep, a cancel-replace) must stand
-that long before the ladder acts, since such quotes are often gone before an
-order could reach them. An isolated quote is acted on at once.
-
-The wait is not idle (``timing.rest_fraction``): a slice of what remains rests as a
-limit one tick inside the near touch (never past the mid or the slippage budget),
-and the next slice rests at the then-current touch if it fills. When the wait
-ends, the slice is cancelled and the rest of the order crosses in the same step;
-what the slice left unfilled crosses once its cancel is confirmed. Resting only a
-slice bounds what a move through the resting price (adverse selection) can cost,
-while each fill of it saves the whole spread.
-
-Children never ask for more than remains minus what live children may still
-fill (``_unallocated_qty``), so the parent can never be overfilled by the ladder.
-Apart from a resting slice being cancelled, at most one child is live: a re-peg
-cancels the live child and waits until the broker confirms it ended before
-sending the next one, so fills that land while the cancel is in flight are
-counted and the next child is sized from what is really left.
-(Broker "replace" is not used: Alpaca's replace of a partially filled order
-inherits the original quantity, and a replace may still fail after it was
-accepted; cancel-then-resubmit is the form that cannot overfill.)
-
-Events in: ``Start``, ``QuoteArrived``, ``OrderUpdate``, ``TimerFired``,
-``SubmitFailed``, ``CancelFailed``, ``Halt`` (the kill switch: cancel, send nothing
-more, finish). Actions out: ``SubmitOrder``, ``CancelOrder``,
-``QueryOrder``, ``SetTimer``, ``Finished``. An event that is illegal in the
-current state raises ``LadderProtocolError`` naming both.
-
-Where things are: ``events`` (what goes in and out), ``states``, ``params``,
-``child`` (one child order), ``book`` (the ladder's state and read-only view),
-``attempts`` (steps 2-4), ``waiting`` (steps 0-1), ``report`` (step 5), and this
-file: the dispatch of events, the broker's answers and the timers.
+* Start is accepted in IDLE only; anything else before Start but a quote is
+  illegal. An event a state has no entry for raises ``LadderProtocolError``
+  naming the state and the event.
+* A quote (QuoteArrived, or QuoteConfirmed of another quote) is recorded before
+  its handler runs; QuoteConfirmed of the latest quote only renews its
+  confirmation (``quotes``). In DONE quotes are ignored.
+* An OrderUpdate (or SubmitFailed) is folded into its child first (``child``: late,
+  duplicate and out-of-order news are harmless). Then, whatever the state: if
+  nothing remains to fill and no child is live, the ladder finishes. Otherwise
+  the state's handler is told only if the news ended a live child ("child ended");
+  news that ended nothing needs no decision. In DONE the report is rebuilt.
+* CancelFailed is about a child whose cancel was sent: re-sent if the failure
+  was transient (a bounded number of times), else the order is queried.
+* Every state but IDLE and DONE has one timer armed (``LadderData.timer``). A
+  TimerFired before it is due re-arms it (SetTimer again) and does nothing else.
+* The ladder finishes only when no child is live; where a child is live, it
+  first cancels it and waits (FINISHING).
+* States change only along ``states.NEXT``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
 
-from better_orders.core.ladder.child import ChildOrder
+from better_orders.core.ladder.attempts import (
+    attempt_ended,
+    cancel_failed,
+    cancelled,
+    chase_cancel,
+    cross_or_rest_ended,
+    cross_quote,
+    fallback_quote,
+    finish_when_clear,
+    no_quote,
+    repeg_quote,
+    rest_gone,
+    timed_out,
+)
+from better_orders.core.ladder.child import ChildEnded, ChildOrder
+from better_orders.core.ladder.data import LadderData
+from better_orders.core.ladder.entry import (
+    entry_quote,
+    halt,
+    held,
+    opened,
+    preopen_quote,
+    rest_cancelled,
+    slice_ended,
+    start,
+    wait_over,
+    wait_quote,
+)
 from better_orders.core.ladder.events import (
     Action,
     CancelFailed,
-    CancelOrder,
     Event,
     Halt,
     LadderProtocolError,
-    QueryOrder,
     QuoteArrived,
+    QuoteConfirmed,
     SetTimer,
     Start,
     SubmitFailed,
     TimerFired,
 )
-from better_orders.core.ladder.states import LadderState, NextStep
-from better_orders.core.ladder.waiting import LadderWaiting
-from better_orders.core.model import AttemptKind, OrderStatus, OrderUpdate
+from better_orders.core.ladder.moves import finish
+from better_orders.core.ladder.params import LadderParams, ParentOrder
+from better_orders.core.ladder.quotes import confirm_quote, see_quote
+from better_orders.core.ladder.report import build_report
+from better_orders.core.ladder.states import LadderState
+from better_orders.core.model import Attempt, ExecutionReport, OrderStatus, OrderUpdate
+from better_orders.core.timing import MarketCalendar
+
+OnTime = Callable[[LadderData, datetime], list[Action]]
+OnEnded = Callable[[LadderData, ChildEnded], list[Action]]
+OnHalt = Callable[[LadderData, Halt], list[Action]]
 
 
-class Ladder(LadderWaiting):
+class Row(NamedTuple):
+    """What a state does: on a usable-or-not quote, when its timer is due, when one of its
+    children ended, on Halt. None: the event is illegal in that state."""
+
+    quote: OnTime | None
+    timer: OnTime | None
+    ended: OnEnded | None
+    halt: OnHalt | None
+
+
+def noted(d: LadderData, now: datetime) -> list[Action]:
+    """The quote is recorded (by the rule above); nothing else to do in this state."""
+    return []
+
+
+def ignored(d: LadderData, event: Halt) -> list[Action]:
+    """Already finishing (or finished): a Halt changes nothing."""
+    return []
+
+
+S = LadderState
+# fmt: off
+TABLE: dict[LadderState, Row] = {
+    #                                a quote         timer due     a child ended        Halt
+    S.IDLE:                      Row(noted,          None,         None,                None),
+    S.WAITING_OPEN:              Row(preopen_quote,  opened,       None,                halt),
+    S.ENTRY_NEEDS_QUOTE:         Row(entry_quote,    no_quote,     None,                halt),
+    S.ENTRY_NEEDS_QUOTE_RESTING: Row(entry_quote,    no_quote,     slice_ended,         halt),
+    S.SPREAD_WAIT:               Row(wait_quote,     wait_over,    None,                halt),
+    S.SPREAD_WAIT_RESTING:       Row(wait_quote,     wait_over,    slice_ended,         halt),
+    S.SPREAD_HOLD:               Row(wait_quote,     held,         None,                halt),
+    S.SPREAD_HOLD_RESTING:       Row(wait_quote,     held,         slice_ended,         halt),
+    S.REST_CANCEL_THEN_ENTRY:    Row(noted,          chase_cancel, rest_cancelled,      halt),
+    S.WORKING:                   Row(noted,          timed_out,    attempt_ended,       halt),
+    S.WORKING_REST_CANCEL:       Row(noted,          timed_out,    cross_or_rest_ended, halt),
+    S.CANCEL_THEN_NEXT:          Row(noted,          chase_cancel, cancelled,           halt),
+    S.REST_CANCEL_THEN_CROSS:    Row(noted,          chase_cancel, rest_gone,           halt),
+    S.CROSS_NEEDS_QUOTE:         Row(cross_quote,    no_quote,     None,                halt),
+    S.REPEG_NEEDS_QUOTE:         Row(repeg_quote,    no_quote,     None,                halt),
+    S.FALLBACK_NEEDS_QUOTE:      Row(fallback_quote, no_quote,     None,                halt),
+    S.FINISHING:                 Row(noted,          chase_cancel, finish_when_clear,   ignored),
+    S.DONE:                      Row(noted,          None,         None,                ignored),
+}
+# fmt: on
+
+
+class Ladder:
     """One parent order's execution. Feed events to :meth:`handle`; carry out the actions."""
 
-    # -- dispatch ------------------------------------------------------------------------
+    __slots__ = ("d",)
+
+    def __init__(
+        self,
+        parent: ParentOrder,
+        params: LadderParams,
+        calendar: MarketCalendar,
+        make_client_order_id: Callable[[int], str],
+    ) -> None:
+        self.d = LadderData(parent, params, calendar, make_client_order_id)
+
+    # -- events --------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> list[Action]:
-        if self.state is LadderState.DONE:
-            if isinstance(event, OrderUpdate):
-                # A late event for a finished ladder still updates its report.
-                self._apply_update(event)
-                self.report = self._build_report(event.ts)
-                return []
-            if isinstance(event, QuoteArrived | TimerFired | Halt):
-                return []
-            raise LadderProtocolError(f"ladder is done; cannot accept {type(event).__name__}")
-        if isinstance(event, Start):
-            return self._on_start(event.now)
-        if self.state is LadderState.IDLE:
-            if isinstance(event, QuoteArrived):
-                self._see_quote(event.quote)
-                return []
-            raise LadderProtocolError(
-                f"ladder state {self.state}: cannot accept {type(event).__name__} before Start"
-            )
-        if isinstance(event, QuoteArrived):
-            return self._on_quote(event.quote, event.now)
+        """Take ``event``; return the actions to carry out, in order."""
+        d = self.d
+        if isinstance(event, QuoteArrived | QuoteConfirmed):
+            return self._on_quote(event)
         if isinstance(event, OrderUpdate):
             return self._on_update(event)
         if isinstance(event, TimerFired):
             return self._on_timer(event.now)
         if isinstance(event, SubmitFailed):
-            return self._on_submit_failed(event)
+            return self._on_refused(event)
         if isinstance(event, CancelFailed):
-            return self._on_cancel_failed(event)
+            return cancel_failed(d, self._child(event.client_order_id, CancelFailed), event)
+        if isinstance(event, Start):
+            if d.state is not S.IDLE:
+                raise self._illegal(Start)
+            return start(d, event.now)
         if isinstance(event, Halt):
-            return self._on_halt(event)
-        raise LadderProtocolError(f"unknown event {event!r}")
+            on_halt = TABLE[d.state].halt
+            if on_halt is None:
+                raise self._illegal(Halt)
+            return on_halt(d, event)
+        raise LadderProtocolError(f"{d.parent.symbol} ladder: unknown event {event!r}")
 
-    # -- broker events ------------------------------------------------------------------
-
-    def _apply_update(self, update: OrderUpdate) -> ChildOrder | None:
-        child = self._by_coid.get(update.client_order_id)
-        if child is None:
-            return None
-        before = self.filled_qty
-        child.apply(update)
-        after = self.filled_qty
-        if after > self.parent.qty and before <= self.parent.qty:
-            self._error = (
-                f"overfill reported by the broker: filled {after} > requested {self.parent.qty}"
-            )
-        if child.terminal and child.attempt.ended is None:
-            child.attempt.ended = update.ts
-            if child.attempt.end_reason is None:
-                child.attempt.end_reason = update.status.value + (
-                    f": {update.reason}" if update.reason else ""
-                )
-        return child
-
-    def _on_update(self, update: OrderUpdate) -> list[Action]:
-        child = self._apply_update(update)
-        if child is None:
-            raise LadderProtocolError(
-                f"update for unknown order {update.client_order_id} "
-                f"(ladder {self.parent.symbol} state {self.state})"
-            )
-        now = update.ts
-        if self.remaining_qty <= 0 and self.live_child is None:
-            return self._finish(now)
-        if not child.terminal:
+    def _on_quote(self, event: QuoteArrived | QuoteConfirmed) -> list[Action]:
+        d = self.d
+        if d.state is S.DONE:
             return []
-        if child.coid != self._children[-1].coid:
-            # An earlier child (a resting limit cancelled when the wait ended) ended; the
-            # ladder waits for it only once the latest child has ended too.
-            if self.state is LadderState.CANCELLING and self.live_child is None:
-                return self._after_child_ended(now)
-            return []
-        # The latest child ended.
-        if self.state is LadderState.CANCELLING:
-            return self._after_child_ended(now)
-        if self.state is LadderState.WORKING:
-            if update.status is OrderStatus.FILLED:
-                # Filled, yet something remains: what the cancelled resting limit left.
-                # The wait is over for it too: it crosses as soon as the cancel is confirmed.
-                self._next = NextStep.CROSS
-                return self._after_child_ended(now)
-            if update.status is OrderStatus.REJECTED:
-                reason = update.reason or "no reason given"
-                self._unfilled_reason = f"order {child.coid} rejected by the broker: {reason}"
-                if self.filled_qty == 0:
-                    self._error = self._unfilled_reason
-                return self._finish(now)
-            # Canceled or expired by the venue: treat like a timeout.
-            child.attempt.end_reason = f"{update.status.value} by the broker"
-            self._next = self._step_after(child.attempt.kind)
-            return self._after_child_ended(now)
-        return []
-
-    def _step_after(self, kind: AttemptKind) -> NextStep:
-        if kind in (AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET):
-            return NextStep.FINISH
-        if kind is not AttemptKind.STANDARD and self._repegs < self.params.max_repegs:
-            return NextStep.REPEG
-        return NextStep.FALLBACK
-
-    def _after_child_ended(self, now: datetime) -> list[Action]:
-        self._queries = 0
-        if self.remaining_qty <= 0:
-            return self._finish(now)
-        if self.live_child is not None:
-            # A resting limit's cancel is still in flight: wait for it to end, so that
-            # the next step is sized from what it really left (and the deadline queries it).
-            self.state = LadderState.CANCELLING
-            self._deadline = now + self.params.cancel_timeout
-            return [SetTimer(self._deadline)]
-        if self._next is NextStep.FINISH:
-            last = self._children[-1].attempt
-            if self._unfilled_reason is None:
-                self._unfilled_reason = (
-                    f"{last.kind.value} order {last.client_order_id} ended "
-                    f"({last.end_reason}) with {self.remaining_qty} unfilled"
-                )
-            return self._finish(now)
-        self.state = LadderState.WAITING_QUOTE
-        self._quote_deadline = now + self.params.quote_timeout
-        actions = self._try_proceed(now)
-        if self.state is LadderState.WAITING_QUOTE:
-            actions.append(SetTimer(self._quote_deadline))
-        return actions
-
-    def _on_submit_failed(self, event: SubmitFailed) -> list[Action]:
-        child = self._by_coid.get(event.client_order_id)
-        if child is None:
-            raise LadderProtocolError(f"submit failure for unknown order {event.client_order_id}")
-        child.status = OrderStatus.REJECTED
-        child.attempt.status = OrderStatus.REJECTED
-        child.attempt.ended = event.now
-        child.attempt.end_reason = f"refused at submit ({event.code}): {event.reason}"
-        self._unfilled_reason = f"order {child.coid} refused by {event.by}: {event.reason}"
-        if self.filled_qty == 0:
-            self._error = self._unfilled_reason
-        return self._finish(event.now)
-
-    def _on_halt(self, event: Halt) -> list[Action]:
-        # Whatever step was next, the ladder now only finishes: a live child is cancelled
-        # first (fills landing meanwhile still count), nothing new is ever submitted.
-        self._next = NextStep.FINISH
-        self._unfilled_reason = event.reason
-        if self.filled_qty == 0:
-            self._error = event.reason
-        coid = self.live_child
-        if coid is None:
-            return self._finish(event.now)
-        if self.state is LadderState.CANCELLING:
-            return []
-        self._by_coid[coid].attempt.end_reason = "halted"
-        self.state = LadderState.CANCELLING
-        self._holding_since = None
-        self._deadline = event.now + self.params.cancel_timeout
-        return [CancelOrder(coid), SetTimer(self._deadline)]
-
-    def _on_cancel_failed(self, event: CancelFailed) -> list[Action]:
-        child = self._by_coid.get(event.client_order_id)
-        if child is None:
-            raise LadderProtocolError(f"cancel failure for unknown order {event.client_order_id}")
-        if child.terminal:
-            return []
-        # Usually the order filled (or ended) while the cancel was in flight: ask for its state.
-        self._notes.append(f"cancel of {child.coid} refused ({event.code}): {event.reason}")
-        return [QueryOrder(child.coid)]
-
-    # -- timers -------------------------------------------------------------------------
+        confirmed = event.confirmed_at or event.now
+        if isinstance(event, QuoteArrived):
+            see_quote(d, event.quote, confirmed)
+        else:
+            confirm_quote(d, event.quote, confirmed)
+        on_quote = TABLE[d.state].quote
+        assert on_quote is not None
+        return on_quote(d, event.now)
 
     def _on_timer(self, now: datetime) -> list[Action]:
-        state = self.state
-        if state is LadderState.WAITING_OPEN:
-            session = self.calendar.session_at(now)
-            if session is not None and now >= session.open:
-                return self._begin_deciding(now)
+        d = self.d
+        on_timer = TABLE[d.state].timer
+        if on_timer is None or d.timer is None:
+            raise self._illegal(TimerFired, "no timer is armed")
+        if now < d.timer:
+            return [SetTimer(d.timer)]  # early: the timer stays armed
+        d.timer = None
+        return on_timer(d, now)
+
+    def _on_update(self, update: OrderUpdate) -> list[Action]:
+        d = self.d
+        child = self._child(update.client_order_id, OrderUpdate)
+        child_before = child.filled_qty
+        ended = child.apply(update)
+        if child.filled_qty != child_before:
+            before = d.filled
+            after = d.filled = before + child.filled_qty - child_before
+            asked = d.parent.qty
+            if after > asked >= before:
+                d.error = f"overfill reported by the broker: filled {after} > requested {asked}"
+        if not ended:
+            return self._after_news(update.ts)
+        return self._ended(
+            ChildEnded(child, update.ts, update.status, update.reason),
+        )
+
+    def _on_refused(self, event: SubmitFailed) -> list[Action]:
+        child = self._child(event.client_order_id, SubmitFailed)
+        if not child.refuse(event.now, event.code, event.reason):
+            return self._after_news(event.now)
+        return self._ended(
+            ChildEnded(child, event.now, OrderStatus.REJECTED, event.reason, event.by, event.code)
+        )
+
+    def _after_news(self, now: datetime) -> list[Action]:
+        d = self.d
+        if d.state is S.DONE:
+            d.report = build_report(d, now)
             return []
-        if state is LadderState.WAITING_QUOTE:
-            if self._quote_deadline is not None and now >= self._quote_deadline:
-                problem = self._last_quote_problem or f"no usable quote for {self.parent.symbol}"
-                waited = self.params.quote_timeout.total_seconds()
-                self._unfilled_reason = f"{problem} (waited {waited:.0f} s)"
-                if self.filled_qty == 0:
-                    self._error = self._unfilled_reason
-                return self._finish(now)
-            return self._try_proceed(now)
-        if state is LadderState.WAITING_SPREAD:
-            if self._wait_until is not None and now >= self._wait_until:
-                self._holding_since = None
-                quote = self._usable_quote(now)
-                if quote is None:
-                    return self._try_proceed(now)
-                return self._submit_after_wait(quote, now)
-            if self._holding_since is not None:
-                return self._try_proceed(now)
-            return []
-        if state is LadderState.WORKING:
-            if self._deadline is not None and now >= self._deadline:
-                child = self._children[-1]
-                child.attempt.end_reason = "timeout"
-                self._next = self._step_after(child.attempt.kind)
-                if (
-                    self._next is NextStep.FINISH
-                    and child.attempt.kind is AttemptKind.FALLBACK_LIMIT
-                ):
-                    self._unfilled_reason = (
-                        f"limit at the slippage budget's bound {child.attempt.limit_price} "
-                        f"not filled within {self.params.protection_timeout.total_seconds():.0f} s"
-                    )
-                self.state = LadderState.CANCELLING
-                self._deadline = now + self.params.cancel_timeout
-                return [CancelOrder(child.coid), SetTimer(self._deadline)]
-            return []
-        if state is LadderState.CANCELLING:
-            if self._deadline is not None and now >= self._deadline:
-                coid = self.live_child or self._children[-1].coid
-                self._queries += 1
-                if self._queries > 5:
-                    self._error = (
-                        f"order {coid} did not confirm its cancel after {self._queries - 1} "
-                        "queries; it may still be open at the broker"
-                    )
-                    self._unfilled_reason = self._error
-                    return self._finish(now)
-                self._deadline = now + self.params.cancel_timeout
-                return [QueryOrder(coid), SetTimer(self._deadline)]
-            return []
+        if d.state is not S.IDLE and d.remaining_qty <= 0 and not d.any_live:
+            return finish(d, now)
         return []
+
+    def _ended(self, ended: ChildEnded) -> list[Action]:
+        d = self.d
+        if d.remaining_qty <= 0 and not d.any_live:
+            return finish(d, ended.now)
+        on_ended = TABLE[d.state].ended
+        if on_ended is None:
+            raise self._illegal(OrderUpdate, f"{ended.child.coid} ended, and none was live")
+        return on_ended(d, ended)
+
+    def _child(self, client_order_id: str, kind: type) -> ChildOrder:
+        child = self.d.by_coid.get(client_order_id)
+        if child is None:
+            raise self._illegal(kind, f"unknown order {client_order_id}")
+        if kind is CancelFailed and child.cancels_sent == 0:
+            raise self._illegal(kind, f"no cancel of {client_order_id} was sent")
+        return child
+
+    def _illegal(self, kind: type, why: str | None = None) -> LadderProtocolError:
+        d = self.d
+        when = " before Start" if d.state is S.IDLE else ""
+        detail = f" ({why})" if why else ""
+        return LadderProtocolError(
+            f"{d.parent.symbol} ladder in state {d.state.value}: cannot accept "
+            f"{kind.__name__}{when}{detail}"
+        )
+
+    # -- the public view -----------------------------------------------------------------------
+
+    @property
+    def parent(self) -> ParentOrder:
+        return self.d.parent
+
+    @property
+    def params(self) -> LadderParams:
+        return self.d.params
+
+    @property
+    def calendar(self) -> MarketCalendar:
+        return self.d.calendar
+
+    @property
+    def state(self) -> LadderState:
+        return self.d.state
+
+    @property
+    def report(self) -> ExecutionReport | None:
+        return self.d.report
+
+    @property
+    def done(self) -> bool:
+        return self.d.state is S.DONE
+
+    @property
+    def filled_qty(self) -> Decimal:
+        return self.d.filled_qty
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        return self.d.remaining_qty
+
+    @property
+    def live_child(self) -> str | None:
+        """The latest child that may still be open at the broker (the one being worked)."""
+        child = self.d.latest_live()
+        return None if child is None else child.coid
+
+    @property
+    def live_children(self) -> list[str]:
+        """Every child that may still be open at the broker, oldest first (at most two: a
+        slice being cancelled and the cross sent with its cancel)."""
+        return [c.coid for c in self.d.children if c.live]
+
+    def attempt(self, client_order_id: str) -> Attempt | None:
+        """The attempt a child order records (its kind, prices, why it ended), if it is ours."""
+        child = self.d.by_coid.get(client_order_id)
+        return None if child is None else child.attempt
+
+    @property
+    def notes(self) -> list[str]:
+        """Decisions worth telling the user about, in order (copied into the report)."""
+        return list(self.d.notes)
+
+    @property
+    def holding_since(self) -> datetime | None:
+        """While a spread that came in is held to confirm it (SPREAD_HOLD*): since when."""
+        return self.d.holding_since

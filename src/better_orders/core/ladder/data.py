@@ -1,0 +1,151 @@
+"""Everything one ladder knows, in one place: the parent, its children, its quotes, its outcome.
+
+``LadderData`` is plain data plus read-only views of it (what is filled, what
+is live, what a new child may ask for). Which of its fields mean anything
+depends on the state (``wait_until`` in a spread wait, ``holding_since`` in a
+hold, ``cross_quote`` while a slice is cancelled before step 1): the state says
+which mode the ladder is in, the data only carries that mode's values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from better_orders.core.ladder.child import ChildOrder
+from better_orders.core.ladder.params import LadderParams, ParentOrder
+from better_orders.core.ladder.states import LadderState
+from better_orders.core.model import ZERO, ExecutionReport, Quote
+from better_orders.core.pricing import budget_bound
+from better_orders.core.sanity import QuoteVerdict
+from better_orders.core.spread import WaitRule, wait_rule
+from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
+
+
+@dataclass(slots=True, eq=False)
+class LadderData:
+    parent: ParentOrder
+    params: LadderParams
+    calendar: MarketCalendar
+    make_client_order_id: Callable[[int], str]
+    #: The opening wait's rule for this symbol (``core.spread.WaitRule``), resolved once.
+    wait_rule: WaitRule = field(init=False)
+    #: ``params.max_quote_age_seconds`` as a duration.
+    max_quote_age: timedelta = field(init=False)
+
+    state: LadderState = LadderState.IDLE
+    report: ExecutionReport | None = None
+    #: The one timer armed (every state but IDLE and DONE has one).
+    timer: datetime | None = None
+    started: datetime | None = None
+
+    # -- quotes (``quotes``) --
+    last_quote: Quote | None = None
+    #: When the shell last confirmed that ``last_quote`` stood.
+    confirmed_at: datetime | None = None
+    #: ``core.sanity.check_prices`` of ``last_quote``, once asked for.
+    price_verdict: QuoteVerdict | None = None
+    quotes_seen: int = 0
+    #: The latest quote followed the one before within ``params.hold``.
+    burst: bool = False
+    quote_problem: str | None = None
+
+    # -- the decision benchmark (step 1's first decision) --
+    arrival: Quote | None = None
+    arrival_time: datetime | None = None
+    phase: MarketPhase | None = None
+    strategy: ExecutionStrategy | None = None
+    #: The slippage budget's bound off the arrival mid (``core.pricing.budget_bound``).
+    bound: Decimal | None = None
+
+    # -- the spread wait --
+    wait_started: datetime | None = None
+    wait_reason: str | None = None
+    wait_until: datetime | None = None
+    holding_since: datetime | None = None
+    #: The quote that ended the wait, to cross off once the slice's cancel is confirmed.
+    cross_quote: Quote | None = None
+
+    # -- children --
+    children: list[ChildOrder] = field(default_factory=list)
+    by_coid: dict[str, ChildOrder] = field(default_factory=dict)
+    first_submit: datetime | None = None
+    #: The first order sent other than a resting slice: where the spread wait ended.
+    first_cross: datetime | None = None
+    repegs: int = 0
+    #: What the children filled, all told (kept as their updates are folded in).
+    filled: Decimal = ZERO
+    #: Queries sent since the cancel being chased was sent.
+    queries: int = 0
+
+    # -- outcome --
+    fallback_used: bool = False
+    fallback_blocked: bool = False
+    unfilled_reason: str | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
+        self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
+
+    #: The last ``market_at`` answer, and for when.
+    market_now: datetime | None = None
+    market: tuple[MarketPhase, Session | None] = (MarketPhase.CLOSED, None)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def market_at(self, now: datetime) -> tuple[MarketPhase, Session | None]:
+        """The market phase and the session at ``now`` (kept: one event may ask often)."""
+        if now != self.market_now:
+            self.market = (self.calendar.phase_at(now), self.calendar.session_at(now))
+            self.market_now = now
+        return self.market
+
+    @property
+    def filled_qty(self) -> Decimal:
+        return self.filled
+
+    @property
+    def remaining_qty(self) -> Decimal:
+        left = self.parent.qty - self.filled
+        return left if left > 0 else ZERO
+
+    @property
+    def unallocated_qty(self) -> Decimal:
+        """What remains minus what live children may still fill: the most a new child may ask."""
+        open_qty = ZERO
+        for child in self.children:
+            open_qty += child.open_qty
+        return max(self.remaining_qty - open_qty, ZERO)
+
+    @property
+    def any_live(self) -> bool:
+        return any(c.live for c in self.children)
+
+    def live_children(self) -> list[ChildOrder]:
+        return [c for c in self.children if c.live]
+
+    def latest_live(self) -> ChildOrder | None:
+        for child in reversed(self.children):
+            if child.live:
+                return child
+        return None
+
+    @property
+    def latest(self) -> ChildOrder:
+        return self.children[-1]
+
+    @property
+    def arrival_mid(self) -> Decimal:
+        assert self.arrival is not None
+        return self.arrival.mid
+
+    @property
+    def budget_bound(self) -> Decimal:
+        """The worst price within the slippage budget (fixed once the arrival is)."""
+        if self.bound is None:
+            self.bound = budget_bound(self.parent.side, self.arrival_mid, self.params.budget_bps)
+        return self.bound

@@ -1,0 +1,223 @@
+"""The ladder's decisions as pure functions: step 1 (execute, wait, hold), what follows an
+attempt, how long an attempt works, and which refusals a new order may get past.
+
+Nothing here reads or writes a ladder: the handlers (``entry``, ``attempts``)
+pass in what a decision needs and carry out the answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from better_orders.core.ladder.params import LadderParams
+from better_orders.core.ladder.states import LadderState
+from better_orders.core.model import AttemptKind, Quote
+from better_orders.core.spread import SpreadClass, WaitRule, classify_cents, classify_relative
+from better_orders.core.timing import (
+    ExecutionStrategy,
+    MarketPhase,
+    Session,
+    TimingAction,
+    TimingDecision,
+    timing_decision,
+)
+
+_BPS = Decimal(10_000)
+_CENTS = Decimal(100)
+#: Broker error codes that say "try again": the next order may well get through.
+TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout"})
+
+_LAST_KINDS = frozenset(
+    {AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET, AttemptKind.MARKET}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpreadView:
+    """A quote's spread as notes and the report show it: ``core.spread.assess_spread``'s
+    figures and classes, without the rest of its assessment."""
+
+    cents: Decimal
+    bps: float
+    cents_class: SpreadClass
+    relative_class: SpreadClass
+    #: The spread rule in force (``SpreadRules.rule``): which class decides.
+    rule: str
+
+    @property
+    def effective_class(self) -> SpreadClass:
+        return self.cents_class if self.rule == "cents" else self.relative_class
+
+
+def spread_view(params: LadderParams, quote: Quote) -> SpreadView:
+    rules = params.spread
+    spread = quote.ask - quote.bid
+    bps = spread / quote.mid * _BPS
+    return SpreadView(
+        spread * _CENTS,
+        float(bps),
+        classify_cents(spread, rules.tight_cents, rules.wide_cents),
+        classify_relative(bps, params.typical_spread_bps, rules),
+        rules.rule,
+    )
+
+
+class Entry(StrEnum):
+    """What step 1 does with a usable quote."""
+
+    STANDARD = "standard"  # not routed to the ladder: one standard marketable limit
+    MARKET = "market"  # entry "market": a market order at once
+    CROSS_OFF = "cross_off"  # cross off the quote that ended the wait (spread out again)
+    REFUSE = "refuse"  # the market is closed (or refuses pre-open orders)
+    WAIT_FOR_OPEN = "wait_for_open"
+    WAIT = "wait"  # wait out the spread until ``until``
+    HOLD = "hold"  # the spread came in inside a burst: act only once it stood until ``until``
+    GO = "go"  # execute now (the spread is fine, or the wait is over)
+
+
+@dataclass(frozen=True, slots=True)
+class EntryPlan:
+    action: Entry
+    #: The spread is worth waiting out (``core.spread.WaitRule``).
+    worth_waiting: bool
+    #: WAIT, WAIT_FOR_OPEN: until when; HOLD: when to look again.
+    until: datetime | None = None
+    reason: str = ""
+    #: HOLD: since when the spread that came in has stood.
+    holding_since: datetime | None = None
+
+
+def entry_plan(
+    params: LadderParams,
+    rule: WaitRule,
+    market: tuple[MarketPhase, Session | None],
+    quote: Quote,
+    now: datetime,
+    *,
+    waited_since: datetime | None,
+    in_spread_wait: bool,
+    holding_since: datetime | None,
+    burst: bool,
+    wait_until: datetime | None,
+    cross_quote: Quote | None,
+) -> EntryPlan:
+    """Step 1 for a usable ``quote`` at ``now``.
+
+    The wait is bounded (``core.timing``). A spread that comes in during a wait
+    (``in_spread_wait``) on a quote that followed the previous one within ``hold``
+    (``burst``: a sweep, a cancel-replace) is often gone before an order could reach
+    it: it must stand for ``hold`` first. An isolated quote is acted on at once.
+    """
+    worth = rule.worth_waiting(quote.ask - quote.bid, quote.mid)
+    if not params.routed_better:
+        return EntryPlan(Entry.STANDARD, worth)
+    if params.entry == "market":
+        return EntryPlan(Entry.MARKET, worth)
+    if cross_quote is not None and worth:
+        # The spread came in, the resting slice was cancelled, and during that round
+        # trip the spread went out again: cross off the quote that ended the wait, as
+        # the ladder would have done without a slice (if that price is gone, the
+        # attempt's timeout leads back to the wait).
+        return EntryPlan(Entry.CROSS_OFF, worth)
+    if worth and in_spread_wait and wait_until is not None and now < wait_until:
+        # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
+        # when it began, so ``timing_decision`` would say the same).
+        return EntryPlan(Entry.WAIT, worth, wait_until)
+    decision = _timing(params, market, worth, now, waited_since)
+    if decision.action is TimingAction.REFUSE:
+        return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
+    if decision.action is TimingAction.WAIT_FOR_OPEN:
+        return EntryPlan(Entry.WAIT_FOR_OPEN, worth, decision.until or now, decision.reason)
+    if decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now:
+        return EntryPlan(Entry.WAIT, worth, decision.until, decision.reason)
+    if in_spread_wait and not worth and params.hold > timedelta(0):
+        since = holding_since if holding_since is not None else (now if burst else None)
+        if since is not None and now < since + params.hold:
+            wake = since + params.hold
+            if wait_until is not None:
+                wake = min(wake, wait_until)
+            return EntryPlan(Entry.HOLD, worth, wake, holding_since=since)
+    return EntryPlan(Entry.GO, worth)
+
+
+def worth_waiting_again(
+    params: LadderParams,
+    rule: WaitRule,
+    market: tuple[MarketPhase, Session | None],
+    quote: Quote,
+    now: datetime,
+    waited_since: datetime | None,
+) -> bool:
+    """After an attempt timed out: would step 1 wait now (wide spread, wait budget left)?
+
+    A marketable limit sent the moment the spread came in often arrives after the
+    quote that made it worth sending has gone. Re-pegging then means crossing the
+    wide spread the ladder was waiting out; going back to the wait (bounded by the
+    same deadline, counted from the first wait) does not. Re-pegs proper (and the
+    fallback) happen once the spread is not worth waiting out or the budget is spent.
+    """
+    if not params.wait_again or not params.routed_better or params.entry == "market":
+        return False
+    if not rule.worth_waiting(quote.ask - quote.bid, quote.mid):
+        return False
+    if market[1] is None:
+        return False
+    decision = _timing(params, market, True, now, waited_since)
+    return (
+        decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now
+    )
+
+
+def _timing(
+    params: LadderParams,
+    market: tuple[MarketPhase, Session | None],
+    wide: bool,
+    now: datetime,
+    waited_since: datetime | None,
+) -> TimingDecision:
+    phase, session = market
+    assert session is not None
+    return timing_decision(
+        phase,
+        wide,
+        now,
+        session,
+        opening_wait_max_seconds=params.timing.opening_wait_max_seconds,
+        early_wait_max_seconds=params.timing.early_wait_max_seconds,
+        waited_since=waited_since,
+    )
+
+
+def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:
+    """Where an attempt of ``kind`` that ended unfilled leads: a re-peg, the fallback, or
+    the end (``DONE``) once the fallback (or a market entry) was the last word."""
+    if kind in _LAST_KINDS:
+        return LadderState.DONE
+    if kind is not AttemptKind.STANDARD and repegs < params.max_repegs:
+        return LadderState.REPEG_NEEDS_QUOTE
+    return LadderState.FALLBACK_NEEDS_QUOTE
+
+
+def timeout_for(
+    params: LadderParams, kind: AttemptKind, strategy: ExecutionStrategy | None
+) -> timedelta:
+    """How long an attempt of ``kind`` works before it is cancelled."""
+    if kind is AttemptKind.STANDARD:
+        return params.timeout_standard
+    if kind is AttemptKind.FALLBACK_LIMIT:
+        return params.protection_timeout
+    if kind is AttemptKind.FALLBACK_MARKET or kind is AttemptKind.MARKET:
+        return params.cancel_timeout
+    if strategy is ExecutionStrategy.WAIT_FOR_SPREADS:
+        return params.timeout_wait_for_spreads
+    if strategy is ExecutionStrategy.STANDARD:
+        return params.timeout_standard
+    return params.timeout_normal
+
+
+def is_transient(code: str, retryable: bool = False) -> bool:
+    """A refusal a new order (or a new cancel) may well get past."""
+    return retryable or code in TRANSIENT_CODES

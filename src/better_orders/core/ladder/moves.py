@@ -1,0 +1,145 @@
+"""The ladder's moves: what every handler builds on (arm the timer, send a child, cancel one,
+wait for a quote, finish), each returning the actions it takes.
+
+Every child is born in ``new_child``, sized from what no live child may still
+fill (``LadderData.unallocated_qty``), so the ladder can never overfill the parent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from better_orders.core.ladder.child import ChildOrder
+from better_orders.core.ladder.data import LadderData
+from better_orders.core.ladder.decisions import timeout_for
+from better_orders.core.ladder.events import Action, CancelOrder, Finished, SetTimer, SubmitOrder
+from better_orders.core.ladder.prices import child_price, first_kind
+from better_orders.core.ladder.quotes import usable_quote
+from better_orders.core.ladder.report import build_report
+from better_orders.core.ladder.states import NEXT, LadderState
+from better_orders.core.model import Attempt, AttemptKind, OrderRequest, OrderType, Quote
+
+#: What a step taken on a usable quote looks like (``await_quote``).
+QuoteStep = Callable[[LadderData, Quote, datetime], list[Action]]
+
+
+def to(d: LadderData, state: LadderState) -> None:
+    """Move to ``state``: only along the table of transitions (``states.NEXT``)."""
+    assert state is d.state or state in NEXT[d.state], f"{d.state} -> {state} is not in NEXT"
+    d.state = state
+
+
+def arm(d: LadderData, at: datetime) -> list[Action]:
+    """Arm the ladder's one timer at ``at`` (replacing the one armed before)."""
+    d.timer = at
+    return [SetTimer(at)]
+
+
+def finish(d: LadderData, now: datetime, *, error: str | None = None) -> list[Action]:
+    """Done: the report. Only ever with no child live (the handlers wait for them)."""
+    assert not d.any_live, f"{d.parent.symbol} ladder finishing with a live child"
+    if error is not None:
+        d.error = error
+        d.unfilled_reason = d.unfilled_reason or error
+    to(d, LadderState.DONE)
+    d.timer = None
+    d.report = build_report(d, now)
+    return [Finished(d.report)]
+
+
+def fail(d: LadderData, reason: str) -> None:
+    """Why the rest stays unfilled; an error too if nothing was filled at all."""
+    d.unfilled_reason = reason
+    if d.filled_qty == 0:
+        d.error = reason
+
+
+def new_child(
+    d: LadderData,
+    kind: AttemptKind,
+    order_type: OrderType,
+    limit: Decimal | None,
+    quote: Quote,
+    now: datetime,
+    qty: Decimal | None = None,
+) -> SubmitOrder:
+    """Record a child for ``qty`` (default: all that no live child may still fill)."""
+    size = d.unallocated_qty if qty is None else qty
+    number = len(d.children) + 1
+    coid = d.make_client_order_id(number)
+    side = d.parent.side
+    request = OrderRequest(
+        client_order_id=coid,
+        symbol=d.parent.symbol,
+        side=side,
+        qty=size,
+        order_type=order_type,
+        limit_price=limit,
+    )
+    attempt = Attempt(
+        client_order_id=coid,
+        kind=kind,
+        order_type=order_type,
+        qty=size,
+        limit_price=limit,
+        started=now,
+        quote_bid=quote.bid,
+        quote_ask=quote.ask,
+    )
+    child = ChildOrder(attempt)
+    d.children.append(child)
+    d.by_coid[coid] = child
+    if d.first_submit is None:
+        d.first_submit = now
+    return SubmitOrder(request, kind, number)
+
+
+def send(
+    d: LadderData,
+    kind: AttemptKind,
+    quote: Quote,
+    now: datetime,
+    *,
+    state: LadderState = LadderState.WORKING,
+) -> list[Action]:
+    """A marketable child of ``kind`` off ``quote`` for what is unallocated; ``state`` next."""
+    if d.remaining_qty <= 0:
+        return finish(d, now)
+    bound = d.budget_bound if kind is AttemptKind.FALLBACK_LIMIT else None
+    order_type, limit = child_price(d.params, d.parent.side, kind, quote, bound, d.repegs + 1)
+    if kind is AttemptKind.REPEG:
+        d.repegs += 1
+    if d.first_cross is None:
+        d.first_cross = now
+    submit = new_child(d, kind, order_type, limit, quote, now)
+    to(d, state)
+    return [submit, *arm(d, now + timeout_for(d.params, kind, d.strategy))]
+
+
+def cross(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
+    """Cross with what remains at the first attempt's price (no spread check)."""
+    return send(d, first_kind(d.params), quote, now)
+
+
+def cancel(d: LadderData, child: ChildOrder) -> CancelOrder:
+    child.cancels_sent += 1
+    return CancelOrder(child.coid)
+
+
+def await_cancels(d: LadderData, state: LadderState, now: datetime) -> list[Action]:
+    """Enter ``state``, which waits for the live children's cancels (the timer chases them)."""
+    to(d, state)
+    d.queries = 0
+    return arm(d, now + d.params.cancel_timeout)
+
+
+def await_quote(d: LadderData, state: LadderState, now: datetime, step: QuoteStep) -> list[Action]:
+    """Enter ``state``, which takes ``step`` on the first usable quote (from now if there is
+    one), or gives up after ``quote_timeout``."""
+    to(d, state)
+    quote = usable_quote(d, now)
+    if quote is not None:
+        return step(d, quote, now)
+    return arm(d, now + d.params.quote_timeout)
