@@ -61,12 +61,14 @@ class SimVenue:
         starting_cash: Decimal = DEFAULT_CASH,
         unknown_symbols: Iterable[str] = (),
         untradable_symbols: Iterable[str] = (),
+        persist: bool = True,
     ) -> SimVenue:
         """A venue starting at ``start``: synthetic quotes (``seed``) unless ``replay`` is given.
 
         With ``db_path`` the paper account is loaded from (and saved to) that SQLite
         file, so successive commands see earlier positions; ``starting_cash`` applies
-        only when the file has no account yet.
+        only when the file has no account yet. ``persist=False`` only reads the file (a
+        dry run, which must not write while another process trades the account).
         """
         if start.tzinfo is None:
             raise InvalidInputError(f"start {start.isoformat()} has no time zone")
@@ -94,7 +96,7 @@ class SimVenue:
             clock,
             unknown_symbols=unknown,
             untradable_symbols=untradable_symbols,
-            autosave=True,
+            autosave=persist,
         )
         if db_path is not None:
             hub.restore(*load_venue_records(db_path))
