@@ -21,6 +21,7 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    WaitOption,
     YesOption,
     console,
     parse_instant,
@@ -170,6 +171,7 @@ def rebalance(
             "unfinished run of the same targets is resumed without it"
         ),
     ] = None,
+    wait: WaitOption = False,
 ) -> None:
     """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder.
 
@@ -210,6 +212,7 @@ def rebalance(
             observer=observer,
             on_plan=show_plan,
             resume=resume,
+            wait=wait,
             at=start,
             seed=seed,
         )

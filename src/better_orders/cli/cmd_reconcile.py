@@ -11,6 +11,7 @@ from better_orders.cli.common import (
     BrokerOption,
     DbOption,
     LiveOption,
+    WaitOption,
     YesOption,
     console,
     print_json,
@@ -45,14 +46,19 @@ def reconcile(
     broker: BrokerOption = "sim",
     live: LiveOption = False,
     yes: YesOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Compare the journal with the broker: settle open orders, record missed fills.
 
     Orders an interrupted run left open are cancelled (or, with --adopt, left working),
     fills the journal missed are recorded once, orders placed outside Better Orders are
     reported and left alone, and positions are compared with the journal's fills.
+    Exits 1 when a difference remains (a position the journal's fills do not explain, an
+    order lost or still open, a problem), 0 when the journal and the broker agree.
     """
-    report = run_reconcile(venue=VenueChoice(broker=broker, live=live, yes=yes), db=db, adopt=adopt)
+    report = run_reconcile(
+        venue=VenueChoice(broker=broker, live=live, yes=yes), db=db, adopt=adopt, wait=wait
+    )
     if json_out:
         print_json(
             {
@@ -83,9 +89,16 @@ def reconcile(
         for problem in report.problems:
             console.print(f"[red]problem:[/] {problem}")
         console.print(report.summary())
-    lost = any(f.action is OrderAction.LOST for f in report.findings)
-    if report.problems or lost or (report.still_open and not adopt):
+    if differs(report, adopt=adopt):
         raise typer.Exit(1)
+
+
+def differs(report: ReconcileReport, *, adopt: bool) -> bool:
+    """Whether a difference remains after reconciling: what was settled (an order cancelled,
+    a missed fill recorded) no longer differs; foreign orders are only reported."""
+    lost = any(f.action is OrderAction.LOST for f in report.findings)
+    open_left = bool(report.still_open) and not adopt
+    return bool(report.problems or report.positions) or lost or open_left
 
 
 def register(app: typer.Typer) -> None:

@@ -68,3 +68,9 @@ BrokerOption = Annotated[str, typer.Option(help="sim (default) or alpaca")]
 LiveOption = Annotated[bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")]
 YesOption = Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")]
 FeedOption = Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="if another run is trading the account, wait for it instead of refusing"
+    ),
+]
