@@ -198,8 +198,8 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
 
 
 def _unfinished_run(journal: Journal, kind: str, digest: str) -> str | None:
-    """The latest unfinished run of these parameters with something left to do, if recent;
-    ``JournalError`` naming it and what is left if it is too old to resume.
+    """The latest unfinished run of these parameters, if recent (it finishes what is left,
+    perhaps nothing); ``JournalError`` naming it and what is left if it is too old.
 
     A completed run supersedes the unfinished ones before it (``--new`` started over).
     """
@@ -208,19 +208,22 @@ def _unfinished_run(journal: Journal, kind: str, digest: str) -> str | None:
             return None
         if run.status is RunStatus.RUNNING:
             continue  # a live process holds it (reconciliation ends a dead one's)
-        left = [p for p in run_progress(journal, run.run_id) if p.remaining_qty > 0]
-        if not left:
-            continue
+        progress = run_progress(journal, run.run_id)
+        if not progress:
+            continue  # stopped before recording what it would trade: nothing to finish
         if _recent(run):
             return run.run_id
+        left = [p for p in progress if p.remaining_qty > 0]
+        if not left:
+            return None  # it did everything: another one is a new order
         what = ", ".join(
             f"{p.side.value} {p.remaining_qty} of {p.target_qty} {p.symbol}" for p in left
         )
         raise JournalError(
-            f"{kind} run {run.run_id} of the same parameters was {run.status.value} at "
-            f"{run.started_at.isoformat(timespec='seconds')} with {what} left; it is too old to "
-            f"resume (over {AUTO_RESUME_WITHIN.total_seconds() / 3600:.0f} h): add --new to "
-            "start a new one"
+            f"{kind} run {run.run_id} of the same parameters ({run.status.value}, started "
+            f"{run.started_at.isoformat(timespec='seconds')}) has {what} left; it is too old "
+            f"to resume (over {AUTO_RESUME_WITHIN.total_seconds() / 3600:.0f} h): add --new "
+            "to start a new one"
         )
     return None
 
