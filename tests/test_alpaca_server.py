@@ -585,11 +585,14 @@ def test_fault_arguments_are_checked() -> None:
 
 
 def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    import better_orders.server
     from better_orders.cli import app as cli_app
-    from better_orders.cli import cmd_serve
 
     seen: list[ServerConfig] = []
-    monkeypatch.setattr(cmd_serve, "serve", lambda config, on_ready=None: seen.append(config))
+    # The command imports the server (the [server] extra) when it runs, from the package.
+    monkeypatch.setattr(
+        better_orders.server, "serve", lambda config, on_ready=None: seen.append(config)
+    )
     cli_app.main(
         [
             "serve", "--port", "9911", "--always-open", "--seed", "3", "--fault", "latency_ms=5",

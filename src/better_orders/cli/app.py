@@ -1,7 +1,8 @@
 """Entry point: builds the typer app from the ``cmd_*`` modules and turns errors into one line.
 
 A ``BetterOrdersError`` (or a bad parameter) prints one clear line on stderr and
-exits with the error's code; a traceback is never what a user sees for bad input.
+exits with the error's code; a traceback is never what a user sees for bad input,
+nor for a command whose optional dependencies (an extra) are not installed.
 """
 
 from __future__ import annotations
@@ -9,15 +10,22 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from importlib import metadata
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from better_orders.cli.common import err_console
+from better_orders.cli.common import console, err_console
+from better_orders.cli.extras import MissingExtraError
+from better_orders.cli.help_format import Group
 from better_orders.core.errors import BetterOrdersError
+
+DISTRIBUTION = "better-orders"
 
 app = typer.Typer(
     name="better-orders",
+    cls=Group,
     help="Fast, cheap fills around the open, and portfolio rebalancing, through a broker API.",
     no_args_is_help=True,
     add_completion=False,
@@ -25,8 +33,34 @@ app = typer.Typer(
 )
 
 
+def version() -> str:
+    """The installed distribution's version (the package's own when run from a source tree)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        from better_orders import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"{DISTRIBUTION} {version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print the version and exit",
+            callback=_print_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
     """Fast, cheap fills around the open, and portfolio rebalancing, through a broker API."""
 
 
@@ -49,7 +83,14 @@ def main(argv: list[str] | None = None) -> None:
     with exit code 2; our own errors print one line and exit with their code.
     """
     try:
-        app(args=argv, standalone_mode=True)
+        try:
+            app(args=argv, prog_name=DISTRIBUTION, standalone_mode=True)
+        except ModuleNotFoundError as exc:
+            # A lazy import of an extra's library that no command checked for first.
+            missing = MissingExtraError.from_import_error(exc)
+            if missing is None:
+                raise
+            raise missing from None
     except SystemExit as exc:
         if exc.code not in (0, None):
             raise

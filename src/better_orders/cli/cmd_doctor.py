@@ -15,18 +15,20 @@ import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import NEW_YORK, console, print_json
+from better_orders.cli.common import NEW_YORK, FeedOption, console, print_json
+from better_orders.cli.extras import require_extra
+from better_orders.cli.help_format import Command
 from better_orders.core.errors import BetterOrdersError
-from better_orders.venues.alpaca.broker import AlpacaBroker
-from better_orders.venues.alpaca.codec import MarketClock
 from better_orders.venues.alpaca.credentials import Credentials
-from better_orders.venues.alpaca.http import RequestBudget
-from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
+
+if TYPE_CHECKING:
+    from better_orders.venues.alpaca.codec import MarketClock
+    from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
 
 Status = Literal["pass", "fail", "warn", "skip"]
 PROBE_SYMBOL = "SPY"
@@ -60,6 +62,10 @@ async def run_checks(
     env: dict[str, str] | None = None,
 ) -> list[Check]:
     """Every check, in order; later checks are skipped when one they depend on fails."""
+    from better_orders.venues.alpaca.broker import AlpacaBroker
+    from better_orders.venues.alpaca.http import RequestBudget
+    from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
+
     checks: list[Check] = []
     try:
         creds = Credentials.from_env(env, live=live, base_url=base_url, data_url=data_url)
@@ -196,26 +202,32 @@ def _table(checks: list[Check]) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("doctor")
+    @app.command("doctor", cls=Command)
     def doctor(
         base_url: Annotated[
             str | None,
-            typer.Option(help="Trading API root (default $APCA_API_BASE_URL, else Alpaca paper)"),
+            typer.Option(
+                metavar="URL",
+                help="Trading API root (default $APCA_API_BASE_URL, else Alpaca paper)",
+            ),
         ] = None,
         data_url: Annotated[
             str | None,
-            typer.Option(help="Market Data API root (default $APCA_API_DATA_URL, else Alpaca)"),
+            typer.Option(
+                metavar="URL", help="Market Data API root (default $APCA_API_DATA_URL, else Alpaca)"
+            ),
         ] = None,
-        feed: Annotated[
-            str, typer.Option(help="data feed to check: iex, sip or auto (SIP if permitted)")
-        ] = "auto",
+        feed: FeedOption = "auto",
         live: Annotated[
             bool, typer.Option("--live", help="check the live account instead of paper")
         ] = False,
-        timeout: Annotated[float, typer.Option(help="seconds to wait for each answer")] = 10.0,
+        timeout: Annotated[
+            float, typer.Option(metavar="SECONDS", help="how long to wait for each answer")
+        ] = 10.0,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     ) -> None:
         """Check keys, account, clock, data feed and streams against Alpaca, without trading."""
+        require_extra("alpaca", "better-orders doctor")
         checks = asyncio.run(
             run_checks(base_url=base_url, data_url=data_url, feed=feed, live=live, timeout=timeout)
         )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from better_orders.cli.common import (
+    AtOption,
     BrokerOption,
     ConfigOption,
     DbOption,
@@ -19,29 +20,28 @@ from better_orders.cli.common import (
     console,
     parse_instant,
     print_json,
+    venue_choice,
 )
+from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
-from better_orders.engine.commands import VenueChoice, run_orders
+from better_orders.engine.commands import run_orders
 from better_orders.engine.execution import OrderSpec
 
 
 def order(
-    side: Annotated[str, typer.Argument(help="buy or sell")],
-    symbol: Annotated[str, typer.Argument(help="ticker, e.g. TQQQ")],
-    qty: Annotated[str, typer.Argument(help="quantity (fractional allowed, 9 decimals)")],
+    side: Annotated[str, typer.Argument(metavar="SIDE", help="buy or sell")],
+    symbol: Annotated[str, typer.Argument(metavar="SYMBOL", help="ticker, e.g. TQQQ")],
+    qty: Annotated[
+        str, typer.Argument(metavar="QTY", help="quantity (fractional allowed, 9 decimals)")
+    ],
     max_slippage_bps: Annotated[
-        str | None, typer.Option(help="slippage budget vs the arrival mid, in bps")
+        str | None, typer.Option(metavar="BPS", help="slippage budget vs the arrival mid")
     ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(
-            help="start time, ISO-8601 (New York time if no offset); "
-            "default: the most recent session's open"
-        ),
-    ] = None,
+    at: AtOption = None,
     quotes: Annotated[
-        Path | None, typer.Option(help="replay this quote file instead of synthetic quotes")
+        Path | None,
+        typer.Option(metavar="FILE", help="replay this quote file instead of synthetic quotes"),
     ] = None,
     seed: SeedOption = 0,
     db: DbOption = None,
@@ -66,7 +66,7 @@ def order(
     what is left of the interrupted run; --new starts a new order instead.
     """
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
-    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
+    venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at is not None else None
     observer = None if json_out else StepPrinter(console)
@@ -88,11 +88,11 @@ def order(
     else:
         console.print()
         console.print(report_table(report))
-        console.print(attempts_table(report))
+        console.print(attempts_table(report, console.width))
         console.print(f"[dim]run {run_id}[/]")
     if report.error and report.filled_qty == 0:
         raise typer.Exit(3)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("order")(order)
+    app.command("order", cls=Command)(order)

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from better_orders.cli.common import (
+    AtOption,
     BrokerOption,
     ConfigOption,
     DbOption,
@@ -23,16 +24,19 @@ from better_orders.cli.common import (
     SeedOption,
     WaitOption,
     YesOption,
+    add_number_column,
     console,
     parse_instant,
     print_json,
+    venue_choice,
+    words,
 )
+from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import Finished, SubmitOrder
-from better_orders.core.model import OrderUpdate
 from better_orders.core.plan import Plan
-from better_orders.engine.commands import VenueChoice, run_rebalance
+from better_orders.engine.commands import run_rebalance
 from better_orders.engine.rebalance import RebalanceReport, targets_from_pairs
 from better_orders.engine.runner import LadderEvent
 
@@ -76,8 +80,13 @@ def load_targets_file(path: Path) -> list[tuple[str, str]]:
 
 def plan_table(plan: Plan) -> Table:
     table = Table(title="plan (sells first)", title_justify="left")
-    for col in ("#", "symbol", "side", "qty", "ref price", "notional", "reason"):
-        table.add_column(col)
+    add_number_column(table, "#")
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("side")
+    add_number_column(table, "qty")
+    add_number_column(table, "ref price")
+    add_number_column(table, "notional")
+    table.add_column("reason")
     for i, t in enumerate(plan.trades, start=1):
         table.add_row(
             str(i),
@@ -94,7 +103,13 @@ def plan_table(plan: Plan) -> Table:
 
 
 class LiveTable:
-    """One row per symbol: phase, spread class, attempt, filled/total, cost so far."""
+    """One row per leg: ladder state, spread class, latest attempt, filled/total, cost.
+
+    States and attempt kinds are shown as words so that, at 80 columns, they wrap
+    rather than push the numbers out of shape.
+    """
+
+    COLUMNS = ("symbol", "side", "state", "spread", "attempt", "filled", "cost")
 
     def __init__(self) -> None:
         self.rows: dict[int, dict[str, str]] = {}
@@ -102,10 +117,14 @@ class LiveTable:
 
     def render(self) -> Table:
         table = Table(title="executing", title_justify="left")
-        for col in ("leg", "symbol", "side", "state", "spread", "attempt", "filled", "cost bps"):
-            table.add_column(col)
+        add_number_column(table, "#")
+        table.add_column("symbol", no_wrap=True)
+        for header in ("side", "state", "spread", "attempt"):
+            table.add_column(header)
+        add_number_column(table, "filled")
+        add_number_column(table, "cost bps")
         for leg, row in sorted(self.rows.items()):
-            table.add_row(str(leg), *row.values())
+            table.add_row(str(leg), *(row.get(key, "-") for key in self.COLUMNS))
         return table
 
     def __call__(self, ev: LadderEvent) -> None:
@@ -114,26 +133,22 @@ class LiveTable:
         row = self.rows.setdefault(ev.leg, {})
         row["symbol"] = ev.symbol
         row["side"] = lad.parent.side.value
-        row["state"] = lad.state.value
-        row["spread"] = row.get("spread", "-")
-        row["attempt"] = row.get("attempt", "-")
+        row["state"] = words(lad.state.value)
         if isinstance(ev.item, SubmitOrder):
-            row["attempt"] = f"{ev.item.attempt} {ev.item.kind.value}"
+            row["attempt"] = f"{ev.item.attempt} {words(ev.item.kind.value)}"
         row["filled"] = f"{lad.filled_qty}/{lad.parent.qty}"
-        row["cost"] = row.get("cost", "-")
         if isinstance(ev.item, Finished) and rep is not None:
             row["spread"] = str(rep.spread_class)
             row["cost"] = f"{rep.cost_bps:.2f}" if rep.cost_bps is not None else "-"
-        elif isinstance(ev.item, OrderUpdate):
-            row["state"] = f"{lad.state.value} ({ev.item.status.value})"
         if self.live is not None:
             self.live.update(self.render())
 
 
 def summary_table(report: RebalanceReport) -> Table:
     table = Table(title="result", title_justify="left")
-    for col in ("symbol", "target", "final weight", "qty", "value"):
-        table.add_column(col)
+    table.add_column("symbol", no_wrap=True)
+    for header in ("target", "final weight", "qty", "value"):
+        add_number_column(table, header)
     for r in report.results:
         table.add_row(
             r.symbol,
@@ -147,15 +162,15 @@ def summary_table(report: RebalanceReport) -> Table:
 
 def rebalance(
     targets: Annotated[
-        list[str] | None, typer.Argument(help="SYMBOL=WEIGHT, e.g. TQQQ=0.6")
+        list[str] | None,
+        typer.Argument(metavar="SYMBOL=WEIGHT", help="target weights, e.g. TQQQ=0.6 SPY=40%"),
     ] = None,
     targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="targets file (.toml, .json or .csv)")
+        Path | None,
+        typer.Option("--targets", metavar="FILE", help="targets file (.toml, .json or .csv)"),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan, send nothing")] = False,
-    at: Annotated[
-        str | None, typer.Option(help="start time, ISO-8601 (New York if no offset)")
-    ] = None,
+    at: AtOption = None,
     seed: SeedOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -167,8 +182,9 @@ def rebalance(
     resume: Annotated[
         str | None,
         typer.Option(
+            metavar="RUN",
             help="finish the interrupted run RUN (its own targets unless given); an "
-            "unfinished run of the same targets is resumed without it"
+            "unfinished run of the same targets is resumed without it",
         ),
     ] = None,
     wait: WaitOption = False,
@@ -183,7 +199,7 @@ def rebalance(
         pairs += load_targets_file(targets_file)
     if not pairs and resume is None:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
-    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
+    venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at is not None else None
     live_table = None if json_out else LiveTable()
@@ -243,4 +259,4 @@ def rebalance(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("rebalance")(rebalance)
+    app.command("rebalance", cls=Command)(rebalance)

@@ -15,8 +15,10 @@ from better_orders.cli.common import (
     YesOption,
     console,
     print_json,
+    venue_choice,
 )
-from better_orders.engine.commands import VenueChoice, run_reconcile
+from better_orders.cli.help_format import Command
+from better_orders.engine.commands import run_reconcile
 from better_orders.store.reconcile_report import OrderAction, ReconcileReport
 
 
@@ -40,7 +42,9 @@ def reconcile(
     db: DbOption = None,
     adopt: Annotated[
         bool,
-        typer.Option(help="leave this product's open orders working (default: cancel them)"),
+        typer.Option(
+            "--adopt", help="leave this product's open orders working (default: cancel them)"
+        ),
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON only")] = False,
     broker: BrokerOption = "sim",
@@ -57,7 +61,7 @@ def reconcile(
     order lost or still open, a problem), 0 when the journal and the broker agree.
     """
     report = run_reconcile(
-        venue=VenueChoice(broker=broker, live=live, yes=yes), db=db, adopt=adopt, wait=wait
+        venue=venue_choice(broker, live=live, yes=yes), db=db, adopt=adopt, wait=wait
     )
     if json_out:
         print_json(
@@ -102,4 +106,4 @@ def differs(report: ReconcileReport, *, adopt: bool) -> bool:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("reconcile")(reconcile)
+    app.command("reconcile", cls=Command)(reconcile)

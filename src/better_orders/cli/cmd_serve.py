@@ -8,16 +8,11 @@ from typing import Annotated
 
 import typer
 
-from better_orders.cli.common import console, parse_instant
+from better_orders.cli.common import SeedOption, console, parse_instant
+from better_orders.cli.extras import require_extra
+from better_orders.cli.help_format import Command
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol, to_decimal
-from better_orders.server import (
-    ServerConfig,
-    VenueSettings,
-    generate_keys,
-    parse_fault_args,
-    serve,
-)
 from better_orders.venues.alpaca.credentials import mask_key_id
 from better_orders.venues.sim.account import DEFAULT_CASH
 
@@ -31,73 +26,95 @@ def _quote_file(item: str) -> tuple[str | None, Path]:
 
 
 def serve_command(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
+    host: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="address to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="N", help="port to listen on")] = 8765,
     db: Annotated[
-        Path | None, typer.Option(help="SQLite file keeping the paper account between runs")
+        Path | None,
+        typer.Option(metavar="PATH", help="SQLite file keeping the paper account between runs"),
     ] = None,
     quotes: Annotated[
         list[str] | None,
         typer.Option(
-            help="replay this quote file (PATH or SYMBOL=PATH; repeatable) from now on, "
-            "instead of synthetic quotes"
+            metavar="[SYMBOL=]FILE",
+            help="replay this quote file from now on instead of synthetic quotes "
+            "(repeatable; SYMBOL=FILE trades it under another ticker)",
         ),
     ] = None,
     replay_from: Annotated[
         str | None,
-        typer.Option(help="instant in the quote files that is replayed at start-up (ISO-8601)"),
+        typer.Option(metavar="ISO", help="instant in the quote files that is replayed at start-up"),
     ] = None,
-    seed: Annotated[int, typer.Option(help="seed of the synthetic quotes")] = 0,
+    seed: SeedOption = 0,
     clock_start: Annotated[
         str | None,
         typer.Option(
+            metavar="ISO",
             help="run the exchange's clock from this instant (ISO-8601, New York if no offset) "
-            "at wall pace, e.g. a past trading morning; clients sync to it via /v2/clock"
+            "at wall pace, e.g. a past trading morning; clients sync to it via /v2/clock",
         ),
     ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME=VALUE",
             help="fault switch NAME=VALUE (repeatable): latency_ms, rate_limit_burst, "
             "retry_after, server_errors, lost_responses, replace_refused, replace_race, "
             "cancel_race, partial_fills, drop_stream_every, stream_down_seconds, submit_errors, "
-            "submit_error=STATUS:CODE:MESSAGE"
+            "submit_error=STATUS:CODE:MESSAGE",
         ),
     ] = None,
     always_open: Annotated[
         bool,
         typer.Option(
+            "--always-open",
             help="pretend the session opened an hour ago: regular-hours quotes and an open "
-            "market clock whatever the time (for demos and tests)"
+            "market clock whatever the time (for demos and tests)",
         ),
     ] = False,
-    cash: Annotated[str, typer.Option(help="starting cash of a new paper account")] = str(
-        DEFAULT_CASH
-    ),
+    cash: Annotated[
+        str, typer.Option(metavar="USD", help="starting cash of a new paper account")
+    ] = str(DEFAULT_CASH),
     unlisted: Annotated[
-        list[str] | None, typer.Option(help="a symbol the exchange does not list (repeatable)")
+        list[str] | None,
+        typer.Option(metavar="SYMBOL", help="a symbol the exchange does not list (repeatable)"),
     ] = None,
     untradable: Annotated[
-        list[str] | None, typer.Option(help="a listed but untradable symbol (repeatable)")
+        list[str] | None,
+        typer.Option(metavar="SYMBOL", help="a listed but untradable symbol (repeatable)"),
     ] = None,
     not_fractionable: Annotated[
-        list[str] | None, typer.Option(help="a symbol without fractional shares (repeatable)")
+        list[str] | None,
+        typer.Option(metavar="SYMBOL", help="a symbol without fractional shares (repeatable)"),
     ] = None,
     no_sip: Annotated[
         bool, typer.Option("--no-sip", help="refuse the SIP feed, as a free account does")
     ] = False,
-    rate_limit: Annotated[int, typer.Option(help="requests per minute before answering 429")] = 200,
+    rate_limit: Annotated[
+        int, typer.Option(metavar="N", help="requests per minute before answering 429")
+    ] = 200,
     key_id: Annotated[
         str | None,
         typer.Option(
-            help="accept this key id (with --secret-key) instead of a pair made for this run"
+            metavar="KEY",
+            help="accept this key id (with --secret-key) instead of a pair made for this run",
         ),
     ] = None,
     secret_key: Annotated[
-        str | None, typer.Option(help="the secret of --key-id (never printed)")
+        str | None, typer.Option(metavar="SECRET", help="the secret of --key-id (never printed)")
     ] = None,
 ) -> None:
     """Run a local paper exchange that speaks Alpaca's Trading and Market Data APIs."""
+    require_extra("server", "better-orders serve")
+    from better_orders.server import (
+        ServerConfig,
+        VenueSettings,
+        generate_keys,
+        parse_fault_args,
+        serve,
+    )
+
     if (key_id is None) != (secret_key is None):
         raise InvalidInputError("--key-id and --secret-key go together")
     if rate_limit < 1:
@@ -155,4 +172,4 @@ def serve_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)
+    app.command("serve", cls=Command)(serve_command)

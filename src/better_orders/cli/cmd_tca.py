@@ -24,7 +24,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from better_orders.cli.common import console, err_console, print_json
+from better_orders.cli.common import ConfigOption, console, err_console, print_json
+from better_orders.cli.extras import require_extra
+from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
@@ -74,35 +76,54 @@ def _split(values: list[str] | None) -> list[str]:
 def tca(
     quotes: Annotated[
         list[Path] | None,
-        typer.Option("--quotes", help="quote file(s) to replay (gzip CSV or Parquet)"),
+        typer.Option(
+            "--quotes", metavar="FILE", help="quote file(s) to replay (gzip CSV or Parquet)"
+        ),
     ] = None,
     more_quotes: Annotated[
         list[Path] | None,
-        typer.Argument(help="more quote files (so --quotes a.csv.gz b.csv.gz works)"),
+        typer.Argument(
+            metavar="FILE", help="more quote files (so --quotes a.csv.gz b.csv.gz works)"
+        ),
     ] = None,
-    start: Annotated[str, typer.Option("--from", help="first decision, New York time")] = "09:30",
-    end: Annotated[str, typer.Option("--to", help="decisions before this time")] = "09:35",
-    every: Annotated[str, typer.Option(help="time between decisions: 1s, 500ms, 2m")] = "1s",
-    side: Annotated[list[str] | None, typer.Option(help="buy, sell or buy,sell")] = None,
-    qty: Annotated[str | None, typer.Option(help="shares per decision (default 100)")] = None,
+    start: Annotated[
+        str, typer.Option("--from", metavar="HH:MM", help="first decision, New York time")
+    ] = "09:30",
+    end: Annotated[
+        str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")
+    ] = "09:35",
+    every: Annotated[
+        str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
+    ] = "1s",
+    side: Annotated[
+        list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
+    ] = None,
+    qty: Annotated[
+        str | None, typer.Option(metavar="N", help="shares per decision (default 100)")
+    ] = None,
     notional: Annotated[
-        str | None, typer.Option(help="dollars per decision instead of --qty (whole shares)")
+        str | None,
+        typer.Option(metavar="USD", help="dollars per decision instead of --qty (whole shares)"),
     ] = None,
     policy: Annotated[
         list[str] | None,
-        typer.Option(help=f"policies to compare (default {','.join(DEFAULT_POLICIES)})"),
+        typer.Option(
+            metavar="NAMES",
+            help=f"policies to compare (default {','.join(DEFAULT_POLICIES)})",
+        ),
     ] = None,
     policy_file: Annotated[
-        Path | None, typer.Option(help="TOML file of extra or changed policies")
+        Path | None, typer.Option(metavar="FILE", help="TOML file of extra or changed policies")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    config: ConfigOption = None,
     symbol: Annotated[
-        str | None, typer.Option(help="trade the files' quotes under this symbol")
+        str | None, typer.Option(metavar="SYMBOL", help="trade the files' quotes under this symbol")
     ] = None,
     trades: Annotated[
         list[Path] | None,
         typer.Option(
             "--trades",
+            metavar="FILE",
             help="trades file(s) whose prints fill resting orders: one for a single quote "
             "file, or one per quote file in the same order (default: a *_trades file beside "
             "each *_bbo/*_l1 file, if there is one)",
@@ -112,20 +133,34 @@ def tca(
         bool, typer.Option("--no-trades", help="do not look for companion trades files")
     ] = False,
     within: Annotated[
-        float, typer.Option(help="a decision counts as complete if filled within this (s)")
+        float,
+        typer.Option(metavar="SECONDS", help="a decision counts as complete if filled within this"),
     ] = DEFAULT_COMPLETION_SECONDS,
     latency: Annotated[
         str,
-        typer.Option(help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"),
+        typer.Option(
+            metavar="DURATION",
+            help="one-way delay of each order and cancel to the venue: 30ms, 0.1s",
+        ),
     ] = "30ms",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     summary_only: Annotated[
-        bool, typer.Option(help="with --json: leave out the per-decision records")
+        bool,
+        typer.Option("--summary-only", help="with --json: leave out the per-decision records"),
     ] = False,
-    report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
-    png: Annotated[Path | None, typer.Option(help="write PNG charts into this folder")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="write a self-contained HTML report (the tca extra)"),
+    ] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="write PNG charts into this folder (the tca extra)"),
+    ] = None,
 ) -> None:
     """Replay policies on real quotes and compare their execution cost with a market order."""
+    if report is not None or png is not None:
+        # Checked before the replay, which can take minutes, rather than after it.
+        require_extra("tca", "tca --report/--png", modules=["matplotlib"])
     files = list(quotes or []) + list(more_quotes or [])
     if not files:
         raise InvalidInputError("no quote file given: use --quotes FILE...")
@@ -282,4 +317,4 @@ def _print_table(result: TcaResult) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tca")(tca)
+    app.command("tca", cls=Command)(tca)
