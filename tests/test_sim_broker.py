@@ -459,7 +459,6 @@ def test_the_first_fill_on_a_new_file_starts_from_the_accounts_own_cash(tmp_path
     account = PaperAccount.load(db, default_cash=D(5000))
     account.record(fills=[fill(Side.BUY, "10", "50.00")])
     assert PaperAccount.load(db).cash == D(4500)
-    account.refresh()
     assert account.cash == D(4500) and account.qty("TQQQ") == 10
 
 

@@ -215,15 +215,6 @@ class PaperAccount:
             cash, positions = _read_state(db, file)
         return cls(default_cash if cash is None else cash, positions, path=file)
 
-    def refresh(self) -> None:
-        """Read cash and positions again from the file (another process may have traded)."""
-        if self.path is None:
-            return
-        with _connect(self.path) as db:
-            cash, positions = _read_state(db, self.path)
-        if cash is not None:
-            self._cash, self._positions = cash, positions
-
     def record(self, *, orders: Iterable[BrokerOrder] = (), fills: Iterable[Fill] = ()) -> None:
         """Record the venue's ``orders`` (upserted) and ``fills``, moving the saved cash and
         positions by each new fill, in one transaction; this object then holds the file's state.
