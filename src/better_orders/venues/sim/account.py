@@ -19,6 +19,7 @@ moved without one, and two processes on one file never lose each other's fills
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -231,10 +232,11 @@ class PaperAccount:
             cash, positions = _read_state(db, file)
             # No account saved yet: this one (its starting cash) is the first.
             moved = cash is None
-            state = PaperAccount(
-                self._cash if cash is None else cash,
-                self._positions if cash is None else positions,
-            )
+            state = copy.copy(self)  # the same kind of account (a margin one may owe cash)
+            if cash is None:
+                state._positions = dict(self._positions)
+            else:
+                state._cash, state._positions = cash, positions
             for f in fills:
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO sim_fills (exec_id, client_order_id, symbol, side,"
