@@ -30,8 +30,9 @@ ET = ZoneInfo("America/New_York")
 OPEN = datetime(2026, 11, 24, 9, 30, tzinfo=ET)
 
 
-class Crash(Exception):
-    """Stands in for the process dying at that point."""
+class Crash(BaseException):
+    """Stands in for the process dying at that point (not an ``Exception``: a failure the
+    run catches is contained, its orders cancelled, and a dying process cleans up nothing)."""
 
 
 def crash_on(predicate: Any) -> Any:
