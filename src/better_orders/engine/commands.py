@@ -108,31 +108,18 @@ def run_rebalance(
     **simulated: Any,
 ) -> RebalanceReport:
     """Rebalance on the chosen venue (see ``run_rebalance_simulated`` for the simulator)."""
+    options: dict[str, Any] = {
+        "resume": resume,
+        "dry_run": dry_run,
+        "observer": observer,
+        "on_plan": on_plan,
+        "wait": wait,
+    }
     if venue.simulated:
-        return run_rebalance_simulated(
-            targets,
-            db=db,
-            config=config,
-            dry_run=dry_run,
-            observer=observer,
-            on_plan=on_plan,
-            resume=resume,
-            wait=wait,
-            **simulated,
-        )
+        return run_rebalance_simulated(targets, db=db, config=config, **options, **simulated)
     _only_simulated(simulated)
-    cfg = config or load_config().config
     db_path = _db_path(db)
-    job = rebalance_job(
-        targets,
-        cfg,
-        db_path,
-        resume=resume,
-        dry_run=dry_run,
-        observer=observer,
-        on_plan=on_plan,
-        wait=wait,
-    )
+    job = rebalance_job(targets, config or load_config().config, db_path, **options)
     _, report = _on_alpaca(job, venue, db_path)
     return report
 
