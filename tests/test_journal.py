@@ -35,7 +35,7 @@ from better_orders.store.ids import (
     parse_client_order_id,
 )
 from better_orders.store.journal import Journal
-from better_orders.store.locks import LockOwner, run_lock_name
+from better_orders.store.locks import LockHeldError, LockOwner, run_lock_name
 from better_orders.store.records import PENDING_SUBMIT, RunStatus
 
 T0 = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
@@ -117,7 +117,7 @@ def test_wal_mode_normal_sync_and_schema_version(tmp_path: Path) -> None:
     Journal.open(path).close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
     raw.close()
     with Journal.open(path) as j:
         assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -148,7 +148,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_legs(tmp_path: Path) -> N
         j.size_intent("r1", 1, Decimal(3))  # a resumed leg keeps its first size
         assert j.intents("r1")[0].sized_qty == Decimal(7)
         versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
-        assert [v for (v,) in versions] == [1, 2]
+        assert [v for (v,) in versions] == [1, 3]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -725,3 +725,39 @@ def test_a_killed_but_unreaped_owner_counts_as_dead(journal: Journal) -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_lock_says_what_its_holder_is_doing(journal: Journal) -> None:
+    host = socket.gethostname()
+    holder = LockOwner(os.getpid(), host, "first")
+    journal.acquire_lock("account sim paper", holder, purpose="order buy 300 SOXL (starting)")
+    journal.describe_lock("account sim paper", holder, "order run r-1 (buy 300 SOXL)")
+    journal.describe_lock("account sim paper", LockOwner(os.getpid(), host, "x"), "not mine")
+    with pytest.raises(LockHeldError) as refused:
+        journal.acquire_lock("account sim paper", LockOwner(os.getpid(), host, "second"))
+    assert refused.value.holder.purpose == "order run r-1 (buy 300 SOXL)"
+    assert "(order run r-1 (buy 300 SOXL)) since" in str(refused.value)
+    journal.acquire_lock("account sim paper", holder)  # renewing keeps the purpose
+    lock = journal.get_lock("account sim paper")
+    assert lock is not None and lock.purpose == "order run r-1 (buy 300 SOXL)"
+
+
+def test_a_version_2_journal_gains_the_locks_purpose(tmp_path: Path) -> None:
+    path = tmp_path / "journal.sqlite"
+    raw = sqlite3.connect(path)
+    raw.executescript(
+        """
+        CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+        INSERT INTO schema_version VALUES (2, '2026-01-01T00:00:00+00:00');
+        CREATE TABLE locks (name TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL,
+            token TEXT NOT NULL, acquired_at TEXT NOT NULL, heartbeat_at TEXT NOT NULL);
+        INSERT INTO locks VALUES ('run old', 1, 'elsewhere', 't',
+            '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00');
+        """
+    )
+    raw.close()
+    with Journal.open(path) as j:
+        lock = j.get_lock("run old")
+        assert lock is not None and lock.purpose is None
+        versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
+        assert [v for (v,) in versions] == [2, 3]

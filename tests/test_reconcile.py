@@ -486,3 +486,24 @@ def test_an_order_command_first_settles_what_a_crashed_one_left(tmp_path: Path) 
         assert all(o.is_terminal for o in journal.orders())
         assert journal.positions_from_fills() == {"TQQQ": D(35)}
     assert PaperAccount.load(db).qty("TQQQ") == D(35)
+
+
+def test_reconcile_exits_1_while_a_position_differs_from_the_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "j.sqlite3"
+
+    def reconcile_cli() -> int:
+        try:
+            cli_main(["reconcile", "--db", str(db)])
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
+    assert reconcile_cli() == 0  # nothing traded: nothing differs
+    account = PaperAccount.load(db)
+    account.apply_fill(Fill("outside", "outside", "TQQQ", Side.BUY, D(5), D(50), T0))
+    account.save()  # shares the journal's fills do not explain
+    assert reconcile_cli() == 1
+    out = capsys.readouterr().out
+    assert "position: TQQQ broker 5, journal 0 (difference 5)" in out

@@ -435,3 +435,47 @@ def test_account_checks_and_errors(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(JournalError, match="corrupt paper account"):
         PaperAccount.load(bad)
+
+
+def test_fills_move_the_saved_account_and_two_stale_views_lose_none(tmp_path: Path) -> None:
+    db = tmp_path / "j.sqlite3"
+    PaperAccount(D(10_000)).save(db)
+    # Two processes' views of one file, each loaded before the other traded.
+    first, second = PaperAccount.load(db), PaperAccount.load(db)
+    first.record(fills=[fill(Side.BUY, "10", "50.00", 1)])
+    second.record(fills=[fill(Side.BUY, "30", "54.00", 2)])
+    assert second.qty("TQQQ") == 40 and second.cash == D(10_000) - 500 - 1620
+    first.record(fills=[fill(Side.BUY, "10", "50.00", 1)])  # seen again: moves nothing
+    saved = PaperAccount.load(db)
+    assert saved.positions == first.positions == second.positions
+    assert saved.positions["TQQQ"].avg_entry_price == D("53.00")
+    assert saved.cash == first.cash == D(10_000) - 500 - 1620
+    with pytest.raises(InvalidInputError, match="no file"):
+        PaperAccount(D(1)).record(fills=[fill(Side.BUY, "1", "1.00")])
+
+
+def test_the_first_fill_on_a_new_file_starts_from_the_accounts_own_cash(tmp_path: Path) -> None:
+    db = tmp_path / "new.sqlite3"
+    account = PaperAccount.load(db, default_cash=D(5000))
+    account.record(fills=[fill(Side.BUY, "10", "50.00")])
+    assert PaperAccount.load(db).cash == D(4500)
+    assert account.cash == D(4500) and account.qty("TQQQ") == 10
+
+
+def test_a_venue_writes_nothing_when_it_closes_and_a_read_only_one_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "j.sqlite3"
+    PaperAccount(D(7000)).save(db)
+
+    async def open_and_close(persist: bool) -> None:
+        venue = SimVenue.create(start=START, seed=1, db_path=db, persist=persist)
+        await venue.broker.get_account()
+        # Meanwhile another process traded the account.
+        PaperAccount.load(db).record(fills=[fill(Side.BUY, "10", "50.00")])
+        await venue.close()
+
+    run_virtual(open_and_close(persist=True), START)
+    run_virtual(open_and_close(persist=False), START + timedelta(days=1))
+    saved = PaperAccount.load(db)
+    assert saved.cash == D(6500) and saved.qty("TQQQ") == 10  # neither close overwrote it

@@ -16,6 +16,7 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    WaitOption,
     YesOption,
     console,
     parse_instant,
@@ -72,8 +73,20 @@ def order(
     live: LiveOption = False,
     yes: YesOption = False,
     feed: FeedOption = "auto",
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="start a new order even if an interrupted run of the same order has some left",
+        ),
+    ] = False,
+    wait: WaitOption = False,
 ) -> None:
-    """Execute one order through the ladder (on the simulator unless --broker alpaca)."""
+    """Execute one order through the ladder (on the simulator unless --broker alpaca).
+
+    Run again after an interruption (a crash, Ctrl-C), the same order completes only
+    what is left of the interrupted run; --new starts a new order instead.
+    """
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
@@ -85,6 +98,8 @@ def order(
         db=db,
         config=cfg,
         observer=observer,
+        new=new,
+        wait=wait,
         at=start,
         seed=seed,
         quotes=[quotes] if quotes else None,

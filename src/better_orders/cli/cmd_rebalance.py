@@ -23,6 +23,7 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    WaitOption,
     YesOption,
     add_number_column,
     console,
@@ -207,6 +208,7 @@ def rebalance(
             "no price control); sets rebalance.notional_buys",
         ),
     ] = False,
+    wait: WaitOption = False,
 ) -> None:
     """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder.
 
@@ -242,6 +244,7 @@ def rebalance(
             observer=observer,
             on_plan=show_plan,
             resume=resume,
+            wait=wait,
             at=start,
             seed=seed,
         )

@@ -11,6 +11,7 @@ from better_orders.cli.common import (
     BrokerOption,
     DbOption,
     LiveOption,
+    WaitOption,
     YesOption,
     console,
     print_error,
@@ -51,15 +52,19 @@ def reconcile(
     broker: BrokerOption = "sim",
     live: LiveOption = False,
     yes: YesOption = False,
+    wait: WaitOption = False,
 ) -> None:
     """Compare the journal with the broker: settle open orders, record missed fills.
 
     Orders an interrupted run left open are cancelled (or, with --adopt, left working),
     fills the journal missed are recorded once, orders placed outside Better Orders are
     reported and left alone, and positions are compared with the journal's fills. Exits
-    1 when a difference remains that it could only report.
+    1 when a difference remains that it could only report (a position the journal's fills
+    do not explain, an order lost or still open, a problem); what it settled is no longer one.
     """
-    report = run_reconcile(venue=venue_choice(broker, live=live, yes=yes), db=db, adopt=adopt)
+    report = run_reconcile(
+        venue=venue_choice(broker, live=live, yes=yes), db=db, adopt=adopt, wait=wait
+    )
     if json_out:
         print_json(
             {

@@ -101,6 +101,12 @@ YesOption = Annotated[bool, typer.Option("--yes", help="with --live: skip the ty
 FeedOption = Annotated[
     str, typer.Option(metavar="auto|sip|iex", help="Alpaca data feed (auto: SIP if permitted)")
 ]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait", help="if another run is trading the account, wait for it instead of refusing"
+    ),
+]
 AtOption = Annotated[
     str | None,
     typer.Option(

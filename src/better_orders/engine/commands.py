@@ -23,18 +23,11 @@ from better_orders.core.plan import Plan
 from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.in_alpaca import run_in_alpaca
-from better_orders.engine.in_sim import (
-    load_replay,
-    reconcile_in_sim,
-    require_quotes_at,
-    run_in_sim,
-)
-from better_orders.engine.jobs import order_job, rebalance_job
+from better_orders.engine.in_sim import load_replay, require_quotes_at, run_in_sim
+from better_orders.engine.jobs import order_job, rebalance_job, reconcile_job
 from better_orders.engine.journalled_run import Job
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.engine.runner import LadderEvent
-from better_orders.store.journal import Journal
-from better_orders.store.reconcile import reconcile
 from better_orders.store.reconcile_report import ReconcileReport
 
 T = TypeVar("T")
@@ -85,15 +78,19 @@ def run_orders(
     db: str | Path | None = None,
     config: BetterOrdersConfig | None = None,
     observer: Callable[[LadderEvent], None] | None = None,
+    new: bool = False,
+    wait: bool = False,
     **simulated: Any,
 ) -> tuple[str, list[ExecutionReport]]:
     """Run parent orders on the chosen venue (see ``run_orders_simulated`` for the simulator)."""
     if venue.simulated:
-        return run_orders_simulated(specs, db=db, config=config, observer=observer, **simulated)
+        return run_orders_simulated(
+            specs, db=db, config=config, observer=observer, new=new, wait=wait, **simulated
+        )
     _only_simulated(simulated)
     cfg = config or load_config().config
     db_path = _db_path(db)
-    job = order_job(specs, cfg, observer)
+    job = order_job(specs, cfg, observer, new=new, wait=wait)
     return _on_alpaca(job, venue, db_path)
 
 
@@ -107,26 +104,22 @@ def run_rebalance(
     observer: Callable[[LadderEvent], None] | None = None,
     on_plan: Callable[[Plan], None] | None = None,
     resume: str | None = None,
+    wait: bool = False,
     **simulated: Any,
 ) -> RebalanceReport:
     """Rebalance on the chosen venue (see ``run_rebalance_simulated`` for the simulator)."""
+    options: dict[str, Any] = {
+        "resume": resume,
+        "dry_run": dry_run,
+        "observer": observer,
+        "on_plan": on_plan,
+        "wait": wait,
+    }
     if venue.simulated:
-        return run_rebalance_simulated(
-            targets,
-            db=db,
-            config=config,
-            dry_run=dry_run,
-            observer=observer,
-            on_plan=on_plan,
-            resume=resume,
-            **simulated,
-        )
+        return run_rebalance_simulated(targets, db=db, config=config, **options, **simulated)
     _only_simulated(simulated)
-    cfg = config or load_config().config
     db_path = _db_path(db)
-    job = rebalance_job(
-        targets, cfg, db_path, resume=resume, dry_run=dry_run, observer=observer, on_plan=on_plan
-    )
+    job = rebalance_job(targets, config or load_config().config, db_path, **options)
     _, report = _on_alpaca(job, venue, db_path)
     return report
 
@@ -137,21 +130,21 @@ def run_reconcile(
     db: str | Path | None = None,
     adopt: bool = False,
     now: datetime | None = None,
+    wait: bool = False,
 ) -> ReconcileReport:
     """Reconcile the journal with the venue (see ``reconcile.reconcile``), outside any run.
 
-    On the simulator the venue is the paper account's file: a restarted simulator has
-    no open orders (those of a killed process ended with it), but keeps their fills.
+    It settles orders, so it is the account's writer meanwhile: refused while a run
+    trades the account (or, with ``wait``, queued behind it). On the simulator the
+    venue is the paper account's file: a restarted simulator has no open orders
+    (those of a killed process ended with it), but keeps their fills.
     """
     choice = venue or VenueChoice()
     db_path = _db_path(db)
+    job = reconcile_job(adopt=adopt, wait=wait)
     if choice.simulated:
-        return reconcile_in_sim(db_path, start=now or datetime.now(UTC), adopt=adopt)
-
-    async def work(v: Any, journal: Journal, run_id: str) -> ReconcileReport:
-        return await reconcile(journal, v.broker, clock=v.clock, adopt=adopt)
-
-    job = Job("reconcile", {}, work, lambda r: {}, record_run=False)
+        _, found = run_in_sim(job, start=now or datetime.now(UTC), seed=0, db_path=db_path)
+        return found
     _, report = _on_alpaca(job, choice, db_path)
     return report
 
@@ -170,12 +163,15 @@ def run_orders_simulated(
     observer: Callable[[LadderEvent], None] | None = None,
     now: datetime | None = None,
     replay: Mapping[str, Any] | None = None,
+    new: bool = False,
+    wait: bool = False,
 ) -> tuple[str, list[ExecutionReport]]:
     """Run parent orders on the built-in simulated exchange; returns (run id, reports).
 
     Without ``at`` the run starts at the most recent session's open (``now`` is the
     wall clock unless given). With ``quotes`` the files are replayed from ``at``
     (default: their first quote); ``replay`` gives already loaded quote sources.
+    An unfinished run of the same orders is resumed for what is left, unless ``new``.
     """
     cfg = config or load_config().config
     db_path = _db_path(db)
@@ -187,7 +183,14 @@ def run_orders_simulated(
     default_calendar().require_open(start)
     require_quotes_at(replay or {}, start)
     job = order_job(
-        specs, cfg, observer, at=start.isoformat(), seed=seed, quotes=[str(q) for q in quotes or []]
+        specs,
+        cfg,
+        observer,
+        new=new,
+        wait=wait,
+        at=start.isoformat(),
+        seed=seed,
+        quotes=[str(q) for q in quotes or []],
     )
     return run_in_sim(job, start=start, seed=seed, db_path=db_path, replay=replay)
 
@@ -204,6 +207,7 @@ def run_rebalance_simulated(
     on_plan: Callable[[Plan], None] | None = None,
     now: datetime | None = None,
     resume: str | None = None,
+    wait: bool = False,
 ) -> RebalanceReport:
     """Rebalance the paper account on the simulator (see ``rebalance.rebalance``).
 
@@ -213,7 +217,14 @@ def run_rebalance_simulated(
     cfg = config or load_config().config
     db_path = _db_path(db)
     job = rebalance_job(
-        targets, cfg, db_path, resume=resume, dry_run=dry_run, observer=observer, on_plan=on_plan
+        targets,
+        cfg,
+        db_path,
+        resume=resume,
+        dry_run=dry_run,
+        observer=observer,
+        on_plan=on_plan,
+        wait=wait,
     )
     start = at or most_recent_open(now or datetime.now().astimezone())
     if not dry_run:

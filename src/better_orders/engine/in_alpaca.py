@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from better_orders.core.timing import NEW_YORK
-from better_orders.engine.journalled_run import Job, journalled_run
+from better_orders.engine.journalled_run import Job, account_lock, journalled_run
+from better_orders.engine.run_locks import RunLocks
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
 
@@ -40,7 +41,7 @@ def run_in_alpaca(job: Job[T], *, live: bool, yes: bool, feed: str, db_path: Pat
     )
     from better_orders.venues.clock import OffsetClock
 
-    async def main() -> tuple[str, T]:
+    async def main(journal: Journal, locks: RunLocks) -> tuple[str, T]:
         creds = Credentials.from_env(live=live)
         probe = AlpacaBroker(creds, use_stream=False)
         try:
@@ -54,13 +55,16 @@ def run_in_alpaca(job: Job[T], *, live: bool, yes: bool, feed: str, db_path: Pat
             summary = f"{account.account_id} ({account.status}), equity ${account.equity:,.2f}"
             require_live_opt_in(True, yes, summary, typed_confirmation())
         async with open_alpaca(creds, feed=feed, clock=clock) as (broker, quotes, wall):
-            with Journal.open(db_path) as journal:
-                return await journalled_run(
-                    dataclasses.replace(job, params={**job.params, "feed": quotes.feed_name}),
-                    _Handles(broker, quotes, wall),
-                    journal,
-                    broker_name=broker.name,
-                    fresh_id=lambda: new_run_id(wall.now().astimezone(NEW_YORK)),
-                )
+            return await journalled_run(
+                dataclasses.replace(job, params={**job.params, "feed": quotes.feed_name}),
+                _Handles(broker, quotes, wall),
+                journal,
+                broker_name=broker.name,
+                fresh_id=lambda: new_run_id(wall.now().astimezone(NEW_YORK)),
+                locks=locks,
+            )
 
-    return asyncio.run(main())
+    # One writer per account: taken (or waited for) before the event loop starts.
+    account = "alpaca-live" if live else "alpaca-paper"
+    with Journal.open(db_path) as journal, account_lock(journal, account, job) as locks:
+        return asyncio.run(main(journal, locks))

@@ -2,7 +2,8 @@
 
 The simulator runs on a virtual-time event loop, so a whole morning of waits and
 timeouts costs no wall time, and keeps its paper account in the journal's SQLite
-file so successive commands see what earlier ones did.
+file so successive commands see what earlier ones did. A restarted simulator has
+no open orders (those of a killed process ended with it), but keeps their fills.
 
 ``BETTER_ORDERS_SIM_PACE`` (wall seconds per simulated second) slows the simulator
 down to a watchable pace; it exists to test crashes at random points of a run.
@@ -24,16 +25,16 @@ from typing import Any, TypeVar
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, format_et
-from better_orders.engine.journalled_run import Job, journalled_run
+from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
-from better_orders.store.reconcile import reconcile
-from better_orders.store.reconcile_report import ReconcileReport
 
 T = TypeVar("T")
 
 #: Wall seconds per simulated second (unset: as fast as possible). For crash tests.
 SIM_PACE_ENV_VAR = "BETTER_ORDERS_SIM_PACE"
+#: The account a journal file's simulator trades: the paper account kept in that file.
+SIM_ACCOUNT = "sim paper"
 
 
 def run_in_sim(
@@ -44,51 +45,44 @@ def run_in_sim(
     db_path: Path,
     replay: Mapping[str, Any] | None = None,
 ) -> tuple[str, T]:
-    """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result)."""
+    """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result).
+
+    The paper account is this file's: the job becomes its one writer (or waits, or is
+    refused) before the venue reads it, and a job that only reads it (a dry run) opens
+    it without writing.
+    """
     from better_orders.venues.sim.clock import run_virtual
     from better_orders.venues.sim.venue import SimVenue
 
-    async def main() -> tuple[str, T]:
-        pace = sim_pace()
-        venue = SimVenue.create(start=start, seed=seed, db_path=db_path, replay=dict(replay or {}))
-        pacer = asyncio.create_task(_pace(venue.clock, pace)) if pace is not None else None
-        try:
-            with Journal.open(db_path) as journal:
+    with Journal.open(db_path) as journal, account_lock(journal, SIM_ACCOUNT, job) as locks:
+
+        async def main() -> tuple[str, T]:
+            pace = sim_pace()
+            venue = SimVenue.create(
+                start=start,
+                seed=seed,
+                db_path=db_path,
+                replay=dict(replay or {}),
+                persist=job.writes_account,
+            )
+            pacer = asyncio.create_task(_pace(venue.clock, pace)) if pace is not None else None
+            try:
                 return await journalled_run(
                     job,
                     venue,
                     journal,
                     broker_name="sim",
                     fresh_id=lambda: new_run_id(start.astimezone(NEW_YORK)),
+                    locks=locks,
                 )
-        finally:
-            if pacer is not None:
-                pacer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pacer
-            await venue.close()
+            finally:
+                if pacer is not None:
+                    pacer.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await pacer
+                await venue.close()
 
-    return run_virtual(main(), start=start)
-
-
-def reconcile_in_sim(db_path: Path, *, start: datetime, adopt: bool) -> ReconcileReport:
-    """Reconcile the journal with the paper account, outside any run.
-
-    A restarted simulator has no open orders (those of a killed process ended with
-    it), but keeps their fills.
-    """
-    from better_orders.venues.sim.clock import run_virtual
-    from better_orders.venues.sim.venue import SimVenue
-
-    async def main() -> ReconcileReport:
-        sim = SimVenue.create(start=start, db_path=db_path)
-        try:
-            with Journal.open(db_path) as journal:
-                return await reconcile(journal, sim.broker, clock=sim.clock, adopt=adopt)
-        finally:
-            await sim.close()
-
-    return run_virtual(main(), start=start)
+        return run_virtual(main(), start=start)
 
 
 def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:

@@ -1,8 +1,13 @@
-"""What an ``order`` run and a ``rebalance`` run do, the same on every venue.
+"""What an ``order``, a ``rebalance`` and a ``reconcile`` run do, the same on every venue.
 
-Each builder returns a ``Job``: the work (``execution.execute`` or
-``rebalance.rebalance`` on the venue's broker, feed and clock), the parameters the
-journal locks and records the run by, and what it keeps of the result.
+Each builder returns a ``Job``: the work (``execution.execute``,
+``rebalance.rebalance`` or ``reconcile.reconcile`` on the venue's broker, feed and
+clock), the parameters the journal locks and records the run by, how it resumes,
+and what it keeps of the result.
+
+An order is resumed like a rebalance: run again with the same parameters, an
+unfinished order run completes only what is left of it (``order_resume``); ``new``
+starts a new order deliberately.
 """
 
 from __future__ import annotations
@@ -19,36 +24,78 @@ from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan, parse_targets
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.journalled_run import Job, RunContext
+from better_orders.engine.order_resume import remainder
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
+from better_orders.store.reconcile import reconcile
+from better_orders.store.reconcile_report import ReconcileReport
 
 
 def order_job(
     specs: list[OrderSpec],
     cfg: BetterOrdersConfig,
     observer: Callable[[LadderEvent], None] | None,
+    *,
+    new: bool = False,
+    wait: bool = False,
     **more_params: Any,
 ) -> Job[list[ExecutionReport]]:
-    """An ``order`` run; ``more_params`` (the simulator's start, seed, files) are recorded too."""
+    """An ``order`` run; ``more_params`` (the simulator's start, seed, files) are recorded too.
+
+    An unfinished run of the same orders is resumed for what is left of it, unless
+    ``new``; ``wait`` queues behind another run trading the account.
+    """
+    context = RunContext()
 
     async def work(venue: Any, journal: Journal, run_id: str) -> list[ExecutionReport]:
-        return await execute(
-            specs,
-            broker=venue.broker,
-            feed=venue.feed,
-            clock=venue.clock,
-            journal=journal,
-            config=cfg,
-            run_id=run_id,
-            observer=observer,
+        left = remainder(journal, run_id, specs, venue.clock.now()) if context.resumed else None
+        todo = specs if left is None else left.specs
+        reports = (
+            await execute(
+                todo,
+                broker=venue.broker,
+                feed=venue.feed,
+                clock=venue.clock,
+                journal=journal,
+                config=cfg,
+                run_id=run_id,
+                observer=observer,
+                leg_numbers=None if left is None else left.legs,
+            )
+            if todo
+            else []
         )
+        if left is not None:
+            reports = left.reports(reports)
+        if reports:
+            reports[0].notes[:0] = context.notes
+        return reports
 
     def record(reports: list[ExecutionReport]) -> dict[str, Any]:
         return {"reports": to_jsonable(reports)}
 
     orders = [{"symbol": s.symbol, "side": s.side.value, "qty": str(s.qty)} for s in specs]
-    return Job("order", {"orders": orders, **more_params}, work, record)
+    label = ", ".join(f"{s.side.value} {s.qty} {s.symbol}" for s in specs)
+    return Job(
+        "order",
+        {"orders": orders, **more_params},
+        work,
+        record,
+        context=context,
+        once=not new,
+        label=label,
+        wait=wait,
+    )
+
+
+def reconcile_job(*, adopt: bool, wait: bool = False) -> Job[ReconcileReport]:
+    """A reconciliation outside any run: the account's writer while it settles orders."""
+
+    async def work(venue: Any, journal: Journal, run_id: str) -> ReconcileReport:
+        return await reconcile(journal, venue.broker, clock=venue.clock, adopt=adopt)
+
+    return Job("reconcile", {}, work, lambda r: {}, record_run=False, wait=wait)
 
 
 def rebalance_job(
@@ -60,8 +107,10 @@ def rebalance_job(
     dry_run: bool,
     observer: Callable[[LadderEvent], None] | None,
     on_plan: Callable[[Plan], None] | None,
+    wait: bool = False,
 ) -> Job[RebalanceReport]:
-    """A ``rebalance`` run (resumed automatically when interrupted)."""
+    """A ``rebalance`` run (resumed automatically when interrupted); ``wait`` queues behind
+    another run trading the account (a dry run only reads it and never waits)."""
     parsed = _rebalance_targets(db_path, targets, resume)
     context = RunContext()
 
@@ -95,6 +144,9 @@ def rebalance_job(
         context=context,
         resume=resume,
         auto_resume=True,
+        label=" ".join(f"{s}={w}" for s, w in sorted(parsed.items())),
+        writes_account=not dry_run,
+        wait=wait,
     )
 
 

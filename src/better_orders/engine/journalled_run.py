@@ -2,12 +2,18 @@
 
 Every run that trades starts the same way, whatever the venue (``journalled_run``):
 
+0. become the account's one writer (``account_lock``, taken by the venue's shell
+   before it builds the venue, so nothing is read from the account another run is
+   still changing): a second run on the same account is refused, naming the first,
+   or waits for it;
 1. lock the run's parameters (a scheduler firing the same targets twice gets one
    run and one refusal), then reconcile the journal with the venue: orders an
    earlier process left open are cancelled, fills it missed are recorded;
 2. pick the run: a new one, the one named by ``resume``, or (``auto_resume``) the
-   latest run of the same kind and parameters if it did not complete;
-3. lock the run itself, heartbeat both locks while working (``run_locks``), release
+   latest run of the same kind and parameters if it did not complete; a ``once``
+   job (an order) resumes any unfinished run of its parameters, or refuses, saying
+   what is left, when that run is too old to resume;
+3. lock the run itself, heartbeat the locks while working (``run_locks``), release
    them at the end, and record how the run ended: completed with its result, or
    interrupted, or failed.
 
@@ -17,7 +23,8 @@ A venue here is anything with ``broker``, ``feed`` and ``clock`` attributes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -27,9 +34,10 @@ from better_orders.engine.run_locks import RunLocks
 from better_orders.store.encoding import params_hash
 from better_orders.store.journal import Journal
 from better_orders.store.locks import run_lock_name
+from better_orders.store.progress import run_progress
 from better_orders.store.reconcile import reconcile
 from better_orders.store.reconcile_report import ReconcileReport
-from better_orders.store.records import RunStatus
+from better_orders.store.records import RunRecord, RunStatus
 
 T = TypeVar("T")
 
@@ -60,11 +68,33 @@ class Job(Generic[T]):
     params: dict[str, Any]
     work: Work[T]
     record: Callable[[T], dict[str, Any]]
-    #: False: no run row, no locks, no reconciliation first (a dry run, a reconcile).
+    #: False: no run row, no run locks, no reconciliation first (a dry run, a reconcile).
     record_run: bool = True
     context: RunContext = field(default_factory=RunContext)
     resume: str | None = None
     auto_resume: bool = False
+    #: Never trade the same parameters twice while a run of them is unfinished: resume
+    #: it (whichever runs came since), or refuse when it is too old to resume.
+    once: bool = False
+    #: What the run does, in words, for the locks others see ("buy 300 SOXL").
+    label: str = ""
+    #: False: reads the account only (a dry run), so needs no account lock.
+    writes_account: bool = True
+    #: Queue behind a run holding the account rather than refusing.
+    wait: bool = False
+
+
+@contextlib.contextmanager
+def account_lock(journal: Journal, account: str, job: Job[Any]) -> Iterator[RunLocks]:
+    """The locks of one run, starting with ``account``'s when the job may trade it;
+    everything taken is released when the block ends."""
+    locks = RunLocks(journal)
+    try:
+        if job.writes_account:
+            locks.take_account(account, _purpose(job, None), wait=job.wait)
+        yield locks
+    finally:
+        locks.release_all()
 
 
 async def journalled_run(
@@ -74,16 +104,21 @@ async def journalled_run(
     *,
     broker_name: str,
     fresh_id: Callable[[], str],
+    locks: RunLocks | None = None,
 ) -> tuple[str, T]:
-    """Run ``job`` as one journalled run on ``venue`` (see the module docstring)."""
+    """Run ``job`` as one journalled run on ``venue`` (see the module docstring).
+
+    ``locks`` are those the caller took (the account's); without them the run holds
+    only its own locks.
+    """
     ctx, kind, params, work = job.context, job.kind, job.params, job.work
     if not job.record_run:
         ctx.run_id = fresh_id()
         return ctx.run_id, await work(venue, journal, ctx.run_id)
     digest = params_hash(params)
-    locks = RunLocks(journal)
+    locks = locks or RunLocks(journal)
     try:
-        locks.take(f"{kind} params {digest[:16]}")
+        locks.take(f"{kind} params {digest[:16]}", _purpose(job, None))
         found = await reconcile(journal, venue.broker, clock=venue.clock)
         ctx.reconciliation = found
         if found.still_open:
@@ -94,10 +129,12 @@ async def journalled_run(
             )
         if found.acted:
             ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
-        run_id = _choose_run(journal, kind, digest, job.resume, job.auto_resume)
+        run_id = _choose_run(journal, job, digest)
         ctx.run_id, ctx.resumed = run_id or fresh_id(), run_id is not None
         run_id = ctx.run_id
-        locks.take(run_lock_name(run_id))
+        locks.take(run_lock_name(run_id), _purpose(job, run_id))
+        locks.describe(_purpose(job, run_id))
+        locks.check()
         if ctx.resumed:
             journal.reopen_run(run_id)
         else:
@@ -105,10 +142,14 @@ async def journalled_run(
         async with locks.kept_alive(venue.clock):
             try:
                 result = await work(venue, journal, run_id)
+                locks.check()
             except (KeyboardInterrupt, asyncio.CancelledError):
                 journal.finish_run(run_id, "interrupted", None)
                 if locks.lost:
                     raise JournalError(locks.lost[0]) from None
+                raise
+            except JournalError:
+                journal.finish_run(run_id, "interrupted" if locks.lost else "failed", None)
                 raise
             except BaseException:
                 journal.finish_run(run_id, "failed", None)
@@ -119,10 +160,18 @@ async def journalled_run(
         locks.release_all()
 
 
-def _choose_run(
-    journal: Journal, kind: str, digest: str, resume: str | None, auto_resume: bool
-) -> str | None:
+def _purpose(job: Job[Any], run_id: str | None) -> str:
+    """What a run holding a lock is doing, as others are told: ``order run ID (buy 300 SOXL)``,
+    or before its run is chosen, ``order buy 300 SOXL (starting, no run id yet)``."""
+    if run_id is not None:
+        return f"{job.kind} run {run_id}" + (f" ({job.label})" if job.label else "")
+    what = f"{job.kind} {job.label}".strip()
+    return f"{what} (starting, no run id yet)" if job.record_run else what
+
+
+def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
     """The run to continue (None: start a new one)."""
+    kind, resume = job.kind, job.resume
     if resume is not None:
         run = journal.get_run(resume)
         if run is None:
@@ -132,15 +181,53 @@ def _choose_run(
         if run.status is RunStatus.COMPLETED:
             raise JournalError(f"run {resume} completed; there is nothing to resume")
         return resume
-    if not auto_resume:
+    if job.once:
+        return _unfinished_run(journal, kind, digest)
+    if not job.auto_resume:
         return None
     latest = journal.latest_run(kind=kind)
     if (
         latest is not None
         and latest.params_hash == digest
         and latest.status is not RunStatus.COMPLETED
-        and datetime.now(UTC) - latest.started_at < AUTO_RESUME_WITHIN
+        and _recent(latest)
         and journal.intents(latest.run_id)
     ):
         return latest.run_id
     return None
+
+
+def _unfinished_run(journal: Journal, kind: str, digest: str) -> str | None:
+    """The latest unfinished run of these parameters, if recent (it finishes what is left,
+    perhaps nothing); ``JournalError`` naming it and what is left if it is too old.
+
+    A completed run supersedes the unfinished ones before it (``--new`` started over).
+    """
+    for run in reversed(journal.find_runs(params_hash=digest, kind=kind)):
+        if run.status is RunStatus.COMPLETED:
+            return None
+        if run.status is RunStatus.RUNNING:
+            continue  # a live process holds it (reconciliation ends a dead one's)
+        progress = run_progress(journal, run.run_id)
+        if not progress:
+            continue  # stopped before recording what it would trade: nothing to finish
+        if _recent(run):
+            return run.run_id
+        left = [p for p in progress if p.remaining_qty > 0]
+        if not left:
+            return None  # it did everything: another one is a new order
+        what = ", ".join(
+            f"{p.side.value} {p.remaining_qty} of {p.target_qty} {p.symbol}" for p in left
+        )
+        raise JournalError(
+            f"{kind} run {run.run_id} of the same parameters ({run.status.value}, started "
+            f"{run.started_at.isoformat(timespec='seconds')}) has {what} left; it is too old "
+            f"to resume (over {AUTO_RESUME_WITHIN.total_seconds() / 3600:.0f} h): add --new "
+            "to start a new one"
+        )
+    return None
+
+
+def _recent(run: RunRecord) -> bool:
+    """Whether the run is recent enough to resume automatically (its prices are not old)."""
+    return datetime.now(UTC) - run.started_at < AUTO_RESUME_WITHIN

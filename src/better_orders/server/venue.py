@@ -251,9 +251,10 @@ class PaperVenue:
 
     def fill_directly(self, fill: Fill) -> None:
         ledger = self.sim.account
-        ledger.apply_fill(fill)
         if ledger.path is not None:
-            ledger.save(fills=[fill])
+            ledger.record(fills=[fill])  # moves the saved account and this one with it
+        else:
+            ledger.apply_fill(fill)
 
     def watch(self, symbols: Iterable[str]) -> None:
         wanted = set(symbols)

@@ -1,7 +1,8 @@
 """Locks: which process is working on a run (or on a set of run parameters) right now.
 
 A lock is a row in the journal's ``locks`` table naming its owner (a process on a host,
-with a token that tells it apart from its own restarts) and a heartbeat. Another process
+with a token that tells it apart from its own restarts), what it is doing (its purpose,
+e.g. the run and its command) and a heartbeat. Another process
 may take a lock over only when its owner is gone: its pid no longer exists on this host,
 or its heartbeat is older than the stale limit. A holder whose lock was taken over learns
 it at its next heartbeat and must stop acting.
@@ -31,6 +32,11 @@ def run_lock_name(run_id: str) -> str:
     return f"run {run_id}"
 
 
+def account_lock_name(account: str) -> str:
+    """The lock a process holds while it may trade ``account`` (one writer per account)."""
+    return f"account {account}"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class LockOwner:
     """Who holds a lock: a process on a host, told apart from its own restarts by a token."""
@@ -58,6 +64,20 @@ class LockRecord:
     owner: LockOwner
     acquired_at: datetime
     heartbeat_at: datetime
+    #: What the holder is doing, in words ("order run 20261124T093000-3f9a: buy 300 SOXL").
+    purpose: str | None = None
+
+
+class LockHeldError(JournalError):
+    """A live owner holds the lock; ``holder`` says who, since when, and doing what."""
+
+    def __init__(self, message: str, holder: LockRecord) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+class LockLostError(JournalError):
+    """The lock was taken over (its holder looked dead or stale): the holder must stop."""
 
 
 class LockTable(Database):
@@ -68,13 +88,16 @@ class LockTable(Database):
         name: str,
         owner: LockOwner,
         *,
+        purpose: str | None = None,
         stale_after_seconds: float = DEFAULT_STALE_AFTER_SECONDS,
     ) -> None:
         """Take the lock ``name`` (e.g. ``"run 20261127T093000-3f9a"``) for ``owner``.
 
         A lock held by another owner is taken over only when that owner is gone: its pid no
         longer exists on this host, or its heartbeat is older than ``stale_after_seconds``.
-        Otherwise ``JournalError`` says who holds it. Re-acquiring one's own lock renews it.
+        Otherwise ``LockHeldError`` says who holds it. Re-acquiring one's own lock renews it.
+        The check and the take are one transaction, so two processes taking over a dead
+        owner's lock at once cannot both get it.
         """
         now = self._clock()
         with self.transaction():
@@ -83,24 +106,38 @@ class LockTable(Database):
                 holder = _lock_from_row(row)
                 if holder.owner == owner:
                     self._conn.execute(
-                        "UPDATE locks SET heartbeat_at = ? WHERE name = ?", (ts_text(now), name)
+                        "UPDATE locks SET heartbeat_at = ?, purpose = COALESCE(?, purpose)"
+                        " WHERE name = ?",
+                        (ts_text(now), purpose, name),
                     )
                     return
                 age = (now - holder.heartbeat_at).total_seconds()
                 if age <= stale_after_seconds and _owner_alive(holder.owner):
-                    raise JournalError(
-                        f"{name} is already running in {holder.owner} since "
+                    doing = f" ({holder.purpose})" if holder.purpose else ""
+                    raise LockHeldError(
+                        f"{name} is already running in {holder.owner}{doing} since "
                         f"{holder.acquired_at.isoformat(timespec='seconds')} (last heartbeat "
-                        f"{age:.0f} s ago); refusing to start it twice"
+                        f"{age:.0f} s ago); refusing to start it twice",
+                        holder,
                     )
             self._conn.execute(
                 "INSERT OR REPLACE INTO locks (name, pid, host, token, acquired_at,"
-                " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (name, owner.pid, owner.host, owner.token, ts_text(now), ts_text(now)),
+                " heartbeat_at, purpose) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (name, owner.pid, owner.host, owner.token, ts_text(now), ts_text(now), purpose),
+            )
+
+    def describe_lock(self, name: str, owner: LockOwner, purpose: str) -> None:
+        """Say what the holder is doing now (e.g. once its run has an id); a no-op for a
+        lock ``owner`` does not hold (the next heartbeat reports that)."""
+        with self.transaction():
+            self._conn.execute(
+                "UPDATE locks SET purpose = ? WHERE name = ? AND pid = ? AND host = ?"
+                " AND token = ?",
+                (purpose, name, owner.pid, owner.host, owner.token),
             )
 
     def heartbeat(self, name: str, owner: LockOwner) -> None:
-        """Renew the lock; ``JournalError`` if ``owner`` no longer holds it (it was taken
+        """Renew the lock; ``LockLostError`` if ``owner`` no longer holds it (it was taken
         over as stale), in which case the holder must stop acting."""
         with self.transaction():
             cursor = self._conn.execute(
@@ -111,7 +148,7 @@ class LockTable(Database):
             if cursor.rowcount == 0:
                 holder = self.get_lock(name)
                 who = "nobody" if holder is None else str(holder.owner)
-                raise JournalError(
+                raise LockLostError(
                     f"{name} is no longer held by {owner} (now held by {who}); stop acting on it"
                 )
 
@@ -171,4 +208,5 @@ def _lock_from_row(row: sqlite3.Row) -> LockRecord:
         owner=LockOwner(pid=row["pid"], host=row["host"], token=row["token"]),
         acquired_at=parse_ts(row["acquired_at"]),
         heartbeat_at=parse_ts(row["heartbeat_at"]),
+        purpose=row["purpose"],
     )

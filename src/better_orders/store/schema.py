@@ -12,7 +12,7 @@ from pathlib import Path
 
 from better_orders.core.errors import JournalError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS schema_version (
@@ -94,7 +94,8 @@ _SCHEMA = (
         host TEXT NOT NULL,
         token TEXT NOT NULL,
         acquired_at TEXT NOT NULL,
-        heartbeat_at TEXT NOT NULL
+        heartbeat_at TEXT NOT NULL,
+        purpose TEXT
     )""",
 )
 
@@ -123,7 +124,18 @@ def create_or_migrate(conn: sqlite3.Connection, path: Path, now: Callable[[], st
 def _migrate(conn: sqlite3.Connection, version: int) -> None:
     if version < 2:
         # 2: the quantity a leg was sized to when its ladder started (see ``size_intent``).
-        conn.execute("ALTER TABLE intents ADD COLUMN sized_qty TEXT")
+        _add_column(conn, "intents", "sized_qty TEXT")
+    if version < 3:
+        # 3: what a lock's holder is doing (a run and its command), for the refusal message.
+        _add_column(conn, "locks", "purpose TEXT")
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str) -> None:
+    """Add ``column`` unless the table has it (a table created above is already current)."""
+    name = column.split()[0]
+    present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+    if name not in present:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
 
 def _stamp(conn: sqlite3.Connection, now: Callable[[], str]) -> None:

@@ -8,14 +8,18 @@ object, are the truth about what is still working.
 Persistence lives in the same SQLite file as the journal, in its own tables
 (``paper_account``, ``paper_positions``), Decimals stored as TEXT, so that
 successive commands see the positions earlier ones built. The simulated venue
-also keeps its orders and executions there (``sim_orders``, ``sim_fills``),
-written in the same transaction as the cash and positions they changed: a
-process killed after the venue filled an order but before the journal heard of
-it leaves a fill the reconciler can still find, never cash moved without one.
+also keeps its orders and executions there (``sim_orders``, ``sim_fills``).
+Saved cash and positions move only with the fills that move them: each new
+execution is inserted and applied to the saved account in one transaction
+(``record``), so a process killed after the venue filled an order but before
+the journal heard of it leaves a fill the reconciler can still find, never cash
+moved without one, and two processes on one file never lose each other's fills
+(there is no whole-account snapshot written at the end to overwrite them).
 """
 
 from __future__ import annotations
 
+import copy
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -206,87 +210,121 @@ class PaperAccount:
 
     @classmethod
     def load(cls, path: str | Path, *, default_cash: Decimal = DEFAULT_CASH) -> PaperAccount:
-        """The account saved in ``path`` (created with ``default_cash`` if it has none yet)."""
+        """The account saved in ``path`` (``default_cash`` and no positions if it has none yet)."""
         file = Path(path)
         with _connect(file) as db:
-            row = db.execute("SELECT cash FROM paper_account WHERE id = 1").fetchone()
-            rows = db.execute(
-                "SELECT symbol, qty, avg_entry_price FROM paper_positions ORDER BY symbol"
-            ).fetchall()
-        if row is None:
-            return cls(default_cash, path=file)
-        cash = _decimal(row[0], f"cash in {file}")
-        positions: dict[str, PaperPosition] = {}
-        for symbol, qty, avg in rows:
-            positions[symbol] = PaperPosition(
-                symbol,
-                _decimal(qty, f"{symbol} quantity in {file}"),
-                _decimal(avg, f"{symbol} entry price in {file}") if avg is not None else None,
-            )
-        return cls(cash, positions, path=file)
+            cash, positions = _read_state(db, file)
+        return cls(default_cash if cash is None else cash, positions, path=file)
 
-    def save(
-        self,
-        path: str | Path | None = None,
-        *,
-        orders: Iterable[BrokerOrder] = (),
-        fills: Iterable[Fill] = (),
-    ) -> None:
-        """Write cash and positions in one transaction (to ``path``, else the loaded file).
+    def record(self, *, orders: Iterable[BrokerOrder] = (), fills: Iterable[Fill] = ()) -> None:
+        """Record the venue's ``orders`` (upserted) and ``fills``, moving the saved cash and
+        positions by each new fill, in one transaction; this object then holds the file's state.
 
-        ``orders`` (upserted) and ``fills`` (inserted once per exec id) are the venue's
-        records that go with this change of cash and positions, in the same transaction.
+        Cash and positions are read and written inside that transaction and moved only by
+        fills recorded in it for the first time (by exec id), never overwritten with this
+        process's view: a fill recorded twice moves nothing, and no other writer of the
+        file loses one.
         """
+        if self.path is None:
+            raise InvalidInputError("this paper account has no file to record to")
+        file = self.path
+        with _connect(file) as db, _immediate(db):
+            cash, positions = _read_state(db, file)
+            # No account saved yet: this one (its starting cash) is the first.
+            moved = cash is None
+            state = copy.copy(self)  # the same kind of account (a margin one may owe cash)
+            if cash is None:
+                state._positions = dict(self._positions)
+            else:
+                state._cash, state._positions = cash, positions
+            for f in fills:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO sim_fills (exec_id, client_order_id, symbol, side,"
+                    " qty, price, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        f.exec_id,
+                        f.client_order_id,
+                        f.symbol,
+                        f.side.value,
+                        str(f.qty),
+                        str(f.price),
+                        f.ts.isoformat(),
+                    ),
+                )
+                if cursor.rowcount == 1:
+                    state.apply_fill(f)
+                    moved = True
+            if moved:
+                _write_state(db, state)
+            db.executemany(
+                "INSERT OR REPLACE INTO sim_orders (client_order_id, broker_order_id,"
+                " symbol, side, qty, order_type, limit_price, status, filled_qty,"
+                " filled_avg_price, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_order_row(o) for o in orders],
+            )
+        self._cash, self._positions = state._cash, dict(state._positions)
+
+    def save(self, path: str | Path | None = None) -> None:
+        """Overwrite the saved cash and positions with this account's (to ``path``, else the
+        loaded file): a deposit, a withdrawal, a reset. Trading never does this; fills move
+        the saved account through ``record``."""
         target = Path(path) if path is not None else self.path
         if target is None:
             raise InvalidInputError("this paper account has no file to save to: pass a path")
-        with _connect(target) as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    "INSERT INTO paper_account (id, cash) VALUES (1, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET cash = excluded.cash",
-                    (str(self._cash),),
-                )
-                db.execute("DELETE FROM paper_positions")
-                db.executemany(
-                    "INSERT INTO paper_positions (symbol, qty, avg_entry_price) VALUES (?, ?, ?)",
-                    [
-                        (
-                            p.symbol,
-                            str(p.qty),
-                            str(p.avg_entry_price) if p.avg_entry_price is not None else None,
-                        )
-                        for p in self._positions.values()
-                    ],
-                )
-                db.executemany(
-                    "INSERT OR REPLACE INTO sim_orders (client_order_id, broker_order_id,"
-                    " symbol, side, qty, order_type, limit_price, status, filled_qty,"
-                    " filled_avg_price, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_order_row(o) for o in orders],
-                )
-                db.executemany(
-                    "INSERT OR IGNORE INTO sim_fills (exec_id, client_order_id, symbol, side,"
-                    " qty, price, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            f.exec_id,
-                            f.client_order_id,
-                            f.symbol,
-                            f.side.value,
-                            str(f.qty),
-                            str(f.price),
-                            f.ts.isoformat(),
-                        )
-                        for f in fills
-                    ],
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with _connect(target) as db, _immediate(db):
+            _write_state(db, self)
         self.path = target
+
+
+def _read_state(
+    db: sqlite3.Connection, file: Path
+) -> tuple[Decimal | None, dict[str, PaperPosition]]:
+    """Saved cash (None: no account saved yet) and positions."""
+    row = db.execute("SELECT cash FROM paper_account WHERE id = 1").fetchone()
+    rows = db.execute(
+        "SELECT symbol, qty, avg_entry_price FROM paper_positions ORDER BY symbol"
+    ).fetchall()
+    positions: dict[str, PaperPosition] = {}
+    for symbol, qty, avg in rows:
+        positions[symbol] = PaperPosition(
+            symbol,
+            _decimal(qty, f"{symbol} quantity in {file}"),
+            _decimal(avg, f"{symbol} entry price in {file}") if avg is not None else None,
+        )
+    cash = None if row is None else _decimal(row[0], f"cash in {file}")
+    return cash, positions
+
+
+def _write_state(db: sqlite3.Connection, account: PaperAccount) -> None:
+    db.execute(
+        "INSERT INTO paper_account (id, cash) VALUES (1, ?) "
+        "ON CONFLICT(id) DO UPDATE SET cash = excluded.cash",
+        (str(account.cash),),
+    )
+    db.execute("DELETE FROM paper_positions")
+    db.executemany(
+        "INSERT INTO paper_positions (symbol, qty, avg_entry_price) VALUES (?, ?, ?)",
+        [
+            (
+                p.symbol,
+                str(p.qty),
+                str(p.avg_entry_price) if p.avg_entry_price is not None else None,
+            )
+            for p in account.positions.values()
+        ],
+    )
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, taken at once so what it reads cannot change before it commits."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def load_venue_records(path: str | Path) -> tuple[list[BrokerOrder], list[Fill]]:

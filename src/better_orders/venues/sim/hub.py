@@ -12,10 +12,11 @@ Every request also brings the exchange up to the clock first (``sync``), so an
 answer is never older than ``clock.now()`` even when the pump has not run yet.
 
 With a file, the venue's orders and fills are saved with the account changes
-they cause (one transaction). A venue created on that file again is a restart:
-the orders of the previous one that were still open are gone from its book and
-answer as canceled, with the fills they had, so a journal that missed the end of
-them can be reconciled.
+they cause (one transaction, ``PaperAccount.record``); nothing else writes the
+account, so nothing is lost to a snapshot written over another process's fills.
+A venue created on that file again is a restart: the orders of the previous one
+that were still open are gone from its book and answer as canceled, with the
+fills they had, so a journal that missed the end of them can be reconciled.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ class VenueHub:
         for fill in fills:
             self.past_fills.setdefault(fill.client_order_id, []).append(fill)
         if died and self.persisting:
-            self.account.save(orders=died)
+            self.account.record(orders=died)
 
     def track(self, client_order_id: str) -> None:
         """Save this order (now and whenever it changes) when the venue has a file."""
@@ -154,7 +155,7 @@ class VenueHub:
             else:
                 self._saved[coid] = state
         if fills or changed:
-            self.account.save(orders=changed.values(), fills=fills)
+            self.account.record(orders=changed.values(), fills=fills)
 
     # -- the pump ------------------------------------------------------------------------------
 
@@ -244,10 +245,11 @@ class VenueHub:
             now = at_least
         events = self.exchange.advance(now)
         fills = self.exchange.take_fills()
-        for fill in fills:
-            self.account.apply_fill(fill)
         if self.persisting:
-            self._save(fills)
+            self._save(fills)  # moves the saved account, then this one to match it
+        else:
+            for fill in fills:
+                self.account.apply_fill(fill)
         for event in events:
             if isinstance(event, QuoteEvent):
                 symbol = event.quote.symbol
@@ -269,8 +271,6 @@ class VenueHub:
             self.sync()
             for queue in self.update_queues:
                 queue.put_nowait(_END)
-            if self.account.path is not None:
-                self.account.save()
         else:
             for queue in self.quote_queues:
                 queue.put_nowait(_END)

@@ -62,6 +62,7 @@ class SimVenue:
         starting_cash: Decimal = DEFAULT_CASH,
         unknown_symbols: Iterable[str] = (),
         untradable_symbols: Iterable[str] = (),
+        persist: bool = True,
         assets: AssetMaster | None = None,
     ) -> SimVenue:
         """A venue starting at ``start``: synthetic quotes (``seed``) unless ``replay`` is given.
@@ -72,7 +73,8 @@ class SimVenue:
 
         With ``db_path`` the paper account is loaded from (and saved to) that SQLite
         file, so successive commands see earlier positions; ``starting_cash`` applies
-        only when the file has no account yet.
+        only when the file has no account yet. ``persist=False`` only reads the file (a
+        dry run, which must not write while another process trades the account).
         """
         if start.tzinfo is None:
             raise InvalidInputError(f"start {start.isoformat()} has no time zone")
@@ -103,7 +105,7 @@ class SimVenue:
             clock,
             unknown_symbols=unknown,
             untradable_symbols=untradable,
-            autosave=True,
+            autosave=persist,
             assets=master,
         )
         if db_path is not None:
