@@ -76,6 +76,25 @@ def test_unfillable_corrected_and_subpenny_prints_are_dropped(tmp_path: Path) ->
         TradePrints.from_file(f, symbol="XYZ")
 
 
+def test_algoseek_condition_flags_are_read_as_hex_bit_sets(tmp_path: Path) -> None:
+    s = timedelta(seconds=1)
+    f = write_trades(
+        tmp_path / "abc_20240109_trades.csv.gz",
+        [
+            (s, "10.01", 100, "1", 0),  # regular: kept
+            (s, "10.02", 200, "20000020", 0),  # sweep, trade-through exempt: kept
+            (s, "10.03", 300, "40", 0),  # opening print: kept
+            (s, "10.04", 100, "2000", 0),  # extended hours: dropped
+            (s, "10.05", 100, "20100200", 0),  # average price, derivatively priced: dropped
+            (s, "10.06", 100, "4800", 0),  # sold last, out of sequence: dropped
+            (s, "10.07", 100, "4000000", 0),  # official open: dropped
+        ],
+    )
+    prints = TradePrints.from_file(f, symbol="ABC")
+    assert [int(x) for x in prints.size] == [100, 200, 300]
+    assert prints.dropped == 4
+
+
 def test_prints_become_rows_repeating_the_book_in_force(tmp_path: Path) -> None:
     q = write_quotes(
         tmp_path / "abc_20240109_nyse_bbo.csv.gz",
