@@ -181,16 +181,21 @@ def test_print_through_a_resting_sell_fills_it_and_a_print_above_a_buy_does_not(
     assert [(f.client_order_id, f.qty, f.price) for f in ex.fills] == [("o1", D(100), D("10.08"))]
 
 
-def test_print_at_the_limit_fills_half_only_when_better_than_the_displayed_touch() -> None:
+def test_print_at_the_limit_fills_an_improving_order_at_once_a_joining_one_after_its_queue() -> (
+    None
+):
     ex = venue(BOOK, [(timedelta(seconds=1), "10.03", 61)])
     rest(ex, Side.BUY, "10.03")  # alone above the displayed 10.00 bid
     ex.advance(OPEN + timedelta(seconds=2))
-    assert [(f.qty, f.price) for f in ex.fills] == [(D(30), D("10.03"))]
+    assert [(f.qty, f.price) for f in ex.fills] == [(D(61), D("10.03"))]
 
-    joined = venue(BOOK, [(timedelta(seconds=1), "10.00", 1000)])
-    rest(joined, Side.BUY, "10.00")  # behind the displayed bid's queue
-    joined.advance(OPEN + timedelta(seconds=2))
-    assert joined.fills == ()
+    prints = [(timedelta(seconds=1), "10.00", 150), (timedelta(seconds=2), "10.00", 100)]
+    joined = venue(BOOK, prints)
+    rest(joined, Side.BUY, "10.00")  # behind the 200 shown at the 10.00 bid
+    joined.advance(OPEN + timedelta(milliseconds=1500))
+    assert joined.fills == () and joined.queue_ahead("o1") == 50
+    joined.advance(OPEN + timedelta(seconds=3))
+    assert [(f.qty, f.price) for f in joined.fills] == [(D(50), D("10.00"))]
 
 
 def test_print_before_the_order_reaches_the_venue_does_not_fill_it() -> None:
