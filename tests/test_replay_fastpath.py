@@ -292,7 +292,8 @@ def resting_books(draw: st.DrawFn) -> tuple[ReplayQuotes, Side, D, D]:
         if direction is not None and i > 0:
             px = D(1000 + draw(st.integers(min_value=-2, max_value=2))).scaleb(-2)
             size = D(draw(st.sampled_from([50, 100, 300, 600])))
-            executions[i] = Execution(px, size, direction)
+            away = direction == 0 and draw(st.booleans())  # a print on another venue
+            executions[i] = Execution(px, size, direction, away=away)
     side = draw(st.sampled_from([Side.BUY, Side.SELL]))
     qty = D(draw(st.sampled_from([100, 300, 1000])))
     return ReplayQuotes.from_quotes(rows, executions=executions or None), side, D("10.00"), qty

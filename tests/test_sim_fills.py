@@ -263,7 +263,9 @@ def markets(draw: st.DrawFn) -> tuple[list[Quote], dict[int, Execution], list[Or
             if kind == "trade":
                 px = bid + draw(st.integers(min_value=-3, max_value=spread + 3))
                 size = D(draw(st.sampled_from([10, 100, 250])))
-                executions[i] = Execution(D(px).scaleb(-2), size, draw(st.sampled_from([-1, 0, 1])))
+                direction = draw(st.sampled_from([-1, 0, 1]))
+                away = direction == 0 and draw(st.booleans())  # a print on another venue
+                executions[i] = Execution(D(px).scaleb(-2), size, direction, away=away)
             continue
         bid += draw(st.integers(min_value=-4, max_value=4))
         spread = draw(st.integers(min_value=1, max_value=5))

@@ -21,7 +21,12 @@ from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.files import QuoteFileError, TradePrints, find_trades_file
+from better_orders.venues.sim.files import (
+    QuoteFileError,
+    TradePrints,
+    find_trades_file,
+    quote_venue,
+)
 from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
@@ -196,6 +201,34 @@ def test_print_at_the_limit_fills_an_improving_order_at_once_a_joining_one_after
     assert joined.fills == () and joined.queue_ahead("o1") == 50
     joined.advance(OPEN + timedelta(seconds=3))
     assert [(f.qty, f.price) for f in joined.fills] == [(D(50), D("10.00"))]
+
+
+def test_prints_on_other_venues_fill_a_single_venues_order_only_through_its_limit(
+    tmp_path: Path,
+) -> None:
+    quotes = write_quotes(tmp_path / "abc_20240109_nyse_bbo.csv.gz", BOOK)
+    s = timedelta(seconds=1)
+    lines = ["ts_utc_ns,ts_et,symbol,exchange,price,size,cond,corr"]
+    lines += [
+        f"{ns(s * k)},x,ABC,{venue},{px},{size},,0"
+        for k, venue, px, size in [
+            (1, "D", "10.03", 500),  # at our limit elsewhere: not our queue
+            (2, "N", "10.03", 40),  # at our limit on NYSE: fills us
+            (3, "D", "10.02", 30),  # through our limit anywhere: fills us
+        ]
+    ]
+    trades = tmp_path / "abc_20240109_trades.csv.gz"
+    with gzip.open(trades, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    assert quote_venue(quotes) == ("N",)
+    assert quote_venue(tmp_path / "lean_ABC_20240109_l1.csv.gz") == ()
+    prints = TradePrints.from_file(trades, venue=("N",))
+    assert prints.away is not None and list(prints.away) == [True, False, True]
+    rq = ReplayQuotes.from_file(quotes, trades=trades)
+    ex = SimExchange(QuoteBook.replay({"ABC": rq}), latency=Latency())
+    rest(ex, Side.BUY, "10.03")  # alone above the 10.00 bid
+    ex.advance(OPEN + timedelta(seconds=4))
+    assert [(f.qty, f.price) for f in ex.fills] == [(D(40), D("10.03")), (D(30), D("10.03"))]
 
 
 def test_print_before_the_order_reaches_the_venue_does_not_fill_it() -> None:

@@ -202,8 +202,10 @@ class ReplayDriver:
         ``on_trade``) as a superset: every row the venue would change the order on,
         in its fill or its ``ahead``, is a hit, so rows before the first hit can be
         dropped. While nothing changes ``ahead`` stays what it is now, which is why
-        one value holds for the whole search. Keep it in step with ``sim.fills``;
-        the skip-versus-row-by-row tests fail when the two disagree.
+        one value holds for the whole search. Prints on another venue (which fill
+        only through the limit) are treated as any print: a superset still. Keep it
+        in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
+        two disagree.
         """
         if start >= stop:
             return None

@@ -260,13 +260,25 @@ class TradePrints:
     size: IntArray
     path: Path | None = None
     dropped: int = 0
+    #: Per print: it happened on another venue than the quotes' (``from_file(venue=...)``).
+    away: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.ts_ns)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, symbol: str | None = None) -> TradePrints:
-        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not)."""
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        symbol: str | None = None,
+        venue: Sequence[str] = (),
+    ) -> TradePrints:
+        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not).
+
+        ``venue``: the exchange codes of a single-venue quote file (``quote_venue``);
+        prints on other exchanges are then marked ``away``.
+        """
         import pandas as pd
 
         file = Path(path)
@@ -281,7 +293,7 @@ class TradePrints:
                     f"trades file {file} is missing column(s) {', '.join(missing)} "
                     f"(it has: {', '.join(map(str, columns)) or 'none'})"
                 )
-            use = list(wanted) + (["symbol"] if "symbol" in columns else [])
+            use = list(wanted) + [c for c in ("symbol", "exchange") if c in columns]
             frame = pd.read_csv(
                 file,
                 usecols=use,
@@ -292,6 +304,7 @@ class TradePrints:
                     "cond": "string",
                     "corr": "float64",
                     "symbol": "string",
+                    "exchange": "string",
                 },
                 keep_default_na=False,
                 na_values={"price": [""], "size": [""], "corr": [""]},
@@ -319,6 +332,10 @@ class TradePrints:
         on_grid = np.abs(np.nan_to_num(px) * 1e4 - e4) <= 1e-3
         penny = (e4 % 100 == 0) | (e4 < 10_000)
         keep = valid & (corr == 0) & fillable & on_grid & penny
+        away = None
+        if venue and "exchange" in frame.columns:
+            exchanges = frame["exchange"].fillna("").to_numpy(dtype=object)
+            away = ~np.isin(exchanges, list(venue))
         order = np.argsort(ts[keep], kind="stable")
         return cls(
             ts_ns=ts[keep][order],
@@ -326,7 +343,33 @@ class TradePrints:
             size=size[keep][order].astype(np.int64),
             path=file,
             dropped=int(len(ts) - int(keep.sum())),
+            away=None if away is None else away[keep][order],
         )
+
+
+#: Venue names in quote file names (``taq_XXX_20180102_nyse_bbo``) and their exchange codes
+#: in TAQ / CTA-UTP trades files.
+VENUE_CODES = {
+    "nyse": ("N",),
+    "amex": ("A",),
+    "arca": ("P",),
+    "nasdaq": ("Q", "T"),
+    "bats": ("Z",),
+    "byx": ("Y",),
+    "edgx": ("K",),
+    "edga": ("J",),
+    "iex": ("V",),
+}
+
+
+def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The exchange codes of a single venue's quote file, named by a token of its file name.
+
+    Empty for consolidated quotes (and any file whose name names no venue).
+    """
+    name = Path(quote_file).name.lower()
+    tokens = name.split(".")[0].split("_")
+    return next((VENUE_CODES[t] for t in tokens if t in VENUE_CODES), ())
 
 
 def find_trades_file(quote_file: str | os.PathLike[str]) -> Path | None:

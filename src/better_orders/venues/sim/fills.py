@@ -38,9 +38,12 @@ ahead of them (``VenueOrder.ahead``, whole shares of other people's orders):
   our limit (buy: below it) up to its size, the opposite touch strictly through
   it (buy: ask < limit) up to its displayed size. The opposite touch exactly at
   our limit (a locked book) fills only an order with nothing ahead of it.
-- A trades-file print's aggressor and venue are unknown: it counts against our
-  resting orders on either side. Quote files of a single venue with an
-  all-venue trades file (TAQ) count prints elsewhere as if on that venue.
+- A trades-file print's aggressor is unknown: it counts against our resting
+  orders on either side. Against a single venue's quotes (TAQ: NYSE quotes,
+  all-venue trades) a print on another venue (``Execution.away``) moves no queue
+  and fills nothing at our price: that venue's queue is not the one we are in.
+  Through our price it still fills us: a venue may not trade through a better
+  displayed price.
 - A print row repeats the book in force: it is not published and does not
   replenish the displayed size our fills consumed.
 - Several of our orders meet a trade in price-time priority, each beyond its
@@ -189,7 +192,7 @@ def on_trade(resting: Iterable[VenueOrder], execution: Execution, fill: MakeFill
         ahead = order.ahead
         if px < limit if buy else px > limit:
             ahead = ZERO  # traded through: nothing at our price is left ahead of us
-        elif px != limit or ahead is None:
+        elif px != limit or ahead is None or execution.away:
             continue
         order.ahead = max(ahead - size, ZERO)
         reach = size - ahead - ours
