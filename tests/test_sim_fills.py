@@ -309,7 +309,7 @@ def _evidence(
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(markets())
 def test_fills_are_never_better_than_the_market_would_give(
     case: tuple[list[Quote], dict[int, Execution], list[Order], int],
