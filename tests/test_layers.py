@@ -89,9 +89,9 @@ def test_importing_the_core_loads_no_io_library_and_no_other_layer(
     assert [m for m in loaded if _outside_core(m)] == []
 
 
-def _imported(path: Path) -> Iterator[tuple[int, str]]:
+def _imported(path: Path, src: Path = SRC) -> Iterator[tuple[int, str]]:
     """(line, absolute module name) of every import in ``path``, relative ones resolved."""
-    package = ".".join(path.relative_to(SRC).parent.parts)
+    package = ".".join(path.relative_to(src).parent.parts)
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -130,3 +130,53 @@ def test_no_core_module_imports_another_layer() -> None:
         if module == "better_orders" or _outside_core(module)
     ]
     assert bad == []
+
+
+#: The layers from the top down; a module may import its own layer and those below it.
+LAYERS = (
+    ("cli", "api"),
+    ("engine", "tca", "server"),
+    ("store",),
+    ("venues",),
+    ("config",),
+    ("core",),
+)
+
+
+def _layer_rank(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[0] != "better_orders" or len(parts) < 2:
+        return None
+    for rank, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return rank
+    return None
+
+
+def _upward_imports(src: Path) -> list[str]:
+    """Every import in ``src/better_orders`` of a layer above the importing module's."""
+    bad = []
+    for path in sorted((src / "better_orders").rglob("*.py")):
+        own = _layer_rank(".".join(path.relative_to(src).with_suffix("").parts))
+        if own is None:
+            continue  # the lazy top-level package
+        for line, module in _imported(path, src):
+            rank = _layer_rank(module)
+            if rank is not None and rank < own:
+                bad.append(f"{path.relative_to(src)}:{line}: {module}")
+    return bad
+
+
+def test_every_layer_imports_only_the_layers_below_it() -> None:
+    assert _upward_imports(SRC) == []
+
+
+def test_the_layer_check_sees_an_upward_import(tmp_path: Path) -> None:
+    store = tmp_path / "better_orders" / "store"
+    store.mkdir(parents=True)
+    (store / "journal.py").write_text("from better_orders.core import model\n", encoding="utf-8")
+    assert _upward_imports(tmp_path) == []
+    (store / "rogue.py").write_text("from ..engine import runner\n", encoding="utf-8")
+    assert _upward_imports(tmp_path) == [
+        "better_orders/store/rogue.py:1: better_orders.engine.runner"
+    ]

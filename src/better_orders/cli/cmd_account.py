@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import BrokerOption, DbOption, console, print_json
+from better_orders.cli.common import (
+    BrokerOption,
+    DbOption,
+    add_number_column,
+    console,
+    print_json,
+    venue_choice,
+)
+from better_orders.cli.help_format import Command, Group
 from better_orders.config.paths import resolve_db_path
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Account, Position, to_decimal
 
+if TYPE_CHECKING:
+    from better_orders.venues.sim.account import PaperPosition
+
 account_app = typer.Typer(
-    help="The simulator's paper account, kept in the journal file.", invoke_without_command=True
+    cls=Group,
+    help="The simulator's paper account, kept in the journal file.",
+    invoke_without_command=True,
 )
 
 
@@ -25,16 +39,16 @@ def show(
     db: DbOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     broker: BrokerOption = "sim",
-    live: Annotated[bool, typer.Option(help="the live Alpaca account (read only)")] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="the live Alpaca account (read only)")
+    ] = False,
 ) -> None:
     """Show cash and positions (valued at their entry prices)."""
     if ctx.invoked_subcommand is not None:
         return
-    if broker == "alpaca":
+    if not venue_choice(broker).simulated:
         _show_alpaca(live=live, json_out=json_out)
         return
-    if broker != "sim":
-        raise InvalidInputError(f"unknown broker {broker!r}: use sim or alpaca")
     from better_orders.venues.sim.account import PaperAccount
 
     path = resolve_db_path(db)
@@ -51,15 +65,26 @@ def show(
             }
         )
         return
-    table = Table(title=f"paper account ({path})", title_justify="left")
-    for col in ("symbol", "qty", "avg entry", "cost basis"):
-        table.add_column(col)
+    console.print(paper_positions_table(path, positions))
+    console.print(f"cash ${account.cash:,.2f}; positions at cost ${cost:,.2f}")
+
+
+def _positions_table(title: str, last_header: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("symbol", no_wrap=True)
+    for header in ("qty", "avg entry", last_header):
+        add_number_column(table, header)
+    return table
+
+
+def paper_positions_table(path: Path, positions: Sequence[PaperPosition]) -> Table:
+    """The paper account's positions at their entry prices."""
+    table = _positions_table(f"paper account ({path})", "cost basis")
     for p in positions:
         entry = p.avg_entry_price.quantize(Decimal("0.0001")) if p.avg_entry_price else None
         basis = p.qty * (p.avg_entry_price or Decimal(0))
         table.add_row(p.symbol, str(p.qty), str(entry or "-"), f"{basis:,.2f}")
-    console.print(table)
-    console.print(f"cash ${account.cash:,.2f}; positions at cost ${cost:,.2f}")
+    return table
 
 
 def _show_alpaca(*, live: bool, json_out: bool) -> None:
@@ -81,9 +106,7 @@ def _show_alpaca(*, live: bool, json_out: bool) -> None:
         name = "alpaca-live" if live else "alpaca-paper"
         print_json({"broker": name, "account": account, "positions": positions})
         return
-    table = Table(title=f"Alpaca {'LIVE' if live else 'paper'} account", title_justify="left")
-    for col in ("symbol", "qty", "avg entry", "market price"):
-        table.add_column(col)
+    table = _positions_table(f"Alpaca {'LIVE' if live else 'paper'} account", "market price")
     for p in positions:
         table.add_row(
             p.symbol, str(p.qty), str(p.avg_entry_price or "-"), str(p.market_price or "-")
@@ -95,9 +118,9 @@ def _show_alpaca(*, live: bool, json_out: bool) -> None:
     )
 
 
-@account_app.command("reset")
+@account_app.command("reset", cls=Command)
 def reset(
-    cash: Annotated[str, typer.Option(help="starting cash in dollars")] = "100000",
+    cash: Annotated[str, typer.Option(metavar="USD", help="starting cash in dollars")] = "100000",
     db: DbOption = None,
 ) -> None:
     """Start the paper account over with CASH and no positions."""

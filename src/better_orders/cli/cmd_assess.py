@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.cli.help_format import Command
 from better_orders.config.params import premarket_assessment
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
@@ -58,18 +59,28 @@ def _limit_row(
 
 
 def assess(
-    symbol: Annotated[str, typer.Argument(help="ticker, e.g. TQQQ")],
-    bid: Annotated[str, typer.Option("--bid", help="best bid, dollars")],
-    ask: Annotated[str, typer.Option("--ask", help="best ask, dollars")],
-    bid_size: Annotated[str, typer.Option("--bid-size", help="shares at the bid")] = "0",
-    ask_size: Annotated[str, typer.Option("--ask-size", help="shares at the ask")] = "0",
+    symbol: Annotated[str, typer.Argument(metavar="SYMBOL", help="ticker, e.g. TQQQ")],
+    bid: Annotated[str, typer.Option("--bid", metavar="PRICE", help="best bid, dollars")],
+    ask: Annotated[str, typer.Option("--ask", metavar="PRICE", help="best ask, dollars")],
+    bid_size: Annotated[
+        str, typer.Option("--bid-size", metavar="N", help="shares at the bid")
+    ] = "0",
+    ask_size: Annotated[
+        str, typer.Option("--ask-size", metavar="N", help="shares at the ask")
+    ] = "0",
     typical_bps: Annotated[
         str | None,
-        typer.Option("--typical-bps", help="the symbol's typical spread in bps of mid"),
+        typer.Option(
+            "--typical-bps", metavar="BPS", help="the symbol's typical spread in bps of mid"
+        ),
     ] = None,
     at: Annotated[
         str | None,
-        typer.Option("--at", help="decision time, ISO-8601 (New York time without an offset)"),
+        typer.Option(
+            "--at",
+            metavar="ISO",
+            help="decision time, ISO-8601 (New York time without an offset)",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
@@ -131,4 +142,4 @@ def assess(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("assess")(assess)
+    app.command("assess", cls=Command)(assess)

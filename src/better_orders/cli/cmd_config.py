@@ -12,19 +12,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from better_orders.cli.common import console, print_json
+from better_orders.cli.help_format import Command, Group
 from better_orders.config.loader import DEFAULT_SOURCE, LoadedConfig, load_config
 from better_orders.config.starter import starter_toml
 from better_orders.core.errors import ConfigError
 
 config_app = typer.Typer(
     name="config",
+    cls=Group,
     help="Show the effective configuration or write a starter file.",
     no_args_is_help=True,
 )
 
 
 def _format(value: Any) -> str:
-    if value is None:
+    if value is None or value == "":
         return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -38,23 +40,42 @@ def _format(value: Any) -> str:
 
 
 def _table(loaded: LoadedConfig) -> Table:
+    """Every setting, its value and where it came from.
+
+    Sources read ``default``, ``file`` (the file in the title) or ``env``; the variables
+    are listed under the table, as they are too long for a column at 80 characters.
+    """
     origin = f"file {loaded.path}" if loaded.path is not None else "no file"
     table = Table(title=f"Configuration ({escape(origin)})", title_justify="left")
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value")
     table.add_column("source", overflow="fold")
+    variables: list[str] = []
     for field, value, source in loaded.rows():
-        shown = escape(source) if source != DEFAULT_SOURCE else f"[dim]{source}[/]"
+        kind, _, detail = source.partition(":")
+        if source == DEFAULT_SOURCE:
+            shown = f"[dim]{source}[/]"
+        elif kind == "file" and loaded.path is not None and detail == str(loaded.path):
+            shown = "file"
+        elif kind == "env":
+            shown = "env"
+            variables.append(detail)
+        else:
+            shown = escape(source)
         table.add_row(escape(field), escape(_format(value)), shown)
+    if variables:
+        table.caption = escape(f"env: {', '.join(variables)}")
+        table.caption_justify = "left"
     return table
 
 
-@config_app.command("show")
+@config_app.command("show", cls=Command)
 def show(
     config_path: Annotated[
         Path | None,
         typer.Option(
             "--config",
+            metavar="PATH",
             help="TOML file to read. Default: $BETTER_ORDERS_CONFIG, ./better-orders.toml, "
             "then the user config directory.",
         ),
@@ -71,9 +92,11 @@ def show(
         console.print(_table(loaded))
 
 
-@config_app.command("init")
+@config_app.command("init", cls=Command)
 def init(
-    path: Annotated[Path, typer.Argument(help="where to write the starter TOML file")],
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="where to write the starter TOML file")
+    ],
     force: Annotated[
         bool, typer.Option("--force", help="overwrite the file if it already exists")
     ] = False,

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from better_orders.cli.common import console
+from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, report_table
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport, Quote, Side
@@ -97,4 +98,4 @@ def demo() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    app.command("demo", cls=Command)(demo)

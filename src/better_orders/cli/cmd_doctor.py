@@ -3,30 +3,43 @@
 Checks, in order: keys present (the key id masked, the secret never shown), the
 account (active, not blocked), the market clock, the data feed (SIP or IEX),
 a REST quote for SPY, a quote for SPY over the market data websocket, and the
-``trade_updates`` websocket. Prints a pass/fail table (or ``--json``) and exits
-non-zero if any check fails. A quote that does not arrive while the market is
-closed is a warning, not a failure: quiet feeds are normal then.
+``trade_updates`` websocket. Prints a pass/fail table (or ``--json``) and, if any
+check fails, the first failure on stderr and a non-zero exit: 2 for the keys (which
+are configuration, as for every command), 1 for the rest. A quote that does not
+arrive while the market is closed is a warning, not a failure: quiet feeds are
+normal then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import NEW_YORK, console, print_json
-from better_orders.core.errors import BetterOrdersError
-from better_orders.venues.alpaca.broker import AlpacaBroker
-from better_orders.venues.alpaca.codec import MarketClock
+from better_orders.cli.common import (
+    NEW_YORK,
+    FeedOption,
+    check_feed,
+    console,
+    print_error,
+    print_json,
+)
+from better_orders.cli.exit_codes import INCOMPLETE, USAGE
+from better_orders.cli.extras import require_extra
+from better_orders.cli.help_format import Command
+from better_orders.core.errors import BetterOrdersError, InvalidInputError
 from better_orders.venues.alpaca.credentials import Credentials
-from better_orders.venues.alpaca.http import RequestBudget
-from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
+
+if TYPE_CHECKING:
+    from better_orders.venues.alpaca.codec import MarketClock
+    from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
 
 Status = Literal["pass", "fail", "warn", "skip"]
 PROBE_SYMBOL = "SPY"
@@ -60,6 +73,9 @@ async def run_checks(
     env: dict[str, str] | None = None,
 ) -> list[Check]:
     """Every check, in order; later checks are skipped when one they depend on fails."""
+    from better_orders.venues.alpaca.broker import AlpacaBroker
+    from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
+
     checks: list[Check] = []
     try:
         creds = Credentials.from_env(env, live=live, base_url=base_url, data_url=data_url)
@@ -116,7 +132,7 @@ async def run_checks(
 
         quotes: AlpacaQuoteFeed | None = None
         try:
-            name = await resolve_feed(creds, feed, budget=RequestBudget())
+            name = await resolve_feed(creds, feed)
             note = (
                 "consolidated NBBO"
                 if name == "sip"
@@ -196,26 +212,37 @@ def _table(checks: list[Check]) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("doctor")
+    @app.command("doctor", cls=Command)
     def doctor(
         base_url: Annotated[
             str | None,
-            typer.Option(help="Trading API root (default $APCA_API_BASE_URL, else Alpaca paper)"),
+            typer.Option(
+                metavar="URL",
+                help="Trading API root (default $APCA_API_BASE_URL, else Alpaca paper)",
+            ),
         ] = None,
         data_url: Annotated[
             str | None,
-            typer.Option(help="Market Data API root (default $APCA_API_DATA_URL, else Alpaca)"),
+            typer.Option(
+                metavar="URL", help="Market Data API root (default $APCA_API_DATA_URL, else Alpaca)"
+            ),
         ] = None,
-        feed: Annotated[
-            str, typer.Option(help="data feed to check: iex, sip or auto (SIP if permitted)")
-        ] = "auto",
+        feed: FeedOption = "auto",
         live: Annotated[
             bool, typer.Option("--live", help="check the live account instead of paper")
         ] = False,
-        timeout: Annotated[float, typer.Option(help="seconds to wait for each answer")] = 10.0,
+        timeout: Annotated[
+            float, typer.Option(metavar="SECONDS", help="how long to wait for each answer")
+        ] = 10.0,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     ) -> None:
         """Check keys, account, clock, data feed and streams against Alpaca, without trading."""
+        require_extra("alpaca", "better-orders doctor")
+        check_feed(feed)
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise InvalidInputError(
+                f"--timeout must be a positive number of seconds, got {timeout}"
+            )
         checks = asyncio.run(
             run_checks(base_url=base_url, data_url=data_url, feed=feed, live=live, timeout=timeout)
         )
@@ -226,5 +253,8 @@ def register(app: typer.Typer) -> None:
             console.print(_table(checks))
             verdict = "[green]all checks passed[/]" if ok else "[bold red]some checks failed[/]"
             console.print(verdict)
-        if not ok:
-            raise typer.Exit(1)
+        failed = next((c for c in checks if c.status == "fail"), None)
+        if failed is not None:
+            print_error(f"{failed.name}: {failed.detail}")
+            # Keys missing or malformed are configuration, as for every command that trades.
+            raise typer.Exit(USAGE if failed.name == "keys" else INCOMPLETE)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from better_orders.cli.common import (
+    AtOption,
     BrokerOption,
     ConfigOption,
     DbOption,
@@ -17,30 +19,50 @@ from better_orders.cli.common import (
     YesOption,
     console,
     parse_instant,
+    print_error,
     print_json,
+    venue_choice,
 )
+from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
+from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
-from better_orders.engine.commands import VenueChoice, run_orders
+from better_orders.core.errors import InvalidInputError
+from better_orders.engine.commands import run_orders
 from better_orders.engine.execution import OrderSpec
+
+#: A word the option parser takes for an option but a user meant as a (negative) quantity.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+class OrderCommand(Command):
+    """``order buy TQQQ -5``: a negative quantity is refused as one, not as an unknown option."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            name = getattr(exc, "option_name", None) or "-"
+            word = next((a for a in given if a.startswith(name)), "")
+            if _NEGATIVE_NUMBER.match(word):
+                raise InvalidInputError(f"quantity must be positive, got {word}") from None
+            raise
 
 
 def order(
-    side: Annotated[str, typer.Argument(help="buy or sell")],
-    symbol: Annotated[str, typer.Argument(help="ticker, e.g. TQQQ")],
-    qty: Annotated[str, typer.Argument(help="quantity (fractional allowed, 9 decimals)")],
+    side: Annotated[str, typer.Argument(metavar="SIDE", help="buy or sell")],
+    symbol: Annotated[str, typer.Argument(metavar="SYMBOL", help="ticker, e.g. TQQQ")],
+    qty: Annotated[
+        str, typer.Argument(metavar="QTY", help="quantity (fractional allowed, 9 decimals)")
+    ],
     max_slippage_bps: Annotated[
-        str | None, typer.Option(help="slippage budget vs the arrival mid, in bps")
+        str | None, typer.Option(metavar="BPS", help="slippage budget vs the arrival mid")
     ] = None,
-    at: Annotated[
-        str | None,
-        typer.Option(
-            help="start time, ISO-8601 (New York time if no offset); "
-            "default: the most recent session's open"
-        ),
-    ] = None,
+    at: AtOption = None,
     quotes: Annotated[
-        Path | None, typer.Option(help="replay this quote file instead of synthetic quotes")
+        Path | None,
+        typer.Option(metavar="FILE", help="replay this quote file instead of synthetic quotes"),
     ] = None,
     seed: SeedOption = 0,
     db: DbOption = None,
@@ -53,7 +75,7 @@ def order(
 ) -> None:
     """Execute one order through the ladder (on the simulator unless --broker alpaca)."""
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
-    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
+    venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at is not None else None
     observer = None if json_out else StepPrinter(console)
@@ -73,11 +95,15 @@ def order(
     else:
         console.print()
         console.print(report_table(report))
-        console.print(attempts_table(report))
+        console.print(attempts_table(report, console.width))
         console.print(f"[dim]run {run_id}[/]")
-    if report.error and report.filled_qty == 0:
-        raise typer.Exit(3)
+    refused = first_refused(reports)
+    if refused is not None:
+        print_error(refusal_line(refused))
+    code = run_exit_code(reports, undone=False)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("order")(order)
+    app.command("order", cls=OrderCommand)(order)

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import NEW_YORK, console, parse_instant, print_json
+from better_orders.cli.help_format import Command
 from better_orders.core.timing import PhaseInfo, default_calendar
 
 
@@ -34,12 +35,13 @@ def _table(info: PhaseInfo) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("phase")
+    @app.command("phase", cls=Command)
     def phase(
         at: Annotated[
             str | None,
             typer.Option(
                 "--at",
+                metavar="ISO",
                 help="ISO-8601 instant; without an offset it is New York time. Default: now.",
             ),
         ] = None,

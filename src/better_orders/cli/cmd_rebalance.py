@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from better_orders.cli.common import (
+    AtOption,
     BrokerOption,
     ConfigOption,
     DbOption,
@@ -22,16 +24,21 @@ from better_orders.cli.common import (
     LiveOption,
     SeedOption,
     YesOption,
+    add_number_column,
     console,
     parse_instant,
+    print_error,
     print_json,
+    venue_choice,
+    words,
 )
+from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
+from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import Finished, SubmitOrder
-from better_orders.core.model import OrderUpdate
 from better_orders.core.plan import Plan
-from better_orders.engine.commands import VenueChoice, run_rebalance
+from better_orders.engine.commands import run_rebalance
 from better_orders.engine.rebalance import RebalanceReport, targets_from_pairs
 from better_orders.engine.runner import LadderEvent
 
@@ -75,8 +82,13 @@ def load_targets_file(path: Path) -> list[tuple[str, str]]:
 
 def plan_table(plan: Plan) -> Table:
     table = Table(title="plan (sells first)", title_justify="left")
-    for col in ("#", "symbol", "side", "qty", "ref price", "notional", "reason"):
-        table.add_column(col)
+    add_number_column(table, "#")
+    table.add_column("symbol", no_wrap=True)
+    table.add_column("side")
+    add_number_column(table, "qty")
+    add_number_column(table, "ref price")
+    add_number_column(table, "notional")
+    table.add_column("reason")
     for i, t in enumerate(plan.trades, start=1):
         table.add_row(
             str(i),
@@ -93,18 +105,35 @@ def plan_table(plan: Plan) -> Table:
 
 
 class LiveTable:
-    """One row per symbol: phase, spread class, attempt, filled/total, cost so far."""
+    """One row per leg: ladder state, spread class, latest attempt, filled/total, cost.
 
-    def __init__(self) -> None:
+    States and attempt kinds are shown as words so that, at 80 columns, they wrap
+    rather than push the numbers out of shape. The table appears with the first
+    ladder event: a rebalance refused before any leg starts shows no empty table.
+    """
+
+    COLUMNS = ("symbol", "side", "state", "spread", "attempt", "filled", "cost")
+
+    def __init__(self, console: Console | None = None) -> None:
         self.rows: dict[int, dict[str, str]] = {}
+        self.console = console
         self.live: Live | None = None
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
     def render(self) -> Table:
         table = Table(title="executing", title_justify="left")
-        for col in ("leg", "symbol", "side", "state", "spread", "attempt", "filled", "cost bps"):
-            table.add_column(col)
+        add_number_column(table, "#")
+        table.add_column("symbol", no_wrap=True)
+        for header in ("side", "state", "spread", "attempt"):
+            table.add_column(header)
+        add_number_column(table, "filled")
+        add_number_column(table, "cost bps")
         for leg, row in sorted(self.rows.items()):
-            table.add_row(str(leg), *row.values())
+            table.add_row(str(leg), *(row.get(key, "-") for key in self.COLUMNS))
         return table
 
     def __call__(self, ev: LadderEvent) -> None:
@@ -113,26 +142,25 @@ class LiveTable:
         row = self.rows.setdefault(ev.leg, {})
         row["symbol"] = ev.symbol
         row["side"] = lad.parent.side.value
-        row["state"] = lad.state.value
-        row["spread"] = row.get("spread", "-")
-        row["attempt"] = row.get("attempt", "-")
+        row["state"] = words(lad.state.value)
         if isinstance(ev.item, SubmitOrder):
-            row["attempt"] = f"{ev.item.attempt} {ev.item.kind.value}"
+            row["attempt"] = f"{ev.item.attempt} {words(ev.item.kind.value)}"
         row["filled"] = f"{lad.filled_qty}/{lad.parent.qty}"
-        row["cost"] = row.get("cost", "-")
         if isinstance(ev.item, Finished) and rep is not None:
             row["spread"] = str(rep.spread_class)
             row["cost"] = f"{rep.cost_bps:.2f}" if rep.cost_bps is not None else "-"
-        elif isinstance(ev.item, OrderUpdate):
-            row["state"] = f"{lad.state.value} ({ev.item.status.value})"
-        if self.live is not None:
+        if self.live is None and self.console is not None:
+            self.live = Live(self.render(), console=self.console, refresh_per_second=8)
+            self.live.start()
+        elif self.live is not None:
             self.live.update(self.render())
 
 
 def summary_table(report: RebalanceReport) -> Table:
     table = Table(title="result", title_justify="left")
-    for col in ("symbol", "target", "final weight", "qty", "value"):
-        table.add_column(col)
+    table.add_column("symbol", no_wrap=True)
+    for header in ("target", "final weight", "qty", "value"):
+        add_number_column(table, header)
     for r in report.results:
         table.add_row(
             r.symbol,
@@ -146,15 +174,15 @@ def summary_table(report: RebalanceReport) -> Table:
 
 def rebalance(
     targets: Annotated[
-        list[str] | None, typer.Argument(help="SYMBOL=WEIGHT, e.g. TQQQ=0.6")
+        list[str] | None,
+        typer.Argument(metavar="SYMBOL=WEIGHT", help="target weights, e.g. TQQQ=0.6 SPY=40%"),
     ] = None,
     targets_file: Annotated[
-        Path | None, typer.Option("--targets", help="targets file (.toml, .json or .csv)")
+        Path | None,
+        typer.Option("--targets", metavar="FILE", help="targets file (.toml, .json or .csv)"),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan, send nothing")] = False,
-    at: Annotated[
-        str | None, typer.Option(help="start time, ISO-8601 (New York if no offset)")
-    ] = None,
+    at: AtOption = None,
     seed: SeedOption = 0,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -166,8 +194,9 @@ def rebalance(
     resume: Annotated[
         str | None,
         typer.Option(
+            metavar="RUN",
             help="finish the interrupted run RUN (its own targets unless given); an "
-            "unfinished run of the same targets is resumed without it"
+            "unfinished run of the same targets is resumed without it",
         ),
     ] = None,
 ) -> None:
@@ -181,10 +210,9 @@ def rebalance(
         pairs += load_targets_file(targets_file)
     if not pairs and resume is None:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
-    venue = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
+    venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
     start = parse_instant(at) if at is not None else None
-    live_table = None if json_out else LiveTable()
 
     def show_plan(plan: Plan) -> None:
         if not json_out:
@@ -192,15 +220,8 @@ def rebalance(
             for note in plan.notes:
                 console.print(f"[dim]note: {note}[/]")
 
-    observer = live_table if live_table is not None and not dry_run else None
-    display = (
-        Live(observer.render(), console=console, refresh_per_second=8)
-        if observer is not None
-        else contextlib.nullcontext()
-    )
-    with display as shown:
-        if observer is not None:
-            observer.live = shown
+    observer = None if json_out or dry_run else LiveTable(console)
+    with contextlib.closing(observer) if observer is not None else contextlib.nullcontext():
         report = run_rebalance(
             pairs,
             venue=venue,
@@ -213,10 +234,10 @@ def rebalance(
             at=start,
             seed=seed,
         )
+    code = run_exit_code(report.executions, undone=bool(report.undone))
     if json_out:
         print_json(report)
-        if report.undone:
-            raise typer.Exit(1)  # the same exit status as the table view
+        _exit(report, code)  # the same exit status as the table view
         return
     if dry_run:
         console.print("[bold]dry run:[/] nothing was sent")
@@ -235,9 +256,23 @@ def rebalance(
     for item in report.undone:
         console.print(f"[yellow]undone:[/] {item}")
     console.print(f"[dim]run {report.run_id}[/]")
-    if report.undone:
-        raise typer.Exit(1)
+    _exit(report, code)
+
+
+def _exit(report: RebalanceReport, code: int) -> None:
+    """Exit ``code`` (if not 0) after one line: the first refusal, or how much was undone."""
+    if not code:
+        return
+    refused = first_refused(report.executions)
+    if refused is not None:
+        print_error(refusal_line(refused))
+    else:
+        legs = "leg" if len(report.undone) == 1 else "legs"
+        print_error(
+            f"rebalance incomplete: {len(report.undone)} {legs} undone ({report.undone[0]})"
+        )
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("rebalance")(rebalance)
+    app.command("rebalance", cls=Command)(rebalance)

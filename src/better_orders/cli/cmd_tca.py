@@ -14,17 +14,21 @@ resting orders can fill on real trades, conservatively (``sim.fills``). Examples
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from better_orders.cli.common import console, err_console, print_json
+from better_orders.cli.common import ConfigOption, console, err_console, print_json
+from better_orders.cli.extras import require_extra
+from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
@@ -35,6 +39,7 @@ from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, sel
 from better_orders.tca.report import summary_rows, write_html, write_pngs
 from better_orders.venues.sim.exchange import Latency
 
+_T = TypeVar("_T")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 
 
@@ -64,6 +69,37 @@ def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timed
     return timedelta(seconds=seconds)
 
 
+#: The largest ``--notional``: its shares must stay well within an exact quantity.
+MAX_NOTIONAL = Decimal(10) ** 12
+
+
+def check_outputs(report: Path | None, png: Path | None) -> None:
+    """Refuse unusable ``--report``/``--png`` paths now, not after a replay of minutes."""
+    if report is not None and report.is_dir():
+        raise InvalidInputError(
+            f"--report {report} is a folder: give the HTML file's name, e.g. {report / 'tca.html'}"
+        )
+    if png is not None and png.exists() and not png.is_dir():
+        raise InvalidInputError(f"--png {png} is a file: give a folder for the charts")
+    for option, path in (("--report", report and report.parent), ("--png", png)):
+        blocking = next((p for p in _with_parents(path) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise InvalidInputError(f"{option}: {blocking} is a file, not a folder")
+
+
+def _with_parents(path: Path | None) -> list[Path]:
+    return [] if path is None else [path, *path.parents]
+
+
+def _written(write: Callable[[], _T], option: str, path: Path) -> _T:
+    try:
+        return write()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{option}: cannot write {exc.filename or path}: {exc.strerror or exc}"
+        ) from None
+
+
 def _split(values: list[str] | None) -> list[str]:
     out: list[str] = []
     for value in values or []:
@@ -74,35 +110,54 @@ def _split(values: list[str] | None) -> list[str]:
 def tca(
     quotes: Annotated[
         list[Path] | None,
-        typer.Option("--quotes", help="quote file(s) to replay (gzip CSV or Parquet)"),
+        typer.Option(
+            "--quotes", metavar="FILE", help="quote file(s) to replay (gzip CSV or Parquet)"
+        ),
     ] = None,
     more_quotes: Annotated[
         list[Path] | None,
-        typer.Argument(help="more quote files (so --quotes a.csv.gz b.csv.gz works)"),
+        typer.Argument(
+            metavar="FILE", help="more quote files (so --quotes a.csv.gz b.csv.gz works)"
+        ),
     ] = None,
-    start: Annotated[str, typer.Option("--from", help="first decision, New York time")] = "09:30",
-    end: Annotated[str, typer.Option("--to", help="decisions before this time")] = "09:35",
-    every: Annotated[str, typer.Option(help="time between decisions: 1s, 500ms, 2m")] = "1s",
-    side: Annotated[list[str] | None, typer.Option(help="buy, sell or buy,sell")] = None,
-    qty: Annotated[str | None, typer.Option(help="shares per decision (default 100)")] = None,
+    start: Annotated[
+        str, typer.Option("--from", metavar="HH:MM", help="first decision, New York time")
+    ] = "09:30",
+    end: Annotated[
+        str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")
+    ] = "09:35",
+    every: Annotated[
+        str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
+    ] = "1s",
+    side: Annotated[
+        list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
+    ] = None,
+    qty: Annotated[
+        str | None, typer.Option(metavar="N", help="shares per decision (default 100)")
+    ] = None,
     notional: Annotated[
-        str | None, typer.Option(help="dollars per decision instead of --qty (whole shares)")
+        str | None,
+        typer.Option(metavar="USD", help="dollars per decision instead of --qty (whole shares)"),
     ] = None,
     policy: Annotated[
         list[str] | None,
-        typer.Option(help=f"policies to compare (default {','.join(DEFAULT_POLICIES)})"),
+        typer.Option(
+            metavar="NAMES",
+            help=f"policies to compare (default {','.join(DEFAULT_POLICIES)})",
+        ),
     ] = None,
     policy_file: Annotated[
-        Path | None, typer.Option(help="TOML file of extra or changed policies")
+        Path | None, typer.Option(metavar="FILE", help="TOML file of extra or changed policies")
     ] = None,
-    config: Annotated[Path | None, typer.Option(help="configuration TOML file")] = None,
+    config: ConfigOption = None,
     symbol: Annotated[
-        str | None, typer.Option(help="trade the files' quotes under this symbol")
+        str | None, typer.Option(metavar="SYMBOL", help="trade the files' quotes under this symbol")
     ] = None,
     trades: Annotated[
         list[Path] | None,
         typer.Option(
             "--trades",
+            metavar="FILE",
             help="trades file(s) whose prints fill resting orders: one for a single quote "
             "file, or one per quote file in the same order (default: a *_trades file beside "
             "each *_bbo/*_l1 file, if there is one)",
@@ -112,20 +167,35 @@ def tca(
         bool, typer.Option("--no-trades", help="do not look for companion trades files")
     ] = False,
     within: Annotated[
-        float, typer.Option(help="a decision counts as complete if filled within this (s)")
+        float,
+        typer.Option(metavar="SECONDS", help="a decision counts as complete if filled within this"),
     ] = DEFAULT_COMPLETION_SECONDS,
     latency: Annotated[
         str,
-        typer.Option(help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"),
+        typer.Option(
+            metavar="DURATION",
+            help="one-way delay of each order and cancel to the venue: 30ms, 0.1s",
+        ),
     ] = "30ms",
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     summary_only: Annotated[
-        bool, typer.Option(help="with --json: leave out the per-decision records")
+        bool,
+        typer.Option("--summary-only", help="with --json: leave out the per-decision records"),
     ] = False,
-    report: Annotated[Path | None, typer.Option(help="write a self-contained HTML report")] = None,
-    png: Annotated[Path | None, typer.Option(help="write PNG charts into this folder")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="write a self-contained HTML report (the tca extra)"),
+    ] = None,
+    png: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="write PNG charts into this folder (the tca extra)"),
+    ] = None,
 ) -> None:
     """Replay policies on real quotes and compare their execution cost with a market order."""
+    if report is not None or png is not None:
+        # Checked before the replay, which can take minutes, rather than after it.
+        require_extra("tca", "tca --report/--png", modules=["matplotlib"])
+        check_outputs(report, png)
     files = list(quotes or []) + list(more_quotes or [])
     if not files:
         raise InvalidInputError("no quote file given: use --quotes FILE...")
@@ -133,15 +203,17 @@ def tca(
         raise InvalidInputError("give --qty or --notional, not both")
     if notional is not None:
         amount = to_decimal(notional, "--notional")
-        if amount <= 0:
-            raise InvalidInputError(f"--notional must be positive, got {amount}")
+        if not 0 < amount <= MAX_NOTIONAL:
+            raise InvalidInputError(
+                f"--notional must be positive and at most {MAX_NOTIONAL:,}, got {notional}"
+            )
         sizing = Sizing(qty=None, notional=amount)
     else:
         sizing = Sizing(qty=parse_quantity(qty if qty is not None else Decimal(100), "--qty"))
     sides = [Side.parse(s) for s in (_split(side) or ["buy", "sell"])]
     sides = list(dict.fromkeys(sides))
-    if within <= 0:
-        raise InvalidInputError(f"--within must be positive, got {within}")
+    if not (math.isfinite(within) and within > 0):
+        raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
     cfg = load_config(config).config
     policies = select_policies(
         _split(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
@@ -202,8 +274,12 @@ def tca(
             task = bar.add_task("tca", total=total)
             result = run(lambda n: bar.advance(task, n))
 
-    html_path = write_html(result, report) if report is not None else None
-    pngs = write_pngs(result, png) if png is not None else []
+    html_path = (
+        _written(lambda: write_html(result, report), "--report", report)
+        if report is not None
+        else None
+    )
+    pngs = _written(lambda: write_pngs(result, png), "--png", png) if png is not None else []
     if json_out:
         print_json(_as_json(result, summary_only, html_path, pngs))
         return
@@ -282,4 +358,4 @@ def _print_table(result: TcaResult) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tca")(tca)
+    app.command("tca", cls=Command)(tca)

@@ -7,14 +7,20 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
+from better_orders.cli.extras import require_extra
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.jsonable import to_jsonable
+
+if TYPE_CHECKING:
+    from better_orders.engine.commands import VenueChoice
 
 
 class _RunOnConsole(Console):
@@ -37,6 +43,12 @@ err_console = _RunOnConsole(stderr=True, highlight=False)
 NEW_YORK = ZoneInfo("America/New_York")
 
 
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr, one line however long (what every failure ends with)."""
+    # Escaped: a message naming a TOML table ("[ladder]") is text, not rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def parse_instant(text: str) -> datetime:
     """Parse ``--at``: ISO-8601; a time without an offset is New York time.
 
@@ -55,16 +67,63 @@ def parse_instant(text: str) -> datetime:
     return value
 
 
+def add_number_column(table: Table, header: str) -> None:
+    """A column of numbers: right-aligned and never wrapped, however narrow the terminal.
+
+    Text columns beside it wrap instead, so a table stays readable at 80 columns.
+    """
+    table.add_column(header, justify="right", no_wrap=True)
+
+
+def words(value: str) -> str:
+    """An identifier (``waiting_spread``) as words, so a narrow column can wrap it."""
+    return value.replace("_", " ")
+
+
 def print_json(obj: Any) -> None:
     """Machine output: one JSON document on stdout, nothing else."""
     print(json.dumps(to_jsonable(obj), indent=2, sort_keys=False))
 
 
 # Options several commands share, defined once so their names and help never drift apart.
-DbOption = Annotated[str | None, typer.Option(help="journal / paper account SQLite file")]
-ConfigOption = Annotated[Path | None, typer.Option(help="configuration TOML file")]
-SeedOption = Annotated[int, typer.Option(help="seed of the synthetic quotes")]
-BrokerOption = Annotated[str, typer.Option(help="sim (default) or alpaca")]
-LiveOption = Annotated[bool, typer.Option(help="trade the live Alpaca account (asks to confirm)")]
-YesOption = Annotated[bool, typer.Option(help="with --live: skip the typed confirmation")]
-FeedOption = Annotated[str, typer.Option(help="Alpaca data feed: auto, sip or iex")]
+DbOption = Annotated[
+    str | None, typer.Option(metavar="PATH", help="journal / paper account SQLite file")
+]
+ConfigOption = Annotated[Path | None, typer.Option(metavar="PATH", help="configuration TOML file")]
+SeedOption = Annotated[int, typer.Option(metavar="N", help="seed of the synthetic quotes")]
+BrokerOption = Annotated[
+    str, typer.Option(metavar="sim|alpaca", help="the simulator, or Alpaca (the alpaca extra)")
+]
+LiveOption = Annotated[
+    bool, typer.Option("--live", help="trade the live Alpaca account (asks to confirm)")
+]
+YesOption = Annotated[bool, typer.Option("--yes", help="with --live: skip the typed confirmation")]
+FeedOption = Annotated[
+    str, typer.Option(metavar="auto|sip|iex", help="Alpaca data feed (auto: SIP if permitted)")
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ISO",
+        help="start time, ISO-8601 (New York time if no offset); "
+        "default: the most recent session's open",
+    ),
+]
+
+
+def check_feed(feed: str) -> None:
+    if feed not in ("auto", "iex", "sip"):
+        raise InvalidInputError(f"unknown Alpaca data feed {feed!r}: use iex, sip or auto")
+
+
+def venue_choice(
+    broker: str, *, live: bool = False, yes: bool = False, feed: str = "auto"
+) -> VenueChoice:
+    """The venue a command trades on; Alpaca only with its extra installed."""
+    from better_orders.engine.commands import VenueChoice
+
+    check_feed(feed)  # even where only Alpaca would read it
+    choice = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
+    if not choice.simulated:
+        require_extra("alpaca", "--broker alpaca")
+    return choice

@@ -8,6 +8,7 @@ from decimal import Decimal
 from rich.console import Console
 from rich.table import Table
 
+from better_orders.cli.common import add_number_column, words
 from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
@@ -18,7 +19,7 @@ from better_orders.core.ladder import (
     SubmitFailed,
     SubmitOrder,
 )
-from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate
+from better_orders.core.model import ExecutionReport, OrderStatus, OrderType, OrderUpdate
 from better_orders.core.timing import format_et
 from better_orders.engine.runner import LadderEvent
 
@@ -142,20 +143,37 @@ def report_table(report: ExecutionReport) -> Table:
     return table
 
 
-def attempts_table(report: ExecutionReport) -> Table:
+#: Terminal width from which the attempts table has room for the client order ids.
+IDS_FROM_WIDTH = 110
+
+
+def attempts_table(report: ExecutionReport, width: int = IDS_FROM_WIDTH) -> Table:
+    """Every child order: its kind, limit, fills and why it ended.
+
+    The client order ids (27 characters) are left out below ``IDS_FROM_WIDTH``
+    columns: the step lines above the table and ``--json`` show them, and the
+    attempt number is the id's last part.
+    """
+    ids = width >= IDS_FROM_WIDTH
     table = Table(title="attempts", title_justify="left")
-    for col in ("#", "client order id", "kind", "type", "limit", "qty", "filled", "avg", "ended"):
-        table.add_column(col)
+    add_number_column(table, "#")
+    if ids:
+        table.add_column("client order id", no_wrap=True)
+    table.add_column("kind")
+    add_number_column(table, "limit")
+    add_number_column(table, "filled")
+    add_number_column(table, "avg price")
+    table.add_column("ended")
     for i, a in enumerate(report.attempts, start=1):
+        limit = "market" if a.order_type is OrderType.MARKET else _fmt(a.limit_price)
+        avg = a.filled_avg_price and a.filled_avg_price.quantize(Decimal("0.0001"))
         table.add_row(
             str(i),
-            a.client_order_id,
-            a.kind.value,
-            a.order_type.value,
-            _fmt(a.limit_price),
-            str(a.qty),
-            str(a.filled_qty),
-            _fmt(a.filled_avg_price and a.filled_avg_price.quantize(Decimal("0.0001"))),
+            *([a.client_order_id] if ids else []),
+            words(a.kind.value),
+            limit,
+            f"{a.filled_qty}/{a.qty}",
+            _fmt(avg),
             a.end_reason or "-",
         )
     return table

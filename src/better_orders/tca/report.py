@@ -1,23 +1,25 @@
 """Reports of a replay evaluation: one self-contained HTML page, and PNG charts.
 
-The HTML page inlines plotly's JavaScript (``include_plotlyjs=True`` on the first
-chart), so it opens offline and can be mailed as one file. It shows the
-comparison table, the cost distribution of each policy, cost and completion by
-minute after the open, and one decision drawn as bid/ask over time with the
-ladder's orders and fills on it. ``write_pngs`` draws the same charts with
-matplotlib (Agg backend, no display needed).
+Four charts, drawn by matplotlib: the cost distribution of each policy, cost and
+completion by minute after the open, and one decision drawn as bid/ask over time
+with the ladder's orders and fills on it. The HTML page holds them as inline SVG
+beside the comparison table, so it opens offline and can be mailed as one file
+(no script, nothing fetched); ``write_pngs`` writes the same charts as PNG files.
 
-Heavy imports (plotly, matplotlib) happen inside the functions that need them.
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot: no
+global state, no display backend. matplotlib (the ``tca`` extra) is imported
+inside the functions that draw, so replaying alone does not need it.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -28,6 +30,9 @@ from better_orders.tca.metrics import MARKET_POLICY, DecisionRecord, MinuteRow, 
 from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 #: The example decision is drawn from this policy when it was evaluated.
 EXAMPLE_POLICY = "ladder"
 _NEW_YORK = ZoneInfo("America/New_York")
@@ -35,6 +40,8 @@ _NEW_YORK = ZoneInfo("America/New_York")
 _PALETTE = ("#1f77b4", "#d62728", "#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 _PAD_BEFORE = timedelta(seconds=3)
 _PAD_AFTER = timedelta(seconds=5)
+#: Where an SVG names an id: its definition, a link to it, a ``url(#...)`` to it.
+_ID_OR_REFERENCE = re.compile(r'(\bid="|href="#|url\(#)')
 
 
 def _fmt(value: float | None, digits: int = 2) -> str:
@@ -152,202 +159,49 @@ def _et(values: Sequence[datetime]) -> list[Any]:
     return [v.astimezone(_NEW_YORK).replace(tzinfo=None) for v in values]
 
 
-# -- HTML (plotly) -----------------------------------------------------------------------------
+# -- the charts (matplotlib) ----------------------------------------------------------------
 
 
-def _table_html(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return "<p>No decisions.</p>"
-    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
-        for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """One chart: its name (the PNG file's stem, the HTML figure's id) and its figure."""
+
+    name: str
+    figure: Figure
 
 
-def _distribution_figure(result: TcaResult) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    for policy in result.policies:
-        for f in result.files:
-            costs = [
-                r.cost_bps
-                for r in result.records
-                if r.policy == policy.name and r.file == f.label and r.cost_bps is not None
-            ]
-            fig.add_trace(
-                go.Box(
-                    y=costs,
-                    x=[f.label] * len(costs),
-                    name=policy.name,
-                    legendgroup=policy.name,
-                    showlegend=f is result.files[0],
-                    boxmean=True,
-                )
-            )
-    fig.update_layout(
-        title="Cost per decision (bps vs arrival mid; box = quartiles, dashed = mean)",
-        boxmode="group",
-        yaxis_title="bps",
-        height=480,
-    )
-    return fig
-
-
-def _minute_figure(result: TcaResult, field: str, title: str, ytitle: str) -> Any:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
+def charts(result: TcaResult) -> list[Chart]:
+    """The report's charts, in page order (the example only when there is a decision)."""
     labels = [f.label for f in result.files]
-    fig = make_subplots(rows=1, cols=len(labels), subplot_titles=labels, shared_yaxes=True)
     groups = _group_minutes(result.minutes())
-    palette = _PALETTE
-    for col, label in enumerate(labels, start=1):
-        for k, policy in enumerate(p.name for p in result.policies):
-            group = groups.get((label, policy), [])
-            fig.add_trace(
-                go.Scatter(
-                    x=[r.minute for r in group],
-                    y=[getattr(r, field) for r in group],
-                    mode="lines+markers",
-                    name=policy,
-                    legendgroup=policy,
-                    showlegend=col == 1,
-                    line={"color": palette[k % len(palette)]},
-                ),
-                row=1,
-                col=col,
-            )
-        fig.update_xaxes(title_text="minute after the open", dtick=1, row=1, col=col)
-    fig.update_yaxes(title_text=ytitle, row=1, col=1)
-    fig.update_layout(title=title, height=440)
-    return fig
-
-
-def _group_minutes(rows: list[MinuteRow]) -> dict[tuple[str, str], list[MinuteRow]]:
-    groups: dict[tuple[str, str], list[MinuteRow]] = {}
-    for r in rows:
-        groups.setdefault((r.file, r.policy), []).append(r)
-    return groups
-
-
-def _example_figure(trace: ExampleTrace) -> Any:
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    x = _et(trace.times)
-    fig.add_trace(go.Scatter(x=x, y=trace.bids, name="bid", line_shape="hv"))
-    fig.add_trace(go.Scatter(x=x, y=trace.asks, name="ask", line_shape="hv"))
-    mid = trace.record.arrival_mid
-    if mid is not None:
-        fig.add_trace(
-            go.Scatter(
-                x=[x[0], x[-1]],
-                y=[float(mid), float(mid)],
-                name="arrival mid",
-                line={"dash": "dot", "color": "grey"},
-            )
-        )
-    for label, start, end, limit in trace.orders:
-        s, e = _et([start, end])
-        if limit is None:
-            fig.add_trace(
-                go.Scatter(x=[s], y=[trace.asks[0]], mode="markers", name=f"order {label} (market)")
-            )
-        else:
-            fig.add_trace(
-                go.Scatter(
-                    x=[s, e],
-                    y=[limit, limit],
-                    mode="lines",
-                    name=f"order {label}",
-                    line={"width": 4},
-                )
-            )
-    if trace.fills:
-        fig.add_trace(
-            go.Scatter(
-                x=_et([f[0] for f in trace.fills]),
-                y=[f[1] for f in trace.fills],
-                mode="markers",
-                name="fills",
-                marker={"size": 12, "symbol": "x", "color": "black"},
-                text=[f"{q:g} shares" for _, _, q in trace.fills],
-            )
-        )
-    fig.update_layout(title=_example_title(trace), yaxis_title="price", height=480)
-    return fig
-
-
-def write_html(result: TcaResult, path: str | Path) -> Path:
-    """Write the self-contained HTML report; returns its path."""
-    import plotly.io as pio
-
-    out = Path(path)
-    figures = [
-        _distribution_figure(result),
-        _minute_figure(result, "mean_cost_bps", "Mean cost by minute", "bps"),
-        _minute_figure(
-            result,
-            "completion_rate",
-            f"Completed within {result.within_seconds:g} s, by minute",
-            "share of decisions",
+    completion = f"Completed within {result.within_seconds:g} s, by minute"
+    out = [
+        Chart("cost_distribution", _distribution_figure(result, labels)),
+        Chart(
+            "cost_by_minute",
+            _minute_figure(
+                result, labels, groups, "mean_cost_bps", "Mean cost by minute after the open", "bps"
+            ),
+        ),
+        Chart(
+            "completion_by_minute",
+            _minute_figure(result, labels, groups, "completion_rate", completion, "share"),
         ),
     ]
     example = pick_example(result)
     if example is not None:
-        figures.append(_example_figure(example_trace(example, result.quotes_for(example.file))))
-    parts = [
-        pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False)
-        for i, fig in enumerate(figures)
-    ]
-    sides = ", ".join(s.value for s in result.sides)
-    files = ", ".join(html.escape(f.label) for f in result.files)
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>Better Orders - execution cost report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f3f3f3; }} td:nth-child(1), td:nth-child(2) {{ text-align: left; }}
-</style></head><body>
-<h1>Execution cost by policy</h1>
-<p>Files: {files}. Sides: {sides}. {len(result.records)} decisions in
-{result.wall_seconds:.1f} s. Cost is the implementation shortfall in bps of the arrival mid
-(positive = paid), buys and sells pooled; "x market" is a policy's mean cost over the market
-order's on the same file.</p>
-{_table_html(summary_rows(result.summaries()))}
-{"".join(parts)}
-</body></html>
-"""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+        trace = example_trace(example, result.quotes_for(example.file))
+        out.append(Chart("example_decision", _example_figure(trace)))
     return out
 
 
-# -- PNG (matplotlib) ---------------------------------------------------------------------------
+def _distribution_figure(result: TcaResult, labels: list[str]) -> Figure:
+    """One panel per file, one box per policy."""
+    from matplotlib.figure import Figure
 
-
-def write_pngs(result: TcaResult, directory: str | Path) -> list[Path]:
-    """Write the key charts as PNG files into ``directory``; returns their paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-
-    # Cost distribution: one panel per file, one box per policy.
-    labels = [f.label for f in result.files]
     names = [p.name for p in result.policies]
-    fig, axes = plt.subplots(
-        1, len(labels), figsize=(max(4.2, 1.1 * len(names)) * len(labels), 4.5), squeeze=False
-    )
+    fig = Figure(figsize=(max(4.2, 1.1 * len(names)) * len(labels), 4.5))
+    axes = fig.subplots(1, len(labels), squeeze=False)
     for ax, label in zip(axes[0], labels, strict=True):
         data = []
         for name in names:
@@ -364,78 +218,154 @@ def write_pngs(result: TcaResult, directory: str | Path) -> list[Path]:
     axes[0][0].set_ylabel("cost, bps vs arrival mid")
     fig.suptitle("Cost per decision (box = quartiles, triangle = mean, whiskers 1.5 IQR)")
     fig.tight_layout()
-    written.append(_save(fig, folder / "cost_distribution.png"))
-    plt.close(fig)
+    return fig
 
-    groups = _group_minutes(result.minutes())
-    for field, name, title, ylabel in (
-        ("mean_cost_bps", "cost_by_minute.png", "Mean cost by minute after the open", "bps"),
-        (
-            "completion_rate",
-            "completion_by_minute.png",
-            f"Completed within {result.within_seconds:g} s, by minute",
-            "share",
-        ),
-    ):
-        fig, axes = plt.subplots(
-            1, len(labels), figsize=(4.2 * len(labels), 4), sharey=True, squeeze=False
-        )
-        for ax, label in zip(axes[0], labels, strict=True):
-            for k, policy in enumerate(p.name for p in result.policies):
-                group = groups.get((label, policy), [])
-                ys = [getattr(r, field) for r in group]
-                ax.plot(
-                    [r.minute for r in group],
-                    [np.nan if y is None else y for y in ys],
-                    marker="o",
-                    color=_PALETTE[k % len(_PALETTE)],
-                    label=policy,
-                )
-            ax.set_title(label, fontsize=8)
-            ax.set_xlabel("minute after the open")
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        axes[0][0].set_ylabel(ylabel)
-        axes[0][0].legend(fontsize=7)
-        fig.suptitle(title)
-        fig.tight_layout()
-        written.append(_save(fig, folder / name))
-        plt.close(fig)
 
-    example = pick_example(result)
-    if example is not None:
-        trace = example_trace(example, result.quotes_for(example.file))
-        fig, ax = plt.subplots(figsize=(10, 5))
-        x = _et(trace.times)
-        ax.step(x, trace.bids, where="post", label="bid")
-        ax.step(x, trace.asks, where="post", label="ask")
-        if example.arrival_mid is not None:
-            ax.axhline(float(example.arrival_mid), color="grey", linestyle=":", label="arrival mid")
-        for label, start, end, limit in trace.orders:
-            s, e = _et([start, end])
-            if limit is None:
-                ax.plot([s], [trace.asks[0]], marker="^", linestyle="", label=f"order {label}")
-            else:
-                ax.plot([s, e], [limit, limit], linewidth=4, alpha=0.6, label=f"order {label}")
-        if trace.fills:
-            ax.scatter(
-                _et([f[0] for f in trace.fills]),
-                [f[1] for f in trace.fills],
-                marker="x",
-                color="black",
-                s=80,
-                zorder=5,
-                label="fills",
+def _minute_figure(
+    result: TcaResult,
+    labels: list[str],
+    groups: dict[tuple[str, str], list[MinuteRow]],
+    field: str,
+    title: str,
+    ylabel: str,
+) -> Figure:
+    """One panel per file, one line per policy: ``field`` of each minute after the open."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(4.2 * len(labels), 4))
+    axes = fig.subplots(1, len(labels), sharey=True, squeeze=False)
+    for ax, label in zip(axes[0], labels, strict=True):
+        for k, policy in enumerate(p.name for p in result.policies):
+            group = groups.get((label, policy), [])
+            ys = [getattr(r, field) for r in group]
+            ax.plot(
+                [r.minute for r in group],
+                [np.nan if y is None else y for y in ys],
+                marker="o",
+                color=_PALETTE[k % len(_PALETTE)],
+                label=policy,
             )
-        ax.set_title(_example_title(trace), fontsize=8)
-        ax.set_ylabel("price")
-        ax.legend(fontsize=7, loc="best")
-        fig.autofmt_xdate()
-        fig.tight_layout()
-        written.append(_save(fig, folder / "example_decision.png"))
-        plt.close(fig)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("minute after the open")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _group_minutes(rows: list[MinuteRow]) -> dict[tuple[str, str], list[MinuteRow]]:
+    groups: dict[tuple[str, str], list[MinuteRow]] = {}
+    for r in rows:
+        groups.setdefault((r.file, r.policy), []).append(r)
+    return groups
+
+
+def _example_figure(trace: ExampleTrace) -> Figure:
+    """Bid and ask over time, the arrival mid, each order's limit while it lived, the fills."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 5))
+    ax = fig.subplots()
+    x = _et(trace.times)
+    ax.step(x, trace.bids, where="post", label="bid")
+    ax.step(x, trace.asks, where="post", label="ask")
+    mid = trace.record.arrival_mid
+    if mid is not None:
+        ax.axhline(float(mid), color="grey", linestyle=":", label="arrival mid")
+    for label, start, end, limit in trace.orders:
+        s, e = _et([start, end])
+        if limit is None:
+            ax.plot([s], [trace.asks[0]], marker="^", linestyle="", label=f"order {label}")
+        else:
+            ax.plot([s, e], [limit, limit], linewidth=4, alpha=0.6, label=f"order {label}")
+    if trace.fills:
+        ax.scatter(
+            _et([f[0] for f in trace.fills]),
+            [f[1] for f in trace.fills],
+            marker="x",
+            color="black",
+            s=80,
+            zorder=5,
+            label="fills",
+        )
+    ax.set_title(_example_title(trace), fontsize=8)
+    ax.set_ylabel("price")
+    ax.legend(fontsize=7, loc="best")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+# -- HTML --------------------------------------------------------------------------------------
+
+
+def _table_html(rows: list[dict[str, str]]) -> str:
+    if not rows:
+        return "<p>No decisions.</p>"
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _svg(chart: Chart) -> str:
+    """The chart as an inline ``<svg>`` element (text drawn as paths: no font needed).
+
+    matplotlib numbers the ids inside each SVG from 1; prefixing every id and every
+    reference to one with the chart's name keeps them unique on a page of several.
+    """
+    import io
+
+    buffer = io.StringIO()
+    chart.figure.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    return _ID_OR_REFERENCE.sub(rf"\g<1>{chart.name}-", text[text.index("<svg") :])
+
+
+def write_html(result: TcaResult, path: str | Path) -> Path:
+    """Write the self-contained HTML report; returns its path."""
+    out = Path(path)
+    figures = "\n".join(f'<figure id="{c.name}">{_svg(c)}</figure>' for c in charts(result))
+    sides = ", ".join(s.value for s in result.sides)
+    files = ", ".join(html.escape(f.label) for f in result.files)
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Better Orders - execution cost report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:nth-child(1), td:nth-child(2) {{ text-align: left; }}
+figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
+</style></head><body>
+<h1>Execution cost by policy</h1>
+<p>Files: {files}. Sides: {sides}. {len(result.records)} decisions in
+{result.wall_seconds:.1f} s. Cost is the implementation shortfall in bps of the arrival mid
+(positive = paid), buys and sells pooled; "x market" is a policy's mean cost over the market
+order's on the same file.</p>
+{_table_html(summary_rows(result.summaries()))}
+{figures}
+</body></html>
+"""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+# -- PNG ---------------------------------------------------------------------------------------
+
+
+def write_pngs(result: TcaResult, directory: str | Path) -> list[Path]:
+    """Write the charts as PNG files into ``directory``; returns their paths."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for chart in charts(result):
+        path = folder / f"{chart.name}.png"
+        chart.figure.savefig(path, dpi=110)
+        written.append(path)
     return written
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.savefig(path, dpi=110)
-    return path
