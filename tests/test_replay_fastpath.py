@@ -1,4 +1,10 @@
-"""The fast path of ``replay_marketable_orders`` makes the very fills of the row-by-row replay."""
+"""Replay fast paths make the very fills of the row-by-row replay.
+
+Two of them: ``replay_marketable_orders(fast=True)`` (a vectorised stream of
+immediate-or-cancel orders) and the TCA driver's quote skipping (a numpy
+pre-screen that drops rows which can neither change a decision, nor fill a
+resting order, nor move its place in the queue).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +13,25 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import Quote, Side
+from better_orders.core.model import OrderRequest, OrderType, Quote, Side
+from better_orders.tca.decisions import QuoteFile
+from better_orders.tca.driver import ReplayDriver
+from better_orders.tca.evaluate import ReplayCounters, evaluate_file
 from better_orders.tca.marketable import MarketableReplayStats, replay_marketable_orders
-from better_orders.venues.sim.exchange import Latency
-from better_orders.venues.sim.replay import ReplayQuotes
+from better_orders.tca.metrics import DecisionRecord
+from better_orders.tca.policies import BUILTIN_POLICIES, Policy
+from better_orders.venues.sim.book import QuoteBook
+from better_orders.venues.sim.exchange import Latency, SimExchange
+from better_orders.venues.sim.files import TradePrints, to_ns
+from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
+from better_orders.venues.sim.source import Execution
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 Orders = list[tuple[datetime, Side, D]]
@@ -175,3 +191,176 @@ def test_fast_path_fills_equal_row_by_row_on_real_quotes(quotes_dir: Path) -> No
     assert 1000 < slow.fills < len(orders)
     assert 0 < len(partial) < slow.fills
     assert fast.rows_read is not None and fast.rows_read < fast.quotes_processed / 10
+
+
+def test_executions_and_prints_do_not_touch_immediate_or_cancel_orders() -> None:
+    # The fast path reads no executions: IOC orders never rest, so none can reach them.
+    rows = [
+        Quote("ABC", D("10.00"), D("10.02"), D(300), D(100), at(0)),
+        Quote("ABC", D("10.00"), D("10.02"), D(300), D(40), at(1)),
+        Quote("ABC", D("9.99"), D("10.02"), D(200), D(40), at(2)),
+    ]
+    executions = {1: Execution(D("10.02"), D(60), -1), 2: Execution(D("10.00"), D(300), 1)}
+    rq = ReplayQuotes.from_quotes(rows, executions=executions)
+    orders = [(at(0.5), Side.BUY, D(250)), (at(1.5), Side.BUY, D(250)), (at(2.5), Side.SELL, D(50))]
+    slow, fast = both(rq, orders)
+    assert_same(slow, fast)
+    assert [(f.qty, f.price) for f in fast.fill_records] == [
+        (D(100), D("10.02")),
+        (D(40), D("10.02")),
+        (D(50), D("9.99")),
+    ]
+
+
+# -- the driver's quote skipping against the queue model ----------------------------------------
+
+
+def _churning_book(seed: int, *, lobster: bool) -> ReplayQuotes:
+    """A book that mostly keeps its prices and churns its sizes, with trades at and through
+    the touch: resting orders join queues, move up, lose their place and fill in part."""
+    rng = random.Random(seed)
+    t, bid, spread, rows = 0.0, 4000, 6, []
+    executions: dict[int, Execution] = {}
+    bid_sz, ask_sz = 300, 300
+    while t < 200:
+        t += rng.choice([0.0, 0.001, 0.05, 0.2, 0.6, 1.5])
+        roll = rng.random()
+        if roll < 0.55:  # same prices, new sizes: cancellations and new orders
+            bid_sz = max(0, bid_sz + rng.choice([-200, -100, -50, 50, 100, 300]))
+            ask_sz = max(0, ask_sz + rng.choice([-200, -100, -50, 50, 100, 300]))
+        else:
+            bid += rng.choice([-2, -1, 0, 0, 1, 2])
+            spread = rng.choice([1, 1, 2, 3, 6, 12, 25, 40])
+            bid_sz, ask_sz = rng.choice([100, 300, 800]), rng.choice([100, 300, 800])
+        if lobster and rng.random() < 0.3:
+            on_bid = rng.random() < 0.5
+            px = bid + (rng.choice([0, 0, -1]) if on_bid else spread + rng.choice([0, 0, 1]))
+            executions[len(rows)] = Execution(
+                D(px).scaleb(-2), D(rng.choice([50, 100, 300, 700])), 1 if on_bid else -1
+            )
+        rows.append(
+            Quote(
+                "ABC",
+                D(bid).scaleb(-2),
+                D(bid + spread).scaleb(-2),
+                D(bid_sz),
+                D(ask_sz),
+                OPEN + timedelta(seconds=t),
+            )
+        )
+    quotes = ReplayQuotes.from_quotes(rows, executions=executions or None)
+    if lobster:
+        return quotes
+    # Trades-file prints (direction unknown) at, inside and through the touch.
+    stamps, prices, sizes = [], [], []
+    for row in rows[::3]:
+        when = to_ns(row.ts) + rng.choice([0, 1_000_000, 40_000_000])
+        cents = int(row.bid * 100) + rng.choice([-1, 0, 0, 1, int(row.spread * 100)])
+        stamps.append(when)
+        prices.append(cents * 100)
+        sizes.append(rng.choice([50, 100, 300, 700]))
+    order = sorted(range(len(stamps)), key=stamps.__getitem__)
+    prints = TradePrints(
+        ts_ns=np.array([stamps[i] for i in order], dtype=np.int64),
+        price_e4=np.array([prices[i] for i in order], dtype=np.int64),
+        size=np.array([sizes[i] for i in order], dtype=np.int64),
+    )
+    return merge_trades(quotes, prints)
+
+
+@st.composite
+def resting_books(draw: st.DrawFn) -> tuple[ReplayQuotes, Side, D, D]:
+    """Rows 10 ms apart whose touches hover around a resting limit of 10.00, with
+    executions (LOBSTER) and prints (direction unknown, on rows repeating the book)."""
+    rows: list[Quote] = []
+    executions: dict[int, Execution] = {}
+    bid, ask = 1000, 1002
+    for i in range(draw(st.integers(min_value=2, max_value=30))):
+        direction = draw(st.sampled_from([None, None, -1, 0, 1]))
+        if direction == 0 and rows:  # a trades-file print row repeats the book in force
+            last = rows[-1]
+            rows.append(Quote("ABC", last.bid, last.ask, last.bid_size, last.ask_size, at(i / 100)))
+        else:
+            if not rows or draw(st.booleans()):  # else the same prices with new sizes
+                bid = 1000 + draw(st.integers(min_value=-3, max_value=2))
+                ask = bid + draw(st.integers(min_value=1, max_value=4))
+            sizes = st.sampled_from([0, 100, 200, 500])
+            bid_size, ask_size = D(draw(sizes)), D(draw(sizes))
+            rows.append(
+                Quote("ABC", D(bid).scaleb(-2), D(ask).scaleb(-2), bid_size, ask_size, at(i / 100))
+            )
+        if direction is not None and i > 0:
+            px = D(1000 + draw(st.integers(min_value=-2, max_value=2))).scaleb(-2)
+            size = D(draw(st.sampled_from([50, 100, 300, 600])))
+            away = direction == 0 and draw(st.booleans())  # a print on another venue
+            executions[i] = Execution(px, size, direction, away=away)
+    side = draw(st.sampled_from([Side.BUY, Side.SELL]))
+    qty = D(draw(st.sampled_from([100, 300, 1000])))
+    return ReplayQuotes.from_quotes(rows, executions=executions or None), side, D("10.00"), qty
+
+
+@settings(max_examples=200, deadline=None)
+@given(resting_books())
+def test_the_skip_pre_screen_finds_every_row_that_fills_or_requeues_a_resting_limit(
+    case: tuple[ReplayQuotes, Side, D, D],
+) -> None:
+    rq, side, limit, qty = case
+    venue = SimExchange(
+        QuoteBook.replay({"ABC": rq.starting_at(None)}),
+        latency=Latency(submit=timedelta(milliseconds=1)),
+    )
+    venue.submit(OrderRequest("o", "ABC", side, qty, OrderType.LIMIT, limit), at(0.001))
+    venue.advance(at(0.005))
+    driver = ReplayDriver(rq)
+    states: list[tuple[D, D | None, bool]] = []  # before each row: filled, ahead, resting
+    for i in range(1, len(rq)):
+        order = venue.order("o")
+        assert order is not None
+        states.append((order.filled_qty, venue.queue_ahead("o"), not order.status.is_terminal))
+        venue.advance(rq.quote_at(i).ts)
+    order = venue.order("o")
+    assert order is not None
+    states.append((order.filled_qty, venue.queue_ahead("o"), not order.status.is_terminal))
+    # states[k] is the state before row k + 1 is processed.
+    for i in range(1, len(rq)):
+        _, ahead, resting = states[i - 1]
+        if not resting:
+            break
+        changes = [j for j in range(i, len(rq)) if states[j][:2] != states[j - 1][:2]]
+        found = driver.first_fill(i, len(rq), side, limit, ahead)
+        if changes:
+            assert found is not None and found <= changes[0], (i, ahead, changes[0], found)
+
+
+def _resting_policies() -> list[Policy]:
+    """Policies whose orders rest: the default ladder's slice, all of it, and the passive walk."""
+    rest_all = Policy("rest-all", {"timing": {"rest_fraction": 1}})
+    return [BUILTIN_POLICIES["ladder"], BUILTIN_POLICIES["passive"], rest_all]
+
+
+def _same_orders_and_fills(a: DecisionRecord, b: DecisionRecord) -> None:
+    assert [(x.kind, x.limit_price, x.qty, x.started) for x in a.report.attempts] == [
+        (x.kind, x.limit_price, x.qty, x.started) for x in b.report.attempts
+    ]
+    assert [(f.price, f.qty, f.ts) for f in a.report.fills] == [
+        (f.price, f.qty, f.ts) for f in b.report.fills
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seed", "lobster"), [(1, True), (2, True), (5, True), (3, False), (4, False), (6, False)]
+)
+def test_skipping_quotes_keeps_queue_positions_and_fills(seed: int, lobster: bool) -> None:
+    qf = QuoteFile("churn", _churning_book(seed, lobster=lobster))
+    times = [OPEN + timedelta(seconds=s) for s in range(0, 100, 7)]
+    counters = ReplayCounters()
+    policies = _resting_policies()
+    fast = evaluate_file(qf, policies, BetterOrdersConfig(), times, counters=counters)
+    slow = evaluate_file(qf, policies, BetterOrdersConfig(), times, skip=False)
+    assert len(fast) == len(slow) == len(times) * 2 * len(policies)
+    for a, b in zip(fast, slow, strict=True):
+        _same_orders_and_fills(a, b)
+    # The book is busy enough that queues matter, and rows are still skipped.
+    partial = [r for r in slow if any(f.qty < r.report.requested_qty for f in r.report.fills)]
+    assert partial
+    assert counters.rows_skipped > 0

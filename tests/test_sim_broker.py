@@ -127,7 +127,7 @@ def test_pump_wakes_early_for_an_order_between_sparse_quotes() -> None:
         assert venue.clock.now() == START + timedelta(seconds=1, milliseconds=35)
         filled = await next_update(stream)
         assert filled.status is OrderStatus.FILLED and filled.fill is not None
-        assert filled.fill.price == D("74.97")  # the touch of the 10 s quote, not the limit
+        assert filled.fill.price == D("74.98")  # resting: crossed by the 10 s quote, at its limit
         assert venue.clock.now() == START + timedelta(seconds=10, milliseconds=5)
         assert (await asyncio.wait_for(anext(quotes), 30)) == rows[1]
         assert (await asyncio.wait_for(anext(quotes), 30)) == rows[2]

@@ -82,7 +82,7 @@ def statuses(events: list[object], coid: str | None = None) -> list[tuple[OrderS
 # -- fill model ------------------------------------------------------------------------------
 
 
-def test_marketable_limit_fills_at_touch_up_to_displayed_size_then_rests() -> None:
+def test_marketable_limit_fills_at_touch_up_to_displayed_size_then_rests_at_its_limit() -> None:
     ex = venue(
         [
             q(0, "50.00", "50.02", ask_size=300),
@@ -102,14 +102,15 @@ def test_marketable_limit_fills_at_touch_up_to_displayed_size_then_rests() -> No
     assert ex.order("c1").status is OrderStatus.PARTIALLY_FILLED  # type: ignore[union-attr]
     assert [o.client_order_id for o in ex.open_orders()] == ["c1"]
 
+    # The rest rests at 50.05: offers that later come in below it fill it at its limit.
     rest = updates(ex.advance(at(400)), "c1")
     assert [(u.status, u.filled_qty, u.fill.price if u.fill else None) for u in rest] == [
-        (OrderStatus.PARTIALLY_FILLED, 400, D("50.04")),
+        (OrderStatus.PARTIALLY_FILLED, 400, D("50.05")),
         (OrderStatus.FILLED, 500, D("50.05")),
     ]
     final = ex.order("c1")
     assert final is not None and final.status is OrderStatus.FILLED
-    assert final.filled_avg_price == (300 * D("50.02") + 100 * D("50.04") + 100 * D("50.05")) / 500
+    assert final.filled_avg_price == (300 * D("50.02") + 200 * D("50.05")) / 500
     assert ex.open_orders() == []
 
 
@@ -131,13 +132,14 @@ def test_marketable_sell_fills_at_the_bid() -> None:
     assert [(f.qty, f.price, f.side) for f in fills] == [(150, D("50.00"), Side.SELL)]
 
 
-def test_resting_limit_is_filled_by_a_later_quote_at_the_touch() -> None:
+def test_resting_limit_crossed_by_a_later_quote_fills_at_its_limit() -> None:
     ex = venue([q(0, "50.00", "50.02"), q(100, "49.95", "49.97", ask_size=1000)])
     ex.submit(buy("c", 200, "49.99"), at(0))
     assert statuses(ex.advance(at(99)), "c") == [(OrderStatus.NEW, 0)]
     events = updates(ex.advance(at(200)), "c")
     assert [(u.status, u.filled_qty) for u in events] == [(OrderStatus.FILLED, 200)]
-    assert events[0].fill is not None and events[0].fill.price == D("49.97")
+    # The seller who came in at 49.97 would have met our resting 49.99 bid: its price.
+    assert events[0].fill is not None and events[0].fill.price == D("49.99")
     assert events[0].fill.ts == at(100)
 
 
@@ -150,30 +152,34 @@ def test_resting_limits_fill_in_price_priority() -> None:
     assert statuses(events, "low") == [(OrderStatus.NEW, 0)]
 
 
-def test_replayed_execution_fills_resting_limit_at_its_limit() -> None:
+def test_replayed_executions_fill_resting_limits_at_their_limit_after_the_queue() -> None:
     rows = [
         q(0, "50.00", "50.02"),
         q(100, "50.00", "50.02", bid_size=440),
-        q(200, "50.00", "50.02", ask_size=100),
+        q(200, "50.00", "50.02", bid_size=440, ask_size=100),
+        q(300, "49.99", "50.02", bid_size=300, ask_size=100),
+        q(400, "49.99", "50.03", bid_size=300, ask_size=200),
     ]
     executions = {
         1: Execution(D("50.00"), D(60), direction=1),  # a seller hit the bid for 60
         2: Execution(D("50.02"), D(400), direction=-1),  # a buyer lifted the offer for 400
+        3: Execution(D("50.00"), D(500), direction=1),  # the 50.00 bids trade out
+        4: Execution(D("50.02"), D(150), direction=-1),  # and the 50.02 offers
     }
     ex = venue(rows, executions=executions)
-    ex.submit(buy("b", 100, "50.00"), at(0))
-    ex.submit(sell("s", 300, "50.03"), at(0))
-    ex.submit(sell("s2", 50, "50.02"), at(0))
-    ex.advance(at(150))
+    ex.submit(buy("b", 100, "50.00"), at(0))  # behind 500 shown at 50.00
+    ex.submit(sell("s", 300, "50.03"), at(0))  # behind the 50.02 offer
+    ex.submit(sell("s2", 50, "50.02"), at(0))  # behind 500 shown at 50.02
+    ex.advance(at(250))
+    assert [ex.order(c).filled_qty for c in ("b", "s", "s2")] == [0, 0, 0]  # type: ignore[union-attr]
+    assert ex.queue_ahead("b") == 440 and ex.queue_ahead("s2") == 100
+    ex.advance(at(450))
+    # 440 of the 500 went to the queue ahead of b; s2's last 100 ahead, then 50 to it.
     b = ex.order("b")
     assert b is not None and b.filled_qty == 60 and b.filled_avg_price == D("50.00")
-    assert ex.order("s").filled_qty == 0  # type: ignore[union-attr]
-    ex.advance(at(250))
-    # The sell at 50.03 is above the execution price; the one at 50.02 fills at its limit.
-    assert ex.order("s").filled_qty == 0  # type: ignore[union-attr]
     s2 = ex.order("s2")
     assert s2 is not None and s2.status is OrderStatus.FILLED and s2.filled_avg_price == D("50.02")
-    assert ex.order("b").filled_qty == 60  # type: ignore[union-attr]
+    assert ex.order("s").filled_qty == 0  # type: ignore[union-attr]
 
 
 def test_market_order_walks_the_book_and_completes() -> None:

@@ -21,7 +21,12 @@ from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.files import QuoteFileError, TradePrints, find_trades_file
+from better_orders.venues.sim.files import (
+    QuoteFileError,
+    TradePrints,
+    find_trades_file,
+    quote_venue,
+)
 from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
@@ -74,6 +79,25 @@ def test_unfillable_corrected_and_subpenny_prints_are_dropped(tmp_path: Path) ->
     assert prints.dropped == 6
     with pytest.raises(QuoteFileError, match="is for ABC, not XYZ"):
         TradePrints.from_file(f, symbol="XYZ")
+
+
+def test_algoseek_condition_flags_are_read_as_hex_bit_sets(tmp_path: Path) -> None:
+    s = timedelta(seconds=1)
+    f = write_trades(
+        tmp_path / "abc_20240109_trades.csv.gz",
+        [
+            (s, "10.01", 100, "1", 0),  # regular: kept
+            (s, "10.02", 200, "20000020", 0),  # sweep, trade-through exempt: kept
+            (s, "10.03", 300, "40", 0),  # opening print: kept
+            (s, "10.04", 100, "2000", 0),  # extended hours: dropped
+            (s, "10.05", 100, "20100200", 0),  # average price, derivatively priced: dropped
+            (s, "10.06", 100, "4800", 0),  # sold last, out of sequence: dropped
+            (s, "10.07", 100, "4000000", 0),  # official open: dropped
+        ],
+    )
+    prints = TradePrints.from_file(f, symbol="ABC")
+    assert [int(x) for x in prints.size] == [100, 200, 300]
+    assert prints.dropped == 4
 
 
 def test_prints_become_rows_repeating_the_book_in_force(tmp_path: Path) -> None:
@@ -162,16 +186,49 @@ def test_print_through_a_resting_sell_fills_it_and_a_print_above_a_buy_does_not(
     assert [(f.client_order_id, f.qty, f.price) for f in ex.fills] == [("o1", D(100), D("10.08"))]
 
 
-def test_print_at_the_limit_fills_half_only_when_better_than_the_displayed_touch() -> None:
+def test_print_at_the_limit_fills_an_improving_order_at_once_a_joining_one_after_its_queue() -> (
+    None
+):
     ex = venue(BOOK, [(timedelta(seconds=1), "10.03", 61)])
     rest(ex, Side.BUY, "10.03")  # alone above the displayed 10.00 bid
     ex.advance(OPEN + timedelta(seconds=2))
-    assert [(f.qty, f.price) for f in ex.fills] == [(D(30), D("10.03"))]
+    assert [(f.qty, f.price) for f in ex.fills] == [(D(61), D("10.03"))]
 
-    joined = venue(BOOK, [(timedelta(seconds=1), "10.00", 1000)])
-    rest(joined, Side.BUY, "10.00")  # behind the displayed bid's queue
-    joined.advance(OPEN + timedelta(seconds=2))
-    assert joined.fills == ()
+    prints = [(timedelta(seconds=1), "10.00", 150), (timedelta(seconds=2), "10.00", 100)]
+    joined = venue(BOOK, prints)
+    rest(joined, Side.BUY, "10.00")  # behind the 200 shown at the 10.00 bid
+    joined.advance(OPEN + timedelta(milliseconds=1500))
+    assert joined.fills == () and joined.queue_ahead("o1") == 50
+    joined.advance(OPEN + timedelta(seconds=3))
+    assert [(f.qty, f.price) for f in joined.fills] == [(D(50), D("10.00"))]
+
+
+def test_prints_on_other_venues_fill_a_single_venues_order_only_through_its_limit(
+    tmp_path: Path,
+) -> None:
+    quotes = write_quotes(tmp_path / "abc_20240109_nyse_bbo.csv.gz", BOOK)
+    s = timedelta(seconds=1)
+    lines = ["ts_utc_ns,ts_et,symbol,exchange,price,size,cond,corr"]
+    lines += [
+        f"{ns(s * k)},x,ABC,{venue},{px},{size},,0"
+        for k, venue, px, size in [
+            (1, "D", "10.03", 500),  # at our limit elsewhere: not our queue
+            (2, "N", "10.03", 40),  # at our limit on NYSE: fills us
+            (3, "D", "10.02", 30),  # through our limit anywhere: fills us
+        ]
+    ]
+    trades = tmp_path / "abc_20240109_trades.csv.gz"
+    with gzip.open(trades, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    assert quote_venue(quotes) == ("N",)
+    assert quote_venue(tmp_path / "lean_ABC_20240109_l1.csv.gz") == ()
+    prints = TradePrints.from_file(trades, venue=("N",))
+    assert prints.away is not None and list(prints.away) == [True, False, True]
+    rq = ReplayQuotes.from_file(quotes, trades=trades)
+    ex = SimExchange(QuoteBook.replay({"ABC": rq}), latency=Latency())
+    rest(ex, Side.BUY, "10.03")  # alone above the 10.00 bid
+    ex.advance(OPEN + timedelta(seconds=4))
+    assert [(f.qty, f.price) for f in ex.fills] == [(D(40), D("10.03")), (D(30), D("10.03"))]
 
 
 def test_print_before_the_order_reaches_the_venue_does_not_fill_it() -> None:

@@ -20,7 +20,9 @@ those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
 the ladder decides), or a quote or a printed execution (or trades-file print,
-``sim.replay.merge_trades``) that makes the resting order fill. It skips only
+``sim.replay.merge_trades``) that could fill the resting order or move its
+place in the queue at its price (``ReplayDriver.first_fill``, read against the
+venue's ``queue_ahead``: a dropped row must not change it). It skips only
 while nothing of ours is in flight (no submit, cancel or update on its way) and the ladder is
 not holding a spread that just came in. Rows before that row are dropped from
 the venue's feed; the row in force just before it (or at the timer) is
@@ -195,21 +197,51 @@ class ReplayDriver:
         hits = np.flatnonzero(could_act)
         return start + int(hits[0]) if len(hits) else None
 
-    def first_fill(self, start: int, stop: int, side: Side, limit: Decimal) -> int | None:
-        """First row in ``[start, stop)`` whose quote or printed execution fills a resting limit."""
+    def first_fill(
+        self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None
+    ) -> int | None:
+        """First row in ``[start, stop)`` that could fill a resting limit or move its queue place.
+
+        ``ahead`` is the order's queue ahead at the venue now (``SimExchange.queue_ahead``;
+        None: place unknown). This mirrors ``sim.fills`` (``requeue``, ``_cross``,
+        ``on_trade``) as a superset: every row the venue would change the order on,
+        in its fill or its ``ahead``, is a hit, so rows before the first hit can be
+        dropped. While nothing changes ``ahead`` stays what it is now, which is why
+        one value holds for the whole search. Prints on another venue (which fill
+        only through the limit) are treated as any print: a superset still. Keep it
+        in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
+        two disagree.
+        """
         if start >= stop:
             return None
         q = self.quotes
-        limit_e4 = int(limit.scaleb(4))
+        p = int(limit.scaleb(4))
         sl = slice(start, stop)
         if side is Side.BUY:
-            ask = q.ask_e4[sl]
-            hit = (ask > 0) & (ask <= limit_e4) & (q.ask_sz[sl] > 0)
-            hit |= self._exec_buy[sl] & (self._exec_px[sl] <= limit_e4)
+            near, shown, far = q.bid_e4[sl], q.bid_sz[sl], q.ask_e4[sl]
+            near_beyond = near > p  # someone bids more: our place is lost
+            far_at = (far > 0) & (far <= p)
+            far_through = (far > 0) & (far < p)
+            px, traded = self._exec_px[sl], self._exec_buy[sl]
+            trade_at, trade_through = traded & (px <= p), traded & (px < p)
         else:
-            bid = q.bid_e4[sl]
-            hit = (bid > 0) & (bid >= limit_e4) & (q.bid_sz[sl] > 0)
-            hit |= self._exec_sell[sl] & (self._exec_px[sl] >= limit_e4)
+            near, shown, far = q.ask_e4[sl], q.ask_sz[sl], q.bid_e4[sl]
+            near_beyond = (near > 0) & (near < p)
+            far_at = far >= p
+            far_through = far > p
+            px, traded = self._exec_px[sl], self._exec_sell[sl]
+            trade_at, trade_through = traded & (px >= p), traded & (px > p)
+        if ahead is None:
+            # Behind the touch: it returning to (or passing) our price places us; only a
+            # trade or a touch through our price can fill us.
+            hit = ~near_beyond | far_through | trade_through
+        elif ahead == 0:
+            # Alone at our price: losing it, or anything at or through our price.
+            hit = near_beyond | far_at | trade_at
+        else:
+            # In the queue: the touch leaving our price, its size falling below what is
+            # ahead of us (cancellations), or anything at or through our price.
+            hit = (near != p) | (shown < int(ahead)) | far_at | trade_at
         hits = np.flatnonzero(hit)
         return start + int(hits[0]) if len(hits) else None
 
@@ -365,14 +397,20 @@ class _Run:
         stop = n if stop_time is None else source.index_at(stop_time) + 1
         hit: int | None
         if state in _WAITS:
-            hit = driver.first_wait_ender(start, stop, self.params)
             coid = ladder.live_child
+            if coid is None and self.params.rest_fraction > 0:
+                # No slice rests (the last one filled, or none could be priced): the wait
+                # rests a new one off its next quote, whatever that quote is.
+                return
+            hit = driver.first_wait_ender(start, stop, self.params)
             if coid is not None:
                 # A slice resting during the wait (timing.rest_fraction): a fill matters too.
                 request = self.requests[coid]
                 if request.order_type is not OrderType.LIMIT or request.limit_price is None:
                     return
-                filled = driver.first_fill(start, stop, request.side, request.limit_price)
+                filled = driver.first_fill(
+                    start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
+                )
                 if filled is not None:
                     hit = filled if hit is None else min(hit, filled)
         elif state in _WORKING:
@@ -382,7 +420,9 @@ class _Run:
             request = self.requests[coid]
             if request.order_type is not OrderType.LIMIT or request.limit_price is None:
                 return
-            hit = driver.first_fill(start, stop, request.side, request.limit_price)
+            hit = driver.first_fill(
+                start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
+            )
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
                 return

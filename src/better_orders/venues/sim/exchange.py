@@ -20,8 +20,9 @@ plus any fault delay). ``advance(until)`` processes everything up to ``until``
 and returns what the client saw: ``QuoteEvent`` and ``OrderUpdate`` values.
 
 Which orders fill, how much and at what price is the fill model (``fills``):
-top of book only, displayed size is the liquidity, real trades when the quotes
-carry them. This file carries the fills out and tells the client.
+top of book only, displayed size is the liquidity, a resting limit fills at its
+limit after the queue ahead of it, real trades when the quotes carry them. This
+file carries the fills out and tells the client.
 
 Fills are observable two ways: on the updates (each carries its ``Fill``) and,
 since updates can be dropped, from the venue itself through ``take_fills()``,
@@ -53,10 +54,11 @@ from better_orders.venues.sim.faults import FaultPlan
 from better_orders.venues.sim.fills import (
     MakeFill,
     TopOfBook,
-    match_execution,
-    match_print,
-    match_top,
+    on_quote,
+    on_trade,
+    requeue,
     same_book,
+    take,
 )
 from better_orders.venues.sim.orders import VenueOrder, broker_order_id, check_price_grid
 from better_orders.venues.sim.source import MarketEvent
@@ -252,6 +254,16 @@ class SimExchange:
         found = self._orders.get(client_order_id)
         return found.snapshot() if found is not None else None
 
+    def queue_ahead(self, client_order_id: str) -> Decimal | None:
+        """Displayed shares ahead of a resting limit at its price; None while its place is unknown.
+
+        The venue's own state (``fills``), read by a replay that skips quote rows.
+        """
+        order = self._orders.get(client_order_id)
+        if order is None:
+            raise BrokerError(f"no order with client order id {client_order_id}", code="not_found")
+        return order.ahead
+
     def open_orders(self) -> list[BrokerOrder]:
         """Orders not yet terminal at the venue (including those still in flight to it)."""
         return [o.snapshot() for o in self._orders.values() if not o.status.is_terminal]
@@ -341,7 +353,7 @@ class SimExchange:
                 # A print row repeats the book: nothing to publish or replenish.
                 resting = self._resting.get(quote.symbol)
                 if resting:
-                    match_print(resting, execution, top.quote, self._filler(quote.ts))
+                    on_trade(resting, execution, self._filler(quote.ts))
                 return
         top = TopOfBook(quote)
         self._tops[quote.symbol] = top
@@ -352,13 +364,11 @@ class SimExchange:
         resting = self._resting.get(quote.symbol)
         if resting:
             fill = self._filler(quote.ts)
-            if execution is not None and execution.is_print:
-                match_print(resting, execution, quote, fill)
-            elif execution is not None:
-                match_execution(resting, execution, fill)
-            for order in sorted(resting, key=VenueOrder.priority):
-                if not order.status.is_terminal:
-                    match_top(order, top, fill)
+            if execution is not None:
+                # The trade happened before the book this row shows: it meets the queues
+                # as they stood.
+                on_trade(resting, execution, fill)
+            on_quote(resting, top, fill)
 
     def _on_submit_arrival(self, order: VenueOrder, now: datetime) -> None:
         if order.status.is_terminal:
@@ -373,7 +383,9 @@ class SimExchange:
         self._resting.setdefault(order.request.symbol, []).append(order)
         top = self._tops.get(order.request.symbol)
         if top is not None:
-            match_top(order, top, self._filler(now))
+            take(order, top, self._filler(now))
+            if order.request.limit_price is not None and not order.status.is_terminal:
+                requeue(order, top.quote)  # what is left joins the queue at its limit
         if order.request.time_in_force is TimeInForce.IOC and not order.status.is_terminal:
             self._cancel_now(order, now, reason="immediate-or-cancel remainder")
 
@@ -397,18 +409,12 @@ class SimExchange:
         if top is not None:
             touch = top.quote.far_touch(request.side)
             touch = touch if touch > 0 else None
-        limit = request.limit_price
-        if limit is None and touch is None:
+        # A limit at the venue rests, and a resting limit fills at its limit.
+        price = request.limit_price if request.limit_price is not None else touch
+        if price is None:
             return False
         if not self._faults.on_cancel_arrival(request.client_order_id):
             return False
-        if limit is None:
-            price = touch
-        elif touch is not None and (limit - touch) * request.side.sign >= 0:
-            price = touch  # marketable: at the touch, as any fill of a marketable limit
-        else:
-            price = limit
-        assert price is not None
         while order.remaining > 0:
             self._fill(order, order.remaining, price, now)
         return True

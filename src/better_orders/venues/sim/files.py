@@ -11,7 +11,9 @@ the row or column where it applies).
 from __future__ import annotations
 
 import os
+import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -218,15 +220,39 @@ def _sizes(frame: Any, column: str, file: Path) -> IntArray:
 #: ``Q``/``M`` (which repeat a print already on the tape).
 FILLABLE_CONDITIONS = frozenset(" @FIEO56X")
 
+#: The same choice for AlgoSeek trades (the ``lean*`` files), whose condition is a
+#: hexadecimal bit set (QuantConnect Lean's ``TradeConditionFlags``): regular (bit 0),
+#: intermarket sweep (5), opening/closing/re-opening prints (6, 7, 8), cross (21),
+#: automatic execution (28), trade-through exempt (29, set with most sweeps) and odd lot
+#: (31). Any other bit makes the print unfillable: cash, next day, seller (1-3),
+#: derivatively priced (9), Form T and extended hours (10, 13), sold last and out of
+#: sequence (11, 14), average price (20), price variation (22), official open/close
+#: (24, 26), prior reference price (25), and the rest.
+FILLABLE_FLAGS = sum(1 << bit for bit in (0, 5, 6, 7, 8, 21, 28, 29, 31))
+_HEX = re.compile(r"[0-9A-Fa-f]{1,8}")
+
+
+def fillable_conditions(conds: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Which sale conditions a resting displayed limit could have traded in.
+
+    A file whose every condition is 1-8 hex digits (none blank: a regular TAQ print
+    is blank or ``@``) holds AlgoSeek flags (``FILLABLE_FLAGS``); any other file holds
+    TAQ / CTA-UTP letter codes (``FILLABLE_CONDITIONS``).
+    """
+    if len(conds) and all(_HEX.fullmatch(c) for c in conds):
+        return np.array([int(c, 16) & ~FILLABLE_FLAGS == 0 for c in conds], dtype=np.bool_)
+    return np.array([set(c) <= FILLABLE_CONDITIONS for c in conds], dtype=np.bool_)
+
 
 @dataclass(frozen=True, slots=True)
 class TradePrints:
     """Fillable prints of a trades file (columns ``ts_utc_ns, symbol, price, size, cond, corr``).
 
     Dropped on loading: corrected or cancelled prints (``corr`` != 0), prints with a
-    sale condition outside ``FILLABLE_CONDITIONS``, and sub-penny prints at $1 or
-    more (midpoint or price-improved trades against hidden or retail flow, which a
-    displayed limit on the penny grid would not have met). ``dropped`` counts them.
+    sale condition a resting limit could not have traded in (``fillable_conditions``),
+    and sub-penny prints at $1 or more (midpoint or price-improved trades against
+    hidden or retail flow, which a displayed limit on the penny grid would not have
+    met). ``dropped`` counts them.
     """
 
     ts_ns: IntArray
@@ -234,13 +260,25 @@ class TradePrints:
     size: IntArray
     path: Path | None = None
     dropped: int = 0
+    #: Per print: it happened on another venue than the quotes' (``from_file(venue=...)``).
+    away: npt.NDArray[np.bool_] | None = None
 
     def __len__(self) -> int:
         return len(self.ts_ns)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, symbol: str | None = None) -> TradePrints:
-        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not)."""
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        symbol: str | None = None,
+        venue: Sequence[str] = (),
+    ) -> TradePrints:
+        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not).
+
+        ``venue``: the exchange codes of a single-venue quote file (``quote_venue``);
+        prints on other exchanges are then marked ``away``.
+        """
         import pandas as pd
 
         file = Path(path)
@@ -255,7 +293,7 @@ class TradePrints:
                     f"trades file {file} is missing column(s) {', '.join(missing)} "
                     f"(it has: {', '.join(map(str, columns)) or 'none'})"
                 )
-            use = list(wanted) + (["symbol"] if "symbol" in columns else [])
+            use = list(wanted) + [c for c in ("symbol", "exchange") if c in columns]
             frame = pd.read_csv(
                 file,
                 usecols=use,
@@ -266,6 +304,7 @@ class TradePrints:
                     "cond": "string",
                     "corr": "float64",
                     "symbol": "string",
+                    "exchange": "string",
                 },
                 keep_default_na=False,
                 na_values={"price": [""], "size": [""], "corr": [""]},
@@ -286,13 +325,17 @@ class TradePrints:
         px = frame["price"].to_numpy(dtype=np.float64)
         size = frame["size"].to_numpy(dtype=np.float64)
         corr = frame["corr"].to_numpy(dtype=np.float64)
-        conds = frame["cond"].fillna("").to_numpy(dtype=object)
+        conds = [str(c) for c in frame["cond"].fillna("").to_numpy(dtype=object)]
         valid = np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0)
-        fillable = np.array([set(str(c)) <= FILLABLE_CONDITIONS for c in conds], dtype=np.bool_)
+        fillable = fillable_conditions(conds)
         e4 = np.rint(np.nan_to_num(px) * 1e4).astype(np.int64)
         on_grid = np.abs(np.nan_to_num(px) * 1e4 - e4) <= 1e-3
         penny = (e4 % 100 == 0) | (e4 < 10_000)
         keep = valid & (corr == 0) & fillable & on_grid & penny
+        away = None
+        if venue and "exchange" in frame.columns:
+            exchanges = frame["exchange"].fillna("").to_numpy(dtype=object)
+            away = ~np.isin(exchanges, list(venue))
         order = np.argsort(ts[keep], kind="stable")
         return cls(
             ts_ns=ts[keep][order],
@@ -300,7 +343,33 @@ class TradePrints:
             size=size[keep][order].astype(np.int64),
             path=file,
             dropped=int(len(ts) - int(keep.sum())),
+            away=None if away is None else away[keep][order],
         )
+
+
+#: Venue names in quote file names (``taq_XXX_20180102_nyse_bbo``) and their exchange codes
+#: in TAQ / CTA-UTP trades files.
+VENUE_CODES = {
+    "nyse": ("N",),
+    "amex": ("A",),
+    "arca": ("P",),
+    "nasdaq": ("Q", "T"),
+    "bats": ("Z",),
+    "byx": ("Y",),
+    "edgx": ("K",),
+    "edga": ("J",),
+    "iex": ("V",),
+}
+
+
+def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The exchange codes of a single venue's quote file, named by a token of its file name.
+
+    Empty for consolidated quotes (and any file whose name names no venue).
+    """
+    name = Path(quote_file).name.lower()
+    tokens = name.split(".")[0].split("_")
+    return next((VENUE_CODES[t] for t in tokens if t in VENUE_CODES), ())
 
 
 def find_trades_file(quote_file: str | os.PathLike[str]) -> Path | None:

@@ -1,28 +1,53 @@
-"""The fill model of the simulated venue: top of book only, displayed size is the liquidity.
+"""The fill model of the simulated venue: fills no better than the market would give.
 
-- A marketable limit (buy limit >= ask, sell limit <= bid) fills at the touch,
-  not its limit, up to the displayed size; the rest rests at its limit. Size our
-  fills consume stays consumed until the next quote row of that symbol.
-- A resting limit fills when a later quote's opposite touch reaches it, again at
-  the touch and up to the displayed size.
-- A replayed execution (LOBSTER types 4/5) at price P against resting buys (or
-  sells) fills our resting buy limits >= P (sell limits <= P) at their limit, up
-  to the executed size.
-- A print from a trades file (``replay.merge_trades``: any venue, aggressor
-  unknown) is judged conservatively, since our queue position is unknown and
-  the print may have happened on a venue where others were ahead of us. Only an
-  order resting at the venue before the print can fill, always at its limit:
-  a print strictly through the limit (buy: below it; sell: above it) fills up
-  to the print's size; a print exactly at the limit fills only if the limit is
-  strictly better than this venue's displayed touch on our side (nobody shown
-  ahead of us here), and then only ``PRINT_AT_LIMIT_SHARE`` of the print (whole
-  shares, rounded down); a print at the limit while the displayed touch is at
-  or better than it fills nothing. A print row repeats the book in force: it is
-  not published and does not replenish the displayed size our fills consumed.
-- A market order takes the touch's displayed size, then walks a simple depth
-  model: each further level one tick worse holds the touch's displayed size
-  again (at least one round lot), so it always completes. With no valid touch
-  it waits at the venue for the next quote.
+Top of book only; the quotes are a record of a market our orders were not in,
+so every rule asks what that record proves our order would have got.
+
+Taking liquidity (an order arriving at the venue, and a market order):
+
+- A marketable limit (buy limit >= ask, sell limit <= bid) fills at the touch it
+  meets on arrival, up to the displayed size; the rest rests at its limit as a
+  resting order (below). Size our fills consume stays consumed until the next
+  quote row of that symbol.
+- A market order takes the touch's displayed size, then walks a depth model:
+  each further level one tick worse holds the touch's displayed size again (at
+  least ``MIN_DEPTH``), so it always completes. With no valid touch it waits at
+  the venue for the next quote.
+
+Resting limits fill at their own limit, never better, and only after the queue
+ahead of them (``VenueOrder.ahead``, whole shares of other people's orders):
+
+- Joining: resting at the displayed near touch (buy limit == bid), the displayed
+  size there is ahead of us; strictly better than the near touch (or with no
+  near touch) nothing is; behind it (buy limit < bid) our place is unknown
+  (``ahead`` None).
+- Trades at our price (a trades-file print, or a LOBSTER type 4/5 execution
+  against our side) consume the queue ahead first; only the part beyond it
+  fills us (partial fills as it comes). With an unknown place they fill nothing.
+- Cancellations come from behind us: the queue ahead shrinks only when the
+  displayed size at our price falls below it (``ahead = min(ahead, shown)``).
+  This is the conservative end of the usual choices (pro-rata would move us up
+  sooner), and it is all the evidence a file without trades gives: the quote
+  sizes alone can move us up the queue but never fill us.
+- The near touch leaving our price: moving behind it (buy: the bid drops below
+  our limit) means everything ahead has gone, so nothing is ahead of us; moving
+  beyond it (someone bids more) loses our place, and when the touch comes back
+  to our price we join at the back of what is displayed then.
+- Trading through our price fills us whatever the queue (a price level does not
+  trade through while orders rest on it): a print or execution strictly through
+  our limit (buy: below it) up to its size, the opposite touch strictly through
+  it (buy: ask < limit) up to its displayed size. The opposite touch exactly at
+  our limit (a locked book) fills only an order with nothing ahead of it.
+- A trades-file print's aggressor is unknown: it counts against our resting
+  orders on either side. Against a single venue's quotes (TAQ: NYSE quotes,
+  all-venue trades) a print on another venue (``Execution.away``) moves no queue
+  and fills nothing at our price: that venue's queue is not the one we are in.
+  Through our price it still fills us: a venue may not trade through a better
+  displayed price.
+- A print row repeats the book in force: it is not published and does not
+  replenish the displayed size our fills consumed.
+- Several of our orders meet a trade in price-time priority, each beyond its
+  own queue ahead and what our earlier orders took of it.
 
 These functions decide what fills, at what price and in which order; the
 exchange's ``MakeFill`` carries each fill out and answers how much it filled
@@ -31,7 +56,7 @@ exchange's ``MakeFill`` carries each fill out and answers how much it filled
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from better_orders.core.model import Quote, Side
@@ -42,8 +67,6 @@ from better_orders.venues.sim.source import Execution
 ZERO = Decimal(0)
 #: The smallest depth level the market-order walk assumes when the touch shows less.
 MIN_DEPTH = Decimal(100)
-#: Share of a print exactly at our limit that fills us (see the module docstring).
-PRINT_AT_LIMIT_SHARE = Decimal("0.5")
 
 #: Fill ``order`` for up to ``qty`` at ``price``; returns the quantity actually filled.
 MakeFill = Callable[[VenueOrder, Decimal, Decimal], Decimal]
@@ -59,89 +82,122 @@ class TopOfBook:
         self.bid_avail = quote.bid_size if quote.bid > 0 else ZERO
         self.ask_avail = quote.ask_size if quote.ask > 0 else ZERO
 
+    def take(self, side: Side, qty: Decimal) -> None:
+        """Our ``side`` order filled ``qty`` against the opposite touch."""
+        if side is Side.BUY:
+            self.ask_avail -= qty
+        else:
+            self.bid_avail -= qty
 
-def match_top(order: VenueOrder, top: TopOfBook, fill: MakeFill) -> None:
-    """Fill ``order`` against the displayed touch (a market order: then the depth model)."""
+    def available(self, side: Side) -> Decimal:
+        """What is left at the touch a ``side`` order trades against."""
+        return self.ask_avail if side is Side.BUY else self.bid_avail
+
+
+def take(order: VenueOrder, top: TopOfBook, fill: MakeFill) -> None:
+    """An arriving order (or a waiting market order) takes displayed liquidity at the touch."""
     request = order.request
-    buy = request.side is Side.BUY
+    side = request.side
+    buy = side is Side.BUY
     quote = top.quote
-    touch = quote.ask if buy else quote.bid
+    touch = quote.far_touch(side)
     if touch <= 0:
         return
     limit = request.limit_price
     if limit is not None:
         if (buy and limit < touch) or (not buy and limit > touch):
             return
-        available = top.ask_avail if buy else top.bid_avail
-        if available <= 0:
-            return
-        filled = fill(order, min(order.remaining, available), touch)
-        if buy:
-            top.ask_avail -= filled
-        else:
-            top.bid_avail -= filled
+        available = top.available(side)
+        if available > 0:
+            top.take(side, fill(order, min(order.remaining, available), touch))
         return
     # Market order: the touch's remaining size, then one tick worse per level.
-    depth = max(quote.ask_size if buy else quote.bid_size, MIN_DEPTH)
+    depth = max(quote.far_size(side), MIN_DEPTH)
     price = touch
-    level = top.ask_avail if buy else top.bid_avail
+    level = top.available(side)
     first = True
     while order.remaining > 0:
         while level > 0 and order.remaining > 0:
             filled = fill(order, min(order.remaining, level), price)
             level -= filled
             if first:
-                if buy:
-                    top.ask_avail -= filled
-                else:
-                    top.bid_avail -= filled
+                top.take(side, filled)
         first = False
         price = _step(price, buy)
         level = depth
 
 
-def match_execution(resting: list[VenueOrder], execution: Execution, fill: MakeFill) -> None:
-    """A replayed execution of known direction against our resting limits on that side."""
-    side = execution.resting_side
-    assert side is not None, "prints of unknown direction go through match_print"
-    px = execution.price
-    left = execution.size
+def requeue(order: VenueOrder, quote: Quote) -> None:
+    """Update a resting limit's queue ahead from the book in force (module docstring)."""
+    limit = order.request.limit_price
+    assert limit is not None, "only limits queue"
+    side = order.request.side
+    near = quote.near_touch(side)
+    if near <= 0 or (limit > near if side is Side.BUY else limit < near):
+        order.ahead = ZERO
+    elif near == limit:
+        shown = quote.bid_size if side is Side.BUY else quote.ask_size
+        order.ahead = shown if order.ahead is None else min(order.ahead, shown)
+    else:
+        order.ahead = None
+
+
+def on_quote(resting: Iterable[VenueOrder], top: TopOfBook, fill: MakeFill) -> None:
+    """A new quote row against our resting orders: queues move, crossing touches fill."""
     for order in sorted(resting, key=VenueOrder.priority):
-        if left <= 0:
-            return
-        limit = order.request.limit_price
-        if order.request.side is not side or limit is None or order.status.is_terminal:
+        if order.status.is_terminal:
             continue
-        if (side is Side.BUY and limit >= px) or (side is Side.SELL and limit <= px):
-            left -= fill(order, min(order.remaining, left), limit)
+        if order.request.limit_price is None:
+            take(order, top, fill)
+            continue
+        requeue(order, top.quote)
+        _cross(order, top, fill)
 
 
-def match_print(
-    resting: list[VenueOrder], execution: Execution, book: Quote, fill: MakeFill
-) -> None:
-    """A trades-file print against our resting limits (rule in the module docstring)."""
+def _cross(order: VenueOrder, top: TopOfBook, fill: MakeFill) -> None:
+    """The opposite touch at or through a resting limit fills it at its limit."""
+    limit = order.request.limit_price
+    assert limit is not None
+    side = order.request.side
+    far = top.quote.far_touch(side)
+    if far <= 0:
+        return
+    through = far < limit if side is Side.BUY else far > limit
+    if not through and not (far == limit and order.ahead == ZERO):
+        return
+    available = top.available(side)
+    if available <= 0:
+        return
+    order.ahead = ZERO
+    top.take(side, fill(order, min(order.remaining, available), limit))
+
+
+def on_trade(resting: Iterable[VenueOrder], execution: Execution, fill: MakeFill) -> None:
+    """A print or execution against our resting limits (module docstring).
+
+    ``execution.resting_side`` limits it to our orders on that side; a trades-file
+    print (side unknown) may meet either.
+    """
     px = execution.price
-    left = execution.size
+    size = execution.size
+    side = execution.resting_side
+    ours = ZERO  # what our earlier orders took of this trade
     for order in sorted(resting, key=VenueOrder.priority):
-        if left <= 0:
-            return
         limit = order.request.limit_price
         if limit is None or order.status.is_terminal:
             continue
+        if side is not None and order.request.side is not side:
+            continue
         buy = order.request.side is Side.BUY
-        through = px < limit if buy else px > limit
-        if through:
-            left -= fill(order, min(order.remaining, left), limit)
+        ahead = order.ahead
+        if px < limit if buy else px > limit:
+            ahead = ZERO  # traded through: nothing at our price is left ahead of us
+        elif px != limit or ahead is None or execution.away:
             continue
-        if px != limit:
-            continue
-        touch = book.bid if buy else book.ask
-        alone = touch <= 0 or (limit > touch if buy else limit < touch)
-        if not alone:
-            continue
-        share = (left * PRINT_AT_LIMIT_SHARE).to_integral_value(rounding="ROUND_FLOOR")
-        if share > 0:
-            left -= fill(order, min(order.remaining, share), limit)
+        order.ahead = max(ahead - size, ZERO)
+        reach = size - ahead - ours
+        if reach > 0:
+            ours += fill(order, min(order.remaining, reach), limit)
 
 
 def same_book(a: Quote, b: Quote) -> bool:

@@ -44,6 +44,7 @@ class VenueOrder:
     """The venue's mutable record of one order."""
 
     __slots__ = (
+        "ahead",
         "at_venue",
         "broker_order_id",
         "filled_qty",
@@ -67,6 +68,9 @@ class VenueOrder:
         self.fills = 0
         self.at_venue = False
         self.reject_reason: str | None = None
+        #: Displayed shares ahead of this limit in its price's queue (``fills``); None
+        #: while the near touch is better than its price and its place is unknown.
+        self.ahead: Decimal | None = None
 
     @property
     def remaining(self) -> Decimal:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ from better_orders.venues.sim.files import (
     IntArray,
     TradePrints,
     from_ns,
+    quote_venue,
     read_quote_file,
     to_ns,
 )
@@ -61,6 +62,7 @@ class ReplayQuotes:
         exec_sz: IntArray | None = None,
         exec_dir: IntArray | None = None,
         exec_hidden: npt.NDArray[np.bool_] | None = None,
+        exec_away: npt.NDArray[np.bool_] | None = None,
         path: Path | None = None,
         start: datetime | None = None,
     ) -> None:
@@ -69,7 +71,9 @@ class ReplayQuotes:
         execs = [exec_px_e4, exec_sz, exec_dir, exec_hidden]
         if any(a is None for a in execs) and not all(a is None for a in execs):
             raise InvalidInputError("execution arrays must be given all together or not at all")
-        if any(len(a) != n for a in arrays + [e for e in execs if e is not None]):
+        if exec_away is not None and exec_dir is None:
+            raise InvalidInputError("exec_away needs the execution arrays")
+        if any(len(a) != n for a in [*arrays, *(e for e in [*execs, exec_away] if e is not None)]):
             raise InvalidInputError("quote arrays must all have the same length")
         self.symbol = normalize_symbol(symbol)
         self.path = path
@@ -85,6 +89,8 @@ class ReplayQuotes:
         self.exec_sz = exec_sz
         self.exec_dir = exec_dir
         self.exec_hidden = exec_hidden
+        #: Prints on another venue than the quotes' (``merge_trades``); None: none are.
+        self.exec_away = exec_away
         self._cursor = 0
         self._peek: tuple[int, datetime] = (-1, EPOCH)
         self.last_execution: Execution | None = None
@@ -127,7 +133,8 @@ class ReplayQuotes:
         if trades is not None:
             loaded = cls.from_file(path, symbol=symbol)
             expect = loaded.symbol if symbol is None else None
-            merged = merge_trades(loaded, TradePrints.from_file(trades, symbol=expect))
+            venue = quote_venue(path)
+            merged = merge_trades(loaded, TradePrints.from_file(trades, symbol=expect, venue=venue))
             if start is not None:
                 merged._cursor = max(0, merged.index_at(start))
             return merged
@@ -165,10 +172,14 @@ class ReplayQuotes:
             n = len(rows)
             px, sz = np.zeros(n, np.int64), np.zeros(n, np.int64)
             direction, hidden = np.zeros(n, np.int64), np.zeros(n, np.bool_)
+            away = np.zeros(n, np.bool_)
             for i, ex in executions.items():
                 px[i], sz[i] = e4(ex.price, "execution price"), int(ex.size)
                 direction[i], hidden[i] = (ex.direction > 0) - (ex.direction < 0), ex.hidden
+                away[i] = ex.away
             extra = {"exec_px_e4": px, "exec_sz": sz, "exec_dir": direction, "exec_hidden": hidden}
+            if away.any():
+                extra["exec_away"] = away
         return cls(
             symbol=name,
             ts_ns=ts,
@@ -228,6 +239,7 @@ class ReplayQuotes:
             size=Decimal(int(self.exec_sz[i])),
             direction=int(self.exec_dir[i]),
             hidden=bool(self.exec_hidden[i]) if self.exec_hidden is not None else False,
+            away=bool(self.exec_away[i]) if self.exec_away is not None else False,
         )
 
     # -- QuoteSource -------------------------------------------------------------------------
@@ -258,8 +270,9 @@ def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
     print; prints before the first quote are dropped) and sorts after the quote
     rows of its instant. The exchange neither publishes it nor lets it replenish
     the displayed size: it only matches the print against resting limits (the
-    rule is in ``fills``). Rows the quote file already carries as
-    executions (LOBSTER) are kept as they are.
+    rule is in ``fills``; prints marked ``away`` by ``TradePrints`` count only
+    through our limit). Rows the quote file already carries as executions
+    (LOBSTER) are kept as they are.
     """
     n = len(quotes)
     where = np.searchsorted(quotes.ts_ns, prints.ts_ns, side="right") - 1
@@ -290,7 +303,20 @@ def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
         exec_sz=put(sz0, prints.size[live]),
         exec_dir=put(dir0, np.zeros(m, np.int64)),
         exec_hidden=put(hid0, np.zeros(m, np.bool_)),
+        exec_away=_merged_away(quotes, prints, put, live),
         path=quotes.path,
     )
     merged.trades_path = prints.path
+    return merged
+
+
+def _merged_away(
+    quotes: ReplayQuotes, prints: TradePrints, put: Callable[[Any, Any], Any], live: Any
+) -> npt.NDArray[np.bool_] | None:
+    """``merge_trades``' ``exec_away``: which merged rows are prints on another venue."""
+    if prints.away is None and quotes.exec_away is None:
+        return None
+    before = quotes.exec_away if quotes.exec_away is not None else np.zeros(len(quotes), np.bool_)
+    added = prints.away[live] if prints.away is not None else np.zeros(int(live.sum()), np.bool_)
+    merged: npt.NDArray[np.bool_] = put(before, added)
     return merged

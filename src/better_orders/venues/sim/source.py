@@ -31,12 +31,14 @@ class Execution:
     ``direction`` follows LOBSTER: +1 = a resting *buy* order was executed (a seller
     hit the bid), -1 = a resting sell order was executed (a buyer lifted the offer),
     0 = a consolidated print whose aggressor is unknown (see ``replay.merge_trades``).
+    ``away``: a print on another venue than the single venue the quotes show.
     """
 
     price: Decimal
     size: Decimal
     direction: int
     hidden: bool = False
+    away: bool = False
 
     @property
     def resting_side(self) -> Side | None:
