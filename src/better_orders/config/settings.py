@@ -181,6 +181,15 @@ class LadderSettings(_Section):
         2, ge=0, le=20, description="re-prices of the remaining quantity before the fallback"
     )
     repeg_extra_ticks: int = Field(0, ge=0, le=100, description="added per re-peg")
+    walk_fractions: tuple[Decimal, ...] = Field(
+        (),
+        max_length=21,
+        description=(
+            "passive entry: the limit of each attempt as a share of the spread from the near "
+            "touch (0.5 = the mid, 1 = the far touch), then the aggressive price; "
+            "empty = walk evenly from the mid over the re-pegs"
+        ),
+    )
     fallback: Literal["market", "none"] = Field(
         "market", description="after the last re-peg: market order for the rest, or stop"
     )
@@ -195,6 +204,14 @@ class LadderSettings(_Section):
     quote_timeout_seconds: float = Field(
         10.0, gt=0, description="give up if no valid quote arrives within this"
     )
+
+    @field_validator("walk_fractions")
+    @classmethod
+    def _shares(cls, value: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        bad = [str(v) for v in value if not 0 <= v <= 1]
+        if bad:
+            raise ValueError(f"walk fractions must be between 0 and 1, got {', '.join(bad)}")
+        return value
 
 
 class RebalanceSettings(_Section):

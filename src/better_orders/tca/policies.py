@@ -16,6 +16,9 @@ Built-ins (see :data:`BUILTIN_POLICIES`):
 * ``ladder`` - the product's current defaults (relative spread rule).
 * ``passive`` - no spread wait; the first limit at the mid, walking to the far
   touch over the re-pegs, then a market order.
+* ``walk`` - walk the book as the trading system this design started from later
+  did: no spread wait, a limit at the mid, then at 75% and 95% of the spread
+  from the near touch (``ladder.walk_fractions``), 10 s each, then a market order.
 
 Users add or change policies in the configuration file (``[tca.policies.NAME]``
 tables) or in a separate ``--policy-file`` (``[policies.NAME]`` tables, or
@@ -122,6 +125,22 @@ BUILTIN_POLICIES: dict[str, Policy] = {
             "ladder": {"entry": "passive"},
         },
         "limit at the mid walking to the far touch over the re-pegs, then market",
+    ),
+    "walk": Policy(
+        "walk",
+        {
+            "timing": {"opening_wait_max_seconds": 0.0, "early_wait_max_seconds": 0.0},
+            "ladder": {
+                "entry": "passive",
+                "walk_fractions": [Decimal("0.5"), Decimal("0.75"), Decimal("0.95")],
+                "max_repegs": 2,
+                "timeout_wait_for_spreads_seconds": 10.0,
+                "timeout_seconds": 10.0,
+                "timeout_standard_seconds": 10.0,
+                "fallback": "market",
+            },
+        },
+        "walk the book: the mid, then 75% and 95% of the spread every 10 s, then market",
     ),
 }
 

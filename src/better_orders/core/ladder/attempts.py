@@ -105,9 +105,13 @@ class LadderAttempts(LadderBook):
         """Limit of attempt ``index`` (0 = first): the far touch +/- ticks, or a passive walk.
 
         The passive walk starts at the mid (rounded away from the far touch) and
-        reaches the aggressive price on the last re-peg.
+        reaches the aggressive price on the last re-peg; with ``walk_fractions`` it
+        steps through those shares of the spread instead, then the aggressive price.
         """
         side = self.parent.side
+        walk = self.params.walk_fractions
+        if self.params.entry == "passive" and index < len(walk):
+            return pricing.walk_limit(side, quote, walk[index])
         aggressive = pricing.repeg_limit(
             side, quote, self.params.aggressive_ticks, index, self.params.repeg_extra_ticks
         )
