@@ -230,7 +230,16 @@ class RebalanceSettings(_Section):
 
 
 class TcaSettings(_Section):
-    """Replay evaluation (``better-orders tca``): extra or changed execution policies."""
+    """Replay evaluation (``better-orders tca``): extra or changed policies, and the fees on sales.
+
+    Fee defaults (check them against your broker's confirmations; both change):
+    the SEC's Section 31 rate was $27.80 per $1M of covered sales for fiscal 2025
+    (Release 34-102779; the SEC set it to $0.00 from 2025-05-14 once the year's
+    appropriation was collected, and re-sets it every fiscal year: Release 34-104909
+    of 2026-02-27 for fiscal 2026); FINRA's Trading Activity Fee on covered equity
+    sales is $0.000166 a share, at most $8.30 a trade (FINRA By-Laws, Schedule A,
+    Section 1).
+    """
 
     policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -238,6 +247,15 @@ class TcaSettings(_Section):
             "policies as [tca.policies.NAME] tables: a partial configuration overlay, "
             "with optional 'description' and 'extends'; a built-in's name tweaks it"
         ),
+    )
+    sec_fee_per_million: Decimal = Field(
+        Decimal("27.80"), ge=0, description="SEC Section 31 fee on sales, $ per $1M of proceeds"
+    )
+    finra_taf_per_share: Decimal = Field(
+        Decimal("0.000166"), ge=0, description="FINRA Trading Activity Fee on sales, $ a share"
+    )
+    finra_taf_max_per_trade: Decimal = Field(
+        Decimal("8.30"), ge=0, description="the FINRA Trading Activity Fee's cap, $ a trade"
     )
 
 

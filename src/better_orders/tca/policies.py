@@ -18,7 +18,8 @@ Built-ins (see :data:`BUILTIN_POLICIES`):
   touch over the re-pegs, then a market order.
 * ``walk`` - walk the book as the trading system this design started from later
   did: no spread wait, a limit at the mid, then at 75% and 95% of the spread
-  from the near touch (``ladder.walk_fractions``), 10 s each, then a market order.
+  from the near touch (``ladder.walk_fractions``), 10 s each, then a market order
+  for the rest at any price (its budgets are lifted).
 
 Users add or change policies in the configuration file (``[tca.policies.NAME]``
 tables) or in a separate ``--policy-file`` (``[policies.NAME]`` tables, or
@@ -78,6 +79,9 @@ class Policy:
 #: orders that a live, still-updating feed would let through).
 EVALUATION_OVERLAY: Overlay = {"mode": "always", "spread": {"max_quote_age_seconds": 86_400.0}}
 
+#: Every slippage budget of the configuration (bps of the arrival mid).
+_BUDGETS = ("max_slippage_bps", "leveraged_etf_bps", "high_volume_etf_bps", "other_stock_bps")
+
 BUILTIN_POLICIES: dict[str, Policy] = {
     "market": Policy(
         "market",
@@ -129,6 +133,8 @@ BUILTIN_POLICIES: dict[str, Policy] = {
     "walk": Policy(
         "walk",
         {
+            # The system it copies sends the market order whatever the price: no budget.
+            **dict.fromkeys(_BUDGETS, Decimal(10_000)),
             "timing": {"opening_wait_max_seconds": 0.0, "early_wait_max_seconds": 0.0},
             "ladder": {
                 "entry": "passive",
