@@ -183,3 +183,91 @@ def test_default_ladder_never_costs_more_than_market_and_completes_on_each_real_
         assert 0 < s["ratio_to_market"] <= 1.02, s["file"]
         assert s["completion_rate"] == 1.0, s["file"]
         assert s["complete_within_rate"] == 1.0, s["file"]
+
+
+def test_a_folder_a_glob_and_files_give_the_same_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "quotes"
+    folder.mkdir()
+    a = small_file(folder / "abc_20240109_l1.csv.gz")
+    b = small_file(folder / "abd_20240109_l1.csv.gz")
+    base = ["--to", "09:30:30", "--every", "10s", "--summary-only", "--policy", "ladder,market"]
+    by_folder = run_json(capsys, ["--quotes", str(folder), *base])
+    by_glob = run_json(capsys, ["--quotes", str(folder / "*_l1.csv.gz"), *base])
+    by_files = run_json(capsys, ["--quotes", str(a), str(b), *base])
+    for data in (by_folder, by_glob, by_files):
+        data.pop("wall_seconds")
+    assert by_folder == by_glob == by_files
+    corpus = by_folder["corpus"]
+    assert corpus["estimator"].startswith("ratio to market = sum of the policy's shortfall")
+    assert (corpus["confidence"], corpus["resamples"], corpus["seed"]) == (0.95, 2000, 0)
+    assert [d["file"] for d in by_folder["symbol_days"]] == [a.name, b.name]
+    assert {d["regime"] for d in by_folder["symbol_days"]} <= {"wide-open", "tick-bound", "other"}
+    assert {(r["file"], r["policy"], r["side"]) for r in corpus["per_symbol_day"]} == {
+        (f, p, s)
+        for f in (a.name, b.name)
+        for p in ("ladder", "market")
+        for s in ("buy", "sell", "both")
+    }
+    pooled = {(r["group"], r["policy"], r["side"]): r for r in corpus["pooled"]}
+    ladder = pooled[("all", "ladder", "both")]
+    assert ladder["symbol_days"] == 2 and ladder["decisions"] == 12
+    assert ladder["ratio_to_market_ci95"] is not None
+    assert set(ladder["decomposition_bps"]) == {
+        "spread",
+        "timing",
+        "passive",
+        "opportunity",
+        "fees",
+    }
+    assert by_folder["fees"]["sec_fee_per_million"] == "27.80"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: [str(d / "*.parquet")], "no file matches"),
+        (lambda d: [str(d)], "holds notes.txt, which is not a quote file"),
+        (lambda d: [str(d / "notes.txt")], "is not a quote file"),
+        (lambda d: [str(d / "abc_20240109_trades.csv.gz")], "is not a quote file: a trades file"),
+    ],
+)
+def test_bad_corpus_input_is_one_line_and_runs_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make: Any,
+    message: str,
+) -> None:
+    small_file(tmp_path / "abc_20240109_l1.csv.gz")
+    with gzip.open(tmp_path / "abc_20240109_trades.csv.gz", "wt") as fh:
+        fh.write("ts_utc_ns,symbol,price,size,cond,corr\n")
+    (tmp_path / "notes.txt").write_text("not quotes")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may run on bad input")
+
+    monkeypatch.setattr("better_orders.cli.cmd_tca.run_tca", refuse)
+    assert run(["tca", "--quotes", *make(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_terminal_tables_per_symbol_day_pooled_and_decomposition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    small_file(tmp_path / "abc_20240109_l1.csv.gz")
+    small_file(tmp_path / "abd_20240109_l1.csv.gz")
+    args = ["tca", "--quotes", str(tmp_path), "--to", "09:30:30", "--every", "10s", "--per-file"]
+    assert run([*args, "--policy", "ladder,market,walk", "--resamples", "300", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())  # titles wrap to their table's width
+    assert "Per symbol-day" in out and out.count("ABC 2024-01-09") == 2
+    assert "Pooled: 95% intervals from resampling whole symbol-days (300 resamples, seed 3)" in flat
+    assert "Where the cost went" in out and "unfilled" in out
+    assert "abc_20240109_l1.csv.gz (ABC, 6 decisions per policy)" in flat  # --per-file
+    assert "walk" in out
+    assert run([*args, "--resamples", "0"]) == 2
+    assert "--resamples must be at least 1" in capsys.readouterr().err

@@ -59,8 +59,8 @@ class Policy:
     def config(self, base: BetterOrdersConfig) -> BetterOrdersConfig:
         """``base`` with this policy's overlay applied (and ``mode = "always"``), validated."""
         data = base.model_dump(mode="python")
-        merged = _merge(data, EVALUATION_OVERLAY)
-        merged = _merge(merged, self.overlay)
+        merged = merge_overlays(data, EVALUATION_OVERLAY)
+        merged = merge_overlays(merged, self.overlay)
         try:
             return BetterOrdersConfig.model_validate(merged)
         except ValidationError as exc:
@@ -153,13 +153,13 @@ BUILTIN_POLICIES: dict[str, Policy] = {
 DEFAULT_POLICIES = ("ladder", "seed-ladder", "market", "passive")
 
 
-def _merge(base: Mapping[str, Any], overlay: Overlay) -> dict[str, Any]:
+def merge_overlays(base: Mapping[str, Any], overlay: Overlay) -> dict[str, Any]:
     """A deep merge: tables merge key by key, anything else replaces."""
     out = dict(base)
     for key, value in overlay.items():
         current = out.get(key)
         if isinstance(value, Mapping) and isinstance(current, Mapping):
-            out[key] = _merge(current, value)
+            out[key] = merge_overlays(current, value)
         else:
             out[key] = value
     return out
@@ -187,7 +187,7 @@ def _define(name: str, table: Mapping[str, Any], known: dict[str, Policy], sourc
         start = known[name].overlay  # a built-in (or earlier definition) is tweaked, not replaced
     previous = known.get(name)
     text = description or (previous.description if previous else "") or f"from {source}"
-    return Policy(name, _merge(start, body), text)
+    return Policy(name, merge_overlays(start, body), text)
 
 
 def policies_from_tables(
