@@ -24,6 +24,17 @@ def run(args: list[str]) -> int:
     return 0
 
 
+#: Every chart of the report, in page order.
+CHARTS = (
+    "ratio_to_market",
+    "cost_decomposition",
+    "cost_distribution",
+    "cost_by_minute",
+    "completion_by_minute",
+    "example_decision",
+)
+
+
 def small_file(path: Path) -> Path:
     """Two minutes of quotes: 30c wide, coming in to 2c every 20 s for a few seconds."""
     lines = ["ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz"]
@@ -146,19 +157,14 @@ def test_html_report_is_self_contained_and_pngs_are_written(
     assert len(ids) == len(set(ids))
     for ref in re.findall(r'href="([^"]*)"', page) + re.findall(r"url\(([^)]*)\)", page):
         assert ref.startswith("#") and ref[1:] in ids, ref
-    # The four charts, each drawn inline as SVG.
-    for name in ("cost_distribution", "cost_by_minute", "completion_by_minute", "example_decision"):
+    # The six charts, each drawn inline as SVG.
+    for name in CHARTS:
         figure = re.search(rf'<figure id="{name}">(.*?)</figure>', page, re.DOTALL)
         assert figure is not None, name
         assert figure.group(1).startswith("<svg") and figure.group(1).rstrip().endswith("</svg>")
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == len(CHARTS)
     names = sorted(p.name for p in png_dir.iterdir())
-    assert names == [
-        "completion_by_minute.png",
-        "cost_by_minute.png",
-        "cost_distribution.png",
-        "example_decision.png",
-    ]
+    assert names == sorted(f"{name}.png" for name in CHARTS)
     assert all((png_dir / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
 
 

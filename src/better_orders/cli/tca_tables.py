@@ -11,11 +11,10 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from better_orders.cli.common import add_number_column
-from better_orders.tca.bootstrap import Interval
 from better_orders.tca.decomposition import COMPONENTS
 from better_orders.tca.evaluate import TcaResult
 from better_orders.tca.pooled import CorpusSummary, PooledRow
-from better_orders.tca.report import summary_rows
+from better_orders.tca.report import fmt, interval, pct, summary_rows
 
 #: How the decomposition's parts are headed in tables.
 PART_HEADERS = {
@@ -25,18 +24,6 @@ PART_HEADERS = {
     "opportunity": "unfilled",
     "fees": "fees",
 }
-
-
-def fmt(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
-def interval(value: Interval | None, digits: int = 2) -> str:
-    return "-" if value is None else f"[{value.low:.{digits}f}, {value.high:.{digits}f}]"
 
 
 def day_table(corpus: CorpusSummary, within: float) -> Table:

@@ -43,7 +43,6 @@ from better_orders.cli.tca_options import (
     TradesOption,
     WithinOption,
 )
-from better_orders.cli.tca_tables import fmt, interval, pct
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, Resampler
@@ -52,6 +51,7 @@ from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import available_policies, select_policies
 from better_orders.tca.regime import Regime
+from better_orders.tca.report import fmt, interval, pct
 from better_orders.tca.tune import DaySource, TuneResult, Window, default_jobs, run_tune
 from better_orders.tca.tune_space import parse_param, search_space
 
@@ -164,7 +164,7 @@ def tune(
         )
 
     if json_out:
-        print_json(_as_json(run(), min_completion))
+        print_json(tune_json(run(), min_completion))
         return
     columns = (
         TextColumn("evaluating"),
@@ -176,7 +176,7 @@ def tune(
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("tune", total=(len(candidates) + 1) * len(days))
         result = run(lambda _: bar.advance(task))
-    _print(result, min_completion)
+    print_tune(result, min_completion)
 
 
 def _header(result: TuneResult, min_completion: float) -> str:
@@ -193,7 +193,8 @@ def _header(result: TuneResult, min_completion: float) -> str:
     )
 
 
-def _print(result: TuneResult, min_completion: float) -> None:
+def print_tune(result: TuneResult, min_completion: float) -> None:
+    """The candidates, the folds and the out-of-sample figure, as tables."""
     cv, names = result.cv, [c.name for c in result.candidates]
     console.print(_header(result, min_completion), highlight=False)
     table = Table(title="Candidates, best in sample first", title_justify="left")
@@ -266,7 +267,8 @@ def _regime_ratios(result: TuneResult) -> dict[str, float | None]:
     return out
 
 
-def _as_json(result: TuneResult, min_completion: float) -> dict[str, Any]:
+def tune_json(result: TuneResult, min_completion: float) -> dict[str, Any]:
+    """Everything ``print_tune`` shows, and the decomposition of each candidate, as JSON."""
     cv, names = result.cv, [c.name for c in result.candidates]
     w = result.window
     return {
