@@ -38,6 +38,7 @@ from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.tca.tune import DaySource, Window, default_jobs, run_tune
 from better_orders.tca.tune_space import parse_param, search_space
 from better_orders.venues.sim.exchange import Latency
+from tca_speed import data_folder
 
 #: The target: a tune of at least 50 candidates over the corpus within 15 minutes.
 TARGET_SECONDS = 15 * 60
@@ -46,12 +47,6 @@ PARAMS = (
     "spread.wait_ratio=0.3:0.9",
     "timing.opening_wait_max_seconds=30:120",
 )
-
-
-def data_folder(given: str | None) -> Path:
-    raw = given or os.environ.get("BETTER_ORDERS_DATA") or "../shared/data"
-    path = Path(raw)
-    return path / "quotes" if (path / "quotes").is_dir() else path
 
 
 def main() -> None:

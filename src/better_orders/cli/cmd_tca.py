@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from better_orders.cli.common import ConfigOption, console, err_console, print_json
+from better_orders.cli.common import ConfigOption, console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
 from better_orders.cli.tca_options import (
@@ -44,6 +43,7 @@ from better_orders.cli.tca_options import (
     ToOption,
     TradesOption,
     WithinOption,
+    progress_bar,
     split_list,
 )
 from better_orders.cli.tca_tables import (
@@ -191,14 +191,7 @@ def tca(
         result = run()
     else:
         total = options.decisions_per_file * len(loaded) * len(policies) * len(options.sides)
-        columns = (
-            TextColumn("replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("decisions"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err_console, transient=True) as bar:
+        with progress_bar("replaying", "decisions") as bar:
             task = bar.add_task("tca", total=total)
             result = run(lambda n: bar.advance(task, n))
 

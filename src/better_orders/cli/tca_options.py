@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from better_orders.cli.common import err_console
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.tca.corpus import resolve_quote_files
@@ -209,3 +211,16 @@ class ReplayOptions:
             - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
         ) / self.every.total_seconds()
         return max(1, int(span + 0.999999))
+
+
+def progress_bar(doing: str, units: str) -> Progress:
+    """A transient progress bar on stderr: ``doing [####    ] 12/40 units 0:00:07``."""
+    return Progress(
+        TextColumn(doing),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(units),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )

@@ -15,14 +15,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from better_orders.cli.common import (
     ConfigOption,
     add_number_column,
     console,
-    err_console,
     print_json,
 )
 from better_orders.cli.tca_options import (
@@ -42,6 +40,7 @@ from better_orders.cli.tca_options import (
     ToOption,
     TradesOption,
     WithinOption,
+    progress_bar,
 )
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
@@ -166,14 +165,7 @@ def tune(
     if json_out:
         print_json(tune_json(run(), min_completion))
         return
-    columns = (
-        TextColumn("evaluating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("(candidate, symbol-day) cells"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with progress_bar("evaluating", "(candidate, symbol-day) cells") as bar:
         task = bar.add_task("tune", total=(len(candidates) + 1) * len(days))
         result = run(lambda _: bar.advance(task))
     print_tune(result, min_completion)
