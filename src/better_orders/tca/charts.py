@@ -162,7 +162,9 @@ def _ratio_figure(corpus: CorpusSummary, names: list[str], colours: dict[str, st
         dict.fromkeys((r.file, f"{r.symbol} {r.day} ({r.regime.value})") for r in corpus.days)
     )
     groups = list(dict.fromkeys((r.group, r.symbol_days) for r in corpus.pooled))
-    rows = [label for _, label in days] + [f"pooled: {g} ({n} days)" for g, n in groups]
+    rows = [label for _, label in days] + [
+        f"pooled: {g} ({n} day{'s' if n != 1 else ''})" for g, n in groups
+    ]
     fig = Figure(figsize=(8.5, 1.2 + 0.32 * len(rows) * max(1, len(shown)) ** 0.5))
     ax = fig.subplots()
     step = 0.6 / max(len(shown), 1)
