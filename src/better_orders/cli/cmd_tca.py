@@ -18,8 +18,9 @@ trades, conservatively (``sim.fills``). ``tca tune`` searches policy parameters
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -64,6 +65,34 @@ from better_orders.tca.pooled import ALL_DAYS
 from better_orders.tca.report import write_html, write_pngs
 
 _EVALUATE = "run"
+_T = TypeVar("_T")
+
+
+def check_outputs(report: Path | None, png: Path | None) -> None:
+    """Refuse unusable ``--report``/``--png`` paths now, not after a replay of minutes."""
+    if report is not None and report.is_dir():
+        raise InvalidInputError(
+            f"--report {report} is a folder: give the HTML file's name, e.g. {report / 'tca.html'}"
+        )
+    if png is not None and png.exists() and not png.is_dir():
+        raise InvalidInputError(f"--png {png} is a file: give a folder for the charts")
+    for option, path in (("--report", report and report.parent), ("--png", png)):
+        blocking = next((p for p in _with_parents(path) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise InvalidInputError(f"{option}: {blocking} is a file, not a folder")
+
+
+def _with_parents(path: Path | None) -> list[Path]:
+    return [] if path is None else [path, *path.parents]
+
+
+def _written(write: Callable[[], _T], option: str, path: Path) -> _T:
+    try:
+        return write()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{option}: cannot write {exc.filename or path}: {exc.strerror or exc}"
+        ) from None
 
 
 class _TcaGroup(Group):
@@ -147,6 +176,7 @@ def tca(
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
+        check_outputs(report, png)
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
     options = ReplayOptions.parse(
@@ -195,8 +225,12 @@ def tca(
             task = bar.add_task("tca", total=total)
             result = run(lambda n: bar.advance(task, n))
 
-    html_path = write_html(result, report) if report is not None else None
-    pngs = write_pngs(result, png) if png is not None else []
+    html_path = (
+        _written(lambda: write_html(result, report), "--report", report)
+        if report is not None
+        else None
+    )
+    pngs = _written(lambda: write_pngs(result, png), "--png", png) if png is not None else []
     if json_out:
         print_json(_as_json(result, summary_only, html_path, pngs))
         return

@@ -7,6 +7,7 @@ is loaded, so bad input costs one line and no work.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -121,13 +122,19 @@ def split_list(values: list[str] | None) -> list[str]:
     return out
 
 
+#: The largest ``--notional``: its shares must stay well within an exact quantity.
+MAX_NOTIONAL = Decimal(10) ** 12
+
+
 def parse_sizing(qty: str | None, notional: str | None) -> Sizing:
     if qty is not None and notional is not None:
         raise InvalidInputError("give --qty or --notional, not both")
     if notional is not None:
         amount = to_decimal(notional, "--notional")
-        if amount <= 0:
-            raise InvalidInputError(f"--notional must be positive, got {amount}")
+        if not 0 < amount <= MAX_NOTIONAL:
+            raise InvalidInputError(
+                f"--notional must be positive and at most {MAX_NOTIONAL:,}, got {notional}"
+            )
         return Sizing(qty=None, notional=amount)
     return Sizing(qty=parse_quantity(qty if qty is not None else Decimal(100), "--qty"))
 
@@ -168,8 +175,8 @@ class ReplayOptions:
     ) -> ReplayOptions:
         sizing = parse_sizing(qty, notional)
         sides = list(dict.fromkeys(Side.parse(s) for s in (split_list(side) or ["buy", "sell"])))
-        if within <= 0:
-            raise InvalidInputError(f"--within must be positive, got {within}")
+        if not (math.isfinite(within) and within > 0):
+            raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
         first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
         step = parse_duration(every, "--every")
         delay = parse_duration(latency, "--latency", allow_zero=True)
