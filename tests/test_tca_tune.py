@@ -240,6 +240,8 @@ def test_run_tune_matrix_matches_the_cells(tmp_path: Path) -> None:
     again = matrix(result.results, len(candidates), 2)
     assert np.array_equal(again.policy, result.matrix.policy)
     assert result.labels == ["d0_20240109_l1.csv.gz", "d1_20240109_l1.csv.gz"]
+    assert set(result.day_names.values()) == {"ABC 2024-01-09"}
+    assert result.cpu_seconds > 0
     assert len(result.cv.folds) == 2 and result.decisions == 2 * 4 * 8
 
 

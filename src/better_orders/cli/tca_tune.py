@@ -189,23 +189,22 @@ def print_tune(result: TuneResult, min_completion: float) -> None:
     """The candidates, the folds and the out-of-sample figure, as tables."""
     cv, names = result.cv, [c.name for c in result.candidates]
     console.print(_header(result, min_completion), highlight=False)
-    table = Table(title="Candidates, best in sample first", title_justify="left")
+    within = result.window.within_seconds
+    table = Table(
+        title=f"Candidates, best in sample first (x market; complete = within {within:g} s)",
+        title_justify="left",
+    )
     table.add_column("candidate", no_wrap=True)
     params = [name for name, _ in result.candidates[0].values]
     for name in params:
-        table.add_column(name.replace(".", ".\n"), justify="right")
-    for header in (
-        "in-sample",
-        "out-of-sample",
-        "worst day",
-        f"<= {result.window.within_seconds:g} s",
-        "picked",
-    ):
+        # The last part of the name, in words that can wrap: "opening wait max seconds".
+        add_number_column(table, name.rpartition(".")[2].replace("_", " "))
+    for header in ("in\nsample", "out of\nsample", "worst\nday", "complete", "picked"):
         add_number_column(table, header)
     order = sorted(cv.scores, key=lambda s: (not s.feasible, s.in_sample_ratio or 9e9, s.index))
     for s in order:
         table.add_row(
-            names[s.index] + ("" if s.feasible else "\n(fails completion)"),
+            names[s.index] + ("" if s.feasible else " (fails completion)"),
             *(str(result.candidates[s.index].value(name)) for name in params),
             fmt(s.in_sample_ratio),
             fmt(s.out_of_sample_ratio),
@@ -214,16 +213,17 @@ def print_tune(result: TuneResult, min_completion: float) -> None:
             f"{s.picked}/{len(cv.folds)}",
         )
     console.print(table)
+    console.print(f"[dim]parameters: {', '.join(params)}[/]", highlight=False)
     folds = Table(title="Leave one symbol-day out", title_justify="left")
     folds.add_column("held out", no_wrap=True)
-    folds.add_column("regime")
+    folds.add_column("regime", no_wrap=True)
     folds.add_column("pick", no_wrap=True)
     for header in ("in-sample", "held-out", "complete"):
         add_number_column(folds, header)
     for f in cv.folds:
         label = result.labels[f.held_out]
         folds.add_row(
-            label,
+            result.day_names[label],
             result.regimes[label].regime.value,
             "-" if f.pick is None else names[f.pick],
             fmt(f.train_ratio),
@@ -275,7 +275,8 @@ def tune_json(result: TuneResult, min_completion: float) -> dict[str, Any]:
             "within_seconds": w.within_seconds,
         },
         "symbol_days": [
-            {"file": label} | result.regimes[label].as_dict() for label in result.labels
+            {"file": label, "symbol_day": result.day_names[label]} | result.regimes[label].as_dict()
+            for label in result.labels
         ],
         "candidates": [
             {

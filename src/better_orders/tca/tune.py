@@ -93,7 +93,9 @@ class CellResult:
     wall_seconds: float
     #: CPU time of the cell (its wall time on an idle core), loading the file included.
     cpu_seconds: float
+    #: The market-order cell's regime and name (``SYMBOL YYYY-MM-DD``) of its symbol-day.
     regime: RegimeInfo | None = None
+    day_name: str | None = None
 
 
 @lru_cache(maxsize=2)
@@ -107,6 +109,7 @@ def evaluate_cell(task: CellTask) -> CellResult:
     file = _load(task.path, task.trades, task.find_trades, task.symbol)
     w = task.window
     times = decision_times(file, w.start, w.end, w.every)
+    session = file.session()
     records = evaluate_file(
         file,
         [task.policy],
@@ -135,7 +138,8 @@ def evaluate_cell(task: CellTask) -> CellResult:
         parts_bps=parts,
         wall_seconds=time.perf_counter() - began,
         cpu_seconds=time.process_time() - cpu,
-        regime=classify(file.quotes, file.session()) if task.candidate == MARKET else None,
+        regime=classify(file.quotes, session) if task.candidate == MARKET else None,
+        day_name=f"{file.quotes.symbol} {session.date.isoformat()}",
     )
 
 
@@ -240,6 +244,8 @@ class TuneResult:
     candidates: list[Candidate]
     labels: list[str]
     regimes: dict[str, RegimeInfo]
+    #: ``SYMBOL YYYY-MM-DD`` per file label.
+    day_names: dict[str, str]
     matrix: Matrix
     cv: CrossValidation
     results: list[CellResult] = field(repr=False)
@@ -286,6 +292,7 @@ def run_tune(
         candidates=list(candidates),
         labels=[r.label for r in markets],
         regimes={r.label: r.regime for r in markets if r.regime is not None},
+        day_names={r.label: r.day_name or r.label for r in markets},
         matrix=sums,
         cv=leave_one_day_out(sums, min_completion=min_completion, resampler=resampler),
         results=list(results),
