@@ -44,9 +44,10 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     [
         ([], "no quote file given: use --quotes FILE"),
         (["--quotes", "{tmp}/missing.csv.gz"], "missing.csv.gz does not exist"),
-        (["--quotes", "{tmp}/*.parquet"], "*.parquet does not exist"),  # a glob matching nothing
-        (["--quotes", "{tmp}"], "is not a readable file"),  # a folder
-        (["--quotes", "{tmp}/notes.txt"], "notes.txt is missing column(s)"),  # another format
+        (["--quotes", "{tmp}/*.parquet"], "no file matches"),  # a glob matching nothing
+        # A folder is read as the quote files in it: another format among them is refused.
+        (["--quotes", "{tmp}"], "holds notes.txt, which is not a quote file"),
+        (["--quotes", "{tmp}/notes.txt"], "notes.txt is not a quote file"),  # another format
         (["--qty", "0"], "--qty must be positive, got 0"),
         (["--qty", "1e30"], "--qty is too large: '1e30'"),
         (["--notional", "0"], "--notional must be positive and at most"),

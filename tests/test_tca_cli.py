@@ -24,6 +24,17 @@ def run(args: list[str]) -> int:
     return 0
 
 
+#: Every chart of the report, in page order.
+CHARTS = (
+    "ratio_to_market",
+    "cost_decomposition",
+    "cost_distribution",
+    "cost_by_minute",
+    "completion_by_minute",
+    "example_decision",
+)
+
+
 def small_file(path: Path) -> Path:
     """Two minutes of quotes: 30c wide, coming in to 2c every 20 s for a few seconds."""
     lines = ["ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz"]
@@ -146,19 +157,14 @@ def test_html_report_is_self_contained_and_pngs_are_written(
     assert len(ids) == len(set(ids))
     for ref in re.findall(r'href="([^"]*)"', page) + re.findall(r"url\(([^)]*)\)", page):
         assert ref.startswith("#") and ref[1:] in ids, ref
-    # The four charts, each drawn inline as SVG.
-    for name in ("cost_distribution", "cost_by_minute", "completion_by_minute", "example_decision"):
+    # The six charts, each drawn inline as SVG.
+    for name in CHARTS:
         figure = re.search(rf'<figure id="{name}">(.*?)</figure>', page, re.DOTALL)
         assert figure is not None, name
         assert figure.group(1).startswith("<svg") and figure.group(1).rstrip().endswith("</svg>")
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == len(CHARTS)
     names = sorted(p.name for p in png_dir.iterdir())
-    assert names == [
-        "completion_by_minute.png",
-        "cost_by_minute.png",
-        "cost_distribution.png",
-        "example_decision.png",
-    ]
+    assert names == sorted(f"{name}.png" for name in CHARTS)
     assert all((png_dir / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in names)
 
 
@@ -183,3 +189,91 @@ def test_default_ladder_never_costs_more_than_market_and_completes_on_each_real_
         assert 0 < s["ratio_to_market"] <= 1.02, s["file"]
         assert s["completion_rate"] == 1.0, s["file"]
         assert s["complete_within_rate"] == 1.0, s["file"]
+
+
+def test_a_folder_a_glob_and_files_give_the_same_corpus(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "quotes"
+    folder.mkdir()
+    a = small_file(folder / "abc_20240109_l1.csv.gz")
+    b = small_file(folder / "abd_20240109_l1.csv.gz")
+    base = ["--to", "09:30:30", "--every", "10s", "--summary-only", "--policy", "ladder,market"]
+    by_folder = run_json(capsys, ["--quotes", str(folder), *base])
+    by_glob = run_json(capsys, ["--quotes", str(folder / "*_l1.csv.gz"), *base])
+    by_files = run_json(capsys, ["--quotes", str(a), str(b), *base])
+    for data in (by_folder, by_glob, by_files):
+        data.pop("wall_seconds")
+    assert by_folder == by_glob == by_files
+    corpus = by_folder["corpus"]
+    assert corpus["estimator"].startswith("ratio to market = sum of the policy's shortfall")
+    assert (corpus["confidence"], corpus["resamples"], corpus["seed"]) == (0.95, 2000, 0)
+    assert [d["file"] for d in by_folder["symbol_days"]] == [a.name, b.name]
+    assert {d["regime"] for d in by_folder["symbol_days"]} <= {"wide-open", "tick-bound", "other"}
+    assert {(r["file"], r["policy"], r["side"]) for r in corpus["per_symbol_day"]} == {
+        (f, p, s)
+        for f in (a.name, b.name)
+        for p in ("ladder", "market")
+        for s in ("buy", "sell", "both")
+    }
+    pooled = {(r["group"], r["policy"], r["side"]): r for r in corpus["pooled"]}
+    ladder = pooled[("all", "ladder", "both")]
+    assert ladder["symbol_days"] == 2 and ladder["decisions"] == 12
+    assert ladder["ratio_to_market_ci95"] is not None
+    assert set(ladder["decomposition_bps"]) == {
+        "spread",
+        "timing",
+        "passive",
+        "opportunity",
+        "fees",
+    }
+    assert by_folder["fees"]["sec_fee_per_million"] == "27.80"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: [str(d / "*.parquet")], "no file matches"),
+        (lambda d: [str(d)], "holds notes.txt, which is not a quote file"),
+        (lambda d: [str(d / "notes.txt")], "is not a quote file"),
+        (lambda d: [str(d / "abc_20240109_trades.csv.gz")], "is not a quote file: a trades file"),
+    ],
+)
+def test_bad_corpus_input_is_one_line_and_runs_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    make: Any,
+    message: str,
+) -> None:
+    small_file(tmp_path / "abc_20240109_l1.csv.gz")
+    with gzip.open(tmp_path / "abc_20240109_trades.csv.gz", "wt") as fh:
+        fh.write("ts_utc_ns,symbol,price,size,cond,corr\n")
+    (tmp_path / "notes.txt").write_text("not quotes")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may run on bad input")
+
+    monkeypatch.setattr("better_orders.cli.cmd_tca.run_tca", refuse)
+    assert run(["tca", "--quotes", *make(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_terminal_tables_per_symbol_day_pooled_and_decomposition(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    small_file(tmp_path / "abc_20240109_l1.csv.gz")
+    small_file(tmp_path / "abd_20240109_l1.csv.gz")
+    args = ["tca", "--quotes", str(tmp_path), "--to", "09:30:30", "--every", "10s", "--per-file"]
+    assert run([*args, "--policy", "ladder,market,walk", "--resamples", "300", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    flat = " ".join(out.split())  # titles wrap to their table's width
+    assert "Per symbol-day" in out and out.count("ABC 2024-01-09") == 2
+    assert "Pooled: 95% intervals from resampling whole symbol-days (300 resamples, seed 3)" in flat
+    assert "Where the cost went" in out and "unfilled" in out
+    assert "abc_20240109_l1.csv.gz (ABC, 6 decisions per policy)" in flat  # --per-file
+    assert "walk" in out
+    assert run([*args, "--resamples", "0"]) == 2
+    assert "--resamples must be at least 1" in capsys.readouterr().err

@@ -1,76 +1,71 @@
 """``better-orders tca``: execution cost of policies replayed on real quote files.
 
 For each decision time and side, every policy runs through the same ladder and
-simulated exchange that trade in the simulator (``better_orders.tca``), and the
-costs are summarised per file and policy against a market order. A quote file
-without executions of its own (``*_bbo``) gets the prints of its companion
-``*_trades`` file (found beside it, or named with ``--trades``) as executions, so
-resting orders can fill on real trades, conservatively (``sim.fills``). Examples::
+simulated exchange that trade in the simulator (``better_orders.tca``). The costs
+are shown per symbol-day and pooled over all of them (and per regime), per side,
+against a market order on the same decisions, with intervals from resampling whole
+symbol-days, and split into where they went. A quote file without executions of its
+own (``*_bbo``) gets the prints of its companion ``*_trades`` file (found beside it,
+or named with ``--trades``) as executions, so resting orders can fill on real
+trades, conservatively (``sim.fills``). ``tca tune`` searches policy parameters
+(``cli.tca_tune``). Examples::
 
-    better-orders tca --quotes data/quotes/*_l1.csv.gz
+    better-orders tca --quotes data/quotes
+    better-orders tca --quotes 'data/quotes/lean_*_l1.csv.gz' --policy ladder,market,walk
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable
-from datetime import time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from better_orders.cli.common import ConfigOption, console, err_console, print_json
+from better_orders.cli.common import ConfigOption, console, print_json
 from better_orders.cli.extras import require_extra
-from better_orders.cli.help_format import Command
+from better_orders.cli.help_format import Command, Group
+from better_orders.cli.tca_options import (
+    EveryOption,
+    FromOption,
+    JsonOption,
+    LatencyOption,
+    MoreQuotesArgument,
+    NotionalOption,
+    NoTradesOption,
+    PolicyFileOption,
+    QtyOption,
+    QuotesOption,
+    ReplayOptions,
+    SideOption,
+    SymbolOption,
+    ToOption,
+    TradesOption,
+    WithinOption,
+    progress_bar,
+    split_list,
+)
+from better_orders.cli.tca_tables import (
+    day_table,
+    decomposition_table,
+    per_file_tables,
+    pooled_table,
+)
+from better_orders.cli.tca_tune import tune
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import Side, parse_quantity, to_decimal
-from better_orders.tca.decisions import QuoteFile, Sizing
+from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, Resampler
+from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
-from better_orders.tca.report import summary_rows, write_html, write_pngs
-from better_orders.venues.sim.exchange import Latency
+from better_orders.tca.pooled import ALL_DAYS
+from better_orders.tca.report import write_html, write_pngs
 
+_EVALUATE = "run"
 _T = TypeVar("_T")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
-
-
-def parse_clock(text: str, what: str) -> time:
-    """``09:30`` or ``09:30:15`` (New York wall clock)."""
-    try:
-        parts = [int(p) for p in text.strip().split(":")]
-        if len(parts) not in (2, 3):
-            raise ValueError
-        return time(parts[0], parts[1], parts[2] if len(parts) == 3 else 0)
-    except (ValueError, TypeError):
-        raise InvalidInputError(
-            f"{what} must be a New York time like 09:30, got {text!r}"
-        ) from None
-
-
-def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timedelta:
-    """``1s``, ``500ms``, ``2m`` or plain seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise InvalidInputError(f"{option} must be a duration like 1s, 500ms or 2m, got {text!r}")
-    value = float(match.group(1))
-    unit = match.group(2) or "s"
-    seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise InvalidInputError(f"{option} must be positive, got {text!r}")
-    return timedelta(seconds=seconds)
-
-
-#: The largest ``--notional``: its shares must stay well within an exact quantity.
-MAX_NOTIONAL = Decimal(10) ** 12
 
 
 def check_outputs(report: Path | None, png: Path | None) -> None:
@@ -100,87 +95,70 @@ def _written(write: Callable[[], _T], option: str, path: Path) -> _T:
         ) from None
 
 
-def _split(values: list[str] | None) -> list[str]:
-    out: list[str] = []
-    for value in values or []:
-        out.extend(v.strip() for v in value.split(",") if v.strip())
-    return out
+class _TcaGroup(Group):
+    """``tca ...`` evaluates, ``tca tune ...`` tunes: the evaluation is the default command.
+
+    Anything that does not start with a subcommand's name (options, files, ``--help``)
+    goes to the hidden evaluation command, so ``tca --quotes a b`` works as it always has.
+    """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [_EVALUATE, *args]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
 
 
+class _EvaluateCommand(Command):
+    """Shows its usage as ``better-orders tca [OPTIONS] [FILE]...``, the way it is typed."""
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        pieces = self.collect_usage_pieces(ctx)
+        path = ctx.parent.command_path if ctx.parent is not None else ctx.command_path
+        formatter.write_usage(path, " ".join(pieces))
+
+
+tca_app = typer.Typer(
+    cls=_TcaGroup,
+    help="Replay policies on real quotes and compare their execution cost with a market order.",
+)
+
+
+@tca_app.command(_EVALUATE, cls=_EvaluateCommand, hidden=True)
 def tca(
-    quotes: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--quotes", metavar="FILE", help="quote file(s) to replay (gzip CSV or Parquet)"
-        ),
-    ] = None,
-    more_quotes: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            metavar="FILE", help="more quote files (so --quotes a.csv.gz b.csv.gz works)"
-        ),
-    ] = None,
-    start: Annotated[
-        str, typer.Option("--from", metavar="HH:MM", help="first decision, New York time")
-    ] = "09:30",
-    end: Annotated[
-        str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")
-    ] = "09:35",
-    every: Annotated[
-        str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
-    ] = "1s",
-    side: Annotated[
-        list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
-    ] = None,
-    qty: Annotated[
-        str | None, typer.Option(metavar="N", help="shares per decision (default 100)")
-    ] = None,
-    notional: Annotated[
-        str | None,
-        typer.Option(metavar="USD", help="dollars per decision instead of --qty (whole shares)"),
-    ] = None,
+    quotes: QuotesOption = None,
+    more_quotes: MoreQuotesArgument = None,
+    start: FromOption = "09:30",
+    end: ToOption = "09:35",
+    every: EveryOption = "1s",
+    side: SideOption = None,
+    qty: QtyOption = None,
+    notional: NotionalOption = None,
     policy: Annotated[
         list[str] | None,
         typer.Option(
             metavar="NAMES",
-            help=f"policies to compare (default {','.join(DEFAULT_POLICIES)})",
+            help=f"policies to compare (default {','.join(DEFAULT_POLICIES)}; also walk)",
         ),
     ] = None,
-    policy_file: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="TOML file of extra or changed policies")
-    ] = None,
+    policy_file: PolicyFileOption = None,
     config: ConfigOption = None,
-    symbol: Annotated[
-        str | None, typer.Option(metavar="SYMBOL", help="trade the files' quotes under this symbol")
-    ] = None,
-    trades: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--trades",
-            metavar="FILE",
-            help="trades file(s) whose prints fill resting orders: one for a single quote "
-            "file, or one per quote file in the same order (default: a *_trades file beside "
-            "each *_bbo/*_l1 file, if there is one)",
-        ),
-    ] = None,
-    no_trades: Annotated[
-        bool, typer.Option("--no-trades", help="do not look for companion trades files")
-    ] = False,
-    within: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="a decision counts as complete if filled within this"),
-    ] = DEFAULT_COMPLETION_SECONDS,
-    latency: Annotated[
-        str,
-        typer.Option(
-            metavar="DURATION",
-            help="one-way delay of each order and cancel to the venue: 30ms, 0.1s",
-        ),
-    ] = "30ms",
-    json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
+    symbol: SymbolOption = None,
+    trades: TradesOption = None,
+    no_trades: NoTradesOption = False,
+    within: WithinOption = DEFAULT_COMPLETION_SECONDS,
+    latency: LatencyOption = "30ms",
+    resamples: Annotated[
+        int, typer.Option(metavar="N", help="bootstrap resamples of the symbol-days")
+    ] = DEFAULT_RESAMPLES,
+    seed: Annotated[int, typer.Option(metavar="N", help="seed of the bootstrap")] = DEFAULT_SEED,
+    json_out: JsonOption = False,
     summary_only: Annotated[
         bool,
         typer.Option("--summary-only", help="with --json: leave out the per-decision records"),
+    ] = False,
+    per_file: Annotated[
+        bool, typer.Option("--per-file", help="also print each file's detailed comparison")
     ] = False,
     report: Annotated[
         Path | None,
@@ -191,86 +169,59 @@ def tca(
         typer.Option(metavar="DIR", help="write PNG charts into this folder (the tca extra)"),
     ] = None,
 ) -> None:
-    """Replay policies on real quotes and compare their execution cost with a market order."""
+    """Replay policies on real quotes and compare their execution cost with a market order.
+
+    Also: better-orders tca tune --help (search policy parameters, cross-validated).
+    """
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
         check_outputs(report, png)
-    files = list(quotes or []) + list(more_quotes or [])
-    if not files:
-        raise InvalidInputError("no quote file given: use --quotes FILE...")
-    if qty is not None and notional is not None:
-        raise InvalidInputError("give --qty or --notional, not both")
-    if notional is not None:
-        amount = to_decimal(notional, "--notional")
-        if not 0 < amount <= MAX_NOTIONAL:
-            raise InvalidInputError(
-                f"--notional must be positive and at most {MAX_NOTIONAL:,}, got {notional}"
-            )
-        sizing = Sizing(qty=None, notional=amount)
-    else:
-        sizing = Sizing(qty=parse_quantity(qty if qty is not None else Decimal(100), "--qty"))
-    sides = [Side.parse(s) for s in (_split(side) or ["buy", "sell"])]
-    sides = list(dict.fromkeys(sides))
-    if not (math.isfinite(within) and within > 0):
-        raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
+    if resamples < 1:
+        raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    options = ReplayOptions.parse(
+        quotes=quotes,
+        more_quotes=more_quotes,
+        trades=trades,
+        no_trades=no_trades,
+        symbol=symbol,
+        start=start,
+        end=end,
+        every=every,
+        side=side,
+        qty=qty,
+        notional=notional,
+        within=within,
+        latency=latency,
+    )
     cfg = load_config(config).config
     policies = select_policies(
-        _split(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
+        split_list(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
     )
-    given = list(trades or [])
-    if given and no_trades:
-        raise InvalidInputError("give --trades or --no-trades, not both")
-    if given and len(given) != len(files):
-        raise InvalidInputError(
-            f"{len(given)} --trades file(s) for {len(files)} quote file(s): give one per "
-            "quote file, in the same order"
-        )
-    loaded = [
-        QuoteFile.load(
-            f,
-            symbol=symbol,
-            trades=given[k] if given else None,
-            find_trades=not no_trades,
-        )
-        for k, f in enumerate(files)
-    ]
-    first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
-    step = parse_duration(every, "--every")
-    delay = parse_duration(latency, "--latency", allow_zero=True)
-    venue_latency = Latency(submit=delay, cancel=delay)
+    loaded = options.load()
 
     def run(progress: Any = None) -> TcaResult:
         return run_tca(
             loaded,
             policies,
             cfg,
-            start=first,
-            end=last,
-            every=step,
-            sides=sides,
-            sizing=sizing,
-            within_seconds=within,
-            latency=venue_latency,
+            start=options.start,
+            end=options.end,
+            every=options.every,
+            sides=options.sides,
+            sizing=options.sizing,
+            within_seconds=options.within_seconds,
+            latency=options.latency,
             progress=progress,
+            fees=FeeSchedule.from_settings(cfg.tca),
+            resampler=Resampler(resamples=resamples, seed=seed),
         )
 
     if json_out:
         result = run()
     else:
-        per_file = (
-            (last.hour * 3600 + last.minute * 60 + last.second)
-            - (first.hour * 3600 + first.minute * 60 + first.second)
-        ) / step.total_seconds()
-        total = max(1, int(per_file + 0.999999)) * len(loaded) * len(policies) * len(sides)
-        columns = (
-            TextColumn("replaying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("decisions"),
-            TimeElapsedColumn(),
-        )
-        with Progress(*columns, console=err_console, transient=True) as bar:
+        total = options.decisions_per_file * len(loaded) * len(policies) * len(options.sides)
+        with progress_bar("replaying", "decisions") as bar:
             task = bar.add_task("tca", total=total)
             result = run(lambda n: bar.advance(task, n))
 
@@ -283,7 +234,7 @@ def tca(
     if json_out:
         print_json(_as_json(result, summary_only, html_path, pngs))
         return
-    _print_table(result)
+    _print_tables(result, per_file)
     if html_path is not None:
         console.print(f"report: {html_path}")
     for p in pngs:
@@ -293,11 +244,17 @@ def tca(
 def _as_json(
     result: TcaResult, summary_only: bool, html_path: Path | None, pngs: list[Path]
 ) -> dict[str, Any]:
+    days = result.symbol_days
+    fees = result.fees
     out: dict[str, Any] = {
         "files": [
             {"file": f.label, "symbol": f.quotes.symbol, "decisions": len(result.times[f.label])}
             | ({"trades": str(f.trades)} if f.trades is not None else {})
             for f in result.files
+        ],
+        "symbol_days": [
+            {"file": label, "symbol": days[label][0], "day": days[label][1]} | info.as_dict()
+            for label, info in result.regimes.items()
         ],
         "policies": [
             {"name": p.name, "description": p.description, "overlay": p.overlay}
@@ -306,8 +263,14 @@ def _as_json(
         "sides": [s.value for s in result.sides],
         "within_seconds": result.within_seconds,
         "latency_ms": result.latency.submit.total_seconds() * 1000,
+        "fees": {
+            "sec_fee_per_million": fees.sec_per_million,
+            "finra_taf_per_share": fees.taf_per_share,
+            "finra_taf_max_per_trade": fees.taf_max_per_trade,
+        },
         "wall_seconds": round(result.wall_seconds, 3),
         "summary": [s.as_dict() for s in result.summaries()],
+        "corpus": result.corpus().as_dict(),
         "by_minute": result.minutes(),
         "report": str(html_path) if html_path else None,
         "png": [str(p) for p in pngs],
@@ -317,45 +280,32 @@ def _as_json(
     return out
 
 
-def _print_table(result: TcaResult) -> None:
-    """One table per file: the comparison of the policies on it."""
-    within = f"<= {result.within_seconds:g}s"
-    columns = {
-        "policy": "policy",
-        "mean": "mean bps",
-        "median": "median bps",
-        "p90": "p90 bps",
-        "x mkt": "x market",
-        "filled": "complete",
-        within: f"<= {result.within_seconds:g} s",
-        "ttf": "mean ttf s",
-        "ttf p90": "p90 ttf s",
-    }
-    rows = summary_rows(result.summaries())
-    for f in result.files:
-        n = len(result.times[f.label]) * len(result.sides)
-        title = f"{f.label} ({f.quotes.symbol}, {n} decisions per policy): cost vs arrival mid, bps"
-        if f.trades is not None:
-            title += f"; resting orders fill on the prints of {f.trades.name}"
-        table = Table(title=title)
-        for header in columns:
-            if header == "policy":
-                table.add_column(header, no_wrap=True)
-            else:
-                table.add_column(header, justify="right")
-        for row in rows:
-            if row["file"] == f.label:
-                table.add_row(*(row[key] for key in columns.values()))
-        console.print(table)
+def _print_tables(result: TcaResult, per_file: bool) -> None:
+    corpus = result.corpus()
+    within = result.within_seconds
+    if per_file:
+        for table in per_file_tables(result):
+            console.print(table)
+    console.print(day_table(corpus, within))
+    console.print(pooled_table(corpus, within))
+    sides = {r.side for r in corpus.pooled}
+    main = "both" if "both" in sides else corpus.pooled[0].side
+    overall = [r for r in corpus.pooled if r.group == ALL_DAYS and r.side == main]
+    console.print(decomposition_table(overall))
     n = len(result.records)
     rate = n / result.wall_seconds if result.wall_seconds > 0 else 0.0
     delay = result.latency.submit.total_seconds() * 1000
+    files = ", ".join(
+        f.label + (f" (+ {f.trades.name})" if f.trades is not None else "") for f in result.files
+    )
     console.print(
-        f"[dim]{n} decisions in {result.wall_seconds:.1f} s ({rate:.0f}/s); buys and sells "
-        f"together; orders reach the venue {delay:g} ms after they are sent; ttf = time from "
-        "the decision to the last fill[/]"
+        f"[dim]files: {files}\n{n} decisions in {result.wall_seconds:.1f} s ({rate:.0f}/s); "
+        f"orders reach the venue {delay:g} ms after they are sent; shortfall counts unfilled "
+        "shares at the far touch when the window closes and leaves fees out (the "
+        "decomposition shows them)[/]"
     )
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tca", cls=Command)(tca)
+    tca_app.command("tune", cls=Command)(tune)
+    app.add_typer(tca_app, name="tca")

@@ -81,6 +81,7 @@ def ladder_params(
         typical_spread_bps=typical,
         spread=spread_rules(config.spread),
         timing=timing_rules(config.timing),
+        walk_fractions=lad.walk_fractions,
     )
 
 

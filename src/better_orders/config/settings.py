@@ -181,6 +181,15 @@ class LadderSettings(_Section):
         2, ge=0, le=20, description="re-prices of the remaining quantity before the fallback"
     )
     repeg_extra_ticks: int = Field(0, ge=0, le=100, description="added per re-peg")
+    walk_fractions: tuple[Decimal, ...] = Field(
+        (),
+        max_length=21,
+        description=(
+            "passive entry: the limit of each attempt as a share of the spread from the near "
+            "touch (0.5 = the mid, 1 = the far touch), then the aggressive price; "
+            "empty = walk evenly from the mid over the re-pegs"
+        ),
+    )
     fallback: Literal["market", "none"] = Field(
         "market", description="after the last re-peg: market order for the rest, or stop"
     )
@@ -195,6 +204,14 @@ class LadderSettings(_Section):
     quote_timeout_seconds: float = Field(
         10.0, gt=0, description="give up if no valid quote arrives within this"
     )
+
+    @field_validator("walk_fractions")
+    @classmethod
+    def _shares(cls, value: tuple[Decimal, ...]) -> tuple[Decimal, ...]:
+        bad = [str(v) for v in value if not 0 <= v <= 1]
+        if bad:
+            raise ValueError(f"walk fractions must be between 0 and 1, got {', '.join(bad)}")
+        return value
 
 
 class RebalanceSettings(_Section):
@@ -224,7 +241,16 @@ class RebalanceSettings(_Section):
 
 
 class TcaSettings(_Section):
-    """Replay evaluation (``better-orders tca``): extra or changed execution policies."""
+    """Replay evaluation (``better-orders tca``): extra or changed policies, and the fees on sales.
+
+    Fee defaults (check them against your broker's confirmations; both change):
+    the SEC's Section 31 rate was $27.80 per $1M of covered sales for fiscal 2025
+    (Release 34-102779; the SEC set it to $0.00 from 2025-05-14 once the year's
+    appropriation was collected, and re-sets it every fiscal year: Release 34-104909
+    of 2026-02-27 for fiscal 2026); FINRA's Trading Activity Fee on covered equity
+    sales is $0.000166 a share, at most $8.30 a trade (FINRA By-Laws, Schedule A,
+    Section 1).
+    """
 
     policies: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -232,6 +258,15 @@ class TcaSettings(_Section):
             "policies as [tca.policies.NAME] tables: a partial configuration overlay, "
             "with optional 'description' and 'extends'; a built-in's name tweaks it"
         ),
+    )
+    sec_fee_per_million: Decimal = Field(
+        Decimal("27.80"), ge=0, description="SEC Section 31 fee on sales, $ per $1M of proceeds"
+    )
+    finra_taf_per_share: Decimal = Field(
+        Decimal("0.000166"), ge=0, description="FINRA Trading Activity Fee on sales, $ a share"
+    )
+    finra_taf_max_per_trade: Decimal = Field(
+        Decimal("8.30"), ge=0, description="the FINRA Trading Activity Fee's cap, $ a trade"
     )
 
 

@@ -70,6 +70,31 @@ def repeg_limit(
     return aggressive_limit(side, quote, ticks + repeg_index * extra_ticks_per_repeg)
 
 
+def walk_limit(side: Side, quote: Quote, fraction: Decimal) -> Decimal:
+    """A limit ``fraction`` of the spread from the near touch towards the far touch.
+
+    ``0.5`` is the mid, ``1`` the far touch: a buy at ``bid + fraction x spread``, a
+    sell at ``ask - fraction x spread`` (the walk-the-book convention). The price is
+    rounded to the grid away from the far touch, so a step is never more aggressive
+    than asked; on a one-tick spread every fraction below 1 joins the near touch.
+    """
+    if not (0 <= fraction <= 1):
+        raise InvalidInputError(
+            f"{quote.symbol} walk fraction must be between 0 and 1, got {fraction}"
+        )
+    near, far = quote.near_touch(side), quote.far_touch(side)
+    if not near.is_finite() or not far.is_finite() or near <= 0 or far <= 0:
+        raise InvalidQuoteError(
+            f"{quote.symbol} has no two-sided quote to walk: bid {quote.bid} ask {quote.ask}; "
+            "no order sent",
+            problem=QuoteProblem.ONE_SIDED,
+            symbol=quote.symbol,
+        )
+    target = near + (far - near) * fraction
+    rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
+    return _canonical(round_to_tick(target, rounding))
+
+
 def _mid(arrival_mid: Decimal) -> Decimal:
     if not arrival_mid.is_finite() or arrival_mid <= 0:
         raise InvalidInputError(f"arrival mid must be a positive price, got {arrival_mid}")

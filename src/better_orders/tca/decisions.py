@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
+from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
 from better_orders.venues.sim.files import find_trades_file, from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
@@ -48,8 +48,8 @@ class QuoteFile:
         """The trades file whose prints the replay uses as executions, if any."""
         return self.quotes.trades_path
 
-    def session_open(self, calendar: MarketCalendar | None = None) -> datetime:
-        """The regular open of the file's first day (09:30 New York on a normal day)."""
+    def session(self, calendar: MarketCalendar | None = None) -> Session:
+        """The regular session of the file's first day."""
         cal = calendar or default_calendar()
         first = from_ns(int(self.quotes.ts_ns[0]))
         session = cal.session_at(first)
@@ -57,7 +57,11 @@ class QuoteFile:
             raise InvalidInputError(
                 f"quote file {self.label} starts on {first.date()}, which has no NYSE session"
             )
-        return session.open
+        return session
+
+    def session_open(self, calendar: MarketCalendar | None = None) -> datetime:
+        """The regular open of the file's first day (09:30 New York on a normal day)."""
+        return self.session(calendar).open
 
 
 def decision_times(

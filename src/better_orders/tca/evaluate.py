@@ -12,8 +12,10 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import Side
-from better_orders.core.timing import MarketCalendar
+from better_orders.core.timing import NEW_YORK, MarketCalendar
+from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.decisions import QuoteFile, Sizing, decision_times, learned_typical_spreads
+from better_orders.tca.decomposition import FeeSchedule, decompose
 from better_orders.tca.driver import DecisionOutcome, ReplayDriver
 from better_orders.tca.metrics import (
     DEFAULT_COMPLETION_SECONDS,
@@ -25,6 +27,8 @@ from better_orders.tca.metrics import (
     summarize,
 )
 from better_orders.tca.policies import Policy
+from better_orders.tca.pooled import CorpusSummary, summarize_corpus
+from better_orders.tca.regime import RegimeInfo, classify
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.replay import ReplayQuotes
 
@@ -63,12 +67,17 @@ def evaluate_file(
     calendar: MarketCalendar | None = None,
     progress: Callable[[int], None] | None = None,
     counters: ReplayCounters | None = None,
+    within_seconds: float = DEFAULT_COMPLETION_SECONDS,
+    fees: FeeSchedule = FeeSchedule(),
 ) -> list[DecisionRecord]:
     """Every policy at every decision time and side on one file; one record each.
 
     Decisions are independent: each starts a fresh exchange at its time, so one
-    decision's orders never move the book another one sees.
+    decision's orders never move the book another one sees. Each record carries
+    its cost decomposition, with anything unfilled valued ``within_seconds`` after
+    the decision.
     """
+    completion_window = timedelta(seconds=within_seconds)
     quotes = file.quotes
     driver = ReplayDriver(quotes, calendar=calendar, latency=latency, skip=skip)
     configs = [(p, p.config(base_config)) for p in policies]
@@ -88,6 +97,13 @@ def evaluate_file(
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:
                     counters.add(outcome)
+                parts = decompose(
+                    outcome.report,
+                    quotes,
+                    window_end=decision + completion_window,
+                    submit_latency=latency.submit,
+                    fees=fees,
+                )
                 records.append(
                     decision_record(
                         file=file.label,
@@ -96,6 +112,7 @@ def evaluate_file(
                         report=outcome.report,
                         quotes=quotes,
                         typical_spread_bps=params.typical_spread_bps,
+                        decomposition=parts,
                     )
                 )
             if progress is not None:
@@ -116,13 +133,37 @@ class TcaResult:
     wall_seconds: float
     counters: ReplayCounters
     latency: Latency = field(default_factory=Latency)
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    regimes: dict[str, RegimeInfo] = field(default_factory=dict)
+    resampler: Resampler = field(default_factory=Resampler)
+    _corpus: CorpusSummary | None = field(default=None, repr=False)
 
     @property
     def session_opens(self) -> dict[str, datetime]:
         return {f.label: f.session_open() for f in self.files}
 
+    @property
+    def symbol_days(self) -> dict[str, tuple[str, str]]:
+        """(symbol, New York date) of each file, as the tables name it."""
+        return {
+            f.label: (f.quotes.symbol, opened.astimezone(NEW_YORK).date().isoformat())
+            for f, opened in zip(self.files, self.session_opens.values(), strict=True)
+        }
+
     def summaries(self) -> list[PolicySummary]:
         return summarize(self.records, self.within_seconds)
+
+    def corpus(self) -> CorpusSummary:
+        """Per symbol-day and pooled figures with intervals (``pooled``), computed once."""
+        if self._corpus is None:
+            self._corpus = summarize_corpus(
+                self.records,
+                self.regimes,
+                self.symbol_days,
+                within_seconds=self.within_seconds,
+                resampler=self.resampler,
+            )
+        return self._corpus
 
     def minutes(self) -> list[MinuteRow]:
         return by_minute(self.records, self.session_opens, self.within_seconds)
@@ -148,10 +189,13 @@ def run_tca(
     latency: Latency = Latency(),
     calendar: MarketCalendar | None = None,
     progress: Callable[[int], None] | None = None,
+    fees: FeeSchedule = FeeSchedule(),
+    resampler: Resampler = Resampler(),
 ) -> TcaResult:
     """Evaluate every policy on every file (see ``evaluate_file``)."""
     started = time.perf_counter()
     times = {f.label: decision_times(f, start, end, every, calendar) for f in files}
+    regimes = {f.label: classify(f.quotes, f.session(calendar)) for f in files}
     records: list[DecisionRecord] = []
     counters = ReplayCounters()
     for f in files:
@@ -167,6 +211,8 @@ def run_tca(
                 calendar=calendar,
                 progress=progress,
                 counters=counters,
+                within_seconds=within_seconds,
+                fees=fees,
             )
         )
     return TcaResult(
@@ -179,4 +225,7 @@ def run_tca(
         wall_seconds=time.perf_counter() - started,
         counters=counters,
         latency=latency,
+        fees=fees,
+        regimes=regimes,
+        resampler=resampler,
     )

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from better_orders.core.model import ExecutionReport, Side
+from better_orders.tca.decomposition import CostDecomposition
 from better_orders.venues.sim.replay import ReplayQuotes
 
 _BPS = Decimal(10_000)
@@ -71,6 +72,12 @@ class DecisionRecord:
     error: str | None
     unfilled_reason: str | None
     report: ExecutionReport = field(repr=False)
+    decomposition: CostDecomposition | None = None
+
+    @property
+    def shortfall_bps(self) -> float | None:
+        """The whole order's shortfall without fees, unfilled shares valued (``decomposition``)."""
+        return None if self.decomposition is None else self.decomposition.bps("execution")
 
     def complete_within(self, seconds: float = DEFAULT_COMPLETION_SECONDS) -> bool:
         return (
@@ -110,6 +117,8 @@ class DecisionRecord:
             "typical_spread_bps": _round(self.typical_spread_bps),
             "error": self.error,
             "unfilled_reason": self.unfilled_reason,
+            "shortfall_bps": _round(self.shortfall_bps),
+            "decomposition": None if self.decomposition is None else self.decomposition.as_dict(),
         }
 
 
@@ -125,6 +134,7 @@ def decision_record(
     report: ExecutionReport,
     quotes: ReplayQuotes,
     typical_spread_bps: float | None = None,
+    decomposition: CostDecomposition | None = None,
 ) -> DecisionRecord:
     """Measure one finished ladder (``report``) against the book in ``quotes``."""
     side = report.side
@@ -166,6 +176,7 @@ def decision_record(
         error=report.error,
         unfilled_reason=report.unfilled_reason,
         report=report,
+        decomposition=decomposition,
     )
 
 

@@ -16,6 +16,10 @@ Built-ins (see :data:`BUILTIN_POLICIES`):
 * ``ladder`` - the product's current defaults (relative spread rule).
 * ``passive`` - no spread wait; the first limit at the mid, walking to the far
   touch over the re-pegs, then a market order.
+* ``walk`` - walk the book as the trading system this design started from later
+  did: no spread wait, a limit at the mid, then at 75% and 95% of the spread
+  from the near touch (``ladder.walk_fractions``), 10 s each, then a market order
+  for the rest at any price (its budgets are lifted).
 
 Users add or change policies in the configuration file (``[tca.policies.NAME]``
 tables) or in a separate ``--policy-file`` (``[policies.NAME]`` tables, or
@@ -55,8 +59,8 @@ class Policy:
     def config(self, base: BetterOrdersConfig) -> BetterOrdersConfig:
         """``base`` with this policy's overlay applied (and ``mode = "always"``), validated."""
         data = base.model_dump(mode="python")
-        merged = _merge(data, EVALUATION_OVERLAY)
-        merged = _merge(merged, self.overlay)
+        merged = merge_overlays(data, EVALUATION_OVERLAY)
+        merged = merge_overlays(merged, self.overlay)
         try:
             return BetterOrdersConfig.model_validate(merged)
         except ValidationError as exc:
@@ -74,6 +78,9 @@ class Policy:
 #: died, which a file cannot do, so it is lifted (a quiet minute would otherwise fail
 #: orders that a live, still-updating feed would let through).
 EVALUATION_OVERLAY: Overlay = {"mode": "always", "spread": {"max_quote_age_seconds": 86_400.0}}
+
+#: Every slippage budget of the configuration (bps of the arrival mid).
+_BUDGETS = ("max_slippage_bps", "leveraged_etf_bps", "high_volume_etf_bps", "other_stock_bps")
 
 BUILTIN_POLICIES: dict[str, Policy] = {
     "market": Policy(
@@ -123,18 +130,36 @@ BUILTIN_POLICIES: dict[str, Policy] = {
         },
         "limit at the mid walking to the far touch over the re-pegs, then market",
     ),
+    "walk": Policy(
+        "walk",
+        {
+            # The system it copies sends the market order whatever the price: no budget.
+            **dict.fromkeys(_BUDGETS, Decimal(10_000)),
+            "timing": {"opening_wait_max_seconds": 0.0, "early_wait_max_seconds": 0.0},
+            "ladder": {
+                "entry": "passive",
+                "walk_fractions": [Decimal("0.5"), Decimal("0.75"), Decimal("0.95")],
+                "max_repegs": 2,
+                "timeout_wait_for_spreads_seconds": 10.0,
+                "timeout_seconds": 10.0,
+                "timeout_standard_seconds": 10.0,
+                "fallback": "market",
+            },
+        },
+        "walk the book: the mid, then 75% and 95% of the spread every 10 s, then market",
+    ),
 }
 
 DEFAULT_POLICIES = ("ladder", "seed-ladder", "market", "passive")
 
 
-def _merge(base: Mapping[str, Any], overlay: Overlay) -> dict[str, Any]:
+def merge_overlays(base: Mapping[str, Any], overlay: Overlay) -> dict[str, Any]:
     """A deep merge: tables merge key by key, anything else replaces."""
     out = dict(base)
     for key, value in overlay.items():
         current = out.get(key)
         if isinstance(value, Mapping) and isinstance(current, Mapping):
-            out[key] = _merge(current, value)
+            out[key] = merge_overlays(current, value)
         else:
             out[key] = value
     return out
@@ -162,7 +187,7 @@ def _define(name: str, table: Mapping[str, Any], known: dict[str, Policy], sourc
         start = known[name].overlay  # a built-in (or earlier definition) is tweaked, not replaced
     previous = known.get(name)
     text = description or (previous.description if previous else "") or f"from {source}"
-    return Policy(name, _merge(start, body), text)
+    return Policy(name, merge_overlays(start, body), text)
 
 
 def policies_from_tables(

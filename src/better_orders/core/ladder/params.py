@@ -45,6 +45,8 @@ class LadderParams:
     typical_spread_bps: float | None
     spread: SpreadRules
     timing: TimingRules
+    #: Passive entry: each attempt's limit as a share of the spread (``pricing.walk_limit``).
+    walk_fractions: tuple[Decimal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

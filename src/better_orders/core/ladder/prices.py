@@ -52,8 +52,12 @@ def attempt_limit(params: LadderParams, side: Side, quote: Quote, index: int) ->
     """Limit of attempt ``index`` (0 = first): the far touch +/- ticks, or a passive walk.
 
     The passive walk starts at the mid (rounded away from the far touch) and
-    reaches the aggressive price on the last re-peg.
+    reaches the aggressive price on the last re-peg; with ``walk_fractions`` it
+    steps through those shares of the spread instead, then the aggressive price.
     """
+    walk = params.walk_fractions
+    if params.entry == "passive" and index < len(walk):
+        return pricing.walk_limit(side, quote, walk[index])
     aggressive = pricing.repeg_limit(
         side, quote, params.aggressive_ticks, index, params.repeg_extra_ticks
     )

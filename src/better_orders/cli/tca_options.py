@@ -1,0 +1,233 @@
+"""What ``tca`` and ``tca tune`` share: their replay options, parsed and checked once.
+
+Both replay policies over quote files at decision times; ``ReplayOptions.parse``
+checks every option and finds every quote file (``tca.corpus``) before anything
+is loaded, so bad input costs one line and no work.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from better_orders.cli.common import err_console
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.model import Side, parse_quantity, to_decimal
+from better_orders.tca.corpus import resolve_quote_files
+from better_orders.tca.decisions import QuoteFile, Sizing
+from better_orders.venues.sim.exchange import Latency
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
+
+QuotesOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--quotes",
+        metavar="FILE",
+        help="quote files, folders of them, or 'GLOB' patterns (gzip CSV or Parquet)",
+    ),
+]
+MoreQuotesArgument = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="FILE", help="more quote files (so --quotes a.csv.gz b.csv.gz works)"),
+]
+FromOption = Annotated[
+    str, typer.Option("--from", metavar="HH:MM", help="first decision, New York time")
+]
+ToOption = Annotated[str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")]
+EveryOption = Annotated[
+    str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
+]
+SideOption = Annotated[
+    list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
+]
+QtyOption = Annotated[
+    str | None, typer.Option(metavar="N", help="shares per decision (default 100)")
+]
+NotionalOption = Annotated[
+    str | None,
+    typer.Option(metavar="USD", help="dollars per decision instead of --qty (whole shares)"),
+]
+PolicyFileOption = Annotated[
+    Path | None, typer.Option(metavar="FILE", help="TOML file of extra or changed policies")
+]
+SymbolOption = Annotated[
+    str | None, typer.Option(metavar="SYMBOL", help="trade the files' quotes under this symbol")
+]
+TradesOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--trades",
+        metavar="FILE",
+        help="trades file(s) whose prints fill resting orders: one for a single quote "
+        "file, or one per quote file in the same order (default: a *_trades file beside "
+        "each *_bbo/*_l1 file, if there is one)",
+    ),
+]
+NoTradesOption = Annotated[
+    bool, typer.Option("--no-trades", help="do not look for companion trades files")
+]
+WithinOption = Annotated[
+    float,
+    typer.Option(metavar="SECONDS", help="a decision counts as complete if filled within this"),
+]
+LatencyOption = Annotated[
+    str,
+    typer.Option(
+        metavar="DURATION", help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
+
+
+def parse_clock(text: str, what: str) -> time:
+    """``09:30`` or ``09:30:15`` (New York wall clock)."""
+    try:
+        parts = [int(p) for p in text.strip().split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError
+        return time(parts[0], parts[1], parts[2] if len(parts) == 3 else 0)
+    except (ValueError, TypeError):
+        raise InvalidInputError(
+            f"{what} must be a New York time like 09:30, got {text!r}"
+        ) from None
+
+
+def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timedelta:
+    """``1s``, ``500ms``, ``2m`` or plain seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise InvalidInputError(f"{option} must be a duration like 1s, 500ms or 2m, got {text!r}")
+    value = float(match.group(1))
+    unit = match.group(2) or "s"
+    seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise InvalidInputError(f"{option} must be positive, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def split_list(values: list[str] | None) -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``: options that take lists either way."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(v.strip() for v in value.split(",") if v.strip())
+    return out
+
+
+#: The largest ``--notional``: its shares must stay well within an exact quantity.
+MAX_NOTIONAL = Decimal(10) ** 12
+
+
+def parse_sizing(qty: str | None, notional: str | None) -> Sizing:
+    if qty is not None and notional is not None:
+        raise InvalidInputError("give --qty or --notional, not both")
+    if notional is not None:
+        amount = to_decimal(notional, "--notional")
+        if not 0 < amount <= MAX_NOTIONAL:
+            raise InvalidInputError(
+                f"--notional must be positive and at most {MAX_NOTIONAL:,}, got {notional}"
+            )
+        return Sizing(qty=None, notional=amount)
+    return Sizing(qty=parse_quantity(qty if qty is not None else Decimal(100), "--qty"))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """The checked replay options: which files, when, which sides, how much, how fast."""
+
+    files: list[Path]
+    trades: list[Path | None]
+    find_trades: bool
+    symbol: str | None
+    start: time
+    end: time
+    every: timedelta
+    sides: list[Side]
+    sizing: Sizing
+    within_seconds: float
+    latency: Latency
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        quotes: list[str] | None,
+        more_quotes: list[str] | None,
+        trades: list[Path] | None,
+        no_trades: bool,
+        symbol: str | None,
+        start: str,
+        end: str,
+        every: str,
+        side: list[str] | None,
+        qty: str | None,
+        notional: str | None,
+        within: float,
+        latency: str,
+    ) -> ReplayOptions:
+        sizing = parse_sizing(qty, notional)
+        sides = list(dict.fromkeys(Side.parse(s) for s in (split_list(side) or ["buy", "sell"])))
+        if not (math.isfinite(within) and within > 0):
+            raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
+        first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
+        step = parse_duration(every, "--every")
+        delay = parse_duration(latency, "--latency", allow_zero=True)
+        given = list(trades or [])
+        if given and no_trades:
+            raise InvalidInputError("give --trades or --no-trades, not both")
+        files = resolve_quote_files([*(quotes or []), *(more_quotes or [])])
+        if given and len(given) != len(files):
+            raise InvalidInputError(
+                f"{len(given)} --trades file(s) for {len(files)} quote file(s): give one per "
+                "quote file, in the same order"
+            )
+        return cls(
+            files=files,
+            trades=list(given) if given else [None] * len(files),
+            find_trades=not no_trades,
+            symbol=symbol,
+            start=first,
+            end=last,
+            every=step,
+            sides=sides,
+            sizing=sizing,
+            within_seconds=within,
+            latency=Latency(submit=delay, cancel=delay),
+        )
+
+    def load(self) -> list[QuoteFile]:
+        """Every quote file, with its trades merged in as executions."""
+        return [
+            QuoteFile.load(f, symbol=self.symbol, trades=t, find_trades=self.find_trades)
+            for f, t in zip(self.files, self.trades, strict=True)
+        ]
+
+    @property
+    def decisions_per_file(self) -> int:
+        """Decision times per file (for progress bars; the replay computes the exact times)."""
+        span = (
+            (self.end.hour * 3600 + self.end.minute * 60 + self.end.second)
+            - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
+        ) / self.every.total_seconds()
+        return max(1, int(span + 0.999999))
+
+
+def progress_bar(doing: str, units: str) -> Progress:
+    """A transient progress bar on stderr: ``doing [####    ] 12/40 units 0:00:07``."""
+    return Progress(
+        TextColumn(doing),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(units),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )

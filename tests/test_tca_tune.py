@@ -1,0 +1,331 @@
+"""``tca tune``: the search space, the cross-validation arithmetic, the cells and the command."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import time as dt_time
+from datetime import timedelta
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError
+from better_orders.core.model import Side
+from better_orders.tca.crossval import Matrix, held_out_ratio, leave_one_day_out
+from better_orders.tca.decisions import Sizing
+from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.policies import BUILTIN_POLICIES
+from better_orders.tca.tune import (
+    MARKET,
+    DaySource,
+    Window,
+    cell_tasks,
+    evaluate_cell,
+    evaluate_cells,
+    matrix,
+    run_tune,
+)
+from better_orders.tca.tune_space import BASE, parse_param, search_space
+from better_orders.venues.sim.exchange import Latency
+from cli_runner import run_cli
+from test_tca_metrics import write_quotes
+
+LADDER = BUILTIN_POLICIES["ladder"]
+
+# -- the search space -----------------------------------------------------------------------
+
+
+def test_parameters_lists_ranges_and_steps() -> None:
+    listed = parse_param("timing.rest_fraction=0, 0.25,0.5")
+    assert listed.values == (D("0"), D("0.25"), D("0.5")) and not listed.is_range
+    ranged = parse_param("spread.wait_ratio=0.4:0.8")
+    assert (ranged.low, ranged.high, ranged.step) == (D("0.4"), D("0.8"), None)
+    stepped = parse_param("ladder.max_repegs=1:4:1")
+    assert stepped.grid() == [1, 2, 3, 4]
+    assert parse_param("ladder.entry=passive,aggressive").values == ("passive", "aggressive")
+    assert parse_param("timing.wait_again=true,false").values == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timing.rest_fractio=0,1", "unknown parameter 'timing.rest_fractio' \\(did you mean"),
+        ("timing=1", "unknown parameter 'timing'"),
+        ("symbols=1", "unknown parameter"),
+        ("timing.rest_fraction=", "has no values"),
+        ("timing.rest_fraction=0,,1", "an empty value"),
+        ("timing.rest_fraction", "must be NAME=VALUES"),
+        ("timing.rest_fraction=a,b", "'a' is not a number"),
+        ("spread.wait_ratio=0.8:0.4", "ends before it starts"),
+        ("spread.wait_ratio=0.4:0.8:0", "step must be positive"),
+        ("ladder.entry=0:1", "a range needs a number"),
+        ("ladder.entry=limit", "not one of aggressive, passive, market"),
+    ],
+)
+def test_bad_parameters_are_one_clear_error(text: str, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        parse_param(text)
+
+
+def test_the_grid_with_the_base_first_and_nothing_twice() -> None:
+    params = [
+        parse_param("timing.rest_fraction=0,0.25,0.50"),
+        parse_param("timing.hold_seconds=0,1"),
+    ]
+    found = search_space(params, LADDER, BetterOrdersConfig())
+    assert found[0].name == BASE
+    assert found[0].values == (("timing.rest_fraction", D("0.25")), ("timing.hold_seconds", 0.02))
+    assert len(found) == 1 + 3 * 2  # the base's values (0.25, 0.02) are not on the grid
+    assert [c.name for c in found] == ["base", "c1", "c2", "c3", "c4", "c5", "c6"]
+    c1 = found[1].policy.config(BetterOrdersConfig())
+    assert c1.timing.rest_fraction == 0 and c1.timing.hold_seconds == 0
+    # A grid point equal to the base's values is the base: run once.
+    same = search_space(
+        [parse_param("timing.rest_fraction=0.25,0.250,0.5")], LADDER, BetterOrdersConfig()
+    )
+    assert [c.describe() for c in same] == ["timing.rest_fraction=0.25", "timing.rest_fraction=0.5"]
+
+
+def test_random_search_is_seeded_and_stays_in_range() -> None:
+    params = [parse_param("spread.wait_ratio=0.4:0.8"), parse_param("ladder.max_repegs=1:3")]
+    a = search_space(params, LADDER, BetterOrdersConfig(), random_count=20, seed=3)
+    b = search_space(params, LADDER, BetterOrdersConfig(), random_count=20, seed=3)
+    c = search_space(params, LADDER, BetterOrdersConfig(), random_count=20, seed=4)
+    assert [x.values for x in a] == [x.values for x in b] != [x.values for x in c]
+    assert len(a) == 21
+    for cand in a[1:]:
+        ratio, repegs = cand.value("spread.wait_ratio"), cand.value("ladder.max_repegs")
+        assert D("0.4") <= ratio <= D("0.8") and ratio == ratio.quantize(D("0.001"))
+        assert repegs in (1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("params", "kwargs", "message"),
+    [
+        ([], {}, "no parameter to tune"),
+        (["timing.rest_fraction=0,1"], {"random_count": 0}, "--random must be at least 1"),
+        (
+            ["timing.rest_fraction=0,2"],
+            {},
+            "rest_fraction: Input should be less than or equal to 1",
+        ),
+        (["spread.wait_ratio=0.4:0.8"], {}, "give a step"),
+        (["ladder.max_repegs=0:20:1", "spread.wait_ratio=0.1:100:0.1"], {}, "use --random N"),
+        (["timing.rest_fraction=0", "timing.rest_fraction=1"], {}, "given more than once"),
+    ],
+)
+def test_bad_searches_are_refused(params: list[str], kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        search_space([parse_param(p) for p in params], LADDER, BetterOrdersConfig(), **kwargs)
+
+
+# -- cross-validation -----------------------------------------------------------------------
+
+
+def hand_matrix() -> Matrix:
+    """c0 costs half the market everywhere; c1 is great on days 0 and 1 and awful on day 2;
+    c2 is cheapest of all but leaves a tenth of its orders unfinished."""
+    per_day = np.array([[1.0, 1.0, 1.0], [0.2, 0.2, 3.0], [0.0, 0.0, 0.0]])
+    policy = np.repeat(per_day[:, :, None] / 2, 2, axis=2)
+    market = np.full((3, 3, 2), 1.0)
+    decisions = np.full((3, 3, 2), 10.0)
+    complete = decisions.copy()
+    complete[2] = 9.0
+    return Matrix(policy, market, complete, decisions)
+
+
+def test_leave_one_day_out_by_hand() -> None:
+    m = hand_matrix()
+    cv = leave_one_day_out(m)
+    # Holding out day 2, c1 looks best on days 0-1 (0.1 x market) and costs 1.5 x on day 2.
+    assert [f.pick for f in cv.folds] == [0, 0, 1]
+    assert [f.test_ratio for f in cv.folds] == pytest.approx([0.5, 0.5, 1.5])
+    assert cv.folds[2].train_ratio == pytest.approx(0.1)
+    assert cv.ratio == pytest.approx(5 / 6)  # (1 + 1 + 3) / (2 + 2 + 2)
+    assert cv.side_ratios == pytest.approx({"buy": 5 / 6, "sell": 5 / 6})
+    assert cv.completion == 1.0
+    assert held_out_ratio(m, cv.folds, days=[0, 1]) == pytest.approx(0.5)
+    # In sample the choosing looks better than it is: c0 at 0.5 on all days.
+    assert cv.best_in_sample == 0
+    scores = cv.scores
+    assert scores[0].in_sample_ratio == pytest.approx(0.5)
+    assert scores[0].out_of_sample_ratio == pytest.approx(0.5)
+    assert scores[1].in_sample_ratio == pytest.approx((0.8 + 0.8 + 0.1) / 3)
+    assert scores[1].worst_day_ratio == pytest.approx(1.5)
+    assert (scores[0].picked, scores[1].picked, scores[2].picked) == (2, 1, 0)
+    # 90% complete: excluded, however cheap.
+    assert not scores[2].feasible and scores[2].completion == pytest.approx(0.9)
+    assert cv.interval is not None and cv.interval.low <= 5 / 6 <= cv.interval.high
+
+
+def test_no_feasible_candidate_no_pick() -> None:
+    cv = leave_one_day_out(hand_matrix(), min_completion=1.0 + 1e-9)
+    assert all(f.pick is None for f in cv.folds) and cv.ratio is None
+
+
+# -- the cells --------------------------------------------------------------------------------
+
+
+def corpus(tmp_path: Path) -> list[DaySource]:
+    """Two small symbol-days: wide spreads that come in now and then, at different rhythms."""
+    days = []
+    for k, (period, wide) in enumerate([(20, "0.30"), (13, "0.20")]):
+        rows = [
+            (
+                float(s),
+                "40.00",
+                str(D("40.00") + (D(wide) if s % period < period - 5 else D("0.02"))),
+                300,
+                300,
+            )
+            for s in range(0, 220)
+        ]
+        days.append(DaySource(write_quotes(tmp_path / f"d{k}_20240109_l1.csv.gz", rows)))
+    return days
+
+
+WINDOW = Window(
+    start=dt_time(9, 30),
+    end=dt_time(9, 30, 40),
+    every=timedelta(seconds=10),
+    sides=(Side.BUY, Side.SELL),
+    sizing=Sizing(),
+    latency=Latency(),
+    within_seconds=150.0,
+    fees=FeeSchedule(),
+)
+
+
+def test_cells_are_picklable_and_the_same_in_a_pool(tmp_path: Path) -> None:
+    days = corpus(tmp_path)
+    candidates = search_space(
+        [parse_param("timing.rest_fraction=0,1")], LADDER, BetterOrdersConfig()
+    )
+    tasks = cell_tasks(candidates, days, BetterOrdersConfig(), WINDOW)
+    assert [(t.day, t.candidate) for t in tasks] == [
+        (d, c) for d in (0, 1) for c in (MARKET, 0, 1, 2)
+    ]
+    assert pickle.loads(pickle.dumps(tasks[1])) == tasks[1]
+    here = evaluate_cells(tasks, jobs=1)
+    pooled = evaluate_cells(tasks, jobs=2)
+    for a, b in zip(here, pooled, strict=True):
+        assert (a.candidate, a.day, a.label) == (b.candidate, b.day, b.label)
+        assert np.array_equal(a.shortfall_bps, b.shortfall_bps, equal_nan=True)
+        assert np.array_equal(a.complete, b.complete)
+    one = evaluate_cell(tasks[0])
+    assert len(one.shortfall_bps) == 4 * 2 and one.regime is not None
+    assert one.buys.tolist() == [True, False] * 4
+
+
+def test_run_tune_matrix_matches_the_cells(tmp_path: Path) -> None:
+    days = corpus(tmp_path)
+    candidates = search_space(
+        [parse_param("timing.rest_fraction=0,1")], LADDER, BetterOrdersConfig()
+    )
+    result = run_tune(candidates, days, BetterOrdersConfig(), WINDOW)
+    market = {r.day: r for r in result.results if r.candidate == MARKET}
+    for r in result.results:
+        if r.candidate == MARKET:
+            continue
+        both = r.shortfall_bps[r.buys].sum() + r.shortfall_bps[~r.buys].sum()
+        assert result.matrix.policy[r.candidate, r.day].sum() == pytest.approx(both)
+        assert result.matrix.market[r.candidate, r.day].sum() == pytest.approx(
+            market[r.day].shortfall_bps.sum()
+        )
+    again = matrix(result.results, len(candidates), 2)
+    assert np.array_equal(again.policy, result.matrix.policy)
+    assert result.labels == ["d0_20240109_l1.csv.gz", "d1_20240109_l1.csv.gz"]
+    assert set(result.day_names.values()) == {"ABC 2024-01-09"}
+    assert result.cpu_seconds > 0
+    assert len(result.cv.folds) == 2 and result.decisions == 2 * 4 * 8
+
+
+# -- the command ------------------------------------------------------------------------------
+
+
+def test_tune_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    days = corpus(tmp_path)
+    code, out, err = run_cli(
+        [
+            "tca",
+            "tune",
+            "--quotes",
+            str(tmp_path),
+            "--to",
+            "09:30:40",
+            "--every",
+            "10s",
+            "--param",
+            "timing.rest_fraction=0,1",
+            "--param",
+            "spread.wait_ratio=0.4:0.8",
+            "--random",
+            "3",
+            "--seed",
+            "5",
+            "--jobs",
+            "1",
+            "--json",
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["objective"].startswith("pooled ratio to market")
+    assert [d["file"] for d in data["symbol_days"]] == [d.path.name for d in days]
+    names = [c["name"] for c in data["candidates"]]
+    assert names[0] == "base" and len(names) == 4
+    for c in data["candidates"]:
+        assert set(c["parameters"]) == {"timing.rest_fraction", "spread.wait_ratio"}
+        assert "in_sample_ratio" in c and "out_of_sample_ratio" in c
+    assert [f["held_out"] for f in data["folds"]] == [d.path.name for d in days]
+    assert set(data["out_of_sample"]) >= {"ratio_to_market", "by_side", "by_regime"}
+    assert data["cells"] == 5 * 2 and data["jobs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--param", "timing.nope=1,2"], "unknown parameter 'timing.nope'"),
+        (["--param", "timing.rest_fraction="], "has no values"),
+        ([], "no parameter to tune"),
+        (["--param", "timing.rest_fraction=0,1", "--random", "0"], "--random must be at least 1"),
+        (["--param", "timing.rest_fraction=0,1", "--random", "-3"], "--random must be at least 1"),
+        (["--param", "timing.rest_fraction=0,1", "--jobs", "0"], "--jobs must be at least 1"),
+        (
+            ["--param", "timing.rest_fraction=0,1", "--quotes", "nowhere/*.csv.gz"],
+            "no file matches",
+        ),
+    ],
+)
+def test_tune_bad_input_runs_nothing(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    message: str,
+) -> None:
+    corpus(tmp_path)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may run on bad input")
+
+    monkeypatch.setattr("better_orders.cli.tca_tune.run_tune", refuse)
+    code, out, err = run_cli(["tca", "tune", "--quotes", str(tmp_path), *extra], capsys)
+    assert code == 2, out + err
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_tune_needs_two_symbol_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    days = corpus(tmp_path)
+    code, _, err = run_cli(
+        ["tca", "tune", "--quotes", str(days[0].path), "--param", "timing.rest_fraction=0,1"],
+        capsys,
+    )
+    assert code == 2 and "at least two symbol-days" in err
