@@ -10,9 +10,15 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from better_orders.config.settings import BetterOrdersConfig, SpreadSettings, TimingSettings
+from better_orders.config.settings import (
+    BetterOrdersConfig,
+    PatienceSettings,
+    SpreadSettings,
+    TimingSettings,
+)
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
+from better_orders.core.patience import PatienceRules
 from better_orders.core.spread import PremarketAssessment, SpreadRules, assess_premarket
 from better_orders.core.timing import TimingRules
 
@@ -43,14 +49,29 @@ def timing_rules(settings: TimingSettings) -> TimingRules:
     )
 
 
+def patience_rules(settings: PatienceSettings) -> PatienceRules:
+    return PatienceRules(
+        opening_seconds=settings.opening_seconds,
+        regular_seconds=settings.regular_seconds,
+        at=settings.at,
+        max_lean=settings.max_lean,
+        drift_k=settings.drift_k,
+    )
+
+
 def ladder_params(
     config: BetterOrdersConfig,
     symbol: str,
     *,
     max_slippage_bps: Decimal | None = None,
     typical_spread_bps: float | None = None,
+    volatility_bps: float | None = None,
 ) -> LadderParams:
-    """The ladder's parameters for ``symbol``; the arguments override the configured values."""
+    """The ladder's parameters for ``symbol``; the arguments override the configured values.
+
+    ``volatility_bps`` is the mid's recent volatility (bps per sqrt second) where the
+    caller measured it (``core.volatility``); without it the patient rest has no drift bound.
+    """
     lad = config.ladder
     typical = typical_spread_bps
     configured = config.typical_spread_bps(symbol)
@@ -82,6 +103,8 @@ def ladder_params(
         spread=spread_rules(config.spread),
         timing=timing_rules(config.timing),
         walk_fractions=lad.walk_fractions,
+        patience=patience_rules(config.patience),
+        volatility_bps=volatility_bps,
     )
 
 

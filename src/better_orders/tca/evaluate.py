@@ -14,7 +14,13 @@ from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import Side
 from better_orders.core.timing import NEW_YORK, MarketCalendar
 from better_orders.tca.bootstrap import Resampler
-from better_orders.tca.decisions import QuoteFile, Sizing, decision_times, learned_typical_spreads
+from better_orders.tca.decisions import (
+    QuoteFile,
+    Sizing,
+    decision_times,
+    learned_typical_spreads,
+    learned_volatilities,
+)
 from better_orders.tca.decomposition import FeeSchedule, decompose
 from better_orders.tca.driver import DecisionOutcome, ReplayDriver
 from better_orders.tca.metrics import (
@@ -82,17 +88,27 @@ def evaluate_file(
     driver = ReplayDriver(quotes, calendar=calendar, latency=latency, skip=skip)
     configs = [(p, p.config(base_config)) for p in policies]
     learned: dict[float, list[float | None]] = {}
+    moves: dict[float, list[float | None]] = {}
     for _, cfg in configs:
         window = cfg.spread.typical_window_seconds
         if window not in learned:
             learned[window] = learned_typical_spreads(quotes, times, window)
+        recent = cfg.patience.volatility_window_seconds
+        if cfg.patience.drift_k > 0 and recent not in moves:
+            moves[recent] = learned_volatilities(quotes, times, recent)
     records: list[DecisionRecord] = []
     symbol = quotes.symbol
     for k, decision in enumerate(times):
         qty = sizing.quantity(quotes, decision)
         for policy, cfg in configs:
             typical = learned[cfg.spread.typical_window_seconds][k]
-            params = ladder_params(cfg, symbol, typical_spread_bps=typical)
+            sigma = moves.get(cfg.patience.volatility_window_seconds)
+            params = ladder_params(
+                cfg,
+                symbol,
+                typical_spread_bps=typical,
+                volatility_bps=None if sigma is None or cfg.patience.drift_k <= 0 else sigma[k],
+            )
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:
