@@ -12,6 +12,7 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import Ladder, ParentOrder, QuoteArrived, Start, SubmitOrder
 from better_orders.core.model import Fill, OrderStatus, OrderUpdate, Quote, Side
+from better_orders.core.patience import NO_PATIENCE
 from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
@@ -32,8 +33,11 @@ def make(
     config: BetterOrdersConfig | None = None,
     **overrides: object,
 ) -> Ladder:
+    """A ladder for ``qty`` of ``symbol``. It crosses at once where it would (no patient rest
+    before the first cross, unless ``patience=`` asks for one): the tests built on it drive
+    the aggressive path, and ``test_ladder_patience`` drives the rest."""
     cfg = config or BetterOrdersConfig()
-    params = ladder_params(cfg, symbol)
+    params = dataclasses.replace(ladder_params(cfg, symbol), patience=NO_PATIENCE)
     if overrides:
         params = dataclasses.replace(params, **overrides)
     return Ladder(ParentOrder(symbol, side, D(qty)), params, default_calendar(), lambda n: f"t-{n}")
