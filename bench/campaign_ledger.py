@@ -18,7 +18,8 @@ After a scenario (all its attempts, kills included) these must hold:
   ``order`` leg's size is the user's; a rebalance leg's is the size its plan
   journalled before any order was sent;
 - **finished** (scenarios whose faults all allow it): every leg filled exactly its
-  planned size, in one run of the command, completed;
+  planned size, in one run of the command (a run killed before it journalled its legs
+  traded nothing and is not resumed), completed;
 - **exactly once in the journal**: every venue order was journalled, with the venue's
   filled quantity (and not as refused when the venue took it), every venue execution
   is a journal fill exactly once, and the journal has no other fill;
@@ -179,9 +180,15 @@ def _journal_vs_venue(
     extra = sorted(e for e in set(counted) - venue if not e.startswith("recovered-"))
     if extra:
         out.append(f"journal fills the venue never made: {extra}")
-    runs = _rows(db, "SELECT status FROM runs")
-    if len(runs) != 1:
-        out.append(f"{len(runs)} runs of one command (each attempt must resume the first)")
-    elif finished and runs[0][0] != "completed":
-        out.append(f"the command's run ended {runs[0][0]}")
+    # A run killed before its legs were journalled traded nothing and is not resumed; the
+    # first run that journalled legs is the one every later attempt must resume.
+    runs = _rows(
+        db,
+        "SELECT run_id, status FROM runs WHERE run_id IN (SELECT run_id FROM intents)"
+        " OR run_id IN (SELECT run_id FROM orders)",
+    )
+    if len(runs) > 1:
+        out.append(f"{len(runs)} runs traded for one command: {runs} (later ones must resume)")
+    elif finished and runs and runs[0][1] != "completed":
+        out.append(f"the command's run did not complete: {runs}")
     return out

@@ -195,6 +195,8 @@ def run_campaign(
         for part in _results(chunks, jobs):
             total.merge(part)
             if progress:
+                for v in part.violations:
+                    print(f"\nviolation: {v}", file=sys.stderr)
                 print(
                     f"\rruns {total.runs}/{runs}, kills {total.kills}, violations "
                     f"{len(total.violations)}, {time.perf_counter() - began:.0f} s",
