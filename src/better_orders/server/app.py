@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,7 +41,7 @@ from starlette.websockets import WebSocket
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import MarketPhase, default_calendar
-from better_orders.server import shapes
+from better_orders.server import market_data, shapes
 from better_orders.server.errors import AlpacaError
 from better_orders.server.faults import ServerFaults
 from better_orders.server.settings import VenueSettings
@@ -63,6 +64,8 @@ class ServerConfig:
     sip_allowed: bool = True
     rate_limit_per_minute: int = 200
     rate_window_seconds: float = 60.0
+    #: Files served only as history (``market_data``), beside the venue's quote files.
+    history: tuple[tuple[str | None, Path], ...] = ()
 
 
 class _Window:
@@ -455,6 +458,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
             "/v2/stocks/{symbol}/quotes/latest",
             rest(data, "GET /v2/stocks/{symbol}/quotes/latest", latest_quote),
         ),
+        *market_data.routes(rest, _check_feed),
         WebSocketRoute("/stream", trading_ws),
         WebSocketRoute("/v2/{feed}", data_ws),
         Route("/_stats", get_stats),
@@ -462,6 +466,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.server = state
+    app.state.history = market_data.HistoryStore(config.venue.quote_files + config.history)
     return app
 
 
