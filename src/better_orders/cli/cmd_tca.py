@@ -7,7 +7,9 @@ without executions of its own (``*_bbo``) gets the prints of its companion
 ``*_trades`` file (found beside it, or named with ``--trades``) as executions, so
 resting orders can fill on real trades, conservatively (``sim.fills``). Examples::
 
+    better-orders tca --example
     better-orders tca --quotes data/quotes/*_l1.csv.gz
+    better-orders tca --quotes ~/dataset/symbol=TQQQ      # every day of TQQQ in a dataset
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
 """
@@ -30,6 +32,8 @@ from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
+from better_orders.data.dataset import symbol_days_at
+from better_orders.data.example_data import example_quote_files
 from better_orders.tca.decisions import QuoteFile, Sizing
 from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
@@ -77,7 +81,10 @@ def tca(
     quotes: Annotated[
         list[Path] | None,
         typer.Option(
-            "--quotes", metavar="FILE", help="quote file(s) to replay (gzip CSV or Parquet)"
+            "--quotes",
+            metavar="FILE",
+            help="quote file(s) to replay (gzip CSV or Parquet), or a dataset: its folder, a "
+            "symbol's (DIR/symbol=X) or one symbol-day (DIR/symbol=X/date=Y)",
         ),
     ] = None,
     more_quotes: Annotated[
@@ -143,6 +150,14 @@ def tca(
             help="one-way delay of each order and cancel to the venue: 30ms, 0.1s",
         ),
     ] = "30ms",
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example",
+            help="replay the example data shipped with the package (IBM, AIG, BAC, "
+            "2013-10-07 09:30-09:40; better-orders data examples)",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print JSON only")] = False,
     summary_only: Annotated[
         bool,
@@ -161,9 +176,11 @@ def tca(
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
-    files = list(quotes or []) + list(more_quotes or [])
+    files = _expand(list(quotes or []) + list(more_quotes or []))
+    if example:
+        files += example_quote_files()
     if not files:
-        raise InvalidInputError("no quote file given: use --quotes FILE...")
+        raise InvalidInputError("no quote file given: use --quotes FILE... (or --example)")
     if qty is not None and notional is not None:
         raise InvalidInputError("give --qty or --notional, not both")
     if notional is not None:
@@ -247,6 +264,15 @@ def tca(
         console.print(f"report: {html_path}")
     for p in pngs:
         console.print(f"chart: {p}")
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a dataset, symbol or symbol-day folder as its complete symbol-days."""
+    out: list[Path] = []
+    for path in paths:
+        days = symbol_days_at(path)
+        out += [path] if days is None else [d.path for d in days]
+    return out
 
 
 def _as_json(
