@@ -41,13 +41,26 @@ def pacer(per_minute: float, fake: FakeTime) -> RequestPacer:
 
 def test_requests_are_spaced_evenly_at_the_rate() -> None:
     fake = FakeTime()
-    p = pacer(120, fake)  # one every 0.5 s
+    p = RequestPacer(120, burst=0, clock=fake.clock, wall=fake.wall, sleep=fake.sleep)
     sent = []
     for _ in range(5):
         p.wait_turn()
         sent.append(fake.now)
         fake.now += 0.1  # the request itself takes 0.1 s
     assert [round(t - sent[0], 6) for t in sent] == [0.0, 0.5, 1.0, 1.5, 2.0]
+
+
+def test_a_slow_answer_is_made_up_by_a_few_quicker_requests() -> None:
+    fake = FakeTime()
+    p = RequestPacer(60, burst=2, clock=fake.clock, wall=fake.wall, sleep=fake.sleep)
+    sent = []
+    for took in (0.0, 0.0, 0.0, 4.0, 0.0, 0.0, 0.0, 0.0):
+        p.wait_turn()
+        sent.append(round(fake.now - 1000.0, 6))
+        fake.now += took
+    # Two slots of burst with the first, then one a second; after a 4 s answer the two
+    # slots it missed go at once with the next, and the spacing resumes.
+    assert sent == [0.0, 0.0, 0.0, 1.0, 5.0, 5.0, 5.0, 6.0]
 
 
 def test_a_429_holds_the_next_request_as_long_as_it_says() -> None:
@@ -68,7 +81,7 @@ def test_nothing_left_before_the_reset_means_waiting_for_it() -> None:
     p.wait_turn()
     p.observe({"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(fake.wall() + 30)})
     p.wait_turn()
-    assert fake.slept == [0.01]  # just the spacing
+    assert fake.slept == []  # the burst: no wait
     p.observe({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(fake.wall() + 30)})
     p.wait_turn()
     assert fake.slept[-1] == pytest.approx(30.0)

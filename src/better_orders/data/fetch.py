@@ -49,7 +49,8 @@ class FetchOutcome:
 
 
 def check_symbols(client: HistoricalClient, symbols: tuple[str, ...]) -> None:
-    """Refuse the whole fetch if Alpaca lists one of ``symbols`` as no US stock."""
+    """Refuse the whole fetch if Alpaca lists one of ``symbols`` as no US stock (only the
+    symbols with something left to fetch are asked about)."""
     for symbol in symbols:
         asset = client.asset(symbol)
         if asset is None:
@@ -78,14 +79,16 @@ def run_fetch(
     """Fetch every symbol-day of ``plan`` that the dataset lacks; see the module docstring."""
     if not 1 <= page_rows <= MAX_PAGE_ROWS:
         raise InvalidInputError(f"--page-size must be 1 to {MAX_PAGE_ROWS}, got {page_rows}")
-    check_symbols(client, plan.symbols)
+    held = {r: dataset.symbol_day(r.symbol, r.day).manifest() for r in plan.requests}
+    done = {r for r, m in held.items() if m is not None and _covers(m, r, plan.feed)}
+    check_symbols(client, tuple(dict.fromkeys(r.symbol for r in plan.requests if r not in done)))
     dataset.create()
     notify = on_event or (lambda event: None)
     outcomes = []
     for request in plan.requests:
         day = dataset.symbol_day(request.symbol, request.day)
-        manifest = day.manifest()
-        if manifest is not None and _covers(manifest, request, plan.feed):
+        manifest = held[request]
+        if manifest is not None and request in done:
             outcome = FetchOutcome(
                 day, "skipped", _rows(manifest, "quotes"), _rows(manifest, "trades")
             )

@@ -3,9 +3,10 @@
 Alpaca's Market Data API allows a number of requests per minute (200 on the free
 plan) and answers 429 beyond it, with ``Retry-After`` and ``X-RateLimit-Reset``
 (epoch seconds) saying when to come back; every answer carries
-``X-RateLimit-Remaining``. The pacer spaces requests evenly at the allowed rate,
-which never bursts past a per-minute window, and delays the next request until
-the server's reset whenever the server says nothing is left or refuses one.
+``X-RateLimit-Remaining``. The pacer spaces requests evenly at the allowed rate
+(making up for a slow answer with a few quicker requests after it), and delays
+the next request until the server's reset whenever the server says nothing is
+left or refuses one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class RequestPacer:
         self,
         per_minute: float = FREE_PLAN_PER_MINUTE,
         *,
+        burst: int = 3,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -55,6 +57,7 @@ class RequestPacer:
             raise InvalidInputError(f"the request rate must be a positive number: {per_minute}")
         self.per_minute = per_minute
         self.interval = 60.0 / per_minute
+        self.burst = burst
         self._clock, self._wall, self._sleep = clock, wall, sleep
         self._next = -math.inf
         #: Seconds slept before requests; seconds of those the server asked for.
@@ -62,13 +65,19 @@ class RequestPacer:
         self.held = 0.0
 
     def wait_turn(self) -> None:
-        """Sleep until the next request may go out, and book its slot."""
+        """Sleep until the next request may go out, and book its slot.
+
+        Slots follow each other ``interval`` apart whatever a request took, so a slow
+        answer is made up by the next requests going sooner; at most ``burst`` slots
+        are made up at once, which keeps any minute within the budget give or take
+        ``burst`` requests (and the server's ``X-RateLimit-Remaining`` covers those).
+        """
         now = self._clock()
-        if self._next > now:
-            self._sleep(self._next - now)
-            self.waited += self._next - now
-            now = self._next
-        self._next = now + self.interval
+        slot = max(self._next, now - self.burst * self.interval)
+        if slot > now:
+            self._sleep(slot - now)
+            self.waited += slot - now
+        self._next = slot + self.interval
 
     def hold(self, seconds: float) -> None:
         """No request for ``seconds`` from now (a 429, or nothing left until the reset)."""
