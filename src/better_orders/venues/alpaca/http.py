@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -32,6 +31,7 @@ from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.data.pacing import retry_delay
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError
 
@@ -39,19 +39,6 @@ log = logging.getLogger(__name__)
 
 #: Alpaca's documented request budget for the Trading API.
 REQUESTS_PER_MINUTE = 200
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds), else from ``X-RateLimit-Reset`` (epoch)."""
-    raw = headers.get("Retry-After")
-    if raw:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(raw))
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(reset) - time.time())
-    return None
 
 
 def _failure_from_response(response: requests.Response) -> AlpacaHTTPError:
@@ -70,7 +57,7 @@ def _failure_from_response(response: requests.Response) -> AlpacaHTTPError:
     if not message:
         message = (response.text or response.reason or "").strip()[:200] or f"HTTP {status}"
     return AlpacaHTTPError(
-        message, status=status, code=code, retry_after=_retry_after(response.headers)
+        message, status=status, code=code, retry_after=retry_delay(response.headers, time.time())
     )
 
 
