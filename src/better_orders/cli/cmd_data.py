@@ -28,8 +28,10 @@ from better_orders.data.dataset import Dataset, default_dataset_path
 from better_orders.data.plan import DEFAULT_WINDOW, Window, parse_day, plan_fetch
 
 if TYPE_CHECKING:
+    from better_orders.data.alpaca_client import HistoricalClient
     from better_orders.data.fetch import FetchEvent, FetchOutcome
     from better_orders.data.symbol_day import SymbolDay
+    from better_orders.venues.alpaca.credentials import Credentials
 
 data_app = typer.Typer(
     name="data",
@@ -143,7 +145,7 @@ def fetch(
     )
 
 
-def _credentials() -> Any:
+def _credentials() -> Credentials:
     """Alpaca keys from the environment (a missing one is a one-line ``ConfigError``)."""
     from better_orders.venues.alpaca.credentials import BASE_URL_VAR, LIVE_URL, Credentials
 
@@ -155,7 +157,7 @@ def _credentials() -> Any:
 class _FetchProgress:
     """A rich progress bar over symbol-days, with requests, rows and 429s as they happen."""
 
-    def __init__(self, total: int, client: Any, *, quiet: bool) -> None:
+    def __init__(self, total: int, client: HistoricalClient, *, quiet: bool) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -156,14 +156,17 @@ def _partition_member(path: Path) -> bool:
 
 
 def symbol_days_at(path: str | os.PathLike[str]) -> list[SymbolDay] | None:
-    """The complete symbol-days a path names, or None when it is a file (read as a quote file).
+    """The complete symbol-days a path names, or None when it is no dataset's (a file, or a
+    folder that is neither a dataset nor in one: read as a quote file, with its errors).
 
     A symbol-day folder (``DIR/symbol=X/date=Y``) is that day; a symbol folder
-    (``DIR/symbol=X``) every complete day of the symbol; a dataset folder every
-    complete symbol-day in it.
+    (``DIR/symbol=X``) every complete day of the symbol; a dataset folder (one with
+    the marker file or a ``symbol=`` folder) every complete symbol-day in it.
     """
     folder = Path(path)
     if not folder.is_dir():
+        return None
+    if not _in_a_dataset(folder):
         return None
     single = SymbolDay.from_path(folder)
     if single is not None:
@@ -181,11 +184,21 @@ def symbol_days_at(path: str | os.PathLike[str]) -> list[SymbolDay] | None:
     return days
 
 
+def _in_a_dataset(folder: Path) -> bool:
+    if SymbolDay.from_path(folder) is not None or parse_symbol_dir(folder.name) is not None:
+        return True
+    if (folder / MARKER_FILE).is_file():
+        return True
+    return any(parse_symbol_dir(p.name) is not None for p in folder.iterdir())
+
+
 def find_symbol_day(path: str | os.PathLike[str], symbol: str, day: date) -> SymbolDay | None:
     """The complete symbol-day of ``symbol`` on ``day`` under ``path`` (a dataset or symbol
     folder); None when ``path`` is a file or a single symbol-day folder (used as it is)."""
     folder = Path(path)
     if not folder.is_dir() or SymbolDay.from_path(folder) is not None:
+        return None
+    if not _in_a_dataset(folder):
         return None
     root = folder.parent if parse_symbol_dir(folder.name) is not None else folder
     found = Dataset.for_reading(root).symbol_day(symbol, day)
