@@ -90,6 +90,10 @@ def main() -> None:
     command = [sys.executable, "-c", "from better_orders.cli.app import main; main()", "serve"]
     command += ["--port", str(port), "--key-id", key, "--secret-key", secret]
     command += ["--rate-limit", str(args.rate)]
+    # AIG is not in the local exchange's built-in asset list.
+    assets = Path(tempfile.mkdtemp()) / "assets.csv"
+    assets.write_text("symbol,name,exchange\nAIG,American International Group,NYSE\n")
+    command += ["--assets", str(assets)]
     for symbol, file in mapping.items():
         command += ["--history", f"{symbol}={file}"]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -30,6 +30,7 @@ from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError
 from better_orders.core.model import (
+    BrokerOrder,
     OrderRequest,
     OrderStatus,
     OrderType,
@@ -38,6 +39,7 @@ from better_orders.core.model import (
     TimeInForce,
 )
 from better_orders.core.timing import MarketCalendar, MarketPhase, Session
+from better_orders.engine.retry import BrokerRetry
 from better_orders.server import ServerConfig
 from better_orders.venues.alpaca.broker import AlpacaBroker
 from better_orders.venues.alpaca.codec import order_from_json
@@ -46,6 +48,7 @@ from better_orders.venues.alpaca.credentials import Credentials, Secret
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, classify
 from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
 from better_orders.venues.alpaca.tracking import OrderTracker
+from better_orders.venues.clock import OffsetClock
 from better_orders.venues.sim.exchange import Latency
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -195,12 +198,12 @@ async def test_feed_auto_picks_sip_when_permitted_and_iex_otherwise() -> None:
 async def test_submit_after_a_504_is_found_by_client_order_id_not_sent_twice(
     session: AlpacaSession, exchange: LocalAlpaca
 ) -> None:
-    broker, feed, _clock = session
+    broker, feed, clock = session
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 3, quote.ask + Decimal("0.05"), coid())
     exchange.set_faults(lost_responses=1)
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     stats = exchange.stats()
@@ -215,24 +218,24 @@ async def test_resubmit_after_a_504_and_a_failed_lookup_meets_the_duplicate_refu
 ) -> None:
     """504 on the POST, 500 on the look-up, so the adapter resubmits: Alpaca says the id is
     taken (422), the adapter looks again and returns the one order."""
-    broker, feed, _clock = session
+    broker, feed, clock = session
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 2, quote.bid - Decimal("5.00"), coid())
     exchange.set_faults(lost_responses=1)
     # The next request after the lost POST is the look-up: make it fail.
-    original = broker._lookup_quietly
+    original = broker.get_order
     calls = 0
 
-    async def flaky_lookup(client_order_id: str) -> dict[str, Any] | None:
+    async def flaky_lookup(client_order_id: str) -> BrokerOrder | None:
         nonlocal calls
         calls += 1
         if calls == 1:
             exchange.set_faults(server_errors=1)
         return await original(client_order_id)
 
-    broker._lookup_quietly = flaky_lookup  # type: ignore[method-assign]
+    broker.get_order = flaky_lookup  # type: ignore[method-assign]
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     stats = exchange.stats()
@@ -247,14 +250,14 @@ async def test_resubmit_after_a_504_and_a_failed_lookup_meets_the_duplicate_refu
 async def test_a_burst_of_429s_is_waited_out_and_nothing_is_lost(
     session: AlpacaSession, exchange: LocalAlpaca
 ) -> None:
-    broker, feed, _clock = session
+    broker, feed, clock = session
     log = UpdateLog(broker)
     quote = await feed.latest_quote("SPY")
     request = limit("SPY", Side.BUY, 4, quote.ask + Decimal("0.05"), coid())
     exchange.set_faults(rate_limit_burst=3, retry_after=0.2)
     waited_before = broker.budget.waited_seconds
 
-    ack = await broker.submit_order(request)
+    ack = await BrokerRetry(broker, clock, broker.budget).submit(request)
 
     assert ack.client_order_id == request.client_order_id
     assert broker.budget.throttled == 3
@@ -323,7 +326,14 @@ async def test_a_fill_while_the_stream_is_down_is_picked_up_by_polling(
     await log.close()
 
 
-async def test_without_a_stream_every_event_comes_from_polling(exchange: LocalAlpaca) -> None:
+async def test_without_a_stream_every_event_comes_from_polling() -> None:
+    # A cash account: a sell of shares not held is refused (a margin account would short).
+    venue = replace(TEST_VENUE, cash_account=True)
+    with run_local_alpaca(ServerConfig(venue=venue)) as exchange:
+        await _poll_a_refusal_and_a_fill(exchange)
+
+
+async def _poll_a_refusal_and_a_fill(exchange: LocalAlpaca) -> None:
     async with open_alpaca(
         exchange.credentials(), feed="iex", poll_interval=0.05, use_stream=False
     ) as (broker, feed, _clock):
@@ -723,6 +733,15 @@ FAKE_KEY_ID = "PKFAKE" + secrets.token_hex(7).upper()
 FAKE_SECRET = secrets.token_urlsafe(24)
 
 
+async def _exchange_offset(creds: Credentials) -> timedelta:
+    probe = AlpacaBroker(creds, use_stream=False)
+    try:
+        market = await probe.get_market_clock()
+    finally:
+        await probe.close()
+    return market.timestamp - datetime.now(UTC)
+
+
 class RegularHours(MarketCalendar):
     """Always mid-session: the ladder's phase rules do not depend on when the test runs."""
 
@@ -753,7 +772,13 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
     journal_path = tmp_path / "journal.db"
     with run_local_alpaca(config) as local:
         creds = replace(local.credentials(), key_id=FAKE_KEY_ID, secret_key=Secret(FAKE_SECRET))
-        async with open_alpaca(creds, feed="iex", poll_interval=0.1) as (broker, feed, clock):
+        # Decide on the exchange's time, as ``better-orders --broker alpaca`` does.
+        offset = await _exchange_offset(creds)
+        async with open_alpaca(creds, feed="iex", poll_interval=0.1, clock=OffsetClock(offset)) as (
+            broker,
+            feed,
+            clock,
+        ):
             with Journal.open(journal_path) as journal:
                 journal.start_run("alpaca-e2e", "order", {"credentials": repr(creds)}, broker.name)
                 reports = await execute(

@@ -11,18 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
+from alpaca_server import LocalAlpaca, run_local_alpaca
 from better_orders.data.example_data import example_quote_files
-from better_orders.server import ServerConfig
 from cli_runner import run_cli
+from test_data_fetch import serving
 
 KEYS = ("APCA_API_KEY_ID", "APCA_API_SECRET_KEY", "APCA_API_BASE_URL", "APCA_API_DATA_URL")
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[LocalAlpaca]:
-    history = tuple((None, f) for f in example_quote_files())
-    with run_local_alpaca(ServerConfig(venue=TEST_VENUE, history=history)) as local:
+    with run_local_alpaca(serving(example_quote_files())) as local:
         yield local
 
 

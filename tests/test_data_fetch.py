@@ -13,8 +13,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,15 @@ from cli_runner import run_cli
 DAY = "2013-10-07"
 
 
+#: Not in the local exchange's built-in asset list: an asset file lists them (XXX is the
+#: shared TAQ file's pseudonym).
+ASSETS = Path(tempfile.mkdtemp()) / "assets.csv"
+ASSETS.write_text("symbol,name,exchange\nAIG,American International Group,NYSE\nXXX,,NYSE\n")
+
+
 def serving(files: list[Path], **config: Any) -> ServerConfig:
-    return ServerConfig(venue=TEST_VENUE, history=tuple((None, f) for f in files), **config)
+    venue = replace(TEST_VENUE, asset_files=(ASSETS,))
+    return ServerConfig(venue=venue, history=tuple((None, f) for f in files), **config)
 
 
 @pytest.fixture

@@ -463,7 +463,7 @@ def test_an_order_command_first_settles_what_a_crashed_one_left(tmp_path: Path) 
 
     db = tmp_path / "j.sqlite3"
 
-    class Crash(Exception):
+    class Crash(BaseException):  # the process dies: nothing is cleaned up
         pass
 
     def die_on_first_fill(ev: Any) -> None:

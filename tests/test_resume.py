@@ -40,8 +40,12 @@ DAY2 = datetime(2026, 11, 25, 9, 45, tzinfo=ET)
 SWITCH = {"SOXL": 0.5, "SPY": 0.4}
 
 
-class Crash(Exception):
-    """Stands in for the process dying at that point."""
+class Crash(BaseException):
+    """Stands in for the process dying at that point.
+
+    Not an ``Exception``: a failure the run catches is contained (its orders are
+    cancelled), while a dying process cleans nothing up, and that is what is tested.
+    """
 
 
 def crash_on(predicate: Any) -> Any:

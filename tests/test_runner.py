@@ -15,11 +15,13 @@ import pytest
 
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import RunFailedError
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
+from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
 from better_orders.venues.sim.replay import ReplayQuotes
@@ -54,12 +56,15 @@ def run(
     config: BetterOrdersConfig | None = None,
     start: datetime = T0,
     inspect: Callable[[SimVenue, Journal, Runner], Any] | None = None,
+    assets: AssetMaster | None = None,
 ) -> tuple[list[ExecutionReport], Any]:
     cfg = config or BetterOrdersConfig()
     db = tmp_path / "j.sqlite3"
 
     async def main() -> tuple[list[ExecutionReport], Any]:
-        venue = SimVenue.create(start=start, seed=7, db_path=db, replay=replay, faults=faults)
+        venue = SimVenue.create(
+            start=start, seed=7, db_path=db, replay=replay, faults=faults, assets=assets
+        )
         with Journal.open(db) as journal:
             journal.start_run("r1", "order", {}, "sim")
             runner = Runner(
@@ -222,7 +227,8 @@ def test_wait_for_spread_costs_no_wall_time(tmp_path: Path) -> None:
 def test_many_ladders_run_concurrently(tmp_path: Path) -> None:
     symbols = [f"S{i:02d}" for i in range(20)]
     cfg = BetterOrdersConfig(mode="always")
-    reports, _ = run([(s, Side.BUY, "10") for s in symbols], tmp_path, config=cfg)
+    listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
+    reports, _ = run([(s, Side.BUY, "10") for s in symbols], tmp_path, config=cfg, assets=listed)
     assert all(r.filled_qty == D(10) for r in reports)
     finish = max(r.finished for r in reports) - T0
     slowest = max(r.finished - r.started for r in reports)
@@ -371,7 +377,7 @@ def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> N
         if ev.leg == 2 and type(ev.item).__name__ == "SubmitOrder":
             raise RuntimeError("observer failed")
 
-    async def main() -> tuple[list[str], int]:
+    async def main() -> tuple[list[str], int, list[Any]]:
         venue = SimVenue.create(start=T0, seed=7, db_path=db, replay=replay)
         with Journal.open(db) as journal:
             journal.start_run("r1", "order", {}, "sim")
@@ -383,17 +389,20 @@ def test_a_failing_ladder_stops_the_others_and_unsubscribes(tmp_path: Path) -> N
                 Leg(1, ParentOrder("TQQQ", Side.BUY, D(50)), ladder_params(cfg, "TQQQ")),
                 Leg(2, ParentOrder("SPY", Side.BUY, D(5)), ladder_params(cfg, "SPY")),
             ]
-            with pytest.raises(RuntimeError, match="observer failed"):
+            with pytest.raises(RunFailedError, match="observer failed") as failed:
                 await runner.run(legs)
+            assert isinstance(failed.value.__cause__, RuntimeError)
             working = [
                 t.get_name()
                 for t in asyncio.all_tasks()
                 if t.get_name().startswith("ladder-") and not t.done()
             ]
             subscribers = len(venue.broker._hub.update_queues)
+            still_open = await venue.broker.list_open_orders()
             await venue.close()
-            return working, subscribers
+            return working, subscribers, still_open
 
-    working, subscribers = run_virtual(main(), start=T0)
+    working, subscribers, still_open = run_virtual(main(), start=T0)
     assert working == []
     assert subscribers == 0
+    assert still_open == []

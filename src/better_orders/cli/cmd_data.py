@@ -88,7 +88,7 @@ def fetch(
     """Fetch historical quotes and trades from Alpaca into a Parquet dataset (resumable)."""
     require_extra("data", "better-orders data fetch")
     from better_orders.data.alpaca_client import HistoricalClient
-    from better_orders.data.fetch import run_fetch
+    from better_orders.data.fetch import FetchInterrupted, run_fetch
     from better_orders.data.pacing import RequestPacer
 
     first = parse_day(start, "--start")
@@ -120,12 +120,10 @@ def fetch(
             outcomes = run_fetch(plan, target, client, page_rows=page_size, on_event=progress)
         except KeyboardInterrupt:
             progress.stop()
-            err_console.print(
+            raise FetchInterrupted(
                 f"interrupted after {progress.finished} of {len(plan.requests)} symbol-day(s); "
-                "the pages fetched are kept: run the same command again to continue",
-                soft_wrap=True,
-            )
-            raise typer.Exit(130) from None
+                "the pages fetched are kept: run the same command again to continue"
+            ) from None
     stats = client.stats
     if json_out:
         print_json(

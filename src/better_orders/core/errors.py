@@ -7,6 +7,8 @@ Every error a user can meet carries a message a trader understands on its own
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class BetterOrdersError(Exception):
     """Base of every error the product raises on purpose."""
@@ -70,3 +72,20 @@ class JournalError(BetterOrdersError):
     """The journal cannot be opened, is locked by another run, or is inconsistent."""
 
     exit_code = 7
+
+
+class RunFailedError(BetterOrdersError):
+    """A run stopped because part of it failed; every working order was cancelled first.
+
+    The message says what failed and what became of the orders (any still open at
+    the broker is named). The exit code is the failure's own when it was one of
+    ours (a broker error stays a broker error), else 1. ``reports`` holds each leg's
+    report as far as it got (None for a leg that could not give one).
+    """
+
+    def __init__(
+        self, message: str, *, exit_code: int = 1, reports: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.reports = list(reports or [])

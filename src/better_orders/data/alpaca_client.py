@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from better_orders.core.errors import BetterOrdersError
+from better_orders.core.errors import BrokerError
 from better_orders.data.pacing import RequestPacer
 from better_orders.data.schema import Kind
 
@@ -31,10 +31,8 @@ from better_orders.data.schema import Kind
 MAX_PAGE_ROWS = 10_000
 
 
-class MarketDataError(BetterOrdersError):
+class MarketDataError(BrokerError):
     """Alpaca (or a server posing as it) refused or failed a market data request."""
-
-    exit_code = 5
 
     def __init__(self, message: str, *, status: int | None = None) -> None:
         super().__init__(message)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from better_orders.core.errors import InvalidInputError
+from better_orders.core.errors import BetterOrdersError, InvalidInputError
 from better_orders.data.alpaca_client import MAX_PAGE_ROWS, HistoricalClient
 from better_orders.data.alpaca_rows import format_seconds, rows_table
 from better_orders.data.dataset import Dataset
@@ -27,6 +27,12 @@ from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
 
 Status = Literal["fetched", "resumed", "replaced", "skipped"]
+
+
+class FetchInterrupted(BetterOrdersError):
+    """Ctrl-C during a fetch: what was fetched is kept, and the same command continues it."""
+
+    exit_code = 130  # the interrupted family of the exit codes
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """One journalled batch of parent orders through the runner.
 
 The journal rule holds here: each parent (intent) is recorded before its ladder
-starts, and its report is written back when it finishes. Every child order passes
-the pre-trade risk checks of ``risk`` on its way out, and the kill switch is
+starts, and its report is written back when it finishes, or, if the run failed,
+marked failed with the error and the report as far as it got. Every child order
+passes the pre-trade risk checks of ``risk`` on its way out, and the kill switch is
 watched for the whole batch.
 """
 
@@ -15,7 +16,13 @@ from typing import Any
 
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.errors import BrokerError, InvalidInputError, JournalError, KillSwitchError
+from better_orders.core.errors import (
+    BrokerError,
+    InvalidInputError,
+    JournalError,
+    KillSwitchError,
+    RunFailedError,
+)
 from better_orders.core.jsonable import to_jsonable
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import (
@@ -76,7 +83,10 @@ async def execute(
     not recorded again, and its ladder continues the leg's attempt numbers.
 
     Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
-    or goes on during the batch (working orders are cancelled; reports are journalled).
+    or goes on during the batch (working orders are cancelled; reports are journalled),
+    ``RiskLimitError`` before anything is sent for a parent beyond ``max_order_qty``, and
+    ``RunFailedError`` if part of the batch failed (every working order was cancelled;
+    each leg is journalled as failed, with the error).
     """
     cal = calendar or default_calendar()
     kill_switch = KillSwitch.resolve(config.risk)
@@ -84,6 +94,7 @@ async def execute(
         kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
     await _require_tradable(broker, sorted({s.symbol for s in specs}))
     risk = RiskChecker(config.risk, kill_switch)
+    risk.check_parents((s.symbol, s.side, s.qty) for s in specs)
     # A run executed in several batches (a rebalance's sells, then its buys) has one limit.
     risk.seed(journal.orders(run_id=run_id))
     legs: list[Leg] = []
@@ -119,11 +130,16 @@ async def execute(
         run_id=run_id,
         journal=journal,
         observer=observer,
-        requests_per_minute=min(config.requests_per_minute, config.risk.max_orders_per_minute),
+        requests_per_minute=config.requests_per_minute,
+        orders_per_minute=config.risk.max_orders_per_minute,
         pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
         halt=kill_switch.reason if kill_switch is not None else None,
     )
-    reports = await runner.run(legs)
+    try:
+        reports = await runner.run(legs)
+    except RunFailedError as failed:
+        _journal_failure(journal, run_id, legs, failed)
+        raise
     for leg, report in zip(legs, reports, strict=True):
         status = "filled" if report.complete else ("failed" if report.error else "partial")
         journal.update_intent(run_id, leg.leg, status, _report_dict(report))
@@ -159,6 +175,16 @@ def _halt_line(runner: Runner, reports: list[ExecutionReport], kill_switch: Kill
         cancelled,
         filled_meanwhile=len(ended) - cancelled,
     )
+
+
+def _journal_failure(
+    journal: Journal, run_id: str, legs: list[Leg], failed: RunFailedError
+) -> None:
+    """Every leg of a failed batch is journalled as failed, with the error and its report."""
+    reports = failed.reports or [None] * len(legs)
+    for leg, report in zip(legs, reports, strict=True):
+        data = _report_dict(report) if isinstance(report, ExecutionReport) else {}
+        journal.update_intent(run_id, leg.leg, "failed", {**data, "run_error": str(failed)})
 
 
 def _report_dict(report: ExecutionReport) -> dict[str, Any]:

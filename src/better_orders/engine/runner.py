@@ -1,25 +1,47 @@
 """The asyncio driver: feeds events to ladders and carries out their actions.
 
-One task per ladder, one task fanning out the broker's order updates, one task
-fanning out quotes. Many ladders run at once; the broker's request budget is
-shared through one rate limiter. Timers use the given clock, so on the
-simulator's virtual-time loop a 90-second wait costs no wall time.
+Rules of this file:
 
-The journal rule: every order is recorded before it is sent, and every broker
-event and fill is recorded before the ladder sees it.
+* **Journalled first.** Every order is recorded before it is sent, and every broker
+  event and fill before the ladder sees it. The writes run on the journal's own
+  thread (``store.writer``): the ladder waits for its write, the event loop does not.
+* **Nothing blocks the loop, nothing is dropped that matters.** Each ladder has an
+  ``Inbox``: its broker events in order, and only the latest quote. Requests go
+  through one retry layer (``retry``) within one request budget (``rate_limit``),
+  cancels first. The kill switch is polled by one timer for every ladder.
+* **A failure anywhere stops everything, visibly.** If a ladder, the order-update
+  pump, the quote pump, the book refresher or the halt watcher fails (a journal
+  error, a broker error that outlived its retries, a bug), every order of the run
+  that may be open is cancelled and confirmed ended (``containment``), each ladder
+  reports as far as it got, and the run raises ``RunFailedError`` saying what
+  failed and what became of the orders. Only a cancellation (the process being
+  stopped) skips this, like a kill would.
+* **Freshness is confirmed, not assumed.** A symbol whose stream is quiet for a
+  while is refreshed from REST (``freshness``); the feed's heartbeat, where it has
+  one, confirms it instead.
+
+Timers use the given clock, so on the simulator's virtual-time loop a 90-second
+wait costs no wall time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
-from better_orders.core.errors import BrokerError, QuoteError, RiskLimitError
+from better_orders.core.errors import (
+    BetterOrdersError,
+    BrokerError,
+    JournalError,
+    QuoteError,
+    RiskLimitError,
+    RunFailedError,
+)
 from better_orders.core.ladder import (
     Action,
     CancelFailed,
@@ -40,27 +62,20 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
-from better_orders.engine.rate_limit import RateLimiter
-from better_orders.store.fill_recovery import recover_fills
+from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
+from better_orders.engine.freshness import BookConfirmations
+from better_orders.engine.inbox import Inbox
+from better_orders.engine.quotes import QuoteDesk
+from better_orders.engine.retry import BrokerRetry, OrderStateUnknown, RetryBudget
+from better_orders.engine.run_journal import JournalLike, RunJournal
 from better_orders.store.ids import client_order_id
 from better_orders.venues.base import Broker, Clock, QuoteFeed
+from better_orders.venues.rate_limit import MeteredBroker, Priority, RateLimiter
 
-#: Retries of one submit after a retryable broker error (rate limit, 5xx, timeout).
-SUBMIT_RETRIES = 4
+log = logging.getLogger(__name__)
 
-
-class JournalLike(Protocol):
-    """The part of ``journal.Journal`` the runner writes to."""
-
-    def record_order_pending(self, request: Any, run_id: str, leg: int, attempt: int) -> None: ...
-
-    def record_order_ack(self, update: OrderUpdate) -> None: ...
-
-    def record_event(self, update: OrderUpdate) -> None: ...
-
-    def record_fill(self, fill: Any, run_id: str | None) -> bool: ...
-
-    def fills(self, run_id: str | None = None, client_order_id: str | None = None) -> list[Any]: ...
+#: How long a finished ladder's live child may take to be confirmed ended.
+SETTLE_WITHIN = timedelta(seconds=10)
 
 
 @dataclass(slots=True)
@@ -90,9 +105,7 @@ class LadderEvent:
 class _LegState:
     leg: Leg
     ladder: Ladder
-    queue: asyncio.Queue[Event] = field(default_factory=asyncio.Queue)
-    #: A request token taken before the ladder started, for its first submit.
-    prepaid: bool = False
+    inbox: Inbox = field(default_factory=Inbox)
     #: The latest event time and quote time handed to the ladder (see ``_in_order``).
     seen_at: datetime | None = None
     quote_ts: datetime | None = None
@@ -104,9 +117,15 @@ class Runner:
     ``pre_submit(request, last_quote)`` runs before every order is journalled and sent
     (the pre-trade risk checks); a ``RiskLimitError`` or ``BrokerError`` it raises
     refuses the order: the refusal is journalled as a rejected order and the ladder
-    gets ``SubmitFailed``. ``halt()`` is polled before every action and every
-    ``halt_poll_seconds``; once it returns a reason (the kill switch), nothing more is
-    sent, every working order is cancelled and every ladder ends.
+    gets ``SubmitFailed``. ``halt()`` is polled every ``halt_poll_seconds``; once it
+    returns a reason (the kill switch), nothing more is sent, every working order is
+    cancelled and every ladder ends.
+
+    The request budget is the broker's own when it keeps one (``MeteredBroker``),
+    lowered to ``requests_per_minute`` and ``orders_per_minute``; else the runner
+    keeps it. A symbol quiet for ``quiet_seconds`` (default: half the shortest quote
+    age a ladder accepts) is refreshed from REST. A failed run's orders are given
+    ``close_within_seconds`` to be confirmed ended.
     """
 
     def __init__(
@@ -119,10 +138,14 @@ class Runner:
         run_id: str,
         journal: JournalLike | None = None,
         requests_per_minute: int = 180,
+        orders_per_minute: int | None = None,
         observer: Callable[[LadderEvent], None] | None = None,
         pre_submit: Callable[[Any, Quote | None], object] | None = None,
         halt: Callable[[], str | None] | None = None,
         halt_poll_seconds: float = 1.0,
+        quiet_seconds: float | None = None,
+        close_within_seconds: float = 30.0,
+        retry: RetryBudget | None = None,
     ) -> None:
         self.broker = broker
         self.feed = feed
@@ -130,21 +153,34 @@ class Runner:
         self.calendar = calendar
         self.run_id = run_id
         self.journal = journal
-        self.limiter = RateLimiter(clock, requests_per_minute)
+        if isinstance(broker, MeteredBroker):
+            self.limiter = broker.budget
+            self.limiter.tighten(requests_per_minute, orders_per_minute)
+        else:
+            self.limiter = RateLimiter(
+                clock, requests_per_minute, submits_per_minute=orders_per_minute
+            )
+        self.calls = BrokerRetry(broker, clock, self.limiter, retry)
         self.observer = observer
         self.pre_submit = pre_submit
         self.halt = halt
         self.halt_poll = timedelta(seconds=halt_poll_seconds)
+        self.quiet_seconds = quiet_seconds
+        self.close_within = timedelta(seconds=close_within_seconds)
         #: Why the run was halted, once it was.
         self.halted: str | None = None
         #: Orders that were working when the run was halted (each was asked to cancel).
         self.halt_working: list[str] = []
+        self.books = BookConfirmations(feed, timedelta(seconds=quiet_seconds or 2.5))
+        self.quotes = QuoteDesk(feed, clock, self.books, self._deliver_quote, self._live_symbols)
         self._states: list[_LegState] = []
         #: Orders refused before they were sent: there is nothing to cancel at the broker.
         self._refused: set[str] = set()
+        #: Orders that may be at the broker (journalled, then sent), and those known ended.
         self._by_coid: dict[str, _LegState] = {}
+        self._ended: set[str] = set()
         self._by_symbol: dict[str, list[_LegState]] = {}
-        self._last_quote: dict[str, Quote] = {}
+        self._journal = RunJournal(None, run_id)
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
@@ -160,7 +196,10 @@ class Runner:
     # -- public ---------------------------------------------------------------------------
 
     async def run(self, legs: list[Leg]) -> list[ExecutionReport]:
-        """Run every leg's ladder concurrently; returns their reports in leg order."""
+        """Run every leg's ladder concurrently; returns their reports in leg order.
+
+        Raises ``RunFailedError`` if any part of the run failed (see the module docstring).
+        """
         states = [
             _LegState(
                 leg,
@@ -176,25 +215,105 @@ class Runner:
         self._states.extend(states)
         for st in states:
             self._by_symbol.setdefault(st.leg.parent.symbol, []).append(st)
-        symbols = sorted(self._by_symbol)
-        updates_task = asyncio.create_task(self._pump_updates(), name="order-updates")
-        quotes_task = asyncio.create_task(self._pump_quotes(symbols), name="quotes")
-        helpers = [quotes_task, updates_task]
-        if self.halt is not None:
-            helpers.append(asyncio.create_task(self._watch_halt(), name="halt-watch"))
-        drivers = [
-            asyncio.create_task(self._drive(st), name=f"ladder-{st.leg.leg}") for st in states
-        ]
+        if self.quiet_seconds is None and legs:
+            shortest = min(leg.params.max_quote_age_seconds for leg in legs)
+            self.books.quiet_after = timedelta(seconds=shortest / 2)
+        self._journal = RunJournal(self.journal, self.run_id)
         try:
-            reports = await asyncio.gather(*drivers)
+            return await self._run(states)
         finally:
-            # If one ladder failed, the others must not go on trading unwatched.
-            for task in [*drivers, *helpers]:
-                task.cancel()
-            for task in [*drivers, *helpers]:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-        return list(reports)
+            await self._journal.close()
+
+    async def _run(self, states: list[_LegState]) -> list[ExecutionReport]:
+        symbols = sorted(self._by_symbol)
+        # The pumps must outlive the ladders: a stream that ends leaves them blind.
+        helpers: dict[asyncio.Task[Any], tuple[str, bool]] = {
+            asyncio.create_task(self._pump_updates(), name="order-updates"): (
+                "the broker's order update stream",
+                True,
+            ),
+            asyncio.create_task(self.quotes.stream(symbols), name="quotes"): (
+                "the quote feed",
+                True,
+            ),
+            asyncio.create_task(self.quotes.refresh_quiet(symbols), name="book-refresh"): (
+                "the quote refresh",
+                True,
+            ),
+        }
+        if self.halt is not None:
+            watch = asyncio.create_task(self._watch_halt(), name="halt-watch")
+            helpers[watch] = ("the kill switch watch", False)
+        drivers: dict[asyncio.Task[Any], str] = {
+            asyncio.create_task(self._drive(st), name=f"ladder-{st.leg.leg}"): (
+                f"leg {st.leg.leg} ({st.leg.parent.side.value} {st.leg.parent.qty} "
+                f"{st.leg.parent.symbol})"
+            )
+            for st in states
+        }
+        failure: BaseException | None = None
+        where = ""
+        try:
+            running: set[asyncio.Task[Any]] = set(drivers)
+            while running and failure is None:
+                done, _ = await asyncio.wait(
+                    running | set(helpers), return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    running.discard(task)
+                    name, must_run = helpers.get(task, (drivers.get(task, ""), False))
+                    helpers.pop(task, None)
+                    error: BaseException | None
+                    if task.cancelled():
+                        error = asyncio.CancelledError(f"{name} was cancelled")
+                    else:
+                        error = task.exception()
+                    if error is None and must_run:
+                        error = BrokerError(f"{name} ended while ladders were working")
+                    if error is not None and failure is None:
+                        failure, where = error, name
+        finally:
+            # Nothing goes on trading unwatched: every task of the run stops here.
+            everything = [*drivers, *helpers]
+            for each in everything:
+                each.cancel()
+            await asyncio.gather(*everything, return_exceptions=True)
+        if failure is None:
+            return [driver.result() for driver in drivers]
+        if not isinstance(failure, Exception):
+            raise failure  # the process is being stopped: like a kill, no clean-up
+        await self._contain(failure, where)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- failure containment ----------------------------------------------------------------
+
+    async def _contain(self, failure: Exception, where: str) -> None:
+        """Close every order of the run, journal it, and raise ``RunFailedError``."""
+        open_orders = {c: st.ladder for c, st in self._by_coid.items() if c not in self._ended}
+        closed, journal_problem = await self._closer().close(
+            open_orders, self.clock.now() + self.close_within
+        )
+        reason = describe_failure(failure)
+        reports = [self._report_after_failure(st, reason) for st in self._states]
+        message = f"run {self.run_id} stopped: {where} failed: {reason}; " + closing_summary(
+            closed, journal_problem
+        )
+        exit_code = failure.exit_code if isinstance(failure, BetterOrdersError) else 1
+        raise RunFailedError(message, exit_code=exit_code, reports=reports) from failure
+
+    def _closer(self) -> OrderCloser:
+        return OrderCloser(self.calls, self.clock, self.broker, self._journal, self._record_update)
+
+    def _report_after_failure(self, st: _LegState, reason: str) -> ExecutionReport | None:
+        """The leg's report as far as it got: an unfinished ladder is halted with ``reason``."""
+        ladder = st.ladder
+        if not ladder.done:
+            now = max(self.clock.now(), st.seen_at or self.clock.now())
+            try:
+                ladder.handle(Halt(now, reason))
+            except Exception:
+                log.exception("leg %s could not report after the failure", st.leg.leg)
+        return ladder.report
 
     # -- fan-out tasks ----------------------------------------------------------------------
 
@@ -202,36 +321,36 @@ class Runner:
         stream = self.broker.order_updates()
         try:
             async for update in stream:
-                self._record_update(update)
+                await self._record_update(update)
                 st = self._by_coid.get(update.client_order_id)
                 if st is None:
                     self.foreign_updates.append(update)
                     continue
-                st.queue.put_nowait(update)
+                st.inbox.put(update)
         finally:
             # Unsubscribe: a stream left open keeps queueing every later update forever.
             close = getattr(stream, "aclose", None)
             if close is not None:
                 await close()
 
-    def _record_update(self, update: OrderUpdate) -> None:
-        if self.journal is None:
-            return
-        self.journal.record_event(update)
-        if update.fill is not None:
-            # An order of another run (or placed by hand) is credited by the journal itself.
-            own = update.client_order_id in self._by_coid
-            self.journal.record_fill(update.fill, self.run_id if own else None)
+    async def _record_update(self, update: OrderUpdate) -> None:
+        """Journal a broker event (and its fill) before anyone acts on it."""
+        ours = update.client_order_id in self._by_coid
+        await self._journal.update(update, ours)
+        # Only once journalled: a failed run's clean-up closes (and records) the rest.
+        if update.status.is_terminal and ours:
+            self._ended.add(update.client_order_id)
 
-    async def _pump_quotes(self, symbols: list[str]) -> None:
-        async for quote in self.feed.quotes(symbols):
-            self._last_quote[quote.symbol] = quote
-            now = self.clock.now()
-            for st in self._by_symbol.get(quote.symbol, ()):
-                if not st.ladder.done:
-                    st.queue.put_nowait(QuoteArrived(quote, now))
+    def _deliver_quote(self, event: QuoteArrived) -> None:
+        for st in self._by_symbol.get(event.quote.symbol, ()):
+            if not st.ladder.done:
+                st.inbox.put_quote(event)
+
+    def _live_symbols(self, symbols: list[str]) -> list[str]:
+        return [s for s in symbols if any(not st.ladder.done for st in self._by_symbol[s])]
 
     async def _watch_halt(self) -> None:
+        """The one poll of the kill switch, for every ladder."""
         while self.halted is None:
             await self.clock.sleep_until(self.clock.now() + self.halt_poll)
             self._check_halt()
@@ -248,7 +367,7 @@ class Runner:
             if st.ladder.done:
                 continue
             self.halt_working.extend(c for c in st.ladder.live_children if c not in self._refused)
-            st.queue.put_nowait(Halt(now, reason))
+            st.inbox.put(Halt(now, reason))
 
     # -- one ladder ---------------------------------------------------------------------------
 
@@ -263,23 +382,22 @@ class Runner:
         symbol = st.leg.parent.symbol
         # Admission at the broker's pace: a ladder starts only when its first order can
         # be sent at once, so no limit price goes stale waiting for the rate limiter.
-        await self.limiter.acquire()
-        st.prepaid = True
+        await self.limiter.prepay(Priority.SUBMIT)
         try:
             first: Quote | None = await self.feed.latest_quote(symbol)
         except (BrokerError, QuoteError):
             first = None  # the ladder waits for a quote and reports if none comes
         now = self.clock.now()
         st.seen_at = now
+        self.books.watch(symbol, now)
         if first is not None:
-            self._last_quote[symbol] = first
+            self.books.arrived(first, now)
             st.quote_ts = first.ts
             ladder.handle(QuoteArrived(first, now))
         timer: datetime | None = None
         actions = ladder.handle(Start(now))
         self._notify(st, Start(now))
         while True:
-            self._check_halt()
             for action in actions:
                 if isinstance(action, SubmitOrder) and st.leg.first_attempt > 1:
                     action = replace(action, attempt=action.attempt + st.leg.first_attempt - 1)
@@ -292,9 +410,10 @@ class Runner:
                     await self._perform(st, action)
             if ladder.done:
                 break
-            event = await self._next_event(st, timer)
-            if isinstance(event, TimerFired):
-                timer = None
+            event = await st.inbox.wait(self.clock, timer)
+            if event is None:
+                assert timer is not None
+                event, timer = TimerFired(max(self.clock.now(), timer)), None
             ordered = self._in_order(st, event)
             if ordered is None:
                 actions = []
@@ -325,22 +444,13 @@ class Runner:
         st.seen_at = when
         return event
 
-    async def _next_event(self, st: _LegState, timer: datetime | None) -> Event:
-        if not st.queue.empty():
-            return st.queue.get_nowait()
-        if timer is None:
-            return await st.queue.get()
-        delay = (timer - self.clock.now()).total_seconds()
-        if delay <= 0:
-            return TimerFired(max(self.clock.now(), timer))
-        try:
-            return await asyncio.wait_for(st.queue.get(), timeout=delay)
-        except TimeoutError:
-            return TimerFired(max(self.clock.now(), timer))
-
     async def _settle(self, st: _LegState) -> None:
         """A finished ladder leaves nothing open and no execution unjournalled."""
-        await self._close_live(st)
+        live = dict.fromkeys(st.ladder.live_children, st.ladder)
+        if live:
+            _, problem = await self._closer().close(live, self.clock.now() + SETTLE_WITHIN)
+            if problem is not None:
+                raise JournalError(problem)
         await self._recover_fills(st)
 
     async def _recover_fills(self, st: _LegState) -> None:
@@ -349,65 +459,39 @@ class Runner:
         report = st.ladder.report
         if self.journal is None or report is None:
             return
-        gaps = []
         for attempt in report.attempts:
-            known = sum(f.qty for f in self.journal.fills(client_order_id=attempt.client_order_id))
-            if attempt.filled_qty > known:
-                gaps.append(attempt)
-        if not gaps:
-            return
-        recovered = await recover_fills(
-            self.journal, self.broker, [a.client_order_id for a in gaps], self.clock.now()
-        )
-        by_coid = {a.client_order_id: a for a in gaps}
-        for fill in recovered:
-            attempt = by_coid[fill.client_order_id]
-            st.ladder.handle(
-                OrderUpdate(
-                    client_order_id=fill.client_order_id,
-                    status=attempt.status or OrderStatus.FILLED,
-                    filled_qty=attempt.filled_qty,
-                    ts=report.finished,
-                    fill=fill,
+            coid = attempt.client_order_id
+            known = await self._journal.fills(coid)
+            if attempt.filled_qty <= sum(f.qty for f in known):
+                continue
+            for fill in await self._journal.recover(self.broker, self.clock, coid):
+                st.ladder.handle(
+                    OrderUpdate(
+                        client_order_id=coid,
+                        status=attempt.status or OrderStatus.FILLED,
+                        filled_qty=attempt.filled_qty,
+                        ts=report.finished,
+                        fill=fill,
+                    )
                 )
-            )
 
-    async def _close_live(self, st: _LegState) -> None:
-        """Cancel and confirm every child of the ladder that may still be open."""
-        for coid in st.ladder.live_children:
-            await self._close_child(st, coid)
-
-    async def _close_child(self, st: _LegState, coid: str) -> None:
-        with contextlib.suppress(BrokerError):
-            await self.limiter.acquire()
-            await self.broker.cancel_order(coid)
-        deadline = self.clock.now() + timedelta(seconds=10)
-        while self.clock.now() < deadline:
-            order = await self.broker.get_order(coid)
-            if order is None or order.status.is_terminal:
-                if order is not None:
-                    update = order.as_update(self.clock.now())
-                    self._record_update(update)
-                    st.ladder.handle(update)
-                return
-            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=0.5))
+    # -- actions ------------------------------------------------------------------------------
 
     async def _perform(self, st: _LegState, action: Action) -> None:
         if isinstance(action, SubmitOrder):
             await self._submit(st, action)
         elif isinstance(action, CancelOrder):
-            if action.client_order_id in self._refused:
+            coid = action.client_order_id
+            if coid in self._refused:
                 return  # never sent; its SubmitFailed is already queued
-            await self.limiter.acquire()
             try:
-                await self.broker.cancel_order(action.client_order_id)
+                await self.calls.cancel(coid)
             except BrokerError as exc:
-                st.queue.put_nowait(
-                    CancelFailed(action.client_order_id, self.clock.now(), str(exc), exc.code)
-                )
+                st.inbox.put(CancelFailed(coid, self.clock.now(), str(exc), exc.code))
         elif isinstance(action, QueryOrder):
-            await self.limiter.acquire()
-            order = await self.broker.get_order(action.client_order_id)
+            # A broker that cannot say within the retry budget fails the run: the
+            # ladder cannot go on without knowing its order's state.
+            order = await self.calls.get_order(action.client_order_id)
             now = self.clock.now()
             if order is None:
                 update = OrderUpdate(
@@ -419,94 +503,65 @@ class Runner:
                 )
             else:
                 update = order.as_update(now)
-            self._record_update(update)
-            st.queue.put_nowait(update)
+            await self._record_update(update)
+            st.inbox.put(update)
 
     async def _submit(self, st: _LegState, action: SubmitOrder) -> None:
         request = action.request
         coid = request.client_order_id
         if self.halted is not None:
-            self._refuse(st, action, "halted", f"{self.halted}; order not sent", "a halt")
+            await self._refuse(st, action, "halted", f"{self.halted}; order not sent", "a halt")
             return
         # The request token is taken before the checks, so they judge the instant the
         # order would leave (the orders-per-minute cap then agrees with the limiter).
-        if st.prepaid:
-            st.prepaid = False
-        else:
-            await self.limiter.acquire()
+        await self.limiter.prepay(Priority.SUBMIT)
         if self.pre_submit is not None:
             try:
-                self.pre_submit(request, self._last_quote.get(request.symbol))
+                self.pre_submit(request, self.books.quote(request.symbol))
             except RiskLimitError as exc:
-                self._refuse(st, action, exc.code, str(exc), "a pre-trade risk check")
+                await self._refuse(st, action, exc.code, str(exc), "a pre-trade risk check")
                 return
             except BrokerError as exc:
-                self._refuse(st, action, exc.code, str(exc), "the broker")
+                await self._refuse(st, action, exc.code, str(exc), "the broker")
                 return
-        if self.journal is not None:
-            self.journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
+        # Known to the run before it is journalled: if the run stops while the write is
+        # in flight, the clean-up still asks the broker about it.
         self._by_coid[coid] = st
-        for attempt_no in range(SUBMIT_RETRIES + 1):
-            if attempt_no > 0:
-                await self.limiter.acquire()
-            try:
-                ack = await self.broker.submit_order(request)
-            except BrokerError as exc:
-                if exc.retryable:
-                    # The request may have reached the broker before the error: look it up by
-                    # its client order id before deciding anything, so it is never sent twice.
-                    existing = await self._lookup(coid)
-                    if existing is not None:
-                        self._record_ack(existing)
-                        st.queue.put_nowait(existing)
-                        return
-                    if attempt_no < SUBMIT_RETRIES:
-                        if exc.code == "rate_limited":
-                            self.limiter.slow_down(2.0 * (attempt_no + 1))
-                        else:
-                            await self.clock.sleep_until(
-                                self.clock.now() + timedelta(seconds=0.5 * (attempt_no + 1))
-                            )
-                        continue
-                refused = OrderUpdate(
-                    client_order_id=coid,
-                    status=OrderStatus.REJECTED,
-                    filled_qty=Decimal(0),
-                    ts=self.clock.now(),
-                    reason=f"{exc.code}: {exc}",
-                )
-                self._record_ack(refused)
-                st.queue.put_nowait(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
-                return
-            self._record_ack(ack)
-            st.queue.put_nowait(ack)
+        await self._journal.pending(request, st.leg.leg, action.attempt)
+        try:
+            ack = await self.calls.submit(request)
+        except OrderStateUnknown:
+            raise  # maybe working at the broker: the run stops and cancels it
+        except BrokerError as exc:
+            refused = OrderUpdate(
+                client_order_id=coid,
+                status=OrderStatus.REJECTED,
+                filled_qty=Decimal(0),
+                ts=self.clock.now(),
+                reason=f"{exc.code}: {exc}",
+            )
+            await self._journal.ack(refused)
+            self._ended.add(coid)
+            st.inbox.put(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
             return
+        await self._journal.ack(ack)
+        if ack.status.is_terminal:
+            self._ended.add(coid)
+        st.inbox.put(ack)
 
-    def _refuse(self, st: _LegState, action: SubmitOrder, code: str, reason: str, by: str) -> None:
+    async def _refuse(
+        self, st: _LegState, action: SubmitOrder, code: str, reason: str, by: str
+    ) -> None:
         """An order refused before it was sent: journalled as rejected, with the reason."""
         request = action.request
         now = self.clock.now()
         self._refused.add(request.client_order_id)
-        if self.journal is not None:
-            self.journal.record_order_pending(request, self.run_id, st.leg.leg, action.attempt)
-            self._record_ack(
-                OrderUpdate(
-                    client_order_id=request.client_order_id,
-                    status=OrderStatus.REJECTED,
-                    filled_qty=Decimal(0),
-                    ts=now,
-                    reason=f"{code}: {reason}",
-                )
-            )
-        st.queue.put_nowait(SubmitFailed(request.client_order_id, now, reason, code, by))
-
-    def _record_ack(self, ack: OrderUpdate) -> None:
-        if self.journal is not None:
-            self.journal.record_order_ack(ack)
-
-    async def _lookup(self, coid: str) -> OrderUpdate | None:
-        try:
-            order = await self.broker.get_order(coid)
-        except BrokerError:
-            return None
-        return None if order is None else order.as_update(self.clock.now())
+        refused = OrderUpdate(
+            client_order_id=request.client_order_id,
+            status=OrderStatus.REJECTED,
+            filled_qty=Decimal(0),
+            ts=now,
+            reason=f"{code}: {reason}",
+        )
+        await self._journal.refused(request, st.leg.leg, action.attempt, refused)
+        st.inbox.put(SubmitFailed(request.client_order_id, now, reason, code, by))

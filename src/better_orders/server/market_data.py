@@ -21,7 +21,7 @@ import asyncio
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -38,18 +38,16 @@ from better_orders.data.csv_files import read_csv
 from better_orders.data.dataset import find_trades_file
 from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
-from better_orders.server import shapes
-from better_orders.server.errors import AlpacaError
+from better_orders.server.data_api import check_feed
+from better_orders.server.errors import bad_request
+from better_orders.server.http import Handler, rest
 from better_orders.server.venue import PaperVenue
+from better_orders.venues.sim.replay import ReplayQuotes
 
 KINDS: tuple[Kind, Kind] = ("quotes", "trades")
 DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _bad(message: str) -> AlpacaError:
-    return AlpacaError(400, shapes.BAD_REQUEST, message)
 
 
 @dataclass(slots=True)
@@ -63,9 +61,15 @@ class _Series:
 class HistoryStore:
     """The files' rows by symbol, loaded on the first request for a symbol."""
 
-    def __init__(self, files: Sequence[tuple[str | None, Path]]) -> None:
+    def __init__(self, files: Sequence[tuple[str | None, Path | ReplayQuotes]]) -> None:
         self._files: dict[str, list[Path]] = {}
-        for symbol, path in files:
+        for symbol, given in files:
+            if isinstance(given, ReplayQuotes):
+                # The venue's quotes, read already: served from the file they came from.
+                if given.path is None:
+                    continue
+                symbol, given = given.symbol, given.path
+            path = given
             try:
                 name = symbol or _symbol_of(path)
             except Exception as exc:  # pandas and pyarrow raise their own types
@@ -165,7 +169,7 @@ def parse_time(text: str, what: str) -> int:
         if whole.tzinfo is None:
             raise ValueError
     except ValueError:
-        raise _bad(f"invalid {what}: {text!r} is not RFC-3339") from None
+        raise bad_request(f"invalid {what}: {text!r} is not RFC-3339") from None
     seconds = (whole - _EPOCH) // timedelta(seconds=1)
     return seconds * 10**9 + int(fraction.ljust(9, "0") or 0)
 
@@ -177,9 +181,9 @@ def _limit(request: Request) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise _bad(f"invalid limit: {raw!r}") from None
+        raise bad_request(f"invalid limit: {raw!r}") from None
     if not 1 <= limit <= MAX_LIMIT:
-        raise _bad(f"invalid limit: must be between 1 and {MAX_LIMIT}")
+        raise bad_request(f"invalid limit: must be between 1 and {MAX_LIMIT}")
     return limit
 
 
@@ -190,7 +194,7 @@ def _token(raw: str | None) -> tuple[str, int] | None:
         body = json.loads(base64.urlsafe_b64decode(raw.encode()))
         return str(body["s"]), int(body["i"])
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise _bad("invalid page_token") from None
+        raise bad_request("invalid page_token") from None
 
 
 def _make_token(symbol: str, index: int) -> str:
@@ -209,14 +213,14 @@ async def _pages(
     start = parse_time(params["start"], "start") if params.get("start") else None
     end = parse_time(params["end"], "end") if params.get("end") else None
     if start is not None and end is not None and end < start:
-        raise _bad("end must not be before start")
+        raise bad_request("end must not be before start")
     sort = params.get("sort") or "asc"
     if sort not in ("asc", "desc"):
-        raise _bad(f"invalid sort: {sort!r}")
+        raise bad_request(f"invalid sort: {sort!r}")
     limit = _limit(request)
     resume = _token(params.get("page_token"))
     if resume is not None and resume[0] not in symbols:
-        raise _bad("invalid page_token")
+        raise bad_request("invalid page_token")
     out: dict[str, list[dict[str, Any]]] = {}
     first = symbols.index(resume[0]) if resume is not None else 0
     for k in range(first, len(symbols)):
@@ -244,18 +248,12 @@ def _symbols(request: Request) -> list[str]:
     names = [s.strip().upper() for s in (request.query_params.get("symbols") or "").split(",")]
     names = [s for s in names if s]
     if not names:
-        raise _bad("missing symbols")
+        raise bad_request("missing symbols")
     return sorted(dict.fromkeys(names))
 
 
-Handler = Callable[[Request, PaperVenue], Awaitable[Response]]
-
-
-def routes(
-    rest: Callable[[str, str, Handler], Callable[[Request], Awaitable[Response]]],
-    check_feed: Callable[[Request], None],
-) -> list[Route]:
-    """The four routes, each wrapped in the server's common request steps (``rest``)."""
+def market_data_routes() -> list[Route]:
+    """The four routes, each through the server's common request steps (``http.rest``)."""
 
     def single(kind: Kind) -> Handler:
         async def handler(request: Request, venue: PaperVenue) -> Response:

@@ -5,6 +5,9 @@
   read-check-write step is atomic even with two processes on one file.
 * **Failures name the file.** Any SQLite error becomes a ``JournalError`` saying which
   journal failed and how (busy, unwritable, not on a local disk...).
+* **One thread at a time.** The connection may be used from the event loop's thread
+  and from the journal's writer thread (``writer``); a transaction or a read holds the
+  file's lock for its whole length, so the two never interleave.
 
 The wall clock is read only for bookkeeping columns (``recorded_at``, ``started_at``,
 lock heartbeats), through the ``clock`` given at open.
@@ -13,6 +16,7 @@ lock heartbeats), through the ``clock`` given at open.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -45,6 +49,7 @@ class Database:
         self.path = path
         self._clock = clock
         self._depth = 0
+        self._lock = threading.RLock()
 
     @classmethod
     def open(
@@ -65,7 +70,12 @@ class Database:
         try:
             if not in_memory:
                 target.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(target), timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
+            conn = sqlite3.connect(
+                str(target),
+                timeout=BUSY_TIMEOUT_SECONDS,
+                isolation_level=None,
+                check_same_thread=False,
+            )
         except (OSError, sqlite3.Error) as exc:
             raise JournalError(f"cannot open journal {target}: {exc}") from None
         conn.row_factory = sqlite3.Row
@@ -91,7 +101,8 @@ class Database:
             create_or_migrate(self._conn, self.path, self._now)
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     def __enter__(self) -> Self:
         return self
@@ -112,28 +123,29 @@ class Database:
         what it reads cannot be changed by another process before it commits. Do not
         ``await`` inside the block: other tasks sharing this journal would write into it.
         """
-        outer = self._depth == 0
-        savepoint = f"sp{self._depth}"
-        with self._errors("write to"):
-            self._conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
+        with self._lock:
+            outer = self._depth == 0
+            savepoint = f"sp{self._depth}"
             with self._errors("write to"):
-                yield
-                self._conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
-        except BaseException as exc:
+                self._conn.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
+            self._depth += 1
             try:
-                if outer:
-                    if self._conn.in_transaction:
-                        self._conn.execute("ROLLBACK")
-                else:
-                    self._conn.execute(f"ROLLBACK TO {savepoint}")
-                    self._conn.execute(f"RELEASE {savepoint}")
-            except sqlite3.Error as rollback_error:
-                exc.add_note(f"rolling back journal {self.path} also failed: {rollback_error}")
-            raise
-        finally:
-            self._depth -= 1
+                with self._errors("write to"):
+                    yield
+                    self._conn.execute("COMMIT" if outer else f"RELEASE {savepoint}")
+            except BaseException as exc:
+                try:
+                    if outer:
+                        if self._conn.in_transaction:
+                            self._conn.execute("ROLLBACK")
+                    else:
+                        self._conn.execute(f"ROLLBACK TO {savepoint}")
+                        self._conn.execute(f"RELEASE {savepoint}")
+                except sqlite3.Error as rollback_error:
+                    exc.add_note(f"rolling back journal {self.path} also failed: {rollback_error}")
+                raise
+            finally:
+                self._depth -= 1
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -151,7 +163,7 @@ class Database:
             raise JournalError(f"cannot {action} journal {self.path}: {exc}") from None
 
     def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._errors("read"):
+        with self._lock, self._errors("read"):
             return self._conn.execute(sql, args).fetchall()
 
     def _now(self) -> str:

@@ -11,7 +11,7 @@ those shares already account for).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol, runtime_checkable
@@ -67,29 +67,36 @@ def cumulative_gap(
     ]
 
 
-async def recover_fills(
-    journal: Any, broker: Broker, coids: Iterable[str], now: datetime
-) -> list[Fill]:
-    """Fills of these (ended) orders that the broker has and the journal lacks, recorded.
+async def executions_at_broker(
+    broker: Broker, client_order_id: str
+) -> list[Fill] | BrokerOrder | None:
+    """What the broker knows of an ended order's executions: their list when it keeps
+    one (``FillHistory``), else the order with its cumulative quantity; None when it
+    cannot say now (the next reconciliation will ask again) or the order is not over."""
+    try:
+        if isinstance(broker, FillHistory):
+            return await broker.get_fills(client_order_id)
+        order = await broker.get_order(client_order_id)
+    except BrokerError:
+        return None
+    if order is None or not order.status.is_terminal:
+        return None
+    return order
 
-    ``journal`` needs ``fills(client_order_id=...)`` and ``record_fill``. Returns the
-    fills newly recorded.
+
+def record_missing_fills(
+    journal: Any, client_order_id: str, at_broker: list[Fill] | BrokerOrder, now: datetime
+) -> list[Fill]:
+    """Record what ``at_broker`` has beyond the journal's fills; returns the fills added.
+
+    One synchronous call, so the journal's fills cannot change between reading them and
+    recording the difference (run it on the journal's writer thread). ``journal`` needs
+    ``fills(client_order_id=...)`` and ``record_fill``.
     """
-    recovered: list[Fill] = []
-    for coid in coids:
-        known = journal.fills(client_order_id=coid)
-        try:
-            if isinstance(broker, FillHistory):
-                seen = {f.exec_id for f in known}
-                missing = [f for f in await broker.get_fills(coid) if f.exec_id not in seen]
-            else:
-                order = await broker.get_order(coid)
-                if order is None or not order.status.is_terminal:
-                    continue
-                missing = cumulative_gap(coid, known, order, now)
-        except BrokerError:
-            continue  # the next reconciliation will find them
-        for fill in missing:
-            if journal.record_fill(fill, None):
-                recovered.append(fill)
-    return recovered
+    known: list[Fill] = journal.fills(client_order_id=client_order_id)
+    if isinstance(at_broker, BrokerOrder):
+        missing = cumulative_gap(client_order_id, known, at_broker, now)
+    else:
+        seen = {f.exec_id for f in known}
+        missing = [f for f in at_broker if f.exec_id not in seen]
+    return [fill for fill in missing if journal.record_fill(fill, None)]

@@ -74,3 +74,16 @@ class QuoteFeed(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class HeartbeatFeed(Protocol):
+    """A quote feed whose stream proves itself alive between quotes (a heartbeat).
+
+    While the heartbeat is recent, a symbol with no new quote has an unchanged book,
+    and needs no REST refresh to be known fresh.
+    """
+
+    def last_heartbeat(self) -> datetime | None:
+        """When the stream last proved alive (on the feed's clock), or None."""
+        ...

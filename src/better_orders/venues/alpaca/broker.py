@@ -2,17 +2,18 @@
 
 Theory of operation.
 
-* REST calls go through ``http`` (worker threads, the request budget, 429s waited
-  out); failures become ``BrokerError``s through ``errors``, JSON becomes model
-  types through ``codec``.
+* REST calls go through ``http`` (worker threads, one token of the account's budget
+  each: cancels at the front of the queue); failures become ``BrokerError``s
+  through ``errors``, JSON becomes model types through ``codec``. Nothing is
+  retried here: that is the one retry layer's job (``engine.retry``).
 * Order events come from the ``trade_updates`` stream on the caller's event loop.
   While the stream is down (and once after it comes back), the broker polls the
   orders it knows are open, so the runner sees the same events either way;
   ``tracking`` turns both into ``OrderUpdate`` values with every fill counted once.
-* Submits carry the request's deterministic ``client_order_id``. On an ambiguous
-  failure (timeout, 5xx, or Alpaca's 422 "client_order_id must be unique") the
-  order is looked up by that id and returned if it exists; only if it does not
-  is the submit sent again, so a retry can never create a second order.
+* Submits carry the request's deterministic ``client_order_id`` and are sent once;
+  an ambiguous failure (timeout, 5xx) is raised as retryable, and Alpaca's 422
+  "client_order_id must be unique" as ``duplicate_client_order_id``, so the caller
+  looks the order up by that id before anything is sent again.
 * What Alpaca would refuse (a price off the tick grid, a fractional quantity it
   does not take) is refused here, before a request is spent on it.
 """
@@ -52,8 +53,8 @@ from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, to_broker_error
 from better_orders.venues.alpaca.fanout import Fanout
 from better_orders.venues.alpaca.http import (
-    RequestBudget,
     TradingRestClient,
+    request_budget,
     request_within_budget,
 )
 from better_orders.venues.alpaca.order_rules import check_order, check_price
@@ -66,6 +67,7 @@ from better_orders.venues.alpaca.streams import (
 from better_orders.venues.alpaca.tracking import OrderTracker
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
+from better_orders.venues.rate_limit import Priority, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -88,21 +90,18 @@ class AlpacaBroker:
         credentials: Credentials,
         *,
         clock: Clock | None = None,
-        budget: RequestBudget | None = None,
+        budget: RateLimiter | None = None,
         request_timeout: float = 10.0,
         poll_interval: float = 1.0,
-        submit_attempts: int = 3,
-        max_rate_limit_retries: int = 5,
         extended_hours: bool = False,
         use_stream: bool = True,
     ) -> None:
         self.credentials = credentials
         self.name = "alpaca-paper" if credentials.paper else "alpaca-live"
         self.clock: Clock = clock or WallClock()
-        self.budget = budget or RequestBudget()
+        #: The account's request budget, spent on every request (``MeteredBroker``).
+        self.budget = budget or request_budget(self.clock)
         self.poll_interval = poll_interval
-        self.submit_attempts = max(1, submit_attempts)
-        self.max_rate_limit_retries = max(0, max_rate_limit_retries)
         self.extended_hours = extended_hours
         self.use_stream = use_stream
         self._client = TradingRestClient(credentials, self.budget, request_timeout)
@@ -190,16 +189,21 @@ class AlpacaBroker:
 
     # -- REST plumbing -------------------------------------------------------------------------
 
-    async def _rest(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await request_within_budget(
-            self.budget, fn, *args, rate_limit_retries=self.max_rate_limit_retries
-        )
+    async def _rest(
+        self, fn: Callable[..., Any], *args: Any, priority: Priority = Priority.QUERY
+    ) -> Any:
+        return await request_within_budget(self.budget, fn, *args, priority=priority)
 
-    async def _find_by_client_id(self, client_order_id: str) -> dict[str, Any] | None:
+    async def _find_by_client_id(
+        self, client_order_id: str, priority: Priority = Priority.QUERY
+    ) -> dict[str, Any] | None:
         """The order with this client order id, or None if Alpaca has none (or cannot say)."""
         try:
             raw = await self._rest(
-                self._client.get, "/orders:by_client_order_id", {"client_order_id": client_order_id}
+                self._client.get,
+                "/orders:by_client_order_id",
+                {"client_order_id": client_order_id},
+                priority=priority,
             )
         except AlpacaHTTPError as failure:
             if failure.status == 404:
@@ -215,12 +219,14 @@ class AlpacaBroker:
         self._wake_poller()
         return order.as_update(self.clock.now())
 
-    async def _order_id(self, client_order_id: str, what: str) -> str:
+    async def _order_id(
+        self, client_order_id: str, what: str, priority: Priority = Priority.QUERY
+    ) -> str:
         track = self._orders.get(client_order_id)
         if track is not None and track.order_id is not None:
             return track.order_id
         try:
-            raw = await self._find_by_client_id(client_order_id)
+            raw = await self._find_by_client_id(client_order_id, priority)
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, what, op="get") from None
         if raw is None:
@@ -233,31 +239,14 @@ class AlpacaBroker:
     # -- Broker protocol -----------------------------------------------------------------------
 
     async def submit_order(self, request: OrderRequest) -> OrderUpdate:
-        """Send ``request``; on an ambiguous failure, return the order if Alpaca has it."""
+        """Send ``request`` once; an ambiguous failure is raised for the caller to resolve."""
         await check_order(request, extended_hours=self.extended_hours, get_asset=self.get_asset)
-        what = describe_request(request)
-        coid = request.client_order_id
         body = order_body(request, extended_hours=self.extended_hours)
-        error: BrokerError | None = None
-        for attempt in range(self.submit_attempts):
-            try:
-                raw = await self._rest(self._client.post, "/orders", body)
-            except AlpacaHTTPError as failure:
-                error = to_broker_error(failure, what, op="submit")
-                if not error.retryable and error.code != "duplicate_client_order_id":
-                    raise error from None
-                existing = await self._lookup_quietly(coid)
-                if existing is not None:
-                    log.info("submit of %s was ambiguous (%s); found it", coid, error.code)
-                    return self._ack(existing)
-                if error.code == "duplicate_client_order_id":
-                    raise error from None
-                if attempt + 1 < self.submit_attempts:
-                    await asyncio.sleep(min(2.0, 0.25 * 2**attempt))
-                continue
-            return self._ack(raw)
-        assert error is not None
-        raise error
+        try:
+            raw = await self._rest(self._client.post, "/orders", body, priority=Priority.SUBMIT)
+        except AlpacaHTTPError as failure:
+            raise to_broker_error(failure, describe_request(request), op="submit") from None
+        return self._ack(raw)
 
     async def _lookup_quietly(self, client_order_id: str) -> dict[str, Any] | None:
         try:
@@ -319,9 +308,9 @@ class AlpacaBroker:
         """Ask Alpaca to cancel; the outcome (canceled, or a fill) arrives as an update."""
         track = self._orders.get(client_order_id)
         what = f"cancel {track.symbol if track else 'order'} {client_order_id}"
-        order_id = await self._order_id(client_order_id, what)
+        order_id = await self._order_id(client_order_id, what, Priority.CANCEL)
         try:
-            await self._rest(self._client.delete, f"/orders/{order_id}")
+            await self._rest(self._client.delete, f"/orders/{order_id}", priority=Priority.CANCEL)
         except AlpacaHTTPError as failure:
             raise to_broker_error(failure, what, op="cancel") from None
         self._wake_poller()

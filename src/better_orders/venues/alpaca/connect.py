@@ -9,7 +9,7 @@ from typing import Any
 
 from better_orders.venues.alpaca.broker import AlpacaBroker
 from better_orders.venues.alpaca.credentials import Credentials
-from better_orders.venues.alpaca.http import RequestBudget
+from better_orders.venues.alpaca.http import request_budget
 from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed, resolve_feed
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
@@ -51,8 +51,8 @@ async def open_alpaca(
     if url_override or data_url_override:
         creds = creds.with_urls(base_url=url_override, data_url=data_url_override)
     wall = clock or WallClock()
-    budget = RequestBudget()
-    data_budget = RequestBudget()
+    budget = request_budget(wall)
+    data_budget = request_budget(wall)
     feed_name = await resolve_feed(creds, feed, budget=data_budget)
     broker = AlpacaBroker(
         creds,

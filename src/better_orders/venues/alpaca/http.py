@@ -4,24 +4,22 @@
   (synchronous, so every call runs in a worker thread). Both are subclassed at one
   point, ``_one_request``, for four reasons: alpaca-py's own retry of POSTs on
   429/504 is switched off (a blind retry of a submit is what this adapter must
-  never do; the broker retries itself, by client order id); JSON numbers are parsed
-  as ``Decimal``; the ``X-RateLimit-*`` headers are read (alpaca-py returns the body
-  only); and every failure becomes one ``AlpacaHTTPError`` carrying status,
-  Alpaca's code and message, and ``Retry-After``.
-* Requests respect Alpaca's budget (200/min): ``RequestBudget`` keeps its own count
-  per minute, slows down when ``X-RateLimit-Remaining`` is nearly spent until
-  ``X-RateLimit-Reset``, and waits out a 429's ``Retry-After`` before the one retry
-  layer here (``request_within_budget``) tries again.
+  never do); JSON numbers are parsed as ``Decimal``; the ``X-RateLimit-*`` headers
+  are read (alpaca-py returns the body only); and every failure becomes one
+  ``AlpacaHTTPError`` carrying status, Alpaca's code and message, and ``Retry-After``.
+* Every request spends a token of the account's budget (``venues.rate_limit``,
+  200/min), which also hears the server's count and its 429s. Nothing is retried
+  here: a failed request raises, and the one retry layer above (``engine.retry``)
+  decides what to do about it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,10 +28,11 @@ import requests
 from alpaca.data.historical.stock import StockHistoricalDataClient
 from alpaca.trading.client import TradingClient
 
-from better_orders.core.errors import InvalidInputError
 from better_orders.data.pacing import retry_delay
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError
+from better_orders.venues.base import Clock
+from better_orders.venues.rate_limit import Priority, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -61,104 +60,44 @@ def _failure_from_response(response: requests.Response) -> AlpacaHTTPError:
     )
 
 
-class RequestBudget:
-    """Client-side view of Alpaca's request budget; shared by every call of one client.
+def request_budget(clock: Clock, per_minute: int = REQUESTS_PER_MINUTE) -> RateLimiter:
+    """The budget of one Alpaca API: a burst may use the whole minute's count (as Alpaca
+    allows), and the last 5 requests before the server's reset are kept for cancels."""
+    return RateLimiter(clock, per_minute, per_minute, reserve=5)
 
-    ``observe`` (from worker threads) reads ``X-RateLimit-*`` headers; ``acquire``
-    (on the event loop) waits when a request now would exceed the per-minute count,
-    spend the last ``reserve`` requests the server says are left before its reset,
-    or land inside a 429's ``Retry-After``.
-    """
 
-    def __init__(self, per_minute: int = REQUESTS_PER_MINUTE, reserve: int = 5) -> None:
-        if per_minute < 1:
-            raise InvalidInputError(f"request budget must be at least 1 per minute: {per_minute}")
-        self.per_minute = per_minute
-        self.reserve = max(0, reserve)
-        self._lock = threading.Lock()
-        self._sent: deque[float] = deque()
-        self._limit: int | None = None
-        self._remaining: int | None = None
-        self._reset_at: float | None = None
-        self._blocked_until = 0.0
-        self.waited_seconds = 0.0
-        self.throttled = 0
+def _server_count(budget: RateLimiter, headers: Any) -> None:
+    """Tell the budget what ``X-RateLimit-*`` says (limit, remaining, reset epoch)."""
 
-    def observe(self, headers: Any) -> None:
-        def number(name: str) -> float | None:
-            raw = headers.get(name)
-            if raw is None:
-                return None
-            try:
-                return float(raw)
-            except ValueError:
-                return None
+    def number(name: str) -> float | None:
+        raw = headers.get(name)
+        if raw is None:
+            return None
+        try:
+            return float(raw)
+        except ValueError:
+            return None
 
-        limit, remaining, reset = (
-            number("X-RateLimit-Limit"),
-            number("X-RateLimit-Remaining"),
-            number("X-RateLimit-Reset"),
-        )
-        with self._lock:
-            if limit is not None:
-                self._limit = int(limit)
-            if remaining is not None:
-                self._remaining = int(remaining)
-            if reset is not None:
-                self._reset_at = reset
-
-    def back_off(self, seconds: float | None) -> None:
-        """A 429 arrived: no request before ``seconds`` from now (1 s when unknown)."""
-        with self._lock:
-            self._blocked_until = max(self._blocked_until, time.time() + (seconds or 1.0))
-            self.throttled += 1
-
-    @property
-    def remaining(self) -> int | None:
-        return self._remaining
-
-    def delay(self) -> float:
-        """Seconds to wait before the next request may go out (0 = now)."""
-        now, mono = time.time(), time.monotonic()
-        with self._lock:
-            while self._sent and self._sent[0] <= mono - 60.0:
-                self._sent.popleft()
-            wait = 0.0
-            if len(self._sent) >= self.per_minute:
-                wait = self._sent[0] + 60.0 - mono
-            reserve = self.reserve
-            if self._limit is not None:
-                reserve = min(reserve, self._limit // 4)
-            if (
-                self._remaining is not None
-                and self._reset_at is not None
-                and self._remaining <= reserve
-                and self._reset_at > now
-            ):
-                wait = max(wait, self._reset_at - now)
-            if self._blocked_until > now:
-                wait = max(wait, self._blocked_until - now)
-            return wait
-
-    async def acquire(self) -> None:
-        while (wait := self.delay()) > 0:
-            self.waited_seconds += wait
-            await asyncio.sleep(wait)
-        with self._lock:
-            self._sent.append(time.monotonic())
-            if self._remaining is not None:
-                # Optimistic: concurrent callers must not all see the same "remaining".
-                self._remaining -= 1
+    limit, remaining, reset = (
+        number("X-RateLimit-Limit"),
+        number("X-RateLimit-Remaining"),
+        number("X-RateLimit-Reset"),
+    )
+    budget.observe(
+        limit=None if limit is None else int(limit),
+        remaining=None if remaining is None else int(remaining),
+        reset_at=None if reset is None else datetime.fromtimestamp(reset, UTC),
+    )
 
 
 class _ExactRequests:
     """The ``_one_request`` both clients use (see the module docstring)."""
 
     _session: requests.Session
-    _bo_budget: RequestBudget
+    _bo_budget: RateLimiter
     _bo_timeout: float
 
-    def _setup_requests(self, budget: RequestBudget, timeout: float) -> None:
+    def _setup_requests(self, budget: RateLimiter, timeout: float) -> None:
         self._bo_budget = budget
         self._bo_timeout = timeout
         # alpaca-py retries on these codes inside ``_request``; we never let it.
@@ -179,7 +118,7 @@ class _ExactRequests:
             raise AlpacaHTTPError(
                 f"cannot reach {host} ({type(exc).__name__})", kind="connection"
             ) from None
-        self._bo_budget.observe(response.headers)
+        _server_count(self._bo_budget, response.headers)
         if response.status_code >= 400:
             raise _failure_from_response(response)
         if not response.text:
@@ -197,7 +136,7 @@ class _ExactRequests:
 class TradingRestClient(_ExactRequests, TradingClient):
     """alpaca-py's Trading API client with this module's ``_one_request``."""
 
-    def __init__(self, credentials: Credentials, budget: RequestBudget, timeout: float) -> None:
+    def __init__(self, credentials: Credentials, budget: RateLimiter, timeout: float) -> None:
         TradingClient.__init__(
             self,
             api_key=credentials.key_id,
@@ -212,7 +151,7 @@ class TradingRestClient(_ExactRequests, TradingClient):
 class DataRestClient(_ExactRequests, StockHistoricalDataClient):
     """alpaca-py's Market Data API client with this module's ``_one_request``."""
 
-    def __init__(self, credentials: Credentials, budget: RequestBudget, timeout: float) -> None:
+    def __init__(self, credentials: Credentials, budget: RateLimiter, timeout: float) -> None:
         StockHistoricalDataClient.__init__(
             self,
             api_key=credentials.key_id,
@@ -224,18 +163,19 @@ class DataRestClient(_ExactRequests, StockHistoricalDataClient):
 
 
 async def request_within_budget(
-    budget: RequestBudget, fn: Callable[..., Any], *args: Any, rate_limit_retries: int
+    budget: RateLimiter,
+    fn: Callable[..., Any],
+    *args: Any,
+    priority: Priority = Priority.QUERY,
 ) -> Any:
-    """One call in a worker thread, inside the budget; 429s are waited out and retried."""
-    attempt = 0
-    while True:
-        await budget.acquire()
-        try:
-            return await asyncio.to_thread(fn, *args)
-        except AlpacaHTTPError as failure:
-            if failure.status == 429 and attempt < rate_limit_retries:
-                attempt += 1
-                budget.back_off(failure.retry_after)
-                log.info("Alpaca rate limit hit; waiting %.2fs", failure.retry_after or 1.0)
-                continue
-            raise
+    """One call in a worker thread, after taking a token; a 429 holds the budget back."""
+    await budget.acquire(priority)
+    try:
+        return await asyncio.to_thread(fn, *args)
+    except AlpacaHTTPError as failure:
+        if failure.status == 429:
+            budget.back_off(failure.retry_after)
+            log.info(
+                "Alpaca rate limit hit; holding requests for %.2fs", failure.retry_after or 1.0
+            )
+        raise

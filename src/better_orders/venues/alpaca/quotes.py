@@ -17,17 +17,17 @@ from better_orders.core.model import Quote, normalize_symbol
 from better_orders.venues.alpaca.codec import quote_from_json
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, to_broker_error
-from better_orders.venues.alpaca.http import DataRestClient, RequestBudget, request_within_budget
+from better_orders.venues.alpaca.http import DataRestClient, request_budget, request_within_budget
 from better_orders.venues.alpaca.streams import QuoteStream, quote_stream, run_stream, stop_stream
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
+from better_orders.venues.rate_limit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 FeedName = Literal["iex", "sip"]
 FEEDS: tuple[FeedName, ...] = ("iex", "sip")
 
-_RATE_LIMIT_RETRIES = 5
 _END = object()
 
 
@@ -44,7 +44,7 @@ class AlpacaQuoteFeed:
         *,
         feed: FeedName = "iex",
         clock: Clock | None = None,
-        budget: RequestBudget | None = None,
+        budget: RateLimiter | None = None,
         request_timeout: float = 10.0,
         poll_interval: float = 1.0,
     ) -> None:
@@ -54,7 +54,7 @@ class AlpacaQuoteFeed:
         self.feed_name: FeedName = feed
         self.name = f"alpaca-{feed}"
         self.clock: Clock = clock or WallClock()
-        self.budget = budget or RequestBudget()
+        self.budget = budget or request_budget(self.clock)
         self.poll_interval = poll_interval
         self._client = DataRestClient(credentials, self.budget, request_timeout)
         self._streams: set[QuoteStream] = set()
@@ -66,11 +66,7 @@ class AlpacaQuoteFeed:
         params = {"symbols": ",".join(names), "feed": self.feed_name}
         try:
             raw = await request_within_budget(
-                self.budget,
-                self._client.get,
-                "/stocks/quotes/latest",
-                params,
-                rate_limit_retries=_RATE_LIMIT_RETRIES,
+                self.budget, self._client.get, "/stocks/quotes/latest", params
             )
         except AlpacaHTTPError as failure:
             raise to_broker_error(
@@ -188,7 +184,7 @@ class AlpacaQuoteFeed:
 
 
 async def resolve_feed(
-    credentials: Credentials, feed: str = "auto", *, budget: RequestBudget | None = None
+    credentials: Credentials, feed: str = "auto", *, budget: RateLimiter | None = None
 ) -> FeedName:
     """``iex`` or ``sip`` as asked; ``auto`` picks SIP when the account may use it, else IEX."""
     if feed in FEEDS:

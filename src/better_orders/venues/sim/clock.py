@@ -12,9 +12,11 @@ This relies on CPython's ``BaseEventLoop`` internals (``_run_once`` reading
 ``call_at`` pushing ``TimerHandle`` objects on the ``_scheduled`` heap), which
 have been stable since Python 3.4; ``tests/test_sim_clock.py`` guards them.
 
-Caveat: real I/O and threads (``run_in_executor``) do not advance virtual time,
-and virtual time jumps past a timer even while a thread is still working. The
-simulator itself uses neither.
+Work handed to a thread with ``run_in_executor`` (the journal's writer) is run at
+once, on the loop's own thread: it takes no virtual time, and the order of events
+never depends on how fast a thread or the disk happens to be, so a seeded
+simulation always plays out the same way. Other real I/O does not advance virtual
+time and is not waited for.
 """
 
 from __future__ import annotations
@@ -107,6 +109,17 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         heapq.heappush(internals._scheduled, timer)
         timer._scheduled = True  # type: ignore[attr-defined]
         return timer
+
+    def run_in_executor(  # type: ignore[override]
+        self, executor: Any, func: Callable[..., T], *args: Any
+    ) -> asyncio.Future[T]:
+        """Run ``func`` now, on this thread (see the module docstring); a done future."""
+        future: asyncio.Future[T] = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future
 
     def _run_once(self) -> None:
         internals: Any = self
