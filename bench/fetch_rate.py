@@ -101,7 +101,8 @@ def main() -> None:
         _wait_until_up(url, server)
         if args.bursts:
             faults = {"rate_limit_burst": args.bursts, "retry_after": 0.5}
-            httpx.post(url + "/_faults", json=faults, timeout=10).raise_for_status()
+            keys = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+            httpx.post(url + "/_faults", json=faults, headers=keys, timeout=10).raise_for_status()
         _run(url, key, secret, args, mapping)
     finally:
         server.terminate()
@@ -149,7 +150,8 @@ def _run(
             outcomes = run_fetch(plan, dataset, client, page_rows=args.page_size)
             wall = time.monotonic() - started
         stats = client.stats
-        served = httpx.get(url + "/_stats", timeout=10).json()["responses"]
+        keys = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+        served = httpx.get(url + "/_stats", headers=keys, timeout=10).json()["responses"]
         wrong = [
             str(o.day)
             for o in outcomes
