@@ -63,7 +63,14 @@ def imported_by(args: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["order", "--help"], ["serve", "--help"], ["doctor", "--help"], ["tca", "--help"]],
+    [
+        ["--help"],
+        ["order", "--help"],
+        ["serve", "--help"],
+        ["doctor", "--help"],
+        ["tca", "--help"],
+        ["data", "fetch", "--help"],
+    ],
 )
 def test_help_does_not_load_the_extras(args: list[str]) -> None:
     assert not imported_by(args) & EXTRA_LIBRARIES
@@ -126,6 +133,8 @@ def test_the_base_install_trades_on_the_simulator(tmp_path: Path) -> None:
         (["account", "--broker", "alpaca"], "alpaca"),
         (["tca", "--quotes", "q.csv.gz", "--report", "r.html"], "tca"),
         (["tca", "--quotes", "q.csv.gz", "--png", "charts"], "tca"),
+        (["data", "fetch", "TQQQ", "--start", "2026-11-24"], "data"),
+        (["data", "import", "q.csv.gz"], "data"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(args: list[str], extra: str) -> None:
