@@ -2,7 +2,8 @@
 
 The base install trades on the simulator. ``--broker alpaca`` and ``doctor`` need
 the ``alpaca`` extra, ``serve`` the ``server`` extra, and the charts of ``tca
---report/--png`` the ``tca`` extra (``pyproject.toml`` lists what each brings).
+--report/--png`` the ``tca`` extra, alerts the ``alerts`` extra (``pyproject.toml``
+lists what each brings).
 Commands import these libraries inside themselves, so one that does not need an
 extra never loads it, and one that needs a missing extra says which to install
 instead of showing a traceback.
@@ -20,6 +21,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "alpaca": ("alpaca", "requests"),
     "server": ("starlette", "uvicorn", "websockets", "msgpack"),
     "tca": ("matplotlib", "pyarrow"),
+    "alerts": ("apprise",),
 }
 
 
