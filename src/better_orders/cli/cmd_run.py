@@ -167,7 +167,7 @@ def run(
         alerts,
         echo=echo,
         on_plan=None if json_out else _show_plan,
-        on_outcome=None if json_out else _show_outcome,
+        on_outcome=lambda outcome: _show_outcome(outcome, json_out),
         shutdown=shutdown,
     )
     outcomes: list[RunOutcome] = []
@@ -196,7 +196,9 @@ def _echo(clock: SchedulerClock, json_out: bool) -> Callable[[str], None]:
 
     def echo(line: str) -> None:
         if not json_out:
-            console.print(f"[dim]{format_et(clock.now())}[/] {escape(line)}", highlight=False)
+            console.print(
+                f"[dim]{format_et(clock.now())}[/] {escape(line)}", highlight=False, soft_wrap=True
+            )
 
     return echo
 
@@ -207,9 +209,12 @@ def _show_plan(plan: Plan) -> None:
         console.print(f"[dim]note: {note}[/]")
 
 
-def _show_outcome(outcome: RunOutcome) -> None:
+def _show_outcome(outcome: RunOutcome, json_out: bool) -> None:
+    """A run that did not go through says why on stderr, in one line, as it ends."""
+    if outcome.error is not None:
+        err_console.print(f"[bold red]error:[/] {escape(outcome.message)}", soft_wrap=True)
     report = outcome.report
-    if report is None:
+    if report is None or json_out:
         return
     if report.results:
         console.print(summary_table(report))

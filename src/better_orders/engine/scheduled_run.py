@@ -195,8 +195,9 @@ def run_session(
         outcome.message = str(exc) or type(exc).__name__
         alert(run_alerts.stopped(label, exc))
     finally:
+        outcome.message = alerts.scrub(outcome.message)
         with ScheduledRuns.open(job.db) as table:
-            table.finish(key, owner, outcome.status, alerts.scrub(outcome.message))
+            table.finish(key, owner, outcome.status, outcome.message)
     return outcome
 
 
