@@ -79,7 +79,7 @@ def test_close_minus_15m_fires_at_12_45_on_the_early_close_day_exactly_once(
     assert fills and all(at <= f.ts < datetime(2026, 11, 27, 13, 0, tzinfo=NY) for f in fills)
     # A second scheduler, or the job retried, for the same session: refused, naming the run.
     for now in ("2026-11-27T12:45:00", "2026-11-27T12:55:00"):
-        code, out, err = run_cli(
+        code, _out, err = run_cli(
             ["run", "--at", "close-15m", "--targets", str(targets), "--once", "--now", now,
              "--db", str(db)],
             capsys,
@@ -168,7 +168,7 @@ def test_targets_from_a_command_and_failing_or_silent_commands(
         (f"{sys.executable} -c 'pass'", "printed nothing"),
     ):
         db.unlink()
-        code, out, err = run_cli(["run", "--targets-cmd", command, *base], capsys)
+        code, _out, err = run_cli(["run", "--targets-cmd", command, *base], capsys)
         assert code != 0 and problem in err
         assert rebalance_runs(db) == []
         with ScheduledRuns.open(db) as table:
@@ -180,7 +180,7 @@ def test_stale_targets_are_refused(
 ) -> None:
     written = datetime(2026, 11, 26, 9, 0, tzinfo=NY).timestamp()
     os.utime(targets, (written, written))
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         ["run", "--at", "close-15m", "--targets", str(targets), "--once",
          "--now", "2026-11-27T12:45:00", "--db", str(db), "--max-target-age", "20h"],
         capsys,
@@ -210,7 +210,7 @@ def test_a_guard_refuses_the_whole_run_before_any_order(
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         ["run", "--at", "close-15m", "--targets", str(targets), "--once",
          "--now", "2026-11-27T12:45:00", "--db", str(db), *flags],
         capsys,
@@ -233,7 +233,7 @@ def test_the_kill_switch_refuses_a_scheduled_run(
     switch = tmp_path / "stop"
     switch.touch()
     monkeypatch.setenv("BETTER_ORDERS_KILL_SWITCH", str(switch))
-    code, out, err = run_cli(
+    code, _out, err = run_cli(
         ["run", "--at", "close-15m", "--targets", str(targets), "--once",
          "--now", "2026-11-27T12:45:00", "--db", str(db)],
         capsys,
@@ -247,11 +247,11 @@ def test_rebalance_takes_the_guards_too(
     capsys: pytest.CaptureFixture[str], db: Path, targets: Path
 ) -> None:
     args = ["rebalance", "--targets", str(targets), "--at", "2026-11-24T10:00:00"]
-    code, out, err = run_cli([*args, "--db", str(db), "--max-deployed", "0.5"], capsys)
+    code, _out, err = run_cli([*args, "--db", str(db), "--max-deployed", "0.5"], capsys)
     assert code == 6 and "guard max_deployed" in err
     written = datetime(2026, 11, 20, 9, 0, tzinfo=NY).timestamp()
     os.utime(targets, (written, written))
-    code, out, err = run_cli([*args, "--db", str(db), "--max-target-age", "2d"], capsys)
+    code, _out, err = run_cli([*args, "--db", str(db), "--max-target-age", "2d"], capsys)
     assert code == 6 and "guard max_target_age" in err
     with Journal.open(db) as journal:
         assert journal.orders() == []
@@ -285,7 +285,7 @@ def test_sigterm_cancels_live_orders_and_records_the_run_interrupted(
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in err
     with ScheduledRuns.open(db) as table:
