@@ -311,7 +311,8 @@ class AlertSettings(_Section):
             value = [value]
         if isinstance(value, list | tuple):
             return tuple(str(v).strip() for v in value if str(v).strip())
-        return value
+        # Not echoed back: whatever was given may hold a secret.
+        raise ValueError("must be a list of Apprise URLs")
 
 
 class SymbolOverride(_Section):

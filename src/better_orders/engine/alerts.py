@@ -6,6 +6,12 @@ never delays another. A delivery that fails is logged (``WARNING``, the URL mask
 and counted; it never raises into a run. ``close`` gives the queued alerts a bounded
 time to go out before the command exits.
 
+Alerts sent together (a run's result, its rejects, its incomplete legs), or waiting
+in a queue together, go out as one message. That bounds how often a destination is
+written to, so Apprise's own spacing between two sends (5.5 s for most services,
+e-mail among them), which would hold a short run's result behind its start, is not
+needed: each delivery uses a fresh Apprise object.
+
 Secrets: a URL is only ever shown masked (``core.secret_urls``), and every message
 logged here, and Apprise's own log records, are scrubbed of the URLs' secret parts.
 
@@ -23,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
 
 from better_orders.core.errors import ConfigError
 from better_orders.core.secret_urls import Scrubber, mask_url
@@ -98,9 +103,14 @@ class Alerts:
         self.timeout_seconds = timeout_seconds
         self._filter: _ScrubRecords | None = None
         if self.urls and sender is None:
-            sender = _apprise_sender(self.urls)
+            # Before Apprise first reads the URLs: it logs them as it loads them.
             self._filter = _ScrubRecords(self.scrub)
             logging.getLogger("apprise").addFilter(self._filter)
+            try:
+                sender = _apprise_sender(self.urls)
+            except BaseException:
+                logging.getLogger("apprise").removeFilter(self._filter)
+                raise
         self._destinations = [
             _Destination(url, sender, self.scrub) for url in self.urls if sender is not None
         ]
@@ -114,12 +124,12 @@ class Alerts:
     def deliveries(self) -> list[Delivery]:
         return [d.stats for d in self._destinations]
 
-    def send(self, alert: Alert) -> None:
-        """Queue ``alert`` for every destination; returns at once, never raises."""
-        if self._closed:
+    def send(self, *alerts: Alert) -> None:
+        """Queue ``alerts`` (one message) for every destination; returns at once, never raises."""
+        if self._closed or not alerts:
             return
         for destination in self._destinations:
-            destination.queue.put(alert)
+            destination.queue.put(alerts)
 
     def close(self, timeout_seconds: float | None = None) -> None:
         """Let queued alerts go out (for at most the timeout), then stop the threads."""
@@ -160,7 +170,7 @@ class _Destination:
     def __init__(self, url: str, sender: Sender, scrub: Scrubber) -> None:
         self.url = url
         self.stats = Delivery(mask_url(url))
-        self.queue: queue.SimpleQueue[Alert | None] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[tuple[Alert, ...] | None] = queue.SimpleQueue()
         self._sender = sender
         self._scrub = scrub
         self.thread = threading.Thread(
@@ -169,41 +179,73 @@ class _Destination:
         self.thread.start()
 
     def _deliver_all(self) -> None:
-        while (alert := self.queue.get()) is not None:
-            try:
-                ok = self._sender(self.url, alert)
-                problem = "the destination refused it or did not answer"
-            except Exception as exc:  # a failing destination must never fail a run
-                ok, problem = False, f"{type(exc).__name__}: {exc}"
-            if ok:
-                self.stats.delivered += 1
-                self.stats.latencies.append((datetime.now(UTC) - alert.at).total_seconds())
-            else:
-                self.stats.failed += 1
-                log.warning(
-                    "alert %r to %s not delivered: %s",
-                    alert.kind,
-                    self.stats.destination,
-                    self._scrub(problem),
-                )
+        stopping = False
+        while not stopping:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = list(first)
+            while not self.queue.empty():  # whatever waits goes out in the same message
+                more = self.queue.get()
+                if more is None:
+                    stopping = True
+                    break
+                batch.extend(more)
+            self._deliver(batch)
+
+    def _deliver(self, batch: list[Alert]) -> None:
+        try:
+            ok = self._sender(self.url, combined(batch))
+            problem = "the destination refused it or did not answer"
+        except Exception as exc:  # a failing destination must never fail a run
+            ok, problem = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            self.stats.delivered += len(batch)
+            now = datetime.now(UTC)
+            self.stats.latencies.extend((now - a.at).total_seconds() for a in batch)
+        else:
+            self.stats.failed += len(batch)
+            log.warning(
+                "alert %s to %s not delivered: %s",
+                ", ".join(a.kind for a in batch),
+                self.stats.destination,
+                self._scrub(problem),
+            )
+
+
+_SEVERITY = [AlertLevel.INFO, AlertLevel.SUCCESS, AlertLevel.WARNING, AlertLevel.FAILURE]
+
+
+def combined(batch: list[Alert]) -> Alert:
+    """Several alerts as one message: the gravest one's title first, every body below."""
+    if len(batch) == 1:
+        return batch[0]
+    gravest = max(batch, key=lambda a: _SEVERITY.index(a.level))
+    body = "\n\n".join(f"{a.title}\n{a.body}" for a in batch)
+    return Alert(
+        "+".join(a.kind for a in batch),
+        f"{gravest.title} (+{len(batch) - 1} more)",
+        body,
+        gravest.level,
+        min(a.at for a in batch),
+    )
 
 
 def _apprise_sender(urls: list[str]) -> Sender:
-    """One Apprise object per URL; a URL Apprise cannot read is a configuration error."""
+    """Delivery through Apprise; a URL Apprise cannot read is a configuration error."""
     import apprise  # the alerts extra; the CLI names it when it is missing
 
-    clients: dict[str, Any] = {}
     for url in urls:
-        client = apprise.Apprise()
-        if not client.add(url):
+        if not apprise.Apprise().add(url):
             raise ConfigError(
                 f"alert URL {mask_url(url)} is not one Apprise understands "
                 "(see https://github.com/caronc/apprise/wiki)"
             )
-        clients[url] = client
 
     def send(url: str, alert: Alert) -> bool:
-        result = clients[url].notify(
+        client = apprise.Apprise()  # fresh: no spacing kept from the last send (see above)
+        client.add(url)
+        result = client.notify(
             body=alert.body,
             title=alert.title,
             notify_type=apprise.NotifyType(alert.level.value),

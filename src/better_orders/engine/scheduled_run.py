@@ -167,9 +167,9 @@ def run_session(
     label = run_alerts.RunLabel(str(key), run_id)
     outcome = RunOutcome(firing, run_id, ScheduledStatus.FAILED, "")
 
-    def alert(message: Alert) -> None:
-        alerts.send(message)
-        outcome.alerted.append(message.kind)
+    def alert(*messages: Alert) -> None:
+        alerts.send(*messages)
+        outcome.alerted.extend(m.kind for m in messages)
 
     alert(run_alerts.started(label, now))
     try:
@@ -179,8 +179,7 @@ def run_session(
             ScheduledStatus.COMPLETED if report.complete else ScheduledStatus.INCOMPLETE
         )
         outcome.message = _summary(report)
-        for message in run_alerts.finished(label, report, job.config.alerts.cost_bps_over):
-            alert(message)
+        alert(*run_alerts.finished(label, report, job.config.alerts.cost_bps_over))
     except KeyboardInterrupt:
         outcome.status = ScheduledStatus.INTERRUPTED
         outcome.message = f"interrupted; {_close_left_open(job, now)}"
