@@ -49,10 +49,9 @@ Attempt = Callable[[], tuple[int, str]]
 
 def cli_attempt(args: list[str]) -> Attempt:
     """An attempt that runs ``better-orders ARGS`` (in the forked process)."""
+    from better_orders.cli.app import main  # imported here, inherited by every fork
 
     def attempt() -> tuple[int, str]:
-        from better_orders.cli.app import main
-
         code, err = 0, io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
             try:
