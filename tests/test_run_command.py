@@ -305,3 +305,23 @@ def test_sigterm_cancels_live_orders_and_records_the_run_interrupted(
         (row,) = table.runs()
     assert row.status is ScheduledStatus.COMPLETED and row.attempts == 2
     assert rebalance_runs(db) == [row.run_id]
+
+
+def test_sigterm_while_waiting_for_the_next_run_is_an_ordinary_stop(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db: Path, targets: Path
+) -> None:
+    from better_orders.engine.scheduler import VirtualClock
+
+    def signalled(self: VirtualClock, when: datetime) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+
+    monkeypatch.setattr(VirtualClock, "sleep_until", signalled)
+    code, _out, err = run_cli(
+        ["run", "--at", "close-15m", "--targets", str(targets), "--runs", "1",
+         "--now", "2026-11-25T16:30:00", "--db", str(db)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
+    assert "stopped by SIGTERM while waiting for the next run" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

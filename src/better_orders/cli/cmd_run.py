@@ -182,7 +182,11 @@ def run(
             else:
                 outcomes = scheduler.forever(runs)
     except KeyboardInterrupt:
-        err_console.print(f"stopped by {shutdown.name}", highlight=False)
+        if not scheduler.interrupted_run:
+            # Asleep between runs: nothing was cut short, so this is an ordinary stop.
+            err_console.print(f"stopped by {shutdown.name} while waiting for the next run")
+            raise typer.Exit(0) from None
+        err_console.print(f"stopped by {shutdown.name}: the run was interrupted", highlight=False)
         raise typer.Exit(shutdown.exit_code) from None
     if json_out:
         print_json({"runs": [_outcome_json(o) for o in outcomes]})

@@ -191,6 +191,7 @@ def run_session(
         outcome.status = (
             ScheduledStatus.FAILED if _sent_orders(job.db, run_id) else ScheduledStatus.REFUSED
         )
+        _settle_journal_run(job.db, run_id)
         outcome.message = str(exc) or type(exc).__name__
         alert(run_alerts.stopped(label, exc))
     finally:
@@ -241,6 +242,14 @@ def _resumable(db: Path, run_id: str) -> bool:
     with Journal.open(db) as journal:
         run = journal.get_run(run_id)
     return run is not None and run.status is not RunStatus.COMPLETED
+
+
+def _settle_journal_run(db: Path, run_id: str) -> None:
+    """A run that stopped before the rebalance took it over is not left ``running``."""
+    with Journal.open(db) as journal:
+        run = journal.get_run(run_id)
+        if run is not None and run.status is RunStatus.RUNNING:
+            journal.finish_run(run_id, RunStatus.FAILED)
 
 
 def _sent_orders(db: Path, run_id: str) -> bool:

@@ -113,6 +113,8 @@ class Scheduler:
         self.observer = observer
         self.on_outcome = on_outcome
         self.shutdown = shutdown
+        #: A stop (SIGTERM, SIGINT) cut a run short, rather than a wait between runs.
+        self.interrupted_run = False
 
     def once(self) -> RunOutcome | None:
         """The current session's run if due; None (and the next run said) otherwise."""
@@ -173,15 +175,19 @@ class Scheduler:
     def _fire(self, firing: ScheduledInstant) -> RunOutcome:
         now = self.clock.now()
         self.echo(f"{self.job.point} run of {firing.session.date.isoformat()} is due")
-        outcome = run_session(
-            self.job,
-            firing,
-            now,
-            self.alerts,
-            on_plan=self.on_plan,
-            observer=self.observer,
-            shutdown=self.shutdown,
-        )
+        try:
+            outcome = run_session(
+                self.job,
+                firing,
+                now,
+                self.alerts,
+                on_plan=self.on_plan,
+                observer=self.observer,
+                shutdown=self.shutdown,
+            )
+        except KeyboardInterrupt:
+            self.interrupted_run = True
+            raise
         self.echo(f"run {outcome.run_id} {outcome.status.value}: {outcome.message}")
         if self.on_outcome is not None:
             self.on_outcome(outcome)
