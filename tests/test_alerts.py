@@ -4,38 +4,27 @@ the URLs never reach logs, the journal or error messages."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
+from bench_modules import load_bench
 from better_orders.core.errors import ConfigError
 from better_orders.core.secret_urls import Scrubber, mask_url
 from better_orders.engine.alerts import Alert, AlertLevel, Alerts, combined
 from cli_runner import run_cli
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "alerts_latency.py"
 SECRET = "T0kenXyz987"
 PASSWORD = "S3cretPass"
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("alerts_latency", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("alerts_latency", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-receivers = _bench()
+receivers = load_bench("alerts_latency")
 
 
 @pytest.fixture

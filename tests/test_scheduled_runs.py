@@ -3,17 +3,16 @@ however many ask at once."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bench_modules import load_bench
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import JournalError
 from better_orders.core.guards import GuardLimits
@@ -34,7 +33,6 @@ from better_orders.store.scheduled_runs import (
 NY = ZoneInfo("America/New_York")
 KEY = ScheduleKey(date(2026, 11, 27), "sim paper", "close-15m")
 AT = datetime(2026, 11, 27, 12, 45, tzinfo=NY)
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "run_once.py"
 
 
 def claim(table: ScheduledRuns, owner: LockOwner, run_id: str = "20261127T124500-aaaa") -> Claim:
@@ -92,15 +90,6 @@ def test_a_crashed_or_interrupted_run_is_taken_over_with_its_run_id(tmp_path: Pa
             table.finish(KEY, mine, ScheduledStatus.COMPLETED, "late")
 
 
-def _engine() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("run_once", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("run_once", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _scheduler_attempt(db: Path, targets: Path) -> Callable[[], tuple[int, str]]:
     def attempt() -> tuple[int, str]:
         job = ScheduledJob(
@@ -124,7 +113,7 @@ def _scheduler_attempt(db: Path, targets: Path) -> Callable[[], tuple[int, str]]
 
 
 def test_fifty_processes_starting_the_same_session_make_exactly_one_run(tmp_path: Path) -> None:
-    bench = _engine()
+    bench = load_bench("run_once")
     targets = tmp_path / "targets.toml"
     targets.write_text("[targets]\nSPY = 0.5\nTQQQ = 0.4\n", encoding="utf-8")
     db = tmp_path / "journal.sqlite3"
