@@ -48,6 +48,7 @@ from better_orders.venues.alpaca.credentials import Credentials, Secret
 from better_orders.venues.alpaca.errors import AlpacaHTTPError, classify
 from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
 from better_orders.venues.alpaca.tracking import OrderTracker
+from better_orders.venues.clock import OffsetClock
 from better_orders.venues.sim.exchange import Latency
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -325,7 +326,14 @@ async def test_a_fill_while_the_stream_is_down_is_picked_up_by_polling(
     await log.close()
 
 
-async def test_without_a_stream_every_event_comes_from_polling(exchange: LocalAlpaca) -> None:
+async def test_without_a_stream_every_event_comes_from_polling() -> None:
+    # A cash account: a sell of shares not held is refused (a margin account would short).
+    venue = replace(TEST_VENUE, cash_account=True)
+    with run_local_alpaca(ServerConfig(venue=venue)) as exchange:
+        await _poll_a_refusal_and_a_fill(exchange)
+
+
+async def _poll_a_refusal_and_a_fill(exchange: LocalAlpaca) -> None:
     async with open_alpaca(
         exchange.credentials(), feed="iex", poll_interval=0.05, use_stream=False
     ) as (broker, feed, _clock):
@@ -725,6 +733,15 @@ FAKE_KEY_ID = "PKFAKE" + secrets.token_hex(7).upper()
 FAKE_SECRET = secrets.token_urlsafe(24)
 
 
+async def _exchange_offset(creds: Credentials) -> timedelta:
+    probe = AlpacaBroker(creds, use_stream=False)
+    try:
+        market = await probe.get_market_clock()
+    finally:
+        await probe.close()
+    return market.timestamp - datetime.now(UTC)
+
+
 class RegularHours(MarketCalendar):
     """Always mid-session: the ladder's phase rules do not depend on when the test runs."""
 
@@ -755,7 +772,13 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
     journal_path = tmp_path / "journal.db"
     with run_local_alpaca(config) as local:
         creds = replace(local.credentials(), key_id=FAKE_KEY_ID, secret_key=Secret(FAKE_SECRET))
-        async with open_alpaca(creds, feed="iex", poll_interval=0.1) as (broker, feed, clock):
+        # Decide on the exchange's time, as ``better-orders --broker alpaca`` does.
+        offset = await _exchange_offset(creds)
+        async with open_alpaca(creds, feed="iex", poll_interval=0.1, clock=OffsetClock(offset)) as (
+            broker,
+            feed,
+            clock,
+        ):
             with Journal.open(journal_path) as journal:
                 journal.start_run("alpaca-e2e", "order", {"credentials": repr(creds)}, broker.name)
                 reports = await execute(

@@ -166,7 +166,8 @@ def test_account_clock_assets_and_positions_parse_with_alpaca_py(exchange: Local
     account = client.get_account()
     assert account.status.value == "ACTIVE"
     assert Decimal(account.cash or "") == Decimal(100_000)
-    assert Decimal(account.buying_power or "") == Decimal(100_000)
+    assert Decimal(account.buying_power or "") == Decimal(400_000)  # a margin account, 4x
+    assert account.multiplier == "4"
     clock = client.get_clock()
     assert clock.is_open is True  # the test venue pretends the session is under way
     assert clock.next_close > clock.timestamp
@@ -238,7 +239,7 @@ def test_refusals_use_alpacas_status_codes_and_bodies(exchange: LocalAlpaca) -> 
     first = limit_order("SPY", 1, bid - Decimal(5), client_order_id="dup-1")
     client.submit_order(first)
     cases: list[tuple[Callable[[], object], int, int, str]] = [
-        (lambda: client.submit_order(first), 422, 42210000, "client_order_id must be unique"),
+        (lambda: client.submit_order(first), 422, 40010001, "client_order_id must be unique"),
         (
             lambda: client.submit_order(limit_order("SPY", 1, Decimal("412.315"))),
             422,
@@ -393,23 +394,40 @@ def test_closing_a_position_sells_it_at_market(exchange: LocalAlpaca) -> None:
     assert gone.value.status_code == 404
 
 
-def test_fractional_and_unsupported_orders_are_refused(exchange: LocalAlpaca) -> None:
+def test_fractional_orders_are_day_market_or_limit_orders_and_the_rest_is_refused(
+    exchange: LocalAlpaca,
+) -> None:
     client = trading(exchange)
     bid, _ask = bid_ask(exchange)
-    with pytest.raises(APIError) as fractional_limit:
-        client.submit_order(limit_order("SPY", 0.5, bid))
-    assert "fractional" in fractional_limit.value.message
+    fractional_limit = client.submit_order(limit_order("SPY", 0.5, bid - 5))
+    assert fractional_limit.qty == "0.5" and fractional_limit.status is OrderStatus.PENDING_NEW
     market = MarketOrderRequest(
         symbol="SPY", qty=0.5, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
     )
     assert client.submit_order(market).qty == "0.5"
-    gtc = LimitOrderRequest(
-        symbol="SPY", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
+    fractional_gtc = LimitOrderRequest(
+        symbol="SPY", qty=0.5, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
         limit_price=float(bid - 5),
     )  # fmt: skip
-    with pytest.raises(APIError) as unsupported:
-        client.submit_order(gtc)
-    assert unsupported.value.status_code == 422 and "gtc" in unsupported.value.message
+    with pytest.raises(APIError) as not_day:
+        client.submit_order(fractional_gtc)
+    assert not_day.value.status_code == 422 and "fractional orders must be DAY" in str(
+        not_day.value
+    )
+    whole_share_only = MarketOrderRequest(
+        symbol="BRK.A", qty=0.5, side=OrderSide.BUY, time_in_force=TimeInForce.DAY
+    )
+    with pytest.raises(APIError) as not_fractionable:
+        client.submit_order(whole_share_only)
+    assert "requested asset is not fractionable" in str(not_fractionable.value)
+    mleg = requests.post(
+        exchange.base_url + "/v2/orders",
+        json={"symbol": "SPY", "qty": "1", "side": "buy", "type": "market",
+              "time_in_force": "day", "order_class": "mleg"},
+        headers=exchange.headers,
+        timeout=5,
+    )  # fmt: skip
+    assert mleg.status_code == 422 and "not modelled" in mleg.json()["message"]
 
 
 # -- market data ----------------------------------------------------------------------------------
@@ -477,7 +495,7 @@ def test_a_quote_file_is_replayed_from_now(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress("\n".join(rows).encode()))
     venue = VenueSettings(quote_files=(("TQQQ", path),), always_open=True)
     with run_local_alpaca(ServerConfig(venue=venue)) as local:
-        before = datetime.now(UTC)
+        before = trading(local).get_clock().timestamp
         bid, ask = bid_ask(local, "TQQQ")
         quote = data(local).get_stock_latest_quote(
             StockLatestQuoteRequest(symbol_or_symbols=["TQQQ"], feed=DataFeed.IEX)
@@ -486,7 +504,7 @@ def test_a_quote_file_is_replayed_from_now(tmp_path: Path) -> None:
             trading(local).get_asset("SPY")  # only the replayed symbol is listed
     assert Decimal("158.00") <= bid <= Decimal("158.49")
     assert ask - bid == Decimal("0.03")
-    assert abs((quote.timestamp - before).total_seconds()) < 10  # shifted to the wall clock
+    assert abs((quote.timestamp - before).total_seconds()) < 10  # shifted to the exchange's clock
 
 
 def test_the_paper_account_persists_across_restarts(tmp_path: Path) -> None:
@@ -528,7 +546,12 @@ def test_fault_switches_and_request_counts(exchange: LocalAlpaca) -> None:
     assert stats["requests"]["GET /v2/account"] == 2
     assert stats["responses"]["500"] == 1 and stats["responses"]["504"] == 1
     assert stats["orders_created"] == 1
-    bad = requests.post(exchange.base_url + "/_faults", json={"no_such_fault": 1}, timeout=5)
+    bad = requests.post(
+        exchange.base_url + "/_faults",
+        json={"no_such_fault": 1},
+        headers=exchange.headers,
+        timeout=5,
+    )
     assert bad.status_code == 400 and "no_such_fault" in bad.json()["message"]
 
 
@@ -584,7 +607,9 @@ def test_fault_arguments_are_checked() -> None:
             parse_fault_args([bad])
 
 
-def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_command_builds_the_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import better_orders.server
     from better_orders.cli import app as cli_app
 
@@ -593,14 +618,19 @@ def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(
         better_orders.server, "serve", lambda config, on_ready=None: seen.append(config)
     )
+    extra = tmp_path / "extra.csv"
+    extra.write_text("symbol\nZZZQ\n")
     cli_app.main(
         [
             "serve", "--port", "9911", "--always-open", "--seed", "3", "--fault", "latency_ms=5",
             "--fault", "server_errors=2", "--unlisted", "nope", "--not-fractionable", "brk.a",
-            "--no-sip", "--rate-limit", "50",
+            "--no-sip", "--rate-limit", "50", "--assets", str(extra), "--cash-account",
+            "--replace-remainder",
         ]
     )  # fmt: skip
     (config,) = seen
+    assert config.venue.asset_files == (extra,)
+    assert config.venue.cash_account and config.venue.replace_remainder
     assert config.port == 9911 and config.host == "127.0.0.1"
     assert config.faults == {"latency_ms": 5.0, "server_errors": 2}
     assert config.venue.always_open and config.venue.seed == 3
@@ -610,3 +640,6 @@ def test_serve_command_builds_the_configuration(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SystemExit) as bad:
         cli_app.main(["serve", "--fault", "bogus=1"])
     assert bad.value.code == 2
+    with pytest.raises(SystemExit) as no_file:
+        cli_app.main(["serve", "--assets", str(tmp_path / "missing.csv")])
+    assert no_file.value.code == 2 and seen == [config]

@@ -1,106 +1,59 @@
-"""Every kind of bad input the product accepts: a clear error, a non-zero exit, and no order.
+"""Every kind of bad order the product accepts: one line, its exit code, and no order.
 
 Each command runs in-process through ``better_orders.cli.app.main`` against its own
 journal (``--db``), and afterwards the journal's orders table and the paper account
-are checked: nothing reached the broker. Where a pre-trade risk check refuses an
-order, the journal holds it as rejected with the reason, and still nothing traded.
+are checked: nothing reached the broker (``refusal``). Where a pre-trade risk check
+refuses a child order, the journal holds it as rejected with the reason, and still
+nothing traded. Targets, configuration and the kill switch are in
+``test_bad_input_settings``; the other commands in ``test_bad_input_commands``.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal as D
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from better_orders.cli.exit_codes import USAGE
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
+from better_orders.core.errors import (
+    BrokerError,
+    InvalidInputError,
+    JournalError,
+    MarketClosedError,
+    QuoteError,
+    RiskLimitError,
+)
 from better_orders.core.model import OrderRequest, OrderType, Quote, Side
 from better_orders.core.sanity import require_valid_quote
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.store.journal import Journal
-from better_orders.store.records import OrderRecord
-from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue
 from cli_runner import run_cli
+from refusal import (
+    AT,
+    HEADER,
+    T0,
+    assert_nothing_sent,
+    error_line,
+    journal_orders,
+    ns,
+    quote_file,
+    refused,
+)
 
-ET = ZoneInfo("America/New_York")
-T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)  # an ordinary Tuesday
-AT = ["--at", "2026-11-24T10:00:00"]
-HEADER = "ts_utc_ns,ts_et,symbol,bid_px,ask_px,bid_sz,ask_sz,source\n"
-
-
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def refused(
-    args: Sequence[str],
-    capsys: pytest.CaptureFixture[str],
-    fragment: str,
-    db: Path,
-    *,
-    risk_refusals: bool = False,
-) -> str:
-    """Run a command that must fail: non-zero, the fragment shown, no traceback, nothing sent."""
-    code, out, err = run_cli([*args, "--db", str(db)], capsys)
-    assert code != 0, out
-    assert fragment in err + out, err + out
-    assert "Traceback" not in err
-    assert_nothing_sent(db, risk_refusals=risk_refusals)
-    return err + out
-
-
-def journal_orders(db: Path) -> list[OrderRecord]:
-    if not db.exists():
-        return []
-    with Journal.open(db) as journal:
-        return journal.orders()
-
-
-def assert_nothing_sent(db: Path, cash: D = DEFAULT_CASH, *, risk_refusals: bool = False) -> None:
-    """No order in the journal, and the paper account as it was.
-
-    With ``risk_refusals`` the journal may hold orders a risk check refused: rejected,
-    with the reason, and never given a broker order id.
-    """
-    orders = journal_orders(db)
-    if risk_refusals:
-        assert orders
-        for order in orders:
-            assert order.status == "rejected" and order.broker_order_id is None
-            assert order.reason is not None and order.reason.startswith("risk_limit: ")
-    else:
-        assert orders == []
-    if db.exists():
-        account = PaperAccount.load(db)
-        assert account.cash == cash
-        assert {s: p.qty for s, p in account.positions.items() if p.qty} == {}
-
-
-def ns(at: datetime) -> int:
-    return int(at.timestamp()) * 1_000_000_000 + at.microsecond * 1000
-
-
-def quote_file(
-    path: Path, bid: str, ask: str, *, at: datetime = T0, seconds: int = 60, size: int = 500
-) -> Path:
-    rows = [
-        f"{ns(at + timedelta(seconds=s))},x,TQQQ,{bid},{ask},{size},{size},test\n"
-        for s in range(seconds)
-    ]
-    path.write_text(HEADER + "".join(rows))
-    return path
+QUOTES = QuoteError.exit_code
+RISK = RiskLimitError.exit_code
+CLOSED = MarketClosedError.exit_code
 
 
 def json_report(out: str) -> dict[str, object]:
-    data = json.loads(out)
-    report: dict[str, object] = data["report"]
+    report: dict[str, object] = json.loads(out)["report"]
     return report
 
 
@@ -125,10 +78,8 @@ def json_report(out: str) -> dict[str, object]:
 def test_assess_refuses_a_quote_it_cannot_trade_on(
     capsys: pytest.CaptureFixture[str], bid: str, ask: str, fragment: str
 ) -> None:
-    code, out, err = run_cli(["assess", "TQQQ", "--bid", bid, "--ask", ask], capsys)
-    assert code == QuoteError.exit_code
-    assert fragment in err
-    assert "Traceback" not in err and out == ""
+    out, _ = refused(["assess", "TQQQ", "--bid", bid, "--ask", ask], capsys, fragment, code=QUOTES)
+    assert out == ""
 
 
 def test_a_stale_quote_is_refused_with_its_age() -> None:
@@ -157,9 +108,9 @@ def test_order_on_a_file_of_bad_quotes_sends_nothing(
     quotes = quote_file(tmp_path / "q.csv", bid, ask)
     db = tmp_path / "j.sqlite3"
     args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes), "--json"]
-    text = refused(args, capsys, fragment, db)
-    assert "no order sent" in text
-    report = json_report(text[text.index("{") :])
+    out, line = refused(args, capsys, fragment, db, code=QUOTES)
+    assert line.startswith("error: buy 10 TQQQ: ") and "no order sent" in line
+    report = json_report(out)
     assert D(str(report["filled_qty"])) == 0 and report["attempts"] == []
 
 
@@ -170,7 +121,8 @@ def test_order_on_a_stale_quote_file_sends_nothing(
     quotes = quote_file(tmp_path / "q.csv", "50.00", "50.01", seconds=1)
     args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes), "--json"]
     args += ["--at", "2026-11-24T10:05:00"]
-    refused(args, capsys, "TQQQ quote is stale: 300.0 s old", tmp_path / "j.sqlite3")
+    fragment = "TQQQ quote is stale: 300.0 s old"
+    refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=QUOTES)
 
 
 def test_order_on_a_quote_file_with_nan_prices_is_refused_at_load(
@@ -178,7 +130,7 @@ def test_order_on_a_quote_file_with_nan_prices_is_refused_at_load(
 ) -> None:
     quotes = quote_file(tmp_path / "q.csv", "NaN", "50.01")
     args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes)]
-    refused(args, capsys, "row 1 has no valid bid_px", tmp_path / "j.sqlite3")
+    refused(args, capsys, "row 1 has no valid bid_px", tmp_path / "j.sqlite3", code=USAGE)
 
 
 # -- quote files ---------------------------------------------------------------------------------
@@ -211,6 +163,12 @@ def _corrupt_gzip(path: Path) -> Path:
         ("q.csv.gz", lambda p: p.write_text(HEADER), "is not a valid gzip file"),
         ("q.csv", lambda p: None, "does not exist"),
         ("q.csv", lambda p: p.mkdir(), "is not a readable file"),
+        ("q.csv", lambda p: quote_file(p, "50", "50.01", symbol="AMZN"), "holds AMZN quotes"),
+        (
+            "q.csv",
+            lambda p: quote_file(p, "50", "50.01", at=T0 - timedelta(days=400)),
+            "is not a day of the TQQQ quotes",
+        ),
     ],
     ids=[
         "missing-columns",
@@ -221,6 +179,8 @@ def _corrupt_gzip(path: Path) -> Path:
         "not-gzip",
         "missing",
         "dir",
+        "another-symbol",
+        "another-day",
     ],
 )
 def test_a_bad_quote_file_is_named_and_nothing_is_sent(
@@ -230,8 +190,17 @@ def test_a_bad_quote_file_is_named_and_nothing_is_sent(
     assert callable(make)
     make(path)
     args = ["order", "buy", "TQQQ", "10", *AT, "--quotes", str(path)]
-    text = refused(args, capsys, fragment, tmp_path / "j.sqlite3")
-    assert f"quote file {path}" in text
+    _, line = refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=USAGE)
+    assert str(path) in line
+
+
+def test_another_symbols_quotes_are_never_booked_as_the_order_symbols(
+    quotes_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    amzn = quotes_dir / "lobster_AMZN_20120621_l1.csv.gz"
+    args = ["order", "buy", "TQQQ", "10", "--quotes", str(amzn)]
+    _, line = refused(args, capsys, "holds AMZN quotes, not TQQQ's", tmp_path / "j.sqlite3")
+    assert line.endswith("no order sent")
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -242,10 +211,14 @@ def test_a_bad_quote_file_is_named_and_nothing_is_sent(
     [
         (["buy", "TQQQ", "0"], "quantity must be positive, got 0"),
         (["buy", "TQQQ", "--", "-5"], "quantity must be positive, got -5"),
+        (["buy", "TQQQ", "-5"], "quantity must be positive, got -5"),
+        (["buy", "TQQQ", "-0.5"], "quantity must be positive, got -0.5"),
         (["buy", "TQQQ", "NaN"], "quantity is not a finite number: 'NaN'"),
         (["buy", "TQQQ", "Infinity"], "quantity is not a finite number"),
         (["buy", "TQQQ", "ten"], "quantity is not a number: 'ten'"),
         (["buy", "TQQQ", "0.0000000001"], "has more than 9 decimals"),
+        (["buy", "TQQQ", "1e20"], "quantity is too large: '1e20'"),
+        (["buy", "SPY", "1e30"], "quantity is too large: '1e30'"),
         (["hold", "TQQQ", "5"], "unknown side 'hold': use buy or sell"),
         (["BUYY", "TQQQ", "5"], "unknown side 'BUYY'"),
         (["buy", "TQ$Q", "5"], "invalid symbol 'TQ$Q'"),
@@ -253,22 +226,34 @@ def test_a_bad_quote_file_is_named_and_nothing_is_sent(
         (["buy", "ABCDEFGHIJKLM", "5"], "invalid symbol 'ABCDEFGHIJKLM'"),
         (["buy", "TQQQ", "5", "--max-slippage-bps", "-1"], "max_slippage_bps must be >= 0"),
         (["buy", "TQQQ", "5", "--max-slippage-bps", "NaN"], "max_slippage_bps is not a finite"),
+        (["buy", "TQQQ", "5", "--broker", "ib"], "unknown broker 'ib': use sim or alpaca"),
+        (["buy", "TQQQ", "5", "--live"], "--live needs --broker alpaca"),
+        (["buy", "TQQQ", "5", "--feed", "fast"], "unknown Alpaca data feed 'fast'"),
+        (["buy", "TQQQ"], "Missing argument 'QTY'; see 'better-orders order --help'"),
+        (["buy", "TQQQ", "5", "6"], "Got unexpected extra argument(s) (6)"),
+        (["buy", "TQQQ", "5", "--bogus"], "No such option: --bogus"),
     ],
 )
 def test_a_malformed_order_is_refused_before_anything_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], fragment: str
 ) -> None:
     # options first: after "--" every word is an argument
-    code, _, err = run_cli(["order", *AT, "--db", str(tmp_path / "j.sqlite3"), *args], capsys)
-    assert code == InvalidInputError.exit_code
-    assert fragment in err and "Traceback" not in err
-    assert not (tmp_path / "j.sqlite3").exists()  # not even a run was recorded
+    db = tmp_path / "j.sqlite3"
+    code, _, err = run_cli(["order", *AT, "--db", str(db), *args], capsys)
+    assert code == USAGE
+    assert fragment in error_line(err) and "Traceback" not in err
+    assert not db.exists()  # not even a run was recorded
 
 
-def test_a_negative_quantity_without_the_separator_is_a_usage_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    refused(["order", "buy", "TQQQ", "-5", *AT], capsys, "No such option", tmp_path / "j.sqlite3")
+def test_an_unusable_journal_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("not a database\n")
+    for command in (["order", "buy", "TQQQ", "5"], ["rebalance", "TQQQ=0.5"]):
+        for db, fragment in ((tmp_path, "cannot open"), (not_a_db, "file is not a database")):
+            args = [*command, *AT, "--db", str(db)]
+            code, out, err = run_cli(args, capsys)
+            assert code == JournalError.exit_code and out == ""
+            assert fragment in error_line(err)
 
 
 def test_an_unknown_symbol_is_refused_before_any_leg_starts(tmp_path: Path) -> None:
@@ -323,22 +308,37 @@ def test_a_sub_penny_limit_is_refused_by_the_venue(price: str, fragment: str) ->
     assert open_orders == []
 
 
+# -- risk limits ---------------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
-    ("qty", "fragment"),
-    [
-        ("150000", "TQQQ order quantity 150000 exceeds max_order_qty 100000; order not sent"),
-        ("6000", "exceeds max_order_notional $250,000.00; order not sent"),
-    ],
+    ("qty", "at"),
+    [("150000", "2026-11-24T10:00:00"), ("1e12", "2026-11-24T09:30:00")],
+    ids=["crossing", "resting-a-slice-first"],
 )
-def test_an_absurd_order_size_is_refused_by_the_risk_check_and_journalled(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], qty: str, fragment: str
+def test_an_order_beyond_max_order_qty_is_refused_as_asked_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], qty: str, at: str
+) -> None:
+    # At 09:30 the ladder would first rest a quarter of the order: the refusal names
+    # the order as asked, not that slice.
+    args = ["order", "buy", "SOXL", qty, "--at", at, "--json"]
+    fragment = f"buy {int(D(qty))} SOXL exceeds max_order_qty 100000"
+    out, line = refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=RISK)
+    assert line.endswith("; no order sent") and str(int(D(qty)) // 4) not in line
+    assert out == ""
+
+
+def test_a_child_beyond_max_order_notional_is_refused_journalled_and_exits_like_a_risk_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "j.sqlite3"
-    args = ["order", "buy", "TQQQ", qty, *AT, "--json"]
-    text = refused(args, capsys, fragment, db, risk_refusals=True)
-    report = json_report(text[text.index("{") :])
+    fragment = "exceeds max_order_notional $250,000.00; order not sent"
+    args = ["order", "buy", "TQQQ", "6000", *AT, "--json"]
+    out, line = refused(args, capsys, fragment, db, code=RISK, risk_refusals=True)
+    assert line.startswith("error: buy 6000 TQQQ: ")
+    report = json_report(out)
     assert "refused by a pre-trade risk check" in str(report["error"])
-    assert D(str(report["filled_qty"])) == 0 and D(str(report["unfilled_qty"])) == D(qty)
+    assert D(str(report["filled_qty"])) == 0 and D(str(report["unfilled_qty"])) == 6000
     (order,) = journal_orders(db)
     assert order.status == "rejected" and order.broker_order_id is None
     assert order.reason is not None and order.reason.startswith("risk_limit: ")
@@ -351,192 +351,30 @@ def test_a_limit_outside_the_price_band_is_refused(
     cfg = tmp_path / "tight.toml"
     cfg.write_text("[risk]\nprice_band_pct = 0.001\n")
     args = ["order", "buy", "TQQQ", "10", *AT, "--json", "--config", str(cfg)]
-    refused(
-        args, capsys, "beyond price_band_pct 0.001%", tmp_path / "j.sqlite3", risk_refusals=True
-    )
+    fragment = "beyond price_band_pct 0.001%"
+    refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=RISK, risk_refusals=True)
 
 
-def test_a_rebalance_too_big_for_the_risk_limits_buys_nothing(
+def test_a_rebalance_too_big_for_the_risk_limits_is_refused_before_any_order(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = tmp_path / "j.sqlite3"
     rich = D(10_000_000)
     code, _, _ = run_cli(["account", "reset", "--cash", str(rich), "--db", str(db)], capsys)
     assert code == 0
-    code, out, err = run_cli(["rebalance", "TQQQ=1", *AT, "--json", "--db", str(db)], capsys)
-    assert code != 0 and "Traceback" not in err
-    data = json.loads(out)
-    assert data["complete"] is False
-    (undone,) = data["undone"]
-    assert "exceeds max_order_qty 100000; order not sent" in undone
-    assert_nothing_sent(db, cash=rich, risk_refusals=True)
-
-
-# -- targets -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("targets", "fragment"),
-    [
-        (["TQQQ=-0.1"], "negative target weight: TQQQ -0.1"),
-        (["TQQQ=1.5"], "target weights sum to 1.50 (> 1)"),
-        (["TQQQ=150%"], "target weights sum to 1.50 (> 1)"),
-        (["TQQQ=0.6", "SPY=0.6"], "target weights sum to 1.20 (> 1)"),
-        (["TQQQ=NaN"], "TQQQ target weight is not a finite number: 'NaN'"),
-        (["TQQQ=inf"], "not a finite number"),
-        (["TQQQ=0.3", "TQQQ=0.3"], "duplicate target symbol: TQQQ"),
-        (["TQQQ=0.3", "tqqq=0.3"], "duplicate target symbol: TQQQ given as 'TQQQ' and 'tqqq'"),
-        ([], "no targets given"),
-        (["TQQQ"], "target 'TQQQ' is not SYMBOL=WEIGHT"),
-        (["=0.5"], "invalid symbol ''"),
-        (["TQQQ="], "TQQQ target weight is not a number: ''"),
-        (["TQQQ=abc%"], "weight 'abc%' is not a number"),
-        (["TQ@Q=0.5"], "invalid symbol 'TQ@Q'"),
-    ],
-)
-def test_bad_targets_are_refused_and_nothing_trades(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], targets: list[str], fragment: str
-) -> None:
-    # no --dry-run: had the targets been accepted, orders would have been sent
-    code, _, err = run_cli(
-        ["rebalance", *targets, *AT, "--db", str(tmp_path / "j.sqlite3")], capsys
-    )
-    assert code == InvalidInputError.exit_code
-    assert fragment in err and "Traceback" not in err
-    assert_nothing_sent(tmp_path / "j.sqlite3")
-
-
-@pytest.mark.parametrize(
-    ("name", "content", "fragment"),
-    [
-        ("t.csv", "symbol,weight\nTQQQ,0.5\nSPY\n", "row 2 should be symbol,weight: ['SPY']"),
-        ("t.csv", "symbol,weight\nTQQQ,-0.5\n", "negative target weight"),
-        ("t.csv", "", "no targets given"),
-        ("t.json", '{"TQQQ": "lots"}', "TQQQ target weight is not a number: 'lots'"),
-        ("t.json", "[0.5, 0.5]", "expected a JSON object of SYMBOL: weight"),
-        ("t.json", '{"TQQQ": 0.5', "cannot parse targets"),
-        ("t.toml", "TQQQ = [", "cannot parse targets"),
-        ("t.toml", "[targets]\nTQQQ = 0.7\nSPY = 0.7\n", "target weights sum to 1.40"),
-        ("t.txt", "TQQQ=0.5", "targets file must be .toml, .json or .csv"),
-        ("t.csv", b"\xff\xfe\x00junk", "is not UTF-8 text"),
-        ("missing.csv", None, "does not exist"),
-    ],
-)
-def test_a_bad_targets_file_is_refused_and_nothing_trades(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    name: str,
-    content: str | bytes | None,
-    fragment: str,
-) -> None:
-    path = tmp_path / name
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif content is not None:
-        path.write_text(content)
-    refused(["rebalance", "--targets", str(path), *AT], capsys, fragment, tmp_path / "j.sqlite3")
-
-
-# -- configuration -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("toml", "fragment"),
-    [
-        ("nonsense_key = 1\n", "unknown key 'nonsense_key'"),
-        ("[ladder]\nmax_repeg = 3\n", "unknown key 'ladder.max_repeg' (did you mean"),
-        ('[ladder]\nmax_repegs = "two"\n', "ladder.max_repegs: Input should be a valid integer"),
-        ("max_slippage_bps = true\n", "max_slippage_bps: Input should be a number, not a boolean"),
-        ("ladder = 5\n", "ladder: must be a table ([ladder]) (got 5)"),
-        ("[risk]\nmax_order_notional = -1\n", "risk.max_order_notional: Input should be greater"),
-        ("[risk]\nmax_orders_per_minute = 0\n", "risk.max_orders_per_minute"),
-        ("requests_per_minute = -5\n", "requests_per_minute: Input should be greater than or"),
-        ("[ladder]\nmax_repegs = -1\n", "ladder.max_repegs"),
-        ("[ladder\n", "invalid TOML"),
-    ],
-)
-def test_a_bad_config_file_is_refused_naming_the_field(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], toml: str, fragment: str
-) -> None:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(toml)
-    text = refused(
-        ["order", "buy", "TQQQ", "5", *AT, "--config", str(cfg)],
-        capsys,
-        fragment,
-        tmp_path / "j.sqlite3",
-    )
-    assert f"config error in file:{cfg}" in text
-
-
-def test_a_missing_config_file_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    cfg = tmp_path / "nope.toml"
-    refused(
-        ["rebalance", "TQQQ=0.5", *AT, "--config", str(cfg)],
-        capsys,
-        f"config error in file:{cfg}: file not found",
-        tmp_path / "j.sqlite3",
-    )
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "fragment"),
-    [
-        ("BETTER_ORDERS_LADDER__MAX_REPEGS", "abc", "ladder.max_repegs: Input should be a valid"),
-        ("BETTER_ORDERS_RISK__MAX_ORDER_QTY", "-1", "risk.max_order_qty: Input should be greater"),
-        ("BETTER_ORDERS_RISK__PRICE_BAND_PCT", "NaN", "risk.price_band_pct"),
-        ("BETTER_ORDERS_MODE", "sometimes", "mode"),
-        ("BETTER_ORDERS_MAX_SLIPAGE_BPS", "5", "not a configuration setting (did you mean"),
-        ("BETTER_ORDERS_RISK", "1", "names the section 'risk', not a setting"),
-    ],
-)
-def test_a_bad_environment_variable_is_refused_naming_it(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    name: str,
-    value: str,
-    fragment: str,
-) -> None:
-    monkeypatch.setenv(name, value)
-    text = refused(["order", "buy", "TQQQ", "5", *AT], capsys, fragment, tmp_path / "j.sqlite3")
-    assert f"config error in env:{name}" in text
-
-
-# -- the kill switch -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("command", [["order", "buy", "TQQQ", "5"], ["rebalance", "TQQQ=0.5"]])
-def test_the_kill_switch_stops_a_command_before_it_sends_anything(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    command: list[str],
-) -> None:
-    switch = tmp_path / "STOP"
-    switch.touch()
-    monkeypatch.setenv("BETTER_ORDERS_KILL_SWITCH", str(switch))
-    code, _, err = run_cli([*command, *AT, "--db", str(tmp_path / "j.sqlite3")], capsys)
-    assert code == 6
-    assert f"error: kill switch {switch} is on: no order sent" in err
-    assert "Traceback" not in err
-    assert_nothing_sent(tmp_path / "j.sqlite3")
-
-
-def test_the_kill_switch_file_can_come_from_the_config(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    switch = tmp_path / "halt-trading"
-    switch.touch()
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(f"[risk]\nkill_switch_file = {json.dumps(str(switch))}\n")
-    args = ["order", "buy", "SPY", "1", *AT, "--config", str(cfg), "--json"]
-    refused(args, capsys, f"kill switch {switch} is on", tmp_path / "j.sqlite3")
-    switch.unlink()  # off again: the same command trades
-    code, out, _ = run_cli([*args, "--db", str(tmp_path / "j.sqlite3")], capsys)
-    assert code == 0 and D(str(json_report(out)["filled_qty"])) == 1
+    args = ["rebalance", "TQQQ=1", *AT, "--json", "--db", str(db)]
+    code, out, err = run_cli(args, capsys)
+    assert code == RISK and out == "" and "Traceback" not in err
+    line = error_line(err)
+    assert line.startswith("error: buy ") and " TQQQ (" in line
+    assert "exceeds max_order_qty 100000 and max_order_notional $250,000.00" in line
+    assert_nothing_sent(db, cash=rich)
+    # the plan's total is bounded too: six legs of $200,000 are $1.2M in all
+    targets = [f"{s}=0.02" for s in ("AAPL", "MSFT", "NVDA", "AMZN", "META", "GOOG")]
+    code, out, err = run_cli(["rebalance", *targets, *AT, "--db", str(db)], capsys)
+    assert code == RISK and "beyond max_run_notional $1,000,000.00" in error_line(err)
+    assert "executing" not in out  # refused before any leg: no (empty) live table
+    assert_nothing_sent(db, cash=rich)
 
 
 # -- times ---------------------------------------------------------------------------------------
@@ -550,6 +388,7 @@ def test_the_kill_switch_file_can_come_from_the_config(
         ("10am", "cannot parse time '10am'"),
         ("", "cannot parse time ''"),
         ("1990-01-02T10:00:00", "outside the exchange calendar"),
+        ("2026-11-24T10:00+25:00", "cannot parse time"),
     ],
 )
 @pytest.mark.parametrize("command", [["order", "buy", "TQQQ", "5"], ["rebalance", "TQQQ=0.5"]])
@@ -560,7 +399,7 @@ def test_an_unusable_time_is_refused(
     at: str,
     fragment: str,
 ) -> None:
-    refused([*command, "--at", at], capsys, fragment, tmp_path / "j.sqlite3")
+    refused([*command, "--at", at], capsys, fragment, tmp_path / "j.sqlite3", code=USAGE)
 
 
 @pytest.mark.parametrize(
@@ -572,19 +411,11 @@ def test_an_unusable_time_is_refused(
         ("2026-11-24T20:00:00", "market closed at 2026-11-24 20:00:00 ET"),  # after hours
     ],
 )
-def test_an_order_when_the_market_is_closed_sends_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], at: str, fragment: str
+@pytest.mark.parametrize(
+    "command", [["order", "buy", "TQQQ", "5", "--json"], ["rebalance", "TQQQ=0.5", "SPY=0.3"]]
+)
+def test_an_order_when_the_market_is_closed_is_one_line_and_sends_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str], at: str, fragment: str
 ) -> None:
-    text = refused(
-        ["order", "buy", "TQQQ", "5", "--at", at, "--json"], capsys, fragment, tmp_path / "j.db"
-    )
-    assert "no order sent" in text
-
-
-def test_a_rebalance_on_a_holiday_sends_nothing_and_exits_non_zero(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = ["rebalance", "TQQQ=0.5", "SPY=0.3", "--at", "2026-11-26T10:00:00", "--json"]
-    text = refused(args, capsys, "market closed at 2026-11-26 10:00:00 ET", tmp_path / "j.db")
-    data = json.loads(text[text.index("{") :])
-    assert data["complete"] is False and len(data["undone"]) == 2
+    out, line = refused([*command, "--at", at], capsys, fragment, tmp_path / "j.db", code=CLOSED)
+    assert out == "" and line.endswith("; no order sent") and "next open" in line

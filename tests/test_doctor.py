@@ -79,10 +79,12 @@ def test_the_table_and_a_failing_exit_without_keys(
     monkeypatch.delenv("APCA_API_SECRET_KEY", raising=False)
     with pytest.raises(SystemExit) as exited:
         cli_app.main(["doctor"])
-    assert exited.value.code == 1
-    out = capsys.readouterr().out
+    assert exited.value.code == 2  # missing keys are configuration, as for every command
+    captured = capsys.readouterr()
+    out = captured.out
     assert "APCA_API_KEY_ID" in out and "fail" in out and "skip" in out
     assert "some checks failed" in out
+    assert captured.err.startswith("error: keys: ") and captured.err.count("\n") == 1
 
 
 async def test_a_wrong_secret_fails_without_being_printed(exchange: LocalAlpaca) -> None:

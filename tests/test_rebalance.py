@@ -16,6 +16,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Fill, Side
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.store.journal import Journal
+from better_orders.venues.assets import builtin_assets, plain_asset
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
@@ -163,7 +164,10 @@ def test_one_symbol_rejected_is_reported_while_the_others_complete(tmp_path: Pat
 def test_twenty_symbols_take_about_as_long_as_the_slowest(tmp_path: Path) -> None:
     symbols = [f"S{i:02d}" for i in range(20)]
     targets: dict[str, object] = {s: D("0.045") for s in symbols}
-    report = _run_on_venue(tmp_path, targets, config=BetterOrdersConfig(mode="always"))
+    listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
+    report = _run_on_venue(
+        tmp_path, targets, config=BetterOrdersConfig(mode="always"), assets=listed
+    )
     assert len(report.executions) == 20 and report.complete, report.undone
     span = max(e.finished for e in report.executions) - min(e.started for e in report.executions)
     slowest = max(e.finished - e.started for e in report.executions)

@@ -45,6 +45,7 @@ from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.records import RunStatus
+from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset
 from better_orders.venues.rate_limit import RateLimiter
 from better_orders.venues.sim.clock import SimClock, run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
@@ -369,12 +370,13 @@ def execute_on_sim(
     replay: dict[str, ReplayQuotes] | None = None,
     config: BetterOrdersConfig | None = None,
     observer: Callable[[LadderEvent], None] | None = None,
+    assets: AssetMaster | None = None,
 ) -> Outcome:
     db = tmp_path / "j.sqlite3"
     cfg = config or BetterOrdersConfig()
 
     async def main() -> Outcome:
-        venue = SimVenue.create(start=T0, seed=3, db_path=db, replay=replay)
+        venue = SimVenue.create(start=T0, seed=3, db_path=db, replay=replay, assets=assets)
         reports: list[ExecutionReport] | None = None
         error: BaseException | None = None
         with Journal.open(db) as journal:
@@ -444,8 +446,9 @@ def test_run_notional_limit_stops_the_leg_that_would_breach_it(tmp_path: Path) -
 
 def test_the_runner_keeps_below_the_orders_per_minute_cap(tmp_path: Path) -> None:
     symbols = [f"S{i:02d}" for i in range(8)]
+    listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
     cfg = BetterOrdersConfig(mode="always", risk={"max_orders_per_minute": 3})
-    out = execute_on_sim([(s, Side.BUY, "5") for s in symbols], tmp_path, config=cfg)
+    out = execute_on_sim([(s, Side.BUY, "5") for s in symbols], tmp_path, config=cfg, assets=listed)
     assert out.reports is not None
     # the limiter paced the submits: none was refused by the cap, all filled
     assert [r.filled_qty for r in out.reports] == [D(5)] * 8

@@ -21,6 +21,7 @@ from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Qu
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
+from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
 from better_orders.venues.sim.replay import ReplayQuotes
@@ -55,12 +56,15 @@ def run(
     config: BetterOrdersConfig | None = None,
     start: datetime = T0,
     inspect: Callable[[SimVenue, Journal, Runner], Any] | None = None,
+    assets: AssetMaster | None = None,
 ) -> tuple[list[ExecutionReport], Any]:
     cfg = config or BetterOrdersConfig()
     db = tmp_path / "j.sqlite3"
 
     async def main() -> tuple[list[ExecutionReport], Any]:
-        venue = SimVenue.create(start=start, seed=7, db_path=db, replay=replay, faults=faults)
+        venue = SimVenue.create(
+            start=start, seed=7, db_path=db, replay=replay, faults=faults, assets=assets
+        )
         with Journal.open(db) as journal:
             journal.start_run("r1", "order", {}, "sim")
             runner = Runner(
@@ -223,7 +227,8 @@ def test_wait_for_spread_costs_no_wall_time(tmp_path: Path) -> None:
 def test_many_ladders_run_concurrently(tmp_path: Path) -> None:
     symbols = [f"S{i:02d}" for i in range(20)]
     cfg = BetterOrdersConfig(mode="always")
-    reports, _ = run([(s, Side.BUY, "10") for s in symbols], tmp_path, config=cfg)
+    listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
+    reports, _ = run([(s, Side.BUY, "10") for s in symbols], tmp_path, config=cfg, assets=listed)
     assert all(r.filled_qty == D(10) for r in reports)
     finish = max(r.finished for r in reports) - T0
     slowest = max(r.finished - r.started for r in reports)

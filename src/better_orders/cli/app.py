@@ -1,8 +1,9 @@
 """Entry point: builds the typer app from the ``cmd_*`` modules and turns errors into one line.
 
-A ``BetterOrdersError`` (or a bad parameter) prints one clear line on stderr and
-exits with the error's code; a traceback is never what a user sees for bad input,
-nor for a command whose optional dependencies (an extra) are not installed.
+A ``BetterOrdersError``, a usage error or an interruption prints one clear line on
+stderr and exits with its family's code (``exit_codes``); a traceback is never what
+a user sees for bad input, nor for a command whose optional dependencies (an extra)
+are not installed.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import importlib
 import pkgutil
 import sys
 from importlib import metadata
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
-from rich.markup import escape
 
-from better_orders.cli.common import console, err_console
+from better_orders.cli import exit_codes
+from better_orders.cli.common import console, print_error
 from better_orders.cli.extras import MissingExtraError
 from better_orders.cli.help_format import Group
 from better_orders.core.errors import BetterOrdersError
@@ -77,25 +78,43 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point.
+    """Console-script entry point: every failure ends in one line on stderr and its exit code.
 
-    Usage errors (unknown option, missing argument) are reported by typer itself
-    with exit code 2; our own errors print one line and exit with their code.
+    Our own errors exit with their family's code, usage errors (an unknown option, a
+    missing argument) with typer's 2, and Ctrl-C with 130 (``exit_codes``).
     """
     try:
         try:
-            app(args=argv, prog_name=DISTRIBUTION, standalone_mode=True)
+            code = app(args=argv, prog_name=DISTRIBUTION, standalone_mode=False)
         except ModuleNotFoundError as exc:
             # A lazy import of an extra's library that no command checked for first.
             missing = MissingExtraError.from_import_error(exc)
             if missing is None:
                 raise
             raise missing from None
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
     except BetterOrdersError as exc:
-        # Escaped: a message naming a TOML table ("[ladder]") is text, not rich markup.
-        message = escape(str(exc))
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
+        _fail(str(exc), exc.exit_code)
+    except typer.TyperException as exc:  # click's usage errors
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(exc.exit_code)  # typer has printed the help
+        _fail(_usage_line(exc), exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", exit_codes.INCOMPLETE)
+    if code == exit_codes.INTERRUPTED:  # typer's answer to Ctrl-C
+        _fail(exit_codes.INTERRUPTED_LINE, code)
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
+
+
+def _usage_line(exc: typer.TyperException) -> str:
+    """Click's message on one line, pointing at the command's help."""
+    message = exc.format_message().strip().rstrip(".")
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return message
+    return f"{message}; see '{ctx.command_path} --help'"
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print_error(message)
+    sys.exit(code)

@@ -3,15 +3,18 @@
 Checks, in order: keys present (the key id masked, the secret never shown), the
 account (active, not blocked), the market clock, the data feed (SIP or IEX),
 a REST quote for SPY, a quote for SPY over the market data websocket, and the
-``trade_updates`` websocket. Prints a pass/fail table (or ``--json``) and exits
-non-zero if any check fails. A quote that does not arrive while the market is
-closed is a warning, not a failure: quiet feeds are normal then.
+``trade_updates`` websocket. Prints a pass/fail table (or ``--json``) and, if any
+check fails, the first failure on stderr and a non-zero exit: 2 for the keys (which
+are configuration, as for every command), 1 for the rest. A quote that does not
+arrive while the market is closed is a warning, not a failure: quiet feeds are
+normal then.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,10 +23,18 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import NEW_YORK, FeedOption, console, print_json
+from better_orders.cli.common import (
+    NEW_YORK,
+    FeedOption,
+    check_feed,
+    console,
+    print_error,
+    print_json,
+)
+from better_orders.cli.exit_codes import INCOMPLETE, USAGE
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command
-from better_orders.core.errors import BetterOrdersError
+from better_orders.core.errors import BetterOrdersError, InvalidInputError
 from better_orders.venues.alpaca.credentials import Credentials
 
 if TYPE_CHECKING:
@@ -227,6 +238,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check keys, account, clock, data feed and streams against Alpaca, without trading."""
         require_extra("alpaca", "better-orders doctor")
+        check_feed(feed)
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise InvalidInputError(
+                f"--timeout must be a positive number of seconds, got {timeout}"
+            )
         checks = asyncio.run(
             run_checks(base_url=base_url, data_url=data_url, feed=feed, live=live, timeout=timeout)
         )
@@ -237,5 +253,8 @@ def register(app: typer.Typer) -> None:
             console.print(_table(checks))
             verdict = "[green]all checks passed[/]" if ok else "[bold red]some checks failed[/]"
             console.print(verdict)
-        if not ok:
-            raise typer.Exit(1)
+        failed = next((c for c in checks if c.status == "fail"), None)
+        if failed is not None:
+            print_error(f"{failed.name}: {failed.detail}")
+            # Keys missing or malformed are configuration, as for every command that trades.
+            raise typer.Exit(USAGE if failed.name == "keys" else INCOMPLETE)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,14 +19,35 @@ from better_orders.cli.common import (
     YesOption,
     console,
     parse_instant,
+    print_error,
     print_json,
     venue_choice,
 )
+from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
 from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
+from better_orders.core.errors import InvalidInputError
 from better_orders.engine.commands import run_orders
 from better_orders.engine.execution import OrderSpec
+
+#: A word the option parser takes for an option but a user meant as a (negative) quantity.
+_NEGATIVE_NUMBER = re.compile(r"^-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
+class OrderCommand(Command):
+    """``order buy TQQQ -5``: a negative quantity is refused as one, not as an unknown option."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        given = list(args)  # the parser consumes the list
+        try:
+            return super().parse_args(ctx, args)
+        except typer.TyperException as exc:
+            name = getattr(exc, "option_name", None) or "-"
+            word = next((a for a in given if a.startswith(name)), "")
+            if _NEGATIVE_NUMBER.match(word):
+                raise InvalidInputError(f"quantity must be positive, got {word}") from None
+            raise
 
 
 def order(
@@ -75,9 +97,13 @@ def order(
         console.print(report_table(report))
         console.print(attempts_table(report, console.width))
         console.print(f"[dim]run {run_id}[/]")
-    if report.error and report.filled_qty == 0:
-        raise typer.Exit(3)
+    refused = first_refused(reports)
+    if refused is not None:
+        print_error(refusal_line(refused))
+    code = run_exit_code(reports, undone=False)
+    if code:
+        raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
-    app.command("order", cls=Command)(order)
+    app.command("order", cls=OrderCommand)(order)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
@@ -28,10 +29,12 @@ from better_orders.cli.common import (
     console,
     guards_from,
     parse_instant,
+    print_error,
     print_json,
     venue_choice,
     words,
 )
+from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
 from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
@@ -72,14 +75,21 @@ class LiveTable:
     """One row per leg: ladder state, spread class, latest attempt, filled/total, cost.
 
     States and attempt kinds are shown as words so that, at 80 columns, they wrap
-    rather than push the numbers out of shape.
+    rather than push the numbers out of shape. The table appears with the first
+    ladder event: a rebalance refused before any leg starts shows no empty table.
     """
 
     COLUMNS = ("symbol", "side", "state", "spread", "attempt", "filled", "cost")
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
         self.rows: dict[int, dict[str, str]] = {}
+        self.console = console
         self.live: Live | None = None
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
 
     def render(self) -> Table:
         table = Table(title="executing", title_justify="left")
@@ -106,7 +116,10 @@ class LiveTable:
         if isinstance(ev.item, Finished) and rep is not None:
             row["spread"] = str(rep.spread_class)
             row["cost"] = f"{rep.cost_bps:.2f}" if rep.cost_bps is not None else "-"
-        if self.live is not None:
+        if self.live is None and self.console is not None:
+            self.live = Live(self.render(), console=self.console, refresh_per_second=8)
+            self.live.start()
+        elif self.live is not None:
             self.live.update(self.render())
 
 
@@ -173,7 +186,6 @@ def rebalance(
     start = parse_instant(at) if at is not None else None
     if doc is not None:
         stale_check(doc, start or dt.datetime.now(dt.UTC), guards.max_target_age)
-    live_table = None if json_out else LiveTable()
 
     def show_plan(plan: Plan) -> None:
         if not json_out:
@@ -181,15 +193,8 @@ def rebalance(
             for note in plan.notes:
                 console.print(f"[dim]note: {note}[/]")
 
-    observer = live_table if live_table is not None and not dry_run else None
-    display = (
-        Live(observer.render(), console=console, refresh_per_second=8)
-        if observer is not None
-        else contextlib.nullcontext()
-    )
-    with display as shown:
-        if observer is not None:
-            observer.live = shown
+    observer = None if json_out or dry_run else LiveTable(console)
+    with contextlib.closing(observer) if observer is not None else contextlib.nullcontext():
         report = run_rebalance(
             pairs,
             venue=venue,
@@ -202,10 +207,10 @@ def rebalance(
             at=start,
             seed=seed,
         )
+    code = run_exit_code(report.executions, undone=bool(report.undone))
     if json_out:
         print_json(report)
-        if report.undone:
-            raise typer.Exit(1)  # the same exit status as the table view
+        _exit(report, code)  # the same exit status as the table view
         return
     if dry_run:
         console.print("[bold]dry run:[/] nothing was sent")
@@ -224,8 +229,22 @@ def rebalance(
     for item in report.undone:
         console.print(f"[yellow]undone:[/] {item}")
     console.print(f"[dim]run {report.run_id}[/]")
-    if report.undone:
-        raise typer.Exit(1)
+    _exit(report, code)
+
+
+def _exit(report: RebalanceReport, code: int) -> None:
+    """Exit ``code`` (if not 0) after one line: the first refusal, or how much was undone."""
+    if not code:
+        return
+    refused = first_refused(report.executions)
+    if refused is not None:
+        print_error(refusal_line(refused))
+    else:
+        legs = "leg" if len(report.undone) == 1 else "legs"
+        print_error(
+            f"rebalance incomplete: {len(report.undone)} {legs} undone ({report.undone[0]})"
+        )
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

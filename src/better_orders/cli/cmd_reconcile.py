@@ -13,9 +13,11 @@ from better_orders.cli.common import (
     LiveOption,
     YesOption,
     console,
+    print_error,
     print_json,
     venue_choice,
 )
+from better_orders.cli.exit_codes import INCOMPLETE
 from better_orders.cli.help_format import Command
 from better_orders.engine.commands import run_reconcile
 from better_orders.store.reconcile_report import OrderAction, ReconcileReport
@@ -54,7 +56,8 @@ def reconcile(
 
     Orders an interrupted run left open are cancelled (or, with --adopt, left working),
     fills the journal missed are recorded once, orders placed outside Better Orders are
-    reported and left alone, and positions are compared with the journal's fills.
+    reported and left alone, and positions are compared with the journal's fills. Exits
+    1 when a difference remains that it could only report.
     """
     report = run_reconcile(venue=venue_choice(broker, live=live, yes=yes), db=db, adopt=adopt)
     if json_out:
@@ -87,9 +90,22 @@ def reconcile(
         for problem in report.problems:
             console.print(f"[red]problem:[/] {problem}")
         console.print(report.summary())
-    lost = any(f.action is OrderAction.LOST for f in report.findings)
-    if report.problems or lost or (report.still_open and not adopt):
-        raise typer.Exit(1)
+    # What reconcile settled (a fill recorded, an order closed) is no longer a difference;
+    # what it can only report is, and exits non-zero.
+    left = [
+        *report.problems,
+        *(
+            f"order {f.client_order_id} lost"
+            for f in report.findings
+            if f.action is OrderAction.LOST
+        ),
+        *(f"order {o} still open" for o in ([] if adopt else report.still_open)),
+        *(f"{d.symbol} position differs by {d.difference}" for d in report.positions),
+    ]
+    if left:
+        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+        print_error(f"the journal and the broker differ: {left[0]}{more}")
+        raise typer.Exit(INCOMPLETE)
 
 
 def register(app: typer.Typer) -> None:

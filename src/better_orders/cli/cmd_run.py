@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from better_orders.cli import exit_codes
 from better_orders.cli.cmd_rebalance import plan_table, summary_table
 from better_orders.cli.common import (
     BrokerOption,
@@ -27,6 +28,7 @@ from better_orders.cli.common import (
     err_console,
     guards_from,
     parse_instant,
+    print_error,
     print_json,
     venue_choice,
 )
@@ -186,7 +188,8 @@ def run(
             # Asleep between runs: nothing was cut short, so this is an ordinary stop.
             err_console.print(f"stopped by {shutdown.name} while waiting for the next run")
             raise typer.Exit(0) from None
-        err_console.print(f"stopped by {shutdown.name}: the run was interrupted", highlight=False)
+        if shutdown.exit_code != exit_codes.INTERRUPTED:  # Ctrl-C: the entry point says it
+            err_console.print(f"stopped by {shutdown.name}: the run was interrupted")
         raise typer.Exit(shutdown.exit_code) from None
     if json_out:
         print_json({"runs": [_outcome_json(o) for o in outcomes]})
@@ -216,7 +219,7 @@ def _show_plan(plan: Plan) -> None:
 def _show_outcome(outcome: RunOutcome, json_out: bool) -> None:
     """A run that did not go through says why on stderr, in one line, as it ends."""
     if outcome.error is not None:
-        err_console.print(f"[bold red]error:[/] {escape(outcome.message)}", soft_wrap=True)
+        print_error(outcome.message)
     report = outcome.report
     if report is None or json_out:
         return

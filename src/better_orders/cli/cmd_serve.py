@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +10,29 @@ from typing import Annotated
 import typer
 
 from better_orders.cli.common import SeedOption, console, parse_instant
+from better_orders.cli.exit_codes import INCOMPLETE
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol, to_decimal
 from better_orders.venues.alpaca.credentials import mask_key_id
+from better_orders.venues.assets import load_asset_file
 from better_orders.venues.sim.account import DEFAULT_CASH
+
+MAX_PORT = 65535
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on, before it announces itself there."""
+    if not 1 <= port <= MAX_PORT:
+        raise InvalidInputError(f"--port must be from 1 to {MAX_PORT}, got {port}")
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InvalidInputError(f"cannot listen on {host}:{port}: {reason}") from None
 
 
 def _quote_file(item: str) -> tuple[str | None, Path]:
@@ -69,8 +87,32 @@ def serve_command(
         bool,
         typer.Option(
             "--always-open",
-            help="pretend the session opened an hour ago: regular-hours quotes and an open "
-            "market clock whatever the time (for demos and tests)",
+            help="start the exchange's clock one hour into the latest regular session "
+            "(when --clock-start is not given): an open market whatever the time of day",
+        ),
+    ] = False,
+    assets: Annotated[
+        list[Path] | None,
+        typer.Option(
+            metavar="FILE",
+            help="add (or override) assets from this CSV or JSON file (repeatable): a symbol "
+            "column or key, optionally name, exchange, status, tradable, marginable, shortable, "
+            "easy_to_borrow, fractionable, maintenance_margin_requirement, id",
+        ),
+    ] = None,
+    cash_account: Annotated[
+        bool,
+        typer.Option(
+            "--cash-account",
+            help="a cash account (buying power = cash, no shorting) instead of margin",
+        ),
+    ] = False,
+    replace_remainder: Annotated[
+        bool,
+        typer.Option(
+            "--replace-remainder",
+            help="size a replacement to its qty less what the old order filled, instead of "
+            "Alpaca's way (the replacement gets the full qty again)",
         ),
     ] = False,
     cash: Annotated[
@@ -114,7 +156,11 @@ def serve_command(
         parse_fault_args,
         serve,
     )
+    from better_orders.server.replay import read_sources
 
+    check_address(host, port)
+    for path in assets or ():
+        load_asset_file(path)  # a bad file is one line here, not a failed start
     if (key_id is None) != (secret_key is None):
         raise InvalidInputError("--key-id and --secret-key go together")
     if rate_limit < 1:
@@ -129,11 +175,15 @@ def serve_command(
     venue = VenueSettings(
         seed=seed,
         db_path=db,
-        quote_files=tuple(_quote_file(q) for q in quotes or ()),
+        # Read now: a bad file is one line here, not a traceback from a starting server.
+        quote_files=tuple((None, r) for r in read_sources(_quote_file(q) for q in quotes or ())),
         replay_from=parse_instant(replay_from) if replay_from else None,
         clock_start=parse_instant(clock_start) if clock_start else None,
         always_open=always_open,
         starting_cash=Decimal(starting_cash),
+        asset_files=tuple(assets or ()),
+        cash_account=cash_account,
+        replace_remainder=replace_remainder,
         unknown_symbols=tuple(normalize_symbol(s) for s in unlisted or ()),
         untradable_symbols=tuple(normalize_symbol(s) for s in untradable or ()),
         non_fractionable_symbols=tuple(normalize_symbol(s) for s in not_fractionable or ()),
@@ -152,7 +202,9 @@ def serve_command(
     def ready() -> None:
         console.print(f"[bold]Local Alpaca-compatible paper exchange[/] on {url}")
         quotes_from = "replayed files" if venue.quote_files else f"synthetic quotes (seed {seed})"
-        console.print(f"  {quotes_from}; paper account {'in ' + str(db) if db else 'in memory'}")
+        account = "cash account" if cash_account else "margin account"
+        where = "in " + str(db) if db else "in memory"
+        console.print(f"  {quotes_from}; paper {account} {where}")
         if config.faults:
             shown = ", ".join(f"{k}={v}" for k, v in config.faults.items())
             console.print(f"  faults: {shown}")
@@ -168,7 +220,11 @@ def serve_command(
             console.print(f"    key {mask_key_id(key_id)} (with the secret you gave)")
         console.print("  Ctrl-C to stop.")
 
-    serve(config, on_ready=ready)
+    try:
+        serve(config, on_ready=ready)
+    except SystemExit as exc:
+        # uvicorn has said why in one line; its own code (3) would read as a quote error here.
+        raise typer.Exit(INCOMPLETE if exc.code else 0) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -14,11 +14,13 @@ resting orders can fill on real trades, conservatively (``sim.fills``). Examples
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from datetime import time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -37,6 +39,7 @@ from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, sel
 from better_orders.tca.report import summary_rows, write_html, write_pngs
 from better_orders.venues.sim.exchange import Latency
 
+_T = TypeVar("_T")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
 
 
@@ -64,6 +67,37 @@ def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timed
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise InvalidInputError(f"{option} must be positive, got {text!r}")
     return timedelta(seconds=seconds)
+
+
+#: The largest ``--notional``: its shares must stay well within an exact quantity.
+MAX_NOTIONAL = Decimal(10) ** 12
+
+
+def check_outputs(report: Path | None, png: Path | None) -> None:
+    """Refuse unusable ``--report``/``--png`` paths now, not after a replay of minutes."""
+    if report is not None and report.is_dir():
+        raise InvalidInputError(
+            f"--report {report} is a folder: give the HTML file's name, e.g. {report / 'tca.html'}"
+        )
+    if png is not None and png.exists() and not png.is_dir():
+        raise InvalidInputError(f"--png {png} is a file: give a folder for the charts")
+    for option, path in (("--report", report and report.parent), ("--png", png)):
+        blocking = next((p for p in _with_parents(path) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise InvalidInputError(f"{option}: {blocking} is a file, not a folder")
+
+
+def _with_parents(path: Path | None) -> list[Path]:
+    return [] if path is None else [path, *path.parents]
+
+
+def _written(write: Callable[[], _T], option: str, path: Path) -> _T:
+    try:
+        return write()
+    except OSError as exc:
+        raise InvalidInputError(
+            f"{option}: cannot write {exc.filename or path}: {exc.strerror or exc}"
+        ) from None
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -161,6 +195,7 @@ def tca(
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
+        check_outputs(report, png)
     files = list(quotes or []) + list(more_quotes or [])
     if not files:
         raise InvalidInputError("no quote file given: use --quotes FILE...")
@@ -168,15 +203,17 @@ def tca(
         raise InvalidInputError("give --qty or --notional, not both")
     if notional is not None:
         amount = to_decimal(notional, "--notional")
-        if amount <= 0:
-            raise InvalidInputError(f"--notional must be positive, got {amount}")
+        if not 0 < amount <= MAX_NOTIONAL:
+            raise InvalidInputError(
+                f"--notional must be positive and at most {MAX_NOTIONAL:,}, got {notional}"
+            )
         sizing = Sizing(qty=None, notional=amount)
     else:
         sizing = Sizing(qty=parse_quantity(qty if qty is not None else Decimal(100), "--qty"))
     sides = [Side.parse(s) for s in (_split(side) or ["buy", "sell"])]
     sides = list(dict.fromkeys(sides))
-    if within <= 0:
-        raise InvalidInputError(f"--within must be positive, got {within}")
+    if not (math.isfinite(within) and within > 0):
+        raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
     cfg = load_config(config).config
     policies = select_policies(
         _split(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
@@ -237,8 +274,12 @@ def tca(
             task = bar.add_task("tca", total=total)
             result = run(lambda n: bar.advance(task, n))
 
-    html_path = write_html(result, report) if report is not None else None
-    pngs = write_pngs(result, png) if png is not None else []
+    html_path = (
+        _written(lambda: write_html(result, report), "--report", report)
+        if report is not None
+        else None
+    )
+    pngs = _written(lambda: write_pngs(result, png), "--png", png) if png is not None else []
     if json_out:
         print_json(_as_json(result, summary_only, html_path, pngs))
         return

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from better_orders.cli.extras import require_extra
@@ -45,6 +46,12 @@ console = _RunOnConsole(highlight=False)
 err_console = _RunOnConsole(stderr=True, highlight=False)
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on stderr, one line however long (what every failure ends with)."""
+    # Escaped: a message naming a TOML table ("[ladder]") is text, not rich markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def parse_instant(text: str) -> datetime:
@@ -157,12 +164,18 @@ def guards_from(
     )
 
 
+def check_feed(feed: str) -> None:
+    if feed not in ("auto", "iex", "sip"):
+        raise InvalidInputError(f"unknown Alpaca data feed {feed!r}: use iex, sip or auto")
+
+
 def venue_choice(
     broker: str, *, live: bool = False, yes: bool = False, feed: str = "auto"
 ) -> VenueChoice:
     """The venue a command trades on; Alpaca only with its extra installed."""
     from better_orders.engine.commands import VenueChoice
 
+    check_feed(feed)  # even where only Alpaca would read it
     choice = VenueChoice(broker=broker, live=live, yes=yes, feed=feed)
     if not choice.simulated:
         require_extra("alpaca", "--broker alpaca")

@@ -21,6 +21,8 @@ from better_orders.core.errors import InvalidInputError
 #: Quantities are rounded (down) to this many decimals: brokers accept 9.
 QTY_DECIMALS = 9
 QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
+#: Whole digits a quantity may have: with its 9 decimals it must fit Decimal's 28 digits.
+QTY_MAX_DIGITS = 28 - QTY_DECIMALS
 ZERO = Decimal(0)
 
 
@@ -81,6 +83,10 @@ def parse_quantity(value: object, what: str = "quantity") -> Decimal:
     qty = to_decimal(value, what)
     if qty <= 0:
         raise InvalidInputError(f"{what} must be positive, got {qty}")
+    if qty.adjusted() >= QTY_MAX_DIGITS:
+        raise InvalidInputError(
+            f"{what} is too large: {value!r} (at most {QTY_MAX_DIGITS} digits before the point)"
+        )
     if qty != qty.quantize(QTY_QUANTUM):
         raise InvalidInputError(f"{what} {qty} has more than {QTY_DECIMALS} decimals")
     return Decimal(int(qty)) if qty == qty.to_integral_value() else qty

@@ -38,7 +38,7 @@ from functools import cache
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from better_orders.core.errors import InvalidInputError
+from better_orders.core.errors import InvalidInputError, MarketClosedError
 
 UTC = dt.UTC
 NEW_YORK = ZoneInfo("America/New_York")
@@ -133,6 +133,11 @@ def _require_aware(value: dt.datetime, what: str) -> dt.datetime:
 def format_et(value: dt.datetime) -> str:
     """``Fri 2026-11-27 09:30:00 ET``: how times appear in reasons and messages."""
     return value.astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M:%S ET")
+
+
+def _et_seconds(value: dt.datetime) -> str:
+    """``2026-11-27 09:30:00 ET``, as the ladder words a closed market."""
+    return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,6 +311,18 @@ class MarketCalendar:
                 f"{CALENDAR_END.isoformat()}"
             )
         return opens[index]
+
+    def require_open(self, instant: dt.datetime) -> None:
+        """Raise ``MarketClosedError`` when nothing can trade at ``instant``.
+
+        Before the open is not closed: an order then waits for the open.
+        """
+        phase = self.phase_at(instant)
+        if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+            raise MarketClosedError(
+                f"market closed at {_et_seconds(instant)} ({phase}); next open "
+                f"{_et_seconds(self.next_open(instant))}; no order sent"
+            )
 
     def describe(self, instant: dt.datetime) -> PhaseInfo:
         phase = self.phase_at(instant)

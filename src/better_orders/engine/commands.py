@@ -20,10 +20,15 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, MarketClosedError
 from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan
-from better_orders.core.timing import MarketCalendar, default_calendar
+from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.in_alpaca import run_in_alpaca
-from better_orders.engine.in_sim import load_replay, reconcile_in_sim, run_in_sim
+from better_orders.engine.in_sim import (
+    load_replay,
+    reconcile_in_sim,
+    require_quotes_at,
+    run_in_sim,
+)
 from better_orders.engine.jobs import order_job, rebalance_job
 from better_orders.engine.journalled_run import Job
 from better_orders.engine.rebalance import RebalanceReport
@@ -61,7 +66,7 @@ def most_recent_open(now: datetime, calendar: MarketCalendar | None = None) -> d
     session = cal.session_at(now)
     if session is not None and now >= session.open:
         return session.open
-    day: date = now.date()
+    day: date = now.astimezone(NEW_YORK).date()  # New York's date, not the machine's
     for _ in range(15):
         day -= timedelta(days=1)
         prior = cal.session_for(day)
@@ -179,6 +184,8 @@ def run_orders_simulated(
     if at is None and replay:
         at = min(r.quote_at(0).ts for r in replay.values())
     start = at or most_recent_open(now or datetime.now().astimezone())
+    default_calendar().require_open(start)
+    require_quotes_at(replay or {}, start)
     job = order_job(
         specs, cfg, observer, at=start.isoformat(), seed=seed, quotes=[str(q) for q in quotes or []]
     )
@@ -209,6 +216,8 @@ def run_rebalance_simulated(
         targets, cfg, db_path, resume=resume, dry_run=dry_run, observer=observer, on_plan=on_plan
     )
     start = at or most_recent_open(now or datetime.now().astimezone())
+    if not dry_run:
+        default_calendar().require_open(start)
     _, report = run_in_sim(job, start=start, seed=seed, db_path=db_path)
     return report
 

@@ -84,6 +84,7 @@ async def execute(
 
     Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
     or goes on during the batch (working orders are cancelled; reports are journalled),
+    ``RiskLimitError`` before anything is sent for a parent beyond ``max_order_qty``, and
     ``RunFailedError`` if part of the batch failed (every working order was cancelled;
     each leg is journalled as failed, with the error).
     """
@@ -93,6 +94,7 @@ async def execute(
         kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
     await _require_tradable(broker, sorted({s.symbol for s in specs}))
     risk = RiskChecker(config.risk, kill_switch)
+    risk.check_parents((s.symbol, s.side, s.qty) for s in specs)
     # A run executed in several batches (a rebalance's sells, then its buys) has one limit.
     risk.seed(journal.orders(run_id=run_id))
     legs: list[Leg] = []

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.timing import NEW_YORK, format_et
 from better_orders.engine.journalled_run import Job, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
@@ -92,23 +92,52 @@ def reconcile_in_sim(db_path: Path, *, start: datetime, adopt: bool) -> Reconcil
 
 
 def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
-    """The quote files to replay, by symbol; every symbol traded needs one.
+    """The quote files to replay, by symbol: one per symbol traded, holding that symbol.
 
-    A single file for a single symbol is that symbol's, whatever the file says.
+    A file's quotes are never traded under another symbol: AMZN's prices booked as
+    TQQQ's would make a report that looks right and means nothing.
     """
     from better_orders.venues.sim.replay import ReplayQuotes
 
-    if len(quotes) == 1 and len(symbols) == 1:
-        symbol = next(iter(symbols))
-        return {symbol: ReplayQuotes.from_file(quotes[0], symbol=symbol)}
-    loaded = [ReplayQuotes.from_file(q) for q in quotes]
-    replay = {r.symbol: r for r in loaded}
+    replay: dict[str, Any] = {}
+    for path in quotes:
+        source = ReplayQuotes.from_file(path)
+        if source.symbol in replay:
+            raise InvalidInputError(
+                f"two quote files for {source.symbol} ({replay[source.symbol].path} and "
+                f"{path}): give one per symbol"
+            )
+        replay[source.symbol] = source
+    if len(replay) == 1 and len(symbols) == 1 and set(replay) != symbols:
+        ((held, source),) = replay.items()
+        raise InvalidInputError(
+            f"quote file {source.path} holds {held} quotes, not {next(iter(symbols))}'s; "
+            "no order sent"
+        )
     missing = sorted(symbols - set(replay))
     if missing:
         raise InvalidInputError(
-            f"no quote file for {', '.join(missing)} (files hold {', '.join(sorted(replay))})"
+            f"no quote file for {', '.join(missing)} (the files hold {', '.join(sorted(replay))}); "
+            "no order sent"
         )
     return replay
+
+
+def require_quotes_at(replay: Mapping[str, Any], start: datetime) -> None:
+    """``start`` must fall on a day the replayed quotes cover.
+
+    Within that day the ladder judges the quotes it meets (none yet before the open,
+    stale after the last one); on another day every one of them is years out of date.
+    """
+    day = start.astimezone(NEW_YORK).date()
+    for source in replay.values():
+        first, last = (source.quote_at(i).ts.astimezone(NEW_YORK) for i in (0, len(source) - 1))
+        if not first.date() <= day <= last.date():
+            days = f"{first.date()}" + (f" to {last.date()}" if last.date() != first.date() else "")
+            raise InvalidInputError(
+                f"start {format_et(start)} is not a day of the {source.symbol} quotes "
+                f"({source.path or 'replayed'}: {days}); no order sent"
+            )
 
 
 def sim_pace(env: Mapping[str, str] | None = None) -> float | None:

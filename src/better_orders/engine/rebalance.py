@@ -39,6 +39,7 @@ from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan
 from better_orders.core.sanity import require_valid_quote
 from better_orders.core.timing import MarketCalendar
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.risk import RiskChecker
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.progress import run_progress
@@ -271,6 +272,10 @@ async def rebalance(
     report = RebalanceReport(run_id=None if dry_run else run_id, plan=plan, dry_run=dry_run)
     if dry_run:
         return report
+    RiskChecker(config.risk).check_parents(
+        ((t.symbol, t.side, t.qty) for t in plan.trades if t.qty > 0),
+        prices={t.symbol: t.reference_price for t in plan.trades},
+    )
     if resumed:
         report.notes.extend(plan.notes)
         legs = {(i.side, i.symbol): i.leg for i in journal.intents(run_id)}

@@ -35,7 +35,7 @@ from typing import Protocol
 
 from better_orders.config.settings import RiskSettings
 from better_orders.core.errors import KillSwitchError, RiskLimitError
-from better_orders.core.model import ZERO, OrderRequest, OrderType, Quote
+from better_orders.core.model import ZERO, OrderRequest, OrderType, Quote, Side
 from better_orders.store.ids import parse_client_order_id
 
 KILL_SWITCH_ENV_VAR = "BETTER_ORDERS_KILL_SWITCH"
@@ -149,6 +149,40 @@ class RiskChecker:
             leg = self._leg(order.client_order_id)
             leg.qty = max(leg.qty, order.qty)
             leg.price = max(leg.price, price)
+
+    def check_parents(
+        self,
+        parents: Iterable[tuple[str, Side, Decimal]],
+        prices: Mapping[str, Decimal] | None = None,
+    ) -> None:
+        """Refuse, before anything is sent, (symbol, side, qty) orders no child could carry.
+
+        The ladder ends by sending all that remains in one order, so a parent beyond
+        ``max_order_qty`` (or, at ``prices``, ``max_order_notional``) would be refused
+        part way, after its first slice; the orders together at ``prices`` bound the
+        run's notional. The message names the orders as they were asked for.
+        """
+        s = self.settings
+        problems: list[str] = []
+        total = ZERO
+        for symbol, side, qty in parents:
+            beyond = [f"max_order_qty {s.max_order_qty}"] if qty > s.max_order_qty else []
+            price = (prices or {}).get(symbol)
+            at = ""
+            if price is not None:
+                total += qty * price
+                at = f" ({_money(qty * price)} at {price})"
+                if qty * price > s.max_order_notional:
+                    beyond.append(f"max_order_notional {_money(s.max_order_notional)}")
+            if beyond:
+                problems.append(f"{side.value} {qty} {symbol}{at} exceeds {' and '.join(beyond)}")
+        if not problems and prices is not None and total > s.max_run_notional:
+            problems.append(
+                f"the orders total {_money(total)}, beyond max_run_notional "
+                f"{_money(s.max_run_notional)}"
+            )
+        if problems:
+            raise RiskLimitError(f"{'; '.join(problems)}; no order sent")
 
     def check(self, request: OrderRequest, last_quote: Quote | None, now: datetime) -> Decimal:
         """Pass ``request`` (and count it) or raise ``RiskLimitError``; returns its notional."""

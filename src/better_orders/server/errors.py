@@ -1,16 +1,29 @@
-"""Alpaca's error answers: an HTTP status and a ``{"code", "message"}`` body.
+"""Alpaca's error answers: an HTTP status and a ``{"code", "message", ...}`` body.
 
-Handlers raise ``AlpacaError``; the app turns it into the response. The
-simulator's own refusals (``BrokerError``) are put in Alpaca's words here too.
+Handlers raise ``AlpacaError``; the app turns it into the response. Alpaca's codes
+are the HTTP status followed by a sub-code (40310000 for a 403); a few refusals
+carry more keys (``buying_power`` and ``cost_basis``, ``available`` and
+``existing_qty``...), which ``extra`` holds.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from better_orders.core.errors import BrokerError
-from better_orders.core.model import OrderRequest
-from better_orders.server import shapes
+BAD_REQUEST = 40010000
+DUPLICATE_CLIENT_ORDER_ID = 40010001
+UNAUTHORIZED = 40110000
+FORBIDDEN = 40310000
+NOT_FOUND = 40410000
+METHOD_NOT_ALLOWED = 40510000
+TOO_LARGE = 41310000
+UNPROCESSABLE = 42210000
+RATE_LIMITED = 42910000
+SERVER_ERROR = 50010000
+
+
+def error_body(code: int, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
 
 
 class AlpacaError(Exception):
@@ -24,37 +37,20 @@ class AlpacaError(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        return shapes.error_body(self.code, self.message, **self.extra)
+        return error_body(self.code, self.message, **self.extra)
+
+
+def bad_request(message: str) -> AlpacaError:
+    return AlpacaError(400, BAD_REQUEST, message)
 
 
 def unprocessable(message: str) -> AlpacaError:
-    return AlpacaError(422, shapes.UNPROCESSABLE, message)
+    return AlpacaError(422, UNPROCESSABLE, message)
+
+
+def forbidden(message: str, **extra: Any) -> AlpacaError:
+    return AlpacaError(403, FORBIDDEN, message, **extra)
 
 
 def not_found(message: str) -> AlpacaError:
-    return AlpacaError(404, shapes.NOT_FOUND, message)
-
-
-def venue_refusal(exc: BrokerError, request: OrderRequest) -> AlpacaError:
-    """The simulator's refusal in Alpaca's words."""
-    code = exc.code
-    if code == "insufficient_buying_power":
-        return AlpacaError(403, shapes.FORBIDDEN, "insufficient buying power")
-    if code == "insufficient_qty":
-        return AlpacaError(
-            403,
-            shapes.FORBIDDEN,
-            f"insufficient qty available for order (requested: {request.qty})",
-        )
-    if code == "unknown_symbol":
-        return unprocessable(f'asset "{request.symbol}" not found')
-    if code == "asset_not_tradable":
-        return unprocessable(f"asset {request.symbol} is not tradable")
-    if code == "invalid_price":
-        return unprocessable(
-            f"invalid limit_price {request.limit_price}. sub-penny increment does not "
-            "fulfill minimum pricing criteria"
-        )
-    if code == "duplicate_client_order_id":
-        return unprocessable("client_order_id must be unique")
-    return unprocessable(str(exc))
+    return AlpacaError(404, NOT_FOUND, message)

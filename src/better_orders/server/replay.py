@@ -31,24 +31,36 @@ def shifted_replay(source: ReplayQuotes, offset: timedelta) -> ReplayQuotes:
     )
 
 
+#: A quote file as given (``SYMBOL=`` trades it under another ticker), or already read.
+QuoteFileSpec = tuple[str | None, Path | ReplayQuotes]
+
+
+def read_sources(files: Iterable[QuoteFileSpec]) -> list[ReplayQuotes]:
+    """The files' quotes, one file per symbol (``serve`` reads them before it starts)."""
+    loaded = [
+        path if isinstance(path, ReplayQuotes) else ReplayQuotes.from_file(path, symbol=symbol)
+        for symbol, path in files
+    ]
+    symbols = [source.symbol for source in loaded]
+    twice = sorted({s for s in symbols if symbols.count(s) > 1})
+    if twice:
+        raise InvalidInputError(f"two quote files for {', '.join(twice)}: give one per symbol")
+    return loaded
+
+
 def load_replay(
-    files: Iterable[tuple[str | None, Path]], start: datetime, replay_from: datetime | None
+    files: Iterable[QuoteFileSpec], start: datetime, replay_from: datetime | None
 ) -> dict[str, ReplayQuotes]:
     """Quote files keyed by the symbol to trade them as, shifted so they begin at ``start``.
 
     Every file is moved by the same offset (the earliest first quote, or
     ``replay_from``, lands on ``start``), so several files stay in step.
     """
-    loaded = [ReplayQuotes.from_file(path, symbol=symbol) for symbol, path in files]
+    loaded = read_sources(files)
     if not loaded:
         return {}
     origin_ns = (
         to_ns(replay_from) if replay_from is not None else min(int(r.ts_ns[0]) for r in loaded)
     )
     offset = timedelta(microseconds=(to_ns(start) - origin_ns) // 1000)
-    out: dict[str, ReplayQuotes] = {}
-    for source in loaded:
-        if source.symbol in out:
-            raise InvalidInputError(f"two quote files for {source.symbol}: give one per symbol")
-        out[source.symbol] = shifted_replay(source, offset)
-    return out
+    return {source.symbol: shifted_replay(source, offset) for source in loaded}

@@ -172,9 +172,9 @@ async def trading_stream(
         if action == "listen":
             streams = [s for s in data.get("streams") or [] if s == "trade_updates"]
             if streams:
-                venue.listeners.add(outgoing)
+                venue.updates.listeners.add(outgoing)
             else:
-                venue.listeners.discard(outgoing)
+                venue.updates.listeners.discard(outgoing)
             await send({"stream": "listening", "data": {"streams": streams}})
             return True
         await send({"stream": "error", "data": {"error_message": f"unknown action {action!r}"}})
@@ -183,7 +183,7 @@ async def trading_stream(
     try:
         await _serve_socket(ws, outgoing, on_message, send, _decode_json, kill)
     finally:
-        venue.listeners.discard(outgoing)
+        venue.updates.listeners.discard(outgoing)
         hub.kills.discard(kill)
 
 

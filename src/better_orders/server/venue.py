@@ -1,55 +1,72 @@
-"""Alpaca's order semantics on top of the simulated venue, on the wall clock.
+"""The local exchange's venue: the simulated market under Alpaca's order handling, on a clock.
 
-``SimVenue`` (exchange + paper account + pump) does the matching and the money;
-this module adds what Alpaca has and the simulator does not: UUID order ids and
-timestamps, the ``trade_updates`` event vocabulary, replace (PATCH: a new order
-id; the old order becomes ``replaced``, or stays filled and the replacement is
-rejected with ``order_replace_rejected`` when a fill wins the race), the wash
-trade check. Request bodies are parsed in ``order_requests`` and refusals take
-Alpaca's error shape (``errors``).
+``SimExchange`` (quotes, matching, latency) and the paper ledger do the market and
+the money; ``orders.OrderManager`` is Alpaca's order handling on top; this module
+wires them, runs the tasks that drive them (the venue's events, the session
+boundaries, the quote watchers of stops) and answers for the account and the
+positions. Every method runs on the server's event loop; nothing here is
+thread-safe.
 
-Every method runs on the server's event loop; nothing here is thread-safe.
+The exchange's clock runs at wall pace from ``clock_start`` (or one hour into the
+latest regular session with ``always_open``, or now). ``advance`` moves it forward
+for tests and demos: the market between is played in one-second steps (a quiet
+market skips to its next event) and every session boundary on the way is handled
+at its instant, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from better_orders.config.settings import BetterOrdersConfig, SymbolClass
-from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
-from better_orders.core.model import (
-    OrderRequest,
-    OrderStatus,
-    OrderUpdate,
-    Quote,
-    Side,
-    normalize_symbol,
-)
-from better_orders.server import shapes
-from better_orders.server.errors import AlpacaError, not_found, unprocessable, venue_refusal
+from better_orders.core.errors import BrokerError, QuoteError
+from better_orders.core.model import Fill, OrderRequest, Position, Quote, Side
+from better_orders.core.timing import default_calendar
+from better_orders.server.account import AccountRules, Held, MarginLedger
+from better_orders.server.assets import listing
+from better_orders.server.errors import AlpacaError, not_found, unprocessable
 from better_orders.server.faults import ServerFaults, SwitchableFaultPlan
-from better_orders.server.order_requests import parse_decimal, parse_order, parse_replace
+from better_orders.server.orders.events import TradeUpdates
+from better_orders.server.orders.manager import OrderManager
+from better_orders.server.orders.model import OrderRecord
+from better_orders.server.orders.parse import number, parse_order
+from better_orders.server.orders.schedule import on_boundary, placement
+from better_orders.server.orders.shape import order_json
 from better_orders.server.replay import load_replay
+from better_orders.server.sessions import ExchangeSessions
 from better_orders.server.settings import VenueSettings
-from better_orders.server.shapes import OrderRecord
-from better_orders.venues.sim.venue import SimVenue
+from better_orders.server.shapes import position_json
+from better_orders.venues.assets import AssetInfo, builtin_assets, load_asset_file, plain_asset
+from better_orders.venues.sim.account import load_venue_records
+from better_orders.venues.sim.book import QuoteBook
+from better_orders.venues.sim.broker import SimBroker
+from better_orders.venues.sim.clock import SimClock
+from better_orders.venues.sim.exchange import SimExchange
+from better_orders.venues.sim.hub import VenueHub
+from better_orders.venues.sim.venue import SimVenue, default_session_open
 
-_TERMINALISH = frozenset(
-    {
-        OrderStatus.FILLED,
-        OrderStatus.CANCELED,
-        OrderStatus.REPLACED,
-        OrderStatus.REJECTED,
-        OrderStatus.EXPIRED,
-        OrderStatus.DONE_FOR_DAY,
-    }
-)
-_OPEN = frozenset(s for s in OrderStatus if s not in _TERMINALISH)
+log = logging.getLogger(__name__)
+STEP = timedelta(seconds=1)
+MAX_ADVANCE = timedelta(days=7)
+
+
+def exchange_start(settings: VenueSettings, sessions: ExchangeSessions, now: datetime) -> datetime:
+    """Where the exchange's clock starts (module docstring)."""
+    if settings.clock_start is not None:
+        return settings.clock_start
+    if not settings.always_open:
+        return now
+    day = now.date() + timedelta(days=1)
+    while True:
+        session = sessions.calendar.session_for(day)
+        if session is not None and session.open <= now:
+            return session.open + timedelta(hours=1)
+        day -= timedelta(days=1)
 
 
 class PaperVenue:
@@ -58,71 +75,185 @@ class PaperVenue:
     def __init__(self, settings: VenueSettings, faults: ServerFaults) -> None:
         self.settings = settings
         self.faults = faults
-        self.started = settings.clock_start or datetime.now(UTC)
-        self.plan = SwitchableFaultPlan(faults)
+        self.sessions = ExchangeSessions(default_calendar())
+        self.started = exchange_start(settings, self.sessions, datetime.now(UTC))
         replay = load_replay(settings.quote_files, self.started, settings.replay_from)
-        session_open = self.started - timedelta(hours=1) if settings.always_open else None
-        self.sim = SimVenue.create(
-            start=self.started,
-            seed=settings.seed,
-            db_path=settings.db_path,
-            replay=replay or None,
-            latency=settings.latency,
-            faults=self.plan,
-            session_open=session_open,
-            starting_cash=settings.starting_cash,
-            unknown_symbols=settings.unknown_symbols,
-            untradable_symbols=settings.untradable_symbols,
+        master = builtin_assets().with_assets(
+            asset for path in settings.asset_files for asset in load_asset_file(path)
         )
-        self.non_fractionable = frozenset(settings.non_fractionable_symbols)
-        self.untradable = frozenset(settings.untradable_symbols)
-        self.orders: dict[str, OrderRecord] = {}  # by client order id
-        self.by_id: dict[str, str] = {}
-        self.pending: dict[str, OrderRequest] = {}  # replacements not yet at the venue
-        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
-        self.orders_created = 0
-        self._pump: asyncio.Task[None] | None = None
-        self._config = BetterOrdersConfig()
+        self.assets = listing(
+            master,
+            unlisted=settings.unknown_symbols,
+            untradable=settings.untradable_symbols,
+            not_fractionable=settings.non_fractionable_symbols,
+            replayed=list(replay) if replay else None,
+        )
+        if replay:
+            book = QuoteBook.replay({s: q.starting_at(self.started) for s, q in replay.items()})
+        else:
+            book = QuoteBook.synthetic(
+                self.started,
+                default_session_open(self.started),
+                settings.seed,
+                listed=self.assets.symbols,
+            )
+        self.sim, self.hub = _wire(book, settings, SwitchableFaultPlan(faults), self.started)
+        self.rules = AccountRules(self.sim.account, self.assets, margin=not settings.cash_account)
+        self.updates = TradeUpdates(self.now, self.sim.account.qty)
+        self.orders = OrderManager(
+            self,
+            self.sessions,
+            self.rules,
+            faults,
+            self.updates,
+            replace_remainder=settings.replace_remainder,
+        )
+        self._done_until = self.started
+        self._boundary_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._watchers: dict[str, asyncio.Task[None]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._pump = asyncio.get_running_loop().create_task(self._run(), name="venue-events")
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._venue_events(), name="venue-events"),
+            loop.create_task(self._drive_sessions(), name="session-boundaries"),
+        ]
 
     async def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        for task in [*self._tasks, *self._watchers.values()]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.sim.close()
 
     def now(self) -> datetime:
         return self.sim.clock.now()
 
-    # -- symbols -------------------------------------------------------------------------------
+    async def _venue_events(self) -> None:
+        async for update in self.sim.broker.order_updates():
+            try:
+                await self.orders.on_child_update(update)
+            except Exception:  # pragma: no cover - a bug here must not stop the exchange
+                log.exception("order update handling failed")
+
+    async def _drive_sessions(self) -> None:
+        while True:
+            boundary = next(self.sessions.boundaries_after(self._done_until))
+            delay = (boundary.at - self.now()).total_seconds()
+            if delay > 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 30.0))
+                continue
+            await self._run_boundaries(self.now())
+
+    async def _run_boundaries(self, until: datetime) -> None:
+        """Handle every session boundary up to ``until``, in order, once."""
+        async with self._boundary_lock:
+            for boundary in self.sessions.boundaries_after(self._done_until):
+                if boundary.at > until:
+                    return
+                self.hub.sync()
+                try:
+                    await on_boundary(self.orders, boundary)
+                except Exception:  # pragma: no cover - a bug here must not stop the exchange
+                    log.exception("session boundary %s failed", boundary.kind)
+                self._done_until = boundary.at
+
+    async def advance(self, seconds: float) -> datetime:
+        """Move the exchange's clock forward (module docstring); the new time."""
+        delta = timedelta(seconds=seconds)
+        if not timedelta(0) < delta <= MAX_ADVANCE:
+            raise unprocessable(f"advance must be between 0 and {MAX_ADVANCE.days} days")
+        target = self.now() + delta
+        clock: SimClock = self.sim.clock
+        while self.now() < target:
+            now = self.now()
+            boundary = next(self.sessions.boundaries_after(self._done_until))
+            # One-second steps while the market moves; straight to its next event when quiet.
+            busy = self.sim.exchange.next_time() or target
+            step_to = min(target, max(now + STEP, busy), max(boundary.at, now))
+            clock.start += step_to - self.now()
+            self.hub.sync()
+            self.hub.poke()
+            await self._run_boundaries(self.now())
+            for _ in range(4):
+                await asyncio.sleep(0)
+        self._wake.set()
+        return self.now()
+
+    # -- the market the order handling works on ------------------------------------------------
+
+    def quote(self, symbol: str) -> Quote | None:
+        exchange = self.sim.exchange
+        try:
+            exchange.watch(symbol, self.now())
+        except BrokerError:
+            return None
+        self.hub.sync()
+        return exchange.last_quote(symbol)
+
+    def first_quote_from(self, symbol: str, instant: datetime) -> Quote | None:
+        quote = self.quote(symbol)
+        if quote is not None and quote.ts >= instant:
+            return quote
+        when = self.sim.exchange.quotes.peek_time(symbol)
+        if when is None:
+            return quote
+        self.hub.sync(at_least=when)
+        return self.sim.exchange.last_quote(symbol)
+
+    def marks(self) -> dict[str, Decimal]:
+        return self.hub.marks()
+
+    def position(self, symbol: str) -> Decimal:
+        return self.sim.account.qty(symbol)
+
+    async def submit_child(self, request: OrderRequest) -> None:
+        await self.sim.broker.submit_order(request)
+
+    async def cancel_child(self, client_order_id: str) -> None:
+        await self.sim.broker.cancel_order(client_order_id)
+
+    def fill_directly(self, fill: Fill) -> None:
+        ledger = self.sim.account
+        ledger.apply_fill(fill)
+        if ledger.path is not None:
+            ledger.save(fills=[fill])
+
+    def watch(self, symbols: Iterable[str]) -> None:
+        wanted = set(symbols)
+        for symbol in list(self._watchers):
+            if symbol not in wanted:
+                self._watchers.pop(symbol).cancel()
+        loop = asyncio.get_running_loop()
+        for symbol in wanted - set(self._watchers):
+            self._watchers[symbol] = loop.create_task(self._watch(symbol), name=f"stops-{symbol}")
+
+    async def _watch(self, symbol: str) -> None:
+        stream = self.sim.feed.quotes([symbol])
+        try:
+            async for quote in stream:
+                try:
+                    await self.orders.on_quote(quote)
+                except Exception:  # pragma: no cover - a bug here must not stop the exchange
+                    log.exception("stop handling failed for %s", symbol)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    # -- assets and quotes ---------------------------------------------------------------------
+
+    def asset(self, symbol_or_id: str) -> AssetInfo | None:
+        return self.assets.get(symbol_or_id)
 
     def listed(self, symbol: str) -> str | None:
-        """The normalised symbol if the venue lists it, else None."""
-        try:
-            name = normalize_symbol(symbol)
-        except InvalidInputError:
-            return None
-        return name if self.sim.exchange.knows(name) else None
-
-    def exchange_of(self, symbol: str) -> str:
-        klass = self._config.symbol_class(symbol)
-        return "NASDAQ" if klass is SymbolClass.STOCK else "ARCA"
-
-    def asset(self, symbol: str) -> dict[str, Any]:
-        name = self.listed(symbol)
-        if name is None:
-            raise not_found(f"asset not found for {symbol}")
-        return shapes.asset_json(
-            name,
-            exchange=self.exchange_of(name),
-            tradable=name not in self.untradable,
-            fractionable=name not in self.non_fractionable,
-        )
+        """The listed symbol for ``symbol`` (or an asset id), else None."""
+        found = self.assets.get(str(symbol))
+        return found.symbol if found is not None else None
 
     async def latest_quote(self, symbol: str) -> Quote | None:
         name = self.listed(symbol)
@@ -133,243 +264,76 @@ class PaperVenue:
         except (QuoteError, BrokerError):
             return None
 
-    # -- account -------------------------------------------------------------------------------
+    # -- orders --------------------------------------------------------------------------------
 
-    async def account(self) -> dict[str, Any]:
-        return shapes.account_json(await self.sim.broker.get_account(), self.started)
+    async def submit(self, body: Any) -> OrderRecord:
+        spec = parse_order(body, self.asset)
+        return await self.orders.submit(spec, placement(spec, self.sessions, self.now()))
 
-    async def positions(self) -> list[dict[str, Any]]:
-        return [
-            shapes.position_json(p, self.exchange_of(p.symbol))
-            for p in await self.sim.broker.get_positions()
-        ]
-
-    async def position(self, symbol: str) -> dict[str, Any]:
-        name = normalize_symbol(symbol) if self.listed(symbol) else symbol
-        for p in await self.sim.broker.get_positions():
-            if p.symbol == name:
-                return shapes.position_json(p, self.exchange_of(p.symbol))
-        raise not_found("position does not exist")
-
-    # -- orders: queries -----------------------------------------------------------------------
-
-    async def _sync_record(self, record: OrderRecord) -> OrderRecord:
-        """Bring a record up to the venue's truth (which an event may not have told yet)."""
-        snap = await self.sim.broker.get_order(record.client_order_id)
-        if snap is not None:
-            if snap.filled_qty >= record.filled_qty:
-                record.filled_qty = snap.filled_qty
-                record.filled_avg_price = snap.filled_avg_price
-            if not record.status.is_terminal or snap.status is OrderStatus.FILLED:
-                record.status = snap.status
-        return record
-
-    async def record_by_id(self, order_id: str) -> OrderRecord:
-        coid = self.by_id.get(order_id)
-        if coid is None:
+    def record(self, order_id: str) -> OrderRecord:
+        found = self.orders.book.by_id.get(order_id)
+        if found is None:
             raise not_found("order not found")
-        return await self._sync_record(self.orders[coid])
+        return found
 
-    async def record_by_client_id(self, client_order_id: str) -> OrderRecord:
-        record = self.orders.get(client_order_id)
-        if record is None:
+    def record_by_client_id(self, client_order_id: str) -> OrderRecord:
+        found = self.orders.book.by_client_id.get(client_order_id)
+        if found is None:
             raise not_found("order not found")
-        return await self._sync_record(record)
-
-    async def list_orders(
-        self, status: str, limit: int, direction: str, symbols: set[str] | None, side: str | None
-    ) -> list[dict[str, Any]]:
-        if status not in ("open", "closed", "all"):
-            raise AlpacaError(400, shapes.BAD_REQUEST, f"invalid status {status!r}")
-        records = [await self._sync_record(r) for r in list(self.orders.values())]
-        if status == "open":
-            records = [r for r in records if r.effective_status in _OPEN]
-        elif status == "closed":
-            records = [r for r in records if r.effective_status in _TERMINALISH]
-        if symbols:
-            records = [r for r in records if r.symbol in symbols]
-        if side:
-            records = [r for r in records if r.side.value == side]
-        records.sort(key=lambda r: r.created_at, reverse=direction != "asc")
-        return [shapes.order_json(r) for r in records[: max(1, min(limit, 500))]]
-
-    # -- orders: submit ------------------------------------------------------------------------
-
-    def _check_wash_trade(self, request: OrderRequest, ignore: str | None = None) -> None:
-        """Alpaca refuses an order that could trade against one of the account's own."""
-        for other in self.sim.exchange.open_orders():
-            if other.symbol != request.symbol or other.side is request.side:
-                continue
-            if other.client_order_id == ignore:
-                continue
-            buy_px = request.limit_price if request.side is Side.BUY else other.limit_price
-            sell_px = other.limit_price if request.side is Side.BUY else request.limit_price
-            if buy_px is None or sell_px is None or buy_px >= sell_px:
-                raise AlpacaError(
-                    403,
-                    shapes.FORBIDDEN,
-                    "potential wash trade detected. use complex orders",
-                    reject_reason=f"opposite side order {other.broker_order_id} exists",
-                )
-
-    async def submit(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Create an order; returns (order JSON, whether the 504 fault swallows the answer)."""
-        request, extended = parse_order(
-            body,
-            self.listed,
-            non_fractionable=self.non_fractionable,
-            untradable=self.untradable,
-        )
-        if request.client_order_id in self.orders:
-            raise unprocessable("client_order_id must be unique")
-        self._check_wash_trade(request)
-        if self.faults.take("submit_errors"):
-            status, code, message = self.faults.submit_error
-            raise AlpacaError(status, code, message)
-        record = self._new_record(request, extended)
-        try:
-            await self.sim.broker.submit_order(request)
-        except BrokerError as exc:
-            self._forget(record)
-            raise venue_refusal(exc, request) from None
-        self.orders_created += 1
-        lost = self.faults.take("lost_responses")
-        return shapes.order_json(record), lost
-
-    def _new_record(self, request: OrderRequest, extended: bool) -> OrderRecord:
-        now = self.now()
-        record = OrderRecord(
-            id=str(uuid.uuid4()),
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            qty=request.qty,
-            order_type=request.order_type,
-            time_in_force=request.time_in_force,
-            limit_price=request.limit_price,
-            extended_hours=extended,
-            created_at=now,
-            updated_at=now,
-        )
-        # Registered before the venue sees the order, so its first event finds the record.
-        self.orders[record.client_order_id] = record
-        self.by_id[record.id] = record.client_order_id
-        return record
-
-    def _forget(self, record: OrderRecord) -> None:
-        self.orders.pop(record.client_order_id, None)
-        self.by_id.pop(record.id, None)
-
-    # -- orders: cancel ------------------------------------------------------------------------
-
-    async def cancel(self, order_id: str) -> None:
-        record = await self.record_by_id(order_id)
-        status = record.effective_status
-        if status is OrderStatus.PENDING_REPLACE or record.client_order_id in self.pending:
-            raise unprocessable(f'order is in "{status.value}" state and cannot be canceled yet')
-        if status in _TERMINALISH:
-            raise unprocessable(f'order is already in "{status.value}" state')
-        if self.faults.take("cancel_race"):
-            self.faults.race_orders.add(record.client_order_id)
-        try:
-            await self.sim.broker.cancel_order(record.client_order_id)
-        except BrokerError as exc:
-            if exc.code == "not_cancelable":
-                raise unprocessable(f'order is already in "{record.status.value}" state') from None
-            raise not_found("order not found") from None
+        return found
 
     async def cancel_all(self) -> list[dict[str, Any]]:
         out = []
-        for record in list(self.orders.values()):
-            if (await self._sync_record(record)).effective_status not in _OPEN:
+        for record in self.orders.book:
+            if not record.is_open or record.parent is not None:
                 continue
             try:
-                await self.cancel(record.id)
-                out.append({"id": record.id, "status": 200, "body": shapes.order_json(record)})
+                await self.orders.cancel(record)
             except AlpacaError as exc:
                 out.append({"id": record.id, "status": exc.status, "body": exc.body()})
+                continue
+            out.append({"id": record.id, "status": 200, "body": order_json(record)})
         return out
 
-    # -- orders: replace -----------------------------------------------------------------------
+    # -- account and positions -----------------------------------------------------------------
 
-    async def replace(self, order_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """PATCH: answer with the NEW order; the outcome follows as trade updates."""
-        old = await self.record_by_id(order_id)
-        status = old.effective_status
-        if old.replacing is not None or old.client_order_id in self.pending:
-            raise unprocessable(f'order is in "{status.value}" state and cannot be replaced')
-        if status in (OrderStatus.PENDING_NEW, OrderStatus.ACCEPTED):
-            raise unprocessable(
-                f'order is in "{status.value}" state: it can be replaced once it is new'
-            )
-        if status in _TERMINALISH:
-            raise unprocessable(f'order is already in "{status.value}" state')
-        if self.faults.take("replace_refused"):
-            raise unprocessable("order replace refused by the venue")
-        request = parse_replace(old, body, taken=self.orders)
-        self._check_wash_trade(request, ignore=old.client_order_id)
-        new = self._new_record(request, old.extended_hours)
-        new.replaces = old.id
-        self.pending[request.client_order_id] = request
-        old.replacing = request.client_order_id
-        old.updated_at = self.now()
-        if self.faults.take("replace_race"):
-            self.faults.race_orders.add(old.client_order_id)
-        self._broadcast("pending_replace", old)
-        try:
-            await self.sim.broker.cancel_order(old.client_order_id)
-        except BrokerError:
-            # The old order ended between the check above and now: the replace loses.
-            self._replace_lost(old)
-        return shapes.order_json(new)
+    def account(self) -> dict[str, Any]:
+        self.hub.sync()
+        values = self.rules.values(self.marks(), self.orders.book.reserved())
+        return self.rules.account_json(values, self.started)
 
-    async def _complete_replace(self, old: OrderRecord, update: OrderUpdate) -> None:
-        new_coid = old.replacing
-        assert new_coid is not None
-        new = self.orders[new_coid]
-        request = self.pending.pop(new_coid)
-        now = self.now()
-        old.replacing = None
-        old.override = OrderStatus.REPLACED
-        old.replaced_at = now
-        old.replaced_by = new.id
-        old.updated_at = now
-        self._broadcast("replaced", old, update=update)
-        try:
-            await self.sim.broker.submit_order(request)
-        except BrokerError as exc:
-            new.override = OrderStatus.REJECTED
-            new.failed_at = now
-            new.notes.append(str(exc))
-            self._broadcast("rejected", new)
-            return
-        self.orders_created += 1
+    def positions(self) -> list[dict[str, Any]]:
+        self.hub.sync()
+        marks = self.marks()
+        out = []
+        for symbol, held in sorted(self.sim.account.positions.items()):
+            asset = self.assets.get(symbol) or plain_asset(symbol)
+            position = Position(symbol, held.qty, held.avg_entry_price, marks.get(symbol))
+            side = Side.SELL if held.qty > 0 else Side.BUY
+            offered = self._held(symbol, side).qty
+            available = held.qty - offered if held.qty > 0 else held.qty + offered
+            last = self.rules.day.prices.get(symbol)
+            out.append(position_json(position, asset, available, last))
+        return out
 
-    def _replace_lost(self, old: OrderRecord) -> None:
-        """The old order filled (or ended) first: Alpaca rejects the replace and its order."""
-        new_coid = old.replacing
-        if new_coid is None:
-            return
-        old.replacing = None
-        self.pending.pop(new_coid, None)
-        self.faults.race_orders.discard(old.client_order_id)
-        self._broadcast("order_replace_rejected", old)
-        new = self.orders[new_coid]
-        new.override = OrderStatus.REJECTED
-        new.failed_at = self.now()
-        new.updated_at = new.failed_at
-        self._broadcast("rejected", new)
+    def _held(self, symbol: str, side: Side) -> Held:
+        return self.orders.book.held(symbol, side)
 
-    # -- positions -----------------------------------------------------------------------------
+    def position_of(self, symbol: str) -> dict[str, Any]:
+        name = self.listed(symbol) or symbol.upper()
+        for item in self.positions():
+            if item["symbol"] == name:
+                return item
+        raise not_found("position does not exist")
 
-    async def close_position(self, symbol: str, qty_text: str | None) -> dict[str, Any]:
+    async def close_position(self, symbol: str, qty_text: str | None) -> OrderRecord:
         name = self.listed(symbol)
         held = self.sim.account.qty(name) if name is not None else Decimal(0)
         if name is None or held == 0:
             raise not_found("position does not exist")
         qty = abs(held)
         if qty_text:
-            asked = parse_decimal(qty_text, "qty")
+            asked = number(qty_text, "qty")
             if asked is None or asked <= 0 or asked > qty:
                 raise unprocessable(f"invalid qty {qty_text}: the position holds {qty}")
             qty = asked
@@ -380,87 +344,22 @@ class PaperVenue:
             "type": "market",
             "time_in_force": "day",
         }
-        order, _lost = await self.submit(body)
-        return order
+        return await self.submit(body)
 
-    # -- events --------------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        async for update in self.sim.broker.order_updates():
-            try:
-                await self._on_update(update)
-            except Exception:  # pragma: no cover - a bug here must not stop the exchange
-                import logging
-
-                logging.getLogger(__name__).exception("venue event handling failed")
-
-    async def _on_update(self, update: OrderUpdate) -> None:
-        record = self.orders.get(update.client_order_id)
-        if record is None:
-            return
-        if update.filled_qty >= record.filled_qty:
-            record.filled_qty = update.filled_qty
-            record.filled_avg_price = update.filled_avg_price
-        if not record.status.is_terminal or update.status is OrderStatus.FILLED:
-            record.status = update.status
-        record.updated_at = update.ts
-        status = update.status
-        if update.fill is not None:
-            if status is OrderStatus.FILLED:
-                record.filled_at = update.ts
-            event = "fill" if status is OrderStatus.FILLED else "partial_fill"
-            self._broadcast(event, record, update=update)
-            if status is OrderStatus.FILLED and record.replacing is not None:
-                self._replace_lost(record)
-            return
-        if status is OrderStatus.NEW:
-            self._broadcast("new", record, update=update)
-        elif status is OrderStatus.CANCELED:
-            if record.replacing is not None:
-                await self._complete_replace(record, update)
-            else:
-                record.canceled_at = update.ts
-                self._broadcast("canceled", record, update=update)
-        elif status is OrderStatus.REJECTED:
-            record.failed_at = update.ts
-            if update.reason:
-                record.notes.append(update.reason)
-            self._broadcast("rejected", record, update=update)
-            if record.replacing is not None:
-                self._replace_lost(record)
-        elif status is OrderStatus.EXPIRED:
-            self._broadcast("expired", record, update=update)
-
-    def _broadcast(
-        self, event: str, record: OrderRecord, *, update: OrderUpdate | None = None
-    ) -> None:
-        now = self.now()
-        if update is not None:
-            status = record.override or update.status
-            if event in ("fill", "partial_fill"):
-                status = update.status
-            order = shapes.order_json(
-                record,
-                status=status,
-                filled_qty=update.filled_qty,
-                filled_avg_price=update.filled_avg_price,
-            )
-        else:
-            order = shapes.order_json(record)
-        data: dict[str, Any] = {
-            "event": event,
-            "timestamp": shapes.ts(update.ts if update is not None else now),
-            "order": order,
-        }
-        if update is not None and update.fill is not None:
-            fill = update.fill
-            data.update(
-                execution_id=shapes.execution_id(fill.exec_id),
-                qty=shapes.num(fill.qty),
-                price=shapes.num(fill.price),
-                position_qty=shapes.num(self.sim.account.qty(record.symbol)),
-                timestamp=shapes.ts(fill.ts),
-            )
-        message = {"stream": "trade_updates", "data": data}
-        for queue in self.listeners:
-            queue.put_nowait(message)
+def _wire(
+    book: QuoteBook, settings: VenueSettings, faults: SwitchableFaultPlan, start: datetime
+) -> tuple[SimVenue, VenueHub]:
+    """The simulated venue on a ``MarginLedger`` (Alpaca's checks are the server's own)."""
+    exchange = SimExchange(book, latency=settings.latency, faults=faults)
+    db = settings.db_path
+    cash = settings.starting_cash
+    ledger = MarginLedger.load(db, default_cash=cash) if db is not None else MarginLedger(cash)
+    clock = SimClock(start)
+    hub = VenueHub(
+        exchange, ledger, clock, unknown_symbols=(), untradable_symbols=(), autosave=True
+    )
+    if db is not None:
+        hub.restore(*load_venue_records(db))
+    broker = SimBroker(exchange, ledger, clock, hub=hub)
+    return SimVenue(broker, broker.quote_feed(), clock, exchange, ledger), hub

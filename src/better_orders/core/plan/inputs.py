@@ -55,7 +55,10 @@ def parse_targets(
         )
     total = sum(weights.values(), ZERO)
     if total > 1 + weight_tolerance:
-        shown = total.quantize(Decimal("0.01"), ROUND_HALF_UP)
+        # Two decimals (the full value if that would read as 1.00); no rounding of a
+        # sum so large that two decimals would not fit Decimal's precision.
+        big = total.adjusted() > 20
+        shown = total.normalize() if big else total.quantize(Decimal("0.01"), ROUND_HALF_UP)
         if shown <= 1:
             shown = total
         raise InvalidInputError(f"target weights sum to {shown} (> 1)")

@@ -1,7 +1,8 @@
 """The quote book: one quote source per symbol, merged by time for the exchange.
 
 Sources are either fixed (replayed files) or made on demand (synthetic quotes for
-any symbol asked for); either way each keeps the start rule of ``source``.
+the listed symbols: the asset master's, never an invented one); either way each
+keeps the start rule of ``source``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class QuoteBook:
     """One source per symbol, merged by time (a heap with one entry per source).
 
     Sources are either fixed (replay) or created on demand by ``factory``
-    (synthetic: any well-formed symbol not listed in ``unknown_symbols``).
+    (synthetic: a symbol of ``listed``, or with ``listed`` None any well-formed
+    symbol, unless it is in ``unknown_symbols``).
     """
 
     def __init__(
@@ -32,9 +34,11 @@ class QuoteBook:
         *,
         factory: SourceFactory | None = None,
         unknown_symbols: Iterable[str] = (),
+        listed: Iterable[str] | None = None,
     ) -> None:
         self._factory = factory
         self._unknown = frozenset(normalize_symbol(s) for s in unknown_symbols)
+        self._listed = None if listed is None else frozenset(normalize_symbol(s) for s in listed)
         self._sources: dict[str, QuoteSource] = {}
         self._rank: dict[str, int] = {}
         self._heap: list[tuple[datetime, int, str]] = []
@@ -51,8 +55,9 @@ class QuoteBook:
         end: datetime | None = None,
         profiles: Mapping[str, SymbolProfile] | None = None,
         unknown_symbols: Iterable[str] = (),
+        listed: Iterable[str] | None = None,
     ) -> QuoteBook:
-        """Synthetic quotes for any symbol asked for, all generated from ``start``."""
+        """Synthetic quotes for the ``listed`` symbols (None: any), all generated from ``start``."""
         start = require_aware(start, "start")
         chosen = {normalize_symbol(k): v for k, v in (profiles or {}).items()}
 
@@ -66,7 +71,7 @@ class QuoteBook:
                 end=end,
             )
 
-        return cls(factory=make, unknown_symbols=unknown_symbols)
+        return cls(factory=make, unknown_symbols=unknown_symbols, listed=listed)
 
     @classmethod
     def replay(cls, sources: Mapping[str, ReplayQuotes]) -> QuoteBook:
@@ -86,6 +91,8 @@ class QuoteBook:
             return True
         if self._factory is None or symbol in self._unknown:
             return False
+        if self._listed is not None:
+            return symbol in self._listed
         try:
             return normalize_symbol(symbol) == symbol
         except InvalidInputError:

@@ -81,7 +81,7 @@ class SimBroker:
         coid = request.client_order_id
         if symbol in hub.unknown:
             hub.check_symbol(symbol)
-        if symbol in hub.untradable:
+        if not hub.tradable(symbol):
             raise BrokerError(
                 f"{symbol} is not tradable at the simulated venue; no order sent",
                 code="asset_not_tradable",
@@ -159,7 +159,9 @@ class SimBroker:
     async def get_asset(self, symbol: str) -> Asset:
         hub = self._hub
         name = hub.check_symbol(symbol)
-        return Asset(symbol=name, tradable=name not in hub.untradable, fractionable=True)
+        found = hub.asset(name)
+        fractionable = found.fractionable if found is not None else True
+        return Asset(symbol=name, tradable=hub.tradable(name), fractionable=fractionable)
 
     def order_updates(self) -> AsyncIterator[OrderUpdate]:
         hub = self._hub

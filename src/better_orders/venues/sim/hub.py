@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import BrokerOrder, Fill, OrderStatus, Side, normalize_symbol
+from better_orders.venues.assets import AssetInfo, AssetMaster
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.exchange import QuoteEvent, SimExchange
 
@@ -94,8 +95,10 @@ class VenueHub:
         unknown_symbols: Iterable[str],
         untradable_symbols: Iterable[str],
         autosave: bool,
+        assets: AssetMaster | None = None,
     ) -> None:
         self.exchange = exchange
+        self.assets = assets
         self.account = account
         self.clock = clock
         self.unknown = frozenset(normalize_symbol(s) for s in unknown_symbols)
@@ -306,6 +309,14 @@ class VenueHub:
             if quote is not None and quote.bid > 0 and quote.ask > 0:
                 out[symbol] = quote.mid
         return out
+
+    def asset(self, symbol: str) -> AssetInfo | None:
+        """The asset master's record of ``symbol`` (None: no master, or a replayed symbol)."""
+        return self.assets.get(symbol) if self.assets is not None else None
+
+    def tradable(self, symbol: str) -> bool:
+        found = self.asset(symbol)
+        return symbol not in self.untradable and (found is None or found.can_trade)
 
     def check_symbol(self, symbol: str) -> str:
         try:

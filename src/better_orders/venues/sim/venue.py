@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.venues.assets import AssetMaster, builtin_assets
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount, load_venue_records
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.broker import SimBroker
@@ -61,8 +62,13 @@ class SimVenue:
         starting_cash: Decimal = DEFAULT_CASH,
         unknown_symbols: Iterable[str] = (),
         untradable_symbols: Iterable[str] = (),
+        assets: AssetMaster | None = None,
     ) -> SimVenue:
         """A venue starting at ``start``: synthetic quotes (``seed``) unless ``replay`` is given.
+
+        Synthetic quotes exist for the symbols of ``assets`` (the built-in asset
+        master by default) and ``untradable_symbols`` (listed, not tradable); any
+        other symbol is refused as unknown. A replay lists the replayed symbols.
 
         With ``db_path`` the paper account is loaded from (and saved to) that SQLite
         file, so successive commands see earlier positions; ``starting_cash`` applies
@@ -71,6 +77,8 @@ class SimVenue:
         if start.tzinfo is None:
             raise InvalidInputError(f"start {start.isoformat()} has no time zone")
         unknown = tuple(unknown_symbols)
+        untradable = tuple(untradable_symbols)
+        master = (assets or builtin_assets()).marked_untradable(untradable)
         if replay:
             book = QuoteBook.replay({s: q.starting_at(start) for s, q in replay.items()})
         else:
@@ -80,6 +88,7 @@ class SimVenue:
                 seed,
                 end=end,
                 unknown_symbols=unknown,
+                listed=master.symbols,
             )
         exchange = SimExchange(book, latency=latency, faults=faults)
         account = (
@@ -93,8 +102,9 @@ class SimVenue:
             account,
             clock,
             unknown_symbols=unknown,
-            untradable_symbols=untradable_symbols,
+            untradable_symbols=untradable,
             autosave=True,
+            assets=master,
         )
         if db_path is not None:
             hub.restore(*load_venue_records(db_path))
