@@ -56,16 +56,19 @@ def guard_limits(
     max_turnover: Decimal | None = None,
     max_target_age: timedelta | None = None,
 ) -> GuardLimits:
-    """The guards in force: ``[guards]``, each overridden by its argument when given."""
-    age = settings.max_target_age_seconds
+    """The guards in force: ``[guards]``, each overridden by its argument when given; a
+    guard set to 0 is off."""
+    deployed = max_deployed if max_deployed is not None else settings.max_deployed
+    turnover = max_turnover if max_turnover is not None else settings.max_turnover
+    age = (
+        max_target_age
+        if max_target_age is not None
+        else timedelta(seconds=settings.max_target_age_seconds)
+    )
     return GuardLimits(
-        max_deployed=max_deployed if max_deployed is not None else settings.max_deployed,
-        max_turnover=max_turnover if max_turnover is not None else settings.max_turnover,
-        max_target_age=(
-            max_target_age
-            if max_target_age is not None
-            else (timedelta(seconds=age) if age is not None else None)
-        ),
+        max_deployed=deployed or None,
+        max_turnover=turnover or None,
+        max_target_age=age or None,
     )
 
 

@@ -269,20 +269,22 @@ class RiskSettings(_Section):
 class GuardSettings(_Section):
     """Guards for unattended runs: a guard that trips refuses the whole run before any order."""
 
-    max_deployed: Decimal | None = Field(
-        None,
-        gt=0,
-        description="most of equity (a fraction, e.g. 0.98) invested once the run is done",
+    max_deployed: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most of equity (a fraction, e.g. 0.98) invested once the run is done; 0 = off",
     )
-    max_turnover: Decimal | None = Field(
-        None, gt=0, description="most traded notional (sells and buys) per run, over equity"
+    max_turnover: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most traded notional (sells and buys) per run, over equity; 0 = off",
     )
-    max_target_age_seconds: float | None = Field(
-        None,
-        gt=0,
+    max_target_age_seconds: float = Field(
+        0.0,
+        ge=0,
         description=(
             "targets older than this are refused: a targets file by its modification time, "
-            "targets carrying an as_of by that"
+            "targets carrying an as_of by that; 0 = off"
         ),
     )
 
@@ -297,8 +299,9 @@ class AlertSettings(_Section):
             "are masked wherever a URL is shown"
         ),
     )
-    cost_bps_over: Decimal | None = Field(
-        None, description="alert when a run's cost vs arrival mids is above this (bps)"
+    cost_bps_over: Decimal = Field(
+        Decimal(0),
+        description="alert when a run's cost vs arrival mids is above this (bps); 0 = off",
     )
     timeout_seconds: float = Field(
         10.0, gt=0, le=300, description="how long an exiting command waits to deliver its alerts"

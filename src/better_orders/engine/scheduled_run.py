@@ -179,7 +179,7 @@ def run_session(
             ScheduledStatus.COMPLETED if report.complete else ScheduledStatus.INCOMPLETE
         )
         outcome.message = _summary(report)
-        alert(*run_alerts.finished(label, report, job.config.alerts.cost_bps_over))
+        alert(*run_alerts.finished(label, report, job.config.alerts.cost_bps_over or None))
     except KeyboardInterrupt:
         outcome.status = ScheduledStatus.INTERRUPTED
         outcome.message = f"interrupted; {_close_left_open(job, now)}"
