@@ -104,7 +104,7 @@ def run(
         list[str] | None,
         typer.Option(
             metavar="URL",
-            help="Apprise URL to alert (repeatable; added to [alerts] urls); the alerts extra",
+            help="Apprise URL to alert (repeatable; added to config alerts.urls); the alerts extra",
         ),
     ] = None,
     max_deployed: MaxDeployedOption = None,
@@ -124,11 +124,11 @@ def run(
     yes: YesOption = False,
     feed: FeedOption = "auto",
 ) -> None:
-    """Rebalance to targets at a point of every trading session, exactly once per session.
+    """Rebalance to targets at a point of every session, exactly once per session.
 
-    Runs as a long-lived process (sleeping until each run; SIGTERM stops it cleanly,
-    cancelling live orders), or with --once from cron, a systemd timer or a container.
-    A second scheduler, or a retried job, for a session that has its run is refused.
+    Long-lived (it sleeps until each run; SIGTERM stops it cleanly, cancelling
+    live orders), or --once from cron, a systemd timer or a container. A second
+    scheduler, or a retried job, for a session that has had its run is refused.
     """
     point = SchedulePoint.parse(at)
     if once and dry_run:

@@ -121,7 +121,8 @@ MaxDeployedOption = Annotated[
     typer.Option(
         "--max-deployed",
         metavar="FRACTION",
-        help="guard: most of equity invested after the run (0.98 or 98%); [guards] max_deployed",
+        help="guard: most of equity invested after the run (0.98 or 98%); config "
+        "guards.max_deployed",
     ),
 ]
 MaxTurnoverOption = Annotated[
@@ -129,7 +130,7 @@ MaxTurnoverOption = Annotated[
     typer.Option(
         "--max-turnover",
         metavar="FRACTION",
-        help="guard: most traded notional over equity in one run; [guards] max_turnover",
+        help="guard: most traded notional over equity in one run; config guards.max_turnover",
     ),
 ]
 MaxTargetAgeOption = Annotated[
@@ -137,7 +138,8 @@ MaxTargetAgeOption = Annotated[
     typer.Option(
         "--max-target-age",
         metavar="AGE",
-        help="guard: refuse targets older than AGE (90m, 20h, 1d); [guards]",
+        help="guard: refuse targets older than AGE (90m, 20h, 1d); config "
+        "guards.max_target_age_seconds",
     ),
 ]
 
