@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,14 +41,7 @@ from better_orders.core.schedule import SchedulePoint
 from better_orders.core.timing import format_et
 from better_orders.engine.alerts import Alerts
 from better_orders.engine.scheduled_run import RunOutcome, ScheduledJob, TargetsSource
-from better_orders.engine.scheduler import (
-    Preview,
-    Scheduler,
-    SchedulerClock,
-    VirtualClock,
-    WallClock,
-    account_label,
-)
+from better_orders.engine.scheduler import Preview, Scheduler, SchedulerClock, account_and_clock
 from better_orders.engine.shutdown import Shutdown
 
 
@@ -145,11 +137,7 @@ def run(
     urls = [*cfg.alerts.urls, *(alert or [])]
     if urls and not dry_run:
         require_extra("alerts", "alerting (--alert, [alerts] urls)")
-    clock: SchedulerClock = (
-        VirtualClock(parse_instant(now) if now else dt.datetime.now(dt.UTC))
-        if venue.simulated
-        else WallClock()
-    )
+    account, clock = account_and_clock(venue, parse_instant(now) if now else None)
     echo = _echo(clock, json_out)
     job = ScheduledJob(
         point=point,
@@ -158,7 +146,7 @@ def run(
         db=resolve_db_path(db),
         config=cfg,
         guards=guards_from(cfg, max_deployed, max_turnover, max_target_age),
-        account=account_label(venue),
+        account=account,
         seed=seed,
     )
     shutdown = Shutdown()

@@ -53,10 +53,14 @@ class SchedulerClock(Protocol):
 
 
 class WallClock:
-    """Real time; sleeps in short steps so a signal or a clock change is seen soon."""
+    """Real time, read as the broker reads it (``offset`` = broker time - local time);
+    sleeps in short steps so a signal or a clock change is seen soon."""
+
+    def __init__(self, offset: dt.timedelta = dt.timedelta(0)) -> None:
+        self.offset = offset
 
     def now(self) -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
+        return dt.datetime.now(dt.UTC) + self.offset
 
     def sleep_until(self, when: dt.datetime) -> None:
         while (remaining := (when - self.now()).total_seconds()) > 0:
@@ -227,19 +231,29 @@ class Scheduler:
                 )
 
 
-def account_label(venue: VenueChoice) -> str:
-    """The account a schedule runs for: ``sim paper``, or ``alpaca paper PA1234``."""
+def account_and_clock(
+    venue: VenueChoice, now: dt.datetime | None = None
+) -> tuple[str, SchedulerClock]:
+    """The account a schedule runs for (``sim paper``, ``alpaca paper PA1234``) and its clock.
+
+    On Alpaca the clock is the broker's (``/v2/clock``), as for every trading decision:
+    a local clock that drifts cannot move a run. On the simulator it is virtual, from
+    ``now`` (default: the wall clock's reading).
+    """
     if venue.simulated:
-        return "sim paper"
+        return "sim paper", VirtualClock(now or dt.datetime.now(dt.UTC))
     from better_orders.venues.alpaca.broker import AlpacaBroker
     from better_orders.venues.alpaca.credentials import Credentials
 
-    async def probe() -> str:
+    async def probe() -> tuple[str, dt.timedelta]:
         broker = AlpacaBroker(Credentials.from_env(live=venue.live), use_stream=False)
         try:
             account = await broker.get_account()
+            market = await broker.get_market_clock()
         finally:
             await broker.close()
-        return f"alpaca {'live' if venue.live else 'paper'} {account.account_id}"
+        label = f"alpaca {'live' if venue.live else 'paper'} {account.account_id}"
+        return label, market.timestamp - dt.datetime.now(dt.UTC)
 
-    return asyncio.run(probe())
+    label, offset = asyncio.run(probe())
+    return label, WallClock(offset)
