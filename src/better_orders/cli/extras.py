@@ -3,7 +3,8 @@
 The base install trades on the simulator. ``--broker alpaca`` and ``doctor`` need
 the ``alpaca`` extra, ``serve`` the ``server`` extra, the charts of ``tca
 --report/--png`` the ``tca`` extra, and ``data fetch/import/ls`` (and reading a
-Parquet dataset) the ``data`` extra (``pyproject.toml`` lists what each brings).
+Parquet dataset) the ``data`` extra, and alerts the ``alerts`` extra (``pyproject.toml``
+lists what each brings).
 Commands import these libraries inside themselves, so one that does not need an
 extra never loads it, and one that needs a missing extra says which to install
 instead of showing a traceback.
@@ -22,6 +23,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "server": ("starlette", "uvicorn", "websockets", "msgpack"),
     "tca": ("matplotlib", "pyarrow"),
     "data": ("httpx", "pyarrow"),
+    "alerts": ("apprise",),
 }
 
 
