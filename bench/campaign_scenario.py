@@ -13,11 +13,12 @@ attempts carry the scenario's faults; a later ``clean`` attempt stands for the b
 having recovered, so that a plan that can be finished is finished.
 
 Faults come in two strengths: ``strict`` scenarios get only faults after which every
-leg can still fill completely (partial fills, 429/5xx answers, lost submit responses,
-dropped, duplicated and delayed updates, fills racing cancels), so the campaign can
-demand that each leg ends exactly at its planned size; the others add refusals
-(rejects, insufficient buying power) that may leave a leg short, for which only
-"never beyond the plan" holds.
+leg can still fill completely (partial fills, a 429 or 5xx answer within the retry
+budget, lost submit responses, dropped, duplicated and delayed updates, fills racing
+cancels), so the campaign can demand that each leg ends exactly at its planned size;
+the others add refusals (rejects, insufficient buying power, 429/5xx answers at random,
+which may outlive the retry budget) that may leave a leg short, for which only "never
+beyond the plan" holds.
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ UNIVERSE = (
 )
 CASH = Decimal(40_000)
 
-#: Faults after which a leg can still fill completely (``FaultPlan.random`` rates).
+#: Faults after which a leg can still fill completely (``FaultPlan.random`` rates). A 429
+#: or 5xx comes once per order (``fail_submit``, within the retry budget): repeated ones
+#: outlive the budget and refuse the order, which may leave its leg short.
 SAFE_RATES = {
-    "rate_limited": 0.05,
-    "server_error": 0.05,
     "timeout": 0.04,
     "drop": 0.06,
     "duplicate": 0.06,
@@ -70,7 +71,12 @@ SAFE_RATES = {
     "partial_fill": 0.25,
 }
 #: And refusals, which may leave a leg short.
-REFUSAL_RATES = {"reject": 0.04, "insufficient_buying_power": 0.02}
+REFUSAL_RATES = {
+    "reject": 0.04,
+    "insufficient_buying_power": 0.02,
+    "rate_limited": 0.05,
+    "server_error": 0.05,
+}
 
 #: Settings a scenario may run with; each lets an unfaulted run finish (market fallback,
 #: a slippage budget wide enough for the scripted walks).
@@ -122,8 +128,8 @@ class Scenario:
                 plan.lose_submit_response(pattern)
             elif kind == "fill_during_cancel":
                 plan.fill_during_cancel(pattern, count=2)
-            elif kind == "fail_submit":
-                plan.fail_submit("server_error", pattern, count=2)
+            elif kind in ("rate_limited", "server_error"):
+                plan.fail_submit(kind, pattern, count=1)
             elif kind == "reject_submit":
                 plan.reject_submit(pattern, reason="scripted reject", count=None)
         return plan
@@ -175,8 +181,9 @@ def draw(index: int, seed: int, *, strict: bool | None = None) -> Scenario:
         sc.rules.append(("lose_submit_response", f"*-{rng.randint(1, n)}-1"))
     if rng.random() < 0.2:
         sc.rules.append(("fill_during_cancel", "*"))
-    if rng.random() < 0.15:
-        sc.rules.append(("fail_submit", "*"))
+    if rng.random() < 0.3:
+        error = rng.choice(("rate_limited", "server_error"))
+        sc.rules.append((error, f"*-{rng.randint(1, n)}-{rng.choice(('1', '*'))}"))
     if not sc.strict and rng.random() < 0.3:
         sc.rules.append(("reject_submit", f"*-{rng.randint(1, n)}-*"))
     return sc
