@@ -89,7 +89,10 @@ CONFIGS: tuple[dict[str, Any], ...] = (
     {"timing": {"rest_fraction": 0}},
     {"timing": {"rest_fraction": 1}},
 )
-WIDE_BUDGET: dict[str, Any] = {"max_slippage_bps": 2000, "leveraged_etf_bps": 2000}
+WIDE_BUDGET: dict[str, Any] = {
+    f"{kind}_bps": 2000
+    for kind in ("max_slippage", "leveraged_etf", "high_volume_etf", "other_stock")
+}
 
 
 @dataclass(slots=True)
