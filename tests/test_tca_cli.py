@@ -108,7 +108,12 @@ def test_latency_option_delays_orders_and_a_late_order_misses_the_narrow_spread(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f = small_file(tmp_path / "abc.csv.gz")
+    # A budget wide enough to cross the 30c spread (75 bps): with the stock's 15 bps the
+    # late order would rest at the budget's bound instead of paying for its lateness.
+    cfg = tmp_path / "wide-budget.toml"
+    cfg.write_text("max_slippage_bps = 100\nother_stock_bps = 100\n", encoding="utf-8")
     base = ["--quotes", str(f), "--to", "09:30:20", "--every", "10s", "--summary-only"]
+    base += ["--config", str(cfg)]
     costs = {}
     for latency in ("30ms", "6s"):
         data = run_json(capsys, [*base, "--policy", "ladder", "--latency", latency])
@@ -187,8 +192,10 @@ def test_default_ladder_never_costs_more_than_market_and_completes_on_each_real_
     for s in ladders:
         assert s["decisions"] == 600, s["file"]
         assert 0 < s["ratio_to_market"] <= 1.02, s["file"]
-        assert s["completion_rate"] == 1.0, s["file"]
-        assert s["complete_within_rate"] == 1.0, s["file"]
+        # The slippage budget binds every child, so a day whose open runs away from the
+        # arrival mid leaves a few decisions unfilled: the target is 99.5%.
+        assert s["completion_rate"] >= 0.995, s["file"]
+        assert s["complete_within_rate"] >= 0.995, s["file"]
 
 
 def test_a_folder_a_glob_and_files_give_the_same_corpus(
