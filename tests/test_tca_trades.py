@@ -16,17 +16,13 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote, Side
+from better_orders.data.dataset import find_trades_file
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.files import (
-    QuoteFileError,
-    TradePrints,
-    find_trades_file,
-    quote_venue,
-)
+from better_orders.venues.sim.files import QuoteFileError, TradePrints, quote_venue
 from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York

@@ -10,7 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from better_orders.config.settings import BetterOrdersConfig, SpreadSettings, TimingSettings
+from better_orders.config.settings import (
+    BetterOrdersConfig,
+    GuardSettings,
+    SpreadSettings,
+    TimingSettings,
+)
+from better_orders.core.guards import GuardLimits
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
 from better_orders.core.quote_jumps import JumpRule
@@ -41,6 +47,29 @@ def timing_rules(settings: TimingSettings) -> TimingRules:
         recommend_wait_wide_seconds=settings.recommend_wait_wide_seconds,
         recommend_wait_normal_seconds=settings.recommend_wait_normal_seconds,
         recommend_wait_tight_seconds=settings.recommend_wait_tight_seconds,
+    )
+
+
+def guard_limits(
+    settings: GuardSettings,
+    *,
+    max_deployed: Decimal | None = None,
+    max_turnover: Decimal | None = None,
+    max_target_age: timedelta | None = None,
+) -> GuardLimits:
+    """The guards in force: ``[guards]``, each overridden by its argument when given; a
+    guard set to 0 is off."""
+    deployed = max_deployed if max_deployed is not None else settings.max_deployed
+    turnover = max_turnover if max_turnover is not None else settings.max_turnover
+    age = (
+        max_target_age
+        if max_target_age is not None
+        else timedelta(seconds=settings.max_target_age_seconds)
+    )
+    return GuardLimits(
+        max_deployed=deployed or None,
+        max_turnover=turnover or None,
+        max_target_age=age or None,
     )
 
 

@@ -346,6 +346,58 @@ class RiskSettings(_Section):
         return value.strip()
 
 
+class GuardSettings(_Section):
+    """Guards for unattended runs: a guard that trips refuses the whole run before any order."""
+
+    max_deployed: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most of equity (a fraction, e.g. 0.98) invested once the run is done; 0 = off",
+    )
+    max_turnover: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most traded notional (sells and buys) per run, over equity; 0 = off",
+    )
+    max_target_age_seconds: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "targets older than this are refused: a targets file by its modification time, "
+            "targets carrying an as_of by that; 0 = off"
+        ),
+    )
+
+
+class AlertSettings(_Section):
+    """Alerts through Apprise (the alerts extra): one URL per destination."""
+
+    urls: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Apprise URLs (mailto://, json://, slack://, tgram://...); the secrets in them "
+            "are masked wherever a URL is shown"
+        ),
+    )
+    cost_bps_over: Decimal = Field(
+        Decimal(0),
+        description="alert when a run's cost vs arrival mids is above this (bps); 0 = off",
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="how long an exiting command waits to deliver its alerts"
+    )
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        # Not echoed back: whatever was given may hold a secret.
+        raise ValueError("must be a list of Apprise URLs")
+
+
 class SymbolOverride(_Section):
     """Settings for one symbol that take precedence over its class's."""
 
@@ -407,6 +459,8 @@ class BetterOrdersConfig(_Section):
     tca: TcaSettings = TcaSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
     risk: RiskSettings = RiskSettings()
+    guards: GuardSettings = GuardSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator(
         "max_slippage_bps", "leveraged_etf_bps", "high_volume_etf_bps", "other_stock_bps"
