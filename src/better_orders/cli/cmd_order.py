@@ -64,6 +64,13 @@ def order(
     max_slippage_bps: Annotated[
         str | None, typer.Option(metavar="BPS", help="slippage budget vs the arrival mid")
     ] = None,
+    on_budget: Annotated[
+        str | None,
+        typer.Option(
+            metavar="stop|finish",
+            help="when the market runs beyond the budget: stop (default) or finish at market",
+        ),
+    ] = None,
     at: AtOption = None,
     quotes: Annotated[
         Path | None,
@@ -96,8 +103,13 @@ def order(
     what is left of the interrupted run; --new starts a new order instead.
     """
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
+    if on_budget is not None and on_budget not in ("stop", "finish"):
+        raise InvalidInputError(f"unknown on_budget {on_budget!r}: use stop or finish")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
+    if on_budget is not None:
+        ladder = cfg.ladder.model_copy(update={"on_budget": on_budget})
+        cfg = cfg.model_copy(update={"ladder": ladder})
     start = parse_instant(at) if at is not None else None
     if quotes is not None:
         quotes = _quote_source(quotes, spec.symbol, start)
