@@ -17,7 +17,7 @@ from cli_runner import run_cli
 ROOT = Path(__file__).resolve().parents[1]
 #: Libraries that only an extra brings; the base commands must not load them.
 EXTRA_LIBRARIES = {"alpaca", "requests", "httpx", "starlette", "uvicorn", "websockets", "msgpack"}
-EXTRA_LIBRARIES |= {"matplotlib", "plotly"}
+EXTRA_LIBRARIES |= {"matplotlib", "plotly", "apprise"}
 #: Import names of distributions whose import name is not their own name.
 IMPORT_NAMES = {"alpaca-py": "alpaca"}
 
@@ -63,7 +63,14 @@ def imported_by(args: list[str]) -> set[str]:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["order", "--help"], ["serve", "--help"], ["doctor", "--help"], ["tca", "--help"]],
+    [
+        ["--help"],
+        ["order", "--help"],
+        ["serve", "--help"],
+        ["doctor", "--help"],
+        ["tca", "--help"],
+        ["data", "fetch", "--help"],
+    ],
 )
 def test_help_does_not_load_the_extras(args: list[str]) -> None:
     assert not imported_by(args) & EXTRA_LIBRARIES
@@ -126,6 +133,9 @@ def test_the_base_install_trades_on_the_simulator(tmp_path: Path) -> None:
         (["account", "--broker", "alpaca"], "alpaca"),
         (["tca", "--quotes", "q.csv.gz", "--report", "r.html"], "tca"),
         (["tca", "--quotes", "q.csv.gz", "--png", "charts"], "tca"),
+        (["data", "fetch", "TQQQ", "--start", "2026-11-24"], "data"),
+        (["data", "import", "q.csv.gz"], "data"),
+        (["run", "--at", "open", "--targets", "t.toml", "--once", "--alert", "json://h"], "alerts"),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(args: list[str], extra: str) -> None:

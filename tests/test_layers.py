@@ -138,6 +138,7 @@ LAYERS = (
     ("engine", "tca", "server"),
     ("store",),
     ("venues",),
+    ("data",),
     ("config",),
     ("core",),
 )

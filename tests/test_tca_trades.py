@@ -16,17 +16,13 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import OrderRequest, OrderStatus, OrderType, Quote, Side
+from better_orders.data.dataset import find_trades_file
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
-from better_orders.venues.sim.files import (
-    QuoteFileError,
-    TradePrints,
-    find_trades_file,
-    quote_venue,
-)
+from better_orders.venues.sim.files import QuoteFileError, TradePrints, quote_venue
 from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
@@ -275,7 +271,8 @@ def test_skipping_quotes_changes_nothing_with_prints(tmp_path: Path) -> None:
         ("rest a slice", {"timing": {"rest_fraction": D("0.25")}}),
     ]:
         policy = BUILTIN_POLICIES["passive" if name == "passive" else "ladder"]
-        cfg = policy.config(BetterOrdersConfig())
+        # A budget that reaches across the 30c (75 bps) spread, so every order completes.
+        cfg = policy.config(BetterOrdersConfig(max_slippage_bps=100, other_stock_bps=100))
         if overlay:
             cfg = cfg.model_copy(update={"timing": cfg.timing.model_copy(update=overlay["timing"])})
         params = ladder_params(cfg, "ABC")
@@ -302,6 +299,8 @@ def test_cli_uses_the_companion_trades_file_unless_told_not_to(
         tmp_path / "abc_20240109_trades.csv.gz",
         [(timedelta(seconds=s, milliseconds=500), "40.01", 100, "", 0) for s in range(0, 200)],
     )
+    wide = tmp_path / "wide-budget.toml"
+    wide.write_text("max_slippage_bps = 100\nother_stock_bps = 100\n", encoding="utf-8")
     args = [
         "tca",
         "--quotes",
@@ -314,6 +313,9 @@ def test_cli_uses_the_companion_trades_file_unless_told_not_to(
         "--summary-only",
         "--policy",
         "passive",
+        # A budget that reaches across the 30c (75 bps) spread: the fallback completes.
+        "--config",
+        str(wide),
     ]
 
     def run(extra: list[str]) -> dict[str, object]:

@@ -16,6 +16,10 @@ from better_orders.cli.help_format import Command, Group
 from better_orders.config.loader import DEFAULT_SOURCE, LoadedConfig, load_config
 from better_orders.config.starter import starter_toml
 from better_orders.core.errors import ConfigError
+from better_orders.core.secret_urls import mask_url
+
+#: Settings whose values hold secrets (alert URLs): shown masked, never as written.
+SECRET_URL_FIELDS = frozenset({"alerts.urls"})
 
 config_app = typer.Typer(
     name="config",
@@ -62,6 +66,8 @@ def _table(loaded: LoadedConfig) -> Table:
             variables.append(detail)
         else:
             shown = escape(source)
+        if field in SECRET_URL_FIELDS:
+            value = tuple(mask_url(u) for u in value)
         table.add_row(escape(field), escape(_format(value)), shown)
     if variables:
         table.caption = escape(f"env: {', '.join(variables)}")
@@ -87,7 +93,9 @@ def show(
     """Show every setting, its effective value and where it came from."""
     loaded = load_config(config_path)
     if as_json:
-        print_json({"config": loaded.config.model_dump(), "sources": loaded.sources})
+        data = loaded.config.model_dump()
+        data["alerts"]["urls"] = [mask_url(u) for u in loaded.config.alerts.urls]
+        print_json({"config": data, "sources": loaded.sources})
     else:
         console.print(_table(loaded))
 

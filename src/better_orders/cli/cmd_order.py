@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,6 +30,9 @@ from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.timing import NEW_YORK
+from better_orders.data.dataset import find_symbol_day, symbol_days_at
+from better_orders.data.symbol_day import SymbolDay
 from better_orders.engine.commands import run_orders
 from better_orders.engine.execution import OrderSpec
 
@@ -60,10 +64,21 @@ def order(
     max_slippage_bps: Annotated[
         str | None, typer.Option(metavar="BPS", help="slippage budget vs the arrival mid")
     ] = None,
+    on_budget: Annotated[
+        str | None,
+        typer.Option(
+            metavar="stop|finish",
+            help="when the market runs beyond the budget: stop (default) or finish at market",
+        ),
+    ] = None,
     at: AtOption = None,
     quotes: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="replay this quote file instead of synthetic quotes"),
+        typer.Option(
+            metavar="FILE",
+            help="replay this quote file instead of synthetic quotes; or a dataset (or symbol) "
+            "folder: the symbol's day of --at",
+        ),
     ] = None,
     seed: SeedOption = 0,
     db: DbOption = None,
@@ -88,9 +103,16 @@ def order(
     what is left of the interrupted run; --new starts a new order instead.
     """
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
+    if on_budget is not None and on_budget not in ("stop", "finish"):
+        raise InvalidInputError(f"unknown on_budget {on_budget!r}: use stop or finish")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
+    if on_budget is not None:
+        ladder = cfg.ladder.model_copy(update={"on_budget": on_budget})
+        cfg = cfg.model_copy(update={"ladder": ladder})
     start = parse_instant(at) if at is not None else None
+    if quotes is not None:
+        quotes = _quote_source(quotes, spec.symbol, start)
     observer = None if json_out else StepPrinter(console)
     run_id, reports = run_orders(
         [spec],
@@ -118,6 +140,25 @@ def order(
     code = run_exit_code(reports, undone=False)
     if code:
         raise typer.Exit(code)
+
+
+def _quote_source(path: Path, symbol: str, at: datetime | None) -> Path:
+    """A quote file or symbol-day as given; in a dataset or symbol folder, the symbol's day of
+    ``at`` (or its only day)."""
+    days = symbol_days_at(path)
+    if days is None or SymbolDay.from_path(path) is not None:
+        return path
+    if at is not None:
+        found = find_symbol_day(path, symbol, at.astimezone(NEW_YORK).date())
+        assert found is not None
+        return found.path
+    mine = [d for d in days if d.symbol == symbol]
+    if len(mine) != 1:
+        held = f"{len(mine)} days" if mine else "no day"
+        raise InvalidInputError(
+            f"--quotes {path} holds {held} of {symbol}: choose the day with --at"
+        )
+    return mine[0].path
 
 
 def register(app: typer.Typer) -> None:

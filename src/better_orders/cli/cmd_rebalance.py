@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import csv
-import json
-import tomllib
+import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -22,11 +20,15 @@ from better_orders.cli.common import (
     DbOption,
     FeedOption,
     LiveOption,
+    MaxDeployedOption,
+    MaxTargetAgeOption,
+    MaxTurnoverOption,
     SeedOption,
     WaitOption,
     YesOption,
     add_number_column,
     console,
+    guards_from,
     parse_instant,
     print_error,
     print_json,
@@ -42,43 +44,8 @@ from better_orders.core.plan import Plan
 from better_orders.engine.commands import run_rebalance
 from better_orders.engine.rebalance import RebalanceReport, targets_from_pairs
 from better_orders.engine.runner import LadderEvent
-
-
-def load_targets_file(path: Path) -> list[tuple[str, str]]:
-    """Targets from TOML (a ``[targets]`` table or top level), JSON or CSV (symbol,weight)."""
-    if not path.is_file():
-        raise InvalidInputError(f"targets file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InvalidInputError(f"targets file {path} is not UTF-8 text") from None
-    except OSError as exc:
-        raise InvalidInputError(f"targets file {path} cannot be read: {exc.strerror}") from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-            table = data.get("targets", data)
-            return [(str(k), str(v)) for k, v in table.items()]
-        if suffix == ".json":
-            obj = json.loads(text, parse_float=Decimal)
-            table = obj.get("targets", obj) if isinstance(obj, dict) else None
-            if not isinstance(table, dict):
-                raise InvalidInputError(f"{path}: expected a JSON object of SYMBOL: weight")
-            return [(str(k), str(v)) for k, v in table.items()]
-        if suffix == ".csv":
-            rows = [r for r in csv.reader(text.splitlines()) if r and any(c.strip() for c in r)]
-            if rows and rows[0][0].strip().lower() == "symbol":
-                rows = rows[1:]
-            out = []
-            for n, row in enumerate(rows, start=1):
-                if len(row) != 2:
-                    raise InvalidInputError(f"{path}: row {n} should be symbol,weight: {row}")
-                out.append((row[0], row[1]))
-            return out
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInputError(f"{path}: cannot parse targets: {exc}") from None
-    raise InvalidInputError(f"{path}: targets file must be .toml, .json or .csv")
+from better_orders.engine.scheduled_run import guarded, stale_check
+from better_orders.engine.targets import read_targets_file
 
 
 def plan_table(plan: Plan) -> Table:
@@ -209,6 +176,9 @@ def rebalance(
         ),
     ] = False,
     wait: WaitOption = False,
+    max_deployed: MaxDeployedOption = None,
+    max_turnover: MaxTurnoverOption = None,
+    max_target_age: MaxTargetAgeOption = None,
 ) -> None:
     """Rebalance the (paper) portfolio to target weights, sells first, each leg through a ladder.
 
@@ -216,8 +186,8 @@ def rebalance(
     interrupted run exactly once instead of planning a new one.
     """
     pairs = targets_from_pairs(targets or [])
-    if targets_file is not None:
-        pairs += load_targets_file(targets_file)
+    doc = read_targets_file(targets_file) if targets_file is not None else None
+    pairs += doc.pairs if doc is not None else []
     if not pairs and resume is None:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
@@ -225,7 +195,10 @@ def rebalance(
     if notional_buys:
         rebalance_settings = cfg.rebalance.model_copy(update={"notional_buys": True})
         cfg = cfg.model_copy(update={"rebalance": rebalance_settings})
+    guards = guards_from(cfg, max_deployed, max_turnover, max_target_age)
     start = parse_instant(at) if at is not None else None
+    if doc is not None:
+        stale_check(doc, start or dt.datetime.now(dt.UTC), guards.max_target_age)
 
     def show_plan(plan: Plan) -> None:
         if not json_out:
@@ -242,7 +215,7 @@ def rebalance(
             config=cfg,
             dry_run=dry_run,
             observer=observer,
-            on_plan=show_plan,
+            on_plan=guarded(guards, None, show_plan),
             resume=resume,
             wait=wait,
             at=start,

@@ -60,6 +60,15 @@ def serve_command(
             "(repeatable; SYMBOL=FILE trades it under another ticker)",
         ),
     ] = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="[SYMBOL=]FILE",
+            help="serve this quote file (and its trades) as history only, through "
+            "/v2/stocks/{symbol}/quotes and /trades; any number of days per symbol; a dataset "
+            "symbol-day folder works too (repeatable)",
+        ),
+    ] = None,
     replay_from: Annotated[
         str | None,
         typer.Option(metavar="ISO", help="instant in the quote files that is replayed at start-up"),
@@ -196,6 +205,7 @@ def serve_command(
         faults=parse_fault_args(list(fault or ())),
         sip_allowed=not no_sip,
         rate_limit_per_minute=rate_limit,
+        history=tuple(_quote_file(h) for h in history or ()),
     )
     url = f"http://{host}:{port}"
 
@@ -205,6 +215,9 @@ def serve_command(
         account = "cash account" if cash_account else "margin account"
         where = "in " + str(db) if db else "in memory"
         console.print(f"  {quotes_from}; paper {account} {where}")
+        served = len(venue.quote_files) + len(config.history)
+        if served:
+            console.print(f"  historical quotes and trades of {served} file(s) at /v2/stocks/...")
         if config.faults:
             shown = ", ".join(f"{k}={v}" for k, v in config.faults.items())
             console.print(f"  faults: {shown}")

@@ -10,8 +10,10 @@ or named with ``--trades``) as executions, so resting orders can fill on real
 trades, conservatively (``sim.fills``). ``tca tune`` searches policy parameters
 (``cli.tca_tune``). Examples::
 
+    better-orders tca --example
     better-orders tca --quotes data/quotes
     better-orders tca --quotes 'data/quotes/lean_*_l1.csv.gz' --policy ladder,market,walk
+    better-orders tca --quotes ~/dataset/symbol=TQQQ      # every day of TQQQ in a dataset
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
 """
@@ -56,6 +58,7 @@ from better_orders.cli.tca_tables import (
 from better_orders.cli.tca_tune import tune
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
+from better_orders.data.example_data import example_quote_files
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, Resampler
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.evaluate import TcaResult, run_tca
@@ -152,6 +155,14 @@ def tca(
         int, typer.Option(metavar="N", help="bootstrap resamples of the symbol-days")
     ] = DEFAULT_RESAMPLES,
     seed: Annotated[int, typer.Option(metavar="N", help="seed of the bootstrap")] = DEFAULT_SEED,
+    example: Annotated[
+        bool,
+        typer.Option(
+            "--example",
+            help="replay the example data shipped with the package (IBM, AIG, BAC, "
+            "2013-10-07 09:30-09:40; better-orders data examples)",
+        ),
+    ] = False,
     json_out: JsonOption = False,
     summary_only: Annotated[
         bool,
@@ -180,7 +191,7 @@ def tca(
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
     options = ReplayOptions.parse(
-        quotes=quotes,
+        quotes=[*(quotes or []), *(str(f) for f in example_quote_files())] if example else quotes,
         more_quotes=more_quotes,
         trades=trades,
         no_trades=no_trades,

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -16,8 +17,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from better_orders.cli.extras import require_extra
+from better_orders.config.params import guard_limits
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.guards import GuardLimits, parse_age
 from better_orders.core.jsonable import to_jsonable
+from better_orders.core.model import to_decimal
 
 if TYPE_CHECKING:
     from better_orders.engine.commands import VenueChoice
@@ -115,6 +120,56 @@ AtOption = Annotated[
         "default: the most recent session's open",
     ),
 ]
+
+
+MaxDeployedOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-deployed",
+        metavar="FRACTION",
+        help="guard: most of equity invested after the run (0.98 or 98%); config "
+        "guards.max_deployed",
+    ),
+]
+MaxTurnoverOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-turnover",
+        metavar="FRACTION",
+        help="guard: most traded notional over equity in one run; config guards.max_turnover",
+    ),
+]
+MaxTargetAgeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--max-target-age",
+        metavar="AGE",
+        help="guard: refuse targets older than AGE (90m, 20h, 1d); config "
+        "guards.max_target_age_seconds",
+    ),
+]
+
+
+def fraction(text: str, what: str) -> Decimal:
+    """``0.98`` or ``98%`` as a fraction."""
+    raw = text.strip()
+    value = to_decimal(raw.removesuffix("%").strip(), what)
+    return value / 100 if raw.endswith("%") else value
+
+
+def guards_from(
+    config: BetterOrdersConfig,
+    max_deployed: str | None,
+    max_turnover: str | None,
+    max_target_age: str | None,
+) -> GuardLimits:
+    """The guards in force: ``[guards]``, each overridden by its flag when given."""
+    return guard_limits(
+        config.guards,
+        max_deployed=fraction(max_deployed, "--max-deployed") if max_deployed else None,
+        max_turnover=fraction(max_turnover, "--max-turnover") if max_turnover else None,
+        max_target_age=parse_age(max_target_age) if max_target_age else None,
+    )
 
 
 def check_feed(feed: str) -> None:

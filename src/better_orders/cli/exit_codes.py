@@ -32,6 +32,8 @@ OK = 0
 INCOMPLETE = BetterOrdersError.exit_code
 USAGE = InvalidInputError.exit_code
 INTERRUPTED = 130
+#: SIGTERM (a service manager stopping ``run``) cut a run short.
+STOPPED = 143
 INTERRUPTED_LINE = (
     "interrupted: nothing more is sent; a run in progress is journalled as interrupted "
     "(better-orders reconcile settles any order it left open)"
@@ -89,6 +91,12 @@ TABLE: tuple[ExitCode, ...] = (
         "the journal cannot be opened, is held by another run, or has no such run",
     ),
     ExitCode(INTERRUPTED, "interrupted", "Ctrl-C (SIGINT); the run is journalled as interrupted"),
+    ExitCode(
+        STOPPED,
+        "stopped",
+        "SIGTERM during a `run` (a service manager's stop); the run's open orders are "
+        "cancelled and it is journalled as interrupted",
+    ),
 )
 
 #: How the ladder records a child order a pre-trade check refused (``SubmitFailed.code``).

@@ -1,8 +1,10 @@
 """Optional parts of the install (extras), and the one-line failure when one is missing.
 
 The base install trades on the simulator. ``--broker alpaca`` and ``doctor`` need
-the ``alpaca`` extra, ``serve`` the ``server`` extra, and the charts of ``tca
---report/--png`` the ``tca`` extra (``pyproject.toml`` lists what each brings).
+the ``alpaca`` extra, ``serve`` the ``server`` extra, the charts of ``tca
+--report/--png`` the ``tca`` extra, and ``data fetch/import/ls`` (and reading a
+Parquet dataset) the ``data`` extra, and alerts the ``alerts`` extra (``pyproject.toml``
+lists what each brings).
 Commands import these libraries inside themselves, so one that does not need an
 extra never loads it, and one that needs a missing extra says which to install
 instead of showing a traceback.
@@ -20,6 +22,8 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "alpaca": ("httpx", "websockets"),
     "server": ("starlette", "uvicorn", "websockets", "msgpack"),
     "tca": ("matplotlib", "pyarrow"),
+    "data": ("httpx", "pyarrow"),
+    "alerts": ("apprise",),
 }
 
 

@@ -32,7 +32,8 @@ QuotesOption = Annotated[
     typer.Option(
         "--quotes",
         metavar="FILE",
-        help="quote files, folders of them, or 'GLOB' patterns (gzip CSV or Parquet)",
+        help="quote files, folders of them, or 'GLOB' patterns (gzip CSV or Parquet); a "
+        "dataset: its folder, a symbol's (DIR/symbol=X) or one symbol-day (DIR/symbol=X/date=Y)",
     ),
 ]
 MoreQuotesArgument = Annotated[

@@ -12,13 +12,16 @@ from decimal import Decimal
 
 from better_orders.config.settings import (
     BetterOrdersConfig,
+    GuardSettings,
     PatienceSettings,
     SpreadSettings,
     TimingSettings,
 )
+from better_orders.core.guards import GuardLimits
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
 from better_orders.core.patience import PatienceRules
+from better_orders.core.quote_jumps import JumpRule
 from better_orders.core.spread import PremarketAssessment, SpreadRules, assess_premarket
 from better_orders.core.timing import TimingRules
 
@@ -56,6 +59,29 @@ def patience_rules(settings: PatienceSettings) -> PatienceRules:
         at=settings.at,
         max_lean=settings.max_lean,
         drift_k=settings.drift_k,
+    )
+
+
+def guard_limits(
+    settings: GuardSettings,
+    *,
+    max_deployed: Decimal | None = None,
+    max_turnover: Decimal | None = None,
+    max_target_age: timedelta | None = None,
+) -> GuardLimits:
+    """The guards in force: ``[guards]``, each overridden by its argument when given; a
+    guard set to 0 is off."""
+    deployed = max_deployed if max_deployed is not None else settings.max_deployed
+    turnover = max_turnover if max_turnover is not None else settings.max_turnover
+    age = (
+        max_target_age
+        if max_target_age is not None
+        else timedelta(seconds=settings.max_target_age_seconds)
+    )
+    return GuardLimits(
+        max_deployed=deployed or None,
+        max_turnover=turnover or None,
+        max_target_age=age or None,
     )
 
 
@@ -103,8 +129,18 @@ def ladder_params(
         spread=spread_rules(config.spread),
         timing=timing_rules(config.timing),
         walk_fractions=lad.walk_fractions,
+        on_budget=lad.on_budget,
+        jumps=jump_rule(config.spread),
         patience=patience_rules(config.patience),
         volatility_bps=volatility_bps,
+    )
+
+
+def jump_rule(settings: SpreadSettings) -> JumpRule:
+    return JumpRule(
+        min_bps=settings.jump_bps,
+        spreads=settings.jump_spreads,
+        confirm_quotes=settings.jump_confirm_quotes,
     )
 
 

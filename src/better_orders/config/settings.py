@@ -42,6 +42,13 @@ DEFAULT_HIGH_VOLUME_ETFS = (
 )  # fmt: skip
 
 
+def positive_budget(value: Decimal) -> Decimal:
+    """A slippage budget of 0 bps could never fill (the bound is the arrival mid itself)."""
+    if value == 0:
+        raise ValueError("a slippage budget must be above 0 bps (0 could never fill)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -90,6 +97,26 @@ class SpreadSettings(_Section):
         Decimal("10"), gt=0, description="a spread wider than this % of mid is refused"
     )
     max_quote_age_seconds: float = Field(5.0, gt=0, description="older quotes are stale")
+    jump_bps: Decimal = Field(
+        Decimal("300"),
+        gt=0,
+        description=(
+            "a quote whose mid moves more than this (bps) and more than jump_spreads spreads "
+            "from the last accepted quote is held as a suspect jump"
+        ),
+    )
+    jump_spreads: Decimal = Field(
+        Decimal("10"), ge=0, description="... and more than this many of that quote's spreads"
+    )
+    jump_confirm_quotes: int = Field(
+        2,
+        ge=0,
+        le=100,
+        description=(
+            "later quotes that must stand near a held jump before an order is priced off it "
+            "(0 = never hold a quote)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SpreadSettings:
@@ -196,6 +223,13 @@ class LadderSettings(_Section):
     protection: Literal["limit_at_bound", "stop"] = Field(
         "limit_at_bound",
         description="when a market order would breach the budget: a limit at the bound, or stop",
+    )
+    on_budget: Literal["stop", "finish"] = Field(
+        "stop",
+        description=(
+            "when the market runs beyond the slippage budget: stop and report what is left, "
+            "or finish the rest with a market order at any price"
+        ),
     )
     protection_timeout_seconds: float = Field(
         10.0, gt=0, description="how long the protective limit at the bound may rest"
@@ -364,6 +398,58 @@ class RiskSettings(_Section):
         return value.strip()
 
 
+class GuardSettings(_Section):
+    """Guards for unattended runs: a guard that trips refuses the whole run before any order."""
+
+    max_deployed: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most of equity (a fraction, e.g. 0.98) invested once the run is done; 0 = off",
+    )
+    max_turnover: Decimal = Field(
+        Decimal(0),
+        ge=0,
+        description="most traded notional (sells and buys) per run, over equity; 0 = off",
+    )
+    max_target_age_seconds: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "targets older than this are refused: a targets file by its modification time, "
+            "targets carrying an as_of by that; 0 = off"
+        ),
+    )
+
+
+class AlertSettings(_Section):
+    """Alerts through Apprise (the alerts extra): one URL per destination."""
+
+    urls: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Apprise URLs (mailto://, json://, slack://, tgram://...); the secrets in them "
+            "are masked wherever a URL is shown"
+        ),
+    )
+    cost_bps_over: Decimal = Field(
+        Decimal(0),
+        description="alert when a run's cost vs arrival mids is above this (bps); 0 = off",
+    )
+    timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="how long an exiting command waits to deliver its alerts"
+    )
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip() for v in value if str(v).strip())
+        # Not echoed back: whatever was given may hold a secret.
+        raise ValueError("must be a list of Apprise URLs")
+
+
 class SymbolOverride(_Section):
     """Settings for one symbol that take precedence over its class's."""
 
@@ -373,6 +459,12 @@ class SymbolOverride(_Section):
     typical_spread_bps: Decimal | None = Field(
         None, gt=0, description="typical spread (bps of mid) when none has been learned yet"
     )
+
+    @field_validator("max_slippage_bps")
+    @classmethod
+    def _positive_budget(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else positive_budget(value)
+
     aggressive_ticks: int | None = Field(
         None, ge=0, le=100, description="ticks beyond the far touch for this symbol"
     )
@@ -420,6 +512,15 @@ class BetterOrdersConfig(_Section):
     tca: TcaSettings = TcaSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
     risk: RiskSettings = RiskSettings()
+    guards: GuardSettings = GuardSettings()
+    alerts: AlertSettings = AlertSettings()
+
+    @field_validator(
+        "max_slippage_bps", "leveraged_etf_bps", "high_volume_etf_bps", "other_stock_bps"
+    )
+    @classmethod
+    def _positive_budget(cls, value: Decimal) -> Decimal:
+        return positive_budget(value)
 
     @field_validator("leveraged_etfs", "high_volume_etfs", mode="before")
     @classmethod

@@ -68,6 +68,12 @@ class KillSwitchError(RiskLimitError):
     code = "kill_switch"
 
 
+class GuardTrippedError(RiskLimitError):
+    """A guard for unattended runs refused a whole run before any order was sent."""
+
+    code = "guard"
+
+
 class JournalError(BetterOrdersError):
     """The journal cannot be opened, is locked by another run, or is inconsistent."""
 

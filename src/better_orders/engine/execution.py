@@ -55,8 +55,11 @@ class OrderSpec:
         budget = None
         if max_slippage_bps is not None:
             budget = to_decimal(max_slippage_bps, "max_slippage_bps")
-            if budget < 0:
-                raise InvalidInputError(f"max_slippage_bps must be >= 0, got {budget}")
+            if budget <= 0:
+                raise InvalidInputError(
+                    f"max_slippage_bps must be > 0 (a budget of {budget} bps could never "
+                    "fill); no order sent"
+                )
         return cls(normalize_symbol(symbol), Side.parse(side), parse_quantity(qty), budget)
 
 

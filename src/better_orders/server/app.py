@@ -9,11 +9,11 @@ clients work against it with ``url_override``; the Alpaca adapter's integration
 tests run against it over real sockets on 127.0.0.1. What it models, what it
 refuses and what it leaves out is listed in the README.
 
-Routes: ``trading_api``, ``account_api``, ``positions``, ``watchlists`` and
-``data_api`` (each REST request through ``http.rest``), ``streams`` (``/stream``,
-and ``/stream/`` as the legacy alpaca-trade-api SDK spells it) and ``data_stream``
-(``/v2/{feed}``) for the websockets,
-``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any other path answers a JSON
+Routes: ``trading_api``, ``account_api``, ``positions``, ``watchlists``,
+``data_api`` and ``market_data`` (historical quotes and trades), each REST request
+through ``http.rest``; ``streams`` (``/stream``, and ``/stream/`` as the legacy
+alpaca-trade-api SDK spells it) and ``data_stream`` (``/v2/{feed}``) for the
+websockets; ``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any other path answers a JSON
 404 (a JSON 405 for a wrong method), as Alpaca's do.
 """
 
@@ -37,6 +37,7 @@ from better_orders.server.data_api import data_routes
 from better_orders.server.data_stream import data_stream
 from better_orders.server.errors import METHOD_NOT_ALLOWED, NOT_FOUND, SERVER_ERROR
 from better_orders.server.http import ServerConfig, ServerState, error_response
+from better_orders.server.market_data import HistoryStore, market_data_routes
 from better_orders.server.positions import position_routes
 from better_orders.server.streams import trading_stream
 from better_orders.server.trading_api import trading_routes
@@ -110,6 +111,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
         *position_routes(),
         *watchlist_routes(),
         *data_routes(),
+        *market_data_routes(),
         WebSocketRoute("/stream", trading_ws),
         WebSocketRoute("/stream/", trading_ws),
         WebSocketRoute("/v2/{feed}", data_ws),
@@ -122,6 +124,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
     )
     app.state.server = state
     app.state.watchlists = Watchlists()
+    app.state.history = HistoryStore(config.venue.quote_files + config.history)
     return app
 
 

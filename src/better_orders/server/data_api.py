@@ -52,8 +52,9 @@ FEEDS = ("iex", "sip", "delayed_sip", "otc", "boats", "overnight")
 MAX_LIMIT = 10_000
 
 
-def _check(request: Request) -> Query:
-    """The query, its ``feed`` and ``currency`` checked."""
+def check_feed(request: Request) -> Query:
+    """The query, its ``feed`` and ``currency`` checked (an unknown feed 400, SIP without
+    the plan 403)."""
     state: ServerState = request.app.state.server
     query = Query(request.query_params)
     feed = query.choice("feed", FEEDS, "iex")
@@ -92,7 +93,7 @@ def _tape(venue: PaperVenue, symbol: str) -> SymbolTape | None:
 
 
 async def latest_quotes(request: Request, venue: PaperVenue) -> Response:
-    query = _check(request)
+    query = check_feed(request)
     quotes: dict[str, Any] = {}
     for name in _names(query):
         quote = await venue.latest_quote(name)
@@ -102,7 +103,7 @@ async def latest_quotes(request: Request, venue: PaperVenue) -> Response:
 
 
 async def latest_quote(request: Request, venue: PaperVenue) -> Response:
-    _check(request)
+    check_feed(request)
     symbol = request.path_params["symbol"]
     quote = await venue.latest_quote(symbol)
     if quote is None:
@@ -124,7 +125,7 @@ def _latest_bar(venue: PaperVenue, symbol: str) -> dict[str, Any] | None:
 
 def _latest_many(key: str, latest: Callable[[PaperVenue, str], dict[str, Any] | None]) -> Handler:
     async def handler(request: Request, venue: PaperVenue) -> Response:
-        found = {n: latest(venue, n) for n in _names(_check(request))}
+        found = {n: latest(venue, n) for n in _names(check_feed(request))}
         return json_response({key: {n: v for n, v in found.items() if v is not None}})
 
     return handler
@@ -132,7 +133,7 @@ def _latest_many(key: str, latest: Callable[[PaperVenue, str], dict[str, Any] | 
 
 def _latest_one(key: str, latest: Callable[[PaperVenue, str], dict[str, Any] | None]) -> Handler:
     async def handler(request: Request, venue: PaperVenue) -> Response:
-        _check(request)
+        check_feed(request)
         symbol = request.path_params["symbol"].upper()
         found = latest(venue, symbol)
         if found is None:
@@ -201,14 +202,14 @@ def _bars(venue: PaperVenue, query: Query, names: list[str]) -> tuple[dict[str, 
 
 
 async def bars_many(request: Request, venue: PaperVenue) -> Response:
-    query = _check(request)
+    query = check_feed(request)
     bars, token = _bars(venue, query, _names(query))
     return json_response({"bars": bars, "next_page_token": token})
 
 
 async def bars_one(request: Request, venue: PaperVenue) -> Response:
     symbol = request.path_params["symbol"].upper()
-    bars, token = _bars(venue, _check(request), [symbol])
+    bars, token = _bars(venue, check_feed(request), [symbol])
     return json_response({"bars": bars.get(symbol, []), "symbol": symbol, "next_page_token": token})
 
 
@@ -232,12 +233,12 @@ async def _snapshot(venue: PaperVenue, symbol: str) -> dict[str, Any] | None:
 
 
 async def snapshots(request: Request, venue: PaperVenue) -> Response:
-    found = {n: await _snapshot(venue, n) for n in _names(_check(request))}
+    found = {n: await _snapshot(venue, n) for n in _names(check_feed(request))}
     return json_response({n: s for n, s in found.items() if s is not None})
 
 
 async def snapshot(request: Request, venue: PaperVenue) -> Response:
-    _check(request)
+    check_feed(request)
     symbol = request.path_params["symbol"].upper()
     found = await _snapshot(venue, symbol)
     if found is None:

@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -59,6 +60,8 @@ class ServerConfig:
     sip_allowed: bool = True
     rate_limit_per_minute: int = 200
     rate_window_seconds: float = 60.0
+    #: Files served only as history (``market_data``), beside the venue's quote files.
+    history: tuple[tuple[str | None, Path], ...] = ()
 
 
 class _Window:

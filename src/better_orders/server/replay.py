@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.venues.sim.files import TradePrints, find_trades_file, to_ns
+from better_orders.data.dataset import find_trades_file
+from better_orders.venues.sim.files import TradePrints, to_ns
 from better_orders.venues.sim.replay import ReplayQuotes, merge_trades
 
 

@@ -6,7 +6,9 @@ clear line and no work:
 
 * a file is taken as it is, but it must look like a quote file (its header names
   the quote columns); a trades file or anything else is refused by name;
-* a folder gives its quote files; the trades files beside them are companions
+* a dataset folder (``data fetch``, ``data import``) gives its complete symbol-days:
+  the whole dataset, one symbol's (``DIR/symbol=X``) or one day (``.../date=Y``);
+* any other folder gives its quote files; the trades files beside them are companions
   (``sim.files.find_trades_file``) and are skipped; any other file in it is refused;
 * a pattern with ``*``, ``?`` or ``[`` is expanded (``**`` across folders), must match
   something, and is then read like a folder's listing.
@@ -26,6 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.data.dataset import symbol_days_at
 
 #: The columns that make a file a quote file, and those of a trades file (``venues.sim.files``).
 QUOTE_COLUMNS = ("ts_utc_ns", "bid_px", "ask_px", "bid_sz", "ask_sz")
@@ -115,7 +118,10 @@ def resolve_quote_files(items: Sequence[str | Path]) -> list[Path]:
     for item in items:
         text = str(item)
         path = Path(text).expanduser()
-        if path.is_dir():
+        days = symbol_days_at(path)
+        if days is not None:
+            out.extend(day.path for day in days)
+        elif path.is_dir():
             out.extend(_listing(path.iterdir(), f"folder {path}"))
         elif path.is_file():
             kind, why = file_kind(path)

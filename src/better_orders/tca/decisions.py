@@ -19,7 +19,9 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
 from better_orders.core.volatility import realized_volatility_bps
-from better_orders.venues.sim.files import find_trades_file, from_ns
+from better_orders.data.dataset import find_trades_file
+from better_orders.data.symbol_day import SymbolDay
+from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 
 
@@ -39,12 +41,15 @@ class QuoteFile:
         trades: str | Path | None = None,
         find_trades: bool = False,
     ) -> QuoteFile:
-        """Load a quote file, with ``trades`` (or, with ``find_trades``, the companion
-        ``*_trades`` file beside it, ``sim.files.find_trades_file``) merged in as executions."""
+        """Load a quote file or a dataset's symbol-day, with ``trades`` (or, with
+        ``find_trades``, the trades beside it, ``data.dataset.find_trades_file``) merged
+        in as executions. A symbol-day is labelled ``SYMBOL YYYY-MM-DD``."""
         file = Path(path)
         if trades is None and find_trades:
             trades = find_trades_file(file)
-        return cls(file.name, ReplayQuotes.from_file(file, symbol=symbol, trades=trades))
+        day = SymbolDay.from_path(file)
+        label = str(day) if day is not None else file.name
+        return cls(label, ReplayQuotes.from_file(file, symbol=symbol, trades=trades))
 
     @property
     def trades(self) -> Path | None:

@@ -28,7 +28,6 @@ decides what to do about it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from better_orders.data.pacing import retry_delay
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.errors import AlpacaHTTPError
 from better_orders.venues.base import Clock
@@ -63,19 +63,6 @@ def auth_headers(credentials: Credentials) -> dict[str, str]:
         "APCA-API-KEY-ID": credentials.key_id,
         "APCA-API-SECRET-KEY": credentials.secret_key.reveal(),
     }
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds), else from ``X-RateLimit-Reset`` (epoch)."""
-    raw = headers.get("Retry-After")
-    if raw:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(raw))
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        with contextlib.suppress(ValueError):
-            return max(0.0, float(reset) - time.time())
-    return None
 
 
 def _server_count(budget: RateLimiter, headers: httpx.Headers) -> None:
@@ -119,7 +106,7 @@ def _failure(response: httpx.Response) -> AlpacaHTTPError:
     if not message:
         message = (response.text or response.reason_phrase or "").strip()[:200] or f"HTTP {status}"
     return AlpacaHTTPError(
-        message, status=status, code=code, retry_after=_retry_after(response.headers)
+        message, status=status, code=code, retry_after=retry_delay(response.headers, time.time())
     )
 
 

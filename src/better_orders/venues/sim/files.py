@@ -3,9 +3,11 @@
 The schema: one row per top-of-book change, ``ts_utc_ns, symbol, bid_px, ask_px,
 bid_sz, ask_sz`` (gzip/plain CSV, or Parquet), optionally with LOBSTER's
 ``event_type, event_size, event_px, event_dir``; trades files hold ``ts_utc_ns,
-symbol, price, size, cond, corr``. Prices become int64 in units of $0.0001 so
-nothing is rounded. Every problem raises ``QuoteFileError`` naming the file (and
-the row or column where it applies).
+symbol, price, size, cond, corr``. A symbol-day folder of a dataset
+(``DIR/symbol=X/date=Y``, ``better_orders.data``) is read as its ``quotes.parquet``
+and ``trades.parquet``. Prices become int64 in units of $0.0001 so nothing is
+rounded. Every problem raises ``QuoteFileError`` naming the file (and the row or
+column where it applies).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import numpy.typing as npt
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol
+from better_orders.data.schema import Kind
+from better_orders.data.symbol_day import SymbolDay
 from better_orders.venues.sim.source import require_aware
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,6 +71,9 @@ def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
     ``symbol`` overrides the file's (pseudonymised) symbol; without it the file
     must hold exactly one. Execution arrays are present only for LOBSTER files.
     """
+    day = SymbolDay.from_path(file)
+    if symbol is None and day is not None:
+        symbol = day.symbol  # a dataset's symbol-day says whose quotes it holds
     frame = _read_frame(file, need_symbol=symbol is None)
     n = len(frame)
     if n == 0:
@@ -128,13 +135,14 @@ def _read_frame(file: Path, *, need_symbol: bool) -> Any:
     """The file's columns we use, as a pandas DataFrame; typed errors for every failure."""
     import pandas as pd  # heavy: only when a file is actually loaded
 
+    file = _data_file(file, "quotes")
     if not file.exists():
         raise QuoteFileError(f"quote file {file} does not exist")
     if not file.is_file() or not os.access(file, os.R_OK):
         raise QuoteFileError(f"quote file {file} is not a readable file")
     if file.stat().st_size == 0:
         raise QuoteFileError(f"quote file {file} is empty")
-    parquet = file.suffix.lower() in (".parquet", ".pq")
+    parquet = _is_parquet(file)
     try:
         if parquet:
             try:
@@ -156,7 +164,7 @@ def _read_frame(file: Path, *, need_symbol: bool) -> Any:
             )
         use = wanted + [c for c in _EVENT_COLUMNS if c in columns]
         if parquet:
-            frame = pd.read_parquet(file, columns=use)
+            frame = _read_parquet(file, use)
             if frame["ts_utc_ns"].isna().any():
                 raise ValueError("ts_utc_ns has missing values")
             return frame
@@ -274,19 +282,20 @@ class TradePrints:
         symbol: str | None = None,
         venue: Sequence[str] = (),
     ) -> TradePrints:
-        """Load a trades file; with ``symbol``, it must be that stock's (a typed error if not).
+        """Load a trades file (CSV, Parquet, or a symbol-day's); with ``symbol``, it must be
+        that stock's (a typed error if not).
 
         ``venue``: the exchange codes of a single-venue quote file (``quote_venue``);
         prints on other exchanges are then marked ``away``.
         """
         import pandas as pd
 
-        file = Path(path)
+        file = _data_file(Path(path), "trades")
         if not file.is_file():
             raise QuoteFileError(f"trades file {file} does not exist")
         wanted = ("ts_utc_ns", "price", "size", "cond", "corr")
         try:
-            columns = list(pd.read_csv(file, nrows=0).columns)
+            columns = _columns(file)
             missing = [c for c in wanted if c not in columns]
             if missing:
                 raise QuoteFileError(
@@ -294,26 +303,31 @@ class TradePrints:
                     f"(it has: {', '.join(map(str, columns)) or 'none'})"
                 )
             use = list(wanted) + [c for c in ("symbol", "exchange") if c in columns]
-            frame = pd.read_csv(
-                file,
-                usecols=use,
-                dtype={
-                    "ts_utc_ns": "int64",
-                    "price": "float64",
-                    "size": "float64",
-                    "cond": "string",
-                    "corr": "float64",
-                    "symbol": "string",
-                    "exchange": "string",
-                },
-                keep_default_na=False,
-                na_values={"price": [""], "size": [""], "corr": [""]},
-            )
+            if _is_parquet(file):
+                frame = _read_parquet(file, use)
+            else:
+                frame = pd.read_csv(
+                    file,
+                    usecols=use,
+                    dtype={
+                        "ts_utc_ns": "int64",
+                        "price": "float64",
+                        "size": "float64",
+                        "cond": "string",
+                        "corr": "float64",
+                        "symbol": "string",
+                        "exchange": "string",
+                    },
+                    keep_default_na=False,
+                    na_values={"price": [""], "size": [""], "corr": [""]},
+                )
         except QuoteFileError:
             raise
         except pd.errors.EmptyDataError:
             raise QuoteFileError(f"trades file {file} is empty") from None
         except (OSError, EOFError, zlib.error, UnicodeDecodeError, ValueError) as exc:
+            raise QuoteFileError(f"trades file {file} cannot be read: {exc}") from None
+        except Exception as exc:  # pyarrow raises its own types for damaged Parquet files
             raise QuoteFileError(f"trades file {file} cannot be read: {exc}") from None
         if symbol is not None and "symbol" in frame.columns:
             names = sorted({str(x) for x in frame["symbol"].dropna().unique()})
@@ -325,9 +339,10 @@ class TradePrints:
         px = frame["price"].to_numpy(dtype=np.float64)
         size = frame["size"].to_numpy(dtype=np.float64)
         corr = frame["corr"].to_numpy(dtype=np.float64)
-        conds = [str(c) for c in frame["cond"].fillna("").to_numpy(dtype=object)]
         valid = np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0)
-        fillable = fillable_conditions(conds)
+        # Judged once per distinct condition, not per print: a day has a handful of them.
+        codes, distinct = pd.factorize(frame["cond"].fillna(""))
+        fillable = fillable_conditions([str(c) for c in distinct])[codes]
         e4 = np.rint(np.nan_to_num(px) * 1e4).astype(np.int64)
         on_grid = np.abs(np.nan_to_num(px) * 1e4 - e4) <= 1e-3
         penny = (e4 % 100 == 0) | (e4 < 10_000)
@@ -372,27 +387,39 @@ def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
     return next((VENUE_CODES[t] for t in tokens if t in VENUE_CODES), ())
 
 
-def find_trades_file(quote_file: str | os.PathLike[str]) -> Path | None:
-    """The companion trades file of a single-venue quote file, if it sits beside it.
+def _is_parquet(file: Path) -> bool:
+    return file.suffix.lower() in (".parquet", ".pq")
 
-    For ``PREFIX_..._bbo.csv.gz`` or ``PREFIX_..._l1.csv.gz`` (any of the quote
-    suffixes), the longest ``PREFIX_trades.<same suffix>`` in the same folder
-    whose prefix still names the day (an 8-digit token): e.g.
-    ``taq_XXX_20180102_nyse_bbo.csv.gz`` -> ``taq_XXX_20180102_trades.csv.gz``.
-    """
-    file = Path(quote_file)
-    name = file.name
-    suffix = next((s for s in (".csv.gz", ".csv") if name.endswith(s)), None)
-    if suffix is None:
-        return None
-    tokens = name[: -len(suffix)].split("_")
-    if len(tokens) < 2 or tokens[-1].lower() not in ("bbo", "l1", "quotes", "nbbo"):
-        return None
-    for k in range(len(tokens) - 1, 0, -1):
-        prefix = tokens[:k]
-        if not any(t.isdigit() and len(t) == 8 for t in prefix):
-            break
-        candidate = file.with_name("_".join(prefix) + "_trades" + suffix)
-        if candidate.is_file():
-            return candidate
-    return None
+
+def _read_parquet(file: Path, columns: list[str]) -> Any:
+    """Parquet columns as a DataFrame; text as categories (a day repeats a few values)."""
+    import pyarrow.parquet as pq
+
+    text = [c for c in ("symbol", "cond") if c in columns]
+    # ParquetFile, not read_table: no dataset discovery, a few ms instead of tens per file.
+    table = pq.ParquetFile(file, read_dictionary=text).read(columns=columns, use_threads=False)
+    return table.to_pandas()
+
+
+def _columns(file: Path) -> list[str]:
+    """The column names of a CSV or Parquet file, reading no rows."""
+    if _is_parquet(file):
+        import pyarrow.parquet as pq
+
+        return list(pq.read_schema(file).names)
+    import pandas as pd
+
+    return [str(c) for c in pd.read_csv(file, nrows=0).columns]
+
+
+def _data_file(path: Path, kind: Kind) -> Path:
+    """``path``, or the ``kind`` file of the symbol-day folder ``path`` names."""
+    if not path.is_dir():
+        return path
+    day = SymbolDay.from_path(path)
+    if day is None:
+        raise QuoteFileError(
+            f"{kind[:-1]} file {path} is not a readable file but a folder: give a file, or a "
+            "symbol-day folder of a dataset (DIR/symbol=SYMBOL/date=YYYY-MM-DD)"
+        )
+    return day.file(kind)

@@ -1,0 +1,244 @@
+"""The Parquet dataset: import, listing, and replays reading it as they read files.
+
+Built from the example files shipped with the package (and, where the shared data
+is available, from its files too): a symbol-day read from the dataset gives the
+replay exactly the arrays the CSV file gives it, so ``tca`` and ``order`` come out
+the same either way.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from better_orders.data.csv_files import read_csv
+from better_orders.data.dataset import Dataset, find_trades_file, symbol_days_at
+from better_orders.data.example_data import example_quote_files, examples_folder
+from better_orders.data.importer import import_files
+from better_orders.data.symbol_day import DatasetError, SymbolDay
+from better_orders.venues.sim.replay import ReplayQuotes
+from cli_runner import run_cli
+from test_dependencies import without_extras
+
+ROOT = Path(__file__).resolve().parents[1]
+ARRAYS = ("ts_ns", "bid_e4", "ask_e4", "bid_sz", "ask_sz")
+EXECUTIONS = ("exec_px_e4", "exec_sz", "exec_dir", "exec_hidden")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "ds"
+    import_files(example_quote_files(), Dataset.for_writing(root))
+    return root
+
+
+def assert_same_replay(a: ReplayQuotes, b: ReplayQuotes) -> None:
+    assert a.symbol == b.symbol
+    for name in ARRAYS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.has_executions == b.has_executions
+    if a.has_executions:
+        for name in EXECUTIONS:
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_import_makes_one_symbol_day_per_file_and_ls_lists_them(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli(["data", "ls", "--dataset", str(dataset), "--json"], capsys)
+    assert code == 0, err
+    rows = {(r["symbol"], r["date"]): r for r in json.loads(out)["symbol_days"]}
+    assert sorted(rows) == [("AIG", "2013-10-07"), ("BAC", "2013-10-07"), ("IBM", "2013-10-07")]
+    ibm = rows[("IBM", "2013-10-07")]
+    assert (ibm["quotes"], ibm["trades"]) == (1550, 1539)
+    assert (ibm["first_et"], ibm["last_et"]) == ("09:30:00", "09:39:59")
+    assert ibm["origin"] == "import" and ibm["complete"]
+    assert ibm["provenance"]["origin"]["files"] == [
+        "lean_IBM_20131007_l1.csv.gz",
+        "lean_IBM_20131007_trades.csv.gz",
+    ]
+    code, out, _ = run_cli(["data", "ls", "--dataset", str(dataset)], capsys)
+    assert code == 0 and "3 symbol-day(s)" in out and "1,550" in out
+
+
+def test_the_dataset_holds_the_files_rows_unchanged(dataset: Path) -> None:
+    import pyarrow.parquet as pq
+
+    day = SymbolDay(
+        dataset, "IBM", SymbolDay.from_path(dataset / "symbol=IBM" / "date=2013-10-07").day
+    )  # type: ignore[union-attr]
+    for kind, file in (("quotes", "lean_IBM_20131007_l1"), ("trades", "lean_IBM_20131007_trades")):
+        expected = read_csv(examples_folder() / f"{file}.csv.gz", kind)  # type: ignore[arg-type]
+        got = pq.read_table(day.file(kind)).to_pandas()  # type: ignore[arg-type]
+        assert list(got.columns) == list(expected.columns)
+        for column in expected.columns:
+            if column == "ts_et":
+                text = got[column].dt.strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+                assert text.tolist() == expected[column].tolist()
+            else:
+                assert got[column].tolist() == expected[column].tolist(), column
+
+
+def test_a_symbol_day_replays_exactly_as_its_csv_file(dataset: Path) -> None:
+    for quotes in example_quote_files():
+        symbol = quotes.name.split("_")[1]
+        day = dataset / f"symbol={symbol}" / "date=2013-10-07"
+        assert find_trades_file(day) == day / "trades.parquet"
+        from_csv = ReplayQuotes.from_file(quotes, trades=find_trades_file(quotes))
+        from_dataset = ReplayQuotes.from_file(day, trades=find_trades_file(day))
+        assert_same_replay(from_csv, from_dataset)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    "name",
+    ["taq_XXX_20180102_nyse_bbo", "lobster_AMZN_20120621_l1", "lean1s_SPY_20131007_l1"],
+)
+def test_shared_files_replay_the_same_from_the_dataset(
+    quotes_dir: Path, tmp_path: Path, name: str
+) -> None:
+    quotes = quotes_dir / f"{name}.csv.gz"
+    (imported,) = import_files([quotes], Dataset.for_writing(tmp_path / "ds"))
+    day = imported.day.path
+    from_csv = ReplayQuotes.from_file(quotes, trades=find_trades_file(quotes))
+    from_dataset = ReplayQuotes.from_file(day, trades=find_trades_file(day))
+    assert_same_replay(from_csv, from_dataset)
+
+
+def test_paths_name_one_symbol_day_a_symbols_days_or_the_whole_dataset(dataset: Path) -> None:
+    every = symbol_days_at(dataset)
+    assert every is not None and [str(d) for d in every] == [
+        "AIG 2013-10-07",
+        "BAC 2013-10-07",
+        "IBM 2013-10-07",
+    ]
+    ibm = symbol_days_at(dataset / "symbol=IBM")
+    assert ibm is not None and [str(d) for d in ibm] == ["IBM 2013-10-07"]
+    assert symbol_days_at(example_quote_files()[0]) is None  # a file is read as a file
+
+
+def test_an_unfinished_symbol_day_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "ds"
+    day = root / "symbol=TQQQ" / "date=2026-11-24"
+    (day / ".partial").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="is not complete"):
+        symbol_days_at(day)
+    with pytest.raises(DatasetError, match="holds no complete symbol-day"):
+        symbol_days_at(root)
+
+
+def test_tca_over_the_dataset_equals_tca_over_the_files(
+    dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["--from", "09:30", "--to", "09:31", "--every", "10s", "--policy", "ladder,market"]
+
+    def summary(*quotes: str) -> list[tuple[str, str, float, float]]:
+        code, out, err = run_cli(["tca", "--quotes", *quotes, *base, "--json"], capsys)
+        assert code == 0, err
+        rows = json.loads(out)["summary"]
+        return [(r["symbol"], r["policy"], r["mean_cost_bps"], r["decisions"]) for r in rows]
+
+    files = [str(f) for f in example_quote_files()]
+    by_file = summary(*files)
+    assert summary(str(dataset)) == by_file
+    assert summary(str(dataset / "symbol=IBM")) == [r for r in by_file if r[0] == "IBM"]
+    code, out, _ = run_cli(
+        ["tca", "--quotes", str(dataset / "symbol=BAC" / "date=2013-10-07"), *base], capsys
+    )
+    assert code == 0 and "BAC 2013-10-07" in out and "trades.parquet" in out
+
+
+def test_order_replays_the_symbols_day_of_at_from_a_dataset(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "j.sqlite3")
+    at = ["--at", "2013-10-07T09:31:00", "--db", db, "--json"]
+    code, out, err = run_cli(["order", "buy", "AIG", "100", "--quotes", str(dataset), *at], capsys)
+    assert code == 0, err
+    from_dataset = json.loads(out)["report"]
+    csv = str(next(f for f in example_quote_files() if "_AIG_" in f.name))
+    code, out, err = run_cli(["order", "buy", "AIG", "100", "--quotes", csv, *at], capsys)
+    assert code == 0, err
+    from_file = json.loads(out)["report"]
+    for key in ("filled_qty", "avg_fill_price", "cost_bps", "arrival_mid"):
+        assert from_dataset[key] == from_file[key], key
+    code, _, err = run_cli(
+        ["order", "buy", "AIG", "1", "--quotes", str(dataset), "--db", db], capsys
+    )
+    assert (code == 2 and "--at" not in err) or "1 days" not in err  # one day: no --at needed
+    code, _, err = run_cli(
+        [
+            "order",
+            "buy",
+            "AIG",
+            "1",
+            "--quotes",
+            str(dataset),
+            "--at",
+            "2013-10-08T09:31:00",
+            "--db",
+            db,
+        ],
+        capsys,
+    )
+    assert code != 0 and "has no AIG 2013-10-08 (it has AIG 2013-10-07)" in err
+
+
+# -- the example data in the package ------------------------------------------------------------
+
+
+def test_the_example_data_is_small_and_says_where_it_comes_from() -> None:
+    folder = examples_folder()
+    files = sorted(p.name for p in folder.iterdir() if p.name != "__pycache__")
+    assert files == [
+        "LICENSE-Apache-2.0",
+        "README.md",
+        "lean_AIG_20131007_l1.csv.gz",
+        "lean_AIG_20131007_trades.csv.gz",
+        "lean_BAC_20131007_l1.csv.gz",
+        "lean_BAC_20131007_trades.csv.gz",
+        "lean_IBM_20131007_l1.csv.gz",
+        "lean_IBM_20131007_trades.csv.gz",
+    ]
+    assert sum(p.stat().st_size for p in folder.glob("*.csv.gz")) < 1_000_000
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "QuantConnect/Lean" in readme and "Apache License, Version 2.0" in readme
+    assert "AlgoSeek" in readme
+    notice = (ROOT / "NOTICE").read_text(encoding="utf-8")
+    assert "QuantConnect/Lean" in notice and "Apache" in notice
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = pyproject["tool"]["setuptools"]["package-data"]["better_orders.data"]
+    assert {"examples/*.csv.gz", "examples/README.md", "examples/LICENSE-Apache-2.0"} <= set(
+        shipped
+    )
+
+
+@pytest.mark.realdata
+def test_the_example_rows_are_the_shared_files_rows_around_the_open(quotes_dir: Path) -> None:
+    for example in example_quote_files():
+        for kind, name in (
+            ("quotes", example.name),
+            ("trades", example.name.replace("_l1", "_trades")),
+        ):
+            full = read_csv(quotes_dir / name, kind)  # type: ignore[arg-type]
+            clock = full["ts_et"].str.slice(11, 19)
+            window = full[(clock >= "09:29:00") & (clock < "09:40:00")].reset_index(drop=True)
+            shipped = read_csv(example.parent / name, kind)  # type: ignore[arg-type]
+            assert shipped.equals(window), name
+
+
+def test_tca_example_runs_in_a_base_install() -> None:
+    done = without_extras(["tca", "--example", "--to", "09:30:30", "--every", "10s", "--json"])
+    assert done.returncode == 0, done.stderr
+    files = [f["file"] for f in json.loads(done.stdout)["files"]]
+    assert files == [f.name for f in example_quote_files()]
+
+
+def test_data_examples_prints_the_paths(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["data", "examples", "--paths"], capsys)
+    assert code == 0
+    assert [Path(line) for line in out.splitlines()] == example_quote_files()
