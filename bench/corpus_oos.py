@@ -10,9 +10,10 @@ on every quote file of the shared data folder: a small grid of candidates around
 the shipped defaults (the defaults themselves among them), every candidate and the
 market order on every symbol-day once, then leave-one-symbol-day-out
 cross-validation: for each held-out symbol-day, the candidate with the lowest
-ratio to market on the other days (completing >= 99.5% within the window) is
-picked and measured on the held-out day. Every figure printed is that held-out
-measurement: nothing is scored on a day that helped choose it.
+ratio to market on the other days is
+picked and measured on the held-out day (``--min-completion``, default 90%, is what a
+candidate must complete on the other days to be picked). Every figure printed is that
+held-out measurement: nothing is scored on a day that helped choose it.
 
 Scenarios: ``open-30ms``, ``open-100ms``, ``open-250ms`` (09:30-09:35, a decision
 every ``--every``, buys and sells, 150 s to complete, orders reaching the venue
@@ -52,19 +53,22 @@ from better_orders.tca.tune_space import parse_param, search_space
 from better_orders.venues.sim.exchange import Latency
 from tca_speed import data_folder
 
-#: The grid around the defaults at the open: how long the spread may be waited out and how
-#: much rests meanwhile, and the patient rest when the spread is not worth waiting out.
-OPEN_PARAMS = (
-    "spread.wait_ratio=0.4,0.5",
-    "timing.rest_fraction=0,0.25",
-    "patience.opening_seconds=0,3",
-)
+#: The grid around the defaults at the open: the patient rest's length when the spread is not
+#: worth waiting out (the defaults are the out-of-sample winner of a larger ``tca tune``).
+OPEN_PARAMS = ("patience.opening_seconds=4,8,15",)
 #: The grid around the defaults after the open: the patient rest's length, place and lean.
 LATE_PARAMS = (
     "patience.regular_seconds=10,20",
     "patience.at=0,0.5",
     "patience.max_lean=0.3,1",
 )
+
+
+#: Completion a candidate needs to be picked. Lower than ``tca tune``'s 99.5%: with the
+#: slippage budget binding every child (``on_budget = "stop"``) the defaults leave a few
+#: decisions unfilled on the days whose open runs beyond the budget (AMZN, XXX), and so would
+#: every candidate; what is left is valued at the far touch, and completion is reported.
+MIN_COMPLETION = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +159,12 @@ def summarize(result: TuneResult) -> dict[str, Any]:
                     "completion": _completion(result, days),
                 }
             )
+    # The shipped defaults as they are (candidate 0, chosen by nothing here): a fixed policy's
+    # ratio over the days is out of sample by itself.
+    defaults = {group: m.ratio(0, np.isin(np.arange(m.days), days)) for group, days in groups}
     return {
         "candidates": [{"name": c.name, "values": c.describe()} for c in result.candidates],
+        "defaults_ratio": defaults,
         "per_symbol_day": per_day,
         "pooled": pooled,
         "wall_seconds": result.wall_seconds,
@@ -190,6 +198,8 @@ def print_summary(name: str, summary: dict[str, Any]) -> None:
         print(
             f"{group:<16} {p['side']:<5} {_fmt(p['ratio']):>6} {interval:>16} {_fmt(done, 1):>6}%"
         )
+    fixed = ", ".join(f"{g} {_fmt(v)}" for g, v in summary["defaults_ratio"].items())
+    print(f"the defaults as shipped (no choosing): {fixed}")
     print(
         f"{summary['decisions']:,} decisions x cells in {summary['wall_seconds']:.0f} s wall, "
         f"{summary['cpu_seconds']:.0f} s CPU"
@@ -264,6 +274,12 @@ def main() -> None:
     )
     parser.add_argument("--param", action="append", help="open grid (default OPEN_PARAMS)")
     parser.add_argument("--late-param", action="append", help="late grid (default LATE_PARAMS)")
+    parser.add_argument(
+        "--min-completion",
+        type=float,
+        default=MIN_COMPLETION,
+        help="completion within the window a candidate needs to be picked",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     files = resolve_quote_files([data_folder(args.data)])
@@ -289,7 +305,9 @@ def main() -> None:
             within_seconds=scenario.within_seconds,
             fees=FeeSchedule(),
         )
-        result = run_tune(candidates, days, config, window, jobs=args.jobs)
+        result = run_tune(
+            candidates, days, config, window, jobs=args.jobs, min_completion=args.min_completion
+        )
         results[scenario.name] = summarize(result)
         print_summary(scenario.name, results[scenario.name])
     print("\n== targets ==")

@@ -252,7 +252,7 @@ class PatienceSettings(_Section):
     """Resting the order briefly before crossing, where the ladder would cross at once."""
 
     opening_seconds: float = Field(
-        0.0,
+        8.0,
         ge=0,
         le=60,
         description=(
