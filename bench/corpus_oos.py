@@ -57,11 +57,7 @@ from tca_speed import data_folder
 #: worth waiting out (the defaults are the out-of-sample winner of a larger ``tca tune``).
 OPEN_PARAMS = ("patience.opening_seconds=4,8,15",)
 #: The grid around the defaults after the open: the patient rest's length, place and lean.
-LATE_PARAMS = (
-    "patience.regular_seconds=10,20",
-    "patience.at=0,0.5",
-    "patience.max_lean=0.3,1",
-)
+LATE_PARAMS = ("patience.regular_seconds=20,40", "patience.max_lean=0.3,1")
 
 
 #: Completion a candidate needs to be picked. Lower than ``tca tune``'s 99.5%: with the

@@ -252,7 +252,7 @@ class PatienceSettings(_Section):
     """Resting the order briefly before crossing, where the ladder would cross at once."""
 
     opening_seconds: float = Field(
-        8.0,
+        15.0,
         ge=0,
         le=60,
         description=(
@@ -261,7 +261,7 @@ class PatienceSettings(_Section):
         ),
     )
     regular_seconds: float = Field(
-        0.0,
+        40.0,
         ge=0,
         le=120,
         description=(
