@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from better_orders.core.model import Fill, OrderRequest, OrderUpdate
-from better_orders.store.records import QuoteMark
 from better_orders.store.fill_recovery import executions_at_broker, record_missing_fills
+from better_orders.store.records import QuoteMark
 from better_orders.store.writer import JournalWriter
 from better_orders.venues.base import Broker, Clock
 

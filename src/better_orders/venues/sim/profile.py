@@ -35,7 +35,7 @@ _LATENCIES = ("submit", "cancel", "update", "market_data")
 class SimProfile:
     """The models a simulated venue runs with (see the module docstring)."""
 
-    latency: Latency = Latency()
+    latency: Latency = field(default_factory=Latency)
     queue_share: Decimal = Decimal(1)
     partial_fill: float = 0.0
     #: What the profile was fitted from (counts, the journal, tolerances), for the reader.
