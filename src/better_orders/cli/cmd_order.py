@@ -17,9 +17,11 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    SimProfileOption,
     WaitOption,
     YesOption,
     console,
+    load_sim_profile,
     parse_instant,
     print_error,
     print_json,
@@ -74,6 +76,7 @@ def order(
         ),
     ] = None,
     seed: SeedOption = 0,
+    sim_profile: SimProfileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
@@ -113,6 +116,7 @@ def order(
         at=start,
         seed=seed,
         quotes=[quotes] if quotes else None,
+        sim_profile=load_sim_profile(sim_profile),
     )
     report = reports[0]
     if json_out:

@@ -6,8 +6,9 @@ marked for that symbol in that run (``tca.own_fills.LegRecord.book``): a step fu
 through the arrival, every fill and the quotes after them. The order is submitted
 when the ladder sent it; one the venue canceled is cancelled so that the cancel
 lands when the real one did, one that filled is cancelled (if the replay has not
-filled it) when the real fill was. The ladder's decisions are the real ones: only the fill model, the latency
-and the partial fills are the simulator's, which is what calibrating it can change.
+filled it) when the real fill was. The ladder's decisions are the real ones: only
+the fill model, the latency and the partial fills are the simulator's, which is
+what calibrating it can change.
 
 Predicted fills get their quotes from the same step function: the quote in force
 at the fill and the delays after it.
@@ -48,6 +49,9 @@ class FillReplay:
             return {o.request.client_order_id: [] for o in leg.orders}
         out: dict[str, list[MarkedFill]] = {}
         for n, order in enumerate(leg.orders):
+            if order.rejected:
+                out[order.request.client_order_id] = []
+                continue
             end = order.ended or order.started
             if not order.filled:  # the venue ended it on a cancel sent one latency before
                 end -= self.profile.latency.cancel

@@ -56,6 +56,12 @@ _TIMES = (
     (time(16, 0), "after close"),
 )
 GROUPS = ("symbol", "class", "time", "policy")
+TITLES = {
+    "symbol": "By symbol",
+    "class": "By asset class",
+    "time": "By time of day (New York, at the arrival)",
+    "policy": "By policy",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,8 @@ class ChildOrder:
     #: When the venue ended it (the time of its last event), as the ladder recorded.
     ended: datetime | None
     filled: bool
+    #: Refused before it was sent or rejected: it never rested at a venue.
+    rejected: bool
 
 
 @dataclass(slots=True)
@@ -226,7 +234,10 @@ def _child(order: Any, attempt: dict[str, Any] | None) -> ChildOrder:
     )
     started = parse_ts(attempt["started"]) if attempt else order.created_at
     ended = parse_ts(attempt["ended"]) if attempt and attempt.get("ended") else None
-    return ChildOrder(request, order.attempt, started, ended, order.status == "filled")
+    status = order.status
+    return ChildOrder(
+        request, order.attempt, started, ended, status == "filled", status == "rejected"
+    )
 
 
 def _marked(fills: Iterable[Fill], marks: Sequence[QuoteMark], leg: int) -> list[MarkedFill]:
@@ -345,7 +356,7 @@ class Row:
         """Predicted - actual for one figure (``Figures`` attribute or ``realized_<ms>``)."""
         if self.predicted is None:
             return None
-        a, p = _figure(self.actual, name), _figure(self.predicted, name)
+        a, p = figure_value(self.actual, name), figure_value(self.predicted, name)
         return None if a is None or p is None else p - a
 
     def as_dict(self, horizons: Sequence[int]) -> dict[str, Any]:
@@ -360,7 +371,8 @@ class Row:
         }
 
 
-def _figure(f: Figures, name: str) -> float | None:
+def figure_value(f: Figures, name: str) -> float | None:
+    """One figure by name: a ``Figures`` attribute or ``realized_<ms>``."""
     if name.startswith("realized_"):
         return f.realized_bps.get(int(name.removeprefix("realized_")))
     value = getattr(f, name)
@@ -380,6 +392,13 @@ class OwnFillsResult:
     orders: list[Row]
     groups: dict[str, list[Row]]
     overall: Row
+
+    def tables(self) -> list[tuple[str, list[Row]]]:
+        """Every table as (title, rows), in the order they are shown."""
+        tables = [("Runs", self.runs), ("Legs (parent orders)", self.leg_rows)]
+        tables.append(("Child orders", self.orders))
+        tables += [(TITLES[g], rows) for g, rows in self.groups.items()]
+        return [*tables, ("All", [self.overall])]
 
     def as_dict(self) -> dict[str, Any]:
         h = self.horizons
@@ -436,7 +455,7 @@ def analyse(
         profile=profile,
         runs=[row("run", r, chosen) for r, chosen in runs.items()],
         leg_rows=[
-            row("leg", f"{leg.run_id} leg {leg.leg} {leg.side.value} {leg.symbol}", [(leg, None)])
+            row("leg", f"{leg.run_id}/{leg.leg} {leg.side.value} {leg.symbol}", [(leg, None)])
             for leg in legs
         ],
         orders=[
@@ -462,3 +481,26 @@ def _part(
     if coid is not None:
         asked = next(o.request.qty for o in leg.orders if o.request.client_order_id == coid)
     return fills, leg.arrival.mid, leg.side, asked
+
+
+def own_fills(
+    path: Path,
+    config: BetterOrdersConfig,
+    *,
+    since: date | None = None,
+    profile: Any = None,
+    profile_name: str = "built-in",
+) -> OwnFillsResult:
+    """``tca --journal``: the journal's legs since ``since``, actual and as the simulator
+    (``profile``, a ``SimProfile``; the built-in one by default) replays them."""
+    from better_orders.tca.fill_replay import FillReplay
+    from better_orders.venues.sim.profile import SimProfile
+
+    horizons = [round(s * 1000) for s in config.tca.markout_seconds]
+    with open_journal(path) as journal:
+        legs = load_legs(journal, config, since)
+    if not legs:
+        when = f" since {since}" if since is not None else ""
+        raise InvalidInputError(f"journal {path} has no orders with an arrival quote{when}")
+    replay = FillReplay(profile or SimProfile(), horizons)
+    return analyse(path, legs, replay, horizons, profile_name)
