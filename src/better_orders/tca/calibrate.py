@@ -16,11 +16,15 @@
 * **resting.queue_share**: the share of the displayed size at a limit's price ahead of
   it, chosen among ``QUEUE_SHARES`` so that the replay of the journal's resting child
   orders on the journalled quotes (``fill_replay``) fills as many of them as really
-  filled; a tie goes to the larger share (the more conservative model).
+  filled; a tie goes to the larger share (the more conservative model). Only orders
+  whose replay fills under some shares and not others are evidence (a limit that
+  joined the near touch and met a locked or traded book there); with none, the
+  share stays 1 and the fit says so.
 
 Tolerances (checked by the tests on a journal produced on the simulator with known
 parameters): latencies within 1 ms, the partial-fill probability within 0.1 with
-more than 50 eligible fills, the queue share exactly (a grid point).
+40 eligible fills or more, the queue share exactly (a grid point) where there is
+evidence for it.
 """
 
 from __future__ import annotations
@@ -58,15 +62,16 @@ class Calibration:
     short_fills: int
     resting_orders: int
     resting_filled: int
+    #: Resting orders whose replay depends on the queue share (the evidence for it).
+    queue_evidence: int
 
 
 def calibrate(journal: Journal, legs: Sequence[LegRecord], source: str) -> Calibration:
     """Fit the profile (module docstring) from ``legs`` and ``journal``'s events."""
-    if not legs or not any(leg.fills for leg in legs):
-        raise InvalidInputError(
-            f"journal {source} has no fills with marked quotes to calibrate from; "
-            "run some orders first"
-        )
+    if not legs:
+        raise InvalidInputError(f"journal {source} has no orders with an arrival quote")
+    if not any(leg.fills for leg in legs):
+        raise InvalidInputError(f"journal {source} has no fills to calibrate from")
     submits = _submit_delays(journal, legs)
     heard = [
         (mf.received - mf.fill.ts) / timedelta(milliseconds=1)
@@ -81,7 +86,7 @@ def calibrate(journal: Journal, legs: Sequence[LegRecord], source: str) -> Calib
     eligible, short = _partial_evidence(legs)
     partial = short / eligible if eligible else 0.0
     base = SimProfile(latency=latency, partial_fill=partial)
-    share, resting, filled = _queue_share(legs, base)
+    share, resting, filled, evidence = _queue_share(legs, base)
     fit = {
         "source": source,
         "legs": len(legs),
@@ -91,6 +96,7 @@ def calibrate(journal: Journal, legs: Sequence[LegRecord], source: str) -> Calib
         "short_fills": short,
         "resting_orders": resting,
         "resting_filled": filled,
+        "queue_evidence": evidence,
     }
     return Calibration(
         profile=replace(base, queue_share=share, fit=fit),
@@ -100,6 +106,7 @@ def calibrate(journal: Journal, legs: Sequence[LegRecord], source: str) -> Calib
         short_fills=short,
         resting_orders=resting,
         resting_filled=filled,
+        queue_evidence=evidence,
     )
 
 
@@ -145,32 +152,39 @@ def _partial_evidence(legs: Sequence[LegRecord]) -> tuple[int, int]:
     return eligible, short
 
 
-def _queue_share(legs: Sequence[LegRecord], base: SimProfile) -> tuple[Decimal, int, int]:
-    """The grid share whose replay fills as many resting child orders as really filled."""
+def _queue_share(legs: Sequence[LegRecord], base: SimProfile) -> tuple[Decimal, int, int, int]:
+    """(the grid share whose replay fills as many resting child orders as really filled,
+    resting orders, those filled, those whose replay depends on the share)."""
     resting = [
         (leg, o)
         for leg in legs
         for o in leg.orders
-        if o.request.order_type is OrderType.LIMIT and _rests(leg, o)
+        if o.request.order_type is OrderType.LIMIT and not o.rejected and _rests(leg, o)
     ]
     if not resting:
-        return base.queue_share, 0, 0
-    filled = {mf.fill.client_order_id for leg in legs for mf in leg.fills if mf.fill.qty > 0}
+        return base.queue_share, 0, 0, 0
+    filled = {mf.fill.client_order_id for leg in legs for mf in leg.fills}
     actual = sum(o.request.client_order_id in filled for _, o in resting)
-    best: tuple[float, Decimal] | None = None
+    outcomes: dict[str, set[bool]] = {o.request.client_order_id: set() for _, o in resting}
+    best: tuple[int, Decimal] | None = None
+    legs_resting = list({id(leg): leg for leg, _ in resting}.values())
     for share in QUEUE_SHARES:
         replay = FillReplay(replace(base, queue_share=share, partial_fill=0.0), [])
         predicted = 0
-        for leg in {id(leg): leg for leg, _ in resting}.values():
+        for leg in legs_resting:
             fills = replay(leg)
-            predicted += sum(
-                bool(fills.get(o.request.client_order_id)) for lg, o in resting if lg is leg
-            )
-        score = (abs(predicted - actual), -share)
-        if best is None or score < (best[0], -best[1]):
-            best = (float(score[0]), share)
+            for lg, o in resting:
+                if lg is leg:
+                    hit = bool(fills.get(o.request.client_order_id))
+                    outcomes[o.request.client_order_id].add(hit)
+                    predicted += hit
+        miss = abs(predicted - actual)
+        if best is None or miss <= best[0]:  # a tie goes to the larger share
+            best = (miss, share)
     assert best is not None
-    return best[1], len(resting), actual
+    evidence = sum(len(seen) > 1 for seen in outcomes.values())
+    share = best[1] if evidence else base.queue_share
+    return share, len(resting), actual, evidence
 
 
 def _rests(leg: LegRecord, order: ChildOrder) -> bool:
