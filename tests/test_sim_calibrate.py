@@ -189,7 +189,7 @@ def test_calibrate_bad_input_is_one_line(
 def test_a_bad_profile_file_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[partial]\nprobability = 2\n")
-    with pytest.raises(InvalidInputError, match="within 0..1"):
+    with pytest.raises(InvalidInputError, match=r"within 0\.\.1"):
         SimProfile.load(bad)
     bad.write_text("[latency]\nsubmit_ms = 'fast'\n")
     with pytest.raises(InvalidInputError, match="must be a number"):

@@ -233,7 +233,7 @@ def test_tca_journal_bad_input_is_one_line(
         "notdb": tmp_path / "notdb",
         "other": tmp_path / "other.sqlite3",
     }
-    code, out, err = run_cli(["tca", *(a.format(**paths) for a in args)], capsys)
+    code, _, err = run_cli(["tca", *(a.format(**paths) for a in args)], capsys)
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], err
