@@ -207,14 +207,14 @@ def tca(
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
         check_outputs(report, png)
     if journal:
-        given = {"--quotes": quotes, "--example": example, "--policy": policy}
-        given |= {"--trades": trades, "--policy-file": policy_file, "--symbol": symbol}
-        if len(more_quotes or []) > 1:
-            raise InvalidInputError(
-                f"--journal takes one journal file, got {len(more_quotes or [])}"
-            )
+        given: dict[str, object] = {"--quotes": quotes, "--example": example}
+        given |= {"--policy": policy, "--trades": trades, "--policy-file": policy_file}
+        given["--symbol"] = symbol
+        dbs = more_quotes or []
+        if len(dbs) > 1:
+            raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
         journal_tca(
-            (more_quotes or [None])[0],
+            dbs[0] if dbs else None,
             load_config(config).config,
             since=since,
             sim_profile=sim_profile,
