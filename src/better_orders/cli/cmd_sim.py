@@ -17,14 +17,16 @@ import typer
 from rich.table import Table
 
 from better_orders.cli.common import ConfigOption, console, print_json
-from better_orders.cli.help_format import Command
+from better_orders.cli.help_format import Command, Group
 from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
 from better_orders.core.timing import NEW_YORK
 from better_orders.tca.calibrate import calibrate
 from better_orders.tca.own_fills import load_legs, open_journal, parse_since
 
-sim_app = typer.Typer(help="The simulated exchange: fit it to your own fills.")
+sim_app = typer.Typer(
+    name="sim", cls=Group, help="The simulated exchange: fit it to your own fills."
+)
 
 
 @sim_app.command("calibrate", cls=Command)
