@@ -766,8 +766,8 @@ class RegularHours(MarketCalendar):
 async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from better_orders.engine.execution import OrderSpec, execute
     from better_orders.config.settings import TcaSettings
+    from better_orders.engine.execution import OrderSpec, execute
     from better_orders.store.journal import Journal
 
     caplog.set_level(logging.DEBUG)
@@ -799,9 +799,7 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
                 marks = journal.quote_marks("alpaca-e2e")
                 fills = journal.fills(run_id="alpaca-e2e")
             kinds = sorted((m.kind.value, m.after_ms) for m in marks)
-            assert kinds == sorted(
-                [("arrival", 0)] + [("fill", 0), ("after", 500)] * len(fills)
-            )
+            assert kinds == sorted([("arrival", 0)] + [("fill", 0), ("after", 500)] * len(fills))
             report = reports[0]
             assert report.filled_qty == Decimal(10)
             assert report.complete and report.error is None

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli_runner import run_cli
+from tests.refusal import error_line
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
@@ -182,8 +183,7 @@ def test_calibrate_bad_input_is_one_line(
     }
     code, _, err = run_cli(["sim", "calibrate", *(a.format(**paths) for a in args)], capsys)
     assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], err
+    assert message in error_line(err)
 
 
 def test_a_bad_profile_file_is_one_line(tmp_path: Path) -> None:

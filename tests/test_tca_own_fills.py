@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.cli_runner import run_cli
+from tests.refusal import error_line
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import (
@@ -235,6 +236,5 @@ def test_tca_journal_bad_input_is_one_line(
     }
     code, _, err = run_cli(["tca", *(a.format(**paths) for a in args)], capsys)
     assert code != 0
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], err
+    assert message in error_line(err)
     assert not (tmp_path / "missing.sqlite3").exists()

@@ -19,7 +19,7 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK
 from better_orders.tca.own_fills import Row, own_fills, parse_since
-from better_orders.tca.report import with_error
+from better_orders.tca.report import own_fills_cells, own_fills_heads
 
 
 def journal_tca(
@@ -74,25 +74,10 @@ def journal_tca(
 
 def rows_table(title: str, rows: list[Row], horizons: list[int]) -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("", overflow="fold")
-    for name in ("fills", "shares", "filled", "shortfall", "eff.spread", "improved"):
+    heads = own_fills_heads(horizons)
+    table.add_column(heads[0], overflow="fold")
+    for name in heads[1:]:
         table.add_column(name, justify="right")
-    for h in horizons:
-        table.add_column(f"realized {h / 1000:g}s", justify="right")
     for row in rows:
-        table.add_row(*row_cells(row, horizons))
+        table.add_row(*own_fills_cells(row, horizons))
     return table
-
-
-def row_cells(row: Row, horizons: list[int]) -> list[str]:
-    a = row.actual
-    cells = [
-        row.key,
-        str(a.fills),
-        f"{a.shares:g}",
-        with_error(a.filled, row.error("filled"), percent=True),
-        with_error(a.shortfall_bps, row.error("shortfall_bps")),
-        with_error(a.effective_bps, row.error("effective_bps")),
-        with_error(a.improved, row.error("improved"), percent=True),
-    ]
-    return cells + [with_error(a.realized_bps.get(h), row.error(f"realized_{h}")) for h in horizons]

@@ -23,7 +23,7 @@ from better_orders.tca.metrics import PolicySummary
 from better_orders.tca.pooled import ALL_DAYS, ESTIMATOR, CorpusSummary
 
 if TYPE_CHECKING:
-    from better_orders.tca.own_fills import OwnFillsResult
+    from better_orders.tca.own_fills import OwnFillsResult, Row
 
 #: Where an SVG names an id: its definition, a link to it, a ``url(#...)`` to it.
 _ID_OR_REFERENCE = re.compile(r'(\bid="|href="#|url\(#)')
@@ -145,6 +145,17 @@ def _table_html(rows: list[dict[str, str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _style(left_columns: int) -> str:
+    """The pages' stylesheet; the first ``left_columns`` columns name the rows."""
+    return f"""
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:nth-child(-n+{left_columns}) {{ text-align: left; }}
+figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
+"""
+
+
 def _svg(chart: Chart) -> str:
     """The chart as an inline ``<svg>`` element (text drawn as paths: no font needed).
 
@@ -171,13 +182,7 @@ def write_html(result: TcaResult, path: str | Path) -> Path:
     sampler = corpus.resampler
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Better Orders - execution cost report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f3f3f3; }} td:nth-child(-n+3) {{ text-align: left; }}
-figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
-</style></head><body>
+<style>{_style(left_columns=3)}</style></head><body>
 <h1>Execution cost by policy</h1>
 <p>Files: {files}. Sides: {sides}. {len(result.records)} decisions in
 {result.wall_seconds:.1f} s. Cost is the implementation shortfall against the arrival mid, in
@@ -218,30 +223,25 @@ def write_pngs(result: TcaResult, directory: str | Path) -> list[Path]:
     return written
 
 
-def _own_fills_rows(result: OwnFillsResult) -> list[tuple[str, list[dict[str, str]]]]:
-    heads = ["", "fills", "shares", "filled", "shortfall", "eff. spread", "improved"]
-    heads += [f"realized {h / 1000:g}s" for h in result.horizons]
-    tables = []
-    for title, rows in result.tables():
-        cells = []
-        for row in rows:
-            a = row.actual
-            values = [
-                row.key,
-                str(a.fills),
-                f"{a.shares:g}",
-                with_error(a.filled, row.error("filled"), percent=True),
-                with_error(a.shortfall_bps, row.error("shortfall_bps")),
-                with_error(a.effective_bps, row.error("effective_bps")),
-                with_error(a.improved, row.error("improved"), percent=True),
-            ]
-            values += [
-                with_error(a.realized_bps.get(h), row.error(f"realized_{h}"))
-                for h in result.horizons
-            ]
-            cells.append(dict(zip(heads, values, strict=True)))
-        tables.append((title, cells))
-    return tables
+def own_fills_heads(horizons: Sequence[int]) -> list[str]:
+    """The column heads of every ``tca --journal`` table (the first names the row)."""
+    heads = ["", "fills", "shares", "filled", "shortfall", "eff.spread", "improved"]
+    return heads + [f"realized {h / 1000:g}s" for h in horizons]
+
+
+def own_fills_cells(row: Row, horizons: Sequence[int]) -> list[str]:
+    """One ``tca --journal`` row as text cells, each figure with its calibration error."""
+    a = row.actual
+    cells = [
+        row.key,
+        str(a.fills),
+        f"{a.shares:g}",
+        with_error(a.filled, row.error("filled"), percent=True),
+        with_error(a.shortfall_bps, row.error("shortfall_bps")),
+        with_error(a.effective_bps, row.error("effective_bps")),
+        with_error(a.improved, row.error("improved"), percent=True),
+    ]
+    return cells + [with_error(a.realized_bps.get(h), row.error(f"realized_{h}")) for h in horizons]
 
 
 def write_own_fills_html(result: OwnFillsResult, path: str | Path) -> Path:
@@ -250,19 +250,17 @@ def write_own_fills_html(result: OwnFillsResult, path: str | Path) -> Path:
 
     out = Path(path)
     chart = own_fills_chart(result)
+    heads = own_fills_heads(result.horizons)
     sections = "".join(
-        f"<h2>{html.escape(title)}</h2>{_table_html(rows)}"
-        for title, rows in _own_fills_rows(result)
+        f"<h2>{html.escape(title)}</h2>"
+        + _table_html(
+            [dict(zip(heads, own_fills_cells(r, result.horizons), strict=True)) for r in rows]
+        )
+        for title, rows in result.tables()
     )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Better Orders - your own fills</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f3f3f3; }} td:nth-child(1) {{ text-align: left; }}
-figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
-</style></head><body>
+<style>{_style(left_columns=1)}</style></head><body>
 <h1>Execution cost of your own fills</h1>
 <p>Journal {html.escape(str(result.journal))}: {len(result.legs)} parent orders. Shortfall
 against the arrival mid, effective and realized spreads in bps (positive = paid); improved =
