@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +38,50 @@ def _price_e4(value: int) -> Decimal:
     if value % 100 == 0:
         return Decimal(value // 100).scaleb(-2)
     return Decimal(value).scaleb(-4)
+
+
+class _Columns:
+    """The arrays as Python lists, made on first use and shared by every cursor's clone.
+
+    A replay reads single rows (the quote in force, the next row's time) thousands of
+    times; a list index or a ``bisect`` costs a fraction of a numpy scalar access.
+    """
+
+    __slots__ = ("_lists", "_quotes")
+
+    def __init__(self, quotes: ReplayQuotes) -> None:
+        self._quotes = quotes
+        self._lists: dict[str, list[int]] = {}
+
+    def _list(self, name: str) -> list[int]:
+        found = self._lists.get(name)
+        if found is None:
+            found = self._lists[name] = getattr(self._quotes, name).tolist()
+        return found
+
+    @property
+    def ts_ns(self) -> list[int]:
+        return self._list("ts_ns")
+
+    @property
+    def ts_us(self) -> list[int]:
+        return self._list("ts_us")
+
+    @property
+    def bid_e4(self) -> list[int]:
+        return self._list("bid_e4")
+
+    @property
+    def ask_e4(self) -> list[int]:
+        return self._list("ask_e4")
+
+    @property
+    def bid_sz(self) -> list[int]:
+        return self._list("bid_sz")
+
+    @property
+    def ask_sz(self) -> list[int]:
+        return self._list("ask_sz")
 
 
 class ReplayQuotes:
@@ -93,6 +138,7 @@ class ReplayQuotes:
         self.exec_away = exec_away
         self._cursor = 0
         self._peek: tuple[int, datetime] = (-1, EPOCH)
+        self._columns = _Columns(self)
         self.last_execution: Execution | None = None
         if start is not None:
             self._cursor = max(0, self.index_at(start))
@@ -212,7 +258,7 @@ class ReplayQuotes:
         ``index_at(quote_at(i).ts)`` is the last row of that microsecond.
         """
         us = (to_ns(ts) if isinstance(ts, datetime) else int(ts)) // 1000
-        return int(np.searchsorted(self.ts_us, us, side="right")) - 1
+        return bisect_right(self._columns.ts_us, us) - 1
 
     def quote_at(self, i: int) -> Quote:
         if not 0 <= i < len(self.ts_ns):
@@ -220,13 +266,14 @@ class ReplayQuotes:
                 f"no {self.symbol} quote at row {i}: the file has rows 0..{len(self.ts_ns) - 1}"
                 + (" (index -1 means no quote was in force yet)" if i == -1 else "")
             )
+        c = self._columns
         return Quote(
             symbol=self.symbol,
-            bid=_price_e4(int(self.bid_e4[i])),
-            ask=_price_e4(int(self.ask_e4[i])),
-            bid_size=Decimal(int(self.bid_sz[i])),
-            ask_size=Decimal(int(self.ask_sz[i])),
-            ts=from_ns(int(self.ts_ns[i])),
+            bid=_price_e4(c.bid_e4[i]),
+            ask=_price_e4(c.ask_e4[i]),
+            bid_size=Decimal(c.bid_sz[i]),
+            ask_size=Decimal(c.ask_sz[i]),
+            ts=from_ns(c.ts_ns[i]),
         )
 
     def execution_at(self, i: int) -> Execution | None:
@@ -246,10 +293,10 @@ class ReplayQuotes:
 
     def peek_time(self) -> datetime | None:
         i = self._cursor
-        if i >= len(self.ts_ns):
-            return None
         if self._peek[0] != i:
-            self._peek = (i, from_ns(int(self.ts_ns[i])))
+            if i >= len(self.ts_ns):
+                return None
+            self._peek = (i, from_ns(self._columns.ts_ns[i]))
         return self._peek[1]
 
     def pop(self) -> Quote:
