@@ -174,7 +174,9 @@ class LadderParents(Strategy):
 
     def _arm_next(self) -> None:
         if self.next < len(self.orders):
-            self.clock.set_time_alert_ns(f"parent-{self.next}", self.orders[self.next][0], self._open_parent)
+            self.clock.set_time_alert_ns(
+                f"parent-{self.next}", self.orders[self.next][0], self._open_parent
+            )
 
     def _open_parent(self, _event: Any) -> None:
         k = self.next
@@ -231,7 +233,9 @@ class LadderParents(Strategy):
             order = self.order_factory.market(self.instrument_id, side, qty)
         else:
             step = TICK * self.ticks
-            far = quote.ask_price.as_decimal() + step if buy else quote.bid_price.as_decimal() - step
+            far = (
+                quote.ask_price.as_decimal() + step if buy else quote.bid_price.as_decimal() - step
+            )
             order = self.order_factory.limit(
                 instrument_id=self.instrument_id,
                 order_side=side,

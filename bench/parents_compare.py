@@ -1,6 +1,7 @@
 """Parent orders per second: ``tca`` of the seed ladder against NautilusTrader 1.221.0.
 
-    python bench/parents_compare.py [--file PATH] [--every 10] [--side buy] [--repeat 3] [--json OUT]
+    python bench/parents_compare.py [--file PATH] [--every 10] [--side buy] [--repeat 3]
+                                    [--json OUT]
 
 The decisions of ``better-orders tca --quotes FILE --policy seed-ladder --side buy
 --every 10s --from 09:30 --to 16:00`` (default file: the shared AAPL session): one
@@ -65,7 +66,12 @@ def run_ours(path: str, every: float, side: str) -> dict[str, Any]:
     counters = ReplayCounters()
     began = time.perf_counter()
     records = evaluate_file(
-        qf, [BUILTIN_POLICIES[POLICY]], BetterOrdersConfig(), times, (Side(side),), counters=counters
+        qf,
+        [BUILTIN_POLICIES[POLICY]],
+        BetterOrdersConfig(),
+        times,
+        (Side(side),),
+        counters=counters,
     )
     wall = time.perf_counter() - began
     filled = sum(r.filled_qty for r in records)

@@ -248,7 +248,8 @@ class ReplayDriver:
             # In the queue: the touch leaving our price, its size falling below what is
             # ahead of us (cancellations), or anything at or through our price.
             hit = (near != p) | (shown < int(ahead)) | far_at | trade_at
-        return hit
+        found: BoolArray = hit
+        return found
 
 
 class _Run:

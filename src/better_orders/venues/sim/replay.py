@@ -41,47 +41,21 @@ def _price_e4(value: int) -> Decimal:
 
 
 class _Columns:
-    """The arrays as Python lists, made on first use and shared by every cursor's clone.
+    """The arrays as Python lists, for reading single rows.
 
     A replay reads single rows (the quote in force, the next row's time) thousands of
     times; a list index or a ``bisect`` costs a fraction of a numpy scalar access.
     """
 
-    __slots__ = ("_lists", "_quotes")
+    __slots__ = ("ask_e4", "ask_sz", "bid_e4", "bid_sz", "ts_ns", "ts_us")
 
     def __init__(self, quotes: ReplayQuotes) -> None:
-        self._quotes = quotes
-        self._lists: dict[str, list[int]] = {}
-
-    def _list(self, name: str) -> list[int]:
-        found = self._lists.get(name)
-        if found is None:
-            found = self._lists[name] = getattr(self._quotes, name).tolist()
-        return found
-
-    @property
-    def ts_ns(self) -> list[int]:
-        return self._list("ts_ns")
-
-    @property
-    def ts_us(self) -> list[int]:
-        return self._list("ts_us")
-
-    @property
-    def bid_e4(self) -> list[int]:
-        return self._list("bid_e4")
-
-    @property
-    def ask_e4(self) -> list[int]:
-        return self._list("ask_e4")
-
-    @property
-    def bid_sz(self) -> list[int]:
-        return self._list("bid_sz")
-
-    @property
-    def ask_sz(self) -> list[int]:
-        return self._list("ask_sz")
+        self.ts_ns: list[int] = quotes.ts_ns.tolist()
+        self.ts_us: list[int] = quotes.ts_us.tolist()
+        self.bid_e4: list[int] = quotes.bid_e4.tolist()
+        self.ask_e4: list[int] = quotes.ask_e4.tolist()
+        self.bid_sz: list[int] = quotes.bid_sz.tolist()
+        self.ask_sz: list[int] = quotes.ask_sz.tolist()
 
 
 class ReplayQuotes:
@@ -138,7 +112,8 @@ class ReplayQuotes:
         self.exec_away = exec_away
         self._cursor = 0
         self._peek: tuple[int, datetime] = (-1, EPOCH)
-        self._columns = _Columns(self)
+        #: ``_Columns``, made on first use and shared with every cursor's clone.
+        self._made: list[_Columns] = []
         self.last_execution: Execution | None = None
         if start is not None:
             self._cursor = max(0, self.index_at(start))
@@ -149,6 +124,12 @@ class ReplayQuotes:
     def __repr__(self) -> str:
         origin = f" from {self.path}" if self.path else ""
         return f"<ReplayQuotes {self.symbol}: {len(self)} rows{origin}, cursor {self._cursor}>"
+
+    @property
+    def _columns(self) -> _Columns:
+        if not self._made:
+            self._made.append(_Columns(self))
+        return self._made[0]
 
     @property
     def has_executions(self) -> bool:
