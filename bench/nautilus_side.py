@@ -19,6 +19,10 @@ limit ``ticks`` beyond the far touch of the cached quote. ``engine.run()`` is
 what ``wall_seconds`` measures (post-run analysis off). One JSON line goes to
 stdout.
 
+A spec with a ``"ladder"`` table (written by ``bench/parents_compare.py``) runs
+``LadderParents`` instead: each order is a parent worked the seed ladder's way
+(its docstring), and the JSON line reports parents per second.
+
 Choices, each in NautilusTrader's favour or needed for the same work: logging
 bypassed; a margin account at leverage 1, because a cash account rejects sells
 beyond the position and those orders would never reach the book; the strategy
