@@ -13,6 +13,7 @@ from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
@@ -91,6 +92,16 @@ def decision_times(
         times.append(t)
         t += every
     return times
+
+
+def uses_typical_spread(config: BetterOrdersConfig) -> bool:
+    """Whether a policy's decisions read the typical spread.
+
+    Only the relative spread rule judges spreads (and the wait) against it; under
+    the cents rule it would only colour the report's relative class, so an
+    evaluation does not learn it (the records carry none).
+    """
+    return config.spread.rule == "relative"
 
 
 def learned_typical_spreads(

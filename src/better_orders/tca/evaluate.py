@@ -10,11 +10,17 @@ from datetime import time as dt_time
 
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder import ParentOrder
+from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.model import Side
 from better_orders.core.timing import NEW_YORK, MarketCalendar
 from better_orders.tca.bootstrap import Resampler
-from better_orders.tca.decisions import QuoteFile, Sizing, decision_times, learned_typical_spreads
+from better_orders.tca.decisions import (
+    QuoteFile,
+    Sizing,
+    decision_times,
+    learned_typical_spreads,
+    uses_typical_spread,
+)
 from better_orders.tca.decomposition import FeeSchedule, decompose
 from better_orders.tca.driver import DecisionOutcome, ReplayDriver
 from better_orders.tca.metrics import (
@@ -81,18 +87,25 @@ def evaluate_file(
     quotes = file.quotes
     driver = ReplayDriver(quotes, calendar=calendar, latency=latency, skip=skip)
     configs = [(p, p.config(base_config)) for p in policies]
+    symbol = quotes.symbol
+    # The whole-file scan for typical spreads only for the policies whose rule reads them.
     learned: dict[float, list[float | None]] = {}
     for _, cfg in configs:
         window = cfg.spread.typical_window_seconds
-        if window not in learned:
+        if uses_typical_spread(cfg) and window not in learned:
             learned[window] = learned_typical_spreads(quotes, times, window)
+    # A policy's parameters differ between decisions only in the typical spread.
+    params_for: dict[tuple[int, float | None], LadderParams] = {}
     records: list[DecisionRecord] = []
-    symbol = quotes.symbol
     for k, decision in enumerate(times):
         qty = sizing.quantity(quotes, decision)
-        for policy, cfg in configs:
-            typical = learned[cfg.spread.typical_window_seconds][k]
-            params = ladder_params(cfg, symbol, typical_spread_bps=typical)
+        for index, (policy, cfg) in enumerate(configs):
+            spreads = learned.get(cfg.spread.typical_window_seconds)
+            typical = None if spreads is None else spreads[k]
+            params = params_for.get((index, typical))
+            if params is None:
+                params = ladder_params(cfg, symbol, typical_spread_bps=typical)
+                params_for[index, typical] = params
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:

@@ -148,6 +148,11 @@ class SimExchange:
         """Every fill the venue has made, in order (including those whose update was lost)."""
         return tuple(self._fills)
 
+    @property
+    def fill_count(self) -> int:
+        """``len(fills)`` without copying them."""
+        return len(self._fills)
+
     def take_fills(self) -> list[Fill]:
         """Fills made since the previous call: apply each to an account exactly once."""
         new = self._fills[self._fills_taken :]
@@ -257,6 +262,11 @@ class SimExchange:
         found = self._orders.get(client_order_id)
         return found.snapshot() if found is not None else None
 
+    def order_progress(self, client_order_id: str) -> tuple[OrderStatus, Decimal] | None:
+        """An order's status and filled quantity: ``order`` without building a snapshot."""
+        found = self._orders.get(client_order_id)
+        return None if found is None else (found.status, found.filled_qty)
+
     def queue_ahead(self, client_order_id: str) -> Decimal | None:
         """Displayed shares ahead of a resting limit at its price; None while its place is unknown.
 
@@ -287,7 +297,8 @@ class SimExchange:
             quote_time = self._book.peek_time()
         else:
             quote_time = None
-            for symbol in symbols.union(s for s, rest in self._resting.items() if rest):
+            resting = [s for s, rest in self._resting.items() if rest and s not in symbols]
+            for symbol in (*symbols, *resting):
                 when = self._book.peek_time(symbol)
                 if when is not None and (quote_time is None or when < quote_time):
                     quote_time = when
