@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from better_orders.cli.tca_options import dask_cluster
+from better_orders.cli.tca_options import MIN_PARENTS_FOR_A_CLUSTER, dask_cluster
 from better_orders.core.errors import InvalidInputError
 from better_orders.tca import distributed
 from better_orders.tca.distributed import Cluster, cores
@@ -118,14 +118,18 @@ def _never(*_: object) -> None:
 
 
 def test_the_cluster_chosen_by_default_and_by_the_options() -> None:
-    # By default a worker per core (no more than there are symbol-days), from two days on.
-    assert dask_cluster(None, None, 1) is None
-    assert dask_cluster(None, None, 2) == (None if cores() < 2 else Cluster(workers=2))
-    assert dask_cluster(None, None, 50) == (None if cores() < 2 else Cluster(workers=cores()))
-    assert dask_cluster(1, None, 50) is None  # in this process
-    assert dask_cluster(3, None, 2) == Cluster(workers=3)
-    assert dask_cluster(None, "tcp://h:8786", 1) == Cluster(scheduler="tcp://h:8786")
+    # By default a worker per core (no more than there are symbol-days), from two days on,
+    # when there is enough work to repay starting them.
+    enough = MIN_PARENTS_FOR_A_CLUSTER
+    two = None if cores() < 2 else Cluster(workers=2)
+    assert dask_cluster(None, None, 1, enough * 10) is None
+    assert dask_cluster(None, None, 2, enough) == two
+    assert dask_cluster(None, None, 2, enough - 1) is None
+    assert dask_cluster(None, None, 50, enough) == (two and Cluster(workers=cores()))
+    assert dask_cluster(1, None, 50, enough) is None  # in this process
+    assert dask_cluster(3, None, 2, 1) == Cluster(workers=3)
+    assert dask_cluster(None, "tcp://h:8786", 1, 1) == Cluster(scheduler="tcp://h:8786")
     with pytest.raises(InvalidInputError, match="--workers must be at least 1"):
-        dask_cluster(0, None, 2)
+        dask_cluster(0, None, 2, enough)
     with pytest.raises(InvalidInputError, match="give --workers or --scheduler, not both"):
-        dask_cluster(2, "tcp://h:8786", 2)
+        dask_cluster(2, "tcp://h:8786", 2, enough)

@@ -219,7 +219,8 @@ def tca(
     policies = select_policies(
         split_list(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
     )
-    cluster = dask_cluster(workers, scheduler, len(options.files))
+    parents = options.decisions_per_file * len(options.files) * len(policies) * len(options.sides)
+    cluster = dask_cluster(workers, scheduler, len(options.files), parents)
     fees = FeeSchedule.from_settings(cfg.tca)
     resampler = Resampler(resamples=resamples, seed=seed)
     loaded = options.load() if cluster is None else []
@@ -255,10 +256,9 @@ def tca(
     if json_out:
         result = run()
     else:
-        total = options.decisions_per_file * len(options.files) * len(policies) * len(options.sides)
         doing = "replaying" if cluster is None else f"replaying on {cluster}"
         with progress_bar(doing, "decisions") as bar:
-            task = bar.add_task("tca", total=total)
+            task = bar.add_task("tca", total=parents)
             result = run(lambda n: bar.advance(task, n))
 
     html_path = (

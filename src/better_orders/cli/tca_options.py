@@ -259,11 +259,19 @@ class ReplayOptions:
         return max(1, int(span + 0.999999))
 
 
-def dask_cluster(workers: int | None, scheduler: str | None, units: int) -> Cluster | None:
+#: The parent orders a run needs before a local cluster is started for it by default:
+#: starting workers costs seconds, which a smaller run would not win back.
+MIN_PARENTS_FOR_A_CLUSTER = 5_000
+
+
+def dask_cluster(
+    workers: int | None, scheduler: str | None, units: int, parents: int
+) -> Cluster | None:
     """The Dask cluster ``--workers``/``--scheduler`` ask for, or None to run in this process.
 
-    By default a local cluster of one worker per core (at most one per unit of work)
-    when the dask extra is installed and there are two units or more.
+    By default a local cluster of one worker per core (no more than there are ``units``
+    of work) when the dask extra is installed, there are two units or more and at least
+    ``MIN_PARENTS_FOR_A_CLUSTER`` parent orders to replay.
     """
     if workers is not None and workers < 1:
         raise InvalidInputError(f"--workers must be at least 1, got {workers}")
@@ -276,7 +284,7 @@ def dask_cluster(workers: int | None, scheduler: str | None, units: int) -> Clus
         require_extra("dask", "--scheduler", modules=["dask", "distributed"])
         return Cluster(scheduler=scheduler)
     if workers is None:
-        if units < 2 or not dask_installed():
+        if units < 2 or parents < MIN_PARENTS_FOR_A_CLUSTER or not dask_installed():
             return None
         workers = min(cores(), units)
     if workers == 1:

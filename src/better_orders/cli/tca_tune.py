@@ -122,7 +122,7 @@ def tune(
     if not 0 < min_completion <= 1:
         raise InvalidInputError(f"--min-completion must be in (0, 1], got {min_completion}")
     if workers is not None and workers < 1:
-        raise InvalidInputError(f"--workers must be at least 1, got {workers}")
+        raise InvalidInputError(f"--workers/--jobs must be at least 1, got {workers}")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
     options = ReplayOptions.parse(
@@ -147,7 +147,9 @@ def tune(
         raise InvalidInputError("cross-validation needs at least two symbol-days (quote files)")
     cells = (len(candidates) + 1) * len(options.files)
     # Without the dask extra, a process pool does what a local cluster would.
-    cluster = dask_cluster(workers, scheduler, cells) if dask_installed() or scheduler else None
+    parents = cells * options.decisions_per_file * len(options.sides)
+    local = dask_installed() or scheduler is not None
+    cluster = dask_cluster(workers, scheduler, cells, parents) if local else None
     jobs = min(cores() if workers is None else workers, cells)
 
     def run(done: Any = None) -> TuneResult:
