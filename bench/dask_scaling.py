@@ -6,8 +6,8 @@ Every quote file of the shared data folder, a decision every second 09:30-09:35,
 buys and sells, the default policies: what ``better-orders tca --quotes DIR``
 runs. Each mode runs in a fresh process (so its peak memory is its own):
 
-* ``1p``: in this process, as ``tca --workers 1`` (``evaluate.run_tca``, the files
-  loaded first);
+* ``1p``: in this process, as ``tca --workers 1`` (``evaluate.run_tca``: the files
+  loaded first, then each symbol-day evaluated);
 * ``daskN``: a local cluster of N worker processes (``tca --workers N``,
   ``distributed.run_tca_on_cluster``), each symbol-day one task.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import resource
 import subprocess
@@ -40,8 +39,8 @@ from better_orders.core.model import Side
 from better_orders.tca.corpus import resolve_quote_files
 from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
-from better_orders.tca.distributed import Cluster, run_tca_on_cluster
-from better_orders.tca.evaluate import TcaResult, Window, run_tca
+from better_orders.tca.distributed import Cluster, local_cluster, run_tca_on_cluster
+from better_orders.tca.evaluate import TcaResult, Window, evaluate_day, merge_days
 from better_orders.tca.policies import BUILTIN_POLICIES, DEFAULT_POLICIES
 from better_orders.venues.sim.exchange import Latency
 from tca_speed import data_folder
@@ -79,37 +78,16 @@ def run_mode(mode: str, data: str | None, every: float) -> dict[str, Any]:
     out: dict[str, Any] = {"mode": mode, "symbol_days": len(days), "load_before": os.getloadavg()}
     began = time.perf_counter()
     if mode == "1p":
-        w = window
-        result = run_tca(
-            [d.load() for d in days],
-            policies,
-            config,
-            start=w.start,
-            end=w.end,
-            every=w.every,
-            sides=w.sides,
-            sizing=w.sizing,
-            within_seconds=w.within_seconds,
-            latency=w.latency,
-            fees=w.fees,
-        )
+        files = [d.load() for d in days]  # as ``tca`` does before it replays them
+        results = [evaluate_day(f, policies, config, window) for f in files]
+        result = merge_days(results, policies, window, wall_seconds=0.0)
         out |= {"startup": 0.0, "workers": []}
     else:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
-        workers = int(mode.removeprefix("dask"))
-        # The cluster ``tca --workers N`` starts (``distributed.connect``), started here
-        # so that its workers can be asked for their memory before it stops.
-        with LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            memory_limit=0,
-            silence_logs=logging.ERROR,
-        ) as cluster:
+        # The cluster ``tca --workers N`` starts, started here so that its workers can be
+        # asked for their memory before it stops.
+        with local_cluster(int(mode.removeprefix("dask"))) as cluster:
             out["startup"] = time.perf_counter() - began
             address = str(cluster.scheduler_address)
             result = run_tca_on_cluster(days, policies, config, window, Cluster(scheduler=address))

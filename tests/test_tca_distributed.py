@@ -4,7 +4,6 @@ cluster (a local one started for the run, or one already running at ``--schedule
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from better_orders.cli.tca_options import MIN_PARENTS_FOR_A_CLUSTER, dask_cluster
 from better_orders.core.errors import InvalidInputError
 from better_orders.tca import distributed
-from better_orders.tca.distributed import Cluster, cores
+from better_orders.tca.distributed import Cluster, cores, local_cluster
 from cli_runner import run_cli
 
 pytestmark = pytest.mark.realdata
@@ -30,17 +29,7 @@ TIMINGS = ("wall_seconds", "cpu_seconds", "jobs")
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """The address of a running Dask cluster (one worker) on the loopback interface."""
-    from dask.distributed import LocalCluster
-
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.ERROR,
-    ) as cluster:
+    with local_cluster(1) as cluster:
         yield str(cluster.scheduler_address)
 
 

@@ -52,6 +52,7 @@ from better_orders.cli.tca_options import (
     TradesOption,
     WithinOption,
     WorkersOption,
+    check_cluster_options,
     dask_cluster,
     progress_bar,
     split_list,
@@ -200,6 +201,7 @@ def tca(
         check_outputs(report, png)
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    check_cluster_options(workers, scheduler)
     options = ReplayOptions.parse(
         quotes=[*(quotes or []), *(str(f) for f in example_quote_files())] if example else quotes,
         more_quotes=more_quotes,

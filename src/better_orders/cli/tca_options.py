@@ -264,6 +264,21 @@ class ReplayOptions:
 MIN_PARENTS_FOR_A_CLUSTER = 5_000
 
 
+def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
+    """Refuse a bad ``--workers``/``--scheduler``, or the missing dask extra they need,
+    before any work."""
+    if workers is not None and workers < 1:
+        raise InvalidInputError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None and workers is not None:
+        raise InvalidInputError(
+            "give --workers or --scheduler, not both: the cluster at --scheduler has its "
+            "own workers"
+        )
+    if scheduler is not None or (workers or 1) > 1:
+        what = "--scheduler" if scheduler is not None else f"--workers {workers}"
+        require_extra("dask", what, modules=["dask", "distributed"])
+
+
 def dask_cluster(
     workers: int | None, scheduler: str | None, units: int, parents: int
 ) -> Cluster | None:
@@ -273,24 +288,14 @@ def dask_cluster(
     of work) when the dask extra is installed, there are two units or more and at least
     ``MIN_PARENTS_FOR_A_CLUSTER`` parent orders to replay.
     """
-    if workers is not None and workers < 1:
-        raise InvalidInputError(f"--workers must be at least 1, got {workers}")
+    check_cluster_options(workers, scheduler)
     if scheduler is not None:
-        if workers is not None:
-            raise InvalidInputError(
-                "give --workers or --scheduler, not both: the cluster at --scheduler has "
-                "its own workers"
-            )
-        require_extra("dask", "--scheduler", modules=["dask", "distributed"])
         return Cluster(scheduler=scheduler)
     if workers is None:
         if units < 2 or parents < MIN_PARENTS_FOR_A_CLUSTER or not dask_installed():
             return None
         workers = min(cores(), units)
-    if workers == 1:
-        return None
-    require_extra("dask", f"--workers {workers}", modules=["dask", "distributed"])
-    return Cluster(workers=workers)
+    return None if workers == 1 else Cluster(workers=workers)
 
 
 def progress_bar(doing: str, units: str) -> Progress:

@@ -41,6 +41,7 @@ from better_orders.cli.tca_options import (
     ToOption,
     TradesOption,
     WithinOption,
+    check_cluster_options,
     dask_cluster,
     progress_bar,
 )
@@ -125,6 +126,10 @@ def tune(
         raise InvalidInputError(f"--workers/--jobs must be at least 1, got {workers}")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    # Without the dask extra, a process pool does what a local cluster would.
+    on_dask = dask_installed() or scheduler is not None
+    if on_dask:
+        check_cluster_options(workers, scheduler)
     options = ReplayOptions.parse(
         quotes=quotes,
         more_quotes=more_quotes,
@@ -146,10 +151,8 @@ def tune(
     if len(options.files) < 2:
         raise InvalidInputError("cross-validation needs at least two symbol-days (quote files)")
     cells = (len(candidates) + 1) * len(options.files)
-    # Without the dask extra, a process pool does what a local cluster would.
     parents = cells * options.decisions_per_file * len(options.sides)
-    local = dask_installed() or scheduler is not None
-    cluster = dask_cluster(workers, scheduler, cells, parents) if local else None
+    cluster = dask_cluster(workers, scheduler, cells, parents) if on_dask else None
     jobs = min(cores() if workers is None else workers, cells)
 
     def run(done: Any = None) -> TuneResult:

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
@@ -37,7 +38,7 @@ from better_orders.tca.evaluate import DayResult, TcaResult, Window, evaluate_da
 from better_orders.tca.policies import Policy
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from dask.distributed import Client, LocalCluster
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -82,39 +83,47 @@ def _unreachable(address: str, reason: str) -> InvalidInputError:
 def _probe(address: str) -> None:
     """Fail fast, in one line, on an address nothing listens at: a Dask client would retry
     until its timeout and then print its own tracebacks as it is collected."""
-    from distributed.comm.addressing import parse_address, parse_host_port
-
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
     try:
-        scheme, location = parse_address(address)
-        host, port = parse_host_port(location)
+        host, port = parts.hostname, parts.port
     except ValueError as exc:
         raise _unreachable(address, str(exc)) from None
-    if scheme in ("tcp", "tls"):
+    if not host or port is None:
+        raise _unreachable(address, "give it as tcp://HOST:PORT")
+    if parts.scheme in ("tcp", "tls"):
         try:
             socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
         except OSError as exc:
             raise _unreachable(address, exc.strerror or str(exc) or type(exc).__name__) from None
 
 
+def local_cluster(workers: int) -> LocalCluster:
+    """A Dask cluster of ``workers`` single-threaded processes on the loopback interface."""
+    from dask.distributed import LocalCluster
+
+    return LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        # No dashboard; the scheduler's own HTTP server on any free port.
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        # Workers hold a file or two and no results: nothing to spill, no one to pause.
+        memory_limit=0,
+        silence_logs=logging.ERROR,
+    )
+
+
 @contextmanager
 def connect(cluster: Cluster) -> Iterator[Client]:
     """A client of ``cluster``: of the one at its address, or of a local one started (and
     stopped) here, listening on the loopback interface only."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     if cluster.scheduler is None:
         with (
-            LocalCluster(  # type: ignore[no-untyped-call]
-                n_workers=cluster.workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                # No dashboard; the scheduler's own HTTP server on any free port.
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                memory_limit=0,
-                silence_logs=logging.ERROR,
-            ) as local,
+            local_cluster(cluster.workers) as local,
             Client(local, set_as_default=False) as client,  # type: ignore[no-untyped-call]
         ):
             yield client
