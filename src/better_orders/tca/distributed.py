@@ -99,20 +99,26 @@ def _probe(address: str) -> None:
 
 def local_cluster(workers: int) -> LocalCluster:
     """A Dask cluster of ``workers`` single-threaded processes on the loopback interface."""
+    import dask
     from dask.distributed import LocalCluster
 
-    return LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        # No dashboard; the scheduler's own HTTP server on any free port.
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        # Workers hold a file or two and no results: nothing to spill, no one to pause.
-        memory_limit=0,
-        silence_logs=logging.ERROR,
-    )
+    # The workers' statistical profiler samples the replay's stack a hundred times a
+    # second, for a dashboard nobody looks at here: about a tenth of a core.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        return LocalCluster(  # type: ignore[no-untyped-call]
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            # No dashboard; the scheduler's own HTTP server on any free port.
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            # Workers hold a file or two and no results: nothing to spill, no one to pause.
+            memory_limit=0,
+            # A task's error reaches the caller; what workers log as the cluster stops
+            # (a heartbeat to a scheduler already gone) is noise.
+            silence_logs=logging.CRITICAL,
+        )
 
 
 @contextmanager
