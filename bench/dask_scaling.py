@@ -131,16 +131,16 @@ def main() -> None:
     )
     print(
         f"{'mode':6} {'wall s':>6} {'start s':>7} {'speed-up':>8} {'coord MB':>8} "
-        f"{'worker peak MB':>14} {'CPU s':>6}  load avg before -> after"
+        f"{'worker peak MB':>14} {'coord CPU s':>11} {'worker CPU s':>12}  load avg before -> after"
     )
     for r in rows:
         speedup = f"{base / r['wall']:.2f}x" if base else "-"
         workers = ", ".join(f"{m:.0f}" for m, _ in r["workers"]) or "-"
-        cpu = r["coordinator"][1] + sum(c for _, c in r["workers"])
+        cpus = ", ".join(f"{c:.1f}" for _, c in r["workers"]) or "-"
         before, after = r["load_before"], r["load_after"]
         print(
             f"{r['mode']:6} {r['wall']:6.1f} {r['startup']:7.1f} {speedup:>8} "
-            f"{r['coordinator'][0]:8.0f} {workers:>14} {cpu:6.1f}  "
+            f"{r['coordinator'][0]:8.0f} {workers:>14} {r['coordinator'][1]:11.1f} {cpus:>12}  "
             f"{before[0]:.2f} -> {after[0]:.2f}"
         )
     same = len({r["digest"] for r in rows}) == 1
