@@ -1,6 +1,6 @@
 """A seeded fault campaign: 2,000 simulated ladders and rebalances under random faults.
 
-The engine is ``bench/fault_campaign.py`` (run it with more runs for a longer campaign).
+The engine is ``bench/virtual_crash_campaign.py`` (run it with more runs for a longer campaign).
 Each run injects random and scripted faults (rejects, partial fills, fills racing
 cancels, delayed, dropped and duplicated updates, 429/5xx answers, lost submit
 responses), and about a third of them are killed at a random instant and restarted
@@ -12,32 +12,20 @@ no client order id sent twice or unjournalled, and a clean second reconciliation
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from bench_modules import load_bench
 from better_orders.engine.runner import Runner
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "fault_campaign.py"
 RUNS = 2_000
 SEED = 20261124
 
 
-def _engine() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fault_campaign", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fault_campaign", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def engine() -> ModuleType:
-    return _engine()
+    return load_bench("virtual_crash_campaign")
 
 
 def test_two_thousand_runs_under_faults_and_crashes_keep_every_invariant(

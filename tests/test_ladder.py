@@ -161,15 +161,16 @@ def _exhaust_repegs(lad: Ladder, t0: datetime, q: Quote) -> tuple[list, datetime
     return actions, now
 
 
-def test_every_repeg_failing_falls_back_to_a_market_order_for_the_rest() -> None:
+def test_every_repeg_failing_falls_back_to_a_marketable_limit_at_the_budget_for_the_rest() -> None:
+    # The fallback crosses like a market order but cannot walk the book past the budget.
     t0 = et("2026-11-24T10:00:00")
-    lad = make()
+    lad = make()  # TQQQ: 20 bps, bound 50.005 x 1.002 = 50.105 -> 50.10
     q = quote("50.00", "50.01", t0)
     submit_of(started(lad, q, t0))
     actions, now = _exhaust_repegs(lad, t0, q)
     sub = submit_of(actions)
     assert sub.kind is AttemptKind.FALLBACK_MARKET
-    assert sub.request.order_type is OrderType.MARKET and sub.request.limit_price is None
+    assert sub.request.order_type is OrderType.LIMIT and sub.request.limit_price == D("50.10")
     assert sub.request.qty == D(100)
     done = lad.handle(update(sub.request.client_order_id, OrderStatus.FILLED, "100", now, "50.01"))
     report = of(done, Finished)[0].report
@@ -206,15 +207,21 @@ def test_fallback_blocked_by_budget_uses_a_limit_at_the_bound_then_reports_the_r
     assert all(a.order_type is OrderType.LIMIT for a in report.attempts)
 
 
-def test_repeg_chases_the_fresh_quote_and_only_the_fallback_checks_the_budget() -> None:
-    # Steps 2-3 are marketable at the current far touch; the budget guards step 4.
+def test_repeg_chases_the_fresh_quote_but_never_past_the_budget() -> None:
+    # Steps 2-3 follow the far touch, but the budget binds them as it binds step 4:
+    # ask 50.32 + 1 tick is beyond the bound 50.10 (20 bps over the arrival mid 50.005).
     t0 = et("2026-11-24T10:00:00")
     lad = make()
     submit_of(started(lad, quote("50.00", "50.01", t0), t0))
-    lad.handle(QuoteArrived(quote("50.30", "50.32", t0), t0))
+    lad.handle(QuoteArrived(quote("50.03", "50.05", t0), t0))
     lad.handle(TimerFired(t0 + timedelta(seconds=3)))
     sub = submit_of(lad.handle(update("t-1", OrderStatus.CANCELED, "0", t0 + timedelta(seconds=3))))
-    assert sub.request.limit_price == D("50.33")
+    assert sub.request.limit_price == D("50.06")  # within budget: the fresh far touch + 1
+    t5 = t0 + timedelta(seconds=5)
+    lad.handle(QuoteArrived(quote("50.30", "50.32", t5), t5))
+    lad.handle(TimerFired(t0 + timedelta(seconds=6)))
+    sub = submit_of(lad.handle(update("t-2", OrderStatus.CANCELED, "0", t0 + timedelta(seconds=6))))
+    assert sub.kind is AttemptKind.REPEG and sub.request.limit_price == D("50.10")
 
 
 def test_stop_protection_reports_unfilled_without_another_order() -> None:
@@ -462,8 +469,9 @@ def test_passive_entry_walks_from_the_mid_to_the_far_touch_then_market() -> None
         lad.handle(TimerFired(now))
         nxt = submit_of(lad.handle(update(f"t-{n}", OrderStatus.CANCELED, "0", now)))
         limits.append(nxt.request.limit_price)
-    # mid, halfway to ask + 1 tick (rounded down), ask + 1 tick, then a market order
-    assert limits == [D("50.05"), D("50.08"), D("50.11"), None]
+    # mid, halfway to ask + 1 tick (rounded down), ask + 1 tick, then the fallback: a
+    # marketable limit at the budget's bound (50.05 x 1.002 = 50.1501 -> 50.15)
+    assert limits == [D("50.05"), D("50.08"), D("50.11"), D("50.15")]
 
 
 def test_market_entry_sends_a_market_order_at_decision_even_when_wide() -> None:

@@ -94,7 +94,8 @@ def test_a_rejected_slice_is_not_sent_again_and_the_rest_crosses() -> None:
         actions = lad.handle(QuoteArrived(quote("50.00", "50.20", now), now))
     sent += of(actions, SubmitOrder)
     assert [s.kind for s in sent] == [AttemptKind.AGGRESSIVE]
-    assert (sent[0].request.qty, sent[0].request.limit_price) == (D(100), D("50.21"))
+    # ask + 1 tick is 50.21, beyond the budget's bound (arrival mid 50.10 + 20 bps = 50.20)
+    assert (sent[0].request.qty, sent[0].request.limit_price) == (D(100), D("50.20"))
     assert any("resting slice t-1 rejected" in n for n in lad.notes)
 
 

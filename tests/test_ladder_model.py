@@ -12,6 +12,7 @@ venue made, and a started ladder always has a timer armed. When it finishes: no 
 is live, at the ladder or at the venue. At the end (the venue then answers everything):
 the ladder finishes, its report's filled quantity and average price are exactly those of
 the venue's fills, no client order id was used twice, and every limit price is on the grid.
+No child is ever priced beyond the slippage budget of the arrival mid.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
-from better_orders.core.model import Fill, OrderStatus, OrderType, OrderUpdate, Quote, Side
+from better_orders.core.model import (
+    AttemptKind,
+    Fill,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Quote,
+    Side,
+)
 from better_orders.core.ticks import is_on_grid, tick_size
 from better_orders.core.timing import default_calendar
 from ladder_kit import et
@@ -65,6 +74,8 @@ CONFIGS: dict[str, dict[str, object]] = {
     "one-shot": {"ladder": {"max_repegs": 0, "fallback": "none"}},
     "stop": {"ladder": {"protection": "stop", "max_repegs": 1}, "timing": {"wait_again": False}},
     "standard": {"mode": "off"},
+    "tight-budget": {"leveraged_etf_bps": 5},
+    "finish": {"leveraged_etf_bps": 5, "ladder": {"on_budget": "finish", "max_repegs": 1}},
 }
 #: Where a run starts: (configuration, New York time, spread in ticks, price level). Most
 #: start in the opening window with a wide spread, where the ladder has the most to do.
@@ -82,6 +93,9 @@ SETUPS = [
     ("standard", "09:30:40", 20, "50"),
     ("default", "09:30:40", 300, "0.8"),
     ("default", "10:00:00", 1, "0.8"),
+    ("tight-budget", "09:30:40", 20, "50"),
+    ("tight-budget", "10:00:00", 2, "50"),
+    ("finish", "10:00:00", 8, "50"),
 ]
 #: Quotes, most useful first: normal, come in, wide (the open), crossed, locked, one-sided,
 #: or the same book confirmed.
@@ -358,6 +372,24 @@ class LadderAgainstAModelBroker(RuleBasedStateMachine):
         assert self.lad.filled_qty <= venue_filled <= parent
         for o in self.orders.values():
             assert o.cum <= o.qty
+
+    @invariant()
+    def no_child_priced_beyond_the_budget(self) -> None:
+        """Every child is a limit within the budget of the arrival mid, but a market entry
+        and the market order ``on_budget = "finish"`` completes with (the user's choice)."""
+        if self.ladder is None or self.lad.arrival is None:
+            return
+        mid, budget = self.lad.arrival.mid, self.lad.params.budget_bps
+        worst = mid * (1 + self.lad.parent.side.sign * budget / D(10_000))
+        for order in self.orders.values():
+            request = order.request.request
+            if order.request.kind is AttemptKind.MARKET:
+                continue
+            assert request.order_type is OrderType.LIMIT and request.limit_price is not None
+            if request.side is Side.BUY:
+                assert request.limit_price <= worst, (request, worst)
+            else:
+                assert request.limit_price >= worst, (request, worst)
 
     @invariant()
     def a_started_ladder_has_a_timer(self) -> None:

@@ -172,7 +172,8 @@ def test_slice_rests_a_quarter_and_the_rest_crosses_with_the_cancel() -> None:
     lad.handle(QuoteArrived(quote("50.05", "50.20", t4), t4))  # wide again: it crosses anyway
     (left,) = of(lad.handle(update("t-1", OrderStatus.CANCELED, "10", t4)), SubmitOrder)
     assert isinstance(left, SubmitOrder)
-    assert (left.request.qty, left.request.limit_price) == (D(15), D("50.21"))
+    # ask + 1 tick is 50.21, beyond the budget's bound (arrival mid 50.10 + 20 bps = 50.20)
+    assert (left.request.qty, left.request.limit_price) == (D(15), D("50.20"))
     lad.handle(update("t-3", OrderStatus.FILLED, "15", t4, "50.20", "15"))
     report = lad.report
     assert report is not None and lad.done

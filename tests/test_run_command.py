@@ -270,7 +270,10 @@ def test_sigterm_cancels_live_orders_and_records_the_run_interrupted(
 ) -> None:
     # Paced at one wall second per simulated second, the opening waits last long enough
     # for the signal to land while orders are working.
-    env = {**os.environ, "BETTER_ORDERS_SIM_PACE": "1"}
+    # TQQQ's open on this day runs 48 bps past its arrival mid: a budget wide enough to
+    # complete, so the run is stopped by the signal, not by the budget.
+    env = {**os.environ, "BETTER_ORDERS_SIM_PACE": "1", "BETTER_ORDERS_MAX_SLIPPAGE_BPS": "100"}
+    env["BETTER_ORDERS_LEVERAGED_ETF_BPS"] = "100"
     args = ["run", "--at", "open", "--targets", str(targets), "--once",
             "--now", "2026-11-24T09:30:00", "--db", str(db)]  # fmt: skip
     proc = subprocess.Popen(
@@ -298,7 +301,11 @@ def test_sigterm_cancels_live_orders_and_records_the_run_interrupted(
         assert journal.orders(open_only=True) == []
     # The same job started again resumes that run, with its run id, to the end.
     done = subprocess.run(
-        [sys.executable, "-c", ENTRY, *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", ENTRY, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={k: v for k, v in env.items() if k != "BETTER_ORDERS_SIM_PACE"},
     )
     assert done.returncode == 0, done.stderr
     with ScheduledRuns.open(db) as table:

@@ -186,8 +186,10 @@ def test_repegs_exhausted_then_market_fallback_walks_the_book(tmp_path: Path) ->
     ]
     assert [a.qty for a in report.attempts] == [D(5), D(4), D(3), D(2)]
     assert report.filled_qty == D(5) and report.fallback_used
+    # The fallback crosses as a marketable limit at the budget's bound (50.005 + 500 bps).
     market = report.attempts[-1]
-    assert market.order_type is OrderType.MARKET and market.filled_qty == D(2)
+    assert market.order_type is OrderType.LIMIT and market.limit_price == D("52.50")
+    assert market.filled_qty == D(2)
 
 
 def test_fallback_blocked_by_budget_reports_the_remainder(tmp_path: Path) -> None:
@@ -195,8 +197,12 @@ def test_fallback_blocked_by_budget_reports_the_remainder(tmp_path: Path) -> Non
     assert report.attempts[-1].kind is AttemptKind.FALLBACK_LIMIT
     assert report.attempts[-1].limit_price == D("50.10")  # 20 bps above the 50.005 arrival mid
     assert report.fallback_blocked
-    assert report.filled_qty == D(3) and report.unfilled_qty == D(2)
+    # Capped at the bound, the re-pegs no longer chase the runaway offer: only the first
+    # attempt's share fills, and the report says how far the market ran.
+    assert all(a.limit_price is not None and a.limit_price <= D("50.10") for a in report.attempts)
+    assert report.filled_qty == D(1) and report.unfilled_qty == D(4)
     assert "budget" in (report.unfilled_reason or "")
+    assert report.budget_ran_bps is not None and report.budget_ran_bps > 20
 
 
 def test_wait_for_spread_costs_no_wall_time(tmp_path: Path) -> None:

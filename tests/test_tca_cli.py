@@ -108,7 +108,12 @@ def test_latency_option_delays_orders_and_a_late_order_misses_the_narrow_spread(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f = small_file(tmp_path / "abc.csv.gz")
+    # A budget wide enough to cross the 30c spread (75 bps): with the stock's 15 bps the
+    # late order would rest at the budget's bound instead of paying for its lateness.
+    cfg = tmp_path / "wide-budget.toml"
+    cfg.write_text("max_slippage_bps = 100\nother_stock_bps = 100\n", encoding="utf-8")
     base = ["--quotes", str(f), "--to", "09:30:20", "--every", "10s", "--summary-only"]
+    base += ["--config", str(cfg)]
     costs = {}
     for latency in ("30ms", "6s"):
         data = run_json(capsys, [*base, "--policy", "ladder", "--latency", latency])
@@ -178,17 +183,26 @@ def test_default_ladder_never_costs_more_than_market_and_completes_on_each_real_
     than crossing at once (beyond noise) and that it finishes within the window."""
     files = sorted(quotes_dir.glob("*_l1.csv.gz")) + sorted(quotes_dir.glob("*_bbo.csv.gz"))
     assert files, f"no quote files in {quotes_dir}"
-    data = run_json(
-        capsys,
-        ["--quotes", *map(str, files), "--policy", "ladder,market", "--summary-only"],
-    )
+    data = run_json(capsys, ["--quotes", *map(str, files), "--policy", "ladder,market"])
     ladders = [s for s in data["summary"] if s["policy"] == "ladder"]
     assert len(ladders) == len(files)
     for s in ladders:
         assert s["decisions"] == 600, s["file"]
-        assert 0 < s["ratio_to_market"] <= 1.02, s["file"]
-        assert s["completion_rate"] == 1.0, s["file"]
-        assert s["complete_within_rate"] == 1.0, s["file"]
+    # Never above market: the whole order's shortfall, what the budget left valued at the far
+    # touch at the end of the window, so a day whose open ran away is not flattered.
+    days = [
+        d
+        for d in data["corpus"]["per_symbol_day"]
+        if d["policy"] == "ladder" and d["side"] == "both"
+    ]
+    assert len(days) == len(files)
+    for d in days:
+        assert 0 < d["ratio_to_market"] <= 1.02, d["file"]
+    # Finished within the window, or stopped by the slippage budget (which binds every child
+    # order, so an open that runs away from the arrival mid leaves part of an order).
+    for r in data["decisions"]:
+        if r["policy"] == "ladder" and r["completion"] < 1:
+            assert "budget" in (r["unfilled_reason"] or ""), r
 
 
 def test_a_folder_a_glob_and_files_give_the_same_corpus(

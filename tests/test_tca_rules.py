@@ -109,7 +109,9 @@ def test_the_seed_behaviour_re_pegs_into_the_wide_spread() -> None:
     lad.handle(QuoteArrived(q("100.05", "100.30", 6 * S), T0 + 6 * S))
     lad.handle(TimerFired(T0 + 7 * S))
     repeg = submits(lad.handle(OrderUpdate(coid, OrderStatus.CANCELED, D(0), T0 + 7 * S)))
-    assert [(s.kind, s.request.limit_price) for s in repeg] == [(AttemptKind.REPEG, D("100.31"))]
+    # Into the wide spread, as far as the budget allows: ask + 1 tick (100.31) is beyond the
+    # bound of 15 bps over the arrival mid (100.10 x 1.0015 = 100.25).
+    assert [(s.kind, s.request.limit_price) for s in repeg] == [(AttemptKind.REPEG, D("100.25"))]
 
 
 @pytest.mark.parametrize("gap", [timedelta(seconds=2), timedelta(milliseconds=20)])

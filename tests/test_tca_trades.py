@@ -271,7 +271,8 @@ def test_skipping_quotes_changes_nothing_with_prints(tmp_path: Path) -> None:
         ("rest a slice", {"timing": {"rest_fraction": D("0.25")}}),
     ]:
         policy = BUILTIN_POLICIES["passive" if name == "passive" else "ladder"]
-        cfg = policy.config(BetterOrdersConfig())
+        # A budget that reaches across the 30c (75 bps) spread, so every order completes.
+        cfg = policy.config(BetterOrdersConfig(max_slippage_bps=100, other_stock_bps=100))
         if overlay:
             cfg = cfg.model_copy(update={"timing": cfg.timing.model_copy(update=overlay["timing"])})
         params = ladder_params(cfg, "ABC")
@@ -298,6 +299,8 @@ def test_cli_uses_the_companion_trades_file_unless_told_not_to(
         tmp_path / "abc_20240109_trades.csv.gz",
         [(timedelta(seconds=s, milliseconds=500), "40.01", 100, "", 0) for s in range(0, 200)],
     )
+    wide = tmp_path / "wide-budget.toml"
+    wide.write_text("max_slippage_bps = 100\nother_stock_bps = 100\n", encoding="utf-8")
     args = [
         "tca",
         "--quotes",
@@ -310,6 +313,9 @@ def test_cli_uses_the_companion_trades_file_unless_told_not_to(
         "--summary-only",
         "--policy",
         "passive",
+        # A budget that reaches across the 30c (75 bps) spread: the fallback completes.
+        "--config",
+        str(wide),
     ]
 
     def run(extra: list[str]) -> dict[str, object]:

@@ -17,9 +17,11 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    SimProfileOption,
     WaitOption,
     YesOption,
     console,
+    load_sim_profile,
     parse_instant,
     print_error,
     print_json,
@@ -64,6 +66,13 @@ def order(
     max_slippage_bps: Annotated[
         str | None, typer.Option(metavar="BPS", help="slippage budget vs the arrival mid")
     ] = None,
+    on_budget: Annotated[
+        str | None,
+        typer.Option(
+            metavar="stop|finish",
+            help="when the market runs beyond the budget: stop (default) or finish at market",
+        ),
+    ] = None,
     at: AtOption = None,
     quotes: Annotated[
         Path | None,
@@ -74,6 +83,7 @@ def order(
         ),
     ] = None,
     seed: SeedOption = 0,
+    sim_profile: SimProfileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
@@ -96,8 +106,13 @@ def order(
     what is left of the interrupted run; --new starts a new order instead.
     """
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
+    if on_budget is not None and on_budget not in ("stop", "finish"):
+        raise InvalidInputError(f"unknown on_budget {on_budget!r}: use stop or finish")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
     cfg = load_config(config).config
+    if on_budget is not None:
+        ladder = cfg.ladder.model_copy(update={"on_budget": on_budget})
+        cfg = cfg.model_copy(update={"ladder": ladder})
     start = parse_instant(at) if at is not None else None
     if quotes is not None:
         quotes = _quote_source(quotes, spec.symbol, start)
@@ -113,6 +128,7 @@ def order(
         at=start,
         seed=seed,
         quotes=[quotes] if quotes else None,
+        sim_profile=load_sim_profile(sim_profile),
     )
     report = reports[0]
     if json_out:

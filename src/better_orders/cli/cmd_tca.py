@@ -20,6 +20,9 @@ searches policy parameters (``cli.tca_tune``). Examples::
     better-orders tca --quotes ~/dataset --scheduler tcp://10.0.0.5:8786
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
+    better-orders tca --journal journal.sqlite3 --since 2026-03-01   # your own fills
+
+``--journal`` analyses the fills of real runs instead (``cli.tca_journal``).
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from better_orders.cli.common import ConfigOption, console, print_json
+from better_orders.cli.common import ConfigOption, SimProfileOption, console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
+from better_orders.cli.tca_journal import journal_tca
 from better_orders.cli.tca_options import (
     EveryOption,
     FromOption,
@@ -188,17 +192,51 @@ def tca(
         Path | None,
         typer.Option(metavar="DIR", help="write PNG charts into this folder (the tca extra)"),
     ] = None,
+    journal: Annotated[
+        bool,
+        typer.Option(
+            "--journal",
+            help="analyse your own fills in a journal instead (tca --journal [DB]; default "
+            "the journal --db would use)",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="with --journal: orders from this day (YYYY-MM-DD)"),
+    ] = None,
+    sim_profile: SimProfileOption = None,
     workers: WorkersOption = None,
     scheduler: SchedulerOption = None,
 ) -> None:
     """Replay policies on real quotes and compare their execution cost with a market order.
 
-    Also: better-orders tca tune --help (search policy parameters, cross-validated).
+    Also: better-orders tca tune --help (search policy parameters, cross-validated);
+    better-orders tca --journal [DB] (the cost of your own fills, beside the simulator's).
     """
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
         check_outputs(report, png)
+    if journal:
+        given: dict[str, object] = {"--quotes": quotes, "--example": example}
+        given |= {"--policy": policy, "--trades": trades, "--policy-file": policy_file}
+        given |= {"--symbol": symbol, "--workers": workers, "--scheduler": scheduler}
+        dbs = more_quotes or []
+        if len(dbs) > 1:
+            raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
+        journal_tca(
+            dbs[0] if dbs else None,
+            load_config(config).config,
+            since=since,
+            sim_profile=sim_profile,
+            json_out=json_out,
+            report=report,
+            png=png,
+            conflicting=[name for name, value in given.items() if value],
+        )
+        return
+    if since is not None or sim_profile is not None:
+        raise InvalidInputError("--since and --sim-profile go with --journal")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
     check_cluster_options(workers, scheduler)

@@ -133,6 +133,17 @@ def report_table(report: ExecutionReport) -> Table:
         ),
         ("quotes seen", str(report.quotes_seen)),
     ]
+    if report.budget_bps is not None:
+        ran = report.budget_ran_bps
+        rows.append(
+            (
+                "slippage budget",
+                f"{report.budget_bps} bps"
+                + (f" (the market ran {ran:.1f} bps from arrival mid)" if ran is not None else ""),
+            )
+        )
+    if report.quotes_held:
+        rows.append(("quotes held", f"{report.quotes_held} (jumps not yet confirmed)"))
     if report.unfilled_qty:
         rows.append(("unfilled", f"{report.unfilled_qty}: {report.unfilled_reason}"))
     if report.error:

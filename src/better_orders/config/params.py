@@ -19,6 +19,7 @@ from better_orders.config.settings import (
 from better_orders.core.guards import GuardLimits
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
+from better_orders.core.quote_jumps import JumpRule
 from better_orders.core.spread import PremarketAssessment, SpreadRules, assess_premarket
 from better_orders.core.timing import TimingRules
 
@@ -111,6 +112,16 @@ def ladder_params(
         spread=spread_rules(config.spread),
         timing=timing_rules(config.timing),
         walk_fractions=lad.walk_fractions,
+        on_budget=lad.on_budget,
+        jumps=jump_rule(config.spread),
+    )
+
+
+def jump_rule(settings: SpreadSettings) -> JumpRule:
+    return JumpRule(
+        min_bps=settings.jump_bps,
+        spreads=settings.jump_spreads,
+        confirm_quotes=settings.jump_confirm_quotes,
     )
 
 

@@ -42,6 +42,13 @@ DEFAULT_HIGH_VOLUME_ETFS = (
 )  # fmt: skip
 
 
+def positive_budget(value: Decimal) -> Decimal:
+    """A slippage budget of 0 bps could never fill (the bound is the arrival mid itself)."""
+    if value == 0:
+        raise ValueError("a slippage budget must be above 0 bps (0 could never fill)")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -90,6 +97,26 @@ class SpreadSettings(_Section):
         Decimal("10"), gt=0, description="a spread wider than this % of mid is refused"
     )
     max_quote_age_seconds: float = Field(5.0, gt=0, description="older quotes are stale")
+    jump_bps: Decimal = Field(
+        Decimal("300"),
+        gt=0,
+        description=(
+            "a quote whose mid moves more than this (bps) and more than jump_spreads spreads "
+            "from the last accepted quote is held as a suspect jump"
+        ),
+    )
+    jump_spreads: Decimal = Field(
+        Decimal("10"), ge=0, description="... and more than this many of that quote's spreads"
+    )
+    jump_confirm_quotes: int = Field(
+        2,
+        ge=0,
+        le=100,
+        description=(
+            "later quotes that must stand near a held jump before an order is priced off it "
+            "(0 = never hold a quote)"
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SpreadSettings:
@@ -197,6 +224,13 @@ class LadderSettings(_Section):
         "limit_at_bound",
         description="when a market order would breach the budget: a limit at the bound, or stop",
     )
+    on_budget: Literal["stop", "finish"] = Field(
+        "stop",
+        description=(
+            "when the market runs beyond the slippage budget: stop and report what is left, "
+            "or finish the rest with a market order at any price"
+        ),
+    )
     protection_timeout_seconds: float = Field(
         10.0, gt=0, description="how long the protective limit at the bound may rest"
     )
@@ -268,6 +302,20 @@ class TcaSettings(_Section):
     finra_taf_max_per_trade: Decimal = Field(
         Decimal("8.30"), ge=0, description="the FINRA Trading Activity Fee's cap, $ a trade"
     )
+    markout_seconds: tuple[float, ...] = Field(
+        (5.0, 60.0),
+        description=(
+            "a run journals the quote in force this long after each of its fills (the "
+            "realized spread of tca --journal) and waits for the last; [] for none"
+        ),
+    )
+
+    @field_validator("markout_seconds")
+    @classmethod
+    def _markouts(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < s <= 3600 for s in value):
+            raise ValueError("each markout must be above 0 and at most 3600 seconds")
+        return value
 
 
 class RiskSettings(_Section):
@@ -373,6 +421,12 @@ class SymbolOverride(_Section):
     typical_spread_bps: Decimal | None = Field(
         None, gt=0, description="typical spread (bps of mid) when none has been learned yet"
     )
+
+    @field_validator("max_slippage_bps")
+    @classmethod
+    def _positive_budget(cls, value: Decimal | None) -> Decimal | None:
+        return None if value is None else positive_budget(value)
+
     aggressive_ticks: int | None = Field(
         None, ge=0, le=100, description="ticks beyond the far touch for this symbol"
     )
@@ -421,6 +475,13 @@ class BetterOrdersConfig(_Section):
     risk: RiskSettings = RiskSettings()
     guards: GuardSettings = GuardSettings()
     alerts: AlertSettings = AlertSettings()
+
+    @field_validator(
+        "max_slippage_bps", "leveraged_etf_bps", "high_volume_etf_bps", "other_stock_bps"
+    )
+    @classmethod
+    def _positive_budget(cls, value: Decimal) -> Decimal:
+        return positive_budget(value)
 
     @field_validator("leveraged_etfs", "high_volume_etfs", mode="before")
     @classmethod

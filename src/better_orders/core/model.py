@@ -310,6 +310,13 @@ class ExecutionReport:
     unfilled_reason: str | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The slippage budget every child was held to (bps of the arrival mid).
+    budget_bps: Decimal | None = None
+    #: How far the far touch ran from the arrival mid (bps) when the budget stopped a
+    #: price; None if it never did.
+    budget_ran_bps: float | None = None
+    #: Quotes held as suspect jumps (nothing was priced off them unconfirmed).
+    quotes_held: int = 0
 
     __json_properties__: ClassVar[tuple[str, ...]] = (
         "cost_bps",

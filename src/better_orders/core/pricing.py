@@ -16,6 +16,9 @@ from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
 from better_orders.core.ticks import SUBPENNY, Rounding, move_ticks, round_to_tick, tick_size
 
 _BPS = Decimal(10_000)
+#: A budget this large (100% of the mid) sets no bound a market order needs: at or above
+#: it the fallback may be a plain market order (the ``walk`` baseline's "at any price").
+UNBOUNDED_BPS = _BPS
 
 
 def _canonical(price: Decimal) -> Decimal:
@@ -128,6 +131,16 @@ def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float |
             f"no price on the tick grid is within a {budget_bps} bps budget of mid {mid}"
         )
     return _canonical(round_to_tick(raw, Rounding.DOWN))
+
+
+def cap_to_budget(side: Side, price: Decimal, bound: Decimal) -> Decimal:
+    """``price``, or the budget's ``bound`` if it lies beyond it (a buy above, a sell below).
+
+    ``bound`` is ``budget_bound``'s, on the grid and inside the budget, so the result is too.
+    """
+    if side is Side.BUY:
+        return bound if price > bound else price
+    return bound if price < bound else price
 
 
 def within_budget(

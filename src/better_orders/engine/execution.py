@@ -55,8 +55,11 @@ class OrderSpec:
         budget = None
         if max_slippage_bps is not None:
             budget = to_decimal(max_slippage_bps, "max_slippage_bps")
-            if budget < 0:
-                raise InvalidInputError(f"max_slippage_bps must be >= 0, got {budget}")
+            if budget <= 0:
+                raise InvalidInputError(
+                    f"max_slippage_bps must be > 0 (a budget of {budget} bps could never "
+                    "fill); no order sent"
+                )
         return cls(normalize_symbol(symbol), Side.parse(side), parse_quantity(qty), budget)
 
 
@@ -134,6 +137,7 @@ async def execute(
         orders_per_minute=config.risk.max_orders_per_minute,
         pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
         halt=kill_switch.reason if kill_switch is not None else None,
+        markout_seconds=config.tca.markout_seconds,
     )
     try:
         reports = await runner.run(legs)

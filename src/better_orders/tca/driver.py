@@ -68,10 +68,12 @@ from better_orders.core.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Quote,
     Side,
 )
 from better_orders.core.spread import wait_rule
 from better_orders.core.timing import MarketCalendar, default_calendar
+from better_orders.tca.jump_screen import JumpScreen
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import from_ns
@@ -128,6 +130,7 @@ class ReplayDriver:
         self._unusable: BoolArray = (bid <= 0) | (ask <= 0) | (bid >= ask)
         self._spread_e4 = (ask - bid).astype(np.float64)
         self._sum_e4 = (ask + bid).astype(np.float64)
+        self.jumps = JumpScreen(self._sum_e4, self._spread_e4, self._unusable)
         if quotes.exec_dir is not None:
             assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
             live = quotes.exec_sz > 0
@@ -276,6 +279,9 @@ class _Run:
 
     def go(self) -> None:
         ladder = self.ladder
+        prior = self.prior_quote()
+        if prior is not None:
+            ladder.handle(QuoteArrived(prior, self.now))
         for first in self.exchange.advance(self.now):
             if isinstance(first, QuoteEvent):
                 ladder.handle(QuoteArrived(first.quote, self.now))
@@ -429,6 +435,17 @@ class _Run:
             hit = None
         else:
             return
+        rule = self.params.jumps
+        absurd = float(self.params.absurd_pct_of_mid)
+        if rule is not None and rule.on:
+            # The ladder's jump watch must see every row that could be a jump
+            # (``tca.jump_screen``); while it holds one, every row counts.
+            reference = ladder.jump_reference
+            if reference is None or ladder.holding_jump:
+                return
+            jump = driver.jumps.first_jump(start, stop, rule, reference, absurd)
+            if jump is not None:
+                hit = jump if hit is None else min(hit, jump)
         # Keep the row in force just before the hit (or at the timer): the ladder sees it.
         if hit is None:
             if stop_time is None:
@@ -440,10 +457,30 @@ class _Run:
         # row it repeats, so the ladder sees the very quote it would have seen.
         while keep > start and driver.is_print_row(keep):
             keep -= 1
+        if rule is not None and rule.on:
+            # The watch's next reference is the last row it is shown that passes the price
+            # checks: show it from one such row on, as it would have seen every row.
+            usable = driver.jumps.usable(absurd)
+            while keep > start and (driver.is_print_row(keep) or not usable[keep]):
+                keep -= 1
         if keep <= start:
             return
         _skip_source_to(source, keep)
         self.skipped += source.cursor - start
+
+    def prior_quote(self) -> Quote | None:
+        """The book before the one in force at the decision, when the ladder holds quotes
+        that jump (``core.quote_jumps``): shown first, so that the decision's own quote has
+        a reference, as it would live, where the feed ran before the order."""
+        rule = self.params.jumps
+        if rule is None or not rule.on:
+            return None
+        usable = self.driver.jumps.usable(float(self.params.absurd_pct_of_mid))
+        source = self.source
+        row = source.cursor - 1
+        while row >= 0 and (self.driver.is_print_row(row) or not usable[row]):
+            row -= 1
+        return source.quote_at(row) if row >= 0 else None
 
     def note_update(self, update: OrderUpdate) -> None:
         self.told[update.client_order_id] = (update.status, update.filled_qty)

@@ -32,15 +32,19 @@ from better_orders.core.ladder.moves import (
     cross,
     fail,
     finish,
+    note_run,
     send,
     to,
+    within_bound,
 )
 from better_orders.core.ladder.prices import fallback_choice
 from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import AttemptKind, OrderStatus, Quote
+from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
 
 S = LadderState
+#: The last orders the budget bounds: what they leave, ``on_budget = "finish"`` completes.
+_BOUND_LAST = frozenset({AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET})
 #: Cancels sent for one child before a transient failure is no longer answered by
 #: sending it again at once (the cancel deadline still sends it again, paced).
 MAX_CANCELS = 4
@@ -60,7 +64,7 @@ def timed_out(d: LadderData, now: datetime) -> list[Action]:
         seconds = d.params.protection_timeout.total_seconds()
         d.unfilled_reason = (
             f"limit at the slippage budget's bound {attempt.limit_price} "
-            f"not filled within {seconds:.0f} s"
+            f"not filled within {seconds:.0f} s{_how_far(d)}"
         )
     return [cancel(d, child), *await_cancels(d, S.CANCEL_THEN_NEXT, now)]
 
@@ -192,12 +196,22 @@ def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
         return await_quote(d, nxt, now, repeg)
     if nxt is S.FALLBACK_NEEDS_QUOTE:
         return await_quote(d, nxt, now, fallback)
+    if last.attempt.kind in _BOUND_LAST and d.params.on_budget == "finish":
+        # The budget's limit left some: the user chose to complete at any price.
+        return await_quote(d, S.FALLBACK_NEEDS_QUOTE, now, finish_at_market)
     if d.unfilled_reason is None:
         a = last.attempt
-        d.unfilled_reason = (
-            f"{a.kind.value} order {a.client_order_id} ended ({a.end_reason}) "
-            f"with {d.remaining_qty} unfilled"
-        )
+        if a.kind is AttemptKind.FALLBACK_MARKET and a.order_type is OrderType.LIMIT:
+            d.unfilled_reason = (
+                f"the marketable limit at the slippage budget's bound {a.limit_price} "
+                f"left {d.remaining_qty} unfilled (too little offered within the "
+                f"{d.params.budget_bps} bps budget){_how_far(d)}"
+            )
+        else:
+            d.unfilled_reason = (
+                f"{a.kind.value} order {a.client_order_id} ended ({a.end_reason}) "
+                f"with {d.remaining_qty} unfilled{_how_far(d)}"
+            )
     return finish(d, now)
 
 
@@ -218,16 +232,44 @@ def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
 
 def fallback(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 4: a market order within budget, else the configured protection, else stop."""
-    choice = fallback_choice(d.params, d.parent.side, quote, d.arrival_mid, d.remaining_qty)
+    choice = fallback_choice(
+        d.params, d.parent.side, quote, d.arrival_mid, d.remaining_qty, d.budget_bound
+    )
     if choice.blocked:
         d.fallback_blocked = True
+        note_run(d, quote)
     if choice.kind is None:
         d.unfilled_reason = choice.unfilled_reason
+        if choice.blocked:
+            d.unfilled_reason = f"{choice.unfilled_reason} with {d.remaining_qty} unfilled"
         return finish(d, now)
     d.fallback_used = True
     if choice.note is not None:
         d.notes.append(choice.note)
     return send(d, choice.kind, quote, now)
+
+
+def finish_at_market(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
+    """``on_budget = "finish"``: what the budget's limit left goes at market, at any price."""
+    side = d.parent.side
+    if not within_bound(side, quote.far_touch(side), d.budget_bound):
+        note_run(d, quote)
+    d.notes.append(
+        f"the slippage budget's limit left {d.remaining_qty}{_how_far(d)}: "
+        "completing at market as configured (on_budget = finish)"
+    )
+    return send(d, AttemptKind.MARKET, quote, now)
+
+
+def _how_far(d: LadderData) -> str:
+    """ "; the market ran N bps ..." when the far touch was seen beyond the budget."""
+    ran = d.budget_ran_bps
+    if ran is None:
+        return ""
+    return (
+        f"; the market ran {ran:.1f} bps from arrival mid {d.arrival_mid}, "
+        f"beyond the {d.params.budget_bps} bps budget"
+    )
 
 
 def cross_quote(d: LadderData, now: datetime) -> list[Action]:

@@ -19,6 +19,7 @@ from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import ZERO, ExecutionReport, Quote
 from better_orders.core.pricing import budget_bound
+from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import WaitRule, wait_rule
 from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
@@ -51,6 +52,10 @@ class LadderData:
     #: The latest quote followed the one before within ``params.hold``.
     burst: bool = False
     quote_problem: str | None = None
+    #: The reference quote and any jump held against it (``core.quote_jumps``; None: off).
+    jumps: JumpWatch | None = None
+    #: Quotes held as suspect jumps so far.
+    quotes_held: int = 0
 
     # -- the decision benchmark (step 1's first decision) --
     arrival: Quote | None = None
@@ -59,6 +64,8 @@ class LadderData:
     strategy: ExecutionStrategy | None = None
     #: The slippage budget's bound off the arrival mid (``core.pricing.budget_bound``).
     bound: Decimal | None = None
+    #: How far the far touch ran from the arrival mid (bps) when the budget stopped a price.
+    budget_ran_bps: float | None = None
 
     # -- the spread wait --
     wait_started: datetime | None = None
@@ -90,6 +97,9 @@ class LadderData:
     def __post_init__(self) -> None:
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
+        rule = self.params.jumps
+        if rule is not None and rule.on:
+            self.jumps = JumpWatch(rule)
 
     #: The last ``market_at`` answer, and for when.
     market_now: datetime | None = None

@@ -75,7 +75,7 @@ from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.quotes import confirm_quote, see_quote
 from better_orders.core.ladder.report import build_report
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import Attempt, ExecutionReport, OrderStatus, OrderUpdate
+from better_orders.core.model import Attempt, ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
 
 OnTime = Callable[[LadderData, datetime], list[Action]]
@@ -307,6 +307,28 @@ class Ladder:
     def notes(self) -> list[str]:
         """Decisions worth telling the user about, in order (copied into the report)."""
         return list(self.d.notes)
+
+    @property
+    def arrival(self) -> Quote | None:
+        """The arrival (decision) quote, once step 1 has taken one."""
+        return self.d.arrival
+
+    @property
+    def budget_bound(self) -> Decimal | None:
+        """The worst price any child may have (``core.pricing.budget_bound``), once arrived."""
+        return None if self.d.arrival is None else self.d.budget_bound
+
+    @property
+    def jump_reference(self) -> Quote | None:
+        """The last quote accepted by the jump watch (``core.quote_jumps``; None: off or none)."""
+        watch = self.d.jumps
+        return None if watch is None else watch.reference
+
+    @property
+    def holding_jump(self) -> bool:
+        """A quote that jumped is held until later quotes confirm it."""
+        watch = self.d.jumps
+        return watch is not None and watch.holding
 
     @property
     def holding_since(self) -> datetime | None:

@@ -19,7 +19,8 @@ from better_orders.core.ladder.prices import child_price, first_kind
 from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.report import build_report
 from better_orders.core.ladder.states import NEXT, LadderState
-from better_orders.core.model import Attempt, AttemptKind, OrderRequest, OrderType, Quote
+from better_orders.core.model import Attempt, AttemptKind, OrderRequest, OrderType, Quote, Side
+from better_orders.core.pricing import slippage_bps
 
 #: What a step taken on a usable quote looks like (``await_quote``).
 QuoteStep = Callable[[LadderData, Quote, datetime], list[Action]]
@@ -107,8 +108,11 @@ def send(
     """A marketable child of ``kind`` off ``quote`` for what is unallocated; ``state`` next."""
     if d.remaining_qty <= 0:
         return finish(d, now)
-    bound = d.budget_bound if kind is AttemptKind.FALLBACK_LIMIT else None
-    order_type, limit = child_price(d.params, d.parent.side, kind, quote, bound, d.repegs + 1)
+    side = d.parent.side
+    bound = d.budget_bound
+    order_type, limit = child_price(d.params, side, kind, quote, bound, d.repegs + 1)
+    if limit is not None and not within_bound(side, quote.far_touch(side), bound):
+        note_run(d, quote)
     if kind is AttemptKind.REPEG:
         d.repegs += 1
     if d.first_cross is None:
@@ -116,6 +120,18 @@ def send(
     submit = new_child(d, kind, order_type, limit, quote, now)
     to(d, state)
     return [submit, *arm(d, now + timeout_for(d.params, kind, d.strategy))]
+
+
+def within_bound(side: Side, price: Decimal, bound: Decimal) -> bool:
+    return price <= bound if side is Side.BUY else price >= bound
+
+
+def note_run(d: LadderData, quote: Quote) -> None:
+    """The far touch is beyond the budget: keep how far the market ran (the furthest seen)."""
+    side = d.parent.side
+    ran = slippage_bps(side, quote.far_touch(side), d.arrival_mid)
+    if d.budget_ran_bps is None or ran > d.budget_ran_bps:
+        d.budget_ran_bps = ran
 
 
 def cross(d: LadderData, quote: Quote, now: datetime) -> list[Action]:

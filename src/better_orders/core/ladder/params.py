@@ -11,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from better_orders.core.model import Side
+from better_orders.core.quote_jumps import JumpRule
 from better_orders.core.spread import SpreadRules
 from better_orders.core.timing import TimingRules
 
@@ -47,6 +48,11 @@ class LadderParams:
     timing: TimingRules
     #: Passive entry: each attempt's limit as a share of the spread (``pricing.walk_limit``).
     walk_fractions: tuple[Decimal, ...] = ()
+    #: When the market runs beyond the budget: "stop" (report what is left) or "finish"
+    #: (a market order for the rest, at any price).
+    on_budget: str = "stop"
+    #: Quotes that jump far from the book are held until confirmed (None: never held).
+    jumps: JumpRule | None = None
 
 
 @dataclass(frozen=True, slots=True)

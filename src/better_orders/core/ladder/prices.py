@@ -5,6 +5,13 @@ Every price returned is on the tick grid: marketable limits from
 ``core.pricing`` (rounded to stay marketable), the passive walk and the resting
 slice rounded back towards our own side, the fallback's bound rounded to stay
 within budget.
+
+The slippage budget binds every child, not only the fallback: no limit is ever
+beyond the arrival mid +/- the budget (``core.pricing.cap_to_budget``), and the
+fallback "market" order is a marketable limit at that bound, so it cannot walk the
+book past it either. Only two orders go out at any price: a ``market`` entry (the
+replay's baseline) and, when the user chose ``on_budget = "finish"``, the market
+order that completes a parent the budget stopped.
 """
 
 from __future__ import annotations
@@ -17,8 +24,6 @@ from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import AttemptKind, OrderType, Quote, Side
 from better_orders.core.ticks import Rounding, is_on_grid, round_to_tick, tick_size
 
-_MARKET_KINDS = frozenset({AttemptKind.MARKET, AttemptKind.FALLBACK_MARKET})
-
 
 def first_kind(params: LadderParams) -> AttemptKind:
     """The kind of the first attempt (and of a cross after the wait): aggressive or passive."""
@@ -30,22 +35,27 @@ def child_price(
     side: Side,
     kind: AttemptKind,
     quote: Quote,
-    bound: Decimal | None,
+    bound: Decimal,
     repeg_index: int,
 ) -> tuple[OrderType, Decimal | None]:
     """Order type and limit of a marketable child of ``kind`` off ``quote``.
 
     ``bound`` is the slippage budget's bound off the arrival mid
-    (``core.pricing.budget_bound``: the fallback limit's price); ``repeg_index``
-    the attempt's index on the ladder (0 = the first attempt, N = the Nth re-peg).
+    (``core.pricing.budget_bound``): no limit goes beyond it, and the fallback's
+    limit is it. ``repeg_index`` is the attempt's index on the ladder (0 = the first
+    attempt, N = the Nth re-peg).
     """
-    if kind in _MARKET_KINDS:
+    if kind is AttemptKind.MARKET:
         return OrderType.MARKET, None
+    if kind is AttemptKind.FALLBACK_MARKET:
+        if params.budget_bps >= pricing.UNBOUNDED_BPS:
+            return OrderType.MARKET, None
+        return OrderType.LIMIT, bound  # marketable: the far touch is within the bound
     if kind is AttemptKind.FALLBACK_LIMIT:
-        assert bound is not None
         return OrderType.LIMIT, bound
     index = repeg_index if kind is AttemptKind.REPEG else 0
-    return OrderType.LIMIT, attempt_limit(params, side, quote, index)
+    limit = attempt_limit(params, side, quote, index)
+    return OrderType.LIMIT, pricing.cap_to_budget(side, limit, bound)
 
 
 def attempt_limit(params: LadderParams, side: Side, quote: Quote, index: int) -> Decimal:
@@ -110,10 +120,17 @@ class FallbackChoice:
 
 
 def fallback_choice(
-    params: LadderParams, side: Side, quote: Quote, arrival_mid: Decimal, remaining: Decimal
+    params: LadderParams,
+    side: Side,
+    quote: Quote,
+    arrival_mid: Decimal,
+    remaining: Decimal,
+    bound: Decimal,
 ) -> FallbackChoice:
-    """A market order for ``remaining`` if the far touch is within budget of the arrival mid;
-    else the configured protection (a limit at the budget's bound, or stop)."""
+    """Step 4 for ``remaining``: if the far touch is within budget of the arrival mid, a
+    marketable limit at the budget's ``bound`` (a market order if the budget sets no
+    bound); else the configured protection (a limit at the bound, or stop), or with
+    ``on_budget = "finish"`` a market order at any price."""
     if params.fallback == "none":
         reason = "fallback disabled by configuration after the last re-peg"
         return FallbackChoice(None, False, None, reason)
@@ -121,16 +138,30 @@ def fallback_choice(
     cost = pricing.slippage_bps(side, far, arrival_mid)
     budget = params.budget_bps
     if pricing.within_budget(side, far, arrival_mid, budget):
+        how = (
+            "market order"
+            if budget >= pricing.UNBOUNDED_BPS
+            else f"marketable limit at the budget's bound {bound}"
+        )
         note = (
-            f"fallback: market order for {remaining}, far touch {far} is "
+            f"fallback: {how} for {remaining}, far touch {far} is "
             f"{cost:.1f} bps from arrival mid (budget {budget} bps)"
         )
         return FallbackChoice(AttemptKind.FALLBACK_MARKET, False, note, None)
-    blocked = (
-        f"market order blocked: far touch {far} is {cost:.1f} bps from arrival mid "
-        f"{arrival_mid}, beyond the {budget} bps budget"
-    )
+    ran = budget_ran(side, far, arrival_mid, budget)
+    if params.on_budget == "finish":
+        note = f"{ran}; completing {remaining} at market as configured (on_budget = finish)"
+        return FallbackChoice(AttemptKind.MARKET, True, note, None)
     if params.protection == "limit_at_bound":
-        note = f"{blocked}; limit at the budget's bound instead"
+        note = f"{ran}; market order blocked, limit at the budget's bound {bound} instead"
         return FallbackChoice(AttemptKind.FALLBACK_LIMIT, True, note, None)
-    return FallbackChoice(None, True, None, blocked)
+    return FallbackChoice(None, True, None, f"{ran}; market order blocked: stopped")
+
+
+def budget_ran(side: Side, far: Decimal, arrival_mid: Decimal, budget: Decimal) -> str:
+    """How far the market ran beyond the budget, as the report says it."""
+    cost = pricing.slippage_bps(side, far, arrival_mid)
+    return (
+        f"the market ran {cost:.1f} bps from arrival mid {arrival_mid} (far touch {far}), "
+        f"beyond the {budget} bps budget"
+    )

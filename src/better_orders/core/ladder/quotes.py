@@ -5,7 +5,8 @@ Freshness runs from the last *confirmation* (the instant the shell received the
 quote, or later told the ladder the book still stood), not from the quote's own
 exchange stamp: a quiet book is not a stale one while the feed is alive. The
 price checks (zero, one-sided, crossed, locked, absurd) and the clock check (a
-quote stamped in the future) are ``core.sanity``'s.
+quote stamped in the future) are ``core.sanity``'s; a quote whose mid leaps far
+from the book before it is held until later quotes confirm it (``core.quote_jumps``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder.data import LadderData
 from better_orders.core.ladder.events import LadderProtocolError
 from better_orders.core.model import Quote
+from better_orders.core.quote_jumps import QUIET, JumpNews
 from better_orders.core.sanity import (
     DEFAULT_FUTURE_TOLERANCE_SECONDS,
     QuoteVerdict,
@@ -59,6 +61,40 @@ def see_quote(d: LadderData, quote: Quote, confirmed_at: datetime) -> None:
     d.confirmed_at = confirmed_at
     d.price_verdict = None
     d.quotes_seen += 1
+    watch = d.jumps
+    if watch is not None and _price_verdict(d, quote).ok:
+        news = watch.see(quote)
+        if news is not QUIET:
+            _note_jump(d, quote, news)
+
+
+def _price_verdict(d: LadderData, quote: Quote) -> QuoteVerdict:
+    """``check_prices`` of the latest quote (kept until the next one)."""
+    verdict = d.price_verdict
+    if verdict is None:
+        absurd = d.params.absurd_pct_of_mid
+        verdict = (
+            _FINE if _plainly_fine(quote, absurd) else check_prices(quote, absurd_pct_of_mid=absurd)
+        )
+        d.price_verdict = verdict
+    return verdict
+
+
+def _note_jump(d: LadderData, quote: Quote, news: JumpNews) -> None:
+    """Tell the report when a quote was held, and how the hold ended."""
+    shown = f"bid {quote.bid} ask {quote.ask}"
+    if news.held:
+        d.quotes_held += 1
+        d.notes.append(
+            f"quote held: {quote.symbol} mid jumped {news.moved_bps:.0f} bps ({shown}) "
+            "beyond recent quotes; nothing is priced off it until later quotes confirm it"
+        )
+    elif news.confirmed:
+        d.notes.append(f"quote jump confirmed by later quotes ({shown}): trading on it")
+    elif news.dropped:
+        d.notes.append(
+            f"held quote dropped: the next quote ({shown}) returned to the book before it"
+        )
 
 
 def confirm_quote(d: LadderData, quote: Quote, confirmed_at: datetime) -> None:
@@ -89,15 +125,18 @@ def quote_problem(d: LadderData, now: datetime) -> str | None:
     if quote is None:
         return f"no quote for {d.parent.symbol}"
     params = d.params
-    verdict = d.price_verdict
-    if verdict is None:
-        if _plainly_fine(quote, params.absurd_pct_of_mid):
-            verdict = _FINE
-        else:
-            verdict = check_prices(quote, absurd_pct_of_mid=params.absurd_pct_of_mid)
-        d.price_verdict = verdict
+    verdict = _price_verdict(d, quote)
     if not verdict.ok:
         return verdict.message
+    watch = d.jumps
+    if watch is not None and watch.holding:
+        reference = watch.reference
+        assert reference is not None
+        return (
+            f"{quote.symbol} quote held: mid {quote.mid} jumped from {reference.mid} "
+            f"(bid {quote.bid} ask {quote.ask}) and no later quote has confirmed it yet; "
+            "no order sent"
+        )
     if (quote.ts.tzinfo is None) != (now.tzinfo is None):
         raise InvalidInputError(
             f"{quote.symbol} quote time {quote.ts.isoformat()} and decision time "

@@ -58,4 +58,7 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         unfilled_reason=d.unfilled_reason if unfilled > 0 else None,
         error=d.error,
         notes=list(d.notes),
+        budget_bps=d.params.budget_bps,
+        budget_ran_bps=d.budget_ran_bps,
+        quotes_held=d.quotes_held,
     )

@@ -106,8 +106,11 @@ class SimExchange:
         *,
         latency: Latency = Latency(),
         faults: FaultPlan | None = None,
+        queue_share: Decimal = Decimal(1),
     ) -> None:
         self._book = quotes
+        #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
+        self._queue_share = queue_share
         self._latency = latency
         self._faults = faults if faults is not None else FaultPlan()
         self._now: datetime | None = None
@@ -368,7 +371,7 @@ class SimExchange:
                 # The trade happened before the book this row shows: it meets the queues
                 # as they stood.
                 on_trade(resting, execution, fill)
-            on_quote(resting, top, fill)
+            on_quote(resting, top, fill, self._queue_share)
 
     def _on_submit_arrival(self, order: VenueOrder, now: datetime) -> None:
         if order.status.is_terminal:
@@ -385,7 +388,8 @@ class SimExchange:
         if top is not None:
             take(order, top, self._filler(now))
             if order.request.limit_price is not None and not order.status.is_terminal:
-                requeue(order, top.quote)  # what is left joins the queue at its limit
+                # What is left joins the queue at its limit.
+                requeue(order, top.quote, self._queue_share)
         if order.request.time_in_force is TimeInForce.IOC and not order.status.is_terminal:
             self._cancel_now(order, now, reason="immediate-or-cancel remainder")
 
