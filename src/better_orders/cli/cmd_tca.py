@@ -7,13 +7,17 @@ against a market order on the same decisions, with intervals from resampling who
 symbol-days, and split into where they went. A quote file without executions of its
 own (``*_bbo``) gets the prints of its companion ``*_trades`` file (found beside it,
 or named with ``--trades``) as executions, so resting orders can fill on real
-trades, conservatively (``sim.fills``). ``tca tune`` searches policy parameters
-(``cli.tca_tune``). Examples::
+trades, conservatively (``sim.fills``). With the ``dask`` extra, two symbol-days
+or more are spread over a local Dask cluster, one worker per core (``--workers``),
+or over a running one (``--scheduler``), each symbol-day a unit of work; the
+results are the same as in one process (``tca.distributed``). ``tca tune``
+searches policy parameters (``cli.tca_tune``). Examples::
 
     better-orders tca --example
     better-orders tca --quotes data/quotes
     better-orders tca --quotes 'data/quotes/lean_*_l1.csv.gz' --policy ladder,market,walk
     better-orders tca --quotes ~/dataset/symbol=TQQQ      # every day of TQQQ in a dataset
+    better-orders tca --quotes ~/dataset --scheduler tcp://10.0.0.5:8786
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
     better-orders tca --journal journal.sqlite3 --since 2026-03-01   # your own fills
@@ -45,11 +49,15 @@ from better_orders.cli.tca_options import (
     QtyOption,
     QuotesOption,
     ReplayOptions,
+    SchedulerOption,
     SideOption,
     SymbolOption,
     ToOption,
     TradesOption,
     WithinOption,
+    WorkersOption,
+    check_cluster_options,
+    dask_cluster,
     progress_bar,
     split_list,
 )
@@ -65,6 +73,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.data.example_data import example_quote_files
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, Resampler
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import run_tca_on_cluster
 from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
@@ -196,6 +205,8 @@ def tca(
         typer.Option(metavar="DATE", help="with --journal: orders from this day (YYYY-MM-DD)"),
     ] = None,
     sim_profile: SimProfileOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Replay policies on real quotes and compare their execution cost with a market order.
 
@@ -209,7 +220,7 @@ def tca(
     if journal:
         given: dict[str, object] = {"--quotes": quotes, "--example": example}
         given |= {"--policy": policy, "--trades": trades, "--policy-file": policy_file}
-        given["--symbol"] = symbol
+        given |= {"--symbol": symbol, "--workers": workers, "--scheduler": scheduler}
         dbs = more_quotes or []
         if len(dbs) > 1:
             raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
@@ -228,6 +239,7 @@ def tca(
         raise InvalidInputError("--since and --sim-profile go with --journal")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    check_cluster_options(workers, scheduler)
     options = ReplayOptions.parse(
         quotes=[*(quotes or []), *(str(f) for f in example_quote_files())] if example else quotes,
         more_quotes=more_quotes,
@@ -247,9 +259,24 @@ def tca(
     policies = select_policies(
         split_list(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
     )
-    loaded = options.load()
+    parents = options.decisions_per_file * len(options.files) * len(policies) * len(options.sides)
+    cluster = dask_cluster(workers, scheduler, len(options.files), parents)
+    fees = FeeSchedule.from_settings(cfg.tca)
+    resampler = Resampler(resamples=resamples, seed=seed)
+    loaded = options.load() if cluster is None else []
 
-    def run(progress: Any = None) -> TcaResult:
+    def run(progress: Callable[[int], None] | None = None) -> TcaResult:
+        if cluster is not None:
+            done = None if progress is None else lambda day: progress(len(day.records))
+            return run_tca_on_cluster(
+                options.days,
+                policies,
+                cfg,
+                options.window(fees),
+                cluster,
+                resampler=resampler,
+                done=done,
+            )
         return run_tca(
             loaded,
             policies,
@@ -262,16 +289,16 @@ def tca(
             within_seconds=options.within_seconds,
             latency=options.latency,
             progress=progress,
-            fees=FeeSchedule.from_settings(cfg.tca),
-            resampler=Resampler(resamples=resamples, seed=seed),
+            fees=fees,
+            resampler=resampler,
         )
 
     if json_out:
         result = run()
     else:
-        total = options.decisions_per_file * len(loaded) * len(policies) * len(options.sides)
-        with progress_bar("replaying", "decisions") as bar:
-            task = bar.add_task("tca", total=total)
+        doing = "replaying" if cluster is None else f"replaying on {cluster}"
+        with progress_bar(doing, "decisions") as bar:
+            task = bar.add_task("tca", total=parents)
             result = run(lambda n: bar.advance(task, n))
 
     html_path = (
@@ -297,7 +324,7 @@ def _as_json(
     fees = result.fees
     out: dict[str, Any] = {
         "files": [
-            {"file": f.label, "symbol": f.quotes.symbol, "decisions": len(result.times[f.label])}
+            {"file": f.label, "symbol": f.symbol, "decisions": len(result.times[f.label])}
             | ({"trades": str(f.trades)} if f.trades is not None else {})
             for f in result.files
         ],

@@ -70,6 +70,34 @@ class QuoteFile:
         return self.session(calendar).open
 
 
+@dataclass(frozen=True, slots=True)
+class DaySource:
+    """A symbol-day's quote file and how to load it: what a worker is sent instead of quotes."""
+
+    path: Path
+    trades: Path | None = None
+    find_trades: bool = True
+    symbol: str | None = None
+
+    def load(self) -> QuoteFile:
+        return QuoteFile.load(
+            self.path, symbol=self.symbol, trades=self.trades, find_trades=self.find_trades
+        )
+
+    def resolved(self) -> DaySource:
+        """The same symbol-day with absolute paths and its trades file found (for a worker
+        whose folder may not be this process's)."""
+        trades = self.trades
+        if trades is None and self.find_trades:
+            trades = find_trades_file(self.path)
+        return DaySource(
+            self.path.resolve(),
+            None if trades is None else trades.resolve(),
+            find_trades=False,
+            symbol=self.symbol,
+        )
+
+
 def decision_times(
     file: QuoteFile,
     start: dt_time,
