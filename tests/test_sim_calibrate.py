@@ -17,8 +17,6 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from tests.cli_runner import run_cli
-from tests.refusal import error_line
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
@@ -39,6 +37,8 @@ from better_orders.tca.calibrate import calibrate
 from better_orders.tca.own_fills import load_legs, open_journal, own_fills
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.profile import SimProfile
+from cli_runner import run_cli
+from refusal import error_line
 
 KNOWN = SimProfile(
     latency=Latency(

@@ -14,8 +14,6 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
-from tests.cli_runner import run_cli
-from tests.refusal import error_line
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import (
@@ -32,6 +30,8 @@ from better_orders.engine.execution import OrderSpec
 from better_orders.store.journal import Journal
 from better_orders.store.records import MarkKind, QuoteMark
 from better_orders.tca.own_fills import load_legs, own_fills
+from cli_runner import run_cli
+from refusal import error_line
 
 AT = datetime(2026, 3, 10, 13, 31, tzinfo=UTC)  # 09:31 New York
 
