@@ -44,11 +44,13 @@ from better_orders.core.model import Side
 from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.corpus import resolve_quote_files
 from better_orders.tca.crossval import SIDE_NAMES, held_out_ratio
-from better_orders.tca.decisions import Sizing
+from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import cores
+from better_orders.tca.evaluate import Window
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.tca.regime import Regime
-from better_orders.tca.tune import DaySource, TuneResult, Window, default_jobs, run_tune
+from better_orders.tca.tune import TuneResult, run_tune
 from better_orders.tca.tune_space import parse_param, search_space
 from better_orders.venues.sim.exchange import Latency
 from tca_speed import data_folder
@@ -264,7 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="shared data folder (default $BETTER_ORDERS_DATA)")
     parser.add_argument("--every", default="1s", help="time between decisions at the open")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes")
+    parser.add_argument("--jobs", type=int, default=cores(), help="worker processes")
     parser.add_argument(
         "--scenario", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}"
     )

@@ -19,6 +19,10 @@ limit ``ticks`` beyond the far touch of the cached quote. ``engine.run()`` is
 what ``wall_seconds`` measures (post-run analysis off). One JSON line goes to
 stdout.
 
+A spec with a ``"ladder"`` table (written by ``bench/parents_compare.py``) runs
+``LadderParents`` instead: each order is a parent worked the seed ladder's way
+(its docstring), and the JSON line reports parents per second.
+
 Choices, each in NautilusTrader's favour or needed for the same work: logging
 bypassed; a margin account at leverage 1, because a cash account rejects sells
 beyond the position and those orders would never reach the book; the strategy
@@ -136,6 +140,154 @@ class MarketableOrders(Strategy):
         self.notional += event.last_px.as_decimal() * qty
 
 
+class LadderParents(Strategy):
+    """At each given instant a parent order worked like the seed ladder (``ladder`` in the spec).
+
+    In the opening window a spread wider than ``wide_e4`` is waited out (up to
+    ``wait_max_ns``, quotes watched only while some parent waits); then a limit
+    ``ticks`` beyond the far touch, cancelled after the timeout (``timeout_after_wait_ns``
+    for the first child after a wait) and re-pegged off the latest quote up to
+    ``max_repegs`` times, then a market order for the rest. Parents may overlap.
+    """
+
+    def __init__(self, instrument_id: InstrumentId, spec: dict[str, Any]) -> None:
+        super().__init__(StrategyConfig(strategy_id="LAD-001"))
+        self.instrument_id = instrument_id
+        self.orders = [(int(ts), str(side), int(qty)) for ts, side, qty in spec["orders"]]
+        lad = spec["ladder"]
+        self.ticks = int(lad["ticks"])
+        self.wide_e4 = int(lad["wide_e4"])
+        self.open_ns = int(lad["open_ns"])
+        self.wait_window_end_ns = int(lad["wait_window_end_ns"])
+        self.wait_max_ns = int(lad["wait_max_ns"])
+        self.timeout_ns = int(lad["timeout_ns"])
+        self.timeout_after_wait_ns = int(lad["timeout_after_wait_ns"])
+        self.max_repegs = int(lad["max_repegs"])
+        self.next = 0
+        self.parents: list[dict[str, Any]] = []
+        self.by_order: dict[Any, dict[str, Any]] = {}
+        self.waiting: list[dict[str, Any]] = []
+        self.watching = False
+        self.children = 0
+        self.fills = 0
+        self.filled_qty = 0
+        self.done = 0
+
+    def on_start(self) -> None:
+        self._arm_next()
+
+    def _arm_next(self) -> None:
+        if self.next < len(self.orders):
+            self.clock.set_time_alert_ns(
+                f"parent-{self.next}", self.orders[self.next][0], self._open_parent
+            )
+
+    def _open_parent(self, _event: Any) -> None:
+        k = self.next
+        self.next += 1
+        ts, side, qty = self.orders[k]
+        parent = {"k": k, "side": side, "left": qty, "repegs": 0, "child": None, "attempt": 0}
+        self.parents.append(parent)
+        quote = self.cache.quote_tick(self.instrument_id)
+        in_window = self.open_ns <= ts < self.wait_window_end_ns
+        if quote is not None and in_window and self._spread_e4(quote) > self.wide_e4:
+            parent["waited"] = True
+            self.waiting.append(parent)
+            if not self.watching:
+                self.subscribe_quote_ticks(self.instrument_id)
+                self.watching = True
+            self.clock.set_time_alert_ns(f"wait-{k}", ts + self.wait_max_ns, self._wait_over)
+        else:
+            parent["waited"] = False
+            self._work(parent)
+        self._arm_next()
+
+    @staticmethod
+    def _spread_e4(quote: QuoteTick) -> int:
+        return round((quote.ask_price.as_double() - quote.bid_price.as_double()) * 10_000)
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        if self._spread_e4(tick) > self.wide_e4:
+            return
+        for parent in self.waiting:
+            self.clock.cancel_timer(f"wait-{parent['k']}")
+            self._work(parent)
+        self.waiting.clear()
+        self._unwatch()
+
+    def _wait_over(self, event: Any) -> None:
+        k = int(event.name.split("-")[1])
+        parent = next(p for p in self.waiting if p["k"] == k)
+        self.waiting.remove(parent)
+        self._work(parent)
+        if not self.waiting:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self.watching:
+            self.unsubscribe_quote_ticks(self.instrument_id)
+            self.watching = False
+
+    def _work(self, parent: dict[str, Any]) -> None:
+        quote = self.cache.quote_tick(self.instrument_id)
+        buy = parent["side"] == "buy"
+        side = OrderSide.BUY if buy else OrderSide.SELL
+        qty = Quantity.from_int(parent["left"])
+        if parent["repegs"] > self.max_repegs or quote is None:
+            order = self.order_factory.market(self.instrument_id, side, qty)
+        else:
+            step = TICK * self.ticks
+            far = (
+                quote.ask_price.as_decimal() + step if buy else quote.bid_price.as_decimal() - step
+            )
+            order = self.order_factory.limit(
+                instrument_id=self.instrument_id,
+                order_side=side,
+                quantity=qty,
+                price=Price(far, precision=2),
+                time_in_force=TimeInForce.GTC,
+            )
+            first = parent["attempt"] == 0 and parent["waited"]
+            timeout = self.timeout_after_wait_ns if first else self.timeout_ns
+            parent["timer"] = f"t-{parent['k']}-{parent['attempt']}"
+            self.clock.set_time_alert_ns(
+                parent["timer"], self.clock.timestamp_ns() + timeout, self._child_timed_out
+            )
+        parent["attempt"] += 1
+        parent["child"] = order
+        self.by_order[order.client_order_id] = parent
+        self.children += 1
+        self.submit_order(order)
+
+    def _child_timed_out(self, event: Any) -> None:
+        k = int(event.name.split("-")[1])
+        parent = self.parents[k]
+        child = parent["child"]
+        if child is not None and child.is_open:
+            self.cancel_order(child)
+
+    def on_order_canceled(self, event: Any) -> None:
+        parent = self.by_order.get(event.client_order_id)
+        if parent is None or parent["left"] <= 0:
+            return
+        parent["repegs"] += 1
+        self._work(parent)
+
+    def on_order_filled(self, event: OrderFilled) -> None:
+        parent = self.by_order.get(event.client_order_id)
+        self.fills += 1
+        qty = int(event.last_qty.as_double())
+        self.filled_qty += qty
+        if parent is None:
+            return
+        parent["left"] -= qty
+        if parent["left"] <= 0:
+            self.done += 1
+            timer = parent.get("timer")
+            if timer is not None and timer in self.clock.timer_names:
+                self.clock.cancel_timer(timer)
+
+
 def load_ticks(path: str, instrument: Equity, start_ns: int, end_ns: int) -> list[QuoteTick]:
     """The rows Better Orders' replay covers, as ``QuoteTick``s."""
     frame = pd.read_csv(
@@ -206,7 +358,12 @@ def main() -> None:
     )
     engine.add_instrument(instrument)
     engine.add_data(ticks)
-    strategy = MarketableOrders(instrument.id, orders, int(spec["ticks"]))
+    ladder = "ladder" in spec
+    strategy: Any
+    if ladder:
+        strategy = LadderParents(instrument.id, spec)
+    else:
+        strategy = MarketableOrders(instrument.id, orders, int(spec["ticks"]))
     engine.add_strategy(strategy)
 
     began = time.perf_counter()
@@ -217,6 +374,27 @@ def main() -> None:
     denied = sum(1 for o in orders_seen if o.status_string() in ("DENIED", "REJECTED"))
     peak_rss = peak_rss_mb()
     engine.dispose()
+    if ladder:
+        print(
+            json.dumps(
+                {
+                    "engine": "NautilusTrader 1.221.0",
+                    "symbol": symbol,
+                    "quotes": len(ticks),
+                    "parents": len(orders),
+                    "parents_done": strategy.done,
+                    "children": strategy.children,
+                    "fills": strategy.fills,
+                    "filled_qty": strategy.filled_qty,
+                    "load_seconds": load_seconds,
+                    "wall_seconds": wall,
+                    "parents_per_second": len(orders) / wall if wall > 0 else 0.0,
+                    "peak_rss_mb": peak_rss,
+                    "import_rss_mb": import_rss,
+                }
+            )
+        )
+        return
     print(
         json.dumps(
             {

@@ -32,10 +32,12 @@ from better_orders.core.jsonable import to_jsonable
 from better_orders.core.model import Side
 from better_orders.tca.corpus import resolve_quote_files
 from better_orders.tca.crossval import DEFAULT_MIN_COMPLETION
-from better_orders.tca.decisions import Sizing
+from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import cores
+from better_orders.tca.evaluate import Window
 from better_orders.tca.policies import BUILTIN_POLICIES
-from better_orders.tca.tune import DaySource, Window, default_jobs, run_tune
+from better_orders.tca.tune import run_tune
 from better_orders.tca.tune_space import parse_param, search_space
 from better_orders.venues.sim.exchange import Latency
 from tca_speed import data_folder
@@ -54,7 +56,7 @@ def main() -> None:
     parser.add_argument("--data", help="shared data folder (default $BETTER_ORDERS_DATA)")
     parser.add_argument("--candidates", type=int, default=50, help="random candidates")
     parser.add_argument("--every", default="1s", help="time between decisions")
-    parser.add_argument("--jobs", type=int, default=default_jobs(), help="worker processes")
+    parser.add_argument("--jobs", type=int, default=cores(), help="worker processes")
     parser.add_argument("--seed", type=int, default=1, help="seed of the random search")
     parser.add_argument("--json", type=Path, help="also write the tune's JSON here")
     args = parser.parse_args()

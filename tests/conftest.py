@@ -18,6 +18,9 @@ def _isolated_journal(
     monkeypatch.setenv("BETTER_ORDERS_DB", str(db))
     monkeypatch.delenv("BETTER_ORDERS_CONFIG", raising=False)
     monkeypatch.delenv("BETTER_ORDERS_KILL_SWITCH", raising=False)
+    # A run waits for the quotes 5 s and 60 s after its last fill: real seconds against the
+    # local Alpaca-compatible exchange. Tests of those quotes give their configuration.
+    monkeypatch.setenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS", "")
     yield
 
 

@@ -766,6 +766,7 @@ class RegularHours(MarketCalendar):
 async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_everything(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from better_orders.config.settings import TcaSettings
     from better_orders.engine.execution import OrderSpec, execute
     from better_orders.store.journal import Journal
 
@@ -789,11 +790,16 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
                     feed=feed,
                     clock=clock,
                     journal=journal,
-                    config=BetterOrdersConfig(),
+                    # The quote half a second after each fill, on the broker's clock.
+                    config=BetterOrdersConfig(tca=TcaSettings(markout_seconds=(0.5,))),
                     run_id="alpaca-e2e",
                     calendar=RegularHours(),
                 )
                 journal.finish_run("alpaca-e2e", "completed", None)
+                marks = journal.quote_marks("alpaca-e2e")
+                fills = journal.fills(run_id="alpaca-e2e")
+            kinds = sorted((m.kind.value, m.after_ms) for m in marks)
+            assert kinds == sorted([("arrival", 0)] + [("fill", 0), ("after", 500)] * len(fills))
             report = reports[0]
             assert report.filled_qty == Decimal(10)
             assert report.complete and report.error is None

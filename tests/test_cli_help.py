@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import typer
 
-from better_orders.cli.app import app
+from better_orders.cli.app import app, register_commands
 from cli_runner import run_cli
 
 #: typer's type labels: ``<str>``, ``<bool>``, ``<list[Path]>``, ``<float>``...
@@ -24,6 +24,7 @@ def command_paths(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, .
     return paths
 
 
+register_commands()
 ALL_COMMANDS = command_paths(typer.main.get_command(app))
 
 

@@ -17,7 +17,7 @@ from cli_runner import run_cli
 ROOT = Path(__file__).resolve().parents[1]
 #: Libraries that only an extra brings; the base commands must not load them.
 EXTRA_LIBRARIES = {"alpaca", "requests", "httpx", "starlette", "uvicorn", "websockets", "msgpack"}
-EXTRA_LIBRARIES |= {"matplotlib", "plotly", "apprise"}
+EXTRA_LIBRARIES |= {"matplotlib", "plotly", "apprise", "dask", "distributed"}
 #: Import names of distributions whose import name is not their own name.
 IMPORT_NAMES = {"alpaca-py": "alpaca"}
 
@@ -133,6 +133,7 @@ def test_the_base_install_trades_on_the_simulator(tmp_path: Path) -> None:
         (["account", "--broker", "alpaca"], "alpaca"),
         (["tca", "--quotes", "q.csv.gz", "--report", "r.html"], "tca"),
         (["tca", "--quotes", "q.csv.gz", "--png", "charts"], "tca"),
+        (["tca", "--quotes", "q.csv.gz", "--scheduler", "tcp://127.0.0.1:8786"], "dask"),
         (["data", "fetch", "TQQQ", "--start", "2026-11-24"], "data"),
         (["data", "import", "q.csv.gz"], "data"),
         (["run", "--at", "open", "--targets", "t.toml", "--once", "--alert", "json://h"], "alerts"),

@@ -117,7 +117,7 @@ def test_wal_mode_normal_sync_and_schema_version(tmp_path: Path) -> None:
     Journal.open(path).close()
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
     raw.close()
     with Journal.open(path) as j:
         assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
@@ -148,7 +148,7 @@ def test_a_version_1_journal_is_migrated_and_keeps_its_legs(tmp_path: Path) -> N
         j.size_intent("r1", 1, Decimal(3))  # a resumed leg keeps its first size
         assert j.intents("r1")[0].sized_qty == Decimal(7)
         versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
-        assert [v for (v,) in versions] == [1, 3]
+        assert [v for (v,) in versions] == [1, 4]
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -760,4 +760,4 @@ def test_a_version_2_journal_gains_the_locks_purpose(tmp_path: Path) -> None:
         lock = j.get_lock("run old")
         assert lock is not None and lock.purpose is None
         versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
-        assert [v for (v,) in versions] == [2, 3]
+        assert [v for (v,) in versions] == [2, 4]

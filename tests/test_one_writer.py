@@ -150,6 +150,10 @@ def test_with_wait_the_second_command_queues_behind_the_first(tmp_path: Path) ->
     db = tmp_path / "j.sqlite3"
     first = start(db, "order", "buy", "SOXL", "300")
     wait_for("the first order to start its run", lambda: holds_run(db, first), first)
+    # The run's row is written by the journal's writer thread: pause only once it is in.
+    wait_for(
+        "the first run in the journal", lambda: len(read(db, "SELECT run_id FROM runs")) == 1, first
+    )
     pause(first, db)
     second = start(db, "order", "buy", "TQQQ", "100", "--wait", pace=None)
     try:

@@ -348,6 +348,20 @@ def _resting_policies() -> list[Policy]:
     return [BUILTIN_POLICIES["ladder"], BUILTIN_POLICIES["passive"], rest_all, patient, joining]
 
 
+def _skipping_equals_row_by_row(
+    qf: QuoteFile, policies: list[Policy], times: list[datetime], counters: ReplayCounters
+) -> list[DecisionRecord]:
+    """Both replays of every policy at ``times``, both sides: the same orders, fills and
+    costs (everything a record reports). Returns the row-by-row records."""
+    fast = evaluate_file(qf, policies, BetterOrdersConfig(), times, counters=counters)
+    slow = evaluate_file(qf, policies, BetterOrdersConfig(), times, skip=False)
+    assert len(fast) == len(slow) == len(times) * 2 * len(policies)
+    for a, b in zip(fast, slow, strict=True):
+        _same_orders_and_fills(a, b)
+        assert a.as_dict() == b.as_dict()
+    return slow
+
+
 def _same_orders_and_fills(a: DecisionRecord, b: DecisionRecord) -> None:
     assert [(x.kind, x.limit_price, x.qty, x.started) for x in a.report.attempts] == [
         (x.kind, x.limit_price, x.qty, x.started) for x in b.report.attempts
@@ -364,13 +378,34 @@ def test_skipping_quotes_keeps_queue_positions_and_fills(seed: int, lobster: boo
     qf = QuoteFile("churn", _churning_book(seed, lobster=lobster))
     times = [OPEN + timedelta(seconds=s) for s in range(0, 100, 7)]
     counters = ReplayCounters()
-    policies = _resting_policies()
-    fast = evaluate_file(qf, policies, BetterOrdersConfig(), times, counters=counters)
-    slow = evaluate_file(qf, policies, BetterOrdersConfig(), times, skip=False)
-    assert len(fast) == len(slow) == len(times) * 2 * len(policies)
-    for a, b in zip(fast, slow, strict=True):
-        _same_orders_and_fills(a, b)
+    slow = _skipping_equals_row_by_row(qf, _resting_policies(), times, counters)
     # The book is busy enough that queues matter, and rows are still skipped.
     partial = [r for r in slow if any(f.qty < r.report.requested_qty for f in r.report.fills)]
     assert partial
     assert counters.rows_skipped > 0
+
+
+SHARED_FILES = [
+    ("lobster_AAPL_20120621_l1.csv.gz", False),  # LOBSTER: executions in the file
+    ("taq_XXX_20180102_nyse_bbo.csv.gz", True),  # TAQ quotes with the trades file's prints
+]
+
+
+@pytest.mark.parametrize(("name", "with_trades"), SHARED_FILES)
+def test_the_skipping_replay_equals_the_row_by_row_one_on_the_shared_files(
+    quotes_dir: Path, name: str, with_trades: bool
+) -> None:
+    """Orders, fills and costs of every built-in policy, on real books: the fast replay
+    (rows skipped, chunked searches) against every row through the venue."""
+    path = quotes_dir / name
+    if not path.is_file():
+        pytest.skip(f"{name} not in the shared data")
+    qf = QuoteFile.load(path, find_trades=with_trades)
+    opened = qf.session_open()
+    # The busy opening minutes (spread waits, re-pegs) and a sample of the day.
+    seconds = [*range(0, 300, 23), *range(1800, 23_000, 1800)]
+    times = [opened + timedelta(seconds=s) for s in seconds]
+    policies = [BUILTIN_POLICIES[n] for n in ("seed-ladder", "ladder", "passive", "walk", "market")]
+    counters = ReplayCounters()
+    _skipping_equals_row_by_row(qf, policies, times, counters)
+    assert counters.rows_skipped > counters.rows_processed

@@ -17,13 +17,12 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side
 from better_orders.tca.crossval import Matrix, held_out_ratio, leave_one_day_out
-from better_orders.tca.decisions import Sizing
+from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.evaluate import Window
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.tca.tune import (
     MARKET,
-    DaySource,
-    Window,
     cell_tasks,
     evaluate_cell,
     evaluate_cells,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Annotated, NoReturn
 
@@ -65,16 +66,26 @@ def _root(
     """Fast, cheap fills around the open, and portfolio rebalancing, through a broker API."""
 
 
-def _register_commands() -> None:
+_registered: set[str] = set()
+
+
+def register_commands(argv: Sequence[str] = ()) -> None:
+    """Register the command ``argv`` names, or every command when it names none.
+
+    Each ``cmd_NAME`` module registers the command ``NAME`` and imports what that
+    command needs, so ``better-orders tca ...`` loads neither the broker adapters nor
+    the server; ``--help`` and anything that is not a command's name load them all.
+    """
     import better_orders.cli as package
 
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if info.name.startswith("cmd_"):
-            module = importlib.import_module(f"better_orders.cli.{info.name}")
-            module.register(app)
-
-
-_register_commands()
+    names = sorted(
+        info.name for info in pkgutil.iter_modules(package.__path__) if info.name.startswith("cmd_")
+    )
+    wanted = f"cmd_{argv[0]}" if argv else ""
+    for name in [wanted] if wanted in names else names:
+        if name not in _registered:
+            importlib.import_module(f"better_orders.cli.{name}").register(app)
+            _registered.add(name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,9 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     Our own errors exit with their family's code, usage errors (an unknown option, a
     missing argument) with typer's 2, and Ctrl-C with 130 (``exit_codes``).
     """
+    args = sys.argv[1:] if argv is None else argv
     try:
         try:
-            code = app(args=argv, prog_name=DISTRIBUTION, standalone_mode=False)
+            register_commands(args)
+            code = app(args=args, prog_name=DISTRIBUTION, standalone_mode=False)
         except ModuleNotFoundError as exc:
             # A lazy import of an extra's library that no command checked for first.
             missing = MissingExtraError.from_import_error(exc)

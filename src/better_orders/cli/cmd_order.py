@@ -17,9 +17,11 @@ from better_orders.cli.common import (
     FeedOption,
     LiveOption,
     SeedOption,
+    SimProfileOption,
     WaitOption,
     YesOption,
     console,
+    load_sim_profile,
     parse_instant,
     print_error,
     print_json,
@@ -81,6 +83,7 @@ def order(
         ),
     ] = None,
     seed: SeedOption = 0,
+    sim_profile: SimProfileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
@@ -125,6 +128,7 @@ def order(
         at=start,
         seed=seed,
         quotes=[quotes] if quotes else None,
+        sim_profile=load_sim_profile(sim_profile),
     )
     report = reports[0]
     if json_out:

@@ -24,11 +24,13 @@ from better_orders.cli.common import (
     MaxTargetAgeOption,
     MaxTurnoverOption,
     SeedOption,
+    SimProfileOption,
     WaitOption,
     YesOption,
     add_number_column,
     console,
     guards_from,
+    load_sim_profile,
     parse_instant,
     print_error,
     print_json,
@@ -152,6 +154,7 @@ def rebalance(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show the plan, send nothing")] = False,
     at: AtOption = None,
     seed: SeedOption = 0,
+    sim_profile: SimProfileOption = None,
     db: DbOption = None,
     config: ConfigOption = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON only")] = False,
@@ -191,6 +194,7 @@ def rebalance(
     if not pairs and resume is None:
         raise InvalidInputError("no targets given: use SYMBOL=WEIGHT ... or --targets FILE")
     venue = venue_choice(broker, live=live, yes=yes, feed=feed)
+    profile = load_sim_profile(sim_profile)
     cfg = load_config(config).config
     if notional_buys:
         rebalance_settings = cfg.rebalance.model_copy(update={"notional_buys": True})
@@ -220,6 +224,7 @@ def rebalance(
             wait=wait,
             at=start,
             seed=seed,
+            sim_profile=profile,
         )
     code = run_exit_code(report.executions, undone=bool(report.undone))
     if json_out:

@@ -7,15 +7,22 @@ against a market order on the same decisions, with intervals from resampling who
 symbol-days, and split into where they went. A quote file without executions of its
 own (``*_bbo``) gets the prints of its companion ``*_trades`` file (found beside it,
 or named with ``--trades``) as executions, so resting orders can fill on real
-trades, conservatively (``sim.fills``). ``tca tune`` searches policy parameters
-(``cli.tca_tune``). Examples::
+trades, conservatively (``sim.fills``). With the ``dask`` extra, two symbol-days
+or more are spread over a local Dask cluster, one worker per core (``--workers``),
+or over a running one (``--scheduler``), each symbol-day a unit of work; the
+results are the same as in one process (``tca.distributed``). ``tca tune``
+searches policy parameters (``cli.tca_tune``). Examples::
 
     better-orders tca --example
     better-orders tca --quotes data/quotes
     better-orders tca --quotes 'data/quotes/lean_*_l1.csv.gz' --policy ladder,market,walk
     better-orders tca --quotes ~/dataset/symbol=TQQQ      # every day of TQQQ in a dataset
+    better-orders tca --quotes ~/dataset --scheduler tcp://10.0.0.5:8786
     better-orders tca --quotes f.csv.gz --from 09:30 --to 09:35 --every 1s \\
         --policy ladder,market --report tca.html --png charts/
+    better-orders tca --journal journal.sqlite3 --since 2026-03-01   # your own fills
+
+``--journal`` analyses the fills of real runs instead (``cli.tca_journal``).
 """
 
 from __future__ import annotations
@@ -26,9 +33,10 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from better_orders.cli.common import ConfigOption, console, print_json
+from better_orders.cli.common import ConfigOption, SimProfileOption, console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
+from better_orders.cli.tca_journal import journal_tca
 from better_orders.cli.tca_options import (
     EveryOption,
     FromOption,
@@ -41,11 +49,15 @@ from better_orders.cli.tca_options import (
     QtyOption,
     QuotesOption,
     ReplayOptions,
+    SchedulerOption,
     SideOption,
     SymbolOption,
     ToOption,
     TradesOption,
     WithinOption,
+    WorkersOption,
+    check_cluster_options,
+    dask_cluster,
     progress_bar,
     split_list,
 )
@@ -61,6 +73,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.data.example_data import example_quote_files
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, Resampler
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import run_tca_on_cluster
 from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
@@ -179,17 +192,54 @@ def tca(
         Path | None,
         typer.Option(metavar="DIR", help="write PNG charts into this folder (the tca extra)"),
     ] = None,
+    journal: Annotated[
+        bool,
+        typer.Option(
+            "--journal",
+            help="analyse your own fills in a journal instead (tca --journal [DB]; default "
+            "the journal --db would use)",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="with --journal: orders from this day (YYYY-MM-DD)"),
+    ] = None,
+    sim_profile: SimProfileOption = None,
+    workers: WorkersOption = None,
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Replay policies on real quotes and compare their execution cost with a market order.
 
-    Also: better-orders tca tune --help (search policy parameters, cross-validated).
+    Also: better-orders tca tune --help (search policy parameters, cross-validated);
+    better-orders tca --journal [DB] (the cost of your own fills, beside the simulator's).
     """
     if report is not None or png is not None:
         # Checked before the replay, which can take minutes, rather than after it.
         require_extra("tca", "tca --report/--png", modules=["matplotlib"])
         check_outputs(report, png)
+    if journal:
+        given: dict[str, object] = {"--quotes": quotes, "--example": example}
+        given |= {"--policy": policy, "--trades": trades, "--policy-file": policy_file}
+        given |= {"--symbol": symbol, "--workers": workers, "--scheduler": scheduler}
+        dbs = more_quotes or []
+        if len(dbs) > 1:
+            raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
+        journal_tca(
+            dbs[0] if dbs else None,
+            load_config(config).config,
+            since=since,
+            sim_profile=sim_profile,
+            json_out=json_out,
+            report=report,
+            png=png,
+            conflicting=[name for name, value in given.items() if value],
+        )
+        return
+    if since is not None or sim_profile is not None:
+        raise InvalidInputError("--since and --sim-profile go with --journal")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    check_cluster_options(workers, scheduler)
     options = ReplayOptions.parse(
         quotes=[*(quotes or []), *(str(f) for f in example_quote_files())] if example else quotes,
         more_quotes=more_quotes,
@@ -209,9 +259,24 @@ def tca(
     policies = select_policies(
         split_list(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
     )
-    loaded = options.load()
+    parents = options.decisions_per_file * len(options.files) * len(policies) * len(options.sides)
+    cluster = dask_cluster(workers, scheduler, len(options.files), parents)
+    fees = FeeSchedule.from_settings(cfg.tca)
+    resampler = Resampler(resamples=resamples, seed=seed)
+    loaded = options.load() if cluster is None else []
 
-    def run(progress: Any = None) -> TcaResult:
+    def run(progress: Callable[[int], None] | None = None) -> TcaResult:
+        if cluster is not None:
+            done = None if progress is None else lambda day: progress(len(day.records))
+            return run_tca_on_cluster(
+                options.days,
+                policies,
+                cfg,
+                options.window(fees),
+                cluster,
+                resampler=resampler,
+                done=done,
+            )
         return run_tca(
             loaded,
             policies,
@@ -224,16 +289,16 @@ def tca(
             within_seconds=options.within_seconds,
             latency=options.latency,
             progress=progress,
-            fees=FeeSchedule.from_settings(cfg.tca),
-            resampler=Resampler(resamples=resamples, seed=seed),
+            fees=fees,
+            resampler=resampler,
         )
 
     if json_out:
         result = run()
     else:
-        total = options.decisions_per_file * len(loaded) * len(policies) * len(options.sides)
-        with progress_bar("replaying", "decisions") as bar:
-            task = bar.add_task("tca", total=total)
+        doing = "replaying" if cluster is None else f"replaying on {cluster}"
+        with progress_bar(doing, "decisions") as bar:
+            task = bar.add_task("tca", total=parents)
             result = run(lambda n: bar.advance(task, n))
 
     html_path = (
@@ -259,7 +324,7 @@ def _as_json(
     fees = result.fees
     out: dict[str, Any] = {
         "files": [
-            {"file": f.label, "symbol": f.quotes.symbol, "decisions": len(result.times[f.label])}
+            {"file": f.label, "symbol": f.symbol, "decisions": len(result.times[f.label])}
             | ({"trades": str(f.trades)} if f.trades is not None else {})
             for f in result.files
         ],

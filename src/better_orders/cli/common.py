@@ -26,6 +26,7 @@ from better_orders.core.model import to_decimal
 
 if TYPE_CHECKING:
     from better_orders.engine.commands import VenueChoice
+    from better_orders.venues.sim.profile import SimProfile
 
 
 class _RunOnConsole(Console):
@@ -96,6 +97,24 @@ DbOption = Annotated[
 ]
 ConfigOption = Annotated[Path | None, typer.Option(metavar="PATH", help="configuration TOML file")]
 SeedOption = Annotated[int, typer.Option(metavar="N", help="seed of the synthetic quotes")]
+
+
+def load_sim_profile(path: Path | None) -> SimProfile | None:
+    """The ``--sim-profile`` file, read (the simulator is imported only when one is given)."""
+    if path is None:
+        return None
+    from better_orders.venues.sim.profile import SimProfile
+
+    return SimProfile.load(path)
+
+
+SimProfileOption = Annotated[
+    Path | None,
+    typer.Option(
+        metavar="FILE",
+        help="simulator profile (better-orders sim calibrate): latency, resting and partial fills",
+    ),
+]
 BrokerOption = Annotated[
     str, typer.Option(metavar="sim|alpaca", help="the simulator, or Alpaca (the alpaca extra)")
 ]

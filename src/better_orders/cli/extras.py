@@ -3,7 +3,8 @@
 The base install trades on the simulator. ``--broker alpaca`` and ``doctor`` need
 the ``alpaca`` extra, ``serve`` the ``server`` extra, the charts of ``tca
 --report/--png`` the ``tca`` extra, and ``data fetch/import/ls`` (and reading a
-Parquet dataset) the ``data`` extra, and alerts the ``alerts`` extra (``pyproject.toml``
+Parquet dataset) the ``data`` extra, alerts the ``alerts`` extra, and ``tca`` on a
+Dask cluster (``--workers N``, ``--scheduler``) the ``dask`` extra (``pyproject.toml``
 lists what each brings).
 Commands import these libraries inside themselves, so one that does not need an
 extra never loads it, and one that needs a missing extra says which to install
@@ -24,6 +25,7 @@ EXTRA_MODULES: dict[str, tuple[str, ...]] = {
     "tca": ("matplotlib", "pyarrow"),
     "data": ("httpx", "pyarrow"),
     "alerts": ("apprise",),
+    "dask": ("dask",),
 }
 
 

@@ -19,10 +19,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from better_orders.cli.common import err_console
+from better_orders.cli.extras import require_extra
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.tca.corpus import resolve_quote_files
-from better_orders.tca.decisions import QuoteFile, Sizing
+from better_orders.tca.decisions import DaySource, QuoteFile, Sizing
+from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import Cluster, cores, dask_installed
+from better_orders.tca.evaluate import Window
 from better_orders.venues.sim.exchange import Latency
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
@@ -87,6 +91,23 @@ LatencyOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        metavar="N",
+        help="worker processes of a local Dask cluster (the dask extra); default one per "
+        "core when there are two symbol-days or more; 1 runs everything in this process",
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="ADDRESS",
+        help="run on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); its "
+        "workers need better-orders and the quote files at the same paths",
+    ),
+]
 
 
 def parse_clock(text: str, what: str) -> time:
@@ -204,12 +225,29 @@ class ReplayOptions:
             latency=Latency(submit=delay, cancel=delay),
         )
 
-    def load(self) -> list[QuoteFile]:
-        """Every quote file, with its trades merged in as executions."""
+    @property
+    def days(self) -> list[DaySource]:
+        """Every symbol-day's file and how to load it."""
         return [
-            QuoteFile.load(f, symbol=self.symbol, trades=t, find_trades=self.find_trades)
+            DaySource(f, t, self.find_trades, self.symbol)
             for f, t in zip(self.files, self.trades, strict=True)
         ]
+
+    def load(self) -> list[QuoteFile]:
+        """Every quote file, with its trades merged in as executions."""
+        return [day.load() for day in self.days]
+
+    def window(self, fees: FeeSchedule) -> Window:
+        return Window(
+            start=self.start,
+            end=self.end,
+            every=self.every,
+            sides=tuple(self.sides),
+            sizing=self.sizing,
+            latency=self.latency,
+            within_seconds=self.within_seconds,
+            fees=fees,
+        )
 
     @property
     def decisions_per_file(self) -> int:
@@ -219,6 +257,45 @@ class ReplayOptions:
             - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
         ) / self.every.total_seconds()
         return max(1, int(span + 0.999999))
+
+
+#: The parent orders a run needs before a local cluster is started for it by default:
+#: starting workers costs seconds, which a smaller run would not win back.
+MIN_PARENTS_FOR_A_CLUSTER = 5_000
+
+
+def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
+    """Refuse a bad ``--workers``/``--scheduler``, or the missing dask extra they need,
+    before any work."""
+    if workers is not None and workers < 1:
+        raise InvalidInputError(f"--workers must be at least 1, got {workers}")
+    if scheduler is not None and workers is not None:
+        raise InvalidInputError(
+            "give --workers or --scheduler, not both: the cluster at --scheduler has its "
+            "own workers"
+        )
+    if scheduler is not None or (workers or 1) > 1:
+        what = "--scheduler" if scheduler is not None else f"--workers {workers}"
+        require_extra("dask", what, modules=["dask", "distributed"])
+
+
+def dask_cluster(
+    workers: int | None, scheduler: str | None, units: int, parents: int
+) -> Cluster | None:
+    """The Dask cluster ``--workers``/``--scheduler`` ask for, or None to run in this process.
+
+    By default a local cluster of one worker per core (no more than there are ``units``
+    of work) when the dask extra is installed, there are two units or more and at least
+    ``MIN_PARENTS_FOR_A_CLUSTER`` parent orders to replay.
+    """
+    check_cluster_options(workers, scheduler)
+    if scheduler is not None:
+        return Cluster(scheduler=scheduler)
+    if workers is None:
+        if units < 2 or parents < MIN_PARENTS_FOR_A_CLUSTER or not dask_installed():
+            return None
+        workers = min(cores(), units)
+    return None if workers == 1 else Cluster(workers=workers)
 
 
 def progress_bar(doing: str, units: str) -> Progress:

@@ -35,11 +35,14 @@ from better_orders.cli.tca_options import (
     QtyOption,
     QuotesOption,
     ReplayOptions,
+    SchedulerOption,
     SideOption,
     SymbolOption,
     ToOption,
     TradesOption,
     WithinOption,
+    check_cluster_options,
+    dask_cluster,
     progress_bar,
 )
 from better_orders.config.loader import load_config
@@ -47,11 +50,12 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, Resampler
 from better_orders.tca.crossval import DEFAULT_MIN_COMPLETION, held_out_ratio
 from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import cores, dask_installed
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import available_policies, select_policies
 from better_orders.tca.regime import Regime
 from better_orders.tca.report import fmt, interval, pct
-from better_orders.tca.tune import DaySource, TuneResult, Window, default_jobs, run_tune
+from better_orders.tca.tune import TuneResult, run_tune
 from better_orders.tca.tune_space import parse_param, search_space
 
 OBJECTIVE = (
@@ -98,9 +102,17 @@ def tune(
         float,
         typer.Option(metavar="SHARE", help="completion within the window a candidate needs"),
     ] = DEFAULT_MIN_COMPLETION,
-    jobs: Annotated[
-        int | None, typer.Option(metavar="N", help="worker processes (default: one per core)")
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            "--jobs",
+            metavar="N",
+            help="worker processes (default one per core): of a local Dask cluster with the "
+            "dask extra, else of a process pool; 1 runs everything in this process",
+        ),
     ] = None,
+    scheduler: SchedulerOption = None,
     resamples: Annotated[
         int, typer.Option(metavar="N", help="bootstrap resamples of the symbol-days")
     ] = DEFAULT_RESAMPLES,
@@ -110,11 +122,14 @@ def tune(
     params = [parse_param(p) for p in param or []]
     if not 0 < min_completion <= 1:
         raise InvalidInputError(f"--min-completion must be in (0, 1], got {min_completion}")
-    workers = default_jobs() if jobs is None else jobs
-    if workers < 1:
-        raise InvalidInputError(f"--jobs must be at least 1, got {workers}")
+    if workers is not None and workers < 1:
+        raise InvalidInputError(f"--workers/--jobs must be at least 1, got {workers}")
     if resamples < 1:
         raise InvalidInputError(f"--resamples must be at least 1, got {resamples}")
+    # Without the dask extra, a process pool does what a local cluster would.
+    on_dask = dask_installed() or scheduler is not None
+    if on_dask:
+        check_cluster_options(workers, scheduler)
     options = ReplayOptions.parse(
         quotes=quotes,
         more_quotes=more_quotes,
@@ -135,38 +150,30 @@ def tune(
     candidates = search_space(params, base, cfg, random_count=random_count, seed=seed)
     if len(options.files) < 2:
         raise InvalidInputError("cross-validation needs at least two symbol-days (quote files)")
-    days = [
-        DaySource(path, trades_file, options.find_trades, options.symbol)
-        for path, trades_file in zip(options.files, options.trades, strict=True)
-    ]
-    window = Window(
-        start=options.start,
-        end=options.end,
-        every=options.every,
-        sides=tuple(options.sides),
-        sizing=options.sizing,
-        latency=options.latency,
-        within_seconds=options.within_seconds,
-        fees=FeeSchedule.from_settings(cfg.tca),
-    )
+    cells = (len(candidates) + 1) * len(options.files)
+    parents = cells * options.decisions_per_file * len(options.sides)
+    cluster = dask_cluster(workers, scheduler, cells, parents) if on_dask else None
+    jobs = min(cores() if workers is None else workers, cells)
 
     def run(done: Any = None) -> TuneResult:
         return run_tune(
             candidates,
-            days,
+            options.days,
             cfg,
-            window,
-            jobs=min(workers, (len(candidates) + 1) * len(days)),
+            options.window(FeeSchedule.from_settings(cfg.tca)),
+            jobs=jobs,
             min_completion=min_completion,
             resampler=Resampler(resamples=resamples, seed=seed),
             done=done,
+            cluster=cluster,
         )
 
     if json_out:
         print_json(tune_json(run(), min_completion))
         return
-    with progress_bar("evaluating", "(candidate, symbol-day) cells") as bar:
-        task = bar.add_task("tune", total=(len(candidates) + 1) * len(days))
+    doing = "evaluating" if cluster is None else f"evaluating on {cluster}"
+    with progress_bar(doing, "(candidate, symbol-day) cells") as bar:
+        task = bar.add_task("tune", total=cells)
         result = run(lambda _: bar.advance(task))
     print_tune(result, min_completion)
 
@@ -175,12 +182,13 @@ def _header(result: TuneResult, min_completion: float) -> str:
     w = result.window
     sides = "+".join(s.value for s in w.sides)
     cells = (len(result.candidates) + 1) * len(result.labels)
+    where = f"{result.jobs} worker(s)" if result.cluster is None else str(result.cluster)
     return (
         f"{len(result.candidates)} candidates x {len(result.labels)} symbol-days "
         f"({w.start:%H:%M}-{w.end:%H:%M} every {w.every.total_seconds():g} s, {sides}, "
         f"{w.latency.submit.total_seconds() * 1000:g} ms): {cells} cells, "
-        f"{result.decisions:,} decisions in {result.wall_seconds:.0f} s on {result.jobs} "
-        f"worker(s) ({result.cpu_seconds:.0f} CPU s)\nobjective: "
+        f"{result.decisions:,} decisions in {result.wall_seconds:.0f} s on {where} "
+        f"({result.cpu_seconds:.0f} CPU s)\nobjective: "
         + OBJECTIVE.format(min=min_completion, within=w.within_seconds)
     )
 

@@ -354,6 +354,20 @@ class TcaSettings(_Section):
     finra_taf_max_per_trade: Decimal = Field(
         Decimal("8.30"), ge=0, description="the FINRA Trading Activity Fee's cap, $ a trade"
     )
+    markout_seconds: tuple[float, ...] = Field(
+        (5.0, 60.0),
+        description=(
+            "a run journals the quote in force this long after each of its fills (the "
+            "realized spread of tca --journal) and waits for the last; [] for none"
+        ),
+    )
+
+    @field_validator("markout_seconds")
+    @classmethod
+    def _markouts(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < s <= 3600 for s in value):
+            raise ValueError("each markout must be above 0 and at most 3600 seconds")
+        return value
 
 
 class RiskSettings(_Section):

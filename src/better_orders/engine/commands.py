@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
@@ -29,6 +29,9 @@ from better_orders.engine.journalled_run import Job
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.engine.runner import LadderEvent
 from better_orders.store.reconcile_report import ReconcileReport
+
+if TYPE_CHECKING:
+    from better_orders.venues.sim.profile import SimProfile
 
 T = TypeVar("T")
 
@@ -165,6 +168,7 @@ def run_orders_simulated(
     replay: Mapping[str, Any] | None = None,
     new: bool = False,
     wait: bool = False,
+    sim_profile: SimProfile | None = None,
 ) -> tuple[str, list[ExecutionReport]]:
     """Run parent orders on the built-in simulated exchange; returns (run id, reports).
 
@@ -172,6 +176,7 @@ def run_orders_simulated(
     wall clock unless given). With ``quotes`` the files are replayed from ``at``
     (default: their first quote); ``replay`` gives already loaded quote sources.
     An unfinished run of the same orders is resumed for what is left, unless ``new``.
+    ``sim_profile`` (``sim calibrate``) sets the venue's latency and fill models.
     """
     cfg = config or load_config().config
     db_path = _db_path(db)
@@ -192,7 +197,9 @@ def run_orders_simulated(
         seed=seed,
         quotes=[str(q) for q in quotes or []],
     )
-    return run_in_sim(job, start=start, seed=seed, db_path=db_path, replay=replay)
+    return run_in_sim(
+        job, start=start, seed=seed, db_path=db_path, replay=replay, profile=sim_profile
+    )
 
 
 def run_rebalance_simulated(
@@ -208,6 +215,7 @@ def run_rebalance_simulated(
     now: datetime | None = None,
     resume: str | None = None,
     wait: bool = False,
+    sim_profile: SimProfile | None = None,
 ) -> RebalanceReport:
     """Rebalance the paper account on the simulator (see ``rebalance.rebalance``).
 
@@ -229,7 +237,7 @@ def run_rebalance_simulated(
     start = at or most_recent_open(now or datetime.now().astimezone())
     if not dry_run:
         default_calendar().require_open(start)
-    _, report = run_in_sim(job, start=start, seed=seed, db_path=db_path)
+    _, report = run_in_sim(job, start=start, seed=seed, db_path=db_path, profile=sim_profile)
     return report
 
 

@@ -137,6 +137,7 @@ async def execute(
         orders_per_minute=config.risk.max_orders_per_minute,
         pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
         halt=kill_switch.reason if kill_switch is not None else None,
+        markout_seconds=config.tca.markout_seconds,
     )
     try:
         reports = await runner.run(legs)

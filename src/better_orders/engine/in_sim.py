@@ -21,13 +21,16 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, format_et
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
+
+if TYPE_CHECKING:
+    from better_orders.venues.sim.profile import SimProfile
 
 T = TypeVar("T")
 
@@ -44,8 +47,11 @@ def run_in_sim(
     seed: int,
     db_path: Path,
     replay: Mapping[str, Any] | None = None,
+    profile: SimProfile | None = None,
 ) -> tuple[str, T]:
     """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result).
+
+    ``profile`` (``sim calibrate``) sets the venue's latency, resting and partial fills.
 
     The paper account is this file's: the job becomes its one writer (or waits, or is
     refused) before the venue reads it, and a job that only reads it (a dry run) opens
@@ -64,6 +70,7 @@ def run_in_sim(
                 db_path=db_path,
                 replay=dict(replay or {}),
                 persist=job.writes_account,
+                profile=profile,
             )
             pacer = asyncio.create_task(_pace(venue.clock, pace)) if pace is not None else None
             try:

@@ -98,6 +98,10 @@ class RebalanceReport:
     __json_properties__ = ("total_cost_dollars", "traded_notional", "total_cost_bps", "complete")
 
 
+#: The most of the cash a plan holds back for its buys' slippage.
+MAX_MARGIN = Decimal("0.5")
+
+
 def plan_settings_for(
     config: BetterOrdersConfig, symbols: list[str], fractional: bool
 ) -> PlanSettings:
@@ -108,7 +112,9 @@ def plan_settings_for(
     would be refused for buying power.
     """
     budgets = [config.slippage_budget_bps(s) for s in symbols] or [Decimal(0)]
-    margin = max(budgets) / Decimal(10_000) + Decimal("0.001")
+    # A budget of half the price or more (10,000 bps sets no bound at all) cannot be
+    # reserved for in full: half the cash is the most the plan holds back.
+    margin = min(max(budgets) / Decimal(10_000) + Decimal("0.001"), MAX_MARGIN)
     settings = config.rebalance
     return PlanSettings(
         drift_threshold=settings.drift_threshold,

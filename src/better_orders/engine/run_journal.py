@@ -7,10 +7,12 @@ before the ladder sees them. Without a journal every call does nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from better_orders.core.model import Fill, OrderRequest, OrderUpdate
 from better_orders.store.fill_recovery import executions_at_broker, record_missing_fills
+from better_orders.store.records import QuoteMark
 from better_orders.store.writer import JournalWriter
 from better_orders.venues.base import Broker, Clock
 
@@ -27,6 +29,8 @@ class JournalLike(Protocol):
     def record_fill(self, fill: Any, run_id: str | None) -> bool: ...
 
     def fills(self, run_id: str | None = None, client_order_id: str | None = None) -> list[Any]: ...
+
+    def record_quote_marks(self, marks: Any) -> int: ...
 
 
 class RunJournal:
@@ -66,9 +70,11 @@ class RunJournal:
 
         await self._call(write)
 
-    async def update(self, update: OrderUpdate, ours: bool) -> None:
-        """A broker event and its fill. A fill of an order not ``ours`` (another run's, one
-        placed by hand) is credited by the journal itself."""
+    async def update(
+        self, update: OrderUpdate, ours: bool, marks: Sequence[QuoteMark] = ()
+    ) -> None:
+        """A broker event and its fill (with the quote marked at it). A fill of an order not
+        ``ours`` (another run's, one placed by hand) is credited by the journal itself."""
         journal = self.journal
         if journal is None:
             return
@@ -78,8 +84,15 @@ class RunJournal:
             journal.record_event(update)
             if update.fill is not None:
                 journal.record_fill(update.fill, run_id)
+            if marks:
+                journal.record_quote_marks(marks)
 
         await self._call(write)
+
+    async def marks(self, marks: Sequence[QuoteMark]) -> None:
+        """Quotes marked around fills (``engine.markouts``)."""
+        if self.journal is not None and marks:
+            await self._call(self.journal.record_quote_marks, list(marks))
 
     async def fills(self, client_order_id: str) -> list[Fill]:
         if self.journal is None:

@@ -16,6 +16,9 @@ Rules of this file:
   reports as far as it got, and the run raises ``RunFailedError`` saying what
   failed and what became of the orders. Only a cancellation (the process being
   stopped) skips this, like a kill would.
+* **The quotes around each fill are journalled** (``markouts``): a parent's arrival
+  quote before its first order, the quote at a fill with the fill, and the quotes some
+  seconds after it, for which a run that has finished trading waits.
 * **Freshness is confirmed, not assumed.** A symbol whose stream is quiet for a
   while is refreshed from REST (``freshness``); the feed's heartbeat, where it has
   one, confirms it instead.
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -65,10 +68,12 @@ from better_orders.core.timing import MarketCalendar
 from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
 from better_orders.engine.freshness import BookConfirmations
 from better_orders.engine.inbox import Inbox
+from better_orders.engine.markouts import FillMarks
 from better_orders.engine.quotes import QuoteDesk
 from better_orders.engine.retry import BrokerRetry, OrderStateUnknown, RetryBudget
 from better_orders.engine.run_journal import JournalLike, RunJournal
 from better_orders.store.ids import client_order_id
+from better_orders.store.records import QuoteMark
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 from better_orders.venues.rate_limit import MeteredBroker, Priority, RateLimiter
 
@@ -109,6 +114,7 @@ class _LegState:
     #: The latest event time and quote time handed to the ladder (see ``_in_order``).
     seen_at: datetime | None = None
     quote_ts: datetime | None = None
+    arrival_marked: bool = False
 
 
 class Runner:
@@ -125,7 +131,8 @@ class Runner:
     lowered to ``requests_per_minute`` and ``orders_per_minute``; else the runner
     keeps it. A symbol quiet for ``quiet_seconds`` (default: half the shortest quote
     age a ladder accepts) is refreshed from REST. A failed run's orders are given
-    ``close_within_seconds`` to be confirmed ended.
+    ``close_within_seconds`` to be confirmed ended. The quote in force ``markout_seconds``
+    after each fill is journalled (``markouts``); the run waits for the last of them.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class Runner:
         quiet_seconds: float | None = None,
         close_within_seconds: float = 30.0,
         retry: RetryBudget | None = None,
+        markout_seconds: Sequence[float] = (),
     ) -> None:
         self.broker = broker
         self.feed = feed
@@ -181,6 +189,7 @@ class Runner:
         self._ended: set[str] = set()
         self._by_symbol: dict[str, list[_LegState]] = {}
         self._journal = RunJournal(None, run_id)
+        self.marks = FillMarks(run_id, clock, markout_seconds, self._write_marks)
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
@@ -272,7 +281,10 @@ class Runner:
                         error = BrokerError(f"{name} ended while ladders were working")
                     if error is not None and failure is None:
                         failure, where = error, name
+            if failure is None:
+                await self.marks.drain()  # the quote stream still runs meanwhile
         finally:
+            self.marks.cancel()
             # Nothing goes on trading unwatched: every task of the run stops here.
             everything = [*drivers, *helpers]
             for each in everything:
@@ -335,13 +347,31 @@ class Runner:
 
     async def _record_update(self, update: OrderUpdate) -> None:
         """Journal a broker event (and its fill) before anyone acts on it."""
-        ours = update.client_order_id in self._by_coid
-        await self._journal.update(update, ours)
+        st = self._by_coid.get(update.client_order_id)
+        fill = update.fill
+        mark = None if fill is None or st is None else self.marks.at_fill(st.leg.leg, fill)
+        await self._journal.update(update, st is not None, [] if mark is None else [mark])
+        if fill is not None and st is not None:
+            self.marks.follow(st.leg.leg, fill)
+        ours = st is not None
         # Only once journalled: a failed run's clean-up closes (and records) the rest.
         if update.status.is_terminal and ours:
             self._ended.add(update.client_order_id)
 
+    async def _write_marks(self, marks: list[QuoteMark]) -> None:
+        await self._journal.marks(marks)
+
+    async def _mark_arrival(self, st: _LegState) -> None:
+        """The parent's arrival quote, journalled before its first order leaves."""
+        st.arrival_marked = True
+        data = st.ladder.d
+        if data.arrival is not None and data.arrival_time is not None:
+            mark = self.marks.arrival(st.leg.leg, data.arrival, data.arrival_time)
+            if mark is not None:
+                await self._journal.marks([mark])
+
     def _deliver_quote(self, event: QuoteArrived) -> None:
+        self.marks.seen(event.quote)
         for st in self._by_symbol.get(event.quote.symbol, ()):
             if not st.ladder.done:
                 st.inbox.put_quote(event)
@@ -392,6 +422,7 @@ class Runner:
         self.books.watch(symbol, now)
         if first is not None:
             self.books.arrived(first, now)
+            self.marks.seen(first)
             st.quote_ts = first.ts
             # A snapshot confirms the book only as of its own stamp.
             ladder.handle(QuoteArrived(first, now, confirmed_at=min(first.ts, now)))
@@ -399,6 +430,8 @@ class Runner:
         actions = ladder.handle(Start(now))
         self._notify(st, Start(now))
         while True:
+            if not st.arrival_marked and ladder.d.arrival is not None:
+                await self._mark_arrival(st)
             for action in actions:
                 if isinstance(action, SubmitOrder) and st.leg.first_attempt > 1:
                     action = replace(action, attempt=action.attempt + st.leg.first_attempt - 1)

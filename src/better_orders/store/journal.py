@@ -17,7 +17,8 @@ Rules of this file:
   out of order cannot undo what is already known.
 
 Transactions and errors are the file's (``database``), values are stored exactly and
-without secrets (``encoding``), and locks live in the same file (``locks``).
+without secrets (``encoding``), and locks (``locks``) and the quotes marked around fills
+(``quote_marks``) live in the same file.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from better_orders.store.encoding import (
 )
 from better_orders.store.ids import RECOVERED_PREFIX, parse_client_order_id
 from better_orders.store.locks import LockTable
+from better_orders.store.quote_marks import QuoteMarkTable
 from better_orders.store.records import (
     PENDING_SUBMIT,
     TERMINAL_VALUES,
@@ -56,13 +58,14 @@ from better_orders.store.records import (
 )
 
 
-class Journal(LockTable):
+class Journal(QuoteMarkTable, LockTable):
     """One open journal file. Synchronous: every call is a short local transaction.
 
     Open it with ``Journal.open(path)``; use it as a context manager or ``close()`` it.
     ``clock`` (wall clock, UTC) stamps the bookkeeping columns and lock heartbeats;
     replace it only to test lock expiry. The file, its transactions and its locks are
-    handled by the base classes (``LockTable``, ``Database``).
+    handled by the base classes (``LockTable``, ``Database``), the quotes marked around
+    fills by ``QuoteMarkTable``.
     """
 
     # ------------------------------------------------------------------ runs

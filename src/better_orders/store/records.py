@@ -1,4 +1,5 @@
-"""What the journal holds, as values: runs, intents (parent orders), child orders, events.
+"""What the journal holds, as values: runs, intents (parent orders), child orders, events,
+and the quotes marked around fills.
 
 Also the one rule for an order's status as events arrive (:func:`merge_status`): facts
 only move forward, so an event arriving late or out of order cannot undo what is known.
@@ -21,6 +22,7 @@ from better_orders.core.model import (
     OrderStatus,
     OrderType,
     OrderUpdate,
+    Quote,
     Side,
     TimeInForce,
 )
@@ -127,6 +129,34 @@ class EventRecord:
     recorded_at: datetime
 
 
+class MarkKind(StrEnum):
+    """Which quote around a parent's fills a mark holds."""
+
+    #: The parent's arrival (decision) quote, the benchmark of its shortfall.
+    ARRIVAL = "arrival"
+    #: The quote in force when a fill happened (its time at the venue).
+    FILL = "fill"
+    #: The quote in force ``after_ms`` after a fill (for the realized spread).
+    AFTER = "after"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QuoteMark:
+    """A quote the runner marked around a parent's fills (``quote_marks`` table).
+
+    ``exec_id`` names the fill (empty for the arrival); ``taken_at`` is when the runner
+    took it on its own clock (for a fill mark: when the fill reached the runner).
+    """
+
+    run_id: str
+    leg: int
+    exec_id: str
+    kind: MarkKind
+    after_ms: int
+    quote: Quote
+    taken_at: datetime
+
+
 def merge_status(current: str, new: OrderStatus) -> str:
     """The order status after an event, however late the event arrived."""
     if current in TERMINAL_VALUES:
@@ -221,6 +251,25 @@ def fill_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Fill:
         qty=Decimal(row["qty"]),
         price=Decimal(row["price"]),
         ts=parse_ts(row["ts"]),
+    )
+
+
+def quote_mark_from_row(row: sqlite3.Row) -> QuoteMark:
+    return QuoteMark(
+        run_id=row["run_id"],
+        leg=row["leg"],
+        exec_id=row["exec_id"],
+        kind=MarkKind(row["kind"]),
+        after_ms=row["after_ms"],
+        quote=Quote(
+            symbol=row["symbol"],
+            bid=Decimal(row["bid"]),
+            ask=Decimal(row["ask"]),
+            bid_size=Decimal(row["bid_size"]),
+            ask_size=Decimal(row["ask_size"]),
+            ts=parse_ts(row["quote_ts"]),
+        ),
+        taken_at=parse_ts(row["taken_at"]),
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from better_orders.core.errors import JournalError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS schema_version (
@@ -88,6 +88,24 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS fills_by_run ON fills (run_id)",
     "CREATE INDEX IF NOT EXISTS fills_by_order ON fills (client_order_id)",
+    # The quotes around each fill (``quote_marks``): a parent's arrival, the quote in
+    # force at a fill and the ones some seconds after it, for the TCA of real runs.
+    """CREATE TABLE IF NOT EXISTS quote_marks (
+        run_id TEXT NOT NULL,
+        leg INTEGER NOT NULL,
+        exec_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        after_ms INTEGER NOT NULL,
+        symbol TEXT NOT NULL,
+        bid TEXT NOT NULL,
+        ask TEXT NOT NULL,
+        bid_size TEXT NOT NULL,
+        ask_size TEXT NOT NULL,
+        quote_ts TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        recorded_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, leg, exec_id, kind, after_ms)
+    )""",
     """CREATE TABLE IF NOT EXISTS locks (
         name TEXT PRIMARY KEY,
         pid INTEGER NOT NULL,
@@ -128,6 +146,7 @@ def _migrate(conn: sqlite3.Connection, version: int) -> None:
     if version < 3:
         # 3: what a lock's holder is doing (a run and its command), for the refusal message.
         _add_column(conn, "locks", "purpose TEXT")
+    # 4: the ``quote_marks`` table, created above like every table a journal lacks.
 
 
 def _add_column(conn: sqlite3.Connection, table: str, column: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
@@ -72,6 +73,34 @@ class QuoteFile:
         return self.session(calendar).open
 
 
+@dataclass(frozen=True, slots=True)
+class DaySource:
+    """A symbol-day's quote file and how to load it: what a worker is sent instead of quotes."""
+
+    path: Path
+    trades: Path | None = None
+    find_trades: bool = True
+    symbol: str | None = None
+
+    def load(self) -> QuoteFile:
+        return QuoteFile.load(
+            self.path, symbol=self.symbol, trades=self.trades, find_trades=self.find_trades
+        )
+
+    def resolved(self) -> DaySource:
+        """The same symbol-day with absolute paths and its trades file found (for a worker
+        whose folder may not be this process's)."""
+        trades = self.trades
+        if trades is None and self.find_trades:
+            trades = find_trades_file(self.path)
+        return DaySource(
+            self.path.resolve(),
+            None if trades is None else trades.resolve(),
+            find_trades=False,
+            symbol=self.symbol,
+        )
+
+
 def decision_times(
     file: QuoteFile,
     start: dt_time,
@@ -94,6 +123,16 @@ def decision_times(
         times.append(t)
         t += every
     return times
+
+
+def uses_typical_spread(config: BetterOrdersConfig) -> bool:
+    """Whether a policy's decisions read the typical spread.
+
+    Only the relative spread rule judges spreads (and the wait) against it; under
+    the cents rule it would only colour the report's relative class, so an
+    evaluation does not learn it (the records carry none).
+    """
+    return config.spread.rule == "relative"
 
 
 def learned_typical_spreads(

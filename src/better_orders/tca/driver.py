@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -186,22 +186,22 @@ class ReplayDriver:
 
     def first_wait_ender(self, start: int, stop: int, params: LadderParams) -> int | None:
         """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
-        if start >= stop:
-            return None
         rule = wait_rule(params.spread, params.typical_spread_bps)
-        sl = slice(start, stop)
-        spread = self._spread_e4[sl]
-        total = self._sum_e4[sl]
-        floor_e4 = float(rule.floor) * 1e4
-        waits = spread > floor_e4 * (1 + _SLACK)
-        if rule.target_bps is not None:
-            # spread / mid * 1e4 > target  <=>  spread * 2e4 > target * (bid + ask)
-            waits &= spread * 2e4 > float(rule.target_bps) * total * (1 + _SLACK)
-        # An absurdly wide quote is refused by the sanity check: the ladder reacts to it.
-        absurd = spread * 200.0 > float(params.absurd_pct_of_mid) * total * (1 - _SLACK)
-        could_act = self._unusable[sl] | ~waits | absurd
-        hits = np.flatnonzero(could_act)
-        return start + int(hits[0]) if len(hits) else None
+
+        def could_act(sl: slice) -> BoolArray:
+            spread = self._spread_e4[sl]
+            total = self._sum_e4[sl]
+            floor_e4 = float(rule.floor) * 1e4
+            waits = spread > floor_e4 * (1 + _SLACK)
+            if rule.target_bps is not None:
+                # spread / mid * 1e4 > target  <=>  spread * 2e4 > target * (bid + ask)
+                waits &= spread * 2e4 > float(rule.target_bps) * total * (1 + _SLACK)
+            # An absurdly wide quote is refused by the sanity check: the ladder reacts to it.
+            absurd = spread * 200.0 > float(params.absurd_pct_of_mid) * total * (1 - _SLACK)
+            hit: BoolArray = self._unusable[sl] | ~waits | absurd
+            return hit
+
+        return _first_hit(start, stop, could_act)
 
     def first_rest_ender(
         self, start: int, stop: int, side: Side, limit: Decimal, max_lean: Decimal
@@ -241,12 +241,18 @@ class ReplayDriver:
         in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
         two disagree.
         """
-        if start >= stop:
-            return None
-        q = self.quotes
         p = int(limit.scaleb(4))
-        sl = slice(start, stop)
-        if side is Side.BUY:
+        buy = side is Side.BUY
+
+        def could_fill(sl: slice) -> BoolArray:
+            return self._fill_hits(sl, buy, p, ahead)
+
+        return _first_hit(start, stop, could_fill)
+
+    def _fill_hits(self, sl: slice, buy: bool, p: int, ahead: Decimal | None) -> BoolArray:
+        """``first_fill``'s test on the rows of ``sl``."""
+        q = self.quotes
+        if buy:
             near, shown, far = q.bid_e4[sl], q.bid_sz[sl], q.ask_e4[sl]
             near_beyond = near > p  # someone bids more: our place is lost
             far_at = (far > 0) & (far <= p)
@@ -271,8 +277,8 @@ class ReplayDriver:
             # In the queue: the touch leaving our price, its size falling below what is
             # ahead of us (cancellations), or anything at or through our price.
             hit = (near != p) | (shown < int(ahead)) | far_at | trade_at
-        hits = np.flatnonzero(hit)
-        return start + int(hits[0]) if len(hits) else None
+        found: BoolArray = hit
+        return found
 
 
 class _Run:
@@ -402,9 +408,9 @@ class _Run:
                 exchange.cancel(coid, self.now)
         deadline = self.now + timedelta(seconds=SETTLE_SECONDS)
         while not self.venue_quiet() or any(
-            not order.status.is_terminal
-            for order in (exchange.order(c) for c in self.requests)
-            if order is not None
+            not progress[0].is_terminal
+            for progress in (exchange.order_progress(c) for c in self.requests)
+            if progress is not None
         ):
             due = exchange.next_time(self.symbols)
             if due is None or due > deadline:
@@ -524,17 +530,38 @@ class _Run:
     def venue_quiet(self) -> bool:
         """Nothing of ours in flight: every order rests or ended, and the ladder knows it."""
         exchange = self.exchange
-        if self.fills_told != len(exchange.fills):
+        if self.fills_told != exchange.fill_count:
             return False
         for coid in self.requests:
-            order = exchange.order(coid)
-            if order is None:
+            progress = exchange.order_progress(coid)
+            if progress is None:
                 continue
-            if not order.status.is_terminal and order.status not in _RESTING:
+            status = progress[0]
+            if not status.is_terminal and status not in _RESTING:
                 return False
-            if self.told.get(coid) != (order.status, order.filled_qty):
+            if self.told.get(coid) != progress:
                 return False
         return True
+
+
+#: Rows tested by a search's first chunk; each further chunk is twice the last.
+_FIRST_CHUNK = 64
+
+
+def _first_hit(start: int, stop: int, test: Callable[[slice], BoolArray]) -> int | None:
+    """First row in ``[start, stop)`` where ``test`` holds, testing chunks of doubling size.
+
+    The row that matters is usually near: a search over the whole remaining file
+    would compute its conditions on thousands of rows to find one within a few.
+    """
+    size = _FIRST_CHUNK
+    while start < stop:
+        end = min(start + size, stop)
+        hits = np.flatnonzero(test(slice(start, end)))
+        if len(hits):
+            return start + int(hits[0])
+        start, size = end, size * 2
+    return None
 
 
 def _skip_source_to(source: ReplayQuotes, row: int) -> None:

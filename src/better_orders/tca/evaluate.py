@@ -1,4 +1,10 @@
-"""The evaluation: every policy at every decision time and side on each quote file."""
+"""The evaluation: every policy at every decision time and side on each quote file.
+
+A symbol-day is evaluated on its own (``evaluate_day``) into a small ``DayResult``
+that holds no quotes, so it can be computed in this process or in a worker
+(``tca.distributed``) and sent back; ``merge_days`` puts the days together, in the
+order given, into the one ``TcaResult`` the tables, JSON and reports are made from.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as dt_time
+from pathlib import Path
 
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.ladder import ParentOrder
+from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.model import Side
 from better_orders.core.timing import NEW_YORK, MarketCalendar
 from better_orders.tca.bootstrap import Resampler
@@ -20,6 +27,7 @@ from better_orders.tca.decisions import (
     decision_times,
     learned_typical_spreads,
     learned_volatilities,
+    uses_typical_spread,
 )
 from better_orders.tca.decomposition import FeeSchedule, decompose
 from better_orders.tca.driver import DecisionOutcome, ReplayDriver
@@ -48,6 +56,12 @@ class ReplayCounters:
     rows_skipped: int = 0
     steps: int = 0
 
+    def merge(self, other: ReplayCounters) -> None:
+        self.decisions += other.decisions
+        self.rows_processed += other.rows_processed
+        self.rows_skipped += other.rows_skipped
+        self.steps += other.steps
+
     def add(self, outcome: DecisionOutcome) -> None:
         self.decisions += 1
         self.rows_processed += outcome.rows_processed
@@ -58,6 +72,20 @@ class ReplayCounters:
     def rows_covered(self) -> int:
         """Rows between each decision and its end, summed: what a row-by-row replay would read."""
         return self.rows_processed + self.rows_skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When decisions are taken, on which sides, how large, and how they are judged."""
+
+    start: dt_time
+    end: dt_time
+    every: timedelta
+    sides: tuple[Side, ...]
+    sizing: Sizing
+    latency: Latency
+    within_seconds: float
+    fees: FeeSchedule
 
 
 def evaluate_file(
@@ -87,28 +115,34 @@ def evaluate_file(
     quotes = file.quotes
     driver = ReplayDriver(quotes, calendar=calendar, latency=latency, skip=skip)
     configs = [(p, p.config(base_config)) for p in policies]
+    symbol = quotes.symbol
+    # The whole-file scan for typical spreads only for the policies whose rule reads them.
     learned: dict[float, list[float | None]] = {}
     moves: dict[float, list[float | None]] = {}
     for _, cfg in configs:
         window = cfg.spread.typical_window_seconds
-        if window not in learned:
+        if uses_typical_spread(cfg) and window not in learned:
             learned[window] = learned_typical_spreads(quotes, times, window)
         recent = cfg.patience.volatility_window_seconds
         if cfg.patience.drift_k > 0 and recent not in moves:
             moves[recent] = learned_volatilities(quotes, times, recent)
+    # A policy's parameters differ between decisions only in the typical spread and the
+    # recent volatility (when its patient rest is bounded by it).
+    params_for: dict[tuple[int, float | None, float | None], LadderParams] = {}
     records: list[DecisionRecord] = []
-    symbol = quotes.symbol
     for k, decision in enumerate(times):
         qty = sizing.quantity(quotes, decision)
-        for policy, cfg in configs:
-            typical = learned[cfg.spread.typical_window_seconds][k]
-            sigma = moves.get(cfg.patience.volatility_window_seconds)
-            params = ladder_params(
-                cfg,
-                symbol,
-                typical_spread_bps=typical,
-                volatility_bps=None if sigma is None or cfg.patience.drift_k <= 0 else sigma[k],
-            )
+        for index, (policy, cfg) in enumerate(configs):
+            spreads = learned.get(cfg.spread.typical_window_seconds)
+            typical = None if spreads is None else spreads[k]
+            sigmas = moves.get(cfg.patience.volatility_window_seconds)
+            sigma = None if sigmas is None or cfg.patience.drift_k <= 0 else sigmas[k]
+            params = params_for.get((index, typical, sigma))
+            if params is None:
+                params = ladder_params(
+                    cfg, symbol, typical_spread_bps=typical, volatility_bps=sigma
+                )
+                params_for[index, typical, sigma] = params
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:
@@ -136,11 +170,67 @@ def evaluate_file(
     return records
 
 
+@dataclass(frozen=True, slots=True)
+class DayInfo:
+    """A symbol-day as the results name it, without its quotes (a worker may have held them)."""
+
+    label: str
+    symbol: str
+    #: The trades file whose prints filled resting orders, if any.
+    trades: Path | None
+    session_open: datetime
+    #: The quote file, to load again for a chart; None for quotes built in memory.
+    path: Path | None
+
+
+@dataclass(slots=True)
+class DayResult:
+    """One symbol-day's part of an evaluation: small, so a worker can send it back."""
+
+    info: DayInfo
+    times: list[datetime]
+    regime: RegimeInfo
+    records: list[DecisionRecord]
+    counters: ReplayCounters
+
+
+def evaluate_day(
+    file: QuoteFile,
+    policies: Sequence[Policy],
+    base_config: BetterOrdersConfig,
+    window: Window,
+    *,
+    calendar: MarketCalendar | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> DayResult:
+    """Every policy at every decision of ``window`` on one symbol-day (``evaluate_file``)."""
+    times = decision_times(file, window.start, window.end, window.every, calendar)
+    session = file.session(calendar)
+    counters = ReplayCounters()
+    records = evaluate_file(
+        file,
+        policies,
+        base_config,
+        times,
+        window.sides,
+        sizing=window.sizing,
+        latency=window.latency,
+        calendar=calendar,
+        progress=progress,
+        counters=counters,
+        within_seconds=window.within_seconds,
+        fees=window.fees,
+    )
+    quotes = file.quotes
+    info = DayInfo(file.label, quotes.symbol, file.trades, session.open, quotes.path)
+    return DayResult(info, times, classify(quotes, session), records, counters)
+
+
 @dataclass(slots=True)
 class TcaResult:
     """Everything one evaluation produced, for printing, JSON and the reports."""
 
-    files: list[QuoteFile]
+    files: list[DayInfo]
     policies: list[Policy]
     sides: list[Side]
     times: dict[str, list[datetime]]
@@ -152,18 +242,20 @@ class TcaResult:
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     regimes: dict[str, RegimeInfo] = field(default_factory=dict)
     resampler: Resampler = field(default_factory=Resampler)
+    #: Quotes already in memory, by label (the in-process run keeps them for the charts).
+    loaded: dict[str, ReplayQuotes] = field(default_factory=dict, repr=False)
     _corpus: CorpusSummary | None = field(default=None, repr=False)
 
     @property
     def session_opens(self) -> dict[str, datetime]:
-        return {f.label: f.session_open() for f in self.files}
+        return {f.label: f.session_open for f in self.files}
 
     @property
     def symbol_days(self) -> dict[str, tuple[str, str]]:
         """(symbol, New York date) of each file, as the tables name it."""
         return {
-            f.label: (f.quotes.symbol, opened.astimezone(NEW_YORK).date().isoformat())
-            for f, opened in zip(self.files, self.session_opens.values(), strict=True)
+            f.label: (f.symbol, f.session_open.astimezone(NEW_YORK).date().isoformat())
+            for f in self.files
         }
 
     def summaries(self) -> list[PolicySummary]:
@@ -185,10 +277,45 @@ class TcaResult:
         return by_minute(self.records, self.session_opens, self.within_seconds)
 
     def quotes_for(self, label: str) -> ReplayQuotes:
-        for f in self.files:
-            if f.label == label:
-                return f.quotes
-        raise KeyError(label)
+        """A symbol-day's quotes: in memory, else loaded again from its file."""
+        if label not in self.loaded:
+            info = next((f for f in self.files if f.label == label), None)
+            if info is None or info.path is None:
+                raise KeyError(label)
+            self.loaded[label] = QuoteFile.load(
+                info.path, symbol=info.symbol, trades=info.trades
+            ).quotes
+        return self.loaded[label]
+
+
+def merge_days(
+    days: Sequence[DayResult],
+    policies: Sequence[Policy],
+    window: Window,
+    *,
+    wall_seconds: float,
+    resampler: Resampler = Resampler(),
+    loaded: dict[str, ReplayQuotes] | None = None,
+) -> TcaResult:
+    """One result from the symbol-days' results, in the order of ``days``."""
+    counters = ReplayCounters()
+    for day in days:
+        counters.merge(day.counters)
+    return TcaResult(
+        files=[d.info for d in days],
+        policies=list(policies),
+        sides=list(window.sides),
+        times={d.info.label: d.times for d in days},
+        records=[r for d in days for r in d.records],
+        within_seconds=window.within_seconds,
+        wall_seconds=wall_seconds,
+        counters=counters,
+        latency=window.latency,
+        fees=window.fees,
+        regimes={d.info.label: d.regime for d in days},
+        resampler=resampler,
+        loaded=dict(loaded or {}),
+    )
 
 
 def run_tca(
@@ -208,40 +335,20 @@ def run_tca(
     fees: FeeSchedule = FeeSchedule(),
     resampler: Resampler = Resampler(),
 ) -> TcaResult:
-    """Evaluate every policy on every file (see ``evaluate_file``)."""
+    """Evaluate every policy on every file, in this process (see ``evaluate_file``)."""
     started = time.perf_counter()
-    times = {f.label: decision_times(f, start, end, every, calendar) for f in files}
-    regimes = {f.label: classify(f.quotes, f.session(calendar)) for f in files}
-    records: list[DecisionRecord] = []
-    counters = ReplayCounters()
-    for f in files:
-        records.extend(
-            evaluate_file(
-                f,
-                policies,
-                base_config,
-                times[f.label],
-                sides,
-                sizing=sizing,
-                latency=latency,
-                calendar=calendar,
-                progress=progress,
-                counters=counters,
-                within_seconds=within_seconds,
-                fees=fees,
-            )
-        )
-    return TcaResult(
-        files=list(files),
-        policies=list(policies),
-        sides=list(sides),
-        times=times,
-        records=records,
-        within_seconds=within_seconds,
+    window = Window(start, end, every, tuple(sides), sizing, latency, within_seconds, fees)
+    for f in files:  # a bad window or a file without a session, before any replay
+        decision_times(f, start, end, every, calendar)
+    days = [
+        evaluate_day(f, policies, base_config, window, calendar=calendar, progress=progress)
+        for f in files
+    ]
+    return merge_days(
+        days,
+        policies,
+        window,
         wall_seconds=time.perf_counter() - started,
-        counters=counters,
-        latency=latency,
-        fees=fees,
-        regimes=regimes,
         resampler=resampler,
+        loaded={f.label: f.quotes for f in files},
     )

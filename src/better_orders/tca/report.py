@@ -1,9 +1,10 @@
-"""Reports of a replay evaluation: one self-contained HTML page, and PNG charts.
+"""Reports of a replay evaluation, or of your own fills: a self-contained HTML page, PNG charts.
 
 The page holds the corpus tables (per symbol-day, pooled with intervals, where the
 cost went), the per-file comparison, and the charts (``charts``) as inline SVG, so
 it opens offline and can be mailed as one file (no script, nothing fetched);
-``write_pngs`` writes the same charts as PNG files.
+``write_pngs`` writes the same charts as PNG files. ``write_own_fills_html`` and
+``write_own_fills_pngs`` do the same for ``tca --journal`` (``own_fills``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import html
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from better_orders.tca.bootstrap import Interval
 from better_orders.tca.charts import PART_LABELS, Chart, charts
@@ -19,6 +21,9 @@ from better_orders.tca.decomposition import COMPONENTS
 from better_orders.tca.evaluate import TcaResult
 from better_orders.tca.metrics import PolicySummary
 from better_orders.tca.pooled import ALL_DAYS, ESTIMATOR, CorpusSummary
+
+if TYPE_CHECKING:
+    from better_orders.tca.own_fills import OwnFillsResult, Row
 
 #: Where an SVG names an id: its definition, a link to it, a ``url(#...)`` to it.
 _ID_OR_REFERENCE = re.compile(r'(\bid="|href="#|url\(#)')
@@ -30,6 +35,16 @@ def fmt(value: float | None, digits: int = 2) -> str:
 
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
+
+
+def with_error(value: float | None, error: float | None, *, percent: bool = False) -> str:
+    """A figure with its calibration error (simulated - actual) beside it: ``4.5 (+0.1)``."""
+    if value is None:
+        return "-"
+    text = f"{value:.0%}" if percent else f"{value:.1f}"
+    if error is None:
+        return text
+    return text + (f" ({error:+.0%})" if percent else f" ({error:+.1f})")
 
 
 def interval(value: Interval | None, digits: int = 2) -> str:
@@ -130,6 +145,17 @@ def _table_html(rows: list[dict[str, str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _style(left_columns: int) -> str:
+    """The pages' stylesheet; the first ``left_columns`` columns name the rows."""
+    return f"""
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+th {{ background: #f3f3f3; }} td:nth-child(-n+{left_columns}) {{ text-align: left; }}
+figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
+"""
+
+
 def _svg(chart: Chart) -> str:
     """The chart as an inline ``<svg>`` element (text drawn as paths: no font needed).
 
@@ -156,13 +182,7 @@ def write_html(result: TcaResult, path: str | Path) -> Path:
     sampler = corpus.resampler
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>Better Orders - execution cost report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; margin: 1em 0; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th {{ background: #f3f3f3; }} td:nth-child(-n+3) {{ text-align: left; }}
-figure {{ margin: 2em 0; }} figure svg {{ max-width: 100%; height: auto; }}
-</style></head><body>
+<style>{_style(left_columns=3)}</style></head><body>
 <h1>Execution cost by policy</h1>
 <p>Files: {files}. Sides: {sides}. {len(result.records)} decisions in
 {result.wall_seconds:.1f} s. Cost is the implementation shortfall against the arrival mid, in
@@ -201,3 +221,68 @@ def write_pngs(result: TcaResult, directory: str | Path) -> list[Path]:
         chart.figure.savefig(path, dpi=110)
         written.append(path)
     return written
+
+
+def own_fills_heads(horizons: Sequence[int]) -> list[str]:
+    """The column heads of every ``tca --journal`` table (the first names the row)."""
+    heads = ["", "fills", "shares", "filled", "shortfall", "eff.spread", "improved"]
+    return heads + [f"realized {h / 1000:g}s" for h in horizons]
+
+
+def own_fills_cells(row: Row, horizons: Sequence[int]) -> list[str]:
+    """One ``tca --journal`` row as text cells, each figure with its calibration error."""
+    a = row.actual
+    cells = [
+        row.key,
+        str(a.fills),
+        f"{a.shares:g}",
+        with_error(a.filled, row.error("filled"), percent=True),
+        with_error(a.shortfall_bps, row.error("shortfall_bps")),
+        with_error(a.effective_bps, row.error("effective_bps")),
+        with_error(a.improved, row.error("improved"), percent=True),
+    ]
+    return cells + [with_error(a.realized_bps.get(h), row.error(f"realized_{h}")) for h in horizons]
+
+
+def write_own_fills_html(result: OwnFillsResult, path: str | Path) -> Path:
+    """The HTML report of ``tca --journal``: every table, and the chart by symbol."""
+    from better_orders.tca.own_fills_chart import own_fills_chart
+
+    out = Path(path)
+    chart = own_fills_chart(result)
+    heads = own_fills_heads(result.horizons)
+    sections = "".join(
+        f"<h2>{html.escape(title)}</h2>"
+        + _table_html(
+            [dict(zip(heads, own_fills_cells(r, result.horizons), strict=True)) for r in rows]
+        )
+        for title, rows in result.tables()
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>Better Orders - your own fills</title>
+<style>{_style(left_columns=1)}</style></head><body>
+<h1>Execution cost of your own fills</h1>
+<p>Journal {html.escape(str(result.journal))}: {len(result.legs)} parent orders. Shortfall
+against the arrival mid, effective and realized spreads in bps (positive = paid); improved =
+share of filled shares better than the touch at the fill. In brackets: the calibration error,
+what the simulator (profile: {html.escape(result.profile)}) predicts for the same child orders
+replayed on the journalled quotes minus what happened.</p>
+<figure id="{chart.name}">{_svg(chart)}</figure>
+{sections}
+</body></html>
+"""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def write_own_fills_pngs(result: OwnFillsResult, directory: str | Path) -> list[Path]:
+    """The chart of ``tca --journal`` as a PNG file in ``directory``."""
+    from better_orders.tca.own_fills_chart import own_fills_chart
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    chart = own_fills_chart(result)
+    path = folder / f"{chart.name}.png"
+    chart.figure.savefig(path, dpi=110)
+    return [path]

@@ -3,10 +3,12 @@
 The work is a matrix of *cells*, one per (candidate, symbol-day) plus one market
 order per symbol-day. ``evaluate_cell`` is a plain function of a picklable
 ``CellTask`` returning a small ``CellResult`` (per-decision costs as arrays), so the
-cells can run anywhere: in this process, in a process pool (``evaluate_cells``,
-the default, one worker per core), or on any other executor that maps a function
-over picklable inputs. Tasks are ordered file by file so that a worker keeps the
-file it has loaded (``_load``, a small per-process cache) for the next task.
+cells can run anywhere: in this process, on a Dask cluster (``tca.distributed``,
+the default when the ``dask`` extra is installed, one worker per core), in a
+process pool (without it), or on any other executor that maps a function over
+picklable inputs. A task names its symbol-day's file (``DaySource``), not its
+quotes. Tasks are ordered file by file so that a worker keeps the file it has
+loaded (``_load``, a small per-process cache) for the next task.
 
 Once the cells are back, each is reduced to its sums (``matrix``) and the choosing
 is arithmetic: ``crossval.leave_one_day_out``.
@@ -14,16 +16,12 @@ is arithmetic: ``crossval.leave_one_day_out``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
-from datetime import time as dt_time
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from multiprocessing import get_context
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -37,31 +35,17 @@ from better_orders.tca.crossval import (
     Matrix,
     leave_one_day_out,
 )
-from better_orders.tca.decisions import QuoteFile, Sizing, decision_times
-from better_orders.tca.decomposition import COMPONENTS, FeeSchedule
-from better_orders.tca.evaluate import evaluate_file
+from better_orders.tca.decisions import DaySource, QuoteFile, decision_times
+from better_orders.tca.decomposition import COMPONENTS
+from better_orders.tca.distributed import Cluster, file_weight, map_in_order
+from better_orders.tca.evaluate import Window, evaluate_file
 from better_orders.tca.policies import BUILTIN_POLICIES, Policy
 from better_orders.tca.regime import RegimeInfo, classify
 from better_orders.tca.tune_space import Candidate
-from better_orders.venues.sim.exchange import Latency
 
 FloatArray = npt.NDArray[np.float64]
 #: The candidate index of a symbol-day's market-order cell.
 MARKET = -1
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """When decisions are taken, on which sides, how large, and how they are judged."""
-
-    start: dt_time
-    end: dt_time
-    every: timedelta
-    sides: tuple[Side, ...]
-    sizing: Sizing
-    latency: Latency
-    within_seconds: float
-    fees: FeeSchedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +54,7 @@ class CellTask:
 
     candidate: int
     day: int
-    path: Path
-    trades: Path | None
-    find_trades: bool
-    symbol: str | None
+    source: DaySource
     policy: Policy
     config: BetterOrdersConfig
     window: Window
@@ -99,14 +80,14 @@ class CellResult:
 
 
 @lru_cache(maxsize=2)
-def _load(path: Path, trades: Path | None, find_trades: bool, symbol: str | None) -> QuoteFile:
-    return QuoteFile.load(path, symbol=symbol, trades=trades, find_trades=find_trades)
+def _load(source: DaySource) -> QuoteFile:
+    return source.load()
 
 
 def evaluate_cell(task: CellTask) -> CellResult:
     """Replay ``task.policy`` at every decision of ``task``'s symbol-day (``evaluate_file``)."""
     began, cpu = time.perf_counter(), time.process_time()
-    file = _load(task.path, task.trades, task.find_trades, task.symbol)
+    file = _load(task.source)
     w = task.window
     times = decision_times(file, w.start, w.end, w.every)
     session = file.session()
@@ -148,11 +129,18 @@ def evaluate_cells(
     *,
     jobs: int = 1,
     done: Callable[[CellResult], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> list[CellResult]:
-    """Every task's result, in the tasks' order; ``jobs`` > 1 runs them in worker processes.
+    """Every task's result, in the tasks' order: on ``cluster`` (Dask) if given, else in
+    ``jobs`` worker processes if ``jobs`` > 1, else here.
 
-    Workers are started fresh (``spawn``): nothing of this process is shared but the tasks.
+    Pool workers are started fresh (``spawn``): nothing of this process is shared but
+    the tasks.
     """
+    if cluster is not None:
+        sent = [replace(t, source=t.source.resolved()) for t in tasks]
+        weights = [file_weight(t.source.path) for t in sent]
+        return map_in_order(evaluate_cell, sent, cluster, weights=weights, done=done)
     if jobs <= 1:
         results = []
         for task in tasks:
@@ -171,24 +159,6 @@ def evaluate_cells(
     return [r for r in out if r is not None]
 
 
-def default_jobs() -> int:
-    """One worker per core this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-@dataclass(frozen=True, slots=True)
-class DaySource:
-    """A symbol-day's quote file and how to load it."""
-
-    path: Path
-    trades: Path | None = None
-    find_trades: bool = True
-    symbol: str | None = None
-
-
 def cell_tasks(
     candidates: Sequence[Candidate],
     days: Sequence[DaySource],
@@ -205,10 +175,7 @@ def cell_tasks(
                 CellTask(
                     candidate=c,
                     day=d,
-                    path=source.path,
-                    trades=source.trades,
-                    find_trades=source.find_trades,
-                    symbol=source.symbol,
+                    source=source,
                     policy=policy,
                     config=config,
                     window=window,
@@ -252,6 +219,8 @@ class TuneResult:
     window: Window
     jobs: int
     wall_seconds: float
+    #: The Dask cluster the cells ran on, if they did.
+    cluster: Cluster | None = None
 
     @property
     def decisions(self) -> int:
@@ -282,10 +251,12 @@ def run_tune(
     min_completion: float = DEFAULT_MIN_COMPLETION,
     resampler: Resampler = Resampler(),
     done: Callable[[CellResult], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> TuneResult:
     """Evaluate every cell once, then cross-validate (module docstring)."""
     began = time.perf_counter()
-    results = evaluate_cells(cell_tasks(candidates, days, config, window), jobs=jobs, done=done)
+    tasks = cell_tasks(candidates, days, config, window)
+    results = evaluate_cells(tasks, jobs=jobs, done=done, cluster=cluster)
     markets = sorted((r for r in results if r.candidate == MARKET), key=lambda r: r.day)
     sums = matrix(results, len(candidates), len(days))
     return TuneResult(
@@ -297,6 +268,7 @@ def run_tune(
         cv=leave_one_day_out(sums, min_completion=min_completion, resampler=resampler),
         results=list(results),
         window=window,
-        jobs=jobs,
+        jobs=cluster.workers if cluster is not None else jobs,
         wall_seconds=time.perf_counter() - began,
+        cluster=cluster,
     )

@@ -106,8 +106,11 @@ class SimExchange:
         *,
         latency: Latency = Latency(),
         faults: FaultPlan | None = None,
+        queue_share: Decimal = Decimal(1),
     ) -> None:
         self._book = quotes
+        #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
+        self._queue_share = queue_share
         self._latency = latency
         self._faults = faults if faults is not None else FaultPlan()
         self._now: datetime | None = None
@@ -144,6 +147,11 @@ class SimExchange:
     def fills(self) -> tuple[Fill, ...]:
         """Every fill the venue has made, in order (including those whose update was lost)."""
         return tuple(self._fills)
+
+    @property
+    def fill_count(self) -> int:
+        """``len(fills)`` without copying them."""
+        return len(self._fills)
 
     def take_fills(self) -> list[Fill]:
         """Fills made since the previous call: apply each to an account exactly once."""
@@ -254,6 +262,11 @@ class SimExchange:
         found = self._orders.get(client_order_id)
         return found.snapshot() if found is not None else None
 
+    def order_progress(self, client_order_id: str) -> tuple[OrderStatus, Decimal] | None:
+        """An order's status and filled quantity: ``order`` without building a snapshot."""
+        found = self._orders.get(client_order_id)
+        return None if found is None else (found.status, found.filled_qty)
+
     def queue_ahead(self, client_order_id: str) -> Decimal | None:
         """Displayed shares ahead of a resting limit at its price; None while its place is unknown.
 
@@ -284,7 +297,8 @@ class SimExchange:
             quote_time = self._book.peek_time()
         else:
             quote_time = None
-            for symbol in symbols.union(s for s, rest in self._resting.items() if rest):
+            resting = [s for s, rest in self._resting.items() if rest and s not in symbols]
+            for symbol in (*symbols, *resting):
                 when = self._book.peek_time(symbol)
                 if when is not None and (quote_time is None or when < quote_time):
                     quote_time = when
@@ -368,7 +382,7 @@ class SimExchange:
                 # The trade happened before the book this row shows: it meets the queues
                 # as they stood.
                 on_trade(resting, execution, fill)
-            on_quote(resting, top, fill)
+            on_quote(resting, top, fill, self._queue_share)
 
     def _on_submit_arrival(self, order: VenueOrder, now: datetime) -> None:
         if order.status.is_terminal:
@@ -385,7 +399,8 @@ class SimExchange:
         if top is not None:
             take(order, top, self._filler(now))
             if order.request.limit_price is not None and not order.status.is_terminal:
-                requeue(order, top.quote)  # what is left joins the queue at its limit
+                # What is left joins the queue at its limit.
+                requeue(order, top.quote, self._queue_share)
         if order.request.time_in_force is TimeInForce.IOC and not order.status.is_terminal:
             self._cancel_now(order, now, reason="immediate-or-cancel remainder")
 

@@ -127,8 +127,12 @@ def take(order: VenueOrder, top: TopOfBook, fill: MakeFill) -> None:
         level = depth
 
 
-def requeue(order: VenueOrder, quote: Quote) -> None:
-    """Update a resting limit's queue ahead from the book in force (module docstring)."""
+def requeue(order: VenueOrder, quote: Quote, share: Decimal = Decimal(1)) -> None:
+    """Update a resting limit's queue ahead from the book in force (module docstring).
+
+    ``share`` of the displayed size at our price is ahead of an order joining it (1:
+    behind all of it; a calibrated profile may put us further up, ``sim.profile``).
+    """
     limit = order.request.limit_price
     assert limit is not None, "only limits queue"
     side = order.request.side
@@ -137,12 +141,15 @@ def requeue(order: VenueOrder, quote: Quote) -> None:
         order.ahead = ZERO
     elif near == limit:
         shown = quote.bid_size if side is Side.BUY else quote.ask_size
-        order.ahead = shown if order.ahead is None else min(order.ahead, shown)
+        joined = shown if share == 1 else (shown * share).to_integral_value()
+        order.ahead = joined if order.ahead is None else min(order.ahead, shown)
     else:
         order.ahead = None
 
 
-def on_quote(resting: Iterable[VenueOrder], top: TopOfBook, fill: MakeFill) -> None:
+def on_quote(
+    resting: Iterable[VenueOrder], top: TopOfBook, fill: MakeFill, share: Decimal = Decimal(1)
+) -> None:
     """A new quote row against our resting orders: queues move, crossing touches fill."""
     for order in sorted(resting, key=VenueOrder.priority):
         if order.status.is_terminal:
@@ -150,7 +157,7 @@ def on_quote(resting: Iterable[VenueOrder], top: TopOfBook, fill: MakeFill) -> N
         if order.request.limit_price is None:
             take(order, top, fill)
             continue
-        requeue(order, top.quote)
+        requeue(order, top.quote, share)
         _cross(order, top, fill)
 
 

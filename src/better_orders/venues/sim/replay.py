@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +38,24 @@ def _price_e4(value: int) -> Decimal:
     if value % 100 == 0:
         return Decimal(value // 100).scaleb(-2)
     return Decimal(value).scaleb(-4)
+
+
+class _Columns:
+    """The arrays as Python lists, for reading single rows.
+
+    A replay reads single rows (the quote in force, the next row's time) thousands of
+    times; a list index or a ``bisect`` costs a fraction of a numpy scalar access.
+    """
+
+    __slots__ = ("ask_e4", "ask_sz", "bid_e4", "bid_sz", "ts_ns", "ts_us")
+
+    def __init__(self, quotes: ReplayQuotes) -> None:
+        self.ts_ns: list[int] = quotes.ts_ns.tolist()
+        self.ts_us: list[int] = quotes.ts_us.tolist()
+        self.bid_e4: list[int] = quotes.bid_e4.tolist()
+        self.ask_e4: list[int] = quotes.ask_e4.tolist()
+        self.bid_sz: list[int] = quotes.bid_sz.tolist()
+        self.ask_sz: list[int] = quotes.ask_sz.tolist()
 
 
 class ReplayQuotes:
@@ -93,6 +112,8 @@ class ReplayQuotes:
         self.exec_away = exec_away
         self._cursor = 0
         self._peek: tuple[int, datetime] = (-1, EPOCH)
+        #: ``_Columns``, made on first use and shared with every cursor's clone.
+        self._made: list[_Columns] = []
         self.last_execution: Execution | None = None
         if start is not None:
             self._cursor = max(0, self.index_at(start))
@@ -103,6 +124,12 @@ class ReplayQuotes:
     def __repr__(self) -> str:
         origin = f" from {self.path}" if self.path else ""
         return f"<ReplayQuotes {self.symbol}: {len(self)} rows{origin}, cursor {self._cursor}>"
+
+    @property
+    def _columns(self) -> _Columns:
+        if not self._made:
+            self._made.append(_Columns(self))
+        return self._made[0]
 
     @property
     def has_executions(self) -> bool:
@@ -212,7 +239,7 @@ class ReplayQuotes:
         ``index_at(quote_at(i).ts)`` is the last row of that microsecond.
         """
         us = (to_ns(ts) if isinstance(ts, datetime) else int(ts)) // 1000
-        return int(np.searchsorted(self.ts_us, us, side="right")) - 1
+        return bisect_right(self._columns.ts_us, us) - 1
 
     def quote_at(self, i: int) -> Quote:
         if not 0 <= i < len(self.ts_ns):
@@ -220,13 +247,14 @@ class ReplayQuotes:
                 f"no {self.symbol} quote at row {i}: the file has rows 0..{len(self.ts_ns) - 1}"
                 + (" (index -1 means no quote was in force yet)" if i == -1 else "")
             )
+        c = self._columns
         return Quote(
             symbol=self.symbol,
-            bid=_price_e4(int(self.bid_e4[i])),
-            ask=_price_e4(int(self.ask_e4[i])),
-            bid_size=Decimal(int(self.bid_sz[i])),
-            ask_size=Decimal(int(self.ask_sz[i])),
-            ts=from_ns(int(self.ts_ns[i])),
+            bid=_price_e4(c.bid_e4[i]),
+            ask=_price_e4(c.ask_e4[i]),
+            bid_size=Decimal(c.bid_sz[i]),
+            ask_size=Decimal(c.ask_sz[i]),
+            ts=from_ns(c.ts_ns[i]),
         )
 
     def execution_at(self, i: int) -> Execution | None:
@@ -246,10 +274,10 @@ class ReplayQuotes:
 
     def peek_time(self) -> datetime | None:
         i = self._cursor
-        if i >= len(self.ts_ns):
-            return None
         if self._peek[0] != i:
-            self._peek = (i, from_ns(int(self.ts_ns[i])))
+            if i >= len(self.ts_ns):
+                return None
+            self._peek = (i, from_ns(self._columns.ts_ns[i]))
         return self._peek[1]
 
     def pop(self) -> Quote:

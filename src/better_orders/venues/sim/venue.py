@@ -18,6 +18,7 @@ from better_orders.venues.sim.exchange import Latency, SimExchange
 from better_orders.venues.sim.faults import FaultPlan
 from better_orders.venues.sim.feed import SimQuoteFeed
 from better_orders.venues.sim.hub import VenueHub
+from better_orders.venues.sim.profile import SimProfile
 from better_orders.venues.sim.replay import ReplayQuotes
 
 
@@ -64,6 +65,7 @@ class SimVenue:
         untradable_symbols: Iterable[str] = (),
         persist: bool = True,
         assets: AssetMaster | None = None,
+        profile: SimProfile | None = None,
     ) -> SimVenue:
         """A venue starting at ``start``: synthetic quotes (``seed``) unless ``replay`` is given.
 
@@ -75,6 +77,8 @@ class SimVenue:
         file, so successive commands see earlier positions; ``starting_cash`` applies
         only when the file has no account yet. ``persist=False`` only reads the file (a
         dry run, which must not write while another process trades the account).
+        A ``profile`` (``sim calibrate``) sets the latency, the queue share of resting
+        limits and the partial fills (drawn from ``seed``), unless ``faults`` is given.
         """
         if start.tzinfo is None:
             raise InvalidInputError(f"start {start.isoformat()} has no time zone")
@@ -92,7 +96,11 @@ class SimVenue:
                 unknown_symbols=unknown,
                 listed=master.symbols,
             )
-        exchange = SimExchange(book, latency=latency, faults=faults)
+        queue_share = Decimal(1)
+        if profile is not None:
+            latency, queue_share = profile.latency, profile.queue_share
+            faults = faults if faults is not None else profile.faults(seed)
+        exchange = SimExchange(book, latency=latency, faults=faults, queue_share=queue_share)
         account = (
             PaperAccount.load(db_path, default_cash=starting_cash)
             if db_path is not None

@@ -1,0 +1,158 @@
+"""``tca`` over the shared corpus in one process and on a local Dask cluster of 1 and 2 workers.
+
+    python bench/dask_scaling.py [--data ../shared/data] [--every 1s] [--modes 1p,dask1,dask2]
+
+Every quote file of the shared data folder, a decision every second 09:30-09:35,
+buys and sells, the default policies: what ``better-orders tca --quotes DIR``
+runs. Each mode runs in a fresh process (so its peak memory is its own):
+
+* ``1p``: in this process, as ``tca --workers 1`` (``evaluate.run_tca``: the files
+  loaded first, then each symbol-day evaluated);
+* ``daskN``: a local cluster of N worker processes (``tca --workers N``,
+  ``distributed.run_tca_on_cluster``), each symbol-day one task.
+
+Prints, per mode, the wall time (from the start of the run, starting the cluster
+included, to the merged result), the time the cluster took to start, the speed-up
+over one process, the peak resident memory of each process (coordinator and
+workers), the CPU seconds of them all (what other work on a shared machine does
+not stretch) and the load average before and after, and checks that every mode
+gave the same decisions and costs. The target: 2 workers >= 1.7x one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import time as dt_time
+from datetime import timedelta
+from typing import Any
+
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.jsonable import to_jsonable
+from better_orders.core.model import Side
+from better_orders.tca.corpus import resolve_quote_files
+from better_orders.tca.decisions import DaySource, Sizing
+from better_orders.tca.decomposition import FeeSchedule
+from better_orders.tca.distributed import Cluster, local_cluster, run_tca_on_cluster
+from better_orders.tca.evaluate import TcaResult, Window, evaluate_day, merge_days
+from better_orders.tca.policies import BUILTIN_POLICIES, DEFAULT_POLICIES
+from better_orders.venues.sim.exchange import Latency
+from tca_speed import data_folder
+
+TARGET_SPEEDUP = 1.7
+
+
+def usage() -> tuple[float, float]:
+    """This process's peak resident memory (MB; Linux reports KiB) and CPU seconds so far."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_maxrss / 1024, u.ru_utime + u.ru_stime
+
+
+def digest(result: TcaResult) -> str:
+    """A fingerprint of every decision's record: equal fingerprints, equal results."""
+    text = json.dumps(to_jsonable([r.as_dict() for r in result.records]), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_mode(mode: str, data: str | None, every: float) -> dict[str, Any]:
+    """One mode, in this process: its figures as a dict."""
+    days = [DaySource(f) for f in resolve_quote_files([data_folder(data)])]
+    policies = [BUILTIN_POLICIES[n] for n in DEFAULT_POLICIES]
+    config = BetterOrdersConfig()
+    window = Window(
+        start=dt_time(9, 30),
+        end=dt_time(9, 35),
+        every=timedelta(seconds=every),
+        sides=(Side.BUY, Side.SELL),
+        sizing=Sizing(),
+        latency=Latency(),
+        within_seconds=150.0,
+        fees=FeeSchedule(),
+    )
+    out: dict[str, Any] = {"mode": mode, "symbol_days": len(days), "load_before": os.getloadavg()}
+    began = time.perf_counter()
+    if mode == "1p":
+        files = [d.load() for d in days]  # as ``tca`` does before it replays them
+        results = [evaluate_day(f, policies, config, window) for f in files]
+        result = merge_days(results, policies, window, wall_seconds=0.0)
+        out |= {"startup": 0.0, "workers": []}
+    else:
+        from dask.distributed import Client
+
+        # The cluster ``tca --workers N`` starts, started here so that its workers can be
+        # asked for their memory before it stops.
+        with local_cluster(int(mode.removeprefix("dask"))) as cluster:
+            out["startup"] = time.perf_counter() - began
+            address = str(cluster.scheduler_address)
+            result = run_tca_on_cluster(days, policies, config, window, Cluster(scheduler=address))
+            with Client(address, set_as_default=False) as client:
+                used = client.run(usage)
+            out["workers"] = [used[k] for k in sorted(used)]
+    out |= {
+        "wall": time.perf_counter() - began,
+        "decisions": len(result.records),
+        "digest": digest(result),
+        "coordinator": usage(),
+        "load_after": os.getloadavg(),
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="shared data folder (default $BETTER_ORDERS_DATA)")
+    parser.add_argument("--every", type=float, default=1.0, help="seconds between decisions")
+    parser.add_argument("--modes", default="1p,dask1,dask2", help="which runs, in this order")
+    parser.add_argument("--mode", help=argparse.SUPPRESS)  # one run, in a child process
+    args = parser.parse_args()
+    if args.mode:
+        print(json.dumps(run_mode(args.mode, args.data, args.every)))
+        return
+    rows = []
+    for mode in args.modes.split(","):
+        cmd = [sys.executable, __file__, "--mode", mode, "--every", str(args.every)]
+        cmd += ["--data", args.data] if args.data else []
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"{mode} failed:\n{done.stderr[-3000:]}")
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    base = next((r["wall"] for r in rows if r["mode"] == "1p"), None)
+    first = rows[0]
+    print(
+        f"tca over {first['symbol_days']} symbol-days, 09:30-09:35 every {args.every:g} s, "
+        f"buys and sells, policies {','.join(DEFAULT_POLICIES)}: {first['decisions']:,} "
+        f"decisions per run; {os.cpu_count()} cores"
+    )
+    print(
+        f"{'mode':6} {'wall s':>6} {'start s':>7} {'speed-up':>8} {'coord MB':>8} "
+        f"{'worker peak MB':>14} {'coord CPU s':>11} {'worker CPU s':>12}  load avg before -> after"
+    )
+    for r in rows:
+        speedup = f"{base / r['wall']:.2f}x" if base else "-"
+        workers = ", ".join(f"{m:.0f}" for m, _ in r["workers"]) or "-"
+        cpus = ", ".join(f"{c:.1f}" for _, c in r["workers"]) or "-"
+        before, after = r["load_before"], r["load_after"]
+        print(
+            f"{r['mode']:6} {r['wall']:6.1f} {r['startup']:7.1f} {speedup:>8} "
+            f"{r['coordinator'][0]:8.0f} {workers:>14} {r['coordinator'][1]:11.1f} {cpus:>12}  "
+            f"{before[0]:.2f} -> {after[0]:.2f}"
+        )
+    same = len({r["digest"] for r in rows}) == 1
+    print(f"same decisions and costs in every mode: {'yes' if same else 'NO'}")
+    two = next((r for r in rows if r["mode"] == "dask2"), None)
+    if base and two:
+        speedup = base / two["wall"]
+        verdict = "met" if speedup >= TARGET_SPEEDUP else "not met"
+        print(f"target 2 workers >= {TARGET_SPEEDUP}x one process: {speedup:.2f}x, {verdict}")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
