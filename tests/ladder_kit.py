@@ -16,6 +16,20 @@ from better_orders.core.patience import NO_PATIENCE
 from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
+#: ``[patience]`` at 0 s: the ladder crosses at once where it would, as it did before it could
+#: rest. Tests that time faults, kills, limits or prices around the first marketable order use
+#: it (``crossing_config``, or these variables for a configuration loaded from the
+#: environment); ``test_ladder_patience`` and ``test_patience`` drive the rest.
+CROSS_AT_ONCE = {"opening_seconds": 0.0, "regular_seconds": 0.0}
+CROSS_AT_ONCE_ENV = {
+    "BETTER_ORDERS_PATIENCE__OPENING_SECONDS": "0",
+    "BETTER_ORDERS_PATIENCE__REGULAR_SECONDS": "0",
+}
+
+
+def crossing_config(**settings: Any) -> BetterOrdersConfig:
+    """The default configuration (with ``settings``) but the patient rest: ``CROSS_AT_ONCE``."""
+    return BetterOrdersConfig.model_validate({**settings, "patience": CROSS_AT_ONCE})
 
 
 def et(text: str) -> datetime:
