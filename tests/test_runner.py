@@ -322,19 +322,16 @@ def test_a_ladder_admitted_late_at_the_open_ignores_quotes_queued_before_it(
 def test_events_reach_the_ladder_in_time_order() -> None:
     from better_orders.core.ladder import QuoteArrived, TimerFired
     from better_orders.core.model import OrderStatus, OrderUpdate
-    from better_orders.engine.runner import _LegState
+    from better_orders.engine.event_order import EventOrder
 
-    cfg = BetterOrdersConfig()
-    leg = Leg(1, ParentOrder("TQQQ", Side.BUY, D(1)), ladder_params(cfg, "TQQQ"))
-    st = _LegState(leg, ladder=None)  # type: ignore[arg-type]
-    st.seen_at, st.quote_ts = T0 + timedelta(seconds=5), T0 + timedelta(seconds=4)
+    order = EventOrder(seen_at=T0 + timedelta(seconds=5), quote_ts=T0 + timedelta(seconds=4))
     old_quote = Quote("TQQQ", D("50.00"), D("50.01"), D(1), D(1), T0)
-    assert Runner._in_order(st, QuoteArrived(old_quote, T0)) is None  # older than the last
+    assert order.admit(QuoteArrived(old_quote, T0)) is None  # older than the last
     late = OrderUpdate("bo-r1-1-1", OrderStatus.CANCELED, D(0), T0 + timedelta(seconds=1))
-    moved = Runner._in_order(st, late)
+    moved = order.admit(late)
     assert isinstance(moved, OrderUpdate) and moved.ts == T0 + timedelta(seconds=5)
     later = TimerFired(T0 + timedelta(seconds=9))
-    assert Runner._in_order(st, later) == later and st.seen_at == later.now
+    assert order.admit(later) == later and order.seen_at == later.now
 
 
 def test_a_resumed_leg_continues_the_attempt_numbers(tmp_path: Path) -> None:

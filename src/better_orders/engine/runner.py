@@ -66,6 +66,7 @@ from better_orders.core.ladder import (
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
 from better_orders.core.timing import MarketCalendar
 from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
+from better_orders.engine.event_order import EventOrder
 from better_orders.engine.freshness import BookConfirmations
 from better_orders.engine.inbox import Inbox
 from better_orders.engine.markouts import FillMarks
@@ -111,9 +112,7 @@ class _LegState:
     leg: Leg
     ladder: Ladder
     inbox: Inbox = field(default_factory=Inbox)
-    #: The latest event time and quote time handed to the ladder (see ``_in_order``).
-    seen_at: datetime | None = None
-    quote_ts: datetime | None = None
+    order: EventOrder = field(default_factory=EventOrder)
     arrival_marked: bool = False
 
 
@@ -320,7 +319,7 @@ class Runner:
         """The leg's report as far as it got: an unfinished ladder is halted with ``reason``."""
         ladder = st.ladder
         if not ladder.done:
-            now = max(self.clock.now(), st.seen_at or self.clock.now())
+            now = max(self.clock.now(), st.order.seen_at or self.clock.now())
             try:
                 ladder.handle(Halt(now, reason))
             except Exception:
@@ -418,12 +417,12 @@ class Runner:
         except (BrokerError, QuoteError):
             first = None  # the ladder waits for a quote and reports if none comes
         now = self.clock.now()
-        st.seen_at = now
+        st.order.seen_at = now
         self.books.watch(symbol, now)
         if first is not None:
             self.books.arrived(first, now)
             self.marks.seen(first)
-            st.quote_ts = first.ts
+            st.order.quote_ts = first.ts
             # A snapshot confirms the book only as of its own stamp.
             ladder.handle(QuoteArrived(first, now, confirmed_at=min(first.ts, now)))
         timer: datetime | None = None
@@ -448,7 +447,7 @@ class Runner:
             if event is None:
                 assert timer is not None
                 event, timer = TimerFired(max(self.clock.now(), timer)), None
-            ordered = self._in_order(st, event)
+            ordered = st.order.admit(event)
             if ordered is None:
                 actions = []
                 continue
@@ -457,26 +456,6 @@ class Runner:
         await self._settle(st)
         assert ladder.report is not None
         return ladder.report
-
-    @staticmethod
-    def _in_order(st: _LegState, event: Event) -> Event | None:
-        """The event as the ladder may see it: time never goes back, quotes never regress.
-
-        Quotes queued while a ladder waited for admission are older than the one it
-        started with, and a late broker event carries the venue's earlier timestamp; a
-        decision taken "before" an earlier one would break the ladder's timing rules.
-        """
-        if isinstance(event, QuoteArrived):
-            if st.quote_ts is not None and event.quote.ts < st.quote_ts:
-                return None
-            st.quote_ts = event.quote.ts
-        when = event.ts if isinstance(event, OrderUpdate) else event.now
-        if st.seen_at is not None and when < st.seen_at:
-            if isinstance(event, OrderUpdate):
-                return replace(event, ts=st.seen_at)
-            return replace(event, now=st.seen_at)
-        st.seen_at = when
-        return event
 
     async def _settle(self, st: _LegState) -> None:
         """A finished ladder leaves nothing open and no execution unjournalled."""
