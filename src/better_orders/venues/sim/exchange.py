@@ -109,6 +109,7 @@ class SimExchange:
         queue_share: Decimal = Decimal(1),
     ) -> None:
         self._book = quotes
+        self._next_row_time = quotes.peeker()
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
         self._queue_share = queue_share
         self._latency = latency
@@ -293,15 +294,20 @@ class SimExchange:
         other symbols need not wake up for them.
         """
         head = self._timeline[0][0] if self._timeline else None
+        book = self._book
         if symbols is None:
-            quote_time = self._book.peek_time()
+            quote_time = book.peek_time()
         else:
             quote_time = None
-            resting = [s for s, rest in self._resting.items() if rest and s not in symbols]
-            for symbol in (*symbols, *resting):
-                when = self._book.peek_time(symbol)
+            for symbol in symbols:
+                when = book.peek_time(symbol)
                 if when is not None and (quote_time is None or when < quote_time):
                     quote_time = when
+            for symbol, rest in self._resting.items():
+                if rest and symbol not in symbols:
+                    when = book.peek_time(symbol)
+                    if when is not None and (quote_time is None or when < quote_time):
+                        quote_time = when
         if head is None:
             return quote_time
         if quote_time is None:
@@ -330,16 +336,17 @@ class SimExchange:
         heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
 
     def _process(self, until: datetime) -> None:
-        book, timeline = self._book, self._timeline
+        book, timeline, outbox = self._book, self._timeline, self._outbox
+        next_row_time = self._next_row_time
         while True:
-            quote_time = book.peek_time()
+            quote_time = next_row_time()
             if timeline and (quote_time is None or timeline[0][0] < quote_time):
                 if timeline[0][0] > until:
                     return
                 when, _prio, _seq, kind, payload = heapq.heappop(timeline)
                 if kind == _DELIVER:
                     assert isinstance(payload, OrderUpdate)
-                    self._outbox.append(payload)
+                    outbox.append(payload)
                 elif kind == _PUBLISH:
                     assert isinstance(payload, Quote)
                     self._publish(payload)
@@ -370,12 +377,15 @@ class SimExchange:
                     on_trade(resting, execution, self._filler(quote.ts))
                 return
         top = TopOfBook(quote)
-        self._tops[quote.symbol] = top
-        if self._latency.market_data:
-            self._schedule(quote.ts + self._latency.market_data, _PUBLISH, quote)
+        symbol = quote.symbol
+        self._tops[symbol] = top
+        delay = self._latency.market_data
+        if delay:
+            self._schedule(quote.ts + delay, _PUBLISH, quote)
         else:
-            self._publish(quote)
-        resting = self._resting.get(quote.symbol)
+            self._published[symbol] = quote
+            self._outbox.append(QuoteEvent(quote))
+        resting = self._resting.get(symbol)
         if resting:
             fill = self._filler(quote.ts)
             if execution is not None:
