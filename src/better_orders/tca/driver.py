@@ -88,6 +88,8 @@ _RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
 _WAITS = frozenset({LadderState.SPREAD_WAIT, LadderState.SPREAD_WAIT_RESTING})
 #: Ladder states in which only a fill of the working child (or the timer) matters.
 _WORKING = frozenset({LadderState.WORKING, LadderState.WORKING_REST_CANCEL})
+#: The states in which rows may be skipped (``_Run.skip_quiet_rows``).
+_SEARCHED = _WAITS | _WORKING | {LadderState.WAITING_OPEN}
 #: A finished ladder's live child is cancelled; this long is allowed for the venue to confirm.
 SETTLE_SECONDS = 10.0
 #: Relative slack of the array pre-screen (float) against the ladder's exact Decimal rule.
@@ -209,22 +211,24 @@ class ReplayDriver:
         """First row in ``[start, stop)`` that might end a patient rest at ``limit`` early
         (``core.patience.rest_ended``: the near touch past the limit, or the book leaning
         towards the far touch by more than ``max_lean``; loose by ``_SLACK``)."""
-        if start >= stop:
-            return None
         q = self.quotes
         p = int(limit.scaleb(4))
-        sl = slice(start, stop)
-        if side is Side.BUY:
-            near, near_sz, far_sz = q.bid_e4[sl], q.bid_sz[sl], q.ask_sz[sl]
-            moved = near > p
-        else:
-            near, near_sz, far_sz = q.ask_e4[sl], q.ask_sz[sl], q.bid_sz[sl]
-            moved = (near > 0) & (near < p)
-        near_f, far_f = near_sz.astype(np.float64), far_sz.astype(np.float64)
-        total = near_f + far_f
-        leaning = (near_f - far_f > float(max_lean) * total - _SLACK * total) & (total > 0)
-        hits = np.flatnonzero(moved | leaning)
-        return start + int(hits[0]) if len(hits) else None
+        lean = float(max_lean)
+
+        def could_end(sl: slice) -> BoolArray:
+            if side is Side.BUY:
+                near, near_sz, far_sz = q.bid_e4[sl], q.bid_sz[sl], q.ask_sz[sl]
+                moved = near > p
+            else:
+                near, near_sz, far_sz = q.ask_e4[sl], q.ask_sz[sl], q.bid_sz[sl]
+                moved = (near > 0) & (near < p)
+            near_f, far_f = near_sz.astype(np.float64), far_sz.astype(np.float64)
+            total = near_f + far_f
+            leaning = (near_f - far_f > lean * total - _SLACK * total) & (total > 0)
+            hit: BoolArray = moved | leaning
+            return hit
+
+        return _first_hit(start, stop, could_end)
 
     def first_fill(
         self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None
@@ -308,53 +312,65 @@ class _Run:
         self.fills_told = 0
         self.skipped = 0
         self.steps = 0
+        #: Searches for rows to skip wait until the cursor reaches ``search_from``; after
+        #: each search that found nothing to skip, ``search_gap`` rows more (doubling).
+        self.search_from = 0
+        self.search_gap = 1
 
     def go(self) -> None:
-        ladder = self.ladder
+        ladder, exchange, inbox = self.ladder, self.exchange, self.inbox
+        handle, perform = ladder.handle, self.perform
         prior = self.prior_quote()
         if prior is not None:
-            ladder.handle(QuoteArrived(prior, self.now))
-        for first in self.exchange.advance(self.now):
+            handle(QuoteArrived(prior, self.now))
+        for first in exchange.advance(self.now):
             if isinstance(first, QuoteEvent):
-                ladder.handle(QuoteArrived(first.quote, self.now))
-        self.perform(ladder.handle(Start(self.now)))
+                handle(QuoteArrived(first.quote, self.now))
+        perform(handle(Start(self.now)))
+        skip = self.driver.skip
+        symbols = self.symbols
+        steps = 0
         while not ladder.done:
-            self.steps += 1
-            if self.inbox:
-                event = self.inbox.popleft()
+            steps += 1
+            if inbox:
+                event = inbox.popleft()
                 if isinstance(event, OrderUpdate):
                     self.note_update(event)
-                self.perform(ladder.handle(event))
+                actions = handle(event)
+                if actions:
+                    perform(actions)
                 continue
-            if self.driver.skip:
+            if skip:
                 self.skip_quiet_rows()
-            due = self.exchange.next_time(self.symbols)
+            due = exchange.next_time(symbols)
             timer = self.timer
             if timer is not None and (due is None or timer < due):
-                self.now = max(self.now, timer)
+                now = self.now = max(self.now, timer)
                 self.timer = None
-                self.inbox.extend(self._client_events(self.exchange.advance(self.now)))
-                self.inbox.append(TimerFired(self.now))
+                self._deliver(exchange.advance(now), now)
+                inbox.append(TimerFired(now))
                 continue
             if due is None:
                 # The file ended with the ladder waiting on nothing: nothing more can happen.
+                self.steps = steps
                 raise InvalidInputError(
                     f"{self.driver.symbol} quotes ended at {self.now.isoformat()} before the "
                     "ladder finished; choose decision times well inside the file"
                 )
-            self.now = max(self.now, due)
-            self.inbox.extend(self._client_events(self.exchange.advance(self.now)))
+            now = self.now = max(self.now, due)
+            self._deliver(exchange.advance(now), now)
+        self.steps = steps
         self.settle()
 
-    def _client_events(self, events: Sequence[object]) -> list[Event]:
-        out: list[Event] = []
+    def _deliver(self, events: Sequence[object], now: datetime) -> None:
+        """What the venue told the client, queued for the ladder as the runner queues it."""
+        inbox = self.inbox
         for event in events:
             if isinstance(event, QuoteEvent):
-                out.append(QuoteArrived(event.quote, self.now))
+                inbox.append(QuoteArrived(event.quote, now))
             else:
                 assert isinstance(event, OrderUpdate)
-                out.append(event)
-        return out
+                inbox.append(event)
 
     def perform(self, actions: Sequence[object]) -> None:
         exchange, now = self.exchange, self.now
@@ -427,12 +443,25 @@ class _Run:
         """Drop rows that cannot matter before the next one that might (module docstring)."""
         ladder, driver, source = self.ladder, self.driver, self.source
         start = source.cursor
-        n = len(source)
-        if start >= n or not self.venue_quiet():
+        if start < self.search_from:
             return
+        n = len(source)
         state = ladder.state
+        if start + 1 >= n or state not in _SEARCHED or not self.venue_quiet():
+            return
+        rule = self.params.jumps
+        jumps = rule is not None and rule.on
+        if jumps and (ladder.jump_reference is None or ladder.holding_jump):
+            # The ladder's jump watch must see every row that could be a jump
+            # (``tca.jump_screen``); while it holds one, every row counts.
+            return
         stop_time = self.timer
         stop = n if stop_time is None else source.index_at(stop_time) + 1
+        # A hit no later in time than the row after ``start`` leaves nothing to drop: the
+        # row in force just before it is ``start`` or earlier. Searches stop there, and each
+        # search after the first looks only before the hit found so far.
+        ts_us = source.ts_us
+        idle_until = int(ts_us[start + 1])
         hit: int | None
         if state in _WAITS:
             coid = ladder.live_child
@@ -440,17 +469,26 @@ class _Run:
                 # No slice rests (the last one filled, or none could be priced): the wait
                 # rests a new one off its next quote, whatever that quote is.
                 return
+            request = None if coid is None else self.requests[coid]
+            if request is not None and (
+                request.order_type is not OrderType.LIMIT or request.limit_price is None
+            ):
+                return
             hit = driver.first_wait_ender(start, stop, self.params)
-            if coid is not None:
+            if request is not None and request.limit_price is not None:
                 # A slice resting during the wait (timing.rest_fraction): a fill matters too.
-                request = self.requests[coid]
-                if request.order_type is not OrderType.LIMIT or request.limit_price is None:
+                if hit is not None and int(ts_us[hit]) <= idle_until:
+                    self._missed(start)
                     return
+                assert coid is not None
                 filled = driver.first_fill(
-                    start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
+                    start,
+                    stop if hit is None else hit,
+                    request.side,
+                    request.limit_price,
+                    self.exchange.queue_ahead(coid),
                 )
-                if filled is not None:
-                    hit = filled if hit is None else min(hit, filled)
+                hit = hit if filled is None else filled
         elif state in _WORKING:
             coid = ladder.live_child
             if coid is None:
@@ -464,49 +502,69 @@ class _Run:
             attempt = ladder.attempt(coid)
             if attempt is not None and attempt.kind is AttemptKind.PATIENT:
                 # A patient rest also ends on a quote that turns the book against it.
+                if hit is not None and int(ts_us[hit]) <= idle_until:
+                    self._missed(start)
+                    return
                 ender = driver.first_rest_ender(
-                    start, stop, request.side, request.limit_price, self.params.patience.max_lean
+                    start,
+                    stop if hit is None else hit,
+                    request.side,
+                    request.limit_price,
+                    self.params.patience.max_lean,
                 )
-                if ender is not None:
-                    hit = ender if hit is None else min(hit, ender)
+                hit = hit if ender is None else ender
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
                 return
             hit = None
         else:
             return
-        rule = self.params.jumps
         absurd = float(self.params.absurd_pct_of_mid)
-        if rule is not None and rule.on:
-            # The ladder's jump watch must see every row that could be a jump
-            # (``tca.jump_screen``); while it holds one, every row counts.
+        if jumps:
+            assert rule is not None
             reference = ladder.jump_reference
-            if reference is None or ladder.holding_jump:
+            assert reference is not None
+            if hit is not None and int(ts_us[hit]) <= idle_until:
+                self._missed(start)
                 return
-            jump = driver.jumps.first_jump(start, stop, rule, reference, absurd)
-            if jump is not None:
-                hit = jump if hit is None else min(hit, jump)
+            jump = driver.jumps.first_jump(
+                start, stop if hit is None else hit, rule, reference, absurd
+            )
+            hit = hit if jump is None else jump
         # Keep the row in force just before the hit (or at the timer): the ladder sees it.
         if hit is None:
             if stop_time is None:
+                self._missed(start)
                 return
             keep = stop - 1
         else:
-            keep = source.index_at(int(source.ts_us[hit] - 1) * 1000)
+            keep = source.index_at(int(ts_us[hit] - 1) * 1000)
         # A trades-file print row repeats the book and is not published: keep the quote
         # row it repeats, so the ladder sees the very quote it would have seen.
         while keep > start and driver.is_print_row(keep):
             keep -= 1
-        if rule is not None and rule.on:
+        if jumps:
             # The watch's next reference is the last row it is shown that passes the price
             # checks: show it from one such row on, as it would have seen every row.
             usable = driver.jumps.usable(absurd)
             while keep > start and (driver.is_print_row(keep) or not usable[keep]):
                 keep -= 1
         if keep <= start:
+            self._missed(start)
             return
         _skip_source_to(source, keep)
         self.skipped += source.cursor - start
+        self.search_gap = 1
+
+    def _missed(self, start: int) -> None:
+        """A search found no row to drop: the next waits a few rows (more after each miss).
+
+        Which rows are searched changes nothing but the work: rows not skipped are
+        replayed one by one, with the same outcome. Where every row may matter (a queue
+        that moves on each row), searching on each row would cost more than it saves.
+        """
+        self.search_from = start + self.search_gap
+        self.search_gap = min(self.search_gap * 2, _MAX_SEARCH_GAP)
 
     def prior_quote(self) -> Quote | None:
         """The book before the one in force at the decision, when the ladder holds quotes
@@ -544,6 +602,8 @@ class _Run:
         return True
 
 
+#: Most rows a search for rows to skip waits after searches that found none.
+_MAX_SEARCH_GAP = 8
 #: Rows tested by a search's first chunk; each further chunk is twice the last.
 _FIRST_CHUNK = 64
 
