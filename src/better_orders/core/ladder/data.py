@@ -121,26 +121,29 @@ class LadderData:
     @property
     def remaining_qty(self) -> Decimal:
         left = self.parent.qty - self.filled
-        return left if left > 0 else ZERO
+        return left if left > ZERO else ZERO
 
     @property
     def unallocated_qty(self) -> Decimal:
         """What remains minus what live children may still fill: the most a new child may ask."""
         open_qty = ZERO
         for child in self.children:
-            open_qty += child.open_qty
+            if not child.status.is_terminal:
+                open_qty += child.open_qty
         return max(self.remaining_qty - open_qty, ZERO)
 
     @property
     def any_live(self) -> bool:
-        return any(c.live for c in self.children)
+        return any(not child.status.is_terminal for child in self.children)
 
     def live_children(self) -> list[ChildOrder]:
         return [c for c in self.children if c.live]
 
     def latest_live(self) -> ChildOrder | None:
-        for child in reversed(self.children):
-            if child.live:
+        children = self.children
+        for i in range(len(children) - 1, -1, -1):
+            child = children[i]
+            if not child.status.is_terminal:
                 return child
         return None
 
