@@ -12,7 +12,6 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Annotated, NoReturn
 
 import typer
@@ -37,6 +36,8 @@ app = typer.Typer(
 
 def version() -> str:
     """The installed distribution's version (the package's own when run from a source tree)."""
+    from importlib import metadata  # slow to import (email, zipfile...): only for --version
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
