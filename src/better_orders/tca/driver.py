@@ -17,13 +17,13 @@ out a spread it only acts on a quote that ends the wait or that it cannot
 trade on (or that fills the limit it may rest meanwhile), and while its order
 rests quietly at the venue it acts on nothing but updates and its timer (and,
 for a patient rest, a quote that turns the book against it:
-``ReplayDriver.first_rest_ender``). In
+``RowScreen.first_rest_ender``). In
 those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
 the ladder decides), or a quote or a printed execution (or trades-file print,
 ``sim.replay.merge_trades``) that could fill the resting order or move its
-place in the queue at its price (``ReplayDriver.first_fill``, read against the
+place in the queue at its price (``RowScreen.first_fill``, read against the
 venue's ``queue_ahead``: a dropped row must not change it). It skips only
 while nothing of ours is in flight (no submit, cancel or update on its way) and the ladder is
 not holding a spread that just came in. Rows before that row are dropped from
@@ -38,13 +38,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-
-import numpy as np
-import numpy.typing as npt
 
 from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.ladder import (
@@ -72,11 +69,10 @@ from better_orders.core.model import (
     OrderType,
     OrderUpdate,
     Quote,
-    Side,
 )
-from better_orders.core.spread import wait_rule
 from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.tca.jump_screen import JumpScreen
+from better_orders.tca.row_screen import RowScreen
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import from_ns
@@ -92,10 +88,6 @@ _WORKING = frozenset({LadderState.WORKING, LadderState.WORKING_REST_CANCEL})
 _SEARCHED = _WAITS | _WORKING | {LadderState.WAITING_OPEN}
 #: A finished ladder's live child is cancelled; this long is allowed for the venue to confirm.
 SETTLE_SECONDS = 10.0
-#: Relative slack of the array pre-screen (float) against the ladder's exact Decimal rule.
-_SLACK = 1e-9
-
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)
@@ -109,11 +101,12 @@ class DecisionOutcome:
     steps: int
 
 
-class ReplayDriver:
+class ReplayDriver(RowScreen):
     """Runs one ladder per call on a fresh ``SimExchange`` over one file's quotes.
 
     The quotes are loaded once; each run gets its own cursor over the same arrays
-    (``ReplayQuotes.starting_at``), so runs are independent and cheap to start.
+    (``ReplayQuotes.starting_at``), so runs are independent and cheap to start. The
+    searches for rows that might matter are ``RowScreen``'s.
     """
 
     def __init__(
@@ -124,30 +117,12 @@ class ReplayDriver:
         latency: Latency = Latency(),
         skip: bool = True,
     ) -> None:
-        self.quotes = quotes
+        super().__init__(quotes)
         self.symbol = quotes.symbol
         self.calendar = calendar or default_calendar()
         self.latency = latency
         self.skip = skip
-        n = len(quotes)
-        bid, ask = quotes.bid_e4, quotes.ask_e4
-        # Rows no order can be priced off (the ladder's sanity check refuses them).
-        self._unusable: BoolArray = (bid <= 0) | (ask <= 0) | (bid >= ask)
-        self._spread_e4 = (ask - bid).astype(np.float64)
-        self._sum_e4 = (ask + bid).astype(np.float64)
         self.jumps = JumpScreen(self._sum_e4, self._spread_e4, self._unusable)
-        if quotes.exec_dir is not None:
-            assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
-            live = quotes.exec_sz > 0
-            printed = (quotes.exec_dir == 0) & live  # a trades-file print: either side
-            self._exec_buy = ((quotes.exec_dir == 1) & live) | printed  # resting buys executed
-            self._exec_sell = ((quotes.exec_dir == -1) & live) | printed
-            self._exec_px = quotes.exec_px_e4
-            self._print: BoolArray = printed
-        else:
-            self._exec_buy = self._exec_sell = np.zeros(n, dtype=np.bool_)
-            self._exec_px = np.zeros(n, dtype=np.int64)
-            self._print = np.zeros(n, dtype=np.bool_)
 
     # -- one decision ---------------------------------------------------------------------------
 
@@ -179,110 +154,6 @@ class ReplayDriver:
             rows_skipped=run.skipped,
             steps=run.steps,
         )
-
-    # -- array searches -------------------------------------------------------------------------
-
-    def is_print_row(self, row: int) -> bool:
-        """Whether ``row`` was merged in from a trades file (it repeats the book in force)."""
-        return bool(self._print[row])
-
-    def first_wait_ender(self, start: int, stop: int, params: LadderParams) -> int | None:
-        """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
-        rule = wait_rule(params.spread, params.typical_spread_bps)
-
-        def could_act(sl: slice) -> BoolArray:
-            spread = self._spread_e4[sl]
-            total = self._sum_e4[sl]
-            floor_e4 = float(rule.floor) * 1e4
-            waits = spread > floor_e4 * (1 + _SLACK)
-            if rule.target_bps is not None:
-                # spread / mid * 1e4 > target  <=>  spread * 2e4 > target * (bid + ask)
-                waits &= spread * 2e4 > float(rule.target_bps) * total * (1 + _SLACK)
-            # An absurdly wide quote is refused by the sanity check: the ladder reacts to it.
-            absurd = spread * 200.0 > float(params.absurd_pct_of_mid) * total * (1 - _SLACK)
-            hit: BoolArray = self._unusable[sl] | ~waits | absurd
-            return hit
-
-        return _first_hit(start, stop, could_act)
-
-    def first_rest_ender(
-        self, start: int, stop: int, side: Side, limit: Decimal, max_lean: Decimal
-    ) -> int | None:
-        """First row in ``[start, stop)`` that might end a patient rest at ``limit`` early
-        (``core.patience.rest_ended``: the near touch past the limit, or the book leaning
-        towards the far touch by more than ``max_lean``; loose by ``_SLACK``)."""
-        q = self.quotes
-        p = int(limit.scaleb(4))
-        lean = float(max_lean)
-
-        def could_end(sl: slice) -> BoolArray:
-            if side is Side.BUY:
-                near, near_sz, far_sz = q.bid_e4[sl], q.bid_sz[sl], q.ask_sz[sl]
-                moved = near > p
-            else:
-                near, near_sz, far_sz = q.ask_e4[sl], q.ask_sz[sl], q.bid_sz[sl]
-                moved = (near > 0) & (near < p)
-            near_f, far_f = near_sz.astype(np.float64), far_sz.astype(np.float64)
-            total = near_f + far_f
-            leaning = (near_f - far_f > lean * total - _SLACK * total) & (total > 0)
-            hit: BoolArray = moved | leaning
-            return hit
-
-        return _first_hit(start, stop, could_end)
-
-    def first_fill(
-        self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None
-    ) -> int | None:
-        """First row in ``[start, stop)`` that could fill a resting limit or move its queue place.
-
-        ``ahead`` is the order's queue ahead at the venue now (``SimExchange.queue_ahead``;
-        None: place unknown). This mirrors ``sim.fills`` (``requeue``, ``_cross``,
-        ``on_trade``) as a superset: every row the venue would change the order on,
-        in its fill or its ``ahead``, is a hit, so rows before the first hit can be
-        dropped. While nothing changes ``ahead`` stays what it is now, which is why
-        one value holds for the whole search. Prints on another venue (which fill
-        only through the limit) are treated as any print: a superset still. Keep it
-        in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
-        two disagree.
-        """
-        p = int(limit.scaleb(4))
-        buy = side is Side.BUY
-
-        def could_fill(sl: slice) -> BoolArray:
-            return self._fill_hits(sl, buy, p, ahead)
-
-        return _first_hit(start, stop, could_fill)
-
-    def _fill_hits(self, sl: slice, buy: bool, p: int, ahead: Decimal | None) -> BoolArray:
-        """``first_fill``'s test on the rows of ``sl``."""
-        q = self.quotes
-        if buy:
-            near, shown, far = q.bid_e4[sl], q.bid_sz[sl], q.ask_e4[sl]
-            near_beyond = near > p  # someone bids more: our place is lost
-            far_at = (far > 0) & (far <= p)
-            far_through = (far > 0) & (far < p)
-            px, traded = self._exec_px[sl], self._exec_buy[sl]
-            trade_at, trade_through = traded & (px <= p), traded & (px < p)
-        else:
-            near, shown, far = q.ask_e4[sl], q.ask_sz[sl], q.bid_e4[sl]
-            near_beyond = (near > 0) & (near < p)
-            far_at = far >= p
-            far_through = far > p
-            px, traded = self._exec_px[sl], self._exec_sell[sl]
-            trade_at, trade_through = traded & (px >= p), traded & (px > p)
-        if ahead is None:
-            # Behind the touch: it returning to (or passing) our price places us; only a
-            # trade or a touch through our price can fill us.
-            hit = ~near_beyond | far_through | trade_through
-        elif ahead == 0:
-            # Alone at our price: losing it, or anything at or through our price.
-            hit = near_beyond | far_at | trade_at
-        else:
-            # In the queue: the touch leaving our price, its size falling below what is
-            # ahead of us (cancellations), or anything at or through our price.
-            hit = (near != p) | (shown < int(ahead)) | far_at | trade_at
-        found: BoolArray = hit
-        return found
 
 
 class _Run:
@@ -604,24 +475,6 @@ class _Run:
 
 #: Most rows a search for rows to skip waits after searches that found none.
 _MAX_SEARCH_GAP = 8
-#: Rows tested by a search's first chunk; each further chunk is twice the last.
-_FIRST_CHUNK = 64
-
-
-def _first_hit(start: int, stop: int, test: Callable[[slice], BoolArray]) -> int | None:
-    """First row in ``[start, stop)`` where ``test`` holds, testing chunks of doubling size.
-
-    The row that matters is usually near: a search over the whole remaining file
-    would compute its conditions on thousands of rows to find one within a few.
-    """
-    size = _FIRST_CHUNK
-    while start < stop:
-        end = min(start + size, stop)
-        hits = np.flatnonzero(test(slice(start, end)))
-        if len(hits):
-            return start + int(hits[0])
-        start, size = end, size * 2
-    return None
 
 
 def _skip_source_to(source: ReplayQuotes, row: int) -> None:
