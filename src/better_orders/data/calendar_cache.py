@@ -1,0 +1,100 @@
+"""The NYSE sessions (``core.xnys``), kept on disk between runs.
+
+Building them with ``exchange_calendars`` (and pandas) costs about a second in every
+process; reading them back costs milliseconds. They are kept as JSON in the user
+cache folder, under a key naming the installed ``exchange_calendars`` (its
+distribution's folder, version included) and the calendar window, so an upgrade or
+another window builds them again. Anything unreadable is built again and
+rewritten; a folder that cannot be written only means building them every time.
+``BETTER_ORDERS_CACHE`` names another folder (``off``: keep nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from importlib.util import find_spec
+from pathlib import Path
+
+from better_orders.core import xnys
+from better_orders.core.xnys import SessionRow
+
+CACHE_ENV_VAR = "BETTER_ORDERS_CACHE"
+#: Bumped when the rows' meaning or layout changes.
+_FORMAT = 1
+
+
+def install() -> None:
+    """Have ``core.xnys`` keep its rows here (before the process's calendar is built)."""
+    xnys.keep_rows_with(keep)
+
+
+def keep(compute: Callable[[], list[SessionRow]]) -> list[SessionRow]:
+    """The rows from the cache when its key matches, else ``compute()``'s, then cached."""
+    folder, key = cache_folder(), _key()
+    if folder is None or key is None:
+        return compute()
+    path = folder / "xnys-sessions.json"
+    kept = _read(path, key)
+    if kept is not None:
+        return kept
+    rows = compute()
+    _write(path, key, rows)
+    return rows
+
+
+def cache_folder() -> Path | None:
+    """Where the cache lives (None: ``BETTER_ORDERS_CACHE=off``)."""
+    named = os.environ.get(CACHE_ENV_VAR, "")
+    if named.lower() == "off":
+        return None
+    if named:
+        return Path(named).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("better-orders"))
+
+
+def _key() -> str | None:
+    """The installed exchange_calendars and the window (None: not found, keep nothing)."""
+    try:
+        spec = find_spec("exchange_calendars")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    site = Path(spec.origin).resolve().parent.parent
+    dists = sorted(p.name for p in site.glob("exchange_calendars-*.dist-info"))
+    if len(dists) != 1:
+        return None
+    return f"{_FORMAT}:{dists[0]}:{xnys.CALENDAR_START}:{xnys.CALENDAR_END}"
+
+
+def _read(path: Path, key: str) -> list[SessionRow] | None:
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        if kept["key"] != key:
+            return None
+        rows: list[SessionRow] = [(int(d), int(o), int(c), bool(e)) for d, o, c, e in kept["rows"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return rows
+
+
+def _write(path: Path, key: str, rows: list[SessionRow]) -> None:
+    """Write atomically (a reader never sees half a file); failures are not errors."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".xnys-", suffix=".json")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"key": key, "rows": rows}, out, separators=(",", ":"))
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
