@@ -177,10 +177,11 @@ class OrderStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         """No further fills are expected (though a venue may still report a late one)."""
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
 
-_TERMINAL = frozenset(
+#: ``OrderStatus.is_terminal``, for loops that test many orders.
+TERMINAL_STATUSES = frozenset(
     {
         OrderStatus.FILLED,
         OrderStatus.CANCELED,

@@ -252,6 +252,8 @@ class MarketCalendar:
         self._tables = _xnys_tables()
         #: The New York day last asked about: (its start, its end (UTC), the day).
         self._span: tuple[dt.datetime, dt.datetime, dt.date] | None = None
+        #: The phase last asked about: (from, until, phase).
+        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase] | None = None
 
     # -- days ---------------------------------------------------------------------------
 
@@ -285,13 +287,27 @@ class MarketCalendar:
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
         _require_aware(instant, "time")
+        # The phase holds from one boundary to the next: the last span asked about is kept.
+        kept = self._phase
+        if kept is not None and kept[0] <= instant < kept[1]:
+            return kept[2]
         day = self._new_york_day(instant)
+        span = self._span
+        assert span is not None
         if self.session_for(day) is None:
+            self._phase = (span[0], span[1], MarketPhase.CLOSED)
             return MarketPhase.CLOSED
         found = self._tables.day(day)
         assert found is not None
-        slot = bisect_right(found[1], instant.astimezone(UTC))
-        return _PHASE_BY_SLOT[slot]
+        bounds = found[1]
+        slot = bisect_right(bounds, instant.astimezone(UTC))
+        phase = _PHASE_BY_SLOT[slot]
+        self._phase = (
+            bounds[slot - 1] if slot > 0 else span[0],
+            bounds[slot] if slot < len(bounds) else span[1],
+            phase,
+        )
+        return phase
 
     def _new_york_day(self, instant: dt.datetime) -> dt.date:
         """``instant.astimezone(NEW_YORK).date()``, with the last day's UTC span kept: the
@@ -391,10 +407,19 @@ class TimingDecision:
     reason: str
 
 
+#: Durations already made from seconds (a ladder asks for the same few settings each quote).
+_DURATIONS: dict[float, dt.timedelta] = {}
+
+
 def _check_seconds(value: float, what: str) -> dt.timedelta:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise InvalidInputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    return dt.timedelta(seconds=value)
+    found = _DURATIONS.get(value)
+    if found is None:
+        if len(_DURATIONS) >= 256:
+            _DURATIONS.clear()
+        found = _DURATIONS[value] = dt.timedelta(seconds=value)
+    return found
 
 
 def timing_decision(

@@ -62,6 +62,7 @@ from better_orders.core.ladder import (
     TimerFired,
 )
 from better_orders.core.model import (
+    TERMINAL_STATUSES,
     AttemptKind,
     ExecutionReport,
     OrderRequest,
@@ -78,7 +79,8 @@ from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 
-_RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
+#: Statuses of an order with nothing in flight: it rests, or it ended.
+_SETTLED = TERMINAL_STATUSES | {OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED}
 #: Ladder states in which only a quote that may end the wait (or fill the slice) matters.
 #: A spread being held (SPREAD_HOLD*) is not among them: every quote may release it.
 _WAITS = frozenset({LadderState.SPREAD_WAIT, LadderState.SPREAD_WAIT_RESTING})
@@ -201,7 +203,8 @@ class _Run:
         skip = self.driver.skip
         symbols = self.symbols
         steps = 0
-        while not ladder.done:
+        done = ladder.done  # it changes only when the ladder handles an event
+        while not done:
             steps += 1
             if inbox:
                 event = inbox.popleft()
@@ -210,6 +213,7 @@ class _Run:
                 actions = handle(event)
                 if actions:
                     perform(actions)
+                done = ladder.done
                 continue
             if skip:
                 self.skip_quiet_rows()
@@ -465,8 +469,7 @@ class _Run:
             progress = exchange.order_progress(coid)
             if progress is None:
                 continue
-            status = progress[0]
-            if not status.is_terminal and status not in _RESTING:
+            if progress[0] not in _SETTLED:
                 return False
             if self.told.get(coid) != progress:
                 return False

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from better_orders.core.model import ZERO, Attempt, Fill, OrderStatus, OrderUpdate
+from better_orders.core.model import (
+    TERMINAL_STATUSES,
+    ZERO,
+    Attempt,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -60,7 +67,7 @@ class ChildOrder:
     def apply(self, update: OrderUpdate) -> bool:
         """Fold ``update`` in; True if the child ended with it (it was live and is not)."""
         before = self.status
-        was_live = not before.is_terminal
+        was_live = before not in TERMINAL_STATUSES
         # Whether the filled quantity or its price may have moved (the attempt shows both).
         moved = not self.synced
         filled, avg = update.filled_qty, update.filled_avg_price
@@ -85,7 +92,7 @@ class ChildOrder:
         status = update.status
         if was_live or (status is OrderStatus.FILLED and before is OrderStatus.CANCELED):
             self.status = status
-        ended = was_live and self.status.is_terminal
+        ended = was_live and self.status in TERMINAL_STATUSES
         attempt = self.attempt
         attempt.status = self.status
         if moved:

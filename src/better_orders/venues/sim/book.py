@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import normalize_symbol
+from better_orders.core.model import Quote, normalize_symbol
 from better_orders.venues.sim.replay import ReplayQuotes
-from better_orders.venues.sim.source import MarketEvent, QuoteSource, require_aware
+from better_orders.venues.sim.source import Execution, MarketEvent, QuoteSource, require_aware
 from better_orders.venues.sim.synthetic import SymbolProfile, SyntheticQuotes
 
 SourceFactory = Callable[[str], QuoteSource]
@@ -148,6 +148,20 @@ class QuoteBook:
         """``peek_time`` of every source, as the cheapest call that answers it (for a loop
         that asks after every row)."""
         return self._only.peek_time if self._only is not None else self.peek_time
+
+    def popper(self) -> Callable[[], tuple[Quote, Execution | None]]:
+        """``pop`` (once ``peek_time`` has said there is a row), as the cheapest call that
+        does it: the row's quote and execution."""
+        only = self._only
+        if only is None:
+            return self.pop
+
+        def pop_only() -> tuple[Quote, Execution | None]:
+            # Called only once ``peek_time`` gave the row's time: there is a row.
+            quote = only.pop()
+            return quote, only.last_execution
+
+        return pop_only
 
     def peek_time(self, symbol: str | None = None) -> datetime | None:
         """Time of the next row of any source (or of ``symbol``'s)."""

@@ -61,7 +61,7 @@ from better_orders.venues.sim.fills import (
     take,
 )
 from better_orders.venues.sim.orders import VenueOrder, broker_order_id, check_price_grid
-from better_orders.venues.sim.source import MarketEvent
+from better_orders.venues.sim.source import Execution
 
 ZERO = Decimal(0)
 MAX_CLIENT_ORDER_ID = 128
@@ -110,6 +110,7 @@ class SimExchange:
     ) -> None:
         self._book = quotes
         self._next_row_time = quotes.peeker()
+        self._pop_row = quotes.popper()
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
         self._queue_share = queue_share
         self._latency = latency
@@ -168,6 +169,10 @@ class SimExchange:
     def watch(self, symbol: str, now: datetime) -> None:
         """Start quoting ``symbol`` (its first row is the quote in force at ``now``)."""
         self._clock(now)
+        self._watch(symbol)
+
+    def _watch(self, symbol: str) -> None:
+        """``watch`` at the venue's current time."""
         try:
             self._book.source(symbol, self._now)
         except InvalidInputError:
@@ -222,7 +227,7 @@ class SimExchange:
                 code=fault.code,
                 retryable=fault.retryable,
             )
-        self.watch(request.symbol, now)
+        self._watch(request.symbol)  # the venue is at ``now`` already
         order = VenueOrder(request, broker_order_id(request.client_order_id), now, next(self._seq))
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
@@ -336,8 +341,8 @@ class SimExchange:
         heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
 
     def _process(self, until: datetime) -> None:
-        book, timeline, outbox = self._book, self._timeline, self._outbox
-        next_row_time = self._next_row_time
+        timeline, outbox = self._timeline, self._outbox
+        next_row_time, pop_row = self._next_row_time, self._pop_row
         while True:
             quote_time = next_row_time()
             if timeline and (quote_time is None or timeline[0][0] < quote_time):
@@ -357,7 +362,7 @@ class SimExchange:
                     assert isinstance(payload, VenueOrder)
                     self._on_cancel_arrival(payload, when)
             elif quote_time is not None and quote_time <= until:
-                self._on_market(book.pop())
+                self._on_market(*pop_row())
             else:
                 return
 
@@ -365,9 +370,7 @@ class SimExchange:
         self._published[quote.symbol] = quote
         self._outbox.append(QuoteEvent(quote))
 
-    def _on_market(self, event: MarketEvent) -> None:
-        quote = event.quote
-        execution = event.execution
+    def _on_market(self, quote: Quote, execution: Execution | None) -> None:
         if execution is not None and execution.is_print:
             top = self._tops.get(quote.symbol)
             if top is not None and same_book(top.quote, quote):

@@ -79,8 +79,8 @@ class TopOfBook:
 
     def __init__(self, quote: Quote):
         self.quote = quote
-        self.bid_avail = quote.bid_size if quote.bid > 0 else ZERO
-        self.ask_avail = quote.ask_size if quote.ask > 0 else ZERO
+        self.bid_avail = quote.bid_size if quote.bid > ZERO else ZERO
+        self.ask_avail = quote.ask_size if quote.ask > ZERO else ZERO
 
     def take(self, side: Side, qty: Decimal) -> None:
         """Our ``side`` order filled ``qty`` against the opposite touch."""

@@ -12,6 +12,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +153,13 @@ class ReplayQuotes:
         origin = f" from {self.path}" if self.path else ""
         return f"<ReplayQuotes {self.symbol}: {len(self)} rows{origin}, cursor {self._cursor}>"
 
-    @property
+    @cached_property
     def _columns(self) -> _Columns:
-        if not self._made:
-            self._made.append(_Columns(self))
-        return self._made[0]
+        # Made once for the arrays and shared by every clone, made before or after.
+        made = self._made
+        if not made:
+            made.append(_Columns(self))
+        return made[0]
 
     @property
     def has_executions(self) -> bool:
