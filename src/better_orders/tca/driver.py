@@ -178,11 +178,14 @@ class _Run:
         self.now = decision
         self.timer: datetime | None = None
         self.inbox: deque[Event] = deque()
-        self.symbols = frozenset({driver.symbol})
         self.requests: dict[str, OrderRequest] = {}
         #: What the ladder has been told about each order: (status, cumulative filled).
         self.told: dict[str, tuple[OrderStatus, Decimal]] = {}
         self.fills_told = 0
+        self.updates_told = 0
+        #: ``venue_quiet``'s last answer, and what it depended on.
+        self.quiet_key: tuple[int, int, int] | None = None
+        self.quiet = False
         self.skipped = 0
         self.steps = 0
         #: Searches for rows to skip wait until the cursor reaches ``search_from``; after
@@ -201,7 +204,6 @@ class _Run:
                 handle(QuoteArrived(first.quote, self.now))
         perform(handle(Start(self.now)))
         skip = self.driver.skip
-        symbols = self.symbols
         steps = 0
         done = ladder.done  # it changes only when the ladder handles an event
         while not done:
@@ -217,7 +219,7 @@ class _Run:
                 continue
             if skip:
                 self.skip_quiet_rows()
-            due = exchange.next_time(symbols)
+            due = exchange.next_time()  # the book holds our symbol's quotes alone
             timer = self.timer
             if timer is not None and (due is None or timer < due):
                 now = self.now = max(self.now, timer)
@@ -303,7 +305,7 @@ class _Run:
             for progress in (exchange.order_progress(c) for c in self.requests)
             if progress is not None
         ):
-            due = exchange.next_time(self.symbols)
+            due = exchange.next_time()
             if due is None or due > deadline:
                 break
             self.now = max(self.now, due)
@@ -456,12 +458,23 @@ class _Run:
         return source.quote_at(row) if row >= 0 else None
 
     def note_update(self, update: OrderUpdate) -> None:
+        self.updates_told += 1
         self.told[update.client_order_id] = (update.status, update.filled_qty)
         if update.fill is not None:
             self.fills_told += 1
 
     def venue_quiet(self) -> bool:
         """Nothing of ours in flight: every order rests or ended, and the ladder knows it."""
+        exchange = self.exchange
+        # The answer changes only with the venue's orders or what the ladder was told.
+        key = (exchange.updates_made, len(self.requests), self.updates_told)
+        if key == self.quiet_key:
+            return self.quiet
+        self.quiet_key = key
+        self.quiet = quiet = self._venue_quiet()
+        return quiet
+
+    def _venue_quiet(self) -> bool:
         exchange = self.exchange
         if self.fills_told != exchange.fill_count:
             return False
@@ -477,7 +490,7 @@ class _Run:
 
 
 #: Most rows a search for rows to skip waits after searches that found none.
-_MAX_SEARCH_GAP = 8
+_MAX_SEARCH_GAP = 32
 
 
 def _skip_source_to(source: ReplayQuotes, row: int) -> None:

@@ -125,6 +125,7 @@ class SimExchange:
         self._outbox: list[SimEvent] = []
         self._fills: list[Fill] = []
         self._fills_taken = 0
+        self._updates_made = 0
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -149,6 +150,12 @@ class SimExchange:
     def fills(self) -> tuple[Fill, ...]:
         """Every fill the venue has made, in order (including those whose update was lost)."""
         return tuple(self._fills)
+
+    @property
+    def updates_made(self) -> int:
+        """Updates the venue has made about orders (delivered or not): it changes whenever an
+        order's status or filled quantity does."""
+        return self._updates_made
 
     @property
     def fill_count(self) -> int:
@@ -493,6 +500,7 @@ class SimExchange:
         fill: Fill | None = None,
         reason: str | None = None,
     ) -> None:
+        self._updates_made += 1
         update = OrderUpdate(
             client_order_id=order.request.client_order_id,
             status=order.status,

@@ -27,7 +27,7 @@ TIME_COLUMN = "ts_utc_ns"
 @dataclass(frozen=True, slots=True)
 class QuoteTable:
     """A quote file's rows: its numeric columns (``TIME_COLUMN`` as int64, the rest float64,
-    NaN where missing) and, when read, the distinct symbols it names."""
+    NaN where pandas read a missing value) and, when read, the distinct symbols it names."""
 
     rows: int
     columns: dict[str, npt.NDArray[Any]]
@@ -81,13 +81,10 @@ def read_csv_columns(
         )
     except (pa.ArrowException, OSError, EOFError, ValueError):
         return None
-    if table[TIME_COLUMN].null_count:
-        return None
-    columns = {
-        c: table[c].to_numpy() if c == TIME_COLUMN else _floats(table[c])
-        for c in use
-        if c != "symbol"
-    }
+    numeric = [c for c in use if c != "symbol"]
+    if any(table[c].null_count for c in numeric):
+        return None  # missing values: pandas reads them (as NaN) and says what is wrong
+    columns = {c: _values(table[c], np.int64 if c == TIME_COLUMN else np.float64) for c in numeric}
     symbols = None
     if need_symbol:
         column = table["symbol"]
@@ -98,7 +95,15 @@ def read_csv_columns(
     return QuoteTable(table.num_rows, columns, symbols)
 
 
-def _floats(column: Any) -> npt.NDArray[np.float64]:
-    """A float column as numpy, NaN where a value is missing (as pandas reads it)."""
-    values: npt.NDArray[np.float64] = column.to_numpy().astype(np.float64, copy=False)
+def _values(column: Any, dtype: type[Any]) -> npt.NDArray[Any]:
+    """A numeric column without missing values as a numpy array of its own (read from the
+    column's buffer: pyarrow's ``to_numpy`` would import pandas)."""
+    array = column.combine_chunks()
+    itemsize = np.dtype(dtype).itemsize
+    data = array.buffers()[1]
+    if data is None:
+        return np.zeros(0, dtype=dtype)
+    values: npt.NDArray[Any] = np.frombuffer(
+        data, dtype=dtype, count=len(array), offset=array.offset * itemsize
+    ).copy()
     return values
