@@ -5,7 +5,6 @@ slippage budget's urgency."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from decimal import Decimal as D
 
@@ -105,28 +104,28 @@ URGENT = PatienceRules(
 )
 
 
-def test_the_opening_wait_ends_once_crossing_costs_half_the_budget() -> None:
+def test_the_opening_wait_ends_once_the_ask_runs_half_way_to_the_budgets_bound() -> None:
     opening = et("2026-11-24T09:30:40")
     wide = Quote("TQQQ", D("50.00"), D("50.20"), D(1000), D(1000), opening)
-    # 60 bps of the 50.10 mid: the bound is 50.40, 30c up; half of it is an ask of 50.25.
+    # 60 bps of 50.10: the bound is 50.40, 20c above the ask at arrival; half way is 50.30.
     lad = make(patience=URGENT, budget_bps=D(60))
     started(lad, wide, opening)
     assert lad.state is LadderState.SPREAD_WAIT_RESTING and lad.budget_bound == D("50.40")
     slice_coid = lad.live_child
     assert slice_coid is not None
     later = opening + timedelta(seconds=5)
-    still_wide = Quote("TQQQ", D("50.05"), D("50.24"), D(1000), D(1000), later)
+    still_wide = Quote("TQQQ", D("50.05"), D("50.29"), D(1000), D(1000), later)
     assert of(lad.handle(QuoteArrived(still_wide, later)), SubmitOrder) == []
-    ran = Quote("TQQQ", D("50.06"), D("50.25"), D(1000), D(1000), later)
+    ran = Quote("TQQQ", D("50.06"), D("50.30"), D(1000), D(1000), later)
     actions = lad.handle(QuoteArrived(ran, later))
     cross = submit_of(actions)
     assert CancelOrder(slice_coid) in actions
     assert (cross.kind, cross.request.limit_price, cross.request.qty) == (
         AttemptKind.AGGRESSIVE,
-        D("50.26"),
+        D("50.31"),
         D(75),
     )
-    assert any(n.startswith("not waiting: the far touch 50.25") for n in lad.notes)
+    assert any(n.startswith("not waiting: the far touch 50.30") for n in lad.notes)
     # Without the urgency the same quote leaves the wait as it was.
     calm = make(patience=RULES, budget_bps=D(60))
     started(calm, wide, opening)
@@ -134,34 +133,23 @@ def test_the_opening_wait_ends_once_crossing_costs_half_the_budget() -> None:
     assert calm.state is LadderState.SPREAD_WAIT_RESTING
 
 
-def test_no_patient_rest_where_crossing_already_costs_its_share_of_the_budget() -> None:
-    # 50.00 x 50.08 after the open, 20 bps of budget: the bound is 50.14, 10c above the
-    # mid, and the ask is 4c above it. A rest begins at a 0.5 share; at 0.4 the order crosses.
-    quote = book("50.00", "50.08", 0)
-    assert submit_of(started(make(patience=URGENT), quote, T0)).kind is AttemptKind.PATIENT
-    sooner = dataclasses.replace(URGENT, budget_urgency=D("0.4"))
-    lad = make(patience=sooner)
-    assert submit_of(started(lad, quote, T0)).kind is AttemptKind.AGGRESSIVE
-    assert any("40% of the way" in n for n in lad.notes)
-
-
 def test_a_patient_sell_crosses_before_the_bid_falls_through_its_bound() -> None:
     lad = make(side=Side.SELL, patience=URGENT)
     rest = submit_of(started(lad, book("50.00", "50.04", 0), T0))
     assert rest.kind is AttemptKind.PATIENT and rest.request.limit_price == D("50.02")
-    assert lad.budget_bound == D("49.92")  # 20 bps below the 50.02 mid: 10c
+    assert lad.budget_bound == D("49.92")  # 20 bps below 50.02; the bid has 8c to fall
     coid = rest.request.client_order_id
     lad.handle(update(coid, OrderStatus.NEW, "0", T0))
     now = T0 + timedelta(seconds=4)
-    assert lad.handle(QuoteArrived(book("49.98", "50.02", 4), now)) == []  # 4c of 10
+    assert lad.handle(QuoteArrived(book("49.97", "50.02", 4), now)) == []  # 3c of 8
     now += timedelta(seconds=1)
-    assert of(lad.handle(QuoteArrived(book("49.97", "50.02", 5), now)), CancelOrder) == [
+    assert of(lad.handle(QuoteArrived(book("49.96", "50.02", 5), now)), CancelOrder) == [
         CancelOrder(coid)
     ]
     cross = submit_of(lad.handle(update(coid, OrderStatus.CANCELED, "0", now)))
     assert (cross.kind, cross.request.limit_price, cross.request.qty) == (
         AttemptKind.AGGRESSIVE,
-        D("49.96"),
+        D("49.95"),
         D(100),
     )
     assert any("crossing while it can" in n for n in lad.notes)

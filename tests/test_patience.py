@@ -131,27 +131,27 @@ def test_a_rest_ends_when_the_market_leaves_it_or_the_book_turns() -> None:
 URGENT = PatienceRules(regular_seconds=20, max_lean=D(1), budget_urgency=D("0.5"))
 
 
-def test_a_wait_ends_once_crossing_costs_its_share_of_the_budget() -> None:
-    # A buy arriving on 10.00 x 10.04 (mid 10.02) with its bound at 10.10: 8c of budget.
+def test_a_wait_ends_once_the_far_touch_has_used_its_share_of_the_room_to_the_bound() -> None:
+    # A buy arriving on 10.00 x 10.04 with its bound at 10.10: the ask has 6c to go.
     arrival, bound = q("10.00", "10.04"), D("10.10")
-    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.05"), arrival, bound) is None  # 3c of 8
-    urgent = budget_urgent(URGENT, Side.BUY, q("10.01", "10.06"), arrival, bound)  # half of it
-    assert urgent is not None and "50% of the way to the budget's bound 10.10" in urgent
+    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.06"), arrival, bound) is None  # 2c of 6
+    urgent = budget_urgent(URGENT, Side.BUY, q("10.01", "10.07"), arrival, bound)  # half of it
+    assert urgent is not None and "50% of the way from 10.04" in urgent
     assert budget_urgent(URGENT, Side.BUY, q("10.09", "10.10"), arrival, bound) is not None
     # Beyond the bound no cross could fill within the budget: waiting is all that is left.
     assert budget_urgent(URGENT, Side.BUY, q("10.09", "10.11"), arrival, bound) is None
-    # A far touch beyond the bound at arrival that comes back within it is urgent again.
-    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.08"), q("9.90", "10.12"), bound)
+    # Off (0), or an arrival whose far touch was already beyond the bound: never urgent.
     off = PatienceRules(regular_seconds=20)
     assert budget_urgent(off, Side.BUY, q("10.09", "10.10"), arrival, bound) is None
+    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.08"), q("9.90", "10.12"), bound) is None
 
 
 def test_for_a_sell_the_far_touch_is_the_bid_falling_towards_its_bound() -> None:
-    arrival, bound = q("10.04", "10.08"), D("9.98")  # mid 10.06: the bid may fall 8c
-    assert budget_urgent(URGENT, Side.SELL, q("10.03", "10.05"), arrival, bound) is None
-    assert budget_urgent(URGENT, Side.SELL, q("10.02", "10.05"), arrival, bound) is not None
+    arrival, bound = q("10.04", "10.08"), D("9.98")  # the bid has 6c to fall
+    assert budget_urgent(URGENT, Side.SELL, q("10.02", "10.05"), arrival, bound) is None
+    assert budget_urgent(URGENT, Side.SELL, q("10.01", "10.05"), arrival, bound) is not None
     assert budget_urgent(URGENT, Side.SELL, q("9.97", "10.00"), arrival, bound) is None
-    # A far touch on the good side of the arrival mid is no hurry.
+    # A far touch moving the good way is no hurry, however far the bound.
     assert budget_urgent(URGENT, Side.SELL, q("10.07", "10.08"), arrival, bound) is None
 
 

@@ -299,13 +299,13 @@ class PatienceSettings(_Section):
         60.0, gt=0, description="trailing window over which the recent volatility is measured"
     )
     budget_urgency: Decimal = Field(
-        Decimal("0"),
+        Decimal("0.7"),
         ge=0,
         le=1,
         description=(
-            "stop waiting (a spread wait, a patient rest) and cross once the far touch is this "
-            "share of the way from the arrival mid to the slippage budget's bound, while a "
-            "cross can still complete within the budget (0 = never)"
+            "stop waiting (a spread wait, a patient rest) and cross once the far touch has "
+            "moved this share of the way from where it stood at arrival to the slippage "
+            "budget's bound, while a cross can still complete within the budget (0 = never)"
         ),
     )
 

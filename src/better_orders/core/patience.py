@@ -18,13 +18,14 @@ the quote in force and what came before it:
   ``regular_seconds`` after them, and never longer than the drift the spread can
   pay for (``core.volatility.drift_bound_seconds`` with ``drift_k``). Below
   ``MIN_REST_SECONDS`` a rest is not worth its cancel: cross.
-* **While the budget allows** (``budget_urgent``): once crossing would cost
-  ``budget_urgency`` of the slippage budget (the far touch that far from the arrival
-  mid towards the budget's bound), a little more drift and no order could complete
-  within the budget. No wait begins or goes on there (the patient rest, and the
-  ladder's spread wait, ``core.ladder.decisions``): the order crosses while it
-  still can. A far touch beyond the bound is not urgent: no cross could fill
-  there, and only waiting may.
+* **While the budget allows** (``budget_urgent``): once the far touch has moved
+  ``budget_urgency`` of the way from where it stood at arrival to the slippage
+  budget's bound, a little more drift and no order could complete within the
+  budget. Any wait (the patient rest, and the ladder's spread wait,
+  ``core.ladder.decisions``) ends there and the order crosses while it still can.
+  Only a move since arrival counts: a spread that is wide from the start is what
+  the spread wait is for. A far touch beyond the bound (now or at arrival) is not
+  urgent: no cross could fill there, and only waiting may.
 
 A rest never prices beyond the slippage budget's bound, and never marketable.
 """
@@ -53,7 +54,8 @@ class PatienceRules:
     at: Decimal = Decimal("0.5")
     max_lean: Decimal = Decimal("0.3")
     drift_k: float = 0.0
-    #: Cross once crossing costs this share of the slippage budget (0: never).
+    #: Cross once the far touch has moved this share of the way from where it stood at
+    #: arrival to the budget's bound (0: never).
     budget_urgency: Decimal = Decimal(0)
 
     @property
@@ -142,20 +144,21 @@ def rest_ended(
 def budget_urgent(
     rules: PatienceRules, side: Side, quote: Quote, arrival: Quote, bound: Decimal
 ) -> str | None:
-    """Why a wait should end (or not begin) and the order cross now (None: no hurry): the
-    far touch is at least ``budget_urgency`` of the way from the ``arrival`` quote's mid to
-    the budget's ``bound``, and not beyond it (module docstring). Exact: Decimal."""
+    """Why a wait should end now and the order cross (None: no hurry): the far touch has
+    moved at least ``budget_urgency`` of the way from where it stood on the ``arrival``
+    quote to the budget's ``bound``, and not beyond it (module docstring). Exact: Decimal."""
     share = rules.budget_urgency
     if share <= 0:
         return None
     sign, mid = side.sign, arrival.mid
     far = quote.far_touch(side)
-    room = (bound - mid) * sign
-    cost = (far - mid) * sign
-    if room <= 0 or cost > room or cost < share * room:
+    start = arrival.far_touch(side)
+    room = (bound - start) * sign
+    moved = (far - start) * sign
+    if room <= 0 or moved > room or moved < share * room:
         return None
-    bps = cost / mid * _BPS
+    bps = (far - mid) * sign / mid * _BPS
     return (
-        f"the far touch {far} is {bps:.1f} bps from the arrival mid {mid}, {cost / room:.0%} "
-        f"of the way to the budget's bound {bound}: crossing while it can"
+        f"the far touch {far} moved {moved / room:.0%} of the way from {start} at arrival to "
+        f"the budget's bound {bound} ({bps:.1f} bps from the arrival mid): crossing while it can"
     )

@@ -232,12 +232,12 @@ class ReplayDriver:
     ) -> int | None:
         """First row in ``[start, stop)`` whose far touch might end a wait for the budget's
         sake (``core.patience.budget_urgent``: ``share`` of the way from the ``arrival``
-        mid to ``bound``, not beyond it; loose by ``_SLACK``)."""
-        mid = arrival.mid
-        if start >= stop or share <= 0 or (bound - mid) * side.sign <= 0:
+        quote's far touch to ``bound``, not beyond it; loose by ``_SLACK``)."""
+        begin = arrival.far_touch(side)
+        if start >= stop or share <= 0 or (bound - begin) * side.sign <= 0:
             return None
         q = self.quotes
-        edge = float(mid + (bound - mid) * share) * 1e4
+        edge = float(begin + (bound - begin) * share) * 1e4
         end = float(bound) * 1e4
         sl = slice(start, stop)
         if side is Side.BUY:

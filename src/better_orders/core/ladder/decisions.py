@@ -114,9 +114,9 @@ def entry_plan(
     (``in_spread_wait``) on a quote that followed the previous one within ``hold``
     (``burst``: a sweep, a cancel-replace) is often gone before an order could reach
     it: it must stand for ``hold`` first. An isolated quote is acted on at once.
-    Neither waits once crossing costs a set share of the budget from the ``arrival`` mid
-    to its ``bound`` (``core.patience.budget_urgent``): the order goes (GO, with the
-    reason, and no patient rest) while the budget still allows a cross.
+    Neither waits once the far touch nears the budget's ``bound`` since ``arrival``
+    (``core.patience.budget_urgent``): the order goes (GO, with the reason) while the
+    budget still allows a cross.
     """
     worth = rule.worth_waiting(quote.ask - quote.bid, quote.mid)
     if not params.routed_better:

@@ -174,7 +174,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
             return end_wait_with_slice(d, came_in, quote, now, urgent=urgent)
         if d.wait_started is not None:
             _wait_note(d, quote, now, came_in=came_in is not None, urgent=urgent)
-        elif not d.children and params.entry == "aggressive" and not urgent:
+        elif not d.children and params.entry == "aggressive":
             patient = rest_plan(
                 params.patience,
                 d.parent.side,
