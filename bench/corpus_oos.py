@@ -13,8 +13,8 @@ cross-validation: for each held-out symbol-day, the candidate with the lowest
 ratio to market on the other days is
 picked and measured on the held-out day. To be picked a candidate must complete
 ``--min-completion`` of its decisions within the window (99.5%, the target, as in ``tca
-tune``) over the other days of each regime: pooled with the tick-bound days, which
-always complete, a wide-open day that strands orders would not count. Every figure
+tune --by-regime``) over the other days of each regime: pooled with the tick-bound days,
+which always complete, a wide-open day that strands orders would not count. Every figure
 printed is that held-out measurement: nothing is scored on a day that helped choose it.
 
 Scenarios: ``open-30ms``, ``open-100ms``, ``open-250ms`` (09:30-09:35, a decision
@@ -49,12 +49,7 @@ from better_orders.core.model import Side
 from better_orders.core.pricing import budget_bound
 from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.corpus import resolve_quote_files
-from better_orders.tca.crossval import (
-    DEFAULT_MIN_COMPLETION,
-    SIDE_NAMES,
-    held_out_ratio,
-    leave_one_day_out,
-)
+from better_orders.tca.crossval import DEFAULT_MIN_COMPLETION, SIDE_NAMES, held_out_ratio
 from better_orders.tca.decisions import DaySource, QuoteFile, Sizing, decision_times
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.distributed import cores
@@ -382,11 +377,13 @@ def main() -> None:
             fees=FeeSchedule(),
         )
         result = run_tune(
-            candidates, days, config, window, jobs=args.jobs, min_completion=args.min_completion
-        )
-        regimes = [result.regimes[label].regime.value for label in result.labels]
-        result.cv = leave_one_day_out(
-            result.matrix, min_completion=args.min_completion, groups=regimes
+            candidates,
+            days,
+            config,
+            window,
+            jobs=args.jobs,
+            min_completion=args.min_completion,
+            by_regime=True,
         )
         results[scenario.name] = summarize(result, out_of_reach(result, days, config))
         print_summary(scenario.name, results[scenario.name])

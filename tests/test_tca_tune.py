@@ -307,6 +307,20 @@ def test_tune_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert [f["held_out"] for f in data["folds"]] == [d.path.name for d in days]
     assert set(data["out_of_sample"]) >= {"ratio_to_market", "by_side", "by_regime"}
     assert data["cells"] == 5 * 2 and data["jobs"] == 1
+    assert data["completion_by_regime"] is False
+
+
+def test_tune_by_regime_asks_for_completion_within_each_regime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus(tmp_path)
+    args = ["tca", "tune", "--quotes", str(tmp_path), "--to", "09:30:40", "--every", "10s"]
+    args += ["--param", "timing.rest_fraction=0,1", "--jobs", "1", "--by-regime", "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["completion_by_regime"] is True
+    assert data["objective"].endswith("over the days of each regime")
 
 
 @pytest.mark.parametrize(
