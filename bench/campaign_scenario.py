@@ -118,6 +118,7 @@ class Scenario:
     fault_intensity: float = 1.0
     #: Explicit fault rules on top of the random ones: (kind, pattern) pairs.
     rules: list[tuple[str, str]] = field(default_factory=list)
+    sources: dict[str, ReplayQuotes] = field(default_factory=dict)
 
     @property
     def cash(self) -> Decimal:
@@ -140,7 +141,10 @@ class Scenario:
         return plan
 
     def replay(self) -> dict[str, ReplayQuotes]:
-        return {s: ReplayQuotes.from_quotes(rows) for s, rows in self.quotes.items()}
+        """The scripted quotes, built once (the venue replays them through cursors of its own)."""
+        if not self.sources:
+            self.sources = {s: ReplayQuotes.from_quotes(rows) for s, rows in self.quotes.items()}
+        return self.sources
 
 
 def draw(index: int, seed: int, *, strict: bool | None = None) -> Scenario:
