@@ -16,7 +16,8 @@ After a scenario (all its attempts, kills included) these must hold:
   disagreeing with its own executions;
 - **no leg beyond its planned size**, and nothing traded that no leg asked for: an
   ``order`` leg's size is the user's; a rebalance leg's is the size its plan
-  journalled before any order was sent;
+  journalled before any order was sent (nothing, for a buy journalled as skipped
+  because the buying power could not fund a single share of it);
 - **finished** (scenarios whose faults all allow it): every leg filled exactly its
   planned size, in one run of the command (a run killed before it journalled its legs
   traded nothing and is not resumed), completed;
@@ -144,11 +145,15 @@ def check_after_kill(db: Path) -> list[str]:
 
 def _planned(sc: Scenario, conn: sqlite3.Connection) -> dict[tuple[str, str], Decimal]:
     """Each leg's size: the user's for an order; as journalled before any order for a
-    rebalance (the size of a buy sized at its turn, else its planned quantity)."""
+    rebalance (the size of a buy sized at its turn, none for a buy the buying power left
+    unstarted, else its planned quantity)."""
     if sc.kind == "order":
         return {(s.symbol, s.side.value): s.qty for s in sc.legs}
-    rows = _rows(conn, "SELECT symbol, side, qty, sized_qty FROM intents")
-    return {(s, side): Decimal(sized if sized is not None else q) for s, side, q, sized in rows}
+    rows = _rows(conn, "SELECT symbol, side, qty, sized_qty, status FROM intents")
+    return {
+        (s, side): Decimal(sized if sized is not None else 0 if status == "skipped" else q)
+        for s, side, q, sized, status in rows
+    }
 
 
 def _journal_vs_venue(
