@@ -62,7 +62,7 @@ MAX_KILLS = 3
 KILL_POINTS_PER_ATTEMPT = 45
 #: Runs done before any fork, to warm the process the others are forked from.
 WARM_UP_RUNS = 4
-#: Runs with real kills: about 1.5 kills each, so 20,000 runs kill some 1,500 processes.
+#: Runs with real kills: about two kills each, so 20,000 runs kill some 1,900 processes.
 KILL_SHARE = 0.05
 
 
