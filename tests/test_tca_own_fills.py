@@ -29,7 +29,8 @@ from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec
 from better_orders.store.journal import Journal
 from better_orders.store.records import MarkKind, QuoteMark
-from better_orders.tca.own_fills import load_legs, own_fills
+from better_orders.tca.journal_legs import load_legs
+from better_orders.tca.own_fills import own_fills
 from cli_runner import run_cli
 from refusal import error_line
 
