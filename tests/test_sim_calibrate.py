@@ -39,6 +39,7 @@ from better_orders.tca.own_fills import own_fills
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.profile import SimProfile
 from cli_runner import run_cli
+from one_order_journal import send_one_order
 from refusal import error_line
 
 KNOWN = SimProfile(
@@ -96,11 +97,8 @@ def lock_journal(path: Path, *, filled: bool) -> None:
         return Quote("XYZ", D(bid), D(ask), D(500), D(500), ts)
 
     with Journal.open(path) as j:
-        j.start_run("r1", "order", {}, "alpaca")
-        j.record_intent("r1", 1, "XYZ", Side.BUY, D(100))
         request = OrderRequest(coid, "XYZ", Side.BUY, D(100), OrderType.LIMIT, D("10.00"))
-        j.record_order_pending(request, "r1", 1, 1)
-        j.record_order_ack(OrderUpdate(coid, OrderStatus.PENDING_NEW, D(0), t0))
+        send_one_order(j, request, t0)
         j.record_event(OrderUpdate(coid, OrderStatus.NEW, D(0), t0 + timedelta(milliseconds=30)))
         marks = [QuoteMark("r1", 1, "", MarkKind.ARRIVAL, 0, quote("10.00", "10.02", t0), t0)]
         # The book locks at the bid one second later (marked around some other fill).

@@ -34,6 +34,7 @@ from better_orders.tca.journal_legs import load_legs
 from better_orders.tca.own_fills import own_fills
 from better_orders.venues.sim.profile import SimProfile
 from cli_runner import run_cli
+from one_order_journal import send_one_order
 from refusal import error_line
 
 AT = datetime(2026, 3, 10, 13, 31, tzinfo=UTC)  # 09:31 New York
@@ -183,11 +184,8 @@ def ran_away_journal(path: Path) -> datetime:
     ended = decided + timedelta(seconds=2)
     coid = "bo-r1-1-1"
     with Journal.open(path) as j:
-        j.start_run("r1", "order", {}, "alpaca")
-        j.record_intent("r1", 1, "XYZ", Side.BUY, D(100))
         request = OrderRequest(coid, "XYZ", Side.BUY, D(100), OrderType.LIMIT, D("10.03"))
-        j.record_order_pending(request, "r1", 1, 1)
-        j.record_order_ack(OrderUpdate(coid, OrderStatus.PENDING_NEW, D(0), sent))
+        send_one_order(j, request, sent)
         j.record_event(OrderUpdate(coid, OrderStatus.NEW, D(0), sent + timedelta(milliseconds=30)))
         j.record_event(OrderUpdate(coid, OrderStatus.CANCELED, D(0), ended))
         j.record_quote_marks(
