@@ -12,9 +12,24 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import Ladder, ParentOrder, QuoteArrived, Start, SubmitOrder
 from better_orders.core.model import Fill, OrderStatus, OrderUpdate, Quote, Side
+from better_orders.core.patience import NO_PATIENCE
 from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
+#: ``[patience]`` at 0 s: the ladder crosses at once where it would, as it did before it could
+#: rest. Tests that time faults, kills, limits or prices around the first marketable order use
+#: it (``crossing_config``, or these variables for a configuration loaded from the
+#: environment); ``test_ladder_patience`` and ``test_patience`` drive the rest.
+CROSS_AT_ONCE = {"opening_seconds": 0.0, "regular_seconds": 0.0}
+CROSS_AT_ONCE_ENV = {
+    "BETTER_ORDERS_PATIENCE__OPENING_SECONDS": "0",
+    "BETTER_ORDERS_PATIENCE__REGULAR_SECONDS": "0",
+}
+
+
+def crossing_config(**settings: Any) -> BetterOrdersConfig:
+    """The default configuration (with ``settings``) but the patient rest: ``CROSS_AT_ONCE``."""
+    return BetterOrdersConfig.model_validate({**settings, "patience": CROSS_AT_ONCE})
 
 
 def et(text: str) -> datetime:
@@ -32,8 +47,11 @@ def make(
     config: BetterOrdersConfig | None = None,
     **overrides: object,
 ) -> Ladder:
+    """A ladder for ``qty`` of ``symbol``. It crosses at once where it would (no patient rest
+    before the first cross, unless ``patience=`` asks for one): the tests built on it drive
+    the aggressive path, and ``test_ladder_patience`` drives the rest."""
     cfg = config or BetterOrdersConfig()
-    params = ladder_params(cfg, symbol)
+    params = dataclasses.replace(ladder_params(cfg, symbol), patience=NO_PATIENCE)
     if overrides:
         params = dataclasses.replace(params, **overrides)
     return Ladder(ParentOrder(symbol, side, D(qty)), params, default_calendar(), lambda n: f"t-{n}")

@@ -27,7 +27,6 @@ from typing import Any
 import pytest
 
 from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError
 from better_orders.core.model import (
     BrokerOrder,
@@ -50,6 +49,7 @@ from better_orders.venues.alpaca.quotes import AlpacaQuoteFeed
 from better_orders.venues.alpaca.tracking import OrderTracker
 from better_orders.venues.clock import OffsetClock
 from better_orders.venues.sim.exchange import Latency
+from ladder_kit import crossing_config
 
 # -- fixtures and helpers ----------------------------------------------------------------------
 
@@ -791,7 +791,8 @@ async def test_the_runner_and_ladder_fill_one_order_and_secrets_stay_out_of_ever
                     clock=clock,
                     journal=journal,
                     # The quote half a second after each fill, on the broker's clock.
-                    config=BetterOrdersConfig(tca=TcaSettings(markout_seconds=(0.5,))),
+                    # One marketable limit (no patient rest first).
+                    config=crossing_config(tca=TcaSettings(markout_seconds=(0.5,))),
                     run_id="alpaca-e2e",
                     calendar=RegularHours(),
                 )

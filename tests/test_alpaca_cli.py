@@ -14,6 +14,7 @@ import pytest
 
 from alpaca_server import LocalAlpaca, run_local_alpaca, venue_at
 from cli_runner import run_cli
+from ladder_kit import CROSS_AT_ONCE_ENV
 
 ET = ZoneInfo("America/New_York")
 
@@ -35,8 +36,13 @@ def open_orders(local: LocalAlpaca) -> list[dict[str, object]]:
 
 
 def test_order_through_alpaca_fills_and_leaves_nothing_open(
-    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    exchange: LocalAlpaca,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name, value in CROSS_AT_ONCE_ENV.items():  # the first order is the marketable one
+        monkeypatch.setenv(name, value)
     db = str(tmp_path / "journal.sqlite3")
     code, out, err = run_cli(
         ["order", "buy", "SPY", "5", "--broker", "alpaca", "--db", db, "--json"], capsys

@@ -25,6 +25,7 @@ from better_orders.venues.alpaca.broker import AlpacaBroker
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue
 from cli_runner import run_cli
+from ladder_kit import CROSS_AT_ONCE_ENV
 
 ET = ZoneInfo("America/New_York")
 MARKET, LIMIT = OrderType.MARKET, OrderType.LIMIT
@@ -185,8 +186,13 @@ def cli(args: list[str], db: Path, capsys: pytest.CaptureFixture[str]) -> Any:
 
 
 def test_a_fractional_order_buys_and_closes_with_limit_orders(
-    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    exchange: LocalAlpaca,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    for name, value in CROSS_AT_ONCE_ENV.items():  # one marketable limit, no patient rest
+        monkeypatch.setenv(name, value)
     db = tmp_path / "journal.sqlite3"
     bought = cli(["order", "buy", "TQQQ", "0.5"], db, capsys)["report"]
     assert bought["complete"] is True and D(bought["filled_qty"]) == D("0.5")

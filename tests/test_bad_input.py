@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from better_orders.cli.exit_codes import USAGE
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import (
     BrokerError,
     InvalidInputError,
@@ -35,6 +34,7 @@ from better_orders.store.journal import Journal
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.venue import SimVenue
 from cli_runner import run_cli
+from ladder_kit import CROSS_AT_ONCE_ENV, crossing_config
 from refusal import (
     AT,
     HEADER,
@@ -272,7 +272,7 @@ def test_an_unknown_symbol_is_refused_before_any_leg_starts(tmp_path: Path) -> N
                     feed=venue.feed,
                     clock=venue.clock,
                     journal=journal,
-                    config=BetterOrdersConfig(),
+                    config=crossing_config(),
                     run_id="r1",
                 )
         finally:
@@ -331,8 +331,10 @@ def test_an_order_beyond_max_order_qty_is_refused_as_asked_before_any_run(
 
 
 def test_a_child_beyond_max_order_notional_is_refused_journalled_and_exits_like_a_risk_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name, value in CROSS_AT_ONCE_ENV.items():  # the first child is the marketable one
+        monkeypatch.setenv(name, value)
     db = tmp_path / "j.sqlite3"
     fragment = "exceeds max_order_notional $250,000.00; order not sent"
     args = ["order", "buy", "TQQQ", "6000", *AT, "--json"]

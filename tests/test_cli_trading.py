@@ -14,7 +14,11 @@ import pytest
 from cli_runner import run_cli
 
 
-def test_order_json_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_order_json_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first order crosses at once (no patient rest): its limit is marketable.
+    monkeypatch.setenv("BETTER_ORDERS_PATIENCE__REGULAR_SECONDS", "0")
     db = str(tmp_path / "j.sqlite3")
     code, out, _ = run_cli(
         ["order", "buy", "TQQQ", "25", "--at", "2026-11-24T10:00:00", "--db", db, "--json"], capsys

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError, JournalError, QuoteError, RunFailedError
 from better_orders.core.model import OrderStatus, OrderUpdate, Quote
 from better_orders.engine.execution import OrderSpec, execute
@@ -33,6 +32,7 @@ from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
 from cli_runner import run_cli
 from feed_wrappers import FeedWrapper
+from ladder_kit import crossing_config
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
@@ -202,7 +202,7 @@ def fail_a_run(
                     feed=feed(venue.feed, cue) if feed else venue.feed,
                     clock=venue.clock,
                     journal=journal(real, cue) if journal else real,
-                    config=BetterOrdersConfig(),
+                    config=crossing_config(),
                     run_id="r1",
                     observer=cue.observer,
                 )

@@ -64,7 +64,8 @@ from ladder_kit import et
 
 #: Configurations the model runs: the product's defaults and the variants that change the
 #: ladder's path (idle waits, a slice of all of it, passive and market entries, no re-pegs,
-#: no fallback, no hold, the seed's re-peg into a wide spread, standard execution).
+#: no fallback, no hold, the seed's re-peg into a wide spread, standard execution, a patient
+#: rest before the cross).
 CONFIGS: dict[str, dict[str, object]] = {
     "default": {},
     "idle-wait": {"timing": {"rest_fraction": 0}},
@@ -74,6 +75,7 @@ CONFIGS: dict[str, dict[str, object]] = {
     "one-shot": {"ladder": {"max_repegs": 0, "fallback": "none"}},
     "stop": {"ladder": {"protection": "stop", "max_repegs": 1}, "timing": {"wait_again": False}},
     "standard": {"mode": "off"},
+    "patient": {"patience": {"opening_seconds": 3, "regular_seconds": 10}},
     "tight-budget": {"leveraged_etf_bps": 5},
     "finish": {"leveraged_etf_bps": 5, "ladder": {"on_budget": "finish", "max_repegs": 1}},
 }
@@ -93,6 +95,8 @@ SETUPS = [
     ("standard", "09:30:40", 20, "50"),
     ("default", "09:30:40", 300, "0.8"),
     ("default", "10:00:00", 1, "0.8"),
+    ("patient", "10:00:00", 2, "50"),
+    ("patient", "09:33:00", 1, "50"),
     ("tight-budget", "09:30:40", 20, "50"),
     ("tight-budget", "10:00:00", 2, "50"),
     ("finish", "10:00:00", 8, "50"),
@@ -220,11 +224,13 @@ class LadderAgainstAModelBroker(RuleBasedStateMachine):
         assert self.lad.live_children == []
         assert not any(o.live for o in self.orders.values()), "finished with a live order"
 
-    def quote_at(self, spread_ticks: int) -> Quote:
+    def quote_at(self, spread_ticks: int, tilt: int = 0) -> Quote:
+        """A quote ``spread_ticks`` wide around the mid; ``tilt`` moves size from the offer to
+        the bid (the book's lean, which a patient rest reads)."""
         half = self.tick * spread_ticks / 2
         bid = (self.mid - half).quantize(self.tick)
         ask = bid + self.tick * spread_ticks
-        return Quote("TQQQ", bid, ask, D(500), D(500), self.now)
+        return Quote("TQQQ", bid, ask, D(500 + 200 * tilt), D(500 - 200 * tilt), self.now)
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -257,7 +263,7 @@ class LadderAgainstAModelBroker(RuleBasedStateMachine):
             self.send(QuoteConfirmed(self.last_quote, self.now))
             return
         self.mid += self.tick * move
-        q = self.quote_at(SPREADS.get(kind, 2))
+        q = self.quote_at(SPREADS.get(kind, 2), tilt=move)
         if kind == "crossed":
             q = dataclasses.replace(q, bid=q.ask + self.tick)
         elif kind == "locked":

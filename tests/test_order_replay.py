@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders import place_better_order
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.venues.sim.replay import ReplayQuotes
+from ladder_kit import crossing_config
 
 ET = ZoneInfo("America/New_York")
 
@@ -21,7 +21,7 @@ ET = ZoneInfo("America/New_York")
 def test_amzn_replay_from_0940(quotes_dir: Path, side: str, mode: str) -> None:
     path = quotes_dir / "lobster_AMZN_20120621_l1.csv.gz"
     at = datetime(2012, 6, 21, 9, 40, tzinfo=ET)
-    cfg = BetterOrdersConfig(mode=mode)
+    cfg = crossing_config(mode=mode)
     if side == "sell":  # the paper account is long-only: hold the shares first
         held = place_better_order(
             "AMZN", 100, "buy", quotes=[path], at=datetime(2012, 6, 21, 9, 39, tzinfo=ET)

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders.cli.app import main as cli_main
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import (
     BrokerOrder,
     Fill,
@@ -40,9 +39,18 @@ from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
+from ladder_kit import CROSS_AT_ONCE_ENV, crossing_config
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
+
+
+@pytest.fixture(autouse=True)
+def _cross_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs here are killed or crash while their marketable orders work: no patient rest first
+    (``ladder_kit.CROSS_AT_ONCE``), also for the commands that load their configuration."""
+    for name, value in CROSS_AT_ONCE_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 # -- the pure comparison ---------------------------------------------------------------------
@@ -242,7 +250,7 @@ async def crash_mid_run(
             feed=venue.feed,
             clock=venue.clock,
             journal=journal,
-            config=BetterOrdersConfig(),
+            config=crossing_config(),
             run_id="r1",
         )
     )
@@ -472,12 +480,14 @@ def test_an_order_command_first_settles_what_a_crashed_one_left(tmp_path: Path) 
 
     with pytest.raises(Crash):
         place_better_order("TQQQ", 100, "buy", at=T0, db=db, replay=RESTING,
-                           observer=die_on_first_fill)  # fmt: skip
+                           config=crossing_config(), observer=die_on_first_fill)  # fmt: skip
     with Journal.open(db) as journal:
         (left,) = journal.orders()
         assert left.status == "partially_filled" and left.filled_qty == D(30)
     later = T0 + timedelta(seconds=30)
-    report = place_better_order("TQQQ", 5, "buy", at=later, db=db, replay=RESTING)
+    report = place_better_order(
+        "TQQQ", 5, "buy", at=later, db=db, replay=RESTING, config=crossing_config()
+    )
     assert report.filled_qty == D(5)
     with Journal.open(db) as journal:
         settled = journal.get_order(left.client_order_id)

@@ -333,9 +333,19 @@ def test_the_skip_pre_screen_finds_every_row_that_fills_or_requeues_a_resting_li
 
 
 def _resting_policies() -> list[Policy]:
-    """Policies whose orders rest: the default ladder's slice, all of it, and the passive walk."""
+    """Policies whose orders rest: the default ladder's slice, all of it, the passive walk,
+    and patient rests (inside the spread, and joining the touch on a short queue, with the
+    volatility bound) that end early when the book turns against them."""
     rest_all = Policy("rest-all", {"timing": {"rest_fraction": 1}})
-    return [BUILTIN_POLICIES["ladder"], BUILTIN_POLICIES["passive"], rest_all]
+    patient = Policy("patient", {"patience": {"opening_seconds": 8, "at": D("0.5")}})
+    joining = Policy(
+        "joining",
+        {
+            "spread": {"wait_cap_bps": D(100)},
+            "patience": {"opening_seconds": 20, "at": D(0), "max_lean": D(0), "drift_k": 2},
+        },
+    )
+    return [BUILTIN_POLICIES["ladder"], BUILTIN_POLICIES["passive"], rest_all, patient, joining]
 
 
 def _skipping_equals_row_by_row(

@@ -50,6 +50,7 @@ from better_orders.venues.rate_limit import RateLimiter
 from better_orders.venues.sim.clock import SimClock, run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
+from ladder_kit import crossing_config
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ET)
@@ -368,7 +369,7 @@ def execute_on_sim(
     assets: AssetMaster | None = None,
 ) -> Outcome:
     db = tmp_path / "j.sqlite3"
-    cfg = config or BetterOrdersConfig()
+    cfg = config or crossing_config()
 
     async def main() -> Outcome:
         venue = SimVenue.create(start=T0, seed=3, db_path=db, replay=replay, assets=assets)
@@ -407,7 +408,7 @@ def execute_on_sim(
 
 def test_a_refused_order_is_journalled_with_its_reason_and_never_sent(tmp_path: Path) -> None:
     replay = {"TQQQ": script([(0, "51.99", "52.00", 10_000)])}
-    cfg = BetterOrdersConfig(leveraged_etf_bps=50)
+    cfg = crossing_config(leveraged_etf_bps=50)
     out = execute_on_sim([("TQQQ", Side.BUY, "6000")], tmp_path, replay=replay, config=cfg)
     assert out.error is None and out.reports is not None
     (report,) = out.reports
@@ -427,7 +428,7 @@ def test_run_notional_limit_stops_the_leg_that_would_breach_it(tmp_path: Path) -
         "TQQQ": script([(0, "50.00", "50.01", 10_000)]),
         "SPY": script([(0, "600.00", "600.01", 10_000)], symbol="SPY"),
     }
-    cfg = BetterOrdersConfig(risk={"max_run_notional": "8000"})
+    cfg = crossing_config(risk={"max_run_notional": "8000"})
     out = execute_on_sim(
         [("TQQQ", Side.BUY, "100"), ("SPY", Side.BUY, "10")], tmp_path, replay=replay, config=cfg
     )
@@ -442,7 +443,7 @@ def test_run_notional_limit_stops_the_leg_that_would_breach_it(tmp_path: Path) -
 def test_the_runner_keeps_below_the_orders_per_minute_cap(tmp_path: Path) -> None:
     symbols = [f"S{i:02d}" for i in range(8)]
     listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
-    cfg = BetterOrdersConfig(mode="always", risk={"max_orders_per_minute": 3})
+    cfg = crossing_config(mode="always", risk={"max_orders_per_minute": 3})
     out = execute_on_sim([(s, Side.BUY, "5") for s in symbols], tmp_path, config=cfg, assets=listed)
     assert out.reports is not None
     # the limiter paced the submits: none was refused by the cap, all filled
@@ -526,7 +527,7 @@ def test_kill_switch_mid_run_through_the_session_fails_the_run(
             [OrderSpec.parse("TQQQ", "100", "buy"), OrderSpec.parse("SPY", "10", "buy")],
             at=T0,
             db=db,
-            config=BetterOrdersConfig(),
+            config=crossing_config(),
             replay=_partly_resting(),
             observer=_switch_on_when_both_rest(switch),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,8 +17,9 @@ import pytest
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import RunFailedError
-from better_orders.core.ladder import ParentOrder
+from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
+from better_orders.core.patience import NO_PATIENCE
 from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
@@ -36,6 +38,10 @@ def script(rows: list[tuple[float, str, str, int]], symbol: str = "TQQQ") -> Rep
     return ReplayQuotes.from_quotes(
         [Quote(symbol, D(b), D(a), D(n), D(n), T0 + timedelta(seconds=s)) for s, b, a, n in rows]
     )
+
+
+def crossing(params: LadderParams) -> LadderParams:
+    return dataclasses.replace(params, patience=NO_PATIENCE)
 
 
 def run(
@@ -66,8 +72,9 @@ def run(
                 run_id="r1",
                 journal=journal,
             )
+            # Marketable orders from the first quote (no patient rest): what these tests drive.
             legs_ = [
-                Leg(i, ParentOrder(s, side, D(q)), ladder_params(cfg, s))
+                Leg(i, ParentOrder(s, side, D(q)), crossing(ladder_params(cfg, s)))
                 for i, (s, side, q) in enumerate(legs, start=1)
             ]
             for leg in legs_:

@@ -41,6 +41,9 @@ def _rows(symbol: str, rows: list[tuple[float, str, str, int]]) -> list[Quote]:
     ]
 
 
+#: The re-peg and fallback scenes cross from their first quote (no patient rest first).
+_CROSSING = BetterOrdersConfig(patience={"opening_seconds": 0, "regular_seconds": 0})
+
 SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConfig]] = [
     (
         "A wide spread at the open: wait (bounded) for it to normalise, then execute",
@@ -52,13 +55,13 @@ SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConf
         "A thin offer: a partial fill, then a re-peg of the remainder at a fresh quote",
         "SOXL",
         [(0, "30.10", "30.11", 120), (1.2, "30.12", "30.14", 2000)],
-        BetterOrdersConfig(),
+        _CROSSING,
     ),
     (
         "An offer that runs away: re-pegs exhausted, then the market-order fallback",
         "SPXL",
         [(k * 1.0, f"{180 + 0.02 * k:.2f}", f"{180.01 + 0.02 * k:.2f}", 40) for k in range(12)],
-        BetterOrdersConfig(),
+        _CROSSING,
     ),
 ]
 

@@ -13,12 +13,14 @@ from decimal import Decimal
 from better_orders.config.settings import (
     BetterOrdersConfig,
     GuardSettings,
+    PatienceSettings,
     SpreadSettings,
     TimingSettings,
 )
 from better_orders.core.guards import GuardLimits
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
+from better_orders.core.patience import PatienceRules
 from better_orders.core.quote_jumps import JumpRule
 from better_orders.core.spread import PremarketAssessment, SpreadRules, assess_premarket
 from better_orders.core.timing import TimingRules
@@ -47,6 +49,16 @@ def timing_rules(settings: TimingSettings) -> TimingRules:
         recommend_wait_wide_seconds=settings.recommend_wait_wide_seconds,
         recommend_wait_normal_seconds=settings.recommend_wait_normal_seconds,
         recommend_wait_tight_seconds=settings.recommend_wait_tight_seconds,
+    )
+
+
+def patience_rules(settings: PatienceSettings) -> PatienceRules:
+    return PatienceRules(
+        opening_seconds=settings.opening_seconds,
+        regular_seconds=settings.regular_seconds,
+        at=settings.at,
+        max_lean=settings.max_lean,
+        drift_k=settings.drift_k,
     )
 
 
@@ -79,8 +91,13 @@ def ladder_params(
     *,
     max_slippage_bps: Decimal | None = None,
     typical_spread_bps: float | None = None,
+    volatility_bps: float | None = None,
 ) -> LadderParams:
-    """The ladder's parameters for ``symbol``; the arguments override the configured values."""
+    """The ladder's parameters for ``symbol``; the arguments override the configured values.
+
+    ``volatility_bps`` is the mid's recent volatility (bps per sqrt second) where the
+    caller measured it (``core.volatility``); without it the patient rest has no drift bound.
+    """
     lad = config.ladder
     typical = typical_spread_bps
     configured = config.typical_spread_bps(symbol)
@@ -114,6 +131,8 @@ def ladder_params(
         walk_fractions=lad.walk_fractions,
         on_budget=lad.on_budget,
         jumps=jump_rule(config.spread),
+        patience=patience_rules(config.patience),
+        volatility_bps=volatility_bps,
     )
 
 

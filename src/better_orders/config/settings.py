@@ -248,6 +248,58 @@ class LadderSettings(_Section):
         return value
 
 
+class PatienceSettings(_Section):
+    """Resting the order briefly before crossing, where the ladder would cross at once."""
+
+    opening_seconds: float = Field(
+        15.0,
+        ge=0,
+        le=60,
+        description=(
+            "open to open + 5 min, a spread not worth waiting out: rest the whole order this "
+            "long at or inside the touch before crossing what is left (0 = cross at once)"
+        ),
+    )
+    regular_seconds: float = Field(
+        40.0,
+        ge=0,
+        le=120,
+        description=(
+            "after open + 5 min: rest the whole order this long at or inside the touch before "
+            "crossing what is left (0 = cross at once)"
+        ),
+    )
+    at: Decimal = Field(
+        Decimal("0.5"),
+        ge=0,
+        lt=1,
+        description=(
+            "where it rests, as a share of the spread from the near touch (0 = join the near "
+            "touch, 0.5 = the mid), rounded back towards its own side"
+        ),
+    )
+    max_lean: Decimal = Field(
+        Decimal("0.3"),
+        ge=-1,
+        le=1,
+        description=(
+            "cross at once (or end the rest) when the book leans towards the far touch by "
+            "more than this: (near size - far size) / (near size + far size)"
+        ),
+    )
+    drift_k: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "rest no longer than the drift of k spreads at the recent volatility: "
+            "(k x spread / sigma)^2 seconds (0 = no such bound)"
+        ),
+    )
+    volatility_window_seconds: float = Field(
+        60.0, gt=0, description="trailing window over which the recent volatility is measured"
+    )
+
+
 class RebalanceSettings(_Section):
     """How target weights become trades."""
 
@@ -470,6 +522,7 @@ class BetterOrdersConfig(_Section):
     spread: SpreadSettings = SpreadSettings()
     timing: TimingSettings = TimingSettings()
     ladder: LadderSettings = LadderSettings()
+    patience: PatienceSettings = PatienceSettings()
     tca: TcaSettings = TcaSettings()
     rebalance: RebalanceSettings = RebalanceSettings()
     risk: RiskSettings = RiskSettings()

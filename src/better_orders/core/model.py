@@ -252,6 +252,8 @@ class OrderUpdate:
 class AttemptKind(StrEnum):
     AGGRESSIVE = "aggressive"
     PASSIVE = "passive"
+    #: The whole order resting briefly at or inside the touch before it crosses.
+    PATIENT = "patient"
     MARKET = "market"
     REPEG = "repeg"
     STANDARD = "standard"

@@ -13,10 +13,13 @@ from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
+from better_orders.core.volatility import realized_volatility_bps
 from better_orders.data.dataset import find_trades_file
 from better_orders.data.symbol_day import SymbolDay
 from better_orders.venues.sim.files import from_ns
@@ -156,6 +159,39 @@ def learned_typical_spreads(
             row += 1
         out[k] = tracker.typical_bps(t) if row > 0 else None
     return out
+
+
+#: The mid is sampled this often for the recent volatility.
+VOLATILITY_STEP_SECONDS = 1.0
+
+
+def learned_volatilities(
+    quotes: ReplayQuotes, times: Sequence[datetime], window_seconds: float
+) -> list[float | None]:
+    """The mid's realised volatility (bps per sqrt second) over the ``window_seconds`` before
+    each of ``times``, and no later (``core.volatility.realized_volatility_bps``).
+
+    The mid is sampled every ``VOLATILITY_STEP_SECONDS`` from the quote in force at each
+    step; steps with no two-sided quote are left out. Before the open the window reaches
+    into the pre-market quotes, as a live trader's would.
+    """
+    step_us = round(VOLATILITY_STEP_SECONDS * 1_000_000)
+    steps = max(1, int(window_seconds / VOLATILITY_STEP_SECONDS))
+    offsets = np.arange(-steps, 1, dtype=np.int64) * step_us
+    bid, ask = quotes.bid_e4, quotes.ask_e4
+    out: list[float | None] = []
+    for t in times:
+        end_us = int((t - _EPOCH) / timedelta(microseconds=1))
+        rows = np.searchsorted(quotes.ts_us, end_us + offsets, side="right") - 1
+        rows = rows[rows >= 0]
+        b, a = bid[rows], ask[rows]
+        good = (b > 0) & (a > b)
+        mids = ((b[good] + a[good]) / 2.0).tolist()
+        out.append(realized_volatility_bps(mids, VOLATILITY_STEP_SECONDS))
+    return out
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,9 @@ carries out the ladder's actions the way ``runner.py`` does, without asyncio:
 Skipping quotes. Most quotes cannot change what a ladder does: while it waits
 out a spread it only acts on a quote that ends the wait or that it cannot
 trade on (or that fills the limit it may rest meanwhile), and while its order
-rests quietly at the venue it acts on nothing but updates and its timer. In
+rests quietly at the venue it acts on nothing but updates and its timer (and,
+for a patient rest, a quote that turns the book against it:
+``ReplayDriver.first_rest_ender``). In
 those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
@@ -63,6 +65,7 @@ from better_orders.core.ladder import (
     TimerFired,
 )
 from better_orders.core.model import (
+    AttemptKind,
     ExecutionReport,
     OrderRequest,
     OrderStatus,
@@ -199,6 +202,29 @@ class ReplayDriver:
             return hit
 
         return _first_hit(start, stop, could_act)
+
+    def first_rest_ender(
+        self, start: int, stop: int, side: Side, limit: Decimal, max_lean: Decimal
+    ) -> int | None:
+        """First row in ``[start, stop)`` that might end a patient rest at ``limit`` early
+        (``core.patience.rest_ended``: the near touch past the limit, or the book leaning
+        towards the far touch by more than ``max_lean``; loose by ``_SLACK``)."""
+        if start >= stop:
+            return None
+        q = self.quotes
+        p = int(limit.scaleb(4))
+        sl = slice(start, stop)
+        if side is Side.BUY:
+            near, near_sz, far_sz = q.bid_e4[sl], q.bid_sz[sl], q.ask_sz[sl]
+            moved = near > p
+        else:
+            near, near_sz, far_sz = q.ask_e4[sl], q.ask_sz[sl], q.bid_sz[sl]
+            moved = (near > 0) & (near < p)
+        near_f, far_f = near_sz.astype(np.float64), far_sz.astype(np.float64)
+        total = near_f + far_f
+        leaning = (near_f - far_f > float(max_lean) * total - _SLACK * total) & (total > 0)
+        hits = np.flatnonzero(moved | leaning)
+        return start + int(hits[0]) if len(hits) else None
 
     def first_fill(
         self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None
@@ -435,6 +461,14 @@ class _Run:
             hit = driver.first_fill(
                 start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
             )
+            attempt = ladder.attempt(coid)
+            if attempt is not None and attempt.kind is AttemptKind.PATIENT:
+                # A patient rest also ends on a quote that turns the book against it.
+                ender = driver.first_rest_ender(
+                    start, stop, request.side, request.limit_price, self.params.patience.max_lean
+                )
+                if ender is not None:
+                    hit = ender if hit is None else min(hit, ender)
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
                 return

@@ -26,6 +26,7 @@ from better_orders.tca.decisions import (
     Sizing,
     decision_times,
     learned_typical_spreads,
+    learned_volatilities,
     uses_typical_spread,
 )
 from better_orders.tca.decomposition import FeeSchedule, decompose
@@ -117,22 +118,31 @@ def evaluate_file(
     symbol = quotes.symbol
     # The whole-file scan for typical spreads only for the policies whose rule reads them.
     learned: dict[float, list[float | None]] = {}
+    moves: dict[float, list[float | None]] = {}
     for _, cfg in configs:
         window = cfg.spread.typical_window_seconds
         if uses_typical_spread(cfg) and window not in learned:
             learned[window] = learned_typical_spreads(quotes, times, window)
-    # A policy's parameters differ between decisions only in the typical spread.
-    params_for: dict[tuple[int, float | None], LadderParams] = {}
+        recent = cfg.patience.volatility_window_seconds
+        if cfg.patience.drift_k > 0 and recent not in moves:
+            moves[recent] = learned_volatilities(quotes, times, recent)
+    # A policy's parameters differ between decisions only in the typical spread and the
+    # recent volatility (when its patient rest is bounded by it).
+    params_for: dict[tuple[int, float | None, float | None], LadderParams] = {}
     records: list[DecisionRecord] = []
     for k, decision in enumerate(times):
         qty = sizing.quantity(quotes, decision)
         for index, (policy, cfg) in enumerate(configs):
             spreads = learned.get(cfg.spread.typical_window_seconds)
             typical = None if spreads is None else spreads[k]
-            params = params_for.get((index, typical))
+            sigmas = moves.get(cfg.patience.volatility_window_seconds)
+            sigma = None if sigmas is None or cfg.patience.drift_k <= 0 else sigmas[k]
+            params = params_for.get((index, typical, sigma))
             if params is None:
-                params = ladder_params(cfg, symbol, typical_spread_bps=typical)
-                params_for[index, typical] = params
+                params = ladder_params(
+                    cfg, symbol, typical_spread_bps=typical, volatility_bps=sigma
+                )
+                params_for[index, typical, sigma] = params
             for side in sides:
                 outcome = driver.run(ParentOrder(symbol, side, qty), params, decision)
                 if counters is not None:

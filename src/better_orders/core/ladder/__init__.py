@@ -44,6 +44,11 @@ cancelled and the rest crosses in the same step (WORKING_REST_CANCEL); what the 
 left crosses once its cancel is confirmed. A slice the venue refuses, rejects or ends
 is not sent again: the rest crosses at once.
 
+Where step 1 would cross at once, the whole order may first rest patiently at or inside
+the touch (``core.patience``: only while the book does not lean against it, for a bounded
+time); a quote that turns the book against it ends the rest early (WORKING's quote
+handler), and what it left crosses (CROSS_NEEDS_QUOTE).
+
 Children never ask for more than remains minus what live children may still fill,
 so the ladder can never overfill the parent. Apart from a slice being cancelled, at
 most one child is live. A refused or rejected attempt goes on to the re-peg or the

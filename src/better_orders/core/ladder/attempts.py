@@ -41,6 +41,7 @@ from better_orders.core.ladder.prices import fallback_choice
 from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
+from better_orders.core.patience import rest_ended
 
 S = LadderState
 #: The last orders the budget bounds: what they leave, ``on_budget = "finish"`` completes.
@@ -55,11 +56,28 @@ QUERIES_BEFORE_NOTE = 5
 # -- WORKING, WORKING_REST_CANCEL --------------------------------------------------------------
 
 
-def timed_out(d: LadderData, now: datetime) -> list[Action]:
+def working_quote(d: LadderData, now: datetime) -> list[Action]:
+    """WORKING: a quote matters only to a patient rest, which ends early when the book turns
+    against it (``core.patience.rest_ended``); a marketable attempt just works on."""
+    child = d.latest_live()
+    if child is None or child.attempt.kind is not AttemptKind.PATIENT or child.cancels_sent:
+        return []
+    quote = usable_quote(d, now)
+    limit = child.attempt.limit_price
+    if quote is None or limit is None:
+        return []
+    why = rest_ended(d.params.patience, d.parent.side, quote, limit)
+    if why is None:
+        return []
+    d.notes.append(f"patient rest over early: {why}; crossing the rest")
+    return timed_out(d, now, reason=why)
+
+
+def timed_out(d: LadderData, now: datetime, *, reason: str = "timeout") -> list[Action]:
     """The attempt's time is up: cancel it; the next step follows once it ended."""
     child = d.latest
     attempt = child.attempt
-    attempt.end_reason = "timeout"
+    attempt.end_reason = reason
     if attempt.kind is AttemptKind.FALLBACK_LIMIT:
         seconds = d.params.protection_timeout.total_seconds()
         d.unfilled_reason = (
@@ -74,6 +92,13 @@ def attempt_ended(d: LadderData, ended: ChildEnded) -> list[Action]:
     filled; else an unfilled remainder)."""
     status = ended.status
     if status is OrderStatus.FILLED:
+        return await_quote(d, S.CROSS_NEEDS_QUOTE, ended.now, cross)
+    if ended.child.attempt.kind is AttemptKind.PATIENT:
+        # Like a resting slice: a patient rest the venue ends is not sent again; the rest
+        # crosses (a refusal that would refuse the cross too stops it there).
+        why = ended.reason or status.value
+        ended.child.attempt.end_reason = f"{status.value} by the venue"
+        d.notes.append(f"patient rest {ended.child.coid} ended ({why}): crossing the rest")
         return await_quote(d, S.CROSS_NEEDS_QUOTE, ended.now, cross)
     if status is OrderStatus.REJECTED:
         if not _goes_on(d, ended):
@@ -115,7 +140,7 @@ def _goes_on(d: LadderData, ended: ChildEnded) -> bool:
         transient = ended.refused_by == "the broker" and is_transient(ended.code or "")
     nxt = step_after(d.params, child.attempt.kind, d.repegs)
     if transient and nxt is not S.DONE:
-        step = "re-peg" if nxt is S.REPEG_NEEDS_QUOTE else "fallback"
+        step = {S.REPEG_NEEDS_QUOTE: "re-peg", S.CROSS_NEEDS_QUOTE: "cross"}.get(nxt, "fallback")
         d.notes.append(f"{why}; a transient failure: going on with the {step}")
         return True
     fail(d, why)
@@ -192,6 +217,8 @@ def cancel_failed(d: LadderData, child: ChildOrder, event: CancelFailed) -> list
 def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
     """Nothing live and something left after attempt ``last``: re-peg, fallback or finish."""
     nxt = step_after(d.params, last.attempt.kind, d.repegs)
+    if nxt is S.CROSS_NEEDS_QUOTE:
+        return await_quote(d, nxt, now, cross)
     if nxt is S.REPEG_NEEDS_QUOTE:
         return await_quote(d, nxt, now, repeg)
     if nxt is S.FALLBACK_NEEDS_QUOTE:

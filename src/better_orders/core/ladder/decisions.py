@@ -192,10 +192,13 @@ def _timing(
 
 
 def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:
-    """Where an attempt of ``kind`` that ended unfilled leads: a re-peg, the fallback, or
-    the end (``DONE``) once the fallback (or a market entry) was the last word."""
+    """Where an attempt of ``kind`` that ended unfilled leads: the cross (after a patient
+    rest), a re-peg, the fallback, or the end (``DONE``) once the fallback (or a market
+    entry) was the last word."""
     if kind in _LAST_KINDS:
         return LadderState.DONE
+    if kind is AttemptKind.PATIENT:
+        return LadderState.CROSS_NEEDS_QUOTE
     if kind is not AttemptKind.STANDARD and repegs < params.max_repegs:
         return LadderState.REPEG_NEEDS_QUOTE
     return LadderState.FALLBACK_NEEDS_QUOTE

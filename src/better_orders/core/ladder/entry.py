@@ -7,7 +7,7 @@ inside the near touch until the wait ends (``rest_slice``, ``end_wait_with_slice
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from better_orders.core.ladder.child import ChildEnded
@@ -30,11 +30,14 @@ from better_orders.core.ladder.prices import first_kind, rest_order
 from better_orders.core.ladder.quotes import quote_problem, usable_quote
 from better_orders.core.ladder.states import RESTING, SPREAD_WAITS, LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
+from better_orders.core.patience import RestPlan, rest_plan
 from better_orders.core.spread import assess_spread
 from better_orders.core.timing import MarketPhase, recommended_wait_seconds, strategy_for
 
 S = LadderState
 _NEW_YORK = ZoneInfo("America/New_York")
+#: Phases whose patient rest is ``patience.opening_seconds`` long (else ``regular_seconds``).
+_OPENING_PHASES = frozenset({MarketPhase.OPENING, MarketPhase.EARLY})
 #: A resting state, once its slice has filled.
 _SLICE_FILLED = {
     S.ENTRY_NEEDS_QUOTE_RESTING: S.ENTRY_NEEDS_QUOTE,
@@ -164,6 +167,17 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
             return end_wait_with_slice(d, None if plan.worth_waiting else quote, quote, now)
         if d.wait_started is not None:
             _wait_note(d, quote, now, came_in=not plan.worth_waiting)
+        elif not d.children and params.entry == "aggressive":
+            patient = rest_plan(
+                params.patience,
+                d.parent.side,
+                quote,
+                opening=d.phase in _OPENING_PHASES,
+                bound=d.budget_bound,
+                volatility_bps=params.volatility_bps,
+            )
+            if patient is not None:
+                return rest_patiently(d, patient, quote, now)
         return send(d, first_kind(params), quote, now)
     if action is Entry.WAIT:
         assert plan.until is not None
@@ -203,6 +217,15 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     if resting:
         return give_up(d, now, error)
     return finish(d, now, error=error)
+
+
+def rest_patiently(d: LadderData, plan: RestPlan, quote: Quote, now: datetime) -> list[Action]:
+    """The whole order rests at ``plan.price`` until ``plan.seconds`` pass (or the book turns
+    against it, ``attempts.working_quote``); what it leaves then crosses."""
+    d.notes.append(f"patient: {plan.reason} ({quote.bid} x {quote.ask})")
+    submit = new_child(d, AttemptKind.PATIENT, OrderType.LIMIT, plan.price, quote, now)
+    to(d, S.WORKING)
+    return [submit, *arm(d, now + timedelta(seconds=plan.seconds))]
 
 
 def _lost_quote(d: LadderData, now: datetime) -> list[Action]:

@@ -42,6 +42,7 @@ from better_orders.core.ladder.attempts import (
     repeg_quote,
     rest_gone,
     timed_out,
+    working_quote,
 )
 from better_orders.core.ladder.child import ChildEnded, ChildOrder
 from better_orders.core.ladder.data import LadderData
@@ -116,7 +117,7 @@ TABLE: dict[LadderState, Row] = {
     S.SPREAD_HOLD:               Row(wait_quote,     held,         None,                halt),
     S.SPREAD_HOLD_RESTING:       Row(wait_quote,     held,         slice_ended,         halt),
     S.REST_CANCEL_THEN_ENTRY:    Row(noted,          chase_cancel, rest_cancelled,      halt),
-    S.WORKING:                   Row(noted,          timed_out,    attempt_ended,       halt),
+    S.WORKING:                   Row(working_quote,  timed_out,    attempt_ended,       halt),
     S.WORKING_REST_CANCEL:       Row(noted,          timed_out,    cross_or_rest_ended, halt),
     S.CANCEL_THEN_NEXT:          Row(noted,          chase_cancel, cancelled,           halt),
     S.REST_CANCEL_THEN_CROSS:    Row(noted,          chase_cancel, rest_gone,           halt),

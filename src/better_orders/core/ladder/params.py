@@ -11,6 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from better_orders.core.model import Side
+from better_orders.core.patience import NO_PATIENCE, PatienceRules
 from better_orders.core.quote_jumps import JumpRule
 from better_orders.core.spread import SpreadRules
 from better_orders.core.timing import TimingRules
@@ -53,6 +54,11 @@ class LadderParams:
     on_budget: str = "stop"
     #: Quotes that jump far from the book are held until confirmed (None: never held).
     jumps: JumpRule | None = None
+    #: Resting before crossing when the ladder would cross at once (``core.patience``).
+    patience: PatienceRules = NO_PATIENCE
+    #: The mid's recent volatility, bps per sqrt second, from quotes up to the decision
+    #: (None: unknown; the patient rest then has no drift bound).
+    volatility_bps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

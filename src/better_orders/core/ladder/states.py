@@ -30,7 +30,8 @@ class LadderState(StrEnum):
     SPREAD_HOLD_RESTING = "spread_hold_resting"
     #: The wait is over and the slice rested the whole remainder: cancelling it, then step 1.
     REST_CANCEL_THEN_ENTRY = "rest_cancel_then_entry"
-    #: A marketable child (first attempt, re-peg, fallback, standard) is working.
+    #: A marketable child (first attempt, re-peg, fallback, standard) is working, or the
+    #: whole order rests patiently before crossing (``core.patience``).
     WORKING = "working"
     #: A marketable child is working while the wait's slice is being cancelled.
     WORKING_REST_CANCEL = "working_rest_cancel"
@@ -102,8 +103,8 @@ NEXT: dict[LadderState, frozenset[LadderState]] = {
                                        _S.FINISHING, _S.DONE),
         _S.WORKING_REST_CANCEL:       (_S.WORKING, _S.CANCEL_THEN_NEXT,
                                        _S.REST_CANCEL_THEN_CROSS, _S.FINISHING, _S.DONE),
-        _S.CANCEL_THEN_NEXT:          (_S.REPEG_NEEDS_QUOTE, _S.FALLBACK_NEEDS_QUOTE,
-                                       _S.FINISHING, _S.DONE),
+        _S.CANCEL_THEN_NEXT:          (_S.CROSS_NEEDS_QUOTE, _S.REPEG_NEEDS_QUOTE,
+                                       _S.FALLBACK_NEEDS_QUOTE, _S.FINISHING, _S.DONE),
         _S.REST_CANCEL_THEN_CROSS:    (_S.CROSS_NEEDS_QUOTE, _S.FINISHING, _S.DONE),
         _S.CROSS_NEEDS_QUOTE:         (_S.WORKING, _S.DONE),
         _S.REPEG_NEEDS_QUOTE:         (_S.SPREAD_WAIT, _S.WAITING_OPEN, _S.WORKING, _S.DONE),

@@ -1,0 +1,119 @@
+"""The patient rest: cross now, or let the whole order rest briefly at or inside the touch.
+
+When the ladder would otherwise cross at once (the spread is not worth waiting
+out, or the opening windows are over), it may first rest the order for a few
+seconds, and cross what is left when that time is up. Everything is decided from
+the quote in force and what came before it:
+
+* **Which way the book leans** (``core.microprice``): a book leaning towards the far
+  touch by more than ``max_lean`` means the price is likelier to move away than
+  to come to a resting order: cross now. While the order rests, the same lean
+  (or the near touch moving past the order's limit: the market left it) ends
+  the rest early, and the rest crosses.
+* **Where it rests**: ``at`` of the spread from the near touch (``core.pricing.walk_limit``,
+  rounded back towards our side): 0 joins the near touch, 0.5 the mid. On a one-tick
+  spread every ``at`` below 1 joins the near touch: the tick-bound play, which
+  joins only when the queue ahead is short against the far side (the lean).
+* **How long**: ``opening_seconds`` in the opening windows (open to open + 5 min),
+  ``regular_seconds`` after them, and never longer than the drift the spread can
+  pay for (``core.volatility.drift_bound_seconds`` with ``drift_k``). Below
+  ``MIN_REST_SECONDS`` a rest is not worth its cancel: cross.
+
+A rest never prices beyond the slippage budget's bound, and never marketable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from better_orders.core import pricing
+from better_orders.core.microprice import lean, leans_against
+from better_orders.core.model import Quote, Side
+from better_orders.core.volatility import drift_bound_seconds
+
+_BPS = Decimal(10_000)
+#: A shorter rest is not worth the cancel it needs before the cross.
+MIN_REST_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class PatienceRules:
+    """How the ladder rests before crossing (module docstring); 0 seconds = cross at once."""
+
+    opening_seconds: float = 0.0
+    regular_seconds: float = 0.0
+    at: Decimal = Decimal("0.5")
+    max_lean: Decimal = Decimal("0.3")
+    drift_k: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.opening_seconds > 0 or self.regular_seconds > 0
+
+
+#: Cross at once, as the ladder did before it could rest.
+NO_PATIENCE = PatienceRules()
+
+
+@dataclass(frozen=True, slots=True)
+class RestPlan:
+    """Rest the order at ``price`` for ``seconds``; ``reason`` says why for the report."""
+
+    price: Decimal
+    seconds: float
+    reason: str
+
+
+def rest_plan(
+    rules: PatienceRules,
+    side: Side,
+    quote: Quote,
+    *,
+    opening: bool,
+    bound: Decimal,
+    volatility_bps: float | None = None,
+) -> RestPlan | None:
+    """A patient rest off ``quote``, or None: cross now (module docstring).
+
+    ``opening``: the decision is in the opening windows; ``bound``: the slippage
+    budget's worst price; ``volatility_bps``: the mid's recent volatility in bps per
+    square root of a second (None: unknown, no drift bound).
+    """
+    seconds = rules.opening_seconds if opening else rules.regular_seconds
+    if seconds <= 0 or quote.ask <= quote.bid:
+        return None
+    if leans_against(side, quote, rules.max_lean):
+        return None
+    spread_bps = float((quote.ask - quote.bid) / quote.mid * _BPS)
+    limit = drift_bound_seconds(spread_bps, volatility_bps, rules.drift_k)
+    if limit is not None:
+        seconds = min(seconds, limit)
+    if seconds < MIN_REST_SECONDS:
+        return None
+    price = pricing.walk_limit(side, quote, rules.at)
+    price = min(price, bound) if side is Side.BUY else max(price, bound)
+    near = quote.near_touch(side)
+    if side is Side.BUY:
+        outside = price < near or price >= quote.ask
+    else:
+        outside = price > near or price <= quote.bid
+    if outside:
+        return None  # the budget does not reach the book, or the rest would cross
+    tilt = lean(side, quote)
+    how = "joining the near touch" if price == near else "inside the spread"
+    book = "" if tilt is None else f", book lean {tilt:+.2f}"
+    return RestPlan(price, seconds, f"resting {how} at {price} for up to {seconds:.1f} s{book}")
+
+
+def rest_ended(rules: PatienceRules, side: Side, quote: Quote, limit: Decimal) -> str | None:
+    """Why a patient rest at ``limit`` should end on ``quote`` and the rest cross (None: it
+    goes on): the book leans against it, or the near touch moved past its limit."""
+    near = quote.near_touch(side)
+    if (near > limit) if side is Side.BUY else (near < limit):
+        return f"the market moved away from the resting limit {limit} (near touch {near})"
+    if leans_against(side, quote, rules.max_lean):
+        tilt = lean(side, quote)
+        assert tilt is not None
+        return f"the book leans against the resting order (lean {tilt:+.2f})"
+    return None
