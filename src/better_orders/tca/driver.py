@@ -17,7 +17,8 @@ out a spread it only acts on a quote that ends the wait or that it cannot
 trade on (or that fills the limit it may rest meanwhile), and while its order
 rests quietly at the venue it acts on nothing but updates and its timer (and,
 for a patient rest, a quote that turns the book against it:
-``ReplayDriver.first_rest_ender``). In
+``ReplayDriver.first_rest_ender``; in both, a far touch that nears the budget's
+bound: ``ReplayDriver.first_urgent``). In
 those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
@@ -224,6 +225,28 @@ class ReplayDriver:
         total = near_f + far_f
         leaning = (near_f - far_f > float(max_lean) * total - _SLACK * total) & (total > 0)
         hits = np.flatnonzero(moved | leaning)
+        return start + int(hits[0]) if len(hits) else None
+
+    def first_urgent(
+        self, start: int, stop: int, side: Side, arrival: Quote, bound: Decimal, share: Decimal
+    ) -> int | None:
+        """First row in ``[start, stop)`` whose far touch might end a wait for the budget's
+        sake (``core.patience.budget_urgent``: ``share`` of the way from the ``arrival``
+        quote's far touch to ``bound``, not beyond it; loose by ``_SLACK``)."""
+        begin = arrival.far_touch(side)
+        if start >= stop or share <= 0 or (bound - begin) * side.sign <= 0:
+            return None
+        q = self.quotes
+        edge = float(begin + (bound - begin) * share) * 1e4
+        end = float(bound) * 1e4
+        sl = slice(start, stop)
+        if side is Side.BUY:
+            far = q.ask_e4[sl]
+            near: BoolArray = (far >= edge * (1 - _SLACK)) & (far <= end * (1 + _SLACK))
+        else:
+            far = q.bid_e4[sl]
+            near = (far > 0) & (far <= edge * (1 + _SLACK)) & (far >= end * (1 - _SLACK))
+        hits = np.flatnonzero(near)
         return start + int(hits[0]) if len(hits) else None
 
     def first_fill(
@@ -451,6 +474,7 @@ class _Run:
                 )
                 if filled is not None:
                     hit = filled if hit is None else min(hit, filled)
+            hit = self._or_urgent(hit, start, stop)
         elif state in _WORKING:
             coid = ladder.live_child
             if coid is None:
@@ -469,6 +493,7 @@ class _Run:
                 )
                 if ender is not None:
                     hit = ender if hit is None else min(hit, ender)
+                hit = self._or_urgent(hit, start, stop)
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
                 return
@@ -507,6 +532,19 @@ class _Run:
             return
         _skip_source_to(source, keep)
         self.skipped += source.cursor - start
+
+    def _or_urgent(self, hit: int | None, start: int, stop: int) -> int | None:
+        """``hit``, or an earlier row on which the budget's urgency may end the wait."""
+        ladder = self.ladder
+        share = self.params.patience.budget_urgency
+        arrival, bound = ladder.arrival, ladder.budget_bound
+        if share <= 0 or arrival is None or bound is None:
+            return hit
+        side = ladder.parent.side
+        urgent = self.driver.first_urgent(start, stop, side, arrival, bound, share)
+        if urgent is None:
+            return hit
+        return urgent if hit is None else min(hit, urgent)
 
     def prior_quote(self) -> Quote | None:
         """The book before the one in force at the decision, when the ladder holds quotes
