@@ -16,7 +16,8 @@ After a scenario (all its attempts, kills included) these must hold:
   disagreeing with its own executions;
 - **no leg beyond its planned size**, and nothing traded that no leg asked for: an
   ``order`` leg's size is the user's; a rebalance leg's is the size its plan
-  journalled before any order was sent;
+  journalled before any order was sent (nothing, for a buy journalled as skipped
+  because the buying power could not fund a single share of it);
 - **finished** (scenarios whose faults all allow it): every leg filled exactly its
   planned size, in one run of the command (a run killed before it journalled its legs
   traded nothing and is not resumed), completed;
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,13 @@ ZERO = Decimal(0)
 TERMINAL = {"filled", "canceled", "rejected", "expired", "done_for_day", "replaced"}
 
 
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+def _reading(db: Path) -> closing[sqlite3.Connection]:
+    """One read-only connection for all of a check's queries."""
+    return closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True))
+
+
+def _rows(conn: sqlite3.Connection, sql: str) -> list[tuple[Any, ...]]:
+    return conn.execute(sql).fetchall()
 
 
 def check(sc: Scenario, db: Path, *, finished: bool, report: Any = None) -> list[str]:
@@ -57,17 +60,22 @@ def check(sc: Scenario, db: Path, *, finished: bool, report: Any = None) -> list
     ``finished``: every leg must have filled its planned size. ``report``: the command's
     result when it ran in one attempt, to compare with the venue.
     """
+    with _reading(db) as conn:
+        return _check(sc, conn, finished=finished, report=report)
+
+
+def _check(sc: Scenario, conn: sqlite3.Connection, *, finished: bool, report: Any) -> list[str]:
     out: list[str] = []
     fills = [
         (e, c, s, side, Decimal(q), Decimal(p))
         for e, c, s, side, q, p in _rows(
-            db, "SELECT exec_id, client_order_id, symbol, side, qty, price FROM sim_fills"
+            conn, "SELECT exec_id, client_order_id, symbol, side, qty, price FROM sim_fills"
         )
     ]
     orders = {
         c: (s, side, Decimal(q), status, Decimal(f))
         for c, s, side, q, status, f in _rows(
-            db, "SELECT client_order_id, symbol, side, qty, status, filled_qty FROM sim_orders"
+            conn, "SELECT client_order_id, symbol, side, qty, status, filled_qty FROM sim_orders"
         )
     }
     # cash and positions, from the executions alone
@@ -82,10 +90,10 @@ def check(sc: Scenario, db: Path, *, finished: bool, report: Any = None) -> list
     for (symbol, side), qty in traded.items():
         expected[symbol] = expected.get(symbol, ZERO) + (qty if side == "buy" else -qty)
     expected = {s: q for s, q in expected.items() if q != 0}
-    ((saved_cash,),) = _rows(db, "SELECT cash FROM paper_account")
+    ((saved_cash,),) = _rows(conn, "SELECT cash FROM paper_account")
     if Decimal(saved_cash) != cash:
         out.append(f"cash {saved_cash} != starting cash moved by the venue's fills {cash}")
-    held = {s: Decimal(q) for s, q in _rows(db, "SELECT symbol, qty FROM paper_positions")}
+    held = {s: Decimal(q) for s, q in _rows(conn, "SELECT symbol, qty FROM paper_positions")}
     held = {s: q for s, q in held.items() if q != 0}
     if held != expected:
         out.append(f"positions {held} != held before plus the venue's fills {expected}")
@@ -102,7 +110,7 @@ def check(sc: Scenario, db: Path, *, finished: bool, report: Any = None) -> list
         if done != filled:
             out.append(f"{coid}: the venue's executions add up to {done}, its order says {filled}")
     # the plan: each leg's size, and what the venue filled of it
-    planned = _planned(sc, db)
+    planned = _planned(sc, conn)
     for (symbol, side), qty in traded.items():
         size = planned.get((symbol, side))
         if size is None:
@@ -115,7 +123,7 @@ def check(sc: Scenario, db: Path, *, finished: bool, report: Any = None) -> list
         }
         for (symbol, side), (done, size) in sorted(short.items()):
             out.append(f"leg {side} {symbol} ended at {done} of its planned {size}")
-    out.extend(_journal_vs_venue(db, orders, fills, finished))
+    out.extend(_journal_vs_venue(conn, orders, fills, finished))
     if report is not None and sc.kind == "order":
         for r in report:
             done = traded.get((r.symbol, r.side.value), ZERO)
@@ -128,23 +136,28 @@ def check_after_kill(db: Path) -> list[str]:
     """Right after a kill: every order the venue holds was journalled before it was sent.
 
     (Its answer and fills may still be missing: the next start reconciles those.)"""
-    at_venue = {c for (c,) in _rows(db, "SELECT client_order_id FROM sim_orders")}
-    journalled = {c for (c,) in _rows(db, "SELECT client_order_id FROM orders")}
+    with _reading(db) as conn:
+        at_venue = {c for (c,) in _rows(conn, "SELECT client_order_id FROM sim_orders")}
+        journalled = {c for (c,) in _rows(conn, "SELECT client_order_id FROM orders")}
     lost = sorted(at_venue - journalled)
     return [f"orders at the venue the journal never recorded: {lost}"] if lost else []
 
 
-def _planned(sc: Scenario, db: Path) -> dict[tuple[str, str], Decimal]:
+def _planned(sc: Scenario, conn: sqlite3.Connection) -> dict[tuple[str, str], Decimal]:
     """Each leg's size: the user's for an order; as journalled before any order for a
-    rebalance (the size of a buy sized at its turn, else its planned quantity)."""
+    rebalance (the size of a buy sized at its turn, none for a buy the buying power left
+    unstarted, else its planned quantity)."""
     if sc.kind == "order":
         return {(s.symbol, s.side.value): s.qty for s in sc.legs}
-    rows = _rows(db, "SELECT symbol, side, qty, sized_qty FROM intents")
-    return {(s, side): Decimal(sized if sized is not None else q) for s, side, q, sized in rows}
+    rows = _rows(conn, "SELECT symbol, side, qty, sized_qty, status FROM intents")
+    return {
+        (s, side): Decimal(sized if sized is not None else 0 if status == "skipped" else q)
+        for s, side, q, sized, status in rows
+    }
 
 
 def _journal_vs_venue(
-    db: Path,
+    conn: sqlite3.Connection,
     orders: dict[str, tuple[Any, ...]],
     fills: list[tuple[Any, ...]],
     finished: bool,
@@ -152,7 +165,7 @@ def _journal_vs_venue(
     out: list[str] = []
     journalled = {
         c: (status, Decimal(f))
-        for c, status, f in _rows(db, "SELECT client_order_id, status, filled_qty FROM orders")
+        for c, status, f in _rows(conn, "SELECT client_order_id, status, filled_qty FROM orders")
     }
     lost = sorted(set(orders) - set(journalled))
     if lost:
@@ -168,7 +181,7 @@ def _journal_vs_venue(
             # never knew the venue had taken it
             out.append(f"{coid} taken by the venue ({status}), recorded as refused in the journal")
     counted = Counter(
-        e for (e,) in _rows(db, "SELECT exec_id FROM fills WHERE client_order_id != 'opening'")
+        e for (e,) in _rows(conn, "SELECT exec_id FROM fills WHERE client_order_id != 'opening'")
     )
     venue = {f[0] for f in fills}
     twice = sorted(e for e, n in counted.items() if n > 1)
@@ -183,7 +196,7 @@ def _journal_vs_venue(
     # A run killed before its legs were journalled traded nothing and is not resumed; the
     # first run that journalled legs is the one every later attempt must resume.
     runs = _rows(
-        db,
+        conn,
         "SELECT run_id, status FROM runs WHERE run_id IN (SELECT run_id FROM intents)"
         " OR run_id IN (SELECT run_id FROM orders)",
     )

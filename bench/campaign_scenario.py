@@ -32,8 +32,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.model import Fill, Quote, Side
+from better_orders.core.model import Fill, Side
 from better_orders.core.timing import NEW_YORK
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.in_sim import SIM_ACCOUNT
@@ -45,6 +47,7 @@ from better_orders.venues.sim.account import PaperAccount, PaperPosition
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.faults import FaultPlan
+from better_orders.venues.sim.files import to_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
 
@@ -95,6 +98,8 @@ WIDE_BUDGET: dict[str, Any] = {
     f"{kind}_bps": 10_000
     for kind in ("max_slippage", "leveraged_etf", "high_volume_etf", "other_stock")
 }
+#: The marks after each fill in a run without kills (see ``draw``).
+SHORT_MARKOUTS: dict[str, Any] = {"tca": {"markout_seconds": [5.0]}}
 
 
 @dataclass(slots=True)
@@ -112,7 +117,8 @@ class Scenario:
     legs: list[OrderSpec] = field(default_factory=list)
     targets: dict[str, Decimal] = field(default_factory=dict)
     config: BetterOrdersConfig = field(default_factory=BetterOrdersConfig)
-    quotes: dict[str, list[Quote]] = field(default_factory=dict)
+    #: The scripted quotes (the venue replays them through cursors of its own).
+    quotes: dict[str, ReplayQuotes] = field(default_factory=dict)
     latency: Latency = field(default_factory=Latency)
     fault_seed: int = 0
     fault_intensity: float = 1.0
@@ -139,12 +145,15 @@ class Scenario:
                 plan.reject_submit(pattern, reason="scripted reject", count=None)
         return plan
 
-    def replay(self) -> dict[str, ReplayQuotes]:
-        return {s: ReplayQuotes.from_quotes(rows) for s, rows in self.quotes.items()}
 
+def draw(index: int, seed: int, *, killed: bool = False) -> Scenario:
+    """Scenario ``index`` of the campaign seeded ``seed``; ``killed``: for a run with kills.
 
-def draw(index: int, seed: int, *, strict: bool | None = None) -> Scenario:
-    """Scenario ``index`` of the campaign seeded ``seed``."""
+    A run with kills gets strict faults, and the product's own marks after each fill (the
+    run waits 60 s for the last, and a kill may land in the wait). A run without kills
+    waits 5 s after its last fill: every late update (2 s late at most) still lands in the
+    run, and nothing can kill it in the wait, where a longer one only replays more quotes.
+    """
     rng = random.Random(f"independent:{seed}:{index}")
     start = STARTS[1] if rng.random() < 0.1 else STARTS[0]
     chosen = rng.sample(UNIVERSE, rng.randint(1, 3))
@@ -155,11 +164,13 @@ def draw(index: int, seed: int, *, strict: bool | None = None) -> Scenario:
         seed=seed,
         kind="order" if rng.random() < 0.7 else "rebalance",
         start=start,
-        strict=rng.random() < 0.8 if strict is None else strict,
+        strict=True if killed else rng.random() < 0.8,
         held=held,
         prices=prices,
-        config=BetterOrdersConfig.model_validate(rng.choice(CONFIGS) | WIDE_BUDGET),
-        quotes={s: scripted_rows(rng, s, p, start) for s, p in chosen},
+        config=BetterOrdersConfig.model_validate(
+            rng.choice(CONFIGS) | WIDE_BUDGET | ({} if killed else SHORT_MARKOUTS)
+        ),
+        quotes={s: scripted_quotes(rng, s, p, start) for s, p in chosen},
         latency=Latency(
             submit=timedelta(milliseconds=rng.choice((1, 30, 250))),
             cancel=timedelta(milliseconds=rng.choice((1, 30, 400))),
@@ -194,11 +205,17 @@ def draw(index: int, seed: int, *, strict: bool | None = None) -> Scenario:
     return sc
 
 
-def scripted_rows(rng: random.Random, symbol: str, price: Decimal, start: datetime) -> list[Quote]:
+def scripted_quotes(
+    rng: random.Random, symbol: str, price: Decimal, start: datetime
+) -> ReplayQuotes:
     """A random walk of quotes every 0.1-1.5 s for up to a minute, then the last one every
     second for two minutes; sizes are thin, so partial fills are the norm. At the open the
-    spread starts several times wider and narrows over the rows."""
-    rows: list[Quote] = []
+    spread starts several times wider and narrows over the rows. Built straight into the
+    venue's arrays (prices in $0.0001, times in nanoseconds)."""
+    times: list[int] = []
+    bids: list[int] = []
+    asks: list[int] = []
+    sizes: list[int] = []
     t = 0.0
     mid_ticks = int(price * 100)
     count = rng.randint(5, 40)
@@ -206,26 +223,24 @@ def scripted_rows(rng: random.Random, symbol: str, price: Decimal, start: dateti
     for k in range(count):
         mid_ticks += rng.choice((-3, -2, -1, 0, 0, 1, 2, 3))
         spread = rng.choice((1, 1, 1, 2, 2, 3, 5)) + widening * (count - k) // count
-        size = Decimal(rng.choice((1, 3, 10, 25, 60, 150, 400)))
-        rows.append(
-            Quote(
-                symbol,
-                Decimal(mid_ticks) / 100,
-                Decimal(mid_ticks + spread) / 100,
-                size,
-                size,
-                start + timedelta(seconds=t),
-            )
-        )
+        sizes.append(rng.choice((1, 3, 10, 25, 60, 150, 400)))
+        times.append(to_ns(start + timedelta(seconds=t)))
+        bids.append(mid_ticks * 100)
+        asks.append((mid_ticks + spread) * 100)
         t += rng.uniform(0.1, 1.5) * (4 if widening else 1)
-    last = rows[-1]
-    rows.extend(
-        Quote(
-            symbol, last.bid, last.ask, last.bid_size, last.ask_size, last.ts + timedelta(seconds=k)
-        )
-        for k in range(1, 121)
+    last = times[-1]
+    times.extend(last + k * 1_000_000_000 for k in range(1, 121))
+    for column in (bids, asks, sizes):
+        column.extend([column[-1]] * 120)
+    size = np.array(sizes, dtype=np.int64)
+    return ReplayQuotes(
+        symbol=symbol,
+        ts_ns=np.array(times, dtype=np.int64),
+        bid_e4=np.array(bids, dtype=np.int64),
+        ask_e4=np.array(asks, dtype=np.int64),
+        bid_sz=size,
+        ask_sz=size,
     )
-    return rows
 
 
 # -- the account before, and one attempt of the command -------------------------------------
@@ -266,7 +281,7 @@ def attempt(sc: Scenario, db: Path, *, clean: bool, faults: Counter[str] | None 
 
             async def main() -> Any:
                 venue = SimVenue.create(
-                    start=sc.start, db_path=db, replay=sc.replay(), latency=sc.latency, faults=plan
+                    start=sc.start, db_path=db, replay=sc.quotes, latency=sc.latency, faults=plan
                 )
                 try:
                     _, result = await journalled_run(

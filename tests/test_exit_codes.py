@@ -18,7 +18,7 @@ import pytest
 
 import better_orders.core.errors as errors
 from better_orders.api import place_better_order, rebalance_portfolio
-from better_orders.cli.exit_codes import INTERRUPTED, TABLE, USAGE, refusal
+from better_orders.cli.exit_codes import INCOMPLETE, INTERRUPTED, TABLE, USAGE, refusal
 from better_orders.cli.extras import MissingExtraError
 from better_orders.core.errors import (
     BetterOrdersError,
@@ -162,3 +162,16 @@ def test_a_quote_and_a_broker_refusal_inside_the_run(
 
 def test_interrupted_is_130() -> None:
     assert INTERRUPTED == 130 and any(row.code == 130 for row in TABLE)
+
+
+def test_an_order_the_budget_left_short_is_incomplete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # TQQQ's open on this day runs ~48 bps from the arrival mid: a 5 bps budget stops it.
+    args = ["order", "buy", "TQQQ", "811", "--max-slippage-bps", "5"]
+    args += ["--at", "2026-11-24T09:30:00", "--db", str(tmp_path / "j.sqlite3")]
+    code, _, err = run_cli(args, capsys)
+    assert code == INCOMPLETE
+    line = error_line(err)
+    assert line.startswith("error: order incomplete: buy 811 TQQQ filled ")
+    assert "beyond the 5 bps budget" in line

@@ -33,8 +33,8 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="fork and SIGKIL
 SEED = 20261124
 
 
-def test_a_seeded_slice_keeps_every_invariant(tmp_path: Path) -> None:
-    result = fault_campaign.run_campaign(200, SEED, kill_share=0.1, root=tmp_path)
+def test_a_seeded_slice_keeps_every_invariant() -> None:
+    result = fault_campaign.run_campaign(200, SEED, kill_share=0.1)
     assert result.violations == []
     assert result.runs == 200 and result.in_process_runs >= 160
     # it exercised what it claims to: real kills, between send and journal too, resumes
@@ -48,9 +48,9 @@ def test_a_seeded_slice_keeps_every_invariant(tmp_path: Path) -> None:
         assert result.faults[kind] >= 3, (kind, result.faults)
 
 
-def _killed_slice(tmp_path: Path) -> fault_campaign.CampaignResult:
+def _killed_slice() -> fault_campaign.CampaignResult:
     """Scenarios that are all killed and resumed: where the broken variants show."""
-    return fault_campaign.run_campaign(16, SEED, kill_share=1.0, root=tmp_path)
+    return fault_campaign.run_campaign(16, SEED, kill_share=1.0)
 
 
 def _progress_with(**change: Any) -> Any:
@@ -62,27 +62,27 @@ def _progress_with(**change: Any) -> Any:
 
 
 def test_a_resume_that_trades_nothing_is_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     every_leg_done = _progress_with(done_qty=lambda p: p.target_qty)
     monkeypatch.setattr(order_resume, "run_progress", every_leg_done)
     monkeypatch.setattr(rebalance, "run_progress", every_leg_done)
-    found = _killed_slice(tmp_path).violations
+    found = _killed_slice().violations
     assert any("ended at" in v and "of its planned" in v for v in found), found
 
 
 def test_a_resume_that_ignores_the_first_attempts_fills_is_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     nothing_done = _progress_with(done_qty=lambda p: p.target_qty * 0)
     monkeypatch.setattr(order_resume, "run_progress", nothing_done)
     monkeypatch.setattr(rebalance, "run_progress", nothing_done)
-    found = _killed_slice(tmp_path).violations
+    found = _killed_slice().violations
     assert any("beyond its planned" in v for v in found), found
 
 
 def test_an_order_journalled_after_it_is_sent_is_caught(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The pending record is held back until the order has been sent: a kill in between
     # leaves an order at the venue that the journal never heard of.
@@ -101,6 +101,6 @@ def test_an_order_journalled_after_it_is_sent_is_caught(
 
     monkeypatch.setattr(RunJournal, "pending", pending)
     monkeypatch.setattr(BrokerRetry, "submit", submit)
-    found = _killed_slice(tmp_path).violations
+    found = _killed_slice().violations
     lost = ("the journal never recorded", "recorded as refused in the journal")
     assert any(any(words in v for words in lost) for v in found), found

@@ -1,6 +1,7 @@
 """The ladder's patient rest (``patience``): where it would cross at once, the whole order
 rests at or inside the touch for a while, ends early when the book turns against it, and
-what it leaves crosses."""
+what it leaves crosses; and no wait (the rest, or the opening's spread wait) outlasts the
+slippage budget's urgency."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
-from better_orders.core.model import AttemptKind, OrderStatus, Quote
+from better_orders.core.model import AttemptKind, OrderStatus, Quote, Side
 from better_orders.core.patience import PatienceRules
 from ladder_kit import et, make, of, started, submit_of, update
 
@@ -96,3 +97,59 @@ def test_in_the_opening_windows_a_spread_worth_waiting_out_is_waited_out_first()
     rest = submit_of(started(lad2, narrow, opening))
     assert rest.kind is AttemptKind.PATIENT
     assert lad2.d.timer == opening + timedelta(seconds=3)
+
+
+URGENT = PatienceRules(
+    opening_seconds=3, regular_seconds=20, at=D("0.5"), max_lean=D("0.3"), budget_urgency=D("0.5")
+)
+
+
+def test_the_opening_wait_ends_once_the_ask_runs_half_way_to_the_budgets_bound() -> None:
+    opening = et("2026-11-24T09:30:40")
+    wide = Quote("TQQQ", D("50.00"), D("50.20"), D(1000), D(1000), opening)
+    # 60 bps of 50.10: the bound is 50.40, 20c above the ask at arrival; half way is 50.30.
+    lad = make(patience=URGENT, budget_bps=D(60))
+    started(lad, wide, opening)
+    assert lad.state is LadderState.SPREAD_WAIT_RESTING and lad.budget_bound == D("50.40")
+    slice_coid = lad.live_child
+    assert slice_coid is not None
+    later = opening + timedelta(seconds=5)
+    still_wide = Quote("TQQQ", D("50.05"), D("50.29"), D(1000), D(1000), later)
+    assert of(lad.handle(QuoteArrived(still_wide, later)), SubmitOrder) == []
+    ran = Quote("TQQQ", D("50.06"), D("50.30"), D(1000), D(1000), later)
+    actions = lad.handle(QuoteArrived(ran, later))
+    cross = submit_of(actions)
+    assert CancelOrder(slice_coid) in actions
+    assert (cross.kind, cross.request.limit_price, cross.request.qty) == (
+        AttemptKind.AGGRESSIVE,
+        D("50.31"),
+        D(75),
+    )
+    assert any(n.startswith("not waiting: the far touch 50.30") for n in lad.notes)
+    # Without the urgency the same quote leaves the wait as it was.
+    calm = make(patience=RULES, budget_bps=D(60))
+    started(calm, wide, opening)
+    assert of(calm.handle(QuoteArrived(ran, later)), SubmitOrder) == []
+    assert calm.state is LadderState.SPREAD_WAIT_RESTING
+
+
+def test_a_patient_sell_crosses_before_the_bid_falls_through_its_bound() -> None:
+    lad = make(side=Side.SELL, patience=URGENT)
+    rest = submit_of(started(lad, book("50.00", "50.04", 0), T0))
+    assert rest.kind is AttemptKind.PATIENT and rest.request.limit_price == D("50.02")
+    assert lad.budget_bound == D("49.92")  # 20 bps below 50.02; the bid has 8c to fall
+    coid = rest.request.client_order_id
+    lad.handle(update(coid, OrderStatus.NEW, "0", T0))
+    now = T0 + timedelta(seconds=4)
+    assert lad.handle(QuoteArrived(book("49.97", "50.02", 4), now)) == []  # 3c of 8
+    now += timedelta(seconds=1)
+    assert of(lad.handle(QuoteArrived(book("49.96", "50.02", 5), now)), CancelOrder) == [
+        CancelOrder(coid)
+    ]
+    cross = submit_of(lad.handle(update(coid, OrderStatus.CANCELED, "0", now)))
+    assert (cross.kind, cross.request.limit_price, cross.request.qty) == (
+        AttemptKind.AGGRESSIVE,
+        D("49.95"),
+        D(100),
+    )
+    assert any("crossing while it can" in n for n in lad.notes)

@@ -1,5 +1,6 @@
-"""The patient rest's pure decisions: the book's lean, the volatility bound, and where (and
-whether) an order rests before crossing, including the tick-bound play."""
+"""The patient rest's pure decisions: the book's lean, the volatility bound, where (and
+whether) an order rests before crossing, including the tick-bound play, and when the
+slippage budget says to stop waiting."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.microprice import imbalance, lean, leans_against, microprice
 from better_orders.core.model import Quote, Side
-from better_orders.core.patience import PatienceRules, rest_ended, rest_plan
+from better_orders.core.patience import PatienceRules, budget_urgent, rest_ended, rest_plan
 from better_orders.core.volatility import drift_bound_seconds, realized_volatility_bps
 
 NOW = datetime(2024, 1, 9, 20, 45, tzinfo=UTC)
@@ -123,3 +124,42 @@ def test_a_rest_ends_when_the_market_leaves_it_or_the_book_turns() -> None:
     assert turned is not None and "leans against" in turned
     assert rest_ended(RULES, Side.SELL, q("9.99", "10.00", 900, 200), limit) is None
     assert rest_ended(RULES, Side.SELL, q("9.98", "9.99", 900, 200), limit) is not None
+
+
+# -- the budget's urgency -----------------------------------------------------------------------
+
+URGENT = PatienceRules(regular_seconds=20, max_lean=D(1), budget_urgency=D("0.5"))
+
+
+def test_a_wait_ends_once_the_far_touch_has_used_its_share_of_the_room_to_the_bound() -> None:
+    # A buy arriving on 10.00 x 10.04 with its bound at 10.10: the ask has 6c to go.
+    arrival, bound = q("10.00", "10.04"), D("10.10")
+    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.06"), arrival, bound) is None  # 2c of 6
+    urgent = budget_urgent(URGENT, Side.BUY, q("10.01", "10.07"), arrival, bound)  # half of it
+    assert urgent is not None and "50% of the way from 10.04" in urgent
+    assert budget_urgent(URGENT, Side.BUY, q("10.09", "10.10"), arrival, bound) is not None
+    # Beyond the bound no cross could fill within the budget: waiting is all that is left.
+    assert budget_urgent(URGENT, Side.BUY, q("10.09", "10.11"), arrival, bound) is None
+    # Off (0), or an arrival whose far touch was already beyond the bound: never urgent.
+    off = PatienceRules(regular_seconds=20)
+    assert budget_urgent(off, Side.BUY, q("10.09", "10.10"), arrival, bound) is None
+    assert budget_urgent(URGENT, Side.BUY, q("10.01", "10.08"), q("9.90", "10.12"), bound) is None
+
+
+def test_for_a_sell_the_far_touch_is_the_bid_falling_towards_its_bound() -> None:
+    arrival, bound = q("10.04", "10.08"), D("9.98")  # the bid has 6c to fall
+    assert budget_urgent(URGENT, Side.SELL, q("10.02", "10.05"), arrival, bound) is None
+    assert budget_urgent(URGENT, Side.SELL, q("10.01", "10.05"), arrival, bound) is not None
+    assert budget_urgent(URGENT, Side.SELL, q("9.97", "10.00"), arrival, bound) is None
+    # A far touch moving the good way is no hurry, however far the bound.
+    assert budget_urgent(URGENT, Side.SELL, q("10.07", "10.08"), arrival, bound) is None
+
+
+def test_a_patient_rest_ends_when_the_budget_urges_it() -> None:
+    arrival, bound, limit = q("10.00", "10.04"), D("10.10"), D("10.02")
+    calm = rest_ended(URGENT, Side.BUY, q("10.01", "10.05"), limit, arrival=arrival, bound=bound)
+    assert calm is None
+    ran = rest_ended(URGENT, Side.BUY, q("10.01", "10.08"), limit, arrival=arrival, bound=bound)
+    assert ran is not None and "crossing while it can" in ran
+    # Without the arrival (or the rule off) only the book and the market end a rest.
+    assert rest_ended(URGENT, Side.BUY, q("10.01", "10.08"), limit) is None

@@ -172,3 +172,23 @@ def test_twenty_symbols_take_about_as_long_as_the_slowest(tmp_path: Path) -> Non
     span = max(e.finished for e in report.executions) - min(e.started for e in report.executions)
     slowest = max(e.finished - e.started for e in report.executions)
     assert span < slowest * 1.5
+
+
+def test_a_buy_the_buying_power_cannot_fund_is_journalled_as_skipped(tmp_path: Path) -> None:
+    # Half the cash is held back for a 10,000 bps budget: the buys are scaled to 99%,
+    # which leaves the one-share SPY buy at no share at all.
+    wide = BetterOrdersConfig(
+        max_slippage_bps=10_000,
+        leveraged_etf_bps=10_000,
+        high_volume_etf_bps=10_000,
+        other_stock_bps=10_000,
+    )
+    report = _run_on_venue(tmp_path, {"QQQ": D("0.5"), "SPY": D("0.011")}, config=wide)
+    assert [(t.symbol, t.qty) for t in report.plan.desired_buys] == [("QQQ", 82), ("SPY", 1)]
+    assert any(u.startswith("SPY: buying power left less than") for u in report.undone)
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        legs = {i.symbol: i for i in journal.intents("rb")}
+        sent = {o.symbol for o in journal.orders(run_id="rb")}
+    assert sent == {"QQQ"} and legs["QQQ"].status == "filled"
+    assert legs["SPY"].status == "skipped" and legs["SPY"].sized_qty is None
+    assert legs["SPY"].report == {"reason": "buying power left less than one whole share to buy"}

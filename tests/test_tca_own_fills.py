@@ -29,8 +29,12 @@ from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec
 from better_orders.store.journal import Journal
 from better_orders.store.records import MarkKind, QuoteMark
-from better_orders.tca.own_fills import load_legs, own_fills
+from better_orders.tca.fill_replay import DRAWS, FillReplay
+from better_orders.tca.journal_legs import load_legs
+from better_orders.tca.own_fills import own_fills
+from better_orders.venues.sim.profile import SimProfile
 from cli_runner import run_cli
+from one_order_journal import send_one_order
 from refusal import error_line
 
 AT = datetime(2026, 3, 10, 13, 31, tzinfo=UTC)  # 09:31 New York
@@ -167,6 +171,73 @@ def test_since_keeps_the_legs_from_that_day(tmp_path: Path) -> None:
         config = BetterOrdersConfig()
         assert len(load_legs(j, config, datetime(2026, 3, 10).date())) == 1
         assert load_legs(j, config, datetime(2026, 3, 11).date()) == []
+
+
+def ran_away_journal(path: Path) -> datetime:
+    """A buy of 100 XYZ priced at 10.03 after the market ran to 10.10 x 10.12: never filled.
+
+    Returns when the order was sent (8 ms after the ladder decided: it heard of
+    something first)."""
+    t0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    decided = t0 + timedelta(seconds=30)
+    sent = decided + timedelta(milliseconds=8)
+    ended = decided + timedelta(seconds=2)
+    coid = "bo-r1-1-1"
+    with Journal.open(path) as j:
+        request = OrderRequest(coid, "XYZ", Side.BUY, D(100), OrderType.LIMIT, D("10.03"))
+        send_one_order(j, request, sent)
+        j.record_event(OrderUpdate(coid, OrderStatus.NEW, D(0), sent + timedelta(milliseconds=30)))
+        j.record_event(OrderUpdate(coid, OrderStatus.CANCELED, D(0), ended))
+        j.record_quote_marks(
+            [QuoteMark("r1", 1, "", MarkKind.ARRIVAL, 0, _q("10.00", "10.02", t0), t0)]
+        )
+        attempt = {
+            "client_order_id": coid,
+            "started": decided.isoformat(),
+            "ended": ended.isoformat(),
+            "quote_bid": "10.10",
+            "quote_ask": "10.12",
+        }
+        j.update_intent("r1", 1, "done", {"strategy": "aggressive", "attempts": [attempt]})
+        j.finish_run("r1", "completed")
+    return sent
+
+
+def test_a_child_is_replayed_on_the_quote_it_was_priced_from(tmp_path: Path) -> None:
+    db = tmp_path / "ran.sqlite3"
+    sent = ran_away_journal(db)
+    with Journal.open(db) as j:
+        (leg,) = load_legs(j, BetterOrdersConfig())
+    (order,) = leg.orders
+    assert order.sent == sent
+    # The marks hold only the arrival; the book also holds the quote the child was
+    # priced from (sizes not journalled: the arrival's stand).
+    assert [(q.bid, q.ask, q.ask_size) for q in leg.book] == [
+        (D("10.00"), D("10.02"), D(500)),
+        (D("10.10"), D("10.12"), D(500)),
+    ]
+    # On the arrival quote alone the replay would buy 100 at 10.02: nothing filled.
+    result = own_fills(db, BetterOrdersConfig())
+    assert result.overall.predicted is not None
+    assert result.overall.predicted.shares == 0
+    assert result.overall.error("filled") == 0
+
+
+def test_random_partial_fills_are_predicted_as_the_mean_of_draws(tmp_path: Path) -> None:
+    db = tmp_path / "tiny.sqlite3"
+    tiny_journal(db)
+    config = BetterOrdersConfig()
+    whole = own_fills(db, config).overall.predicted
+    cut = own_fills(db, config, profile=SimProfile(partial_fill=0.5))
+    (leg,) = cut.legs
+    weights = {mf.weight for mf in FillReplay(SimProfile(partial_fill=0.5), [])(leg)["bo-r1-1-1"]}
+    assert weights == {1 / DRAWS}
+    predicted = cut.overall.predicted
+    assert whole is not None and predicted is not None
+    assert whole.shares == 100 and 50 <= predicted.shares <= 100
+    # What a cut fill left rests at its limit (10.03) and fills there, above the ask.
+    assert predicted.shortfall_bps is not None and whole.shortfall_bps is not None
+    assert predicted.shortfall_bps > whole.shortfall_bps
 
 
 def test_tca_journal_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

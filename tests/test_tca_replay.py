@@ -21,7 +21,7 @@ from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.marketable import replay_marketable_orders
-from better_orders.tca.policies import BUILTIN_POLICIES
+from better_orders.tca.policies import BUILTIN_POLICIES, Policy
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.venue import SimVenue
@@ -156,6 +156,9 @@ def test_skipping_quotes_changes_no_order_and_no_fill(seed: int) -> None:
     qf = QuoteFile("bursty", rq)
     times = [OPEN + timedelta(seconds=s) for s in range(0, 120, 9)]
     policies = [BUILTIN_POLICIES[n] for n in ("ladder", "seed-ladder", "passive", "market")]
+    # Waits (the spread's and the patient rest) that the budget's urgency may end early.
+    urgent = Policy("urgent", {"patience": {"budget_urgency": D("0.3")}})
+    policies.append(urgent)
     fast = evaluate_file(qf, policies, BetterOrdersConfig(), times, skip=True)
     slow = evaluate_file(qf, policies, BetterOrdersConfig(), times, skip=False)
     assert len(fast) == len(slow) == len(times) * 2 * len(policies)

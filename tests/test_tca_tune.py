@@ -167,6 +167,28 @@ def test_no_feasible_candidate_no_pick() -> None:
     assert all(f.pick is None for f in cv.folds) and cv.ratio is None
 
 
+def test_completion_within_each_group_keeps_one_bad_day_from_hiding_among_good_ones() -> None:
+    # Four days: c0 at 0.5 x market and always complete; c1 at 0.2 x market, complete on
+    # days 0-2 but 70% on day 3 (a hard day, in group "b" with day 2).
+    policy = np.zeros((2, 4, 2))
+    policy[0], policy[1] = 0.5, 0.2
+    market = np.ones((2, 4, 2))
+    decisions = np.full((2, 4, 2), 50.0)
+    complete = decisions.copy()
+    complete[1, 3] = 35.0
+    m = Matrix(policy, market, complete, decisions)
+    # Pooled over any three days c1 completes at least 90%: it is picked in every fold ...
+    pooled = leave_one_day_out(m, min_completion=0.9)
+    assert [f.pick for f in pooled.folds] == [1, 1, 1, 1]
+    assert pooled.folds[3].test_completion == pytest.approx(0.7)
+    # ... but within group "b" day 3 brings it to 85% or less: picked only where day 3 is
+    # held out.
+    grouped = leave_one_day_out(m, min_completion=0.9, groups=["a", "a", "b", "b"])
+    assert [f.pick for f in grouped.folds] == [0, 0, 0, 1]
+    assert pooled.scores[1].feasible and not grouped.scores[1].feasible
+    assert grouped.best_in_sample == 0
+
+
 # -- the cells --------------------------------------------------------------------------------
 
 
@@ -285,6 +307,20 @@ def test_tune_command_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert [f["held_out"] for f in data["folds"]] == [d.path.name for d in days]
     assert set(data["out_of_sample"]) >= {"ratio_to_market", "by_side", "by_regime"}
     assert data["cells"] == 5 * 2 and data["jobs"] == 1
+    assert data["completion_by_regime"] is False
+
+
+def test_tune_by_regime_asks_for_completion_within_each_regime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    corpus(tmp_path)
+    args = ["tca", "tune", "--quotes", str(tmp_path), "--to", "09:30:40", "--every", "10s"]
+    args += ["--param", "timing.rest_fraction=0,1", "--jobs", "1", "--by-regime", "--json"]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["completion_by_regime"] is True
+    assert data["objective"].endswith("over the days of each regime")
 
 
 @pytest.mark.parametrize(

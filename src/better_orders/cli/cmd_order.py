@@ -27,7 +27,12 @@ from better_orders.cli.common import (
     print_json,
     venue_choice,
 )
-from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
+from better_orders.cli.exit_codes import (
+    first_refused,
+    refusal_line,
+    run_exit_code,
+    undone_line,
+)
 from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
@@ -141,7 +146,9 @@ def order(
     refused = first_refused(reports)
     if refused is not None:
         print_error(refusal_line(refused))
-    code = run_exit_code(reports, undone=False)
+    elif not report.complete:
+        print_error(undone_line(report))
+    code = run_exit_code(reports, undone=not report.complete)
     if code:
         raise typer.Exit(code)
 

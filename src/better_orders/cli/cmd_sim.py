@@ -22,7 +22,7 @@ from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
 from better_orders.core.timing import NEW_YORK
 from better_orders.tca.calibrate import calibrate
-from better_orders.tca.own_fills import load_legs, open_journal, parse_since
+from better_orders.tca.journal_legs import load_legs, open_journal, parse_since
 
 sim_app = typer.Typer(
     name="sim", cls=Group, help="The simulated exchange: fit it to your own fills."

@@ -134,6 +134,16 @@ def first_refused(reports: Sequence[ExecutionReport]) -> ExecutionReport | None:
     return next((r for r in reports if refusal(r) is not None), None)
 
 
+def undone_line(report: ExecutionReport) -> str:
+    """What an order left unfilled, and why, as one line."""
+    left = report.requested_qty - report.filled_qty
+    why = report.unfilled_reason or "not filled within the order's time"
+    return (
+        f"order incomplete: {report.side.value} {report.requested_qty} {report.symbol} "
+        f"filled {report.filled_qty}, {left} left: {why}"
+    )
+
+
 def refusal_line(report: ExecutionReport) -> str:
     """The refusal as one line naming the order as it was asked for (not a child of it)."""
     return f"{report.side.value} {report.requested_qty} {report.symbol}: {report.error}"

@@ -3,8 +3,9 @@
 Every candidate (the base policy with one value per ``--param``) runs on every
 symbol-day once; leave-one-symbol-day-out cross-validation then picks, for each
 held-out day, the candidate with the lowest pooled cost ratio to market on the
-other days (among those completing >= ``--min-completion`` within the window) and
-scores it on the held-out day (``tca.crossval``). Example::
+other days (among those completing >= ``--min-completion`` within the window, with
+``--by-regime`` over the other days of each regime) and scores it on the held-out day
+(``tca.crossval``). Example::
 
     better-orders tca tune --quotes data/quotes --param timing.rest_fraction=0,0.25,0.5 \\
         --param spread.wait_ratio=0.4:0.8 --random 50 --seed 1
@@ -63,7 +64,10 @@ OBJECTIVE = (
     "pooled ratio to market: sum of the candidate's shortfall / sum of the market order's "
     "over the same decisions (bps of arrival notional, fees excluded, buys and sells "
     "together), among candidates completing >= {min:.1%} of decisions within {within:g} s"
+    "{where}"
 )
+#: ``OBJECTIVE``'s ending with ``--by-regime``.
+BY_REGIME = " over the days of each regime"
 
 
 def tune(
@@ -103,6 +107,14 @@ def tune(
         float,
         typer.Option(metavar="SHARE", help="completion within the window a candidate needs"),
     ] = DEFAULT_MIN_COMPLETION,
+    by_regime: Annotated[
+        bool,
+        typer.Option(
+            "--by-regime",
+            help="a candidate needs --min-completion over the days of each regime (wide-open, "
+            "tick-bound, other), not only pooled",
+        ),
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -171,19 +183,26 @@ def tune(
             resampler=Resampler(resamples=resamples, seed=seed),
             done=done,
             cluster=cluster,
+            by_regime=by_regime,
         )
 
     if json_out:
-        print_json(tune_json(run(), min_completion))
+        print_json(tune_json(run(), min_completion, by_regime))
         return
     doing = "evaluating" if cluster is None else f"evaluating on {cluster}"
     with progress_bar(doing, "(candidate, symbol-day) cells") as bar:
         task = bar.add_task("tune", total=cells)
         result = run(lambda _: bar.advance(task))
-    print_tune(result, min_completion)
+    print_tune(result, min_completion, by_regime)
 
 
-def _header(result: TuneResult, min_completion: float) -> str:
+def _objective(result: TuneResult, min_completion: float, by_regime: bool) -> str:
+    within = result.window.within_seconds
+    where = BY_REGIME if by_regime else ""
+    return OBJECTIVE.format(min=min_completion, within=within, where=where)
+
+
+def _header(result: TuneResult, min_completion: float, by_regime: bool) -> str:
     w = result.window
     sides = "+".join(s.value for s in w.sides)
     cells = (len(result.candidates) + 1) * len(result.labels)
@@ -194,14 +213,14 @@ def _header(result: TuneResult, min_completion: float) -> str:
         f"{w.latency.submit.total_seconds() * 1000:g} ms): {cells} cells, "
         f"{result.decisions:,} decisions in {result.wall_seconds:.0f} s on {where} "
         f"({result.cpu_seconds:.0f} CPU s)\nobjective: "
-        + OBJECTIVE.format(min=min_completion, within=w.within_seconds)
+        + _objective(result, min_completion, by_regime)
     )
 
 
-def print_tune(result: TuneResult, min_completion: float) -> None:
+def print_tune(result: TuneResult, min_completion: float, by_regime: bool = False) -> None:
     """The candidates, the folds and the out-of-sample figure, as tables."""
     cv, names = result.cv, [c.name for c in result.candidates]
-    console.print(_header(result, min_completion), highlight=False)
+    console.print(_header(result, min_completion, by_regime), highlight=False)
     within = result.window.within_seconds
     table = Table(
         title=f"Candidates, best in sample first (x market; complete = within {within:g} s)",
@@ -245,12 +264,12 @@ def print_tune(result: TuneResult, min_completion: float) -> None:
         )
     console.print(folds)
     regimes = _regime_ratios(result)
-    by_regime = ", ".join(f"{k} {fmt(v)}" for k, v in regimes.items())
+    per_regime = ", ".join(f"{k} {fmt(v)}" for k, v in regimes.items())
     best = cv.best_in_sample
     console.print(
         f"out of sample (the honest number): {fmt(cv.ratio)} x market "
         f"{interval(cv.interval)}, buys {fmt(cv.side_ratios['buy'])}, sells "
-        f"{fmt(cv.side_ratios['sell'])}; {by_regime}; completion {pct(cv.completion)}",
+        f"{fmt(cv.side_ratios['sell'])}; {per_regime}; completion {pct(cv.completion)}",
         highlight=False,
     )
     if best is not None:
@@ -272,13 +291,14 @@ def _regime_ratios(result: TuneResult) -> dict[str, float | None]:
     return out
 
 
-def tune_json(result: TuneResult, min_completion: float) -> dict[str, Any]:
+def tune_json(result: TuneResult, min_completion: float, by_regime: bool = False) -> dict[str, Any]:
     """Everything ``print_tune`` shows, and the decomposition of each candidate, as JSON."""
     cv, names = result.cv, [c.name for c in result.candidates]
     w = result.window
     return {
-        "objective": OBJECTIVE.format(min=min_completion, within=w.within_seconds),
+        "objective": _objective(result, min_completion, by_regime),
         "min_completion": min_completion,
+        "completion_by_regime": by_regime,
         "window": {
             "from": w.start.isoformat(),
             "to": w.end.isoformat(),

@@ -59,6 +59,7 @@ def patience_rules(settings: PatienceSettings) -> PatienceRules:
         at=settings.at,
         max_lean=settings.max_lean,
         drift_k=settings.drift_k,
+        budget_urgency=settings.budget_urgency,
     )
 
 

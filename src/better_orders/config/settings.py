@@ -298,6 +298,16 @@ class PatienceSettings(_Section):
     volatility_window_seconds: float = Field(
         60.0, gt=0, description="trailing window over which the recent volatility is measured"
     )
+    budget_urgency: Decimal = Field(
+        Decimal("0.7"),
+        ge=0,
+        le=1,
+        description=(
+            "stop waiting (a spread wait, a patient rest) and cross once the far touch has "
+            "moved this share of the way from where it stood at arrival to the slippage "
+            "budget's bound, while a cross can still complete within the budget (0 = never)"
+        ),
+    )
 
 
 class RebalanceSettings(_Section):

@@ -18,6 +18,14 @@ the quote in force and what came before it:
   ``regular_seconds`` after them, and never longer than the drift the spread can
   pay for (``core.volatility.drift_bound_seconds`` with ``drift_k``). Below
   ``MIN_REST_SECONDS`` a rest is not worth its cancel: cross.
+* **While the budget allows** (``budget_urgent``): once the far touch has moved
+  ``budget_urgency`` of the way from where it stood at arrival to the slippage
+  budget's bound, a little more drift and no order could complete within the
+  budget. Any wait (the patient rest, and the ladder's spread wait,
+  ``core.ladder.decisions``) ends there and the order crosses while it still can.
+  Only a move since arrival counts: a spread that is wide from the start is what
+  the spread wait is for. A far touch beyond the bound (now or at arrival) is not
+  urgent: no cross could fill there, and only waiting may.
 
 A rest never prices beyond the slippage budget's bound, and never marketable.
 """
@@ -46,6 +54,9 @@ class PatienceRules:
     at: Decimal = Decimal("0.5")
     max_lean: Decimal = Decimal("0.3")
     drift_k: float = 0.0
+    #: Cross once the far touch has moved this share of the way from where it stood at
+    #: arrival to the budget's bound (0: never).
+    budget_urgency: Decimal = Decimal(0)
 
     @property
     def enabled(self) -> bool:
@@ -106,9 +117,18 @@ def rest_plan(
     return RestPlan(price, seconds, f"resting {how} at {price} for up to {seconds:.1f} s{book}")
 
 
-def rest_ended(rules: PatienceRules, side: Side, quote: Quote, limit: Decimal) -> str | None:
+def rest_ended(
+    rules: PatienceRules,
+    side: Side,
+    quote: Quote,
+    limit: Decimal,
+    *,
+    arrival: Quote | None = None,
+    bound: Decimal | None = None,
+) -> str | None:
     """Why a patient rest at ``limit`` should end on ``quote`` and the rest cross (None: it
-    goes on): the book leans against it, or the near touch moved past its limit."""
+    goes on): the book leans against it, the near touch moved past its limit, or the far
+    touch neared the budget's ``bound`` since the ``arrival`` quote (``budget_urgent``)."""
     near = quote.near_touch(side)
     if (near > limit) if side is Side.BUY else (near < limit):
         return f"the market moved away from the resting limit {limit} (near touch {near})"
@@ -116,4 +136,29 @@ def rest_ended(rules: PatienceRules, side: Side, quote: Quote, limit: Decimal) -
         tilt = lean(side, quote)
         assert tilt is not None
         return f"the book leans against the resting order (lean {tilt:+.2f})"
+    if arrival is not None and bound is not None:
+        return budget_urgent(rules, side, quote, arrival, bound)
     return None
+
+
+def budget_urgent(
+    rules: PatienceRules, side: Side, quote: Quote, arrival: Quote, bound: Decimal
+) -> str | None:
+    """Why a wait should end now and the order cross (None: no hurry): the far touch has
+    moved at least ``budget_urgency`` of the way from where it stood on the ``arrival``
+    quote to the budget's ``bound``, and not beyond it (module docstring). Exact: Decimal."""
+    share = rules.budget_urgency
+    if share <= 0:
+        return None
+    sign, mid = side.sign, arrival.mid
+    far = quote.far_touch(side)
+    start = arrival.far_touch(side)
+    room = (bound - start) * sign
+    moved = (far - start) * sign
+    if room <= 0 or moved > room or moved < share * room:
+        return None
+    bps = (far - mid) * sign / mid * _BPS
+    return (
+        f"the far touch {far} moved {moved / room:.0%} of the way from {start} at arrival to "
+        f"the budget's bound {bound} ({bps:.1f} bps from the arrival mid): crossing while it can"
+    )

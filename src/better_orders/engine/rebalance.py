@@ -332,6 +332,9 @@ async def rebalance(
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")
+            leg = legs.get((Side.BUY, skipped.symbol))
+            if leg is not None:  # journalled at its desired size: say why it never started
+                journal.update_intent(run_id, leg, "skipped", {"reason": skipped.reason})
         by_amount = [t for t in sizing.trades if notional and _in_dollars(plan, t)]
         buys = _specs([t for t in sizing.trades if t not in by_amount])
         buy_reports = await execute(buys, leg_numbers=numbers(buys), **common) if buys else []

@@ -3,9 +3,9 @@
 ``better-orders sim calibrate`` reads what the runs journalled and writes a
 ``sim.profile.SimProfile``:
 
-* **latency.submit**: the median, over child orders, of the time from the broker's
-  answer to the submit (the order's first event, stamped when it was sent) to its
-  first event from the venue (accepted, filled or rejected there). **latency.cancel**
+* **latency.submit**: the median, over child orders, of the time from when the order
+  was sent (``ChildOrder.sent``: the broker's answer to the submit, its first event)
+  to its first event from the venue (accepted, filled or rejected there). **latency.cancel**
   is taken equal to it: the journal does not hold when a cancel was sent.
 * **latency.update**: the median time from a fill at the venue to the runner hearing
   of it (the fill's quote mark is taken when it arrives).
@@ -39,7 +39,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import OrderStatus, OrderType, Side
 from better_orders.store.journal import Journal
 from better_orders.tca.fill_replay import FillReplay
-from better_orders.tca.own_fills import ChildOrder, LegRecord
+from better_orders.tca.journal_legs import ChildOrder, LegRecord
 from better_orders.venues.sim.exchange import Latency
 from better_orders.venues.sim.profile import SimProfile
 
@@ -117,17 +117,16 @@ def _median(values: Sequence[float], default: timedelta) -> timedelta:
 
 
 def _submit_delays(journal: Journal, legs: Sequence[LegRecord]) -> list[float]:
-    """Per child order: first event (the answer to the submit) to the venue's first."""
+    """Per child order: sent (the answer to the submit) to the venue's first event."""
     delays: list[float] = []
     for leg in legs:
         for order in leg.orders:
             events = journal.events(order.request.client_order_id)
             if len(events) < 2:
                 continue
-            sent = events[0].update.ts
             venue = next((e.update for e in events[1:] if e.update.status in _AT_VENUE), None)
-            if venue is not None and venue.ts >= sent:
-                delays.append((venue.ts - sent) / timedelta(milliseconds=1))
+            if venue is not None and venue.ts >= order.sent:
+                delays.append((venue.ts - order.sent) / timedelta(milliseconds=1))
     return delays
 
 

@@ -10,8 +10,9 @@ is arithmetic on these sums, per candidate ``c``, symbol-day ``f`` and side:
 
 **Objective**: the pooled ratio to market, ``sum policy / sum market`` over the days
 in question (buys and sells together), among the candidates whose completion within
-the window over those days is at least ``min_completion``; lower is better, ties go
-to the earlier candidate.
+the window over those days is at least ``min_completion`` (with ``groups``, over the
+days of each group: days that always complete then cannot hide the ones that do not);
+lower is better, ties go to the earlier candidate.
 
 **The procedure**: for each held-out day, pick the best candidate on the other days
 and score that pick on the held-out day. Its out-of-sample figure, pooled over the
@@ -111,13 +112,39 @@ class CrossValidation:
     best_in_sample: int | None
 
 
-def best(matrix: Matrix, days: npt.NDArray[np.bool_], min_completion: float) -> int | None:
+def complete_enough(
+    matrix: Matrix,
+    c: int,
+    days: npt.NDArray[np.bool_],
+    min_completion: float,
+    groups: Sequence[str] | None = None,
+) -> bool:
+    """Whether candidate ``c`` completes ``min_completion`` over ``days`` (with ``groups``,
+    one label per day: over the days of each group)."""
+    done = matrix.completion(c, days)
+    if done is None or done < min_completion:
+        return False
+    if groups is None:
+        return True
+    labels = np.asarray(groups)
+    for group in set(labels[days]):
+        share = matrix.completion(c, days & (labels == group))
+        if share is None or share < min_completion:
+            return False
+    return True
+
+
+def best(
+    matrix: Matrix,
+    days: npt.NDArray[np.bool_],
+    min_completion: float,
+    groups: Sequence[str] | None = None,
+) -> int | None:
     """The feasible candidate with the lowest pooled ratio over ``days`` (None if none is)."""
     chosen: tuple[float, int] | None = None
     for c in range(matrix.candidates):
-        done = matrix.completion(c, days)
         ratio = matrix.ratio(c, days)
-        if done is None or ratio is None or done < min_completion:
+        if ratio is None or not complete_enough(matrix, c, days, min_completion, groups):
             continue
         if chosen is None or ratio < chosen[0]:
             chosen = (ratio, c)
@@ -129,8 +156,10 @@ def leave_one_day_out(
     *,
     min_completion: float = DEFAULT_MIN_COMPLETION,
     resampler: Resampler = Resampler(),
+    groups: Sequence[str] | None = None,
 ) -> CrossValidation:
-    """The cross-validation of ``matrix`` (module docstring)."""
+    """The cross-validation of ``matrix`` (module docstring); ``groups``: a label per
+    symbol-day (a regime) within each of which a pick must complete ``min_completion``."""
     n = matrix.days
     everything = np.ones(n, dtype=np.bool_)
     folds: list[Fold] = []
@@ -138,7 +167,7 @@ def leave_one_day_out(
         train = everything.copy()
         train[f] = False
         held = ~train
-        pick = best(matrix, train, min_completion) if n > 1 else None
+        pick = best(matrix, train, min_completion, groups) if n > 1 else None
         folds.append(
             Fold(
                 held_out=f,
@@ -168,7 +197,7 @@ def leave_one_day_out(
                 in_sample_ratio=float(np.mean(known)) if known else None,
                 out_of_sample_ratio=matrix.ratio(c, everything),
                 completion=completion,
-                feasible=completion is not None and completion >= min_completion,
+                feasible=complete_enough(matrix, c, everything, min_completion, groups),
                 worst_day_ratio=max(finite) if finite else None,
                 picked=sum(fold.pick == c for fold in folds),
             )
@@ -183,7 +212,7 @@ def leave_one_day_out(
         },
         completion=done / total if total > 0 else None,
         interval=interval,
-        best_in_sample=best(matrix, everything, min_completion),
+        best_in_sample=best(matrix, everything, min_completion, groups),
     )
 
 

@@ -3,14 +3,15 @@
 One unit of work is one symbol-day: with the policies to compare (``tca``), or
 with one candidate (``tca tune``'s cells). It travels as the quote file's path and
 the parameters; the worker loads the file itself, so no quotes cross the wire,
-only the small results coming back (``evaluate.DayResult``, ``tune.CellResult``).
+only the results coming back (``evaluate.DayResult``, ``tune.CellResult``), packed
+by ``wire`` (a third of pickle's time to unpack, on the process that merges them).
 A cluster started elsewhere (``Cluster.scheduler``) must see the files at the
 same paths and have this package installed.
 
 Results are put back in the order of the tasks whatever order they finish in,
 so a run on a cluster gives exactly what the same run in one process gives.
-The largest files are handed out first: the last to finish is then a small one,
-and two workers are not left waiting on one of them.
+The largest files are handed out first, each to the first worker free: the last
+to finish is then a small one, and two workers are not left waiting on one of them.
 
 Dask is the ``dask`` extra: it is imported inside the functions that use it.
 """
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from better_orders.config.settings import BetterOrdersConfig
@@ -36,6 +37,7 @@ from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.decisions import DaySource
 from better_orders.tca.evaluate import DayResult, TcaResult, Window, evaluate_day, merge_days
 from better_orders.tca.policies import Policy
+from better_orders.tca.wire import pack, unpack
 
 if TYPE_CHECKING:
     from dask.distributed import Client, LocalCluster
@@ -97,14 +99,31 @@ def _probe(address: str) -> None:
             raise _unreachable(address, exc.strerror or str(exc) or type(exc).__name__) from None
 
 
+#: Dask settings for a local cluster, whose scheduler and worker event loops share the
+#: cores with the replay: what serves no one here is off or rarer.
+LOCAL_SETTINGS = {
+    # The workers' statistical profiler samples the replay's stack a hundred times a
+    # second, for a dashboard nobody looks at here: about a tenth of a core.
+    "distributed.worker.profile.enabled": False,
+    # A task to a worker only when it is free, so the next largest goes to the first free
+    # worker (by default a worker holds a second one it may reach last), and nothing to steal.
+    "distributed.scheduler.worker-saturation": 1.0,
+    "distributed.scheduler.work-stealing": False,
+    # The event-loop health tick (50 a second by default, in every server) and the psutil
+    # monitor (host disk and network counters twice a second) feed dashboards only.
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+}
+
+
 def local_cluster(workers: int) -> LocalCluster:
     """A Dask cluster of ``workers`` single-threaded processes on the loopback interface."""
     import dask
     from dask.distributed import LocalCluster
 
-    # The workers' statistical profiler samples the replay's stack a hundred times a
-    # second, for a dashboard nobody looks at here: about a tenth of a core.
-    with dask.config.set({"distributed.worker.profile.enabled": False}):
+    # The workers take the settings in force when they are started.
+    with dask.config.set(LOCAL_SETTINGS):
         return LocalCluster(  # type: ignore[no-untyped-call]
             n_workers=workers,
             threads_per_worker=1,
@@ -146,6 +165,16 @@ def connect(cluster: Cluster) -> Iterator[Client]:
         yield client
 
 
+@dataclass(frozen=True, slots=True)
+class _Packed(Generic[_T, _R]):
+    """``fn`` with its result packed (``wire.pack``) in the worker, as it is sent back."""
+
+    fn: Callable[[_T], _R]
+
+    def __call__(self, task: _T) -> bytes:
+        return pack(self.fn(task))
+
+
 def map_in_order(
     fn: Callable[[_T], _R],
     tasks: Sequence[_T],
@@ -163,13 +192,15 @@ def map_in_order(
 
     order = sorted(range(len(tasks)), key=lambda k: (-(weights[k] if weights else 0.0), k))
     out: dict[int, _R] = {}
+    packed = _Packed(fn)
     with connect(cluster) as client:
         futures = {
-            client.submit(fn, tasks[k], pure=False, priority=len(order) - rank): k
+            client.submit(packed, tasks[k], pure=False, priority=len(order) - rank): k
             for rank, k in enumerate(order)
         }
         for future in as_completed(futures, loop=client.loop):  # type: ignore[no-untyped-call]
-            result: _R = future.result()
+            result: _R = unpack(future.result())
+            future.release()
             out[futures[future]] = result
             if done is not None:
                 done(result)

@@ -17,7 +17,8 @@ out a spread it only acts on a quote that ends the wait or that it cannot
 trade on (or that fills the limit it may rest meanwhile), and while its order
 rests quietly at the venue it acts on nothing but updates and its timer (and,
 for a patient rest, a quote that turns the book against it:
-``RowScreen.first_rest_ender``). In
+``RowScreen.first_rest_ender``; in both, a far touch that nears the budget's
+bound: ``RowScreen.first_urgent``). In
 those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
@@ -442,6 +443,19 @@ class _Run:
         """
         self.search_from = start + self.search_gap
         self.search_gap = min(self.search_gap * 2, _MAX_SEARCH_GAP)
+
+    def _or_urgent(self, hit: int | None, start: int, stop: int) -> int | None:
+        """``hit``, or an earlier row on which the budget's urgency may end the wait."""
+        ladder = self.ladder
+        share = self.params.patience.budget_urgency
+        arrival, bound = ladder.arrival, ladder.budget_bound
+        if share <= 0 or arrival is None or bound is None:
+            return hit
+        side = ladder.parent.side
+        urgent = self.driver.first_urgent(start, stop, side, arrival, bound, share)
+        if urgent is None:
+            return hit
+        return urgent if hit is None else min(hit, urgent)
 
     def prior_quote(self) -> Quote | None:
         """The book before the one in force at the decision, when the ladder holds quotes

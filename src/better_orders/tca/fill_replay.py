@@ -1,14 +1,22 @@
 """What the simulator predicts for a journalled leg's child orders, on the journalled quotes.
 
 Each child order is replayed on its own ``SimExchange`` (with a profile's latency,
-queue share and partial fills, ``sim.profile``) whose book is the quotes the runner
-marked for that symbol in that run (``tca.own_fills.LegRecord.book``): a step function
-through the arrival, every fill and the quotes after them. The order is submitted
-when the ladder sent it; one the venue canceled is cancelled so that the cancel
-lands when the real one did, one that filled is cancelled (if the replay has not
-filled it) when the real fill was. The ladder's decisions are the real ones: only
-the fill model, the latency and the partial fills are the simulator's, which is
-what calibrating it can change.
+queue share and partial fills, ``sim.profile``) whose book is the leg's
+(``tca.journal_legs``): a step function through the quotes marked around the fills
+and the quotes the child orders were priced from. The order is submitted when it
+was sent (``ChildOrder.sent``, as the runner placed it); one the venue canceled is
+cancelled so that the cancel lands when the real one did. One that filled was never
+cancelled: it works until ``SETTLE`` after its last real fill, so that the rest of a
+fill the replay cut (and the ladder would have waited for) can meet the marked quotes
+after it, at its limit. The ladder's decisions are the real ones: only the fill
+model, the latency and the partial fills are the simulator's, which is what
+calibrating it can change.
+
+Partial fills are random: one draw would put the luck of that draw into the
+calibration error. A profile with partial fills is replayed ``DRAWS`` times per
+child order, each draw seeded from the order's symbol and the time it was sent
+(independent across orders, the same for the same journal whatever its run ids),
+and the prediction is their mean: each fill weighs 1/DRAWS.
 
 Predicted fills get their quotes from the same step function: the quote in force
 at the fill and the delays after it.
@@ -16,19 +24,22 @@ at the fill and the delays after it.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 
 from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import Fill, OrderRequest, Quote
-from better_orders.tca.own_fills import LegRecord, MarkedFill
+from better_orders.tca.journal_legs import LegRecord, MarkedFill
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import SimExchange
 from better_orders.venues.sim.profile import SimProfile
 from better_orders.venues.sim.replay import ReplayQuotes
 
-#: How long after its cancel (or, for an order that filled, after it ended) a child may
-#: still fill in the replay: updates in flight.
+#: How long after its cancel a child may still fill in the replay (updates in flight), and
+#: how long after its last real fill a child that filled keeps working in it.
 SETTLE = timedelta(seconds=10)
+#: Replays per child order when fills may be cut at random (their mean is the prediction).
+DRAWS = 16
 
 
 class FillReplay:
@@ -48,48 +59,60 @@ class FillReplay:
         except InvalidInputError:
             return {o.request.client_order_id: [] for o in leg.orders}
         out: dict[str, list[MarkedFill]] = {}
-        for n, order in enumerate(leg.orders):
+        draws = DRAWS if self.profile.partial_fill > 0 else 1
+        for order in leg.orders:
+            coid = order.request.client_order_id
+            out[coid] = []
             if order.rejected:
-                out[order.request.client_order_id] = []
                 continue
-            end = order.ended or order.started
-            if not order.filled:  # the venue ended it on a cancel sent one latency before
-                end -= self.profile.latency.cancel
-            fills = self._replay(quotes, order.request, order.started, end, n)
-            out[order.request.client_order_id] = [self._marked(quotes, f) for f in fills]
+            end = order.ended or order.sent
+            cancel: datetime | None = None
+            if order.filled:  # no cancel was sent: what a replay's cut fill left keeps working
+                end += SETTLE
+            else:  # the venue ended it on a cancel sent one latency before
+                cancel = max(order.sent, end - self.profile.latency.cancel)
+                end = cancel + SETTLE
+            for draw in range(draws):
+                seed = zlib.crc32(f"{self.seed}/{leg.symbol}/{order.sent}/{draw}".encode())
+                fills = self._replay(quotes, order.request, order.sent, cancel, end, seed)
+                if not fills:  # no fill was tried, so no draw taken: every draw is the same
+                    break
+                out[coid] += [self._marked(quotes, f, 1 / draws) for f in fills]
         return out
 
     def _replay(
         self,
         quotes: ReplayQuotes,
         request: OrderRequest,
-        started: datetime,
-        cancel_at: datetime,
-        n: int,
+        sent: datetime,
+        cancel_at: datetime | None,
+        until: datetime,
+        seed: int,
     ) -> list[Fill]:
         lat = self.profile.latency
         exchange = SimExchange(
-            QuoteBook.replay({request.symbol: quotes.starting_at(started)}),
+            QuoteBook.replay({request.symbol: quotes.starting_at(sent)}),
             latency=lat,
-            faults=self.profile.faults(self.seed + n),
+            faults=self.profile.faults(seed),
             queue_share=self.profile.queue_share,
         )
         try:
-            exchange.submit(request, started)
+            exchange.submit(request, sent)
         except BrokerError:
             return []
-        cancel_at = max(started, cancel_at)
-        exchange.advance(cancel_at)
-        order = exchange.order(request.client_order_id)
-        if order is not None and not order.status.is_terminal:
-            exchange.cancel(request.client_order_id, cancel_at)
-        exchange.advance(cancel_at + SETTLE)
+        if cancel_at is not None:
+            exchange.advance(cancel_at)
+            order = exchange.order(request.client_order_id)
+            if order is not None and not order.status.is_terminal:
+                exchange.cancel(request.client_order_id, cancel_at)
+        exchange.advance(until)
         return list(exchange.fills)
 
-    def _marked(self, quotes: ReplayQuotes, fill: Fill) -> MarkedFill:
+    def _marked(self, quotes: ReplayQuotes, fill: Fill, weight: float) -> MarkedFill:
         def at(when: datetime) -> Quote | None:
             i = quotes.index_at(when)
             return quotes.quote_at(i) if i >= 0 else None
 
         after = {h: at(fill.ts + timedelta(milliseconds=h)) for h in self.horizons}
-        return MarkedFill(fill, at(fill.ts), {h: q for h, q in after.items() if q is not None})
+        later = {h: q for h, q in after.items() if q is not None}
+        return MarkedFill(fill, at(fill.ts), later, weight=weight)

@@ -1,7 +1,8 @@
 """TCA of your own fills: what real runs in a journal cost, and how far the simulator was.
 
 For every parent order (leg) of the journal's runs (Alpaca or simulator), from the fills
-and the quotes the runner marked around them (``engine.markouts``):
+and the quotes the runner marked around them (``engine.markouts``; read by
+``journal_legs``):
 
 * **implementation shortfall** vs the arrival mid, in bps of the arrival notional of
   the filled shares (positive = paid), per child order, leg and run;
@@ -16,45 +17,25 @@ Figures are share-weighted over fills, grouped by symbol, asset class (``config`
 time of day (New York, of the leg's arrival) and policy (the ladder's strategy).
 Beside each one is what the simulator predicts for the same child orders replayed
 on the journalled quotes (``fill_replay``): the calibration error, predicted - actual.
+A prediction with random partial fills is the mean over several draws (each predicted
+fill weighs its share of them).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import (
-    Fill,
-    OrderRequest,
-    OrderType,
-    Quote,
-    Side,
-    TimeInForce,
-)
-from better_orders.core.timing import NEW_YORK
-from better_orders.store.encoding import parse_ts
-from better_orders.store.journal import Journal
-from better_orders.store.records import MarkKind, QuoteMark
+from better_orders.core.model import Side
+from better_orders.tca.journal_legs import LegRecord, MarkedFill, load_legs, open_journal
 
-#: The journal tables a file must hold to be read as a journal.
-_JOURNAL_TABLES = frozenset({"schema_version", "runs", "intents", "orders", "fills"})
-#: Time-of-day buckets (New York), by their start.
-_TIMES = (
-    (time(0, 0), "pre-open"),
-    (time(9, 30), "09:30-09:35"),
-    (time(9, 35), "09:35-10:00"),
-    (time(10, 0), "10:00-15:30"),
-    (time(15, 30), "15:30-16:00"),
-    (time(16, 0), "after close"),
-)
 GROUPS = ("symbol", "class", "time", "policy")
 TITLES = {
     "symbol": "By symbol",
@@ -62,205 +43,6 @@ TITLES = {
     "time": "By time of day (New York, at the arrival)",
     "policy": "By policy",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ChildOrder:
-    """One child order as it was sent: its request and when the ladder sent and ended it."""
-
-    request: OrderRequest
-    attempt: int
-    started: datetime
-    #: When the venue ended it (the time of its last event), as the ladder recorded.
-    ended: datetime | None
-    filled: bool
-    #: Refused before it was sent or rejected: it never rested at a venue.
-    rejected: bool
-
-
-@dataclass(slots=True)
-class MarkedFill:
-    """A fill with the quotes around it (None where none was marked)."""
-
-    fill: Fill
-    at: Quote | None
-    after: dict[int, Quote] = field(default_factory=dict)
-    #: When the fill reached the runner, on its clock (journalled fills only).
-    received: datetime | None = None
-
-
-@dataclass(slots=True)
-class LegRecord:
-    """One parent order of a journalled run, with its child orders, fills and quotes."""
-
-    run_id: str
-    leg: int
-    broker: str
-    symbol: str
-    side: Side
-    requested: Decimal
-    arrival: Quote
-    arrival_time: datetime
-    policy: str
-    klass: str
-    orders: list[ChildOrder]
-    fills: list[MarkedFill]
-    #: Every quote marked for this symbol in this run, in time order (the replay's book).
-    book: list[Quote]
-
-    @property
-    def time_of_day(self) -> str:
-        return time_bucket(self.arrival_time)
-
-
-def time_bucket(when: datetime) -> str:
-    local = when.astimezone(NEW_YORK).time()
-    label = _TIMES[0][1]
-    for start, name in _TIMES:
-        if local >= start:
-            label = name
-    return label
-
-
-# ------------------------------------------------------------------------------ reading
-
-
-def open_journal(path: Path) -> Journal:
-    """Open an existing journal for its TCA; one clear error for anything else."""
-    if not path.exists():
-        raise InvalidInputError(f"journal {path} does not exist")
-    if path.is_dir():
-        raise InvalidInputError(f"journal {path} is a folder, not a journal file")
-    try:
-        raw = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        finally:
-            raw.close()
-    except sqlite3.Error:
-        raise InvalidInputError(f"{path} is not a Better Orders journal (not SQLite)") from None
-    missing = sorted(_JOURNAL_TABLES - names)
-    if missing:
-        raise InvalidInputError(
-            f"{path} is not a Better Orders journal (no {', '.join(missing)} table)"
-        )
-    return Journal.open(path)
-
-
-def parse_since(text: str | None, today: date) -> date | None:
-    """``--since`` as a New York date: YYYY-MM-DD, not after ``today``."""
-    if text is None:
-        return None
-    try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
-        raise InvalidInputError(f"--since {text!r}: give a date as YYYY-MM-DD") from None
-    if day > today:
-        raise InvalidInputError(f"--since {day} is in the future (today is {today})")
-    return day
-
-
-def load_legs(
-    journal: Journal, config: BetterOrdersConfig, since: date | None = None
-) -> list[LegRecord]:
-    """Every leg of the journal that arrived on or after ``since`` and has an arrival quote."""
-    legs: list[LegRecord] = []
-    for run in journal.find_runs():
-        marks = journal.quote_marks(run.run_id)
-        orders = journal.orders(run_id=run.run_id)
-        fills = journal.fills(run_id=run.run_id)
-        for intent in journal.intents(run.run_id):
-            report = intent.report or {}
-            arrival = _arrival(marks, intent.leg, intent.symbol, report)
-            if arrival is None:
-                continue
-            quote, at = arrival
-            if since is not None and at.astimezone(NEW_YORK).date() < since:
-                continue
-            attempts = {a["client_order_id"]: a for a in report.get("attempts", [])}
-            leg_orders = [o for o in orders if o.leg == intent.leg]
-            coids = {o.client_order_id for o in leg_orders}
-            legs.append(
-                LegRecord(
-                    run_id=run.run_id,
-                    leg=intent.leg,
-                    broker=run.broker,
-                    symbol=intent.symbol,
-                    side=intent.side,
-                    requested=intent.sized_qty or intent.qty,
-                    arrival=quote,
-                    arrival_time=at,
-                    policy=_policy(report),
-                    klass=config.symbol_class(intent.symbol).value,
-                    orders=[_child(o, attempts.get(o.client_order_id)) for o in leg_orders],
-                    fills=_marked(
-                        [f for f in fills if f.client_order_id in coids], marks, intent.leg
-                    ),
-                    book=_book(marks, intent.symbol),
-                )
-            )
-    return legs
-
-
-def _arrival(
-    marks: Sequence[QuoteMark], leg: int, symbol: str, report: dict[str, Any]
-) -> tuple[Quote, datetime] | None:
-    for m in marks:
-        if m.leg == leg and m.kind is MarkKind.ARRIVAL:
-            return m.quote, m.taken_at
-    # A run journalled before quotes were marked: the report's arrival, without sizes.
-    bid, ask, at = report.get("arrival_bid"), report.get("arrival_ask"), report.get("arrival_time")
-    if bid is None or ask is None or at is None:
-        return None
-    when = parse_ts(at)
-    return Quote(symbol, Decimal(bid), Decimal(ask), Decimal(0), Decimal(0), when), when
-
-
-def _policy(report: dict[str, Any]) -> str:
-    if report.get("routed") == "standard":
-        return "standard"
-    return str(report.get("strategy") or "unknown")
-
-
-def _child(order: Any, attempt: dict[str, Any] | None) -> ChildOrder:
-    request = OrderRequest(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=order.side,
-        qty=order.qty,
-        order_type=OrderType(order.order_type),
-        limit_price=order.limit_price,
-        time_in_force=TimeInForce(order.time_in_force),
-    )
-    started = parse_ts(attempt["started"]) if attempt else order.created_at
-    ended = parse_ts(attempt["ended"]) if attempt and attempt.get("ended") else None
-    status = order.status
-    return ChildOrder(
-        request, order.attempt, started, ended, status == "filled", status == "rejected"
-    )
-
-
-def _marked(fills: Iterable[Fill], marks: Sequence[QuoteMark], leg: int) -> list[MarkedFill]:
-    by_exec: dict[str, MarkedFill] = {}
-    out: list[MarkedFill] = []
-    for f in fills:
-        marked = MarkedFill(f, None)
-        by_exec[f.exec_id] = marked
-        out.append(marked)
-    for m in marks:
-        target = by_exec.get(m.exec_id) if m.leg == leg else None
-        if target is None:
-            continue
-        if m.kind is MarkKind.FILL:
-            target.at, target.received = m.quote, m.taken_at
-        elif m.kind is MarkKind.AFTER:
-            target.after[m.after_ms] = m.quote
-    return out
-
-
-def _book(marks: Sequence[QuoteMark], symbol: str) -> list[Quote]:
-    quotes = {m.quote.ts: m.quote for m in marks if m.quote.symbol == symbol}
-    return [quotes[ts] for ts in sorted(quotes)]
 
 
 # ------------------------------------------------------------------------------ figures
@@ -299,8 +81,9 @@ Contribution = tuple[Sequence[MarkedFill], Decimal, Side, Decimal]
 
 
 def figures(parts: Iterable[Contribution], horizons: Sequence[int]) -> Figures:
-    """Share-weighted figures over every fill of ``parts`` (fills, arrival mid, side, asked)."""
-    n = 0
+    """Share-weighted figures over every fill of ``parts`` (fills, arrival mid, side, asked);
+    a predicted fill counts for its ``weight`` (``fills``: their sum, rounded)."""
+    n = 0.0
     shares = asked = 0.0
     cost = notional = 0.0
     eff = eff_w = imp = imp_w = 0.0
@@ -311,8 +94,8 @@ def figures(parts: Iterable[Contribution], horizons: Sequence[int]) -> Figures:
         s = float(side.sign)
         a = float(mid0)
         for mf in fills:
-            q, p = float(mf.fill.qty), float(mf.fill.price)
-            n += 1
+            q, p = float(mf.fill.qty) * mf.weight, float(mf.fill.price)
+            n += mf.weight
             shares += q
             if a > 0:
                 cost += s * (p - a) * q
@@ -333,7 +116,7 @@ def figures(parts: Iterable[Contribution], horizons: Sequence[int]) -> Figures:
                 rs[h] += 2 * s * (p - float(later.mid)) / m * 1e4 * q
                 rs_w[h] += q
     return Figures(
-        fills=n,
+        fills=round(n),
         shares=shares,
         asked=asked,
         shortfall_bps=cost / notional * 1e4 if notional else None,

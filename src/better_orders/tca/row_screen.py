@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from better_orders.core.ladder import LadderParams
-from better_orders.core.model import Side
+from better_orders.core.model import Quote, Side
 from better_orders.core.spread import wait_rule
 from better_orders.venues.sim.replay import ReplayQuotes
 
@@ -144,6 +144,28 @@ class RowScreen:
             return hit
 
         return first_hit(start, stop, could_end)
+
+    def first_urgent(
+        self, start: int, stop: int, side: Side, arrival: Quote, bound: Decimal, share: Decimal
+    ) -> int | None:
+        """First row in ``[start, stop)`` whose far touch might end a wait for the budget's
+        sake (``core.patience.budget_urgent``: ``share`` of the way from the ``arrival``
+        quote's far touch to ``bound``, not beyond it; loose by ``SLACK``)."""
+        begin = arrival.far_touch(side)
+        if start >= stop or share <= 0 or (bound - begin) * side.sign <= 0:
+            return None
+        q = self.quotes
+        edge = float(begin + (bound - begin) * share) * 1e4
+        end = float(bound) * 1e4
+        sl = slice(start, stop)
+        if side is Side.BUY:
+            far = q.ask_e4[sl]
+            near: BoolArray = (far >= edge * (1 - SLACK)) & (far <= end * (1 + SLACK))
+        else:
+            far = q.bid_e4[sl]
+            near = (far > 0) & (far <= edge * (1 + SLACK)) & (far >= end * (1 - SLACK))
+        hits = np.flatnonzero(near)
+        return start + int(hits[0]) if len(hits) else None
 
     def first_fill(
         self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None

@@ -252,20 +252,27 @@ def run_tune(
     resampler: Resampler = Resampler(),
     done: Callable[[CellResult], None] | None = None,
     cluster: Cluster | None = None,
+    by_regime: bool = False,
 ) -> TuneResult:
-    """Evaluate every cell once, then cross-validate (module docstring)."""
+    """Evaluate every cell once, then cross-validate (module docstring); ``by_regime``: a
+    pick must complete ``min_completion`` over the other days of each regime, not only
+    pooled (``crossval.leave_one_day_out``'s groups)."""
     began = time.perf_counter()
     tasks = cell_tasks(candidates, days, config, window)
     results = evaluate_cells(tasks, jobs=jobs, done=done, cluster=cluster)
     markets = sorted((r for r in results if r.candidate == MARKET), key=lambda r: r.day)
     sums = matrix(results, len(candidates), len(days))
+    regimes = {r.label: r.regime for r in markets if r.regime is not None}
+    groups = [regimes[r.label].regime.value for r in markets] if by_regime else None
     return TuneResult(
         candidates=list(candidates),
         labels=[r.label for r in markets],
-        regimes={r.label: r.regime for r in markets if r.regime is not None},
+        regimes=regimes,
         day_names={r.label: r.day_name or r.label for r in markets},
         matrix=sums,
-        cv=leave_one_day_out(sums, min_completion=min_completion, resampler=resampler),
+        cv=leave_one_day_out(
+            sums, min_completion=min_completion, resampler=resampler, groups=groups
+        ),
         results=list(results),
         window=window,
         jobs=cluster.workers if cluster is not None else jobs,

@@ -66,7 +66,14 @@ def working_quote(d: LadderData, now: datetime) -> list[Action]:
     limit = child.attempt.limit_price
     if quote is None or limit is None:
         return []
-    why = rest_ended(d.params.patience, d.parent.side, quote, limit)
+    why = rest_ended(
+        d.params.patience,
+        d.parent.side,
+        quote,
+        limit,
+        arrival=d.arrival,
+        bound=d.budget_bound,
+    )
     if why is None:
         return []
     d.notes.append(f"patient rest over early: {why}; crossing the rest")
@@ -245,7 +252,18 @@ def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
 def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 3, unless the spread is worth waiting out again (then back to step 1)."""
     params = d.params
-    if worth_waiting_again(params, d.wait_rule, d.market_at(now), quote, now, d.wait_started):
+    assert d.arrival is not None  # a re-peg follows an attempt, priced after the arrival
+    if worth_waiting_again(
+        params,
+        d.wait_rule,
+        d.market_at(now),
+        quote,
+        now,
+        d.wait_started,
+        side=d.parent.side,
+        arrival=d.arrival,
+        bound=d.budget_bound,
+    ):
         a = spread_view(params, quote)
         last = d.latest.attempt
         d.notes.append(

@@ -14,7 +14,8 @@ from enum import StrEnum
 
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import AttemptKind, Quote
+from better_orders.core.model import AttemptKind, Quote, Side
+from better_orders.core.patience import budget_urgent
 from better_orders.core.spread import SpreadClass, WaitRule, classify_cents, classify_relative
 from better_orders.core.timing import (
     ExecutionStrategy,
@@ -103,6 +104,9 @@ def entry_plan(
     burst: bool,
     wait_until: datetime | None,
     cross_quote: Quote | None,
+    side: Side,
+    arrival: Quote,
+    bound: Decimal,
 ) -> EntryPlan:
     """Step 1 for a usable ``quote`` at ``now``.
 
@@ -110,6 +114,9 @@ def entry_plan(
     (``in_spread_wait``) on a quote that followed the previous one within ``hold``
     (``burst``: a sweep, a cancel-replace) is often gone before an order could reach
     it: it must stand for ``hold`` first. An isolated quote is acted on at once.
+    Neither waits once the far touch nears the budget's ``bound`` since ``arrival``
+    (``core.patience.budget_urgent``): the order goes (GO, with the reason) while the
+    budget still allows a cross.
     """
     worth = rule.worth_waiting(quote.ask - quote.bid, quote.mid)
     if not params.routed_better:
@@ -122,15 +129,19 @@ def entry_plan(
         # the ladder would have done without a slice (if that price is gone, the
         # attempt's timeout leads back to the wait).
         return EntryPlan(Entry.CROSS_OFF, worth)
+    urgent = budget_urgent(params.patience, side, quote, arrival, bound)
+    go = EntryPlan(Entry.GO, worth, reason="" if urgent is None else f"not waiting: {urgent}")
     if worth and in_spread_wait and wait_until is not None and now < wait_until:
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
-        return EntryPlan(Entry.WAIT, worth, wait_until)
+        return go if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
     decision = _timing(params, market, worth, now, waited_since)
     if decision.action is TimingAction.REFUSE:
         return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
     if decision.action is TimingAction.WAIT_FOR_OPEN:
         return EntryPlan(Entry.WAIT_FOR_OPEN, worth, decision.until or now, decision.reason)
+    if urgent:
+        return go
     if decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now:
         return EntryPlan(Entry.WAIT, worth, decision.until, decision.reason)
     if in_spread_wait and not worth and params.hold > timedelta(0):
@@ -140,7 +151,7 @@ def entry_plan(
             if wait_until is not None:
                 wake = min(wake, wait_until)
             return EntryPlan(Entry.HOLD, worth, wake, holding_since=since)
-    return EntryPlan(Entry.GO, worth)
+    return go
 
 
 def worth_waiting_again(
@@ -150,8 +161,13 @@ def worth_waiting_again(
     quote: Quote,
     now: datetime,
     waited_since: datetime | None,
+    *,
+    side: Side,
+    arrival: Quote,
+    bound: Decimal,
 ) -> bool:
-    """After an attempt timed out: would step 1 wait now (wide spread, wait budget left)?
+    """After an attempt timed out: would step 1 wait now (wide spread, wait budget left,
+    and the far touch not near the budget's ``bound``: ``core.patience.budget_urgent``)?
 
     A marketable limit sent the moment the spread came in often arrives after the
     quote that made it worth sending has gone. Re-pegging then means crossing the
@@ -164,6 +180,8 @@ def worth_waiting_again(
     if not rule.worth_waiting(quote.ask - quote.bid, quote.mid):
         return False
     if market[1] is None:
+        return False
+    if budget_urgent(params.patience, side, quote, arrival, bound):
         return False
     decision = _timing(params, market, True, now, waited_since)
     return (

@@ -159,14 +159,21 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         burst=d.burst,
         wait_until=d.wait_until,
         cross_quote=crossing_off,
+        side=d.parent.side,
+        arrival=d.arrival,
+        bound=d.budget_bound,
     )
     action = plan.action
     if action is Entry.GO:
         d.holding_since = None
+        urgent = bool(plan.reason)  # the budget's urgency cut a wait short
+        if urgent:
+            d.notes.append(plan.reason)
+        came_in = None if plan.worth_waiting else quote
         if resting:
-            return end_wait_with_slice(d, None if plan.worth_waiting else quote, quote, now)
+            return end_wait_with_slice(d, came_in, quote, now, urgent=urgent)
         if d.wait_started is not None:
-            _wait_note(d, quote, now, came_in=not plan.worth_waiting)
+            _wait_note(d, quote, now, came_in=came_in is not None, urgent=urgent)
         elif not d.children and params.entry == "aggressive":
             patient = rest_plan(
                 params.patience,
@@ -235,10 +242,14 @@ def _lost_quote(d: LadderData, now: datetime) -> list[Action]:
     return arm(d, now + d.params.quote_timeout)
 
 
-def _wait_note(d: LadderData, quote: Quote, now: datetime, *, came_in: bool) -> None:
+def _wait_note(
+    d: LadderData, quote: Quote, now: datetime, *, came_in: bool, urgent: bool = False
+) -> None:
     assert d.wait_started is not None
     a = spread_view(d.params, quote)
     why = "spread came in" if came_in else "wait limit reached"
+    if urgent:
+        why = "the far touch neared the budget's bound"
     d.notes.append(
         f"waited {(now - d.wait_started).total_seconds():.1f} s for the spread: {why} "
         f"({a.cents}c, {a.bps:.1f} bps, {a.effective_class}); executing"
@@ -267,10 +278,11 @@ def rest_slice(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
 
 
 def end_wait_with_slice(
-    d: LadderData, came_in: Quote | None, quote: Quote, now: datetime
+    d: LadderData, came_in: Quote | None, quote: Quote, now: datetime, *, urgent: bool = False
 ) -> list[Action]:
     """The wait is over (``came_in``: the quote that ended it; None: its limit was
-    reached): cancel the slice and cross with the rest of the order.
+    reached, or ``urgent``: the budget's bound neared): cancel the slice and cross with
+    the rest of the order.
 
     The part that did not rest crosses at once, in the same step as the cancel:
     waiting for the cancel's round trip first would give the spread that came in
@@ -290,7 +302,7 @@ def end_wait_with_slice(
         f"{rest.attempt.qty} filled) and crossing with the other {d.unallocated_qty}"
     )
     crossing = came_in or quote
-    _wait_note(d, crossing, now, came_in=came_in is not None)
+    _wait_note(d, crossing, now, came_in=came_in is not None, urgent=urgent)
     order = send(d, first_kind(d.params), crossing, now, state=S.WORKING_REST_CANCEL)
     return [cancel(d, rest), *order]
 
