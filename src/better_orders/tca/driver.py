@@ -367,6 +367,7 @@ class _Run:
                     self.exchange.queue_ahead(coid),
                 )
                 hit = hit if filled is None else filled
+            hit = self._or_urgent(hit, start, stop)
         elif state in _WORKING:
             coid = ladder.live_child
             if coid is None:
@@ -391,6 +392,7 @@ class _Run:
                     self.params.patience.max_lean,
                 )
                 hit = hit if ender is None else ender
+                hit = self._or_urgent(hit, start, stop)
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
                 return
