@@ -42,6 +42,7 @@ NON_CONFIG_ENV_VARS = frozenset(
     {
         CONFIG_ENV_VAR,
         DB_ENV_VAR,
+        "BETTER_ORDERS_CACHE",
         "BETTER_ORDERS_DATA",
         "BETTER_ORDERS_KILL_SWITCH",
         "BETTER_ORDERS_LOG_LEVEL",

@@ -6,7 +6,7 @@ cache folder, under a key naming the installed ``exchange_calendars`` (its
 distribution's folder, version included) and the calendar window, so an upgrade or
 another window builds them again. Anything unreadable is built again and
 rewritten; a folder that cannot be written only means building them every time.
-``BETTER_ORDERS_CACHE`` names another folder (``off``: keep nothing).
+The folder is ``user_cache.cache_folder()``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from pathlib import Path
 
 from better_orders.core import xnys
 from better_orders.core.xnys import SessionRow
+from better_orders.data.user_cache import cache_folder
 
-CACHE_ENV_VAR = "BETTER_ORDERS_CACHE"
 #: Bumped when the rows' meaning or layout changes.
 _FORMAT = 1
 
@@ -44,18 +44,6 @@ def keep(compute: Callable[[], list[SessionRow]]) -> list[SessionRow]:
     rows = compute()
     _write(path, key, rows)
     return rows
-
-
-def cache_folder() -> Path | None:
-    """Where the cache lives (None: ``BETTER_ORDERS_CACHE=off``)."""
-    named = os.environ.get(CACHE_ENV_VAR, "")
-    if named.lower() == "off":
-        return None
-    if named:
-        return Path(named).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("better-orders"))
 
 
 def _key() -> str | None:

@@ -1,0 +1,120 @@
+"""Parsed quote files, kept on disk between runs as numpy arrays.
+
+Reading a day of quotes from gzip CSV (and importing pyarrow to do it) costs a few
+tenths of a second in every process; loading the arrays it gave costs milliseconds.
+Once ``enable``d (the command line does, as it does for ``calendar_cache``),
+``keep`` stores what a reader returned for a CSV file in the user cache folder
+(``user_cache``) as an uncompressed ``.npz``, under a key naming the file (its
+resolved path, size and modification time in nanoseconds), the symbol it was read
+under and this format, so an edited or replaced file is read again. Only readings
+that succeeded are kept; anything unreadable is read again and rewritten, and a
+folder that cannot be written only means reading the file every time. At most
+``MAX_ENTRIES`` files are kept, the least recently used going first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from better_orders.data.user_cache import cache_folder
+
+#: Bumped when the arrays' meaning or layout changes.
+_FORMAT = 1
+#: Quote files kept at most (a day of quotes is a few to a few tens of megabytes).
+MAX_ENTRIES = 32
+_SUBFOLDER = "quotes"
+_KEY = "_key"
+_SYMBOL = "_symbol"
+
+#: ``files.read_quote_file``'s result: ``symbol`` (a str) and the arrays.
+Columns = dict[str, Any]
+
+_enabled = False
+
+
+def enable(on: bool = True) -> None:
+    """Keep parsed quote files from now on (``on``), or stop keeping them."""
+    global _enabled
+    _enabled = on
+
+
+def keep(file: Path, symbol: str | None, read: Callable[[], Columns]) -> Columns:
+    """``read()``'s columns for ``file`` read under ``symbol``: from the cache when its key
+    matches, else read, then kept (module docstring)."""
+    found = entry(file, symbol) if _enabled else None
+    if found is None:
+        return read()
+    path, key = found
+    kept = _load(path, key)
+    if kept is not None:
+        return kept
+    columns = read()
+    _store(path, key, columns)
+    return columns
+
+
+def entry(file: Path, symbol: str | None) -> tuple[Path, str] | None:
+    """Where ``file``'s columns are kept and the key they are kept under (None: nowhere)."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+    try:
+        stat = file.stat()
+        resolved = file.resolve()
+    except OSError:
+        return None
+    key = f"{_FORMAT}|{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{symbol or ''}"
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return folder / _SUBFOLDER / f"{name}.npz", key
+
+
+def _load(path: Path, key: str) -> Columns | None:
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as kept:
+            if str(kept[_KEY]) != key:
+                return None
+            columns: Columns = {n: kept[n] for n in kept.files if n not in (_KEY, _SYMBOL)}
+            columns["symbol"] = str(kept[_SYMBOL])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    with contextlib.suppress(OSError):
+        os.utime(path)  # recently used: pruned last
+    return columns
+
+
+def _store(path: Path, key: str, columns: Columns) -> None:
+    """Write atomically (a reader never sees half a file); failures are not errors."""
+    import numpy as np
+
+    arrays = {n: v for n, v in columns.items() if n != "symbol"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".quotes-", suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            np.savez(out, **arrays, _key=np.array(key), _symbol=np.array(columns["symbol"]))
+        os.replace(temp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        return
+    _prune(path.parent)
+
+
+def _prune(folder: Path) -> None:
+    """Remove the least recently used entries beyond ``MAX_ENTRIES``."""
+    with contextlib.suppress(OSError):
+        kept = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+        for old in kept[: max(0, len(kept) - MAX_ENTRIES)]:
+            old.unlink()
