@@ -175,6 +175,7 @@ class _Run:
         self.ladder = ladder
         self.exchange = exchange
         self.source = source
+        self.rows = len(source)
         self.params = params
         self.now = decision
         self.timer: datetime | None = None
@@ -326,7 +327,7 @@ class _Run:
         start = source.cursor
         if start < self.search_from:
             return
-        n = len(source)
+        n = self.rows
         state = ladder.state
         if start + 1 >= n or state not in _SEARCHED or not self.venue_quiet():
             return
