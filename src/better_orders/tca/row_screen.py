@@ -214,7 +214,6 @@ class RowScreen:
 
         return first_hit(start, stop, could_fill)
 
-
     def fills_at(self, row: int, side: Side, limit: Decimal, ahead: Decimal | None) -> bool:
         """Whether ``first_fill`` would flag ``row`` itself: the same test on one row, read
         without numpy (a search that would stop at its first row costs more than the row)."""
