@@ -353,8 +353,9 @@ class SimExchange:
     def _process(self, until: datetime) -> None:
         timeline, outbox = self._timeline, self._outbox
         next_row_time, pop_row = self._next_row_time, self._pop_row
+        # Only taking a row moves the book: what happens at the venue in between cannot.
+        quote_time = next_row_time()
         while True:
-            quote_time = next_row_time()
             if timeline and (quote_time is None or timeline[0][0] < quote_time):
                 if timeline[0][0] > until:
                     return
@@ -373,6 +374,7 @@ class SimExchange:
                     self._on_cancel_arrival(payload, when)
             elif quote_time is not None and quote_time <= until:
                 self._on_market(*pop_row())
+                quote_time = next_row_time()
             else:
                 return
 

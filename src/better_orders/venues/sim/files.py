@@ -59,7 +59,9 @@ class QuoteFileError(InvalidInputError):
 
 def to_ns(ts: datetime) -> int:
     """Nanoseconds since the epoch for an aware datetime (exact, integer arithmetic)."""
-    return ((require_aware(ts, "time") - EPOCH) // _ONE_US) * 1000
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        require_aware(ts, "time")  # raises, naming the time
+    return ((ts - EPOCH) // _ONE_US) * 1000
 
 
 def from_ns(ns: int) -> datetime:
