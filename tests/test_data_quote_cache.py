@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.data import quote_cache
 from better_orders.data.user_cache import CACHE_ENV_VAR
 from better_orders.venues.sim.files import read_quote_file
@@ -99,3 +101,10 @@ def test_at_most_max_entries(cache: Path, tmp_path: Path, monkeypatch: pytest.Mo
     for n in range(4):
         read_quote_file(_write(tmp_path / f"q{n}.csv.gz", ROWS), symbol=None)
     assert len(list((cache / "quotes").glob("*.npz"))) == 2
+
+
+def test_the_cache_and_dataset_variables_are_not_settings() -> None:
+    """``BETTER_ORDERS_CACHE`` and ``BETTER_ORDERS_DATASET`` are read where they are used:
+    the configuration does not refuse them as unknown settings."""
+    env = {CACHE_ENV_VAR: "off", "BETTER_ORDERS_DATASET": "/tmp/dataset"}
+    assert load_config(env=env).config == BetterOrdersConfig()
