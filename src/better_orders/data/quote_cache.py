@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from better_orders.data.user_cache import cache_folder
+from better_orders.data.user_cache import cache_folder, kept
 
 #: Bumped when the arrays' meaning or layout changes.
 _FORMAT = 1
@@ -52,12 +51,7 @@ def keep(file: Path, symbol: str | None, read: Callable[[], Columns]) -> Columns
     if found is None:
         return read()
     path, key = found
-    kept = _load(path, key)
-    if kept is not None:
-        return kept
-    columns = read()
-    _store(path, key, columns)
-    return columns
+    return kept(path, lambda p: _load(p, key), read, _saver(path.parent, key))
 
 
 def entry(file: Path, symbol: str | None) -> tuple[Path, str] | None:
@@ -79,11 +73,11 @@ def _load(path: Path, key: str) -> Columns | None:
     import numpy as np
 
     try:
-        with np.load(path, allow_pickle=False) as kept:
-            if str(kept[_KEY]) != key:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored[_KEY]) != key:
                 return None
-            columns: Columns = {n: kept[n] for n in kept.files if n not in (_KEY, _SYMBOL)}
-            columns["symbol"] = str(kept[_SYMBOL])
+            columns: Columns = {n: stored[n] for n in stored.files if n not in (_KEY, _SYMBOL)}
+            columns["symbol"] = str(stored[_SYMBOL])
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     with contextlib.suppress(OSError):
@@ -91,30 +85,22 @@ def _load(path: Path, key: str) -> Columns | None:
     return columns
 
 
-def _store(path: Path, key: str, columns: Columns) -> None:
-    """Write atomically (a reader never sees half a file); failures are not errors."""
-    import numpy as np
+def _saver(folder: Path, key: str) -> Callable[[BinaryIO, Columns], None]:
+    def save(out: BinaryIO, columns: Columns) -> None:
+        import numpy as np
 
-    arrays = {n: v for n, v in columns.items() if n != "symbol"}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".quotes-", suffix=".npz")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as out:
-            np.savez(out, **arrays, _key=np.array(key), _symbol=np.array(columns["symbol"]))
-        os.replace(temp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        return
-    _prune(path.parent)
+        _prune(folder, MAX_ENTRIES - 1)  # room for this one
+        arrays = {n: v for n, v in columns.items() if n != "symbol"}
+        np.savez(out, **arrays, _key=np.array(key), _symbol=np.array(columns["symbol"]))
+
+    return save
 
 
-def _prune(folder: Path) -> None:
-    """Remove the least recently used entries beyond ``MAX_ENTRIES``."""
+def _prune(folder: Path, keep: int) -> None:
+    """Remove the least recently used entries beyond ``keep`` (files being written, named
+    with a leading dot, are not entries)."""
     with contextlib.suppress(OSError):
-        kept = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
-        for old in kept[: max(0, len(kept) - MAX_ENTRIES)]:
+        entries = [p for p in folder.glob("*.npz") if not p.name.startswith(".")]
+        entries.sort(key=lambda p: p.stat().st_mtime_ns)
+        for old in entries[: max(0, len(entries) - keep)]:
             old.unlink()
