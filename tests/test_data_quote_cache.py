@@ -108,3 +108,14 @@ def test_the_cache_and_dataset_variables_are_not_settings() -> None:
     the configuration does not refuse them as unknown settings."""
     env = {CACHE_ENV_VAR: "off", "BETTER_ORDERS_DATASET": "/tmp/dataset"}
     assert load_config(env=env).config == BetterOrdersConfig()
+
+
+def test_at_most_max_bytes(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    file = _write(tmp_path / "q0.csv.gz", ROWS)
+    read_quote_file(file, symbol=None)
+    found = quote_cache.entry(file, None)
+    assert found is not None
+    monkeypatch.setattr(quote_cache, "MAX_BYTES", found[0].stat().st_size)  # room for one
+    for n in range(1, 3):
+        read_quote_file(_write(tmp_path / f"q{n}.csv.gz", ROWS), symbol=None)
+    assert len(list((cache / "quotes").glob("*.npz"))) == 1

@@ -9,7 +9,7 @@ resolved path, size and modification time in nanoseconds), the symbol it was rea
 under and this format, so an edited or replaced file is read again. Only readings
 that succeeded are kept; anything unreadable is read again and rewritten, and a
 folder that cannot be written only means reading the file every time. At most
-``MAX_ENTRIES`` files are kept, the least recently used going first.
+``MAX_ENTRIES`` files and ``MAX_BYTES`` are kept, the least recently used going first.
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ from better_orders.data.user_cache import cache_folder, kept
 
 #: Bumped when the arrays' meaning or layout changes.
 _FORMAT = 1
-#: Quote files kept at most (a day of quotes is a few to a few tens of megabytes).
+#: Quote files kept at most, and their bytes at most (a day of quotes takes about 65
+#: bytes a row: a few to a few tens of megabytes).
 MAX_ENTRIES = 32
+MAX_BYTES = 1 << 30
 _SUBFOLDER = "quotes"
 _KEY = "_key"
 _SYMBOL = "_symbol"
@@ -89,18 +91,22 @@ def _saver(folder: Path, key: str) -> Callable[[BinaryIO, Columns], None]:
     def save(out: BinaryIO, columns: Columns) -> None:
         import numpy as np
 
-        _prune(folder, MAX_ENTRIES - 1)  # room for this one
         arrays = {n: v for n, v in columns.items() if n != "symbol"}
+        _prune(folder, MAX_ENTRIES - 1, MAX_BYTES - sum(a.nbytes for a in arrays.values()))
         np.savez(out, **arrays, _key=np.array(key), _symbol=np.array(columns["symbol"]))
 
     return save
 
 
-def _prune(folder: Path, keep: int) -> None:
-    """Remove the least recently used entries beyond ``keep`` (files being written, named
-    with a leading dot, are not entries)."""
+def _prune(folder: Path, entries: int, size: int) -> None:
+    """Remove the least recently used entries until at most ``entries`` of at most ``size``
+    bytes are left (files being written, named with a leading dot, are not entries)."""
     with contextlib.suppress(OSError):
-        entries = [p for p in folder.glob("*.npz") if not p.name.startswith(".")]
-        entries.sort(key=lambda p: p.stat().st_mtime_ns)
-        for old in entries[: max(0, len(entries) - keep)]:
-            old.unlink()
+        found = [(p.stat(), p) for p in folder.glob("*.npz") if not p.name.startswith(".")]
+        found.sort(key=lambda entry: entry[0].st_mtime_ns)
+        left, total = len(found), sum(stat.st_size for stat, _ in found)
+        for stat, path in found:
+            if left <= entries and total <= size:
+                break
+            path.unlink()
+            left, total = left - 1, total - stat.st_size
