@@ -12,7 +12,6 @@ import importlib
 import pkgutil
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Annotated, NoReturn
 
 import typer
@@ -22,6 +21,7 @@ from better_orders.cli.common import console, print_error
 from better_orders.cli.extras import MissingExtraError
 from better_orders.cli.help_format import Group
 from better_orders.core.errors import BetterOrdersError
+from better_orders.data import calendar_cache, quote_cache
 
 DISTRIBUTION = "better-orders"
 
@@ -37,6 +37,8 @@ app = typer.Typer(
 
 def version() -> str:
     """The installed distribution's version (the package's own when run from a source tree)."""
+    from importlib import metadata  # slow to import (email, zipfile...): only for --version
+
     try:
         return metadata.version(DISTRIBUTION)
     except metadata.PackageNotFoundError:
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
     missing argument) with typer's 2, and Ctrl-C with 130 (``exit_codes``).
     """
     args = sys.argv[1:] if argv is None else argv
+    calendar_cache.install()
+    quote_cache.enable()
     try:
         try:
             register_commands(args)

@@ -36,7 +36,6 @@ import typer
 from better_orders.cli.common import ConfigOption, SimProfileOption, console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
-from better_orders.cli.tca_journal import journal_tca
 from better_orders.cli.tca_options import (
     EveryOption,
     FromOption,
@@ -78,7 +77,6 @@ from better_orders.tca.evaluate import TcaResult, run_tca
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import DEFAULT_POLICIES, available_policies, select_policies
 from better_orders.tca.pooled import ALL_DAYS
-from better_orders.tca.report import write_html, write_pngs
 
 _EVALUATE = "run"
 _T = TypeVar("_T")
@@ -224,6 +222,8 @@ def tca(
         dbs = more_quotes or []
         if len(dbs) > 1:
             raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
+        from better_orders.cli.tca_journal import journal_tca  # the journal's, on demand
+
         journal_tca(
             dbs[0] if dbs else None,
             load_config(config).config,
@@ -301,12 +301,15 @@ def tca(
             task = bar.add_task("tca", total=parents)
             result = run(lambda n: bar.advance(task, n))
 
-    html_path = (
-        _written(lambda: write_html(result, report), "--report", report)
-        if report is not None
-        else None
-    )
-    pngs = _written(lambda: write_pngs(result, png), "--png", png) if png is not None else []
+    html_path: Path | None = None
+    pngs: list[Path] = []
+    if report is not None or png is not None:
+        from better_orders.tca.report import write_html, write_pngs  # charts, on demand
+
+        if report is not None:
+            html_path = _written(lambda: write_html(result, report), "--report", report)
+        if png is not None:
+            pngs = _written(lambda: write_pngs(result, png), "--png", png)
     if json_out:
         print_json(_as_json(result, summary_only, html_path, pngs))
         return

@@ -13,7 +13,7 @@ other days (among those completing >= ``--min-completion`` within the window, wi
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -56,8 +56,9 @@ from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
 from better_orders.tca.policies import available_policies, select_policies
 from better_orders.tca.regime import Regime
 from better_orders.tca.report import fmt, interval, pct
-from better_orders.tca.tune import TuneResult, run_tune
-from better_orders.tca.tune_space import parse_param, search_space
+
+if TYPE_CHECKING:
+    from better_orders.tca.tune import TuneResult
 
 OBJECTIVE = (
     "pooled ratio to market: sum of the candidate's shortfall / sum of the market order's "
@@ -131,6 +132,10 @@ def tune(
     json_out: JsonOption = False,
 ) -> None:
     """Search policy parameters; score each by leave-one-symbol-day-out cross-validation."""
+    # Imported here: registering the command for ``tca`` need not load the search.
+    from better_orders.tca.tune import run_tune
+    from better_orders.tca.tune_space import parse_param, search_space
+
     params = [parse_param(p) for p in param or []]
     if not 0 < min_completion <= 1:
         raise InvalidInputError(f"--min-completion must be in (0, 1], got {min_completion}")

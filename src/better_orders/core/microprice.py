@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from better_orders.core.model import Quote, Side
+from better_orders.core.model import ZERO, Quote, Side
 
 
 def _sizes(quote: Quote) -> tuple[Decimal, Decimal] | None:
     bid, ask = quote.bid_size, quote.ask_size
-    if not (bid.is_finite() and ask.is_finite()) or bid < 0 or ask < 0 or bid + ask <= 0:
+    if not (bid.is_finite() and ask.is_finite()) or bid < ZERO or ask < ZERO or bid + ask <= ZERO:
         return None
     return bid, ask
 

@@ -24,6 +24,9 @@ QTY_QUANTUM = Decimal(1).scaleb(-QTY_DECIMALS)
 #: Whole digits a quantity may have: with its 9 decimals it must fit Decimal's 28 digits.
 QTY_MAX_DIGITS = 28 - QTY_DECIMALS
 ZERO = Decimal(0)
+#: ``Decimal`` operands rather than ints: the same results (an int is converted exactly),
+#: without converting it on every call.
+TWO = Decimal(2)
 
 
 class Side(StrEnum):
@@ -97,11 +100,21 @@ def floor_qty(qty: Decimal) -> Decimal:
     return qty.quantize(QTY_QUANTUM, rounding="ROUND_DOWN")
 
 
+#: Spellings already checked, and their normal form (a replay checks the same few symbols
+#: for every order and quote source it makes).
+_SYMBOLS: dict[str, str] = {}
+
+
 def normalize_symbol(value: str) -> str:
     """Upper-case ticker; letters, digits, '.', '/' and '-' only."""
+    known = _SYMBOLS.get(value) if type(value) is str else None
+    if known is not None:
+        return known
     text = str(value).strip().upper()
     if not text or len(text) > 12 or not all(c.isalnum() or c in "./-" for c in text):
         raise InvalidInputError(f"invalid symbol {value!r}")
+    if type(value) is str and len(_SYMBOLS) < 10_000:
+        _SYMBOLS[value] = text
     return text
 
 
@@ -118,7 +131,7 @@ class Quote:
 
     @property
     def mid(self) -> Decimal:
-        return (self.bid + self.ask) / 2
+        return (self.bid + self.ask) / TWO
 
     @property
     def spread(self) -> Decimal:
@@ -164,10 +177,11 @@ class OrderStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         """No further fills are expected (though a venue may still report a late one)."""
-        return self in _TERMINAL
+        return self in TERMINAL_STATUSES
 
 
-_TERMINAL = frozenset(
+#: ``OrderStatus.is_terminal``, for loops that test many orders.
+TERMINAL_STATUSES = frozenset(
     {
         OrderStatus.FILLED,
         OrderStatus.CANCELED,

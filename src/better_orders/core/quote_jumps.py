@@ -26,7 +26,7 @@ Pure: plain values in, a verdict out; nothing here reads a clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from better_orders.core.model import Quote
@@ -48,7 +48,10 @@ class JumpRule:
 
     def limit(self, reference: Quote) -> Decimal:
         """The largest move of the mid from ``reference`` that is not a jump, in dollars."""
-        mid = reference.mid
+        return self.limit_at(reference, reference.mid)
+
+    def limit_at(self, reference: Quote, mid: Decimal) -> Decimal:
+        """``limit(reference)``, ``mid`` being ``reference``'s mid."""
         return max(mid * self.min_bps / _BPS, (reference.ask - reference.bid) * self.spreads)
 
     def jumped(self, reference: Quote, quote: Quote) -> bool:
@@ -78,10 +81,29 @@ class JumpWatch:
     reference: Quote | None = None
     suspect: Quote | None = None
     confirmations: int = 0
+    #: ``reference`` as last measured (its mid, and its limit once asked for): a watch
+    #: compares every quote with the same reference until it moves on.
+    _measured: Quote | None = field(default=None, repr=False, compare=False)
+    _mid: Decimal = field(default=Decimal(0), repr=False, compare=False)
+    _limit: Decimal | None = field(default=None, repr=False, compare=False)
 
     @property
     def holding(self) -> bool:
         return self.suspect is not None
+
+    def _jumped(self, reference: Quote, quote: Quote, mid: Decimal) -> bool:
+        """``rule.jumped(reference, quote)``, ``mid`` being ``quote``'s."""
+        if self._measured is not reference:
+            self._measured, self._mid, self._limit = reference, reference.mid, None
+        limit = self._limit
+        if limit is None:
+            limit = self._limit = self.rule.limit_at(reference, self._mid)
+        return abs(mid - self._mid) > limit
+
+    def _accept(self, quote: Quote, mid: Decimal) -> None:
+        """``quote`` (whose mid is ``mid``) is the reference from now on."""
+        self.reference = self._measured = quote
+        self._mid, self._limit = mid, None
 
     def see(self, quote: Quote) -> JumpNews:
         """Take ``quote`` (already past ``core.sanity``'s price checks)."""
@@ -92,10 +114,11 @@ class JumpWatch:
             return QUIET
         suspect = self.suspect
         if suspect is None:
-            if rule.jumped(reference, quote):
+            mid = quote.mid
+            if self._jumped(reference, quote, mid):
                 self.suspect, self.confirmations = quote, 0
                 return JumpNews(held=True, moved_bps=_moved_bps(reference, quote))
-            self.reference = quote
+            self._accept(quote, mid)
             return QUIET
         if not rule.jumped(reference, quote):
             self.reference, self.suspect = quote, None  # back near the reference: a spike

@@ -48,13 +48,14 @@ def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Deci
     """
     if not price.is_finite() or price <= 0:
         raise InvalidInputError(f"price must be positive and finite, got {price}")
-    mode = _MODES[Rounding(rounding)]
+    direction = rounding if type(rounding) is Rounding else Rounding(rounding)
+    mode = _MODES[direction]
     rounded = price.quantize(tick_size(price), rounding=mode)
     if rounded >= ONE_DOLLAR:
         # A sub-dollar price rounded onto 1.00 or above is spelt on the penny grid.
         rounded = rounded.quantize(PENNY, rounding=mode)
     if rounded <= 0:
-        if Rounding(rounding) is Rounding.DOWN:
+        if direction is Rounding.DOWN:
             raise InvalidInputError(
                 f"no tick at or below {price}: the smallest price is {SUBPENNY}"
             )

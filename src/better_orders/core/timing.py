@@ -21,16 +21,15 @@ A trading day in New York time (usual 09:30 open, 16:00 close)::
     close       after_hours
     20:00       closed
 
-``bisect`` over those six boundaries gives the phase of an instant; sessions and
-their boundaries are computed once for the whole calendar window, so a phase
-look-up per quote costs a dict access and a binary search.
+``bisect`` over those six boundaries gives the phase of an instant; a day's session
+and boundaries are computed once, when first asked for, so a phase look-up per
+quote costs a dict access and a binary search.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import warnings
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
@@ -39,21 +38,23 @@ from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from better_orders.core.errors import InvalidInputError, MarketClosedError
+from better_orders.core.xnys import (
+    CALENDAR_END,
+    CALENDAR_START,
+    SessionRow,
+    from_micros,
+    session_rows,
+    to_micros,
+)
 
 UTC = dt.UTC
 NEW_YORK = ZoneInfo("America/New_York")
 
-#: The calendar window. exchange_calendars' default ends late next year; an explicit
-#: window keeps results stable and lets historical quote files (2005 on) be replayed.
-CALENDAR_START = dt.date(2005, 1, 1)
-CALENDAR_END = dt.date(2035, 12, 31)
 
 OPENING_WINDOW = dt.timedelta(minutes=2)
 EARLY_WINDOW_END = dt.timedelta(minutes=5)
 PRE_MARKET_START = dt.time(4, 0)
 AFTER_HOURS_END = dt.time(20, 0)
-
-_PANDAS_TZ_VALUES_WARNING = r".*returning an ndarray that drops timezone information"
 
 
 class MarketPhase(StrEnum):
@@ -196,11 +197,38 @@ class PhaseInfo:
         return self.next_open.astimezone(NEW_YORK)
 
 
-@dataclass(frozen=True, slots=True)
 class _Tables:
-    sessions: dict[dt.date, Session]
-    boundaries: dict[dt.date, tuple[dt.datetime, ...]]
-    opens: list[dt.datetime]
+    """The calendar's sessions by day, from ``xnys.session_rows``, each made when first
+    asked for (a command asks for a few of the window's 7,800 days)."""
+
+    def __init__(self, rows: list[SessionRow]) -> None:
+        self._rows = {row[0]: row for row in rows}
+        self._days: dict[dt.date, tuple[Session, tuple[dt.datetime, ...]] | None] = {}
+        self.opens = sorted(row[1] for row in rows)
+
+    def day(self, day: dt.date) -> tuple[Session, tuple[dt.datetime, ...]] | None:
+        """``day``'s session and its six phase boundaries (module docstring); None: closed."""
+        if day in self._days:
+            return self._days[day]
+        row = self._rows.get(day.toordinal())
+        found = None
+        if row is not None:
+            session = Session(
+                date=day, open=from_micros(row[1]), close=from_micros(row[2]), early_close=row[3]
+            )
+            found = (
+                session,
+                (
+                    _wall_clock_utc(day, PRE_MARKET_START),
+                    session.open,
+                    session.opening_end,
+                    session.early_end,
+                    session.close,
+                    _wall_clock_utc(day, AFTER_HOURS_END),
+                ),
+            )
+        self._days[day] = found
+        return found
 
 
 def _wall_clock_utc(day: dt.date, at: dt.time) -> dt.datetime:
@@ -209,41 +237,8 @@ def _wall_clock_utc(day: dt.date, at: dt.time) -> dt.datetime:
 
 @cache
 def _xnys_tables() -> _Tables:
-    """Build the XNYS calendar once and flatten it to plain Python values."""
-    import exchange_calendars as xcals  # pandas-heavy: imported on first use only
-
-    with warnings.catch_warnings():
-        # exchange_calendars 4.13 reads tz-aware Series.values, which pandas 3 deprecates;
-        # the values it gets are still correct UTC instants.
-        warnings.filterwarnings("ignore", _PANDAS_TZ_VALUES_WARNING, DeprecationWarning)
-        calendar = xcals.get_calendar(
-            "XNYS", start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat()
-        )
-    schedule = calendar.schedule
-    early = {ts.date() for ts in calendar.early_closes}
-    sessions: dict[dt.date, Session] = {}
-    boundaries: dict[dt.date, tuple[dt.datetime, ...]] = {}
-    for label, open_ts, close_ts in zip(
-        schedule.index, schedule["open"], schedule["close"], strict=True
-    ):
-        day = label.date()
-        session = Session(
-            date=day,
-            open=open_ts.to_pydatetime().astimezone(UTC),
-            close=close_ts.to_pydatetime().astimezone(UTC),
-            early_close=day in early,
-        )
-        sessions[day] = session
-        boundaries[day] = (
-            _wall_clock_utc(day, PRE_MARKET_START),
-            session.open,
-            session.opening_end,
-            session.early_end,
-            session.close,
-            _wall_clock_utc(day, AFTER_HOURS_END),
-        )
-    opens = sorted(s.open for s in sessions.values())
-    return _Tables(sessions=sessions, boundaries=boundaries, opens=opens)
+    """The XNYS calendar, built once (``core.xnys``)."""
+    return _Tables(session_rows())
 
 
 class MarketCalendar:
@@ -255,6 +250,10 @@ class MarketCalendar:
 
     def __init__(self) -> None:
         self._tables = _xnys_tables()
+        #: The New York day last asked about: (its start, its end (UTC), the day).
+        self._span: tuple[dt.datetime, dt.datetime, dt.date] | None = None
+        #: The phase last asked about: (from, until, phase).
+        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase] | None = None
 
     # -- days ---------------------------------------------------------------------------
 
@@ -269,7 +268,8 @@ class MarketCalendar:
                 f"date {day.isoformat()} is outside the exchange calendar "
                 f"({CALENDAR_START.isoformat()} to {CALENDAR_END.isoformat()})"
             )
-        return self._tables.sessions.get(day)
+        found = self._tables.day(day)
+        return None if found is None else found[0]
 
     def is_trading_day(self, day: dt.date) -> bool:
         return self.session_for(day) is not None
@@ -283,15 +283,46 @@ class MarketCalendar:
     def session_at(self, instant: dt.datetime) -> Session | None:
         """The session of the New York calendar day containing ``instant`` (at any hour)."""
         _require_aware(instant, "time")
-        return self.session_for(instant.astimezone(NEW_YORK).date())
+        return self.session_for(self._new_york_day(instant))
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
         _require_aware(instant, "time")
-        day = instant.astimezone(NEW_YORK).date()
+        # The phase holds from one boundary to the next: the last span asked about is kept.
+        kept = self._phase
+        if kept is not None and kept[0] <= instant < kept[1]:
+            return kept[2]
+        day = self._new_york_day(instant)
+        span = self._span
+        assert span is not None
         if self.session_for(day) is None:
+            self._phase = (span[0], span[1], MarketPhase.CLOSED)
             return MarketPhase.CLOSED
-        slot = bisect_right(self._tables.boundaries[day], instant.astimezone(UTC))
-        return _PHASE_BY_SLOT[slot]
+        found = self._tables.day(day)
+        assert found is not None
+        bounds = found[1]
+        slot = bisect_right(bounds, instant.astimezone(UTC))
+        phase = _PHASE_BY_SLOT[slot]
+        self._phase = (
+            bounds[slot - 1] if slot > 0 else span[0],
+            bounds[slot] if slot < len(bounds) else span[1],
+            phase,
+        )
+        return phase
+
+    def _new_york_day(self, instant: dt.datetime) -> dt.date:
+        """``instant.astimezone(NEW_YORK).date()``, with the last day's UTC span kept: the
+        instants a ladder asks about fall on one day (midnight is never skipped nor
+        repeated by New York's clock changes, which happen at 02:00)."""
+        span = self._span
+        if span is not None and span[0] <= instant < span[1]:
+            return span[2]
+        day = instant.astimezone(NEW_YORK).date()
+        self._span = (
+            _wall_clock_utc(day, dt.time(0)),
+            _wall_clock_utc(day + dt.timedelta(days=1), dt.time(0)),
+            day,
+        )
+        return day
 
     def strategy_at(self, instant: dt.datetime) -> ExecutionStrategy | None:
         return _STRATEGY[self.phase_at(instant)]
@@ -304,13 +335,13 @@ class MarketCalendar:
         """
         _require_aware(instant, "time")
         opens = self._tables.opens
-        index = bisect_left(opens, instant.astimezone(UTC))
+        index = bisect_left(opens, to_micros(instant.astimezone(UTC)))
         if index == len(opens):
             raise InvalidInputError(
                 f"no session open after {format_et(instant)}: the exchange calendar ends "
                 f"{CALENDAR_END.isoformat()}"
             )
-        return opens[index]
+        return from_micros(opens[index])
 
     def require_open(self, instant: dt.datetime) -> None:
         """Raise ``MarketClosedError`` when nothing can trade at ``instant``.
@@ -376,10 +407,19 @@ class TimingDecision:
     reason: str
 
 
+#: Durations already made from seconds (a ladder asks for the same few settings each quote).
+_DURATIONS: dict[float, dt.timedelta] = {}
+
+
 def _check_seconds(value: float, what: str) -> dt.timedelta:
     if isinstance(value, bool) or not math.isfinite(value) or value < 0:
         raise InvalidInputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    return dt.timedelta(seconds=value)
+    found = _DURATIONS.get(value)
+    if found is None:
+        if len(_DURATIONS) >= 256:
+            _DURATIONS.clear()
+        found = _DURATIONS[value] = dt.timedelta(seconds=value)
+    return found
 
 
 def timing_decision(

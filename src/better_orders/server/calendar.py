@@ -19,13 +19,12 @@ from starlette.responses import Response
 
 from better_orders.core.timing import (
     AFTER_HOURS_END,
-    CALENDAR_END,
-    CALENDAR_START,
     NEW_YORK,
     PRE_MARKET_START,
     MarketCalendar,
     Session,
 )
+from better_orders.core.xnys import CALENDAR_END, CALENDAR_START
 from better_orders.server.errors import unprocessable
 from better_orders.server.http import json_response
 from better_orders.server.params import Query

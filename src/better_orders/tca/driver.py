@@ -17,14 +17,14 @@ out a spread it only acts on a quote that ends the wait or that it cannot
 trade on (or that fills the limit it may rest meanwhile), and while its order
 rests quietly at the venue it acts on nothing but updates and its timer (and,
 for a patient rest, a quote that turns the book against it:
-``ReplayDriver.first_rest_ender``; in both, a far touch that nears the budget's
-bound: ``ReplayDriver.first_urgent``). In
+``RowScreen.first_rest_ender``; in both, a far touch that nears the budget's
+bound: ``RowScreen.first_urgent``). In
 those two states the driver searches the replay arrays (numpy, no Python per
 row) for the first row that *could* matter: a quote the spread rule might
 accept or that fails the sanity checks (the pre-screen is deliberately loose;
 the ladder decides), or a quote or a printed execution (or trades-file print,
 ``sim.replay.merge_trades``) that could fill the resting order or move its
-place in the queue at its price (``ReplayDriver.first_fill``, read against the
+place in the queue at its price (``RowScreen.first_fill``, read against the
 venue's ``queue_ahead``: a dropped row must not change it). It skips only
 while nothing of ours is in flight (no submit, cancel or update on its way) and the ladder is
 not holding a spread that just came in. Rows before that row are dropped from
@@ -39,13 +39,10 @@ from __future__ import annotations
 
 import contextlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-
-import numpy as np
-import numpy.typing as npt
 
 from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.ladder import (
@@ -66,6 +63,7 @@ from better_orders.core.ladder import (
     TimerFired,
 )
 from better_orders.core.model import (
+    TERMINAL_STATUSES,
     AttemptKind,
     ExecutionReport,
     OrderRequest,
@@ -73,28 +71,26 @@ from better_orders.core.model import (
     OrderType,
     OrderUpdate,
     Quote,
-    Side,
 )
-from better_orders.core.spread import wait_rule
 from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.tca.jump_screen import JumpScreen
+from better_orders.tca.row_screen import RowScreen
 from better_orders.venues.sim.book import QuoteBook
 from better_orders.venues.sim.exchange import Latency, QuoteEvent, SimExchange
 from better_orders.venues.sim.files import from_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 
-_RESTING = (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED)
+#: Statuses of an order with nothing in flight: it rests, or it ended.
+_SETTLED = TERMINAL_STATUSES | {OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED, OrderStatus.ACCEPTED}
 #: Ladder states in which only a quote that may end the wait (or fill the slice) matters.
 #: A spread being held (SPREAD_HOLD*) is not among them: every quote may release it.
 _WAITS = frozenset({LadderState.SPREAD_WAIT, LadderState.SPREAD_WAIT_RESTING})
 #: Ladder states in which only a fill of the working child (or the timer) matters.
 _WORKING = frozenset({LadderState.WORKING, LadderState.WORKING_REST_CANCEL})
+#: The states in which rows may be skipped (``_Run.skip_quiet_rows``).
+_SEARCHED = _WAITS | _WORKING | {LadderState.WAITING_OPEN}
 #: A finished ladder's live child is cancelled; this long is allowed for the venue to confirm.
 SETTLE_SECONDS = 10.0
-#: Relative slack of the array pre-screen (float) against the ladder's exact Decimal rule.
-_SLACK = 1e-9
-
-BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(slots=True)
@@ -108,11 +104,12 @@ class DecisionOutcome:
     steps: int
 
 
-class ReplayDriver:
+class ReplayDriver(RowScreen):
     """Runs one ladder per call on a fresh ``SimExchange`` over one file's quotes.
 
     The quotes are loaded once; each run gets its own cursor over the same arrays
-    (``ReplayQuotes.starting_at``), so runs are independent and cheap to start.
+    (``ReplayQuotes.starting_at``), so runs are independent and cheap to start. The
+    searches for rows that might matter are ``RowScreen``'s.
     """
 
     def __init__(
@@ -123,30 +120,12 @@ class ReplayDriver:
         latency: Latency = Latency(),
         skip: bool = True,
     ) -> None:
-        self.quotes = quotes
+        super().__init__(quotes)
         self.symbol = quotes.symbol
         self.calendar = calendar or default_calendar()
         self.latency = latency
         self.skip = skip
-        n = len(quotes)
-        bid, ask = quotes.bid_e4, quotes.ask_e4
-        # Rows no order can be priced off (the ladder's sanity check refuses them).
-        self._unusable: BoolArray = (bid <= 0) | (ask <= 0) | (bid >= ask)
-        self._spread_e4 = (ask - bid).astype(np.float64)
-        self._sum_e4 = (ask + bid).astype(np.float64)
         self.jumps = JumpScreen(self._sum_e4, self._spread_e4, self._unusable)
-        if quotes.exec_dir is not None:
-            assert quotes.exec_px_e4 is not None and quotes.exec_sz is not None
-            live = quotes.exec_sz > 0
-            printed = (quotes.exec_dir == 0) & live  # a trades-file print: either side
-            self._exec_buy = ((quotes.exec_dir == 1) & live) | printed  # resting buys executed
-            self._exec_sell = ((quotes.exec_dir == -1) & live) | printed
-            self._exec_px = quotes.exec_px_e4
-            self._print: BoolArray = printed
-        else:
-            self._exec_buy = self._exec_sell = np.zeros(n, dtype=np.bool_)
-            self._exec_px = np.zeros(n, dtype=np.int64)
-            self._print = np.zeros(n, dtype=np.bool_)
 
     # -- one decision ---------------------------------------------------------------------------
 
@@ -179,130 +158,6 @@ class ReplayDriver:
             steps=run.steps,
         )
 
-    # -- array searches -------------------------------------------------------------------------
-
-    def is_print_row(self, row: int) -> bool:
-        """Whether ``row`` was merged in from a trades file (it repeats the book in force)."""
-        return bool(self._print[row])
-
-    def first_wait_ender(self, start: int, stop: int, params: LadderParams) -> int | None:
-        """First row in ``[start, stop)`` that might end a spread wait (None if none can)."""
-        rule = wait_rule(params.spread, params.typical_spread_bps)
-
-        def could_act(sl: slice) -> BoolArray:
-            spread = self._spread_e4[sl]
-            total = self._sum_e4[sl]
-            floor_e4 = float(rule.floor) * 1e4
-            waits = spread > floor_e4 * (1 + _SLACK)
-            if rule.target_bps is not None:
-                # spread / mid * 1e4 > target  <=>  spread * 2e4 > target * (bid + ask)
-                waits &= spread * 2e4 > float(rule.target_bps) * total * (1 + _SLACK)
-            # An absurdly wide quote is refused by the sanity check: the ladder reacts to it.
-            absurd = spread * 200.0 > float(params.absurd_pct_of_mid) * total * (1 - _SLACK)
-            hit: BoolArray = self._unusable[sl] | ~waits | absurd
-            return hit
-
-        return _first_hit(start, stop, could_act)
-
-    def first_rest_ender(
-        self, start: int, stop: int, side: Side, limit: Decimal, max_lean: Decimal
-    ) -> int | None:
-        """First row in ``[start, stop)`` that might end a patient rest at ``limit`` early
-        (``core.patience.rest_ended``: the near touch past the limit, or the book leaning
-        towards the far touch by more than ``max_lean``; loose by ``_SLACK``)."""
-        if start >= stop:
-            return None
-        q = self.quotes
-        p = int(limit.scaleb(4))
-        sl = slice(start, stop)
-        if side is Side.BUY:
-            near, near_sz, far_sz = q.bid_e4[sl], q.bid_sz[sl], q.ask_sz[sl]
-            moved = near > p
-        else:
-            near, near_sz, far_sz = q.ask_e4[sl], q.ask_sz[sl], q.bid_sz[sl]
-            moved = (near > 0) & (near < p)
-        near_f, far_f = near_sz.astype(np.float64), far_sz.astype(np.float64)
-        total = near_f + far_f
-        leaning = (near_f - far_f > float(max_lean) * total - _SLACK * total) & (total > 0)
-        hits = np.flatnonzero(moved | leaning)
-        return start + int(hits[0]) if len(hits) else None
-
-    def first_urgent(
-        self, start: int, stop: int, side: Side, arrival: Quote, bound: Decimal, share: Decimal
-    ) -> int | None:
-        """First row in ``[start, stop)`` whose far touch might end a wait for the budget's
-        sake (``core.patience.budget_urgent``: ``share`` of the way from the ``arrival``
-        quote's far touch to ``bound``, not beyond it; loose by ``_SLACK``)."""
-        begin = arrival.far_touch(side)
-        if start >= stop or share <= 0 or (bound - begin) * side.sign <= 0:
-            return None
-        q = self.quotes
-        edge = float(begin + (bound - begin) * share) * 1e4
-        end = float(bound) * 1e4
-        sl = slice(start, stop)
-        if side is Side.BUY:
-            far = q.ask_e4[sl]
-            near: BoolArray = (far >= edge * (1 - _SLACK)) & (far <= end * (1 + _SLACK))
-        else:
-            far = q.bid_e4[sl]
-            near = (far > 0) & (far <= edge * (1 + _SLACK)) & (far >= end * (1 - _SLACK))
-        hits = np.flatnonzero(near)
-        return start + int(hits[0]) if len(hits) else None
-
-    def first_fill(
-        self, start: int, stop: int, side: Side, limit: Decimal, ahead: Decimal | None
-    ) -> int | None:
-        """First row in ``[start, stop)`` that could fill a resting limit or move its queue place.
-
-        ``ahead`` is the order's queue ahead at the venue now (``SimExchange.queue_ahead``;
-        None: place unknown). This mirrors ``sim.fills`` (``requeue``, ``_cross``,
-        ``on_trade``) as a superset: every row the venue would change the order on,
-        in its fill or its ``ahead``, is a hit, so rows before the first hit can be
-        dropped. While nothing changes ``ahead`` stays what it is now, which is why
-        one value holds for the whole search. Prints on another venue (which fill
-        only through the limit) are treated as any print: a superset still. Keep it
-        in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
-        two disagree.
-        """
-        p = int(limit.scaleb(4))
-        buy = side is Side.BUY
-
-        def could_fill(sl: slice) -> BoolArray:
-            return self._fill_hits(sl, buy, p, ahead)
-
-        return _first_hit(start, stop, could_fill)
-
-    def _fill_hits(self, sl: slice, buy: bool, p: int, ahead: Decimal | None) -> BoolArray:
-        """``first_fill``'s test on the rows of ``sl``."""
-        q = self.quotes
-        if buy:
-            near, shown, far = q.bid_e4[sl], q.bid_sz[sl], q.ask_e4[sl]
-            near_beyond = near > p  # someone bids more: our place is lost
-            far_at = (far > 0) & (far <= p)
-            far_through = (far > 0) & (far < p)
-            px, traded = self._exec_px[sl], self._exec_buy[sl]
-            trade_at, trade_through = traded & (px <= p), traded & (px < p)
-        else:
-            near, shown, far = q.ask_e4[sl], q.ask_sz[sl], q.bid_e4[sl]
-            near_beyond = (near > 0) & (near < p)
-            far_at = far >= p
-            far_through = far > p
-            px, traded = self._exec_px[sl], self._exec_sell[sl]
-            trade_at, trade_through = traded & (px >= p), traded & (px > p)
-        if ahead is None:
-            # Behind the touch: it returning to (or passing) our price places us; only a
-            # trade or a touch through our price can fill us.
-            hit = ~near_beyond | far_through | trade_through
-        elif ahead == 0:
-            # Alone at our price: losing it, or anything at or through our price.
-            hit = near_beyond | far_at | trade_at
-        else:
-            # In the queue: the touch leaving our price, its size falling below what is
-            # ahead of us (cancellations), or anything at or through our price.
-            hit = (near != p) | (shown < int(ahead)) | far_at | trade_at
-        found: BoolArray = hit
-        return found
-
 
 class _Run:
     """The event loop of one decision (see the module docstring)."""
@@ -320,64 +175,84 @@ class _Run:
         self.ladder = ladder
         self.exchange = exchange
         self.source = source
+        self.rows = len(source)
         self.params = params
         self.now = decision
         self.timer: datetime | None = None
         self.inbox: deque[Event] = deque()
-        self.symbols = frozenset({driver.symbol})
         self.requests: dict[str, OrderRequest] = {}
         #: What the ladder has been told about each order: (status, cumulative filled).
         self.told: dict[str, tuple[OrderStatus, Decimal]] = {}
         self.fills_told = 0
+        self.updates_told = 0
+        #: ``venue_quiet``'s last answer, and what it depended on.
+        self.quiet_key: tuple[int, int, int] | None = None
+        self.quiet = False
         self.skipped = 0
         self.steps = 0
+        #: Searches for rows to skip wait until the cursor reaches ``search_from``; after
+        #: each search that found nothing to skip, ``search_gap`` rows more (doubling).
+        self.search_from = 0
+        self.search_gap = 1
+        #: The row after the timer's (``skip_quiet_rows``), for the timer it was found for.
+        self.stop_time: datetime | None = None
+        self.stop = 0
 
     def go(self) -> None:
-        ladder = self.ladder
+        ladder, exchange, inbox = self.ladder, self.exchange, self.inbox
+        handle, perform = ladder.handle, self.perform
         prior = self.prior_quote()
         if prior is not None:
-            ladder.handle(QuoteArrived(prior, self.now))
-        for first in self.exchange.advance(self.now):
+            handle(QuoteArrived(prior, self.now))
+        for first in exchange.advance(self.now):
             if isinstance(first, QuoteEvent):
-                ladder.handle(QuoteArrived(first.quote, self.now))
-        self.perform(ladder.handle(Start(self.now)))
-        while not ladder.done:
-            self.steps += 1
-            if self.inbox:
-                event = self.inbox.popleft()
+                handle(QuoteArrived(first.quote, self.now))
+        perform(handle(Start(self.now)))
+        skip = self.driver.skip
+        steps = 0
+        done = ladder.done  # it changes only when the ladder handles an event
+        while not done:
+            steps += 1
+            if inbox:
+                event = inbox.popleft()
                 if isinstance(event, OrderUpdate):
                     self.note_update(event)
-                self.perform(ladder.handle(event))
+                actions = handle(event)
+                if actions:
+                    perform(actions)
+                done = ladder.done
                 continue
-            if self.driver.skip:
+            if skip:
                 self.skip_quiet_rows()
-            due = self.exchange.next_time(self.symbols)
+            due = exchange.next_time()  # the book holds our symbol's quotes alone
             timer = self.timer
             if timer is not None and (due is None or timer < due):
-                self.now = max(self.now, timer)
+                now = self.now = max(self.now, timer)
                 self.timer = None
-                self.inbox.extend(self._client_events(self.exchange.advance(self.now)))
-                self.inbox.append(TimerFired(self.now))
+                self._deliver(exchange.advance(now), now)
+                inbox.append(TimerFired(now))
                 continue
             if due is None:
                 # The file ended with the ladder waiting on nothing: nothing more can happen.
+                self.steps = steps
                 raise InvalidInputError(
                     f"{self.driver.symbol} quotes ended at {self.now.isoformat()} before the "
                     "ladder finished; choose decision times well inside the file"
                 )
-            self.now = max(self.now, due)
-            self.inbox.extend(self._client_events(self.exchange.advance(self.now)))
+            now = self.now = max(self.now, due)
+            self._deliver(exchange.advance(now), now)
+        self.steps = steps
         self.settle()
 
-    def _client_events(self, events: Sequence[object]) -> list[Event]:
-        out: list[Event] = []
+    def _deliver(self, events: Sequence[object], now: datetime) -> None:
+        """What the venue told the client, queued for the ladder as the runner queues it."""
+        inbox = self.inbox
         for event in events:
             if isinstance(event, QuoteEvent):
-                out.append(QuoteArrived(event.quote, self.now))
+                inbox.append(QuoteArrived(event.quote, now))
             else:
                 assert isinstance(event, OrderUpdate)
-                out.append(event)
-        return out
+                inbox.append(event)
 
     def perform(self, actions: Sequence[object]) -> None:
         exchange, now = self.exchange, self.now
@@ -435,7 +310,7 @@ class _Run:
             for progress in (exchange.order_progress(c) for c in self.requests)
             if progress is not None
         ):
-            due = exchange.next_time(self.symbols)
+            due = exchange.next_time()
             if due is None or due > deadline:
                 break
             self.now = max(self.now, due)
@@ -450,12 +325,31 @@ class _Run:
         """Drop rows that cannot matter before the next one that might (module docstring)."""
         ladder, driver, source = self.ladder, self.driver, self.source
         start = source.cursor
-        n = len(source)
-        if start >= n or not self.venue_quiet():
+        if start < self.search_from:
             return
+        n = self.rows
         state = ladder.state
+        if start + 1 >= n or state not in _SEARCHED or not self.venue_quiet():
+            return
+        rule = self.params.jumps
+        jumps = rule is not None and rule.on
+        if jumps and (ladder.jump_reference is None or ladder.holding_jump):
+            # The ladder's jump watch must see every row that could be a jump
+            # (``tca.jump_screen``); while it holds one, every row counts.
+            return
         stop_time = self.timer
-        stop = n if stop_time is None else source.index_at(stop_time) + 1
+        if stop_time is None:
+            stop = n
+        elif stop_time is self.stop_time:
+            stop = self.stop
+        else:
+            stop = self.stop = source.index_at(stop_time) + 1
+            self.stop_time = stop_time
+        # A hit no later in time than the row after ``start`` leaves nothing to drop: the
+        # row in force just before it is ``start`` or earlier. Searches stop there, and each
+        # search after the first looks only before the hit found so far.
+        ts_us = source.ts_us
+        idle_until = int(ts_us[start + 1])
         hit: int | None
         if state in _WAITS:
             coid = ladder.live_child
@@ -463,36 +357,55 @@ class _Run:
                 # No slice rests (the last one filled, or none could be priced): the wait
                 # rests a new one off its next quote, whatever that quote is.
                 return
+            request = None if coid is None else self.requests[coid]
+            if request is not None and (
+                request.order_type is not OrderType.LIMIT or request.limit_price is None
+            ):
+                return
             hit = driver.first_wait_ender(start, stop, self.params)
-            if coid is not None:
+            if request is not None and request.limit_price is not None:
                 # A slice resting during the wait (timing.rest_fraction): a fill matters too.
-                request = self.requests[coid]
-                if request.order_type is not OrderType.LIMIT or request.limit_price is None:
+                if hit is not None and int(ts_us[hit]) <= idle_until:
+                    self._missed(start)
                     return
+                assert coid is not None
                 filled = driver.first_fill(
-                    start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
+                    start,
+                    stop if hit is None else hit,
+                    request.side,
+                    request.limit_price,
+                    self.exchange.queue_ahead(coid),
                 )
-                if filled is not None:
-                    hit = filled if hit is None else min(hit, filled)
+                hit = hit if filled is None else filled
             hit = self._or_urgent(hit, start, stop)
         elif state in _WORKING:
             coid = ladder.live_child
             if coid is None:
                 return
             request = self.requests[coid]
-            if request.order_type is not OrderType.LIMIT or request.limit_price is None:
+            limit = request.limit_price
+            if request.order_type is not OrderType.LIMIT or limit is None:
                 return
-            hit = driver.first_fill(
-                start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
-            )
+            side = request.side
+            ahead = self.exchange.queue_ahead(coid)
+            # A hit on the next row leaves nothing to drop: told apart without a search.
+            if start < stop and driver.fills_at(start, side, limit, ahead):
+                self._missed(start)
+                return
+            hit = driver.first_fill(start, stop, side, limit, ahead)
             attempt = ladder.attempt(coid)
             if attempt is not None and attempt.kind is AttemptKind.PATIENT:
                 # A patient rest also ends on a quote that turns the book against it.
+                max_lean = self.params.patience.max_lean
+                if (hit is not None and int(ts_us[hit]) <= idle_until) or (
+                    start < stop and driver.ends_rest_at(start, side, limit, max_lean)
+                ):
+                    self._missed(start)
+                    return
                 ender = driver.first_rest_ender(
-                    start, stop, request.side, request.limit_price, self.params.patience.max_lean
+                    start, stop if hit is None else hit, side, limit, max_lean
                 )
-                if ender is not None:
-                    hit = ender if hit is None else min(hit, ender)
+                hit = hit if ender is None else ender
                 hit = self._or_urgent(hit, start, stop)
         elif state is LadderState.WAITING_OPEN:
             if stop_time is None:
@@ -500,38 +413,52 @@ class _Run:
             hit = None
         else:
             return
-        rule = self.params.jumps
         absurd = float(self.params.absurd_pct_of_mid)
-        if rule is not None and rule.on:
-            # The ladder's jump watch must see every row that could be a jump
-            # (``tca.jump_screen``); while it holds one, every row counts.
+        if jumps:
+            assert rule is not None
             reference = ladder.jump_reference
-            if reference is None or ladder.holding_jump:
+            assert reference is not None
+            if hit is not None and int(ts_us[hit]) <= idle_until:
+                self._missed(start)
                 return
-            jump = driver.jumps.first_jump(start, stop, rule, reference, absurd)
-            if jump is not None:
-                hit = jump if hit is None else min(hit, jump)
+            jump = driver.jumps.first_jump(
+                start, stop if hit is None else hit, rule, reference, absurd
+            )
+            hit = hit if jump is None else jump
         # Keep the row in force just before the hit (or at the timer): the ladder sees it.
         if hit is None:
             if stop_time is None:
+                self._missed(start)
                 return
             keep = stop - 1
         else:
-            keep = source.index_at(int(source.ts_us[hit] - 1) * 1000)
+            keep = source.index_at(int(ts_us[hit] - 1) * 1000)
         # A trades-file print row repeats the book and is not published: keep the quote
         # row it repeats, so the ladder sees the very quote it would have seen.
         while keep > start and driver.is_print_row(keep):
             keep -= 1
-        if rule is not None and rule.on:
+        if jumps:
             # The watch's next reference is the last row it is shown that passes the price
             # checks: show it from one such row on, as it would have seen every row.
             usable = driver.jumps.usable(absurd)
             while keep > start and (driver.is_print_row(keep) or not usable[keep]):
                 keep -= 1
         if keep <= start:
+            self._missed(start)
             return
         _skip_source_to(source, keep)
         self.skipped += source.cursor - start
+        self.search_gap = 1
+
+    def _missed(self, start: int) -> None:
+        """A search found no row to drop: the next waits a few rows (more after each miss).
+
+        Which rows are searched changes nothing but the work: rows not skipped are
+        replayed one by one, with the same outcome. Where every row may matter (a queue
+        that moves on each row), searching on each row would cost more than it saves.
+        """
+        self.search_from = start + self.search_gap
+        self.search_gap = min(self.search_gap * 2, _MAX_SEARCH_GAP)
 
     def _or_urgent(self, hit: int | None, start: int, stop: int) -> int | None:
         """``hit``, or an earlier row on which the budget's urgency may end the wait."""
@@ -561,6 +488,7 @@ class _Run:
         return source.quote_at(row) if row >= 0 else None
 
     def note_update(self, update: OrderUpdate) -> None:
+        self.updates_told += 1
         self.told[update.client_order_id] = (update.status, update.filled_qty)
         if update.fill is not None:
             self.fills_told += 1
@@ -568,38 +496,31 @@ class _Run:
     def venue_quiet(self) -> bool:
         """Nothing of ours in flight: every order rests or ended, and the ladder knows it."""
         exchange = self.exchange
+        # The answer changes only with the venue's orders or what the ladder was told.
+        key = (exchange.updates_made, len(self.requests), self.updates_told)
+        if key == self.quiet_key:
+            return self.quiet
+        self.quiet_key = key
+        self.quiet = quiet = self._venue_quiet()
+        return quiet
+
+    def _venue_quiet(self) -> bool:
+        exchange = self.exchange
         if self.fills_told != exchange.fill_count:
             return False
         for coid in self.requests:
             progress = exchange.order_progress(coid)
             if progress is None:
                 continue
-            status = progress[0]
-            if not status.is_terminal and status not in _RESTING:
+            if progress[0] not in _SETTLED:
                 return False
             if self.told.get(coid) != progress:
                 return False
         return True
 
 
-#: Rows tested by a search's first chunk; each further chunk is twice the last.
-_FIRST_CHUNK = 64
-
-
-def _first_hit(start: int, stop: int, test: Callable[[slice], BoolArray]) -> int | None:
-    """First row in ``[start, stop)`` where ``test`` holds, testing chunks of doubling size.
-
-    The row that matters is usually near: a search over the whole remaining file
-    would compute its conditions on thousands of rows to find one within a few.
-    """
-    size = _FIRST_CHUNK
-    while start < stop:
-        end = min(start + size, stop)
-        hits = np.flatnonzero(test(slice(start, end)))
-        if len(hits):
-            return start + int(hits[0])
-        start, size = end, size * 2
-    return None
+#: Most rows a search for rows to skip waits after searches that found none.
+_MAX_SEARCH_GAP = 32
 
 
 def _skip_source_to(source: ReplayQuotes, row: int) -> None:

@@ -8,11 +8,18 @@ harmless: the cumulative quantity never goes down, a fill counts once (by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from better_orders.core.model import ZERO, Attempt, Fill, OrderStatus, OrderUpdate
+from better_orders.core.model import (
+    TERMINAL_STATUSES,
+    ZERO,
+    Attempt,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -28,6 +35,9 @@ class ChildOrder:
     fills_notional: Decimal = ZERO
     #: Cancels sent for this child (the first, and any re-sent after a transient failure).
     cancels_sent: int = 0
+    #: The attempt shows this child's filled quantity and price (``apply`` keeps them so,
+    #: computing them again only when the broker's news moved them).
+    synced: bool = field(default=False, repr=False)
 
     @property
     def coid(self) -> str:
@@ -56,13 +66,19 @@ class ChildOrder:
 
     def apply(self, update: OrderUpdate) -> bool:
         """Fold ``update`` in; True if the child ended with it (it was live and is not)."""
-        was_live = self.live
-        if update.filled_qty > self.cum_qty:
-            self.cum_qty = update.filled_qty
-            if update.filled_avg_price is not None:
-                self.avg_price = update.filled_avg_price
-        elif update.filled_qty == self.cum_qty and update.filled_avg_price is not None:
-            self.avg_price = update.filled_avg_price
+        before = self.status
+        was_live = before not in TERMINAL_STATUSES
+        # Whether the filled quantity or its price may have moved (the attempt shows both).
+        moved = not self.synced
+        filled, avg = update.filled_qty, update.filled_avg_price
+        if filled > self.cum_qty:
+            self.cum_qty = filled
+            if avg is not None:
+                self.avg_price = avg
+            moved = True
+        elif avg is not None and filled == self.cum_qty:
+            moved = moved or avg != self.avg_price
+            self.avg_price = avg
         fill = update.fill
         if fill is not None:
             fills = self.fills
@@ -72,14 +88,17 @@ class ChildOrder:
                 fills[fill.exec_id] = fill
                 self.fills_qty += fill.qty
                 self.fills_notional += fill.qty * fill.price
+                moved = True
         status = update.status
-        if was_live or (status is OrderStatus.FILLED and self.status is OrderStatus.CANCELED):
+        if was_live or (status is OrderStatus.FILLED and before is OrderStatus.CANCELED):
             self.status = status
-        ended = was_live and not self.live
+        ended = was_live and self.status in TERMINAL_STATUSES
         attempt = self.attempt
         attempt.status = self.status
-        qty = attempt.filled_qty = self.filled_qty
-        attempt.filled_avg_price = (self.notional / qty) if qty else None
+        if moved:
+            qty = attempt.filled_qty = self.filled_qty
+            attempt.filled_avg_price = (self.notional / qty) if qty else None
+            self.synced = True
         if ended and attempt.ended is None:
             attempt.ended = update.ts
             if attempt.end_reason is None:

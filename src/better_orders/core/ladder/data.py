@@ -17,7 +17,7 @@ from decimal import Decimal
 from better_orders.core.ladder.child import ChildOrder
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import ZERO, ExecutionReport, Quote
+from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
 from better_orders.core.pricing import budget_bound
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
@@ -121,26 +121,29 @@ class LadderData:
     @property
     def remaining_qty(self) -> Decimal:
         left = self.parent.qty - self.filled
-        return left if left > 0 else ZERO
+        return left if left > ZERO else ZERO
 
     @property
     def unallocated_qty(self) -> Decimal:
         """What remains minus what live children may still fill: the most a new child may ask."""
         open_qty = ZERO
         for child in self.children:
-            open_qty += child.open_qty
+            if child.status not in TERMINAL_STATUSES:
+                open_qty += child.open_qty
         return max(self.remaining_qty - open_qty, ZERO)
 
     @property
     def any_live(self) -> bool:
-        return any(c.live for c in self.children)
+        return any(child.status not in TERMINAL_STATUSES for child in self.children)
 
     def live_children(self) -> list[ChildOrder]:
         return [c for c in self.children if c.live]
 
     def latest_live(self) -> ChildOrder | None:
-        for child in reversed(self.children):
-            if child.live:
+        children = self.children
+        for i in range(len(children) - 1, -1, -1):
+            child = children[i]
+            if child.status not in TERMINAL_STATUSES:
                 return child
         return None
 

@@ -149,7 +149,7 @@ class Ladder:
     def handle(self, event: Event) -> list[Action]:
         """Take ``event``; return the actions to carry out, in order."""
         d = self.d
-        if isinstance(event, QuoteArrived | QuoteConfirmed):
+        if isinstance(event, QuoteArrived):
             return self._on_quote(event)
         if isinstance(event, OrderUpdate):
             return self._on_update(event)
@@ -157,6 +157,8 @@ class Ladder:
             return self._on_timer(event.now)
         if isinstance(event, SubmitFailed):
             return self._on_refused(event)
+        if isinstance(event, QuoteConfirmed):
+            return self._on_quote(event)
         if isinstance(event, CancelFailed):
             return cancel_failed(d, self._child(event.client_order_id, CancelFailed), event)
         if isinstance(event, Start):
@@ -174,14 +176,15 @@ class Ladder:
         d = self.d
         if d.state is S.DONE:
             return []
-        confirmed = event.confirmed_at or event.now
+        now = event.now
+        confirmed = event.confirmed_at or now
         if isinstance(event, QuoteArrived):
             see_quote(d, event.quote, confirmed)
         else:
             confirm_quote(d, event.quote, confirmed)
         on_quote = TABLE[d.state].quote
         assert on_quote is not None
-        return on_quote(d, event.now)
+        return on_quote(d, now)
 
     def _on_timer(self, now: datetime) -> list[Action]:
         d = self.d

@@ -18,7 +18,7 @@ from decimal import Decimal
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder.data import LadderData
 from better_orders.core.ladder.events import LadderProtocolError
-from better_orders.core.model import Quote
+from better_orders.core.model import TWO, ZERO, Quote
 from better_orders.core.quote_jumps import QUIET, JumpNews
 from better_orders.core.sanity import (
     DEFAULT_FUTURE_TOLERANCE_SECONDS,
@@ -38,13 +38,14 @@ def _plainly_fine(quote: Quote, absurd_pct_of_mid: Decimal) -> bool:
     priced, bid below ask, sizes known, the spread not absurd. Anything else (or anything
     odd, such as NaN) goes to ``check_prices`` for its verdict and message."""
     bid, ask = quote.bid, quote.ask
+    bid_size, ask_size = quote.bid_size, quote.ask_size
     if not (bid.is_finite() and ask.is_finite()):
         return False
-    if not (quote.bid_size.is_finite() and quote.ask_size.is_finite()):
+    if not (bid_size.is_finite() and ask_size.is_finite()):
         return False
-    if not 0 < bid < ask or quote.bid_size < 0 or quote.ask_size < 0:
+    if not ZERO < bid < ask or bid_size < ZERO or ask_size < ZERO:
         return False
-    return (ask - bid) * _HUNDRED <= absurd_pct_of_mid * (bid + ask) / 2
+    return (ask - bid) * _HUNDRED <= absurd_pct_of_mid * (bid + ask) / TWO
 
 
 def see_quote(d: LadderData, quote: Quote, confirmed_at: datetime) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import normalize_symbol
+from better_orders.core.model import Quote, normalize_symbol
 from better_orders.venues.sim.replay import ReplayQuotes
-from better_orders.venues.sim.source import MarketEvent, QuoteSource, require_aware
+from better_orders.venues.sim.source import Execution, MarketEvent, QuoteSource, require_aware
 from better_orders.venues.sim.synthetic import SymbolProfile, SyntheticQuotes
 
 SourceFactory = Callable[[str], QuoteSource]
@@ -44,6 +44,11 @@ class QuoteBook:
         self._heap: list[tuple[datetime, int, str]] = []
         for symbol, source in (sources or {}).items():
             self._add(normalize_symbol(symbol), source)
+        #: The one source of a book that can never have another (a replay of one file):
+        #: read directly, without the heap.
+        self._only: QuoteSource | None = None
+        if factory is None and len(self._sources) == 1:
+            self._only = next(iter(self._sources.values()))
 
     @classmethod
     def synthetic(
@@ -139,16 +144,43 @@ class QuoteBook:
                 heapq.heappush(heap, (actual, rank, symbol))
         return None
 
+    def peeker(self) -> Callable[[], datetime | None]:
+        """``peek_time`` of every source, as the cheapest call that answers it (for a loop
+        that asks after every row)."""
+        return self._only.peek_time if self._only is not None else self.peek_time
+
+    def popper(self) -> Callable[[], tuple[Quote, Execution | None]]:
+        """``pop`` (once ``peek_time`` has said there is a row), as the cheapest call that
+        does it: the row's quote and execution."""
+        only = self._only
+        if only is None:
+            return self.pop
+
+        def pop_only() -> tuple[Quote, Execution | None]:
+            # Called only once ``peek_time`` gave the row's time: there is a row.
+            quote = only.pop()
+            return quote, only.last_execution
+
+        return pop_only
+
     def peek_time(self, symbol: str | None = None) -> datetime | None:
         """Time of the next row of any source (or of ``symbol``'s)."""
         if symbol is not None:
             source = self._sources.get(symbol)
             return source.peek_time() if source is not None else None
+        if self._only is not None:
+            return self._only.peek_time()
         head = self._head()
         return head[0] if head is not None else None
 
     def pop(self) -> MarketEvent:
         """The earliest row across sources (ties: the symbol added first)."""
+        only = self._only
+        if only is not None:
+            if only.peek_time() is None:
+                raise IndexError("the quote book has no rows left")
+            quote = only.pop()
+            return MarketEvent(quote, only.last_execution)
         head = self._head()
         if head is None:
             raise IndexError("the quote book has no rows left")

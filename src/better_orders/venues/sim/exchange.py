@@ -61,7 +61,7 @@ from better_orders.venues.sim.fills import (
     take,
 )
 from better_orders.venues.sim.orders import VenueOrder, broker_order_id, check_price_grid
-from better_orders.venues.sim.source import MarketEvent
+from better_orders.venues.sim.source import Execution
 
 ZERO = Decimal(0)
 MAX_CLIENT_ORDER_ID = 128
@@ -94,7 +94,7 @@ SimEvent = QuoteEvent | OrderUpdate
 
 # Timeline entry kinds; the tuple's second field orders same-instant entries.
 _SUBMIT, _CANCEL, _DELIVER, _PUBLISH = 0, 1, 2, 3
-_PRIORITY = {_SUBMIT: 1, _CANCEL: 1, _DELIVER: 2, _PUBLISH: 2}
+_PRIORITY = (1, 1, 2, 2)  # by kind
 
 
 class SimExchange:
@@ -109,9 +109,14 @@ class SimExchange:
         queue_share: Decimal = Decimal(1),
     ) -> None:
         self._book = quotes
+        self._next_row_time = quotes.peeker()
+        self._pop_row = quotes.popper()
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
         self._queue_share = queue_share
         self._latency = latency
+        #: The delays read on every row and update (``latency`` is immutable).
+        self._market_delay = latency.market_data
+        self._update_delay = latency.update
         self._faults = faults if faults is not None else FaultPlan()
         self._now: datetime | None = None
         self._timeline: list[tuple[datetime, int, int, int, object]] = []
@@ -123,6 +128,7 @@ class SimExchange:
         self._outbox: list[SimEvent] = []
         self._fills: list[Fill] = []
         self._fills_taken = 0
+        self._updates_made = 0
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -149,6 +155,12 @@ class SimExchange:
         return tuple(self._fills)
 
     @property
+    def updates_made(self) -> int:
+        """Updates the venue has made about orders (delivered or not): it changes whenever an
+        order's status or filled quantity does."""
+        return self._updates_made
+
+    @property
     def fill_count(self) -> int:
         """``len(fills)`` without copying them."""
         return len(self._fills)
@@ -167,6 +179,10 @@ class SimExchange:
     def watch(self, symbol: str, now: datetime) -> None:
         """Start quoting ``symbol`` (its first row is the quote in force at ``now``)."""
         self._clock(now)
+        self._watch(symbol)
+
+    def _watch(self, symbol: str) -> None:
+        """``watch`` at the venue's current time."""
         try:
             self._book.source(symbol, self._now)
         except InvalidInputError:
@@ -221,7 +237,7 @@ class SimExchange:
                 code=fault.code,
                 retryable=fault.retryable,
             )
-        self.watch(request.symbol, now)
+        self._watch(request.symbol)  # the venue is at ``now`` already
         order = VenueOrder(request, broker_order_id(request.client_order_id), now, next(self._seq))
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
@@ -293,15 +309,20 @@ class SimExchange:
         other symbols need not wake up for them.
         """
         head = self._timeline[0][0] if self._timeline else None
+        book = self._book
         if symbols is None:
-            quote_time = self._book.peek_time()
+            quote_time = book.peek_time()
         else:
             quote_time = None
-            resting = [s for s, rest in self._resting.items() if rest and s not in symbols]
-            for symbol in (*symbols, *resting):
-                when = self._book.peek_time(symbol)
+            for symbol in symbols:
+                when = book.peek_time(symbol)
                 if when is not None and (quote_time is None or when < quote_time):
                     quote_time = when
+            for symbol, rest in self._resting.items():
+                if rest and symbol not in symbols:
+                    when = book.peek_time(symbol)
+                    if when is not None and (quote_time is None or when < quote_time):
+                        quote_time = when
         if head is None:
             return quote_time
         if quote_time is None:
@@ -330,16 +351,18 @@ class SimExchange:
         heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
 
     def _process(self, until: datetime) -> None:
-        book, timeline = self._book, self._timeline
+        timeline, outbox = self._timeline, self._outbox
+        next_row_time, pop_row = self._next_row_time, self._pop_row
+        # Only taking a row moves the book: what happens at the venue in between cannot.
+        quote_time = next_row_time()
         while True:
-            quote_time = book.peek_time()
             if timeline and (quote_time is None or timeline[0][0] < quote_time):
                 if timeline[0][0] > until:
                     return
                 when, _prio, _seq, kind, payload = heapq.heappop(timeline)
                 if kind == _DELIVER:
                     assert isinstance(payload, OrderUpdate)
-                    self._outbox.append(payload)
+                    outbox.append(payload)
                 elif kind == _PUBLISH:
                     assert isinstance(payload, Quote)
                     self._publish(payload)
@@ -350,7 +373,8 @@ class SimExchange:
                     assert isinstance(payload, VenueOrder)
                     self._on_cancel_arrival(payload, when)
             elif quote_time is not None and quote_time <= until:
-                self._on_market(book.pop())
+                self._on_market(*pop_row())
+                quote_time = next_row_time()
             else:
                 return
 
@@ -358,9 +382,7 @@ class SimExchange:
         self._published[quote.symbol] = quote
         self._outbox.append(QuoteEvent(quote))
 
-    def _on_market(self, event: MarketEvent) -> None:
-        quote = event.quote
-        execution = event.execution
+    def _on_market(self, quote: Quote, execution: Execution | None) -> None:
         if execution is not None and execution.is_print:
             top = self._tops.get(quote.symbol)
             if top is not None and same_book(top.quote, quote):
@@ -370,12 +392,15 @@ class SimExchange:
                     on_trade(resting, execution, self._filler(quote.ts))
                 return
         top = TopOfBook(quote)
-        self._tops[quote.symbol] = top
-        if self._latency.market_data:
-            self._schedule(quote.ts + self._latency.market_data, _PUBLISH, quote)
+        symbol = quote.symbol
+        self._tops[symbol] = top
+        delay = self._market_delay
+        if delay:
+            self._schedule(quote.ts + delay, _PUBLISH, quote)
         else:
-            self._publish(quote)
-        resting = self._resting.get(quote.symbol)
+            self._published[symbol] = quote
+            self._outbox.append(QuoteEvent(quote))
+        resting = self._resting.get(symbol)
         if resting:
             fill = self._filler(quote.ts)
             if execution is not None:
@@ -480,6 +505,7 @@ class SimExchange:
         fill: Fill | None = None,
         reason: str | None = None,
     ) -> None:
+        self._updates_made += 1
         update = OrderUpdate(
             client_order_id=order.request.client_order_id,
             status=order.status,
@@ -490,7 +516,7 @@ class SimExchange:
             fill=fill,
             reason=reason,
         )
-        at = now + self._latency.update
+        at = now + self._update_delay
         if self._faults.active:
             fault = self._faults.on_update(update)
             for _ in range(fault.copies):

@@ -26,8 +26,10 @@ import numpy.typing as npt
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol
+from better_orders.data import quote_cache
 from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
+from better_orders.venues.sim.quote_csv import QuoteTable, read_csv_columns
 from better_orders.venues.sim.source import require_aware
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,7 +59,9 @@ class QuoteFileError(InvalidInputError):
 
 def to_ns(ts: datetime) -> int:
     """Nanoseconds since the epoch for an aware datetime (exact, integer arithmetic)."""
-    return ((require_aware(ts, "time") - EPOCH) // _ONE_US) * 1000
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        require_aware(ts, "time")  # raises, naming the time
+    return ((ts - EPOCH) // _ONE_US) * 1000
 
 
 def from_ns(ns: int) -> datetime:
@@ -69,17 +73,38 @@ def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
     """A quote file's rows as the keyword arguments of ``ReplayQuotes`` (``symbol`` included).
 
     ``symbol`` overrides the file's (pseudonymised) symbol; without it the file
-    must hold exactly one. Execution arrays are present only for LOBSTER files.
+    must hold exactly one. Execution arrays are present only for LOBSTER files. A
+    CSV file's arrays may come from ``data.quote_cache`` (parsed by an earlier run).
     """
+    name = file.name.lower()
+    if name.endswith(".csv") or name.endswith(".csv.gz"):
+        return quote_cache.keep(file, symbol, lambda: _read_quote_file(file, symbol))
+    return _read_quote_file(file, symbol)
+
+
+def _read_quote_file(file: Path, symbol: str | None) -> dict[str, Any]:
     day = SymbolDay.from_path(file)
     if symbol is None and day is not None:
         symbol = day.symbol  # a dataset's symbol-day says whose quotes it holds
-    frame = _read_frame(file, need_symbol=symbol is None)
-    n = len(frame)
+    need_symbol = symbol is None
+    fast = read_csv_columns(file, _REQUIRED, _EVENT_COLUMNS, need_symbol=need_symbol)
+    if fast is not None:
+        try:
+            return _quote_columns(file, fast, symbol)
+        except QuoteFileError:
+            pass  # read again by pandas, whose reading names the problem
+    frame = _read_frame(file, need_symbol=need_symbol)
+    return _quote_columns(file, QuoteTable.of_frame(frame, need_symbol=need_symbol), symbol)
+
+
+def _quote_columns(file: Path, frame: QuoteTable, symbol: str | None) -> dict[str, Any]:
+    """``read_quote_file``'s work once the columns are read."""
+    n = frame.rows
+    data = frame.columns
     if n == 0:
         raise QuoteFileError(f"quote file {file} holds no quote rows (only a header)")
     if symbol is None:
-        names = frame["symbol"].dropna().unique()
+        names = frame.symbols or []
         if len(names) != 1:
             shown = ", ".join(sorted(str(s) for s in names)[:5]) or "none"
             raise QuoteFileError(
@@ -91,7 +116,7 @@ def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
         name = normalize_symbol(symbol)
     except InvalidInputError as exc:
         raise QuoteFileError(f"quote file {file}: {exc}") from None
-    ts = frame["ts_utc_ns"].to_numpy(dtype=np.int64)
+    ts = data["ts_utc_ns"]
     backwards = np.flatnonzero(np.diff(ts) < 0)
     if len(backwards):
         i = int(backwards[0]) + 1
@@ -103,17 +128,17 @@ def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
     columns: dict[str, Any] = {
         "symbol": name,
         "ts_ns": ts,
-        "bid_e4": _prices(frame, "bid_px", file),
-        "ask_e4": _prices(frame, "ask_px", file),
-        "bid_sz": _sizes(frame, "bid_sz", file),
-        "ask_sz": _sizes(frame, "ask_sz", file),
+        "bid_e4": _prices(data["bid_px"], "bid_px", file),
+        "ask_e4": _prices(data["ask_px"], "ask_px", file),
+        "bid_sz": _sizes(data["bid_sz"], "bid_sz", file),
+        "ask_sz": _sizes(data["ask_sz"], "ask_sz", file),
     }
-    if all(c in frame.columns for c in _EVENT_COLUMNS):
-        etype = frame["event_type"].to_numpy(dtype=np.float64)
+    if all(c in data for c in _EVENT_COLUMNS):
+        etype = data["event_type"]
         is_exec = np.isin(etype, (4.0, 5.0))
-        px = frame["event_px"].to_numpy(dtype=np.float64)
-        size = frame["event_size"].to_numpy(dtype=np.float64)
-        direction = frame["event_dir"].to_numpy(dtype=np.float64)
+        px = data["event_px"]
+        size = data["event_size"]
+        direction = data["event_dir"]
         bad = is_exec & ~(np.isfinite(px) & (px > 0) & np.isfinite(size) & (size > 0))
         bad |= is_exec & ~np.isin(direction, (1.0, -1.0))
         if bad.any():
@@ -184,8 +209,7 @@ def _read_frame(file: Path, *, need_symbol: bool) -> Any:
         raise QuoteFileError(f"quote file {file} cannot be read: {exc}") from None
 
 
-def _prices(frame: Any, column: str, file: Path) -> IntArray:
-    values = frame[column].to_numpy(dtype=np.float64)
+def _prices(values: npt.NDArray[np.float64], column: str, file: Path) -> IntArray:
     bad = ~np.isfinite(values)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -206,8 +230,7 @@ def _prices(frame: Any, column: str, file: Path) -> IntArray:
     return result
 
 
-def _sizes(frame: Any, column: str, file: Path) -> IntArray:
-    values = frame[column].to_numpy(dtype=np.float64)
+def _sizes(values: npt.NDArray[np.float64], column: str, file: Path) -> IntArray:
     bad = ~np.isfinite(values) | (values < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])

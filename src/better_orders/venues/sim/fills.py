@@ -56,10 +56,10 @@ exchange's ``MakeFill`` carries each fill out and answers how much it filled
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from better_orders.core.model import Quote, Side
+from better_orders.core.model import TERMINAL_STATUSES, Quote, Side
 from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
 from better_orders.venues.sim.orders import VenueOrder
 from better_orders.venues.sim.source import Execution
@@ -79,8 +79,8 @@ class TopOfBook:
 
     def __init__(self, quote: Quote):
         self.quote = quote
-        self.bid_avail = quote.bid_size if quote.bid > 0 else ZERO
-        self.ask_avail = quote.ask_size if quote.ask > 0 else ZERO
+        self.bid_avail = quote.bid_size if quote.bid > ZERO else ZERO
+        self.ask_avail = quote.ask_size if quote.ask > ZERO else ZERO
 
     def take(self, side: Side, qty: Decimal) -> None:
         """Our ``side`` order filled ``qty`` against the opposite touch."""
@@ -148,11 +148,11 @@ def requeue(order: VenueOrder, quote: Quote, share: Decimal = Decimal(1)) -> Non
 
 
 def on_quote(
-    resting: Iterable[VenueOrder], top: TopOfBook, fill: MakeFill, share: Decimal = Decimal(1)
+    resting: Sequence[VenueOrder], top: TopOfBook, fill: MakeFill, share: Decimal = Decimal(1)
 ) -> None:
     """A new quote row against our resting orders: queues move, crossing touches fill."""
-    for order in sorted(resting, key=VenueOrder.priority):
-        if order.status.is_terminal:
+    for order in _by_priority(resting):
+        if order.status in TERMINAL_STATUSES:
             continue
         if order.request.limit_price is None:
             take(order, top, fill)
@@ -179,7 +179,7 @@ def _cross(order: VenueOrder, top: TopOfBook, fill: MakeFill) -> None:
     top.take(side, fill(order, min(order.remaining, available), limit))
 
 
-def on_trade(resting: Iterable[VenueOrder], execution: Execution, fill: MakeFill) -> None:
+def on_trade(resting: Sequence[VenueOrder], execution: Execution, fill: MakeFill) -> None:
     """A print or execution against our resting limits (module docstring).
 
     ``execution.resting_side`` limits it to our orders on that side; a trades-file
@@ -189,9 +189,9 @@ def on_trade(resting: Iterable[VenueOrder], execution: Execution, fill: MakeFill
     size = execution.size
     side = execution.resting_side
     ours = ZERO  # what our earlier orders took of this trade
-    for order in sorted(resting, key=VenueOrder.priority):
+    for order in _by_priority(resting):
         limit = order.request.limit_price
-        if limit is None or order.status.is_terminal:
+        if limit is None or order.status in TERMINAL_STATUSES:
             continue
         if side is not None and order.request.side is not side:
             continue
@@ -205,6 +205,13 @@ def on_trade(resting: Iterable[VenueOrder], execution: Execution, fill: MakeFill
         reach = size - ahead - ours
         if reach > 0:
             ours += fill(order, min(order.remaining, reach), limit)
+
+
+def _by_priority(resting: Sequence[VenueOrder]) -> Sequence[VenueOrder]:
+    """Resting orders in matching order (a copy: filling one may remove it from ``resting``)."""
+    if len(resting) == 1:
+        return (resting[0],)
+    return sorted(resting, key=VenueOrder.priority)
 
 
 def same_book(a: Quote, b: Quote) -> bool:

@@ -7,12 +7,12 @@ it as executions the exchange can fill resting orders against.
 
 from __future__ import annotations
 
-import copy
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,32 @@ def _price_e4(value: int) -> Decimal:
     return Decimal(value).scaleb(-4)
 
 
+#: Rows whose ``Quote`` a replay keeps at most (then it starts afresh): decisions move
+#: forward through a file, so the rows they revisit are recent ones.
+_KEPT_ROWS = 1 << 16
+
+
 class _Columns:
-    """The arrays as Python lists, for reading single rows.
+    """The arrays as Python lists, for reading single rows, and the values made from them.
 
     A replay reads single rows (the quote in force, the next row's time) thousands of
     times; a list index or a ``bisect`` costs a fraction of a numpy scalar access.
+    Decisions close together in time replay the same rows, so what is built for a row
+    (its ``Quote``, its ``Execution``) is kept and shared rather than built again.
     """
 
-    __slots__ = ("ask_e4", "ask_sz", "bid_e4", "bid_sz", "ts_ns", "ts_us")
+    __slots__ = (
+        "ask_e4",
+        "ask_sz",
+        "bid_e4",
+        "bid_sz",
+        "exec_sz",
+        "executions",
+        "prices",
+        "sizes",
+        "ts_ns",
+        "ts_us",
+    )
 
     def __init__(self, quotes: ReplayQuotes) -> None:
         self.ts_ns: list[int] = quotes.ts_ns.tolist()
@@ -56,6 +74,13 @@ class _Columns:
         self.ask_e4: list[int] = quotes.ask_e4.tolist()
         self.bid_sz: list[int] = quotes.bid_sz.tolist()
         self.ask_sz: list[int] = quotes.ask_sz.tolist()
+        #: Prices (by 1/10000 dollars) and sizes as ``Decimal``: they repeat all day, so
+        #: one ``Decimal`` per distinct value (a few thousand) serves every row.
+        self.prices: dict[int, Decimal] = {}
+        self.sizes: dict[int, Decimal] = {}
+        self.exec_sz: list[int] | None = None if quotes.exec_sz is None else quotes.exec_sz.tolist()
+        #: Row -> its execution, once asked for (``_KEPT_ROWS`` at most).
+        self.executions: dict[int, Execution] = {}
 
 
 class ReplayQuotes:
@@ -114,6 +139,9 @@ class ReplayQuotes:
         self._peek: tuple[int, datetime] = (-1, EPOCH)
         #: ``_Columns``, made on first use and shared with every cursor's clone.
         self._made: list[_Columns] = []
+        #: Row -> its ``Quote`` (``_KEPT_ROWS`` at most), shared with every cursor's clone
+        #: of the same symbol.
+        self._quotes: dict[int, Quote] = {}
         self.last_execution: Execution | None = None
         if start is not None:
             self._cursor = max(0, self.index_at(start))
@@ -125,11 +153,13 @@ class ReplayQuotes:
         origin = f" from {self.path}" if self.path else ""
         return f"<ReplayQuotes {self.symbol}: {len(self)} rows{origin}, cursor {self._cursor}>"
 
-    @property
+    @cached_property
     def _columns(self) -> _Columns:
-        if not self._made:
-            self._made.append(_Columns(self))
-        return self._made[0]
+        # Made once for the arrays and shared by every clone, made before or after.
+        made = self._made
+        if not made:
+            made.append(_Columns(self))
+        return made[0]
 
     @property
     def has_executions(self) -> bool:
@@ -219,15 +249,23 @@ class ReplayQuotes:
 
     def starting_at(self, start: datetime | None) -> ReplayQuotes:
         """An independent cursor over the same arrays, first yielding the quote in force."""
-        clone = copy.copy(self)
+        clone = self._clone()
         clone._cursor = 0 if start is None else max(0, self.index_at(start))
         clone.last_execution = None
         return clone
 
     def with_symbol(self, symbol: str) -> ReplayQuotes:
         """The same rows under another ticker (files use pseudonyms like XXX)."""
-        clone = copy.copy(self)
+        clone = self._clone()
         clone.symbol = normalize_symbol(symbol)
+        clone._quotes = {}
+        return clone
+
+    def _clone(self) -> ReplayQuotes:
+        """A shallow copy (``copy.copy``'s result, made directly: a replay makes one per
+        decision)."""
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
         return clone
 
     # -- random access ---------------------------------------------------------------------
@@ -242,48 +280,78 @@ class ReplayQuotes:
         return bisect_right(self._columns.ts_us, us) - 1
 
     def quote_at(self, i: int) -> Quote:
+        found = self._quotes.get(i)
+        return found if found is not None else self._make_quote(i, None)
+
+    def _make_quote(self, i: int, ts: datetime | None) -> Quote:
+        """Row ``i``'s quote (at ``ts`` when the caller has its time), kept for the next ask."""
         if not 0 <= i < len(self.ts_ns):
             raise IndexError(
                 f"no {self.symbol} quote at row {i}: the file has rows 0..{len(self.ts_ns) - 1}"
                 + (" (index -1 means no quote was in force yet)" if i == -1 else "")
             )
         c = self._columns
-        return Quote(
-            symbol=self.symbol,
-            bid=_price_e4(c.bid_e4[i]),
-            ask=_price_e4(c.ask_e4[i]),
-            bid_size=Decimal(c.bid_sz[i]),
-            ask_size=Decimal(c.ask_sz[i]),
-            ts=from_ns(c.ts_ns[i]),
-        )
+        prices, sizes = c.prices, c.sizes
+        bid_e4, ask_e4, bid_sz, ask_sz = c.bid_e4[i], c.ask_e4[i], c.bid_sz[i], c.ask_sz[i]
+        bid, ask = prices.get(bid_e4), prices.get(ask_e4)
+        if bid is None:
+            bid = prices[bid_e4] = _price_e4(bid_e4)
+        if ask is None:
+            ask = prices[ask_e4] = _price_e4(ask_e4)
+        bid_size, ask_size = sizes.get(bid_sz), sizes.get(ask_sz)
+        if bid_size is None:
+            bid_size = sizes[bid_sz] = Decimal(bid_sz)
+        if ask_size is None:
+            ask_size = sizes[ask_sz] = Decimal(ask_sz)
+        quote = Quote(self.symbol, bid, ask, bid_size, ask_size, ts or from_ns(c.ts_ns[i]))
+        quotes = self._quotes
+        if len(quotes) >= _KEPT_ROWS:
+            quotes.clear()
+        quotes[i] = quote
+        return quote
 
     def execution_at(self, i: int) -> Execution | None:
+        c = self._columns
+        sizes = c.exec_sz
         # Rows without an execution hold size 0 (direction 0 is a print of unknown side).
-        if self.exec_dir is None or self.exec_sz is None or self.exec_sz[i] <= 0:
+        if self.exec_dir is None or sizes is None or sizes[i] <= 0:
             return None
-        assert self.exec_px_e4 is not None
-        return Execution(
-            price=_price_e4(int(self.exec_px_e4[i])),
-            size=Decimal(int(self.exec_sz[i])),
-            direction=int(self.exec_dir[i]),
-            hidden=bool(self.exec_hidden[i]) if self.exec_hidden is not None else False,
-            away=bool(self.exec_away[i]) if self.exec_away is not None else False,
-        )
+        executions = c.executions
+        found = executions.get(i)
+        if found is None:
+            assert self.exec_px_e4 is not None
+            found = Execution(
+                price=_price_e4(int(self.exec_px_e4[i])),
+                size=Decimal(sizes[i]),
+                direction=int(self.exec_dir[i]),
+                hidden=bool(self.exec_hidden[i]) if self.exec_hidden is not None else False,
+                away=bool(self.exec_away[i]) if self.exec_away is not None else False,
+            )
+            if len(executions) >= _KEPT_ROWS:
+                executions.clear()
+            executions[i] = found
+        return found
 
     # -- QuoteSource -------------------------------------------------------------------------
 
     def peek_time(self) -> datetime | None:
+        peek = self._peek
+        if peek[0] == self._cursor:
+            return peek[1]
         i = self._cursor
-        if self._peek[0] != i:
-            if i >= len(self.ts_ns):
-                return None
-            self._peek = (i, from_ns(self._columns.ts_ns[i]))
+        if i >= len(self.ts_ns):
+            return None
+        found = self._quotes.get(i)
+        self._peek = (i, found.ts if found is not None else from_ns(self._columns.ts_ns[i]))
         return self._peek[1]
 
     def pop(self) -> Quote:
         i = self._cursor
-        quote = self.quote_at(i)
-        self.last_execution = self.execution_at(i)
+        quote = self._quotes.get(i)
+        if quote is None:
+            peek = self._peek
+            quote = self._make_quote(i, peek[1] if peek[0] == i else None)
+        self.last_execution = None if self.exec_dir is None else self.execution_at(i)
         self._cursor = i + 1
         return quote
 
