@@ -7,6 +7,12 @@ latencies within 1 ms, the partial-fill probability within 0.1. The synthetic
 quotes never show what the queue share changes (no trades, no locked book at a
 resting price), so the queue share is recovered from a small hand-made journal in
 which a limit resting at the bid fills when the book locks at its price.
+
+Whether the fitted profile predicts what the journal cost is checked on a journal of the
+same orders with no fill cut: there the venue draws nothing, so the replay with the true
+parameters must give the journal's shortfall exactly, where the built-in profile's does
+not. (With cut fills a journal is one draw and the prediction their mean: on 24 orders
+that noise is larger than the built-in profile's error.)
 """
 
 from __future__ import annotations
@@ -50,11 +56,11 @@ KNOWN = SimProfile(
     ),
     partial_fill=0.3,
 )
+WHOLE_FILLS = SimProfile(latency=KNOWN.latency, partial_fill=0.0)
 DAYS = (2, 3, 4, 5, 6, 9, 10, 11, 12, 13, 16, 17)
 
 
-@pytest.fixture(scope="module")
-def known_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def make_journal(tmp_path_factory: pytest.TempPathFactory, profile: SimProfile) -> Path:
     db = tmp_path_factory.mktemp("calibrate") / "journal.sqlite3"
     config = BetterOrdersConfig()
     for seed, day in enumerate(DAYS):
@@ -65,10 +71,15 @@ def known_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 seed=seed,
                 db=db,
                 config=config,
-                sim_profile=KNOWN,
+                sim_profile=profile,
                 new=True,
             )
     return db
+
+
+@pytest.fixture(scope="module")
+def known_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_journal(tmp_path_factory, KNOWN)
 
 
 def test_the_known_parameters_are_recovered(known_journal: Path) -> None:
@@ -137,28 +148,36 @@ def test_the_queue_share_follows_a_resting_fill_on_a_locked_book(
     assert fit.profile.queue_share == share
 
 
-def test_the_fitted_profile_predicts_the_journal_better_than_the_default(
-    known_journal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.fixture(scope="module")
+def whole_fill_journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same orders with no fill cut: nothing in the venue is random, so a replay with
+    the true parameters must predict the journal exactly."""
+    return make_journal(tmp_path_factory, WHOLE_FILLS)
+
+
+def test_the_fitted_profile_predicts_the_journal_exactly_and_the_default_does_not(
+    whole_fill_journal: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "fitted.toml"
     code, _, err = run_cli(
-        ["sim", "calibrate", "--journal", str(known_journal), "--out", str(out)], capsys
+        ["sim", "calibrate", "--journal", str(whole_fill_journal), "--out", str(out)], capsys
     )
     assert code == 0, err
     fitted = SimProfile.load(out)
     assert fitted.latency.submit == timedelta(milliseconds=120)
+    assert fitted.partial_fill == 0
     config = BetterOrdersConfig()
-    before = own_fills(known_journal, config).overall
-    after = own_fills(known_journal, config, profile=fitted).overall
-    # The built-in profile's orders arrive 90 ms early and are never cut: it misprices
-    # the shortfall (the fitted one is at least twice as close) and the effective spread.
-    errors = {n: (before.error(n), after.error(n)) for n in ("shortfall_bps", "effective_bps")}
-    (b, a), (eb, ea) = errors.values()
-    assert b is not None and a is not None and eb is not None and ea is not None
-    assert abs(a) <= abs(b) / 2, errors
-    assert abs(ea) < abs(eb), errors
+    before = own_fills(whole_fill_journal, config).overall
+    after = own_fills(whole_fill_journal, config, profile=fitted).overall
+    # The built-in profile's orders arrive 90 ms early: it misprices the shortfall; the
+    # fitted one replays every child's life as it was.
+    b, a = before.error("shortfall_bps"), after.error("shortfall_bps")
+    assert b is not None and a is not None
+    assert a == pytest.approx(0, abs=1e-9), (b, a)
+    assert abs(b) >= 0.05, (b, a)
     code, text, _ = run_cli(
-        ["tca", "--journal", str(known_journal), "--sim-profile", str(out), "--json"], capsys
+        ["tca", "--journal", str(whole_fill_journal), "--sim-profile", str(out), "--json"],
+        capsys,
     )
     assert code == 0 and json.loads(text)["sim_profile"] == str(out)
 
