@@ -131,14 +131,25 @@ def _require_aware(value: dt.datetime, what: str) -> dt.datetime:
     return value
 
 
+#: ``%a`` in the C locale (the product never sets another).
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
 def format_et(value: dt.datetime) -> str:
     """``Fri 2026-11-27 09:30:00 ET``: how times appear in reasons and messages."""
-    return value.astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M:%S ET")
+    et = value.astimezone(NEW_YORK)
+    return f"{_WEEKDAYS[et.weekday()]} {_clock(et)} ET"
 
 
-def _et_seconds(value: dt.datetime) -> str:
+def format_et_seconds(value: dt.datetime) -> str:
     """``2026-11-27 09:30:00 ET``, as the ladder words a closed market."""
-    return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+    return f"{_clock(value.astimezone(NEW_YORK))} ET"
+
+
+def _clock(t: dt.datetime) -> str:
+    """``strftime("%Y-%m-%d %H:%M:%S")`` (as glibc spells it) without ``strftime``, which
+    costs several times more: the ladder words a deadline on the first decision."""
+    return "%d-%02d-%02d %02d:%02d:%02d" % (t.year, t.month, t.day, t.hour, t.minute, t.second)  # noqa: UP031
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,8 +362,8 @@ class MarketCalendar:
         phase = self.phase_at(instant)
         if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
             raise MarketClosedError(
-                f"market closed at {_et_seconds(instant)} ({phase}); next open "
-                f"{_et_seconds(self.next_open(instant))}; no order sent"
+                f"market closed at {format_et_seconds(instant)} ({phase}); next open "
+                f"{format_et_seconds(self.next_open(instant))}; no order sent"
             )
 
     def describe(self, instant: dt.datetime) -> PhaseInfo:

@@ -264,7 +264,7 @@ def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         arrival=d.arrival,
         bound=d.budget_bound,
     ):
-        a = spread_view(params, quote)
+        a = spread_view(d.spread_scale, quote)
         last = d.latest.attempt
         d.notes.append(
             f"attempt {len(d.children)} ({last.kind.value}) not filled "

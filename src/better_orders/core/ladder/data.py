@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from better_orders.core.ladder.child import ChildOrder
+from better_orders.core.ladder.decisions import SpreadScale, spread_scale
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
@@ -35,6 +36,8 @@ class LadderData:
     wait_rule: WaitRule = field(init=False)
     #: ``params.max_quote_age_seconds`` as a duration.
     max_quote_age: timedelta = field(init=False)
+    #: The spread thresholds of notes and the report, resolved once.
+    spread_scale: SpreadScale = field(init=False)
 
     state: LadderState = LadderState.IDLE
     report: ExecutionReport | None = None
@@ -97,6 +100,7 @@ class LadderData:
     def __post_init__(self) -> None:
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
+        self.spread_scale = spread_scale(self.params)
         rule = self.params.jumps
         if rule is not None and rule.on:
             self.jumps = JumpWatch(rule)

@@ -16,7 +16,13 @@ from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import AttemptKind, Quote, Side
 from better_orders.core.patience import budget_urgent
-from better_orders.core.spread import SpreadClass, WaitRule, classify_cents, classify_relative
+from better_orders.core.spread import (
+    SpreadClass,
+    WaitRule,
+    classify_bps,
+    classify_cents,
+    relative_bounds,
+)
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketPhase,
@@ -37,6 +43,25 @@ _LAST_KINDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class SpreadScale:
+    """The thresholds a ladder classifies spreads by, resolved once from its parameters
+    (the relative ones for the symbol's typical spread: ``core.spread.relative_bounds``)."""
+
+    tight_cents: Decimal
+    wide_cents: Decimal
+    tight_bps: Decimal
+    wide_bps: Decimal
+    #: The spread rule in force (``SpreadRules.rule``): which class decides.
+    rule: str
+
+
+def spread_scale(params: LadderParams) -> SpreadScale:
+    rules = params.spread
+    tight, wide = relative_bounds(rules, params.typical_spread_bps)
+    return SpreadScale(rules.tight_cents, rules.wide_cents, tight, wide, rules.rule)
+
+
+@dataclass(frozen=True, slots=True)
 class SpreadView:
     """A quote's spread as notes and the report show it: ``core.spread.assess_spread``'s
     figures and classes, without the rest of its assessment."""
@@ -53,16 +78,15 @@ class SpreadView:
         return self.cents_class if self.rule == "cents" else self.relative_class
 
 
-def spread_view(params: LadderParams, quote: Quote) -> SpreadView:
-    rules = params.spread
+def spread_view(scale: SpreadScale, quote: Quote) -> SpreadView:
     spread = quote.ask - quote.bid
     bps = spread / quote.mid * _BPS
     return SpreadView(
         spread * _CENTS,
         float(bps),
-        classify_cents(spread, rules.tight_cents, rules.wide_cents),
-        classify_relative(bps, params.typical_spread_bps, rules),
-        rules.rule,
+        classify_cents(spread, scale.tight_cents, scale.wide_cents),
+        classify_bps(bps, scale.tight_bps, scale.wide_bps),
+        scale.rule,
     )
 
 

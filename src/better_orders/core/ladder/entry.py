@@ -8,7 +8,6 @@ inside the near touch until the wait ends (``rest_slice``, ``end_wait_with_slice
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from better_orders.core.ladder.child import ChildEnded
 from better_orders.core.ladder.data import LadderData
@@ -32,10 +31,14 @@ from better_orders.core.ladder.states import RESTING, SPREAD_WAITS, LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
 from better_orders.core.patience import RestPlan, rest_plan
 from better_orders.core.spread import assess_spread
-from better_orders.core.timing import MarketPhase, recommended_wait_seconds, strategy_for
+from better_orders.core.timing import (
+    MarketPhase,
+    format_et_seconds,
+    recommended_wait_seconds,
+    strategy_for,
+)
 
 S = LadderState
-_NEW_YORK = ZoneInfo("America/New_York")
 #: Phases whose patient rest is ``patience.opening_seconds`` long (else ``regular_seconds``).
 _OPENING_PHASES = frozenset({MarketPhase.OPENING, MarketPhase.EARLY})
 #: A resting state, once its slice has filled.
@@ -55,18 +58,21 @@ def start(d: LadderData, now: datetime) -> list[Action]:
     d.phase = phase
     if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
         nxt = d.calendar.next_open(now)
-        error = f"market closed at {_et(now)} ({phase}); next open {_et(nxt)}; no order sent"
+        error = (
+            f"market closed at {format_et_seconds(now)} ({phase}); "
+            f"next open {format_et_seconds(nxt)}; no order sent"
+        )
         return finish(d, now, error=error)
     if phase is MarketPhase.PRE_MARKET:
         assert session is not None
         if d.params.timing.pre_open == "refuse":
             error = (
-                f"{d.parent.symbol}: market opens at {_et(session.open)}; "
+                f"{d.parent.symbol}: market opens at {format_et_seconds(session.open)}; "
                 "configured to refuse orders before the open; no order sent"
             )
             return finish(d, now, error=error)
         to(d, S.WAITING_OPEN)
-        d.wait_reason = f"waiting for the open at {_et(session.open)}"
+        d.wait_reason = f"waiting for the open at {format_et_seconds(session.open)}"
         return arm(d, session.open)
     return begin_entry(d, now)
 
@@ -246,7 +252,7 @@ def _wait_note(
     d: LadderData, quote: Quote, now: datetime, *, came_in: bool, urgent: bool = False
 ) -> None:
     assert d.wait_started is not None
-    a = spread_view(d.params, quote)
+    a = spread_view(d.spread_scale, quote)
     why = "spread came in" if came_in else "wait limit reached"
     if urgent:
         why = "the far touch neared the budget's bound"
@@ -362,7 +368,3 @@ def _cancel_all(d: LadderData, now: datetime, why: str | None = None) -> list[Ac
         to(d, S.FINISHING)  # the cancels are already out; their timer runs on
         return actions
     return [*actions, *await_cancels(d, S.FINISHING, now)]
-
-
-def _et(instant: datetime) -> str:
-    return instant.astimezone(_NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
