@@ -114,7 +114,7 @@ def rest_plan(
     tilt = lean(side, quote)
     how = "joining the near touch" if price == near else "inside the spread"
     book = "" if tilt is None else f", book lean {tilt:+.2f}"
-    return RestPlan(price, seconds, f"resting {how} at {price} for up to {seconds:.1f} s{book}")
+    return RestPlan(price, seconds, f"resting {how} at {price!s} for up to {seconds:.1f} s{book}")
 
 
 def rest_ended(

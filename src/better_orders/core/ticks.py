@@ -16,6 +16,7 @@ from better_orders.core.errors import InvalidInputError, OffTickError
 PENNY = Decimal("0.01")
 SUBPENNY = Decimal("0.0001")
 ONE_DOLLAR = Decimal(1)
+_ZERO = Decimal(0)
 
 
 class Rounding(StrEnum):
@@ -46,15 +47,17 @@ def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Deci
 
     Rounding up across $1.00 (e.g. 0.99995 up) lands on 1.00, which is on both grids.
     """
-    if not price.is_finite() or price <= 0:
+    if not price.is_finite() or price <= _ZERO:
         raise InvalidInputError(f"price must be positive and finite, got {price}")
     direction = rounding if type(rounding) is Rounding else Rounding(rounding)
     mode = _MODES[direction]
-    rounded = price.quantize(tick_size(price), rounding=mode)
+    if price >= ONE_DOLLAR:
+        return price.quantize(PENNY, rounding=mode)
+    rounded = price.quantize(SUBPENNY, rounding=mode)
     if rounded >= ONE_DOLLAR:
         # A sub-dollar price rounded onto 1.00 or above is spelt on the penny grid.
         rounded = rounded.quantize(PENNY, rounding=mode)
-    if rounded <= 0:
+    if rounded <= _ZERO:
         if direction is Rounding.DOWN:
             raise InvalidInputError(
                 f"no tick at or below {price}: the smallest price is {SUBPENNY}"

@@ -261,8 +261,8 @@ class MarketCalendar:
 
     def __init__(self) -> None:
         self._tables = _xnys_tables()
-        #: The New York day last asked about: (its start, its end (UTC), the day).
-        self._span: tuple[dt.datetime, dt.datetime, dt.date] | None = None
+        #: The New York day last asked about: (its start, its end (UTC), the day, its session).
+        self._span: tuple[dt.datetime, dt.datetime, dt.date, Session | None] | None = None
         #: The phase last asked about: (from, until, phase).
         self._phase: tuple[dt.datetime, dt.datetime, MarketPhase] | None = None
 
@@ -294,7 +294,7 @@ class MarketCalendar:
     def session_at(self, instant: dt.datetime) -> Session | None:
         """The session of the New York calendar day containing ``instant`` (at any hour)."""
         _require_aware(instant, "time")
-        return self.session_for(self._new_york_day(instant))
+        return self._new_york_day(instant)[3]
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
         _require_aware(instant, "time")
@@ -302,13 +302,11 @@ class MarketCalendar:
         kept = self._phase
         if kept is not None and kept[0] <= instant < kept[1]:
             return kept[2]
-        day = self._new_york_day(instant)
-        span = self._span
-        assert span is not None
-        if self.session_for(day) is None:
+        span = self._new_york_day(instant)
+        if span[3] is None:
             self._phase = (span[0], span[1], MarketPhase.CLOSED)
             return MarketPhase.CLOSED
-        found = self._tables.day(day)
+        found = self._tables.day(span[2])
         assert found is not None
         bounds = found[1]
         slot = bisect_right(bounds, instant.astimezone(UTC))
@@ -320,20 +318,24 @@ class MarketCalendar:
         )
         return phase
 
-    def _new_york_day(self, instant: dt.datetime) -> dt.date:
-        """``instant.astimezone(NEW_YORK).date()``, with the last day's UTC span kept: the
-        instants a ladder asks about fall on one day (midnight is never skipped nor
-        repeated by New York's clock changes, which happen at 02:00)."""
+    def _new_york_day(
+        self, instant: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime, dt.date, Session | None]:
+        """The New York day containing ``instant`` (``instant.astimezone(NEW_YORK).date()``):
+        its UTC span, the day and its session, kept while instants fall on that day, as a
+        ladder's do (midnight is never skipped nor repeated by New York's clock changes,
+        which happen at 02:00)."""
         span = self._span
         if span is not None and span[0] <= instant < span[1]:
-            return span[2]
+            return span
         day = instant.astimezone(NEW_YORK).date()
-        self._span = (
+        span = self._span = (
             _wall_clock_utc(day, dt.time(0)),
             _wall_clock_utc(day + dt.timedelta(days=1), dt.time(0)),
             day,
+            self.session_for(day),
         )
-        return day
+        return span
 
     def strategy_at(self, instant: dt.datetime) -> ExecutionStrategy | None:
         return _STRATEGY[self.phase_at(instant)]

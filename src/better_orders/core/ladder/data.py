@@ -132,9 +132,12 @@ class LadderData:
         """What remains minus what live children may still fill: the most a new child may ask."""
         open_qty = ZERO
         for child in self.children:
-            if child.status not in TERMINAL_STATUSES:
-                open_qty += child.open_qty
-        return max(self.remaining_qty - open_qty, ZERO)
+            if child.status not in TERMINAL_STATUSES:  # ``ChildOrder.open_qty``, inlined
+                left = child.attempt.qty - child.filled_qty
+                if left > ZERO:
+                    open_qty += left
+        left = self.parent.qty - self.filled - open_qty
+        return left if left > ZERO else ZERO
 
     @property
     def any_live(self) -> bool:

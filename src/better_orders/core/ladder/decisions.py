@@ -33,6 +33,7 @@ from better_orders.core.timing import (
 )
 
 _BPS = Decimal(10_000)
+_NO_TIME = timedelta(0)
 _CENTS = Decimal(100)
 #: Broker error codes that say "try again": the next order may well get through.
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout"})
@@ -154,28 +155,33 @@ def entry_plan(
         # attempt's timeout leads back to the wait).
         return EntryPlan(Entry.CROSS_OFF, worth)
     urgent = budget_urgent(params.patience, side, quote, arrival, bound)
-    go = EntryPlan(Entry.GO, worth, reason="" if urgent is None else f"not waiting: {urgent}")
     if worth and in_spread_wait and wait_until is not None and now < wait_until:
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
-        return go if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
+        return _go(worth, urgent) if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
     decision = _timing(params, market, worth, now, waited_since)
-    if decision.action is TimingAction.REFUSE:
+    action = decision.action
+    if action is TimingAction.REFUSE:
         return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
-    if decision.action is TimingAction.WAIT_FOR_OPEN:
+    if action is TimingAction.WAIT_FOR_OPEN:
         return EntryPlan(Entry.WAIT_FOR_OPEN, worth, decision.until or now, decision.reason)
     if urgent:
-        return go
-    if decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now:
+        return _go(worth, urgent)
+    if action is TimingAction.WAIT and decision.until is not None and decision.until > now:
         return EntryPlan(Entry.WAIT, worth, decision.until, decision.reason)
-    if in_spread_wait and not worth and params.hold > timedelta(0):
+    if in_spread_wait and not worth and params.hold > _NO_TIME:
         since = holding_since if holding_since is not None else (now if burst else None)
         if since is not None and now < since + params.hold:
             wake = since + params.hold
             if wait_until is not None:
                 wake = min(wake, wait_until)
             return EntryPlan(Entry.HOLD, worth, wake, holding_since=since)
-    return go
+    return _go(worth, urgent)
+
+
+def _go(worth: bool, urgent: str | None) -> EntryPlan:
+    """Execute now; ``urgent``: the budget's urgency cut a wait short, and why."""
+    return EntryPlan(Entry.GO, worth, reason="" if urgent is None else f"not waiting: {urgent}")
 
 
 def worth_waiting_again(

@@ -235,7 +235,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
 def rest_patiently(d: LadderData, plan: RestPlan, quote: Quote, now: datetime) -> list[Action]:
     """The whole order rests at ``plan.price`` until ``plan.seconds`` pass (or the book turns
     against it, ``attempts.working_quote``); what it leaves then crosses."""
-    d.notes.append(f"patient: {plan.reason} ({quote.bid} x {quote.ask})")
+    d.notes.append(f"patient: {plan.reason} ({quote.bid!s} x {quote.ask!s})")
     submit = new_child(d, AttemptKind.PATIENT, OrderType.LIMIT, plan.price, quote, now)
     to(d, S.WORKING)
     return [submit, *arm(d, now + timedelta(seconds=plan.seconds))]
@@ -258,7 +258,7 @@ def _wait_note(
         why = "the far touch neared the budget's bound"
     d.notes.append(
         f"waited {(now - d.wait_started).total_seconds():.1f} s for the spread: {why} "
-        f"({a.cents}c, {a.bps:.1f} bps, {a.effective_class}); executing"
+        f"({a.cents!s}c, {a.bps:.1f} bps, {a.effective_class}); executing"
     )
 
 
@@ -274,9 +274,10 @@ def rest_slice(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     if order is None:
         return []
     qty, price = order
+    # ``!s``: a Decimal's own text, as ``{}`` gives it, without parsing a format spec.
     d.notes.append(
-        f"resting {side.value} limit {qty} @ {price} while waiting for the spread "
-        f"({quote.bid} x {quote.ask})"
+        f"resting {side.value} limit {qty!s} @ {price!s} while waiting for the spread "
+        f"({quote.bid!s} x {quote.ask!s})"
     )
     submit = new_child(d, AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now, qty)
     to(d, S.SPREAD_WAIT_RESTING)
@@ -304,8 +305,8 @@ def end_wait_with_slice(
         return [cancel(d, rest), *await_cancels(d, S.REST_CANCEL_THEN_ENTRY, now)]
     rest.attempt.end_reason = "wait over: the rest of the order crosses"
     d.notes.append(
-        f"wait over: cancelling the resting limit ({rest.filled_qty} of "
-        f"{rest.attempt.qty} filled) and crossing with the other {d.unallocated_qty}"
+        f"wait over: cancelling the resting limit ({rest.filled_qty!s} of "
+        f"{rest.attempt.qty!s} filled) and crossing with the other {d.unallocated_qty!s}"
     )
     crossing = came_in or quote
     _wait_note(d, crossing, now, came_in=came_in is not None, urgent=urgent)
