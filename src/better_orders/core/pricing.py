@@ -13,17 +13,12 @@ from decimal import Decimal
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
-from better_orders.core.ticks import SUBPENNY, Rounding, move_ticks, round_to_tick, tick_size
+from better_orders.core.ticks import SUBPENNY, Rounding, round_to_tick, step_ticks
 
 _BPS = Decimal(10_000)
 #: A budget this large (100% of the mid) sets no bound a market order needs: at or above
 #: it the fallback may be a plain market order (the ``walk`` baseline's "at any price").
 UNBOUNDED_BPS = _BPS
-
-
-def _canonical(price: Decimal) -> Decimal:
-    """One spelling per grid price (``1.00``, not ``1.0000``), so prices compare and print alike."""
-    return price.quantize(tick_size(price))
 
 
 def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
@@ -44,8 +39,9 @@ def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
             problem=QuoteProblem.NAN if not touch.is_finite() else QuoteProblem.ONE_SIDED,
             symbol=quote.symbol,
         )
+    # ``round_to_tick`` spells its price on the grid: stepping it needs no further check.
     if side is Side.BUY:
-        return _canonical(move_ticks(round_to_tick(touch, Rounding.UP), ticks))
+        return step_ticks(round_to_tick(touch, Rounding.UP), ticks)
     if touch < SUBPENNY:
         raise InvalidInputError(
             f"{quote.symbol} sell limit would be at or below zero: bid {touch} is below the "
@@ -53,7 +49,7 @@ def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
         )
     base = round_to_tick(touch, Rounding.DOWN)
     try:
-        return _canonical(move_ticks(base, -ticks))
+        return step_ticks(base, -ticks)
     except InvalidInputError:
         raise InvalidInputError(
             f"{quote.symbol} sell limit would be at or below zero: bid {touch} - {ticks} "
@@ -95,7 +91,7 @@ def walk_limit(side: Side, quote: Quote, fraction: Decimal) -> Decimal:
         )
     target = near + (far - near) * fraction
     rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
-    return _canonical(round_to_tick(target, rounding))
+    return round_to_tick(target, rounding)
 
 
 def _mid(arrival_mid: Decimal) -> Decimal:
@@ -125,12 +121,12 @@ def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float |
     mid = _mid(arrival_mid)
     raw = _raw_bound(side, mid, budget_bps)
     if side is Side.SELL:
-        return SUBPENNY if raw <= 0 else _canonical(round_to_tick(raw, Rounding.UP))
+        return SUBPENNY if raw <= 0 else round_to_tick(raw, Rounding.UP)
     if raw < SUBPENNY:
         raise InvalidInputError(
             f"no price on the tick grid is within a {budget_bps} bps budget of mid {mid}"
         )
-    return _canonical(round_to_tick(raw, Rounding.DOWN))
+    return round_to_tick(raw, Rounding.DOWN)
 
 
 def cap_to_budget(side: Side, price: Decimal, bound: Decimal) -> Decimal:

@@ -43,7 +43,8 @@ def is_on_grid(price: Decimal) -> bool:
 
 
 def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Decimal:
-    """The grid price nearest to ``price`` in the given direction.
+    """The grid price nearest to ``price`` in the given direction, spelt on the grid
+    (``1.00``, not ``1.0000``), so prices compare and print alike.
 
     Rounding up across $1.00 (e.g. 0.99995 up) lands on 1.00, which is on both grids.
     """
@@ -86,14 +87,19 @@ def move_ticks(price: Decimal, n: int) -> Decimal:
     moving below the smallest tick raises.
     """
     start = require_on_grid(price)
-    price = start.quantize(tick_size(start))
-    step = 1 if n > 0 else -1
+    return step_ticks(start.quantize(tick_size(start)), n)
+
+
+def step_ticks(price: Decimal, n: int) -> Decimal:
+    """``move_ticks`` for a price already on the grid and spelt on it (as ``round_to_tick``
+    returns it): what ``move_ticks`` does once it has checked that."""
+    start = price
     for _ in range(abs(n)):
-        if step > 0:
+        if n > 0:
             price = price + tick_size(price)
         else:
             below = price - PENNY if price > ONE_DOLLAR else price - SUBPENNY
-            if below <= 0:
+            if below <= _ZERO:
                 raise InvalidInputError(
                     f"cannot move {start} down {abs(n)} ticks: price would be <= 0"
                 )

@@ -141,7 +141,7 @@ class LadderData:
 
     @property
     def any_live(self) -> bool:
-        return any(child.status not in TERMINAL_STATUSES for child in self.children)
+        return self.latest_live() is not None
 
     def live_children(self) -> list[ChildOrder]:
         return [c for c in self.children if c.live]

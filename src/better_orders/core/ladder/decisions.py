@@ -255,18 +255,25 @@ def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderSt
 def timeout_for(
     params: LadderParams, kind: AttemptKind, strategy: ExecutionStrategy | None
 ) -> timedelta:
-    """How long an attempt of ``kind`` works before it is cancelled."""
-    if kind is AttemptKind.STANDARD:
-        return params.timeout_standard
-    if kind is AttemptKind.FALLBACK_LIMIT:
-        return params.protection_timeout
-    if kind is AttemptKind.FALLBACK_MARKET or kind is AttemptKind.MARKET:
-        return params.cancel_timeout
-    if strategy is ExecutionStrategy.WAIT_FOR_SPREADS:
-        return params.timeout_wait_for_spreads
-    if strategy is ExecutionStrategy.STANDARD:
-        return params.timeout_standard
-    return params.timeout_normal
+    """How long an attempt of ``kind`` works before it is cancelled: by its kind, else by
+    the strategy (``_TIMEOUT_BY_KIND``, ``_TIMEOUT_BY_STRATEGY``)."""
+    field = _TIMEOUT_BY_KIND.get(kind) or _TIMEOUT_BY_STRATEGY.get(strategy, "timeout_normal")
+    timeout: timedelta = getattr(params, field)
+    return timeout
+
+
+#: The ``LadderParams`` timeout of the kinds whose timeout does not depend on the strategy.
+_TIMEOUT_BY_KIND: dict[AttemptKind, str] = {
+    AttemptKind.STANDARD: "timeout_standard",
+    AttemptKind.FALLBACK_LIMIT: "protection_timeout",
+    AttemptKind.FALLBACK_MARKET: "cancel_timeout",
+    AttemptKind.MARKET: "cancel_timeout",
+}
+#: The other kinds' timeout by strategy (``timeout_normal`` for any other).
+_TIMEOUT_BY_STRATEGY: dict[ExecutionStrategy | None, str] = {
+    ExecutionStrategy.WAIT_FOR_SPREADS: "timeout_wait_for_spreads",
+    ExecutionStrategy.STANDARD: "timeout_standard",
+}
 
 
 def is_transient(code: str, retryable: bool = False) -> bool:
