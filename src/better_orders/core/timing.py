@@ -263,8 +263,8 @@ class MarketCalendar:
         self._tables = _xnys_tables()
         #: The New York day last asked about: (its start, its end (UTC), the day, its session).
         self._span: tuple[dt.datetime, dt.datetime, dt.date, Session | None] | None = None
-        #: The phase last asked about: (from, until, phase).
-        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase] | None = None
+        #: The phase last asked about: (from, until, phase, the day's session).
+        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase, Session | None] | None = None
 
     # -- days ---------------------------------------------------------------------------
 
@@ -297,26 +297,35 @@ class MarketCalendar:
         return self._new_york_day(instant)[3]
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
+        return self.market_span(instant)[2]
+
+    def market_span(
+        self, instant: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime, MarketPhase, Session | None]:
+        """``(since, until, phase_at(instant), session_at(instant))``: both hold for every
+        instant in ``[since, until)`` (one phase, within one New York day), so a caller
+        asking about many instants (a ladder, at each event) asks again only past them."""
         _require_aware(instant, "time")
         # The phase holds from one boundary to the next: the last span asked about is kept.
         kept = self._phase
         if kept is not None and kept[0] <= instant < kept[1]:
-            return kept[2]
+            return kept
         span = self._new_york_day(instant)
-        if span[3] is None:
-            self._phase = (span[0], span[1], MarketPhase.CLOSED)
-            return MarketPhase.CLOSED
+        session = span[3]
+        if session is None:
+            kept = self._phase = (span[0], span[1], MarketPhase.CLOSED, None)
+            return kept
         found = self._tables.day(span[2])
         assert found is not None
         bounds = found[1]
         slot = bisect_right(bounds, instant.astimezone(UTC))
-        phase = _PHASE_BY_SLOT[slot]
-        self._phase = (
+        kept = self._phase = (
             bounds[slot - 1] if slot > 0 else span[0],
             bounds[slot] if slot < len(bounds) else span[1],
-            phase,
+            _PHASE_BY_SLOT[slot],
+            session,
         )
-        return phase
+        return kept
 
     def _new_york_day(
         self, instant: dt.datetime
@@ -425,10 +434,13 @@ _DURATIONS: dict[float, dt.timedelta] = {}
 
 
 def _check_seconds(value: float, what: str) -> dt.timedelta:
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise InvalidInputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    found = _DURATIONS.get(value)
+    # Only checked values are kept (never a bool: True would find 1.0's).
+    found = _DURATIONS.get(value) if type(value) is float else None
     if found is None:
+        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise InvalidInputError(
+                f"{what} must be a finite number of seconds >= 0, not {value!r}"
+            )
         if len(_DURATIONS) >= 256:
             _DURATIONS.clear()
         found = _DURATIONS[value] = dt.timedelta(seconds=value)

@@ -105,17 +105,20 @@ class LadderData:
         if rule is not None and rule.on:
             self.jumps = JumpWatch(rule)
 
-    #: The last ``market_at`` answer, and for when.
-    market_now: datetime | None = None
+    #: The last ``market_at`` answer, and the span it holds for (``MarketCalendar.market_span``).
     market: tuple[MarketPhase, Session | None] = (MarketPhase.CLOSED, None)
+    market_since: datetime | None = None
+    market_until: datetime | None = None
 
     # -- views ---------------------------------------------------------------------------------
 
     def market_at(self, now: datetime) -> tuple[MarketPhase, Session | None]:
-        """The market phase and the session at ``now`` (kept: one event may ask often)."""
-        if now != self.market_now:
-            self.market = (self.calendar.phase_at(now), self.calendar.session_at(now))
-            self.market_now = now
+        """The market phase and the session at ``now`` (kept while they hold: every event asks)."""
+        since, until = self.market_since, self.market_until
+        # (A naive ``now`` goes to the calendar, which refuses it.)
+        if since is None or until is None or now.tzinfo is None or not since <= now < until:
+            since, until, phase, session = self.calendar.market_span(now)
+            self.market, self.market_since, self.market_until = (phase, session), since, until
         return self.market
 
     @property
@@ -147,9 +150,7 @@ class LadderData:
         return [c for c in self.children if c.live]
 
     def latest_live(self) -> ChildOrder | None:
-        children = self.children
-        for i in range(len(children) - 1, -1, -1):
-            child = children[i]
+        for child in reversed(self.children):
             if child.status not in TERMINAL_STATUSES:
                 return child
         return None
