@@ -19,6 +19,7 @@ from better_orders.core.ladder.decisions import SpreadScale, spread_scale
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
+from better_orders.core.patience import BudgetUrgency, budget_urgency
 from better_orders.core.pricing import budget_bound
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
@@ -67,6 +68,8 @@ class LadderData:
     strategy: ExecutionStrategy | None = None
     #: The slippage budget's bound off the arrival mid (``core.pricing.budget_bound``).
     bound: Decimal | None = None
+    #: ``core.patience.budget_urgent`` off the arrival quote and the bound, worked out once.
+    urgent_at: BudgetUrgency | None = None
     #: How far the far touch ran from the arrival mid (bps) when the budget stopped a price.
     budget_ran_bps: float | None = None
 
@@ -170,3 +173,13 @@ class LadderData:
         if self.bound is None:
             self.bound = budget_bound(self.parent.side, self.arrival_mid, self.params.budget_bps)
         return self.bound
+
+    @property
+    def urgency(self) -> BudgetUrgency:
+        """When a wait ends for the budget's sake (fixed once the arrival is)."""
+        if self.urgent_at is None:
+            assert self.arrival is not None
+            self.urgent_at = budget_urgency(
+                self.params.patience, self.parent.side, self.arrival, self.budget_bound
+            )
+        return self.urgent_at

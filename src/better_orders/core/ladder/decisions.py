@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import AttemptKind, Quote, Side
-from better_orders.core.patience import budget_urgent
+from better_orders.core.model import AttemptKind, Quote
+from better_orders.core.patience import BudgetUrgency
 from better_orders.core.spread import (
     SpreadClass,
     WaitRule,
@@ -62,10 +63,10 @@ def spread_scale(params: LadderParams) -> SpreadScale:
     return SpreadScale(rules.tight_cents, rules.wide_cents, tight, wide, rules.rule)
 
 
-@dataclass(frozen=True, slots=True)
-class SpreadView:
+class SpreadView(NamedTuple):
     """A quote's spread as notes and the report show it: ``core.spread.assess_spread``'s
-    figures and classes, without the rest of its assessment."""
+    figures and classes, without the rest of its assessment. (A named tuple, as
+    ``EntryPlan``: built on hot paths, where a frozen dataclass costs a call per field.)"""
 
     cents: Decimal
     bps: float
@@ -104,8 +105,9 @@ class Entry(StrEnum):
     GO = "go"  # execute now (the spread is fine, or the wait is over)
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPlan:
+class EntryPlan(NamedTuple):
+    """Step 1's answer for one quote (built for every quote of a wait)."""
+
     action: Entry
     #: The spread is worth waiting out (``core.spread.WaitRule``).
     worth_waiting: bool
@@ -129,9 +131,7 @@ def entry_plan(
     burst: bool,
     wait_until: datetime | None,
     cross_quote: Quote | None,
-    side: Side,
-    arrival: Quote,
-    bound: Decimal,
+    urgency: BudgetUrgency,
 ) -> EntryPlan:
     """Step 1 for a usable ``quote`` at ``now``.
 
@@ -139,9 +139,9 @@ def entry_plan(
     (``in_spread_wait``) on a quote that followed the previous one within ``hold``
     (``burst``: a sweep, a cancel-replace) is often gone before an order could reach
     it: it must stand for ``hold`` first. An isolated quote is acted on at once.
-    Neither waits once the far touch nears the budget's ``bound`` since ``arrival``
-    (``core.patience.budget_urgent``): the order goes (GO, with the reason) while the
-    budget still allows a cross.
+    Neither waits once the far touch nears the budget's bound since the arrival
+    (``urgency``: ``core.patience.budget_urgent``): the order goes (GO, with the reason)
+    while the budget still allows a cross.
     """
     worth = rule.worth_waiting(quote.ask - quote.bid, quote.mid)
     if not params.routed_better:
@@ -154,7 +154,7 @@ def entry_plan(
         # the ladder would have done without a slice (if that price is gone, the
         # attempt's timeout leads back to the wait).
         return EntryPlan(Entry.CROSS_OFF, worth)
-    urgent = budget_urgent(params.patience, side, quote, arrival, bound)
+    urgent = urgency.why(quote)
     if worth and in_spread_wait and wait_until is not None and now < wait_until:
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
@@ -192,12 +192,10 @@ def worth_waiting_again(
     now: datetime,
     waited_since: datetime | None,
     *,
-    side: Side,
-    arrival: Quote,
-    bound: Decimal,
+    urgency: BudgetUrgency,
 ) -> bool:
     """After an attempt timed out: would step 1 wait now (wide spread, wait budget left,
-    and the far touch not near the budget's ``bound``: ``core.patience.budget_urgent``)?
+    and the far touch not near the budget's bound: ``urgency``, ``core.patience.budget_urgent``)?
 
     A marketable limit sent the moment the spread came in often arrives after the
     quote that made it worth sending has gone. Re-pegging then means crossing the
@@ -211,7 +209,7 @@ def worth_waiting_again(
         return False
     if market[1] is None:
         return False
-    if budget_urgent(params.patience, side, quote, arrival, bound):
+    if urgency.why(quote):
         return False
     decision = _timing(params, market, True, now, waited_since)
     return (

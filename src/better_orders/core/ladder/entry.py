@@ -165,9 +165,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         burst=d.burst,
         wait_until=d.wait_until,
         cross_quote=crossing_off,
-        side=d.parent.side,
-        arrival=d.arrival,
-        bound=d.budget_bound,
+        urgency=d.urgency,
     )
     action = plan.action
     if action is Entry.GO:
