@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from better_orders.core import pricing
 from better_orders.core.microprice import lean, leans_against
@@ -149,10 +150,10 @@ def budget_urgent(
     return budget_urgency(rules, side, arrival, bound).why(quote)
 
 
-@dataclass(frozen=True, slots=True)
-class BudgetUrgency:
+class BudgetUrgency(NamedTuple):
     """``budget_urgent`` for one order: what it needs of the ``arrival`` quote and the
-    ``bound``, worked out once (``budget_urgency``), then ``why`` for each quote."""
+    ``bound``, worked out once (``budget_urgency``), then ``why`` for each quote. (A named
+    tuple: made on an order's first decision, which a frozen dataclass would slow.)"""
 
     side: Side
     sign: int

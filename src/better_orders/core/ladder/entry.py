@@ -297,14 +297,15 @@ def end_wait_with_slice(
     cancelled first, then step 1 decides again (REST_CANCEL_THEN_ENTRY).
     """
     rest = d.latest
-    if d.unallocated_qty <= 0:
+    crossing_qty = d.unallocated_qty
+    if crossing_qty <= 0:
         d.cross_quote = came_in
         rest.attempt.end_reason = "wait over: cancelled to cross the spread"
         return [cancel(d, rest), *await_cancels(d, S.REST_CANCEL_THEN_ENTRY, now)]
     rest.attempt.end_reason = "wait over: the rest of the order crosses"
     d.notes.append(
         f"wait over: cancelling the resting limit ({rest.filled_qty!s} of "
-        f"{rest.attempt.qty!s} filled) and crossing with the other {d.unallocated_qty!s}"
+        f"{rest.attempt.qty!s} filled) and crossing with the other {crossing_qty!s}"
     )
     crossing = came_in or quote
     _wait_note(d, crossing, now, came_in=came_in is not None, urgent=urgent)
