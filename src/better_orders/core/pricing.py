@@ -106,11 +106,17 @@ def slippage_bps(side: Side, price: Decimal, arrival_mid: Decimal) -> float:
     return float((price - mid) * side.sign / mid * _BPS)
 
 
-def _raw_bound(side: Side, mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+def budget_factor(side: Side, budget_bps: Decimal | float | int) -> Decimal:
+    """``1 + budget`` for a buy, ``1 - budget`` for a sell: the mid times this is the bound
+    before it is rounded onto the grid (checked and worked out once per order)."""
     budget = to_decimal(budget_bps, "slippage budget (bps)")
     if budget < 0:
         raise InvalidInputError(f"slippage budget must be >= 0 bps, got {budget}")
-    return mid * (1 + side.sign * budget / _BPS)
+    return 1 + side.sign * budget / _BPS
+
+
+def _raw_bound(side: Side, mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+    return mid * budget_factor(side, budget_bps)
 
 
 def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
@@ -118,8 +124,15 @@ def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float |
 
     A sell budget of 10,000 bps or more allows any price: the bound is the smallest tick.
     """
+    return bound_at(side, arrival_mid, budget_factor(side, budget_bps), budget_bps)
+
+
+def bound_at(
+    side: Side, arrival_mid: Decimal, factor: Decimal, budget_bps: Decimal | float | int
+) -> Decimal:
+    """``budget_bound`` with its ``budget_factor`` already worked out."""
     mid = _mid(arrival_mid)
-    raw = _raw_bound(side, mid, budget_bps)
+    raw = mid * factor
     if side is Side.SELL:
         return SUBPENNY if raw <= 0 else round_to_tick(raw, Rounding.UP)
     if raw < SUBPENNY:

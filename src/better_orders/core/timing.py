@@ -106,6 +106,9 @@ _PHASE_BY_SLOT = (
     MarketPhase.CLOSED,
 )
 
+#: The phases in which nothing can trade (before the open is not one: an order then waits).
+NOTHING_TRADES = frozenset({MarketPhase.CLOSED, MarketPhase.AFTER_HOURS})
+
 _STRATEGY: dict[MarketPhase, ExecutionStrategy | None] = {
     MarketPhase.CLOSED: None,
     MarketPhase.PRE_MARKET: None,
@@ -371,7 +374,7 @@ class MarketCalendar:
         Before the open is not closed: an order then waits for the open.
         """
         phase = self.phase_at(instant)
-        if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+        if phase in NOTHING_TRADES:
             raise MarketClosedError(
                 f"market closed at {format_et_seconds(instant)} ({phase}); next open "
                 f"{format_et_seconds(self.next_open(instant))}; no order sent"
@@ -397,7 +400,7 @@ class MarketCalendar:
     ) -> TimingDecision:
         """``timing_decision`` for ``instant`` with the phase, session and rules filled in."""
         phase = self.phase_at(instant)
-        closed = phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS)
+        closed = phase in NOTHING_TRADES
         return timing_decision(
             phase,
             spread_is_wide,
@@ -482,7 +485,7 @@ def timing_decision(
                 f"wait start {format_et(waited_since)} is after the decision time {format_et(now)}"
             )
 
-    if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+    if phase in NOTHING_TRADES:
         state = "closed" if phase is MarketPhase.CLOSED else "in after-hours"
         upcoming = format_et(next_open) if next_open is not None else "unknown"
         return TimingDecision(

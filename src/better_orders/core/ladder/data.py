@@ -20,7 +20,7 @@ from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
 from better_orders.core.patience import BudgetUrgency, budget_urgency
-from better_orders.core.pricing import budget_bound
+from better_orders.core.pricing import bound_at, budget_factor
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import WaitRule, wait_rule
@@ -39,6 +39,8 @@ class LadderData:
     max_quote_age: timedelta = field(init=False)
     #: The spread thresholds of notes and the report, resolved once.
     spread_scale: SpreadScale = field(init=False)
+    #: The slippage budget as a factor of the arrival mid (``core.pricing.budget_factor``).
+    bound_factor: Decimal = field(init=False)
 
     state: LadderState = LadderState.IDLE
     report: ExecutionReport | None = None
@@ -104,6 +106,7 @@ class LadderData:
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
         self.spread_scale = spread_scale(self.params)
+        self.bound_factor = budget_factor(self.parent.side, self.params.budget_bps)
         rule = self.params.jumps
         if rule is not None and rule.on:
             self.jumps = JumpWatch(rule)
@@ -171,7 +174,9 @@ class LadderData:
     def budget_bound(self) -> Decimal:
         """The worst price within the slippage budget (fixed once the arrival is)."""
         if self.bound is None:
-            self.bound = budget_bound(self.parent.side, self.arrival_mid, self.params.budget_bps)
+            self.bound = bound_at(
+                self.parent.side, self.arrival_mid, self.bound_factor, self.params.budget_bps
+            )
         return self.bound
 
     @property

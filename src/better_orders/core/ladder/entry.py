@@ -32,6 +32,7 @@ from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
 from better_orders.core.patience import RestPlan, rest_plan
 from better_orders.core.spread import assess_spread
 from better_orders.core.timing import (
+    NOTHING_TRADES,
     MarketPhase,
     format_et_seconds,
     recommended_wait_seconds,
@@ -56,7 +57,7 @@ def start(d: LadderData, now: datetime) -> list[Action]:
     d.started = now
     phase, session = d.market_at(now)
     d.phase = phase
-    if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+    if phase in NOTHING_TRADES:
         nxt = d.calendar.next_open(now)
         error = (
             f"market closed at {format_et_seconds(now)} ({phase}); "
