@@ -31,8 +31,8 @@ def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
     if ticks < 0:
         raise InvalidInputError(f"{quote.symbol} aggressive ticks must be >= 0, got {ticks}")
     touch = quote.far_touch(side)
-    name = "ask" if side is Side.BUY else "bid"
     if not touch.is_finite() or touch <= 0:
+        name = "ask" if side is Side.BUY else "bid"
         raise InvalidQuoteError(
             f"{quote.symbol} has no {name} to price a {side.value} against: "
             f"bid {quote.bid} ask {quote.ask}; no order sent",

@@ -34,7 +34,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from better_orders.core.errors import InvalidInputError, MarketClosedError
@@ -423,9 +423,9 @@ def default_calendar() -> MarketCalendar:
 # -- step 1: execute or wait -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TimingDecision:
-    """What to do now: execute, wait until ``until``, wait for the open, or refuse."""
+class TimingDecision(NamedTuple):
+    """What to do now: execute, wait until ``until``, wait for the open, or refuse. (A named
+    tuple: a ladder asks for one on many quotes, where a frozen dataclass costs more.)"""
 
     action: TimingAction
     until: dt.datetime | None
