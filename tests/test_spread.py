@@ -9,12 +9,8 @@ from decimal import Decimal
 import pytest
 
 from better_orders.config.params import premarket_assessment, spread_rules, timing_rules
-from better_orders.config.settings import (
-    BetterOrdersConfig,
-    SpreadSettings,
-    SymbolOverride,
-    TimingSettings,
-)
+from better_orders.config.policy_settings import SpreadSettings, TimingSettings
+from better_orders.config.settings import BetterOrdersConfig, SymbolOverride
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem

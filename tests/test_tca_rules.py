@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders.config.params import ladder_params, spread_rules
-from better_orders.config.settings import BetterOrdersConfig, SpreadSettings
+from better_orders.config.policy_settings import SpreadSettings
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import (
     CancelOrder,
     Ladder,

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from better_orders.config.params import timing_rules
-from better_orders.config.settings import TimingSettings
+from better_orders.config.policy_settings import TimingSettings
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.timing import (
     ExecutionStrategy,

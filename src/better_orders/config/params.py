@@ -10,13 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from better_orders.config.settings import (
-    BetterOrdersConfig,
-    GuardSettings,
-    PatienceSettings,
-    SpreadSettings,
-    TimingSettings,
-)
+from better_orders.config.policy_settings import PatienceSettings, SpreadSettings, TimingSettings
+from better_orders.config.settings import BetterOrdersConfig, GuardSettings
 from better_orders.core.guards import GuardLimits
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.model import Quote, normalize_symbol
