@@ -476,8 +476,47 @@ def timing_decision(
       also across 09:32. Once the deadline has passed: execute.
     """
     _require_aware(now, "decision time")
-    opening_budget = _check_seconds(opening_wait_max_seconds, "opening_wait_max_seconds")
-    early_budget = _check_seconds(early_wait_max_seconds, "early_wait_max_seconds")
+    budgets = wait_budgets(opening_wait_max_seconds, early_wait_max_seconds)
+    return decide_timing(
+        phase,
+        spread_is_wide,
+        now,
+        session,
+        budgets,
+        waited_since=waited_since,
+        next_open=next_open,
+        pre_open=pre_open,
+    )
+
+
+class WaitBudgets(NamedTuple):
+    """``timing_decision``'s wait budgets, checked and as durations (``wait_budgets``)."""
+
+    opening: dt.timedelta
+    early: dt.timedelta
+
+
+def wait_budgets(opening_wait_max_seconds: float, early_wait_max_seconds: float) -> WaitBudgets:
+    return WaitBudgets(
+        _check_seconds(opening_wait_max_seconds, "opening_wait_max_seconds"),
+        _check_seconds(early_wait_max_seconds, "early_wait_max_seconds"),
+    )
+
+
+def decide_timing(
+    phase: MarketPhase,
+    spread_is_wide: bool,
+    now: dt.datetime,
+    session: Session | None,
+    budgets: WaitBudgets,
+    *,
+    waited_since: dt.datetime | None,
+    next_open: dt.datetime | None = None,
+    pre_open: Literal["wait", "refuse"] = "wait",
+) -> TimingDecision:
+    """``timing_decision`` for an aware ``now``, with its budgets already checked (a ladder
+    checks them once per order)."""
+    opening_budget, early_budget = budgets
     if waited_since is not None:
         _require_aware(waited_since, "wait start")
         if waited_since > now:

@@ -260,6 +260,7 @@ def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         now,
         d.wait_started,
         urgency=d.urgency,
+        budgets=d.wait_budgets,
     ):
         a = spread_view(d.spread_scale, quote)
         last = d.latest.attempt

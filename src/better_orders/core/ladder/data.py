@@ -24,7 +24,14 @@ from better_orders.core.pricing import bound_at, budget_factor
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import WaitRule, wait_rule
-from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
+from better_orders.core.timing import (
+    ExecutionStrategy,
+    MarketCalendar,
+    MarketPhase,
+    Session,
+    WaitBudgets,
+    wait_budgets,
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -41,6 +48,8 @@ class LadderData:
     spread_scale: SpreadScale = field(init=False)
     #: The slippage budget as a factor of the arrival mid (``core.pricing.budget_factor``).
     bound_factor: Decimal = field(init=False)
+    #: The spread wait's budgets (``core.timing.wait_budgets``), checked once.
+    wait_budgets: WaitBudgets = field(init=False)
 
     state: LadderState = LadderState.IDLE
     report: ExecutionReport | None = None
@@ -107,6 +116,10 @@ class LadderData:
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
         self.spread_scale = spread_scale(self.params)
         self.bound_factor = budget_factor(self.parent.side, self.params.budget_bps)
+        timing = self.params.timing
+        self.wait_budgets = wait_budgets(
+            timing.opening_wait_max_seconds, timing.early_wait_max_seconds
+        )
         rule = self.params.jumps
         if rule is not None and rule.on:
             self.jumps = JumpWatch(rule)

@@ -30,7 +30,8 @@ from better_orders.core.timing import (
     Session,
     TimingAction,
     TimingDecision,
-    timing_decision,
+    WaitBudgets,
+    decide_timing,
 )
 
 _BPS = Decimal(10_000)
@@ -132,6 +133,7 @@ def entry_plan(
     wait_until: datetime | None,
     cross_quote: Quote | None,
     urgency: BudgetUrgency,
+    budgets: WaitBudgets,
 ) -> EntryPlan:
     """Step 1 for a usable ``quote`` at ``now``.
 
@@ -159,7 +161,7 @@ def entry_plan(
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
         return _go(worth, urgent) if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
-    decision = _timing(params, market, worth, now, waited_since)
+    decision = _timing(budgets, market, worth, now, waited_since)
     action = decision.action
     if action is TimingAction.REFUSE:
         return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
@@ -193,6 +195,7 @@ def worth_waiting_again(
     waited_since: datetime | None,
     *,
     urgency: BudgetUrgency,
+    budgets: WaitBudgets,
 ) -> bool:
     """After an attempt timed out: would step 1 wait now (wide spread, wait budget left,
     and the far touch not near the budget's bound: ``urgency``, ``core.patience.budget_urgent``)?
@@ -211,14 +214,14 @@ def worth_waiting_again(
         return False
     if urgency.why(quote):
         return False
-    decision = _timing(params, market, True, now, waited_since)
+    decision = _timing(budgets, market, True, now, waited_since)
     return (
         decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now
     )
 
 
 def _timing(
-    params: LadderParams,
+    budgets: WaitBudgets,
     market: tuple[MarketPhase, Session | None],
     wide: bool,
     now: datetime,
@@ -226,15 +229,7 @@ def _timing(
 ) -> TimingDecision:
     phase, session = market
     assert session is not None
-    return timing_decision(
-        phase,
-        wide,
-        now,
-        session,
-        opening_wait_max_seconds=params.timing.opening_wait_max_seconds,
-        early_wait_max_seconds=params.timing.early_wait_max_seconds,
-        waited_since=waited_since,
-    )
+    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since)
 
 
 def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:

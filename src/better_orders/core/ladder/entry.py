@@ -167,6 +167,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         wait_until=d.wait_until,
         cross_quote=crossing_off,
         urgency=d.urgency,
+        budgets=d.wait_budgets,
     )
     action = plan.action
     if action is Entry.GO:
