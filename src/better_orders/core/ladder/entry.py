@@ -145,11 +145,12 @@ def held(d: LadderData, now: datetime) -> list[Action]:
 def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 1 off a usable ``quote``: execute, wait (resting a slice), hold, or refuse."""
     params = d.params
+    market = d.market_at(now)
     if d.arrival is None:
         # The arrival (decision) benchmark: the first usable quote once trading is allowed.
         d.arrival = quote
         d.arrival_time = now
-        d.phase = d.market_at(now)[0]
+        d.phase = market[0]
         d.strategy = strategy_for(d.phase)
     crossing_off, d.cross_quote = d.cross_quote, None
     state = d.state
@@ -157,7 +158,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     plan = entry_plan(
         params,
         d.wait_rule,
-        d.market_at(now),
+        market,
         quote,
         now,
         waited_since=d.wait_started,
@@ -276,7 +277,7 @@ def rest_slice(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     qty, price = order
     # ``!s``: a Decimal's own text, as ``{}`` gives it, without parsing a format spec.
     d.notes.append(
-        f"resting {side.value} limit {qty!s} @ {price!s} while waiting for the spread "
+        f"resting {side!s} limit {qty!s} @ {price!s} while waiting for the spread "
         f"({quote.bid!s} x {quote.ask!s})"
     )
     submit = new_child(d, AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now, qty)
@@ -311,7 +312,9 @@ def end_wait_with_slice(
     )
     crossing = came_in or quote
     _wait_note(d, crossing, now, came_in=came_in is not None, urgent=urgent)
-    order = send(d, first_kind(d.params), crossing, now, state=S.WORKING_REST_CANCEL)
+    order = send(
+        d, first_kind(d.params), crossing, now, state=S.WORKING_REST_CANCEL, qty=crossing_qty
+    )
     return [cancel(d, rest), *order]
 
 

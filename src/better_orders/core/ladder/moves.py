@@ -104,8 +104,10 @@ def send(
     now: datetime,
     *,
     state: LadderState = LadderState.WORKING,
+    qty: Decimal | None = None,
 ) -> list[Action]:
-    """A marketable child of ``kind`` off ``quote`` for what is unallocated; ``state`` next."""
+    """A marketable child of ``kind`` off ``quote`` for what is unallocated (``qty``: that,
+    already worked out); ``state`` next."""
     if d.remaining_qty <= 0:
         return finish(d, now)
     side = d.parent.side
@@ -117,7 +119,7 @@ def send(
         d.repegs += 1
     if d.first_cross is None:
         d.first_cross = now
-    submit = new_child(d, kind, order_type, limit, quote, now)
+    submit = new_child(d, kind, order_type, limit, quote, now, qty)
     to(d, state)
     return [submit, *arm(d, now + timeout_for(d.params, kind, d.strategy))]
 
