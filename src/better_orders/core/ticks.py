@@ -50,8 +50,8 @@ def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Deci
     """
     if not price.is_finite() or price <= _ZERO:
         raise InvalidInputError(f"price must be positive and finite, got {price}")
-    direction = rounding if type(rounding) is Rounding else Rounding(rounding)
-    mode = _MODES[direction]
+    # A Rounding, or its value (which a StrEnum member hashes and compares like).
+    mode = _MODES.get(rounding) or _MODES[Rounding(rounding)]
     if price >= ONE_DOLLAR:
         return price.quantize(PENNY, rounding=mode)
     rounded = price.quantize(SUBPENNY, rounding=mode)
@@ -59,7 +59,7 @@ def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Deci
         # A sub-dollar price rounded onto 1.00 or above is spelt on the penny grid.
         rounded = rounded.quantize(PENNY, rounding=mode)
     if rounded <= _ZERO:
-        if direction is Rounding.DOWN:
+        if mode == ROUND_FLOOR:
             raise InvalidInputError(
                 f"no tick at or below {price}: the smallest price is {SUBPENNY}"
             )
