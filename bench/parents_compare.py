@@ -18,8 +18,10 @@ and set-up:
   ``nautilus_compare.py`` (no logging, no analysis); the venv is shared with it.
 
 Then the whole process of the CLI command above (interpreter start to exit), best
-of ``--repeat``. The load average is printed before and after: the figures are only
-comparable on an otherwise idle machine.
+of ``--repeat``, twice: with a cold cache (the file's parsed copy in the user cache,
+``data.quote_cache``, removed before each run, so the gzip CSV is read) and a warm one
+(the copy an earlier run left is loaded). The load average is printed before and
+after: the figures are only comparable on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -124,8 +126,12 @@ def write_spec(path: Path, every: float, side: str, folder: Path) -> Path:
     return out
 
 
-def cli_seconds(path: Path, every: float, side: str, repeat: int) -> list[float]:
-    """Whole-process wall time of the ``tca`` command, ``repeat`` times."""
+def cli_seconds(path: Path, every: float, side: str, repeat: int, *, warm: bool) -> list[float]:
+    """Whole-process wall time of the ``tca`` command, ``repeat`` times, with the file's
+    parsed copy in the user cache (``warm``) or without it (removed before each run)."""
+    from better_orders.data.quote_cache import entry
+
+    kept = entry(path, None)
     command = [
         sys.executable,
         "-c",
@@ -144,8 +150,12 @@ def cli_seconds(path: Path, every: float, side: str, repeat: int) -> list[float]
         "--to",
         "16:00",
     ]
+    if warm and kept is not None and not kept[0].is_file():
+        subprocess.run(command, check=True, capture_output=True)  # leaves the copy
     walls = []
     for _ in range(repeat):
+        if not warm and kept is not None:
+            kept[0].unlink(missing_ok=True)
         began = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         walls.append(time.perf_counter() - began)
@@ -180,7 +190,8 @@ def main() -> None:
         theirs = best_of(
             [str(theirs_python), str(HERE / "nautilus_side.py"), str(path), str(spec)], args.repeat
         )
-    walls = cli_seconds(path, args.every, args.side, args.repeat)
+    cold = cli_seconds(path, args.every, args.side, args.repeat, warm=False)
+    warm = cli_seconds(path, args.every, args.side, args.repeat, warm=True)
     print(
         f"{path.name}: {ours['parents']:,} {args.side} parents of {QTY}, one every "
         f"{args.every:g} s from 09:30 to 16:00, best of {args.repeat}"
@@ -196,14 +207,23 @@ def main() -> None:
         )
     ratio = ours["parents_per_second"] / theirs["parents_per_second"]
     print(f"ours/theirs parents per second: {ratio:.2f}x (target 10x)")
-    print(
-        f"whole process, better-orders tca ... --policy {POLICY}: best {min(walls):.2f} s "
-        f"({', '.join(f'{w:.2f}' for w in walls)}; target 1.5 s)"
-    )
+    for label, walls in (("cold cache", cold), ("warm cache", warm)):
+        print(
+            f"whole process, better-orders tca ... --policy {POLICY}, {label}: best "
+            f"{min(walls):.2f} s ({', '.join(f'{w:.2f}' for w in walls)}; target 1.5 s)"
+        )
     print(f"load average after: {load_average()}")
     if args.json:
         Path(args.json).write_text(
-            json.dumps({"nautilus": theirs, "ours": ours, "cli_seconds": walls}, indent=2)
+            json.dumps(
+                {
+                    "nautilus": theirs,
+                    "ours": ours,
+                    "cli_seconds_cold_cache": cold,
+                    "cli_seconds_warm_cache": warm,
+                },
+                indent=2,
+            )
         )
 
 

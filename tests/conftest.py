@@ -9,13 +9,21 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache folder for the whole test session: parsed quote files and the calendar are
+    kept between tests, never in the user's own cache."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_journal(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, _session_cache: Path
 ) -> Iterator[None]:
-    """No test writes to the user's real journal or paper account, nor shares one."""
+    """No test writes to the user's real journal, paper account or cache, nor shares one."""
     db = tmp_path_factory.mktemp("journal") / "journal.sqlite3"
     monkeypatch.setenv("BETTER_ORDERS_DB", str(db))
+    monkeypatch.setenv("BETTER_ORDERS_CACHE", str(_session_cache))
     monkeypatch.delenv("BETTER_ORDERS_CONFIG", raising=False)
     monkeypatch.delenv("BETTER_ORDERS_KILL_SWITCH", raising=False)
     # A run waits for the quotes 5 s and 60 s after its last fill: real seconds against the

@@ -409,3 +409,30 @@ def test_the_skipping_replay_equals_the_row_by_row_one_on_the_shared_files(
     counters = ReplayCounters()
     _skipping_equals_row_by_row(qf, policies, times, counters)
     assert counters.rows_skipped > counters.rows_processed
+
+
+@pytest.mark.parametrize(("name", "with_trades"), SHARED_FILES)
+def test_the_one_row_checks_agree_with_the_searches_on_the_shared_files(
+    quotes_dir: Path, name: str, with_trades: bool
+) -> None:
+    """``fills_at`` and ``ends_rest_at`` (the driver's check of the next row before it
+    searches) flag a row exactly when the search starting there stops on it."""
+    path = quotes_dir / name
+    if not path.is_file():
+        pytest.skip(f"{name} not in the shared data")
+    quotes = QuoteFile.load(path, find_trades=with_trades).quotes
+    driver = ReplayDriver(quotes)
+    rng = random.Random(7)
+    rows = rng.sample(range(len(quotes) - 1), 400)
+    for row in rows:
+        bid, ask = int(quotes.bid_e4[row]), int(quotes.ask_e4[row])
+        shown = int(quotes.bid_sz[row])
+        for side in (Side.BUY, Side.SELL):
+            for e4 in {bid, ask, bid - 100, ask + 100, (bid + ask) // 200 * 100}:
+                limit = D(e4).scaleb(-4)
+                for ahead in (None, D(0), D(max(shown, 1)), D(shown + 100)):
+                    searched = driver.first_fill(row, row + 1, side, limit, ahead) == row
+                    assert driver.fills_at(row, side, limit, ahead) is searched
+                for lean in (D(0), D("0.3"), D("-0.5")):
+                    searched = driver.first_rest_ender(row, row + 1, side, limit, lean) == row
+                    assert driver.ends_rest_at(row, side, limit, lean) is searched

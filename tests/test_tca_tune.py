@@ -350,7 +350,7 @@ def test_tune_bad_input_runs_nothing(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("nothing may run on bad input")
 
-    monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)
+    monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)  # imported on use
     code, out, err = run_cli(["tca", "tune", "--quotes", str(tmp_path), *extra], capsys)
     assert code == 2, out + err
     assert message in err and "Traceback" not in err

@@ -42,7 +42,9 @@ NON_CONFIG_ENV_VARS = frozenset(
     {
         CONFIG_ENV_VAR,
         DB_ENV_VAR,
+        "BETTER_ORDERS_CACHE",
         "BETTER_ORDERS_DATA",
+        "BETTER_ORDERS_DATASET",
         "BETTER_ORDERS_KILL_SWITCH",
         "BETTER_ORDERS_LOG_LEVEL",
         # Wall seconds per simulated second: slows the simulator for crash tests.

@@ -5,24 +5,21 @@ process; reading them back costs milliseconds. They are kept as JSON in the user
 cache folder, under a key naming the installed ``exchange_calendars`` (its
 distribution's folder, version included) and the calendar window, so an upgrade or
 another window builds them again. Anything unreadable is built again and
-rewritten; a folder that cannot be written only means building them every time.
-``BETTER_ORDERS_CACHE`` names another folder (``off``: keep nothing).
+rewritten (``user_cache``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
+from typing import BinaryIO
 
 from better_orders.core import xnys
 from better_orders.core.xnys import SessionRow
+from better_orders.data.user_cache import cache_folder, kept
 
-CACHE_ENV_VAR = "BETTER_ORDERS_CACHE"
 #: Bumped when the rows' meaning or layout changes.
 _FORMAT = 1
 
@@ -37,25 +34,7 @@ def keep(compute: Callable[[], list[SessionRow]]) -> list[SessionRow]:
     folder, key = cache_folder(), _key()
     if folder is None or key is None:
         return compute()
-    path = folder / "xnys-sessions.json"
-    kept = _read(path, key)
-    if kept is not None:
-        return kept
-    rows = compute()
-    _write(path, key, rows)
-    return rows
-
-
-def cache_folder() -> Path | None:
-    """Where the cache lives (None: ``BETTER_ORDERS_CACHE=off``)."""
-    named = os.environ.get(CACHE_ENV_VAR, "")
-    if named.lower() == "off":
-        return None
-    if named:
-        return Path(named).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("better-orders"))
+    return kept(folder / "xnys-sessions.json", lambda path: _read(path, key), compute, _writer(key))
 
 
 def _key() -> str | None:
@@ -84,17 +63,8 @@ def _read(path: Path, key: str) -> list[SessionRow] | None:
     return rows
 
 
-def _write(path: Path, key: str, rows: list[SessionRow]) -> None:
-    """Write atomically (a reader never sees half a file); failures are not errors."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".xnys-", suffix=".json")
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"key": key, "rows": rows}, out, separators=(",", ":"))
-        os.replace(temp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+def _writer(key: str) -> Callable[[BinaryIO, list[SessionRow]], None]:
+    def write(out: BinaryIO, rows: list[SessionRow]) -> None:
+        out.write(json.dumps({"key": key, "rows": rows}, separators=(",", ":")).encode())
+
+    return write

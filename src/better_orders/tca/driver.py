@@ -175,6 +175,7 @@ class _Run:
         self.ladder = ladder
         self.exchange = exchange
         self.source = source
+        self.rows = len(source)
         self.params = params
         self.now = decision
         self.timer: datetime | None = None
@@ -193,6 +194,9 @@ class _Run:
         #: each search that found nothing to skip, ``search_gap`` rows more (doubling).
         self.search_from = 0
         self.search_gap = 1
+        #: The row after the timer's (``skip_quiet_rows``), for the timer it was found for.
+        self.stop_time: datetime | None = None
+        self.stop = 0
 
     def go(self) -> None:
         ladder, exchange, inbox = self.ladder, self.exchange, self.inbox
@@ -323,7 +327,7 @@ class _Run:
         start = source.cursor
         if start < self.search_from:
             return
-        n = len(source)
+        n = self.rows
         state = ladder.state
         if start + 1 >= n or state not in _SEARCHED or not self.venue_quiet():
             return
@@ -334,7 +338,13 @@ class _Run:
             # (``tca.jump_screen``); while it holds one, every row counts.
             return
         stop_time = self.timer
-        stop = n if stop_time is None else source.index_at(stop_time) + 1
+        if stop_time is None:
+            stop = n
+        elif stop_time is self.stop_time:
+            stop = self.stop
+        else:
+            stop = self.stop = source.index_at(stop_time) + 1
+            self.stop_time = stop_time
         # A hit no later in time than the row after ``start`` leaves nothing to drop: the
         # row in force just before it is ``start`` or earlier. Searches stop there, and each
         # search after the first looks only before the hit found so far.
@@ -373,23 +383,27 @@ class _Run:
             if coid is None:
                 return
             request = self.requests[coid]
-            if request.order_type is not OrderType.LIMIT or request.limit_price is None:
+            limit = request.limit_price
+            if request.order_type is not OrderType.LIMIT or limit is None:
                 return
-            hit = driver.first_fill(
-                start, stop, request.side, request.limit_price, self.exchange.queue_ahead(coid)
-            )
+            side = request.side
+            ahead = self.exchange.queue_ahead(coid)
+            # A hit on the next row leaves nothing to drop: told apart without a search.
+            if start < stop and driver.fills_at(start, side, limit, ahead):
+                self._missed(start)
+                return
+            hit = driver.first_fill(start, stop, side, limit, ahead)
             attempt = ladder.attempt(coid)
             if attempt is not None and attempt.kind is AttemptKind.PATIENT:
                 # A patient rest also ends on a quote that turns the book against it.
-                if hit is not None and int(ts_us[hit]) <= idle_until:
+                max_lean = self.params.patience.max_lean
+                if (hit is not None and int(ts_us[hit]) <= idle_until) or (
+                    start < stop and driver.ends_rest_at(start, side, limit, max_lean)
+                ):
                     self._missed(start)
                     return
                 ender = driver.first_rest_ender(
-                    start,
-                    stop if hit is None else hit,
-                    request.side,
-                    request.limit_price,
-                    self.params.patience.max_lean,
+                    start, stop if hit is None else hit, side, limit, max_lean
                 )
                 hit = hit if ender is None else ender
                 hit = self._or_urgent(hit, start, stop)

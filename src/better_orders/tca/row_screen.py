@@ -214,6 +214,27 @@ class RowScreen:
 
         return first_hit(start, stop, could_fill)
 
+    def fills_at(self, row: int, side: Side, limit: Decimal, ahead: Decimal | None) -> bool:
+        """Whether ``first_fill`` would flag ``row`` itself: the same test on one row, read
+        without numpy (a search that would stop at its first row costs more than the row)."""
+        columns = self._side(side)
+        p = _signed_e4(limit, side)
+        near, take = int(columns.near[row]), int(columns.take[row])
+        if ahead is None:
+            return near <= p or take < p
+        if ahead == 0:
+            return near > p or take <= p
+        return near != p or int(columns.shown[row]) < int(ahead) or take <= p
+
+    def ends_rest_at(self, row: int, side: Side, limit: Decimal, max_lean: Decimal) -> bool:
+        """Whether ``first_rest_ender`` would flag ``row`` itself (``fills_at``'s reason)."""
+        columns = self._side(side)
+        if int(columns.near[row]) > _signed_e4(limit, side):
+            return True
+        total = float(columns.lean_total[row])
+        diff = float(columns.lean_diff[row])
+        return bool(diff > float(max_lean) * total - SLACK * total and total > 0)
+
 
 def _signed_e4(limit: Decimal, side: Side) -> int:
     """``limit`` in 1/10000 dollars, negated for a sell (``_SideColumns``)."""

@@ -94,7 +94,7 @@ SimEvent = QuoteEvent | OrderUpdate
 
 # Timeline entry kinds; the tuple's second field orders same-instant entries.
 _SUBMIT, _CANCEL, _DELIVER, _PUBLISH = 0, 1, 2, 3
-_PRIORITY = {_SUBMIT: 1, _CANCEL: 1, _DELIVER: 2, _PUBLISH: 2}
+_PRIORITY = (1, 1, 2, 2)  # by kind
 
 
 class SimExchange:
@@ -114,6 +114,9 @@ class SimExchange:
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
         self._queue_share = queue_share
         self._latency = latency
+        #: The delays read on every row and update (``latency`` is immutable).
+        self._market_delay = latency.market_data
+        self._update_delay = latency.update
         self._faults = faults if faults is not None else FaultPlan()
         self._now: datetime | None = None
         self._timeline: list[tuple[datetime, int, int, int, object]] = []
@@ -350,8 +353,9 @@ class SimExchange:
     def _process(self, until: datetime) -> None:
         timeline, outbox = self._timeline, self._outbox
         next_row_time, pop_row = self._next_row_time, self._pop_row
+        # Only taking a row moves the book: what happens at the venue in between cannot.
+        quote_time = next_row_time()
         while True:
-            quote_time = next_row_time()
             if timeline and (quote_time is None or timeline[0][0] < quote_time):
                 if timeline[0][0] > until:
                     return
@@ -370,6 +374,7 @@ class SimExchange:
                     self._on_cancel_arrival(payload, when)
             elif quote_time is not None and quote_time <= until:
                 self._on_market(*pop_row())
+                quote_time = next_row_time()
             else:
                 return
 
@@ -389,7 +394,7 @@ class SimExchange:
         top = TopOfBook(quote)
         symbol = quote.symbol
         self._tops[symbol] = top
-        delay = self._latency.market_data
+        delay = self._market_delay
         if delay:
             self._schedule(quote.ts + delay, _PUBLISH, quote)
         else:
@@ -511,7 +516,7 @@ class SimExchange:
             fill=fill,
             reason=reason,
         )
-        at = now + self._latency.update
+        at = now + self._update_delay
         if self._faults.active:
             fault = self._faults.on_update(update)
             for _ in range(fault.copies):

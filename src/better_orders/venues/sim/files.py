@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import normalize_symbol
+from better_orders.data import quote_cache
 from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
 from better_orders.venues.sim.quote_csv import QuoteTable, read_csv_columns
@@ -58,7 +59,9 @@ class QuoteFileError(InvalidInputError):
 
 def to_ns(ts: datetime) -> int:
     """Nanoseconds since the epoch for an aware datetime (exact, integer arithmetic)."""
-    return ((require_aware(ts, "time") - EPOCH) // _ONE_US) * 1000
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        require_aware(ts, "time")  # raises, naming the time
+    return ((ts - EPOCH) // _ONE_US) * 1000
 
 
 def from_ns(ns: int) -> datetime:
@@ -70,8 +73,16 @@ def read_quote_file(file: Path, *, symbol: str | None) -> dict[str, Any]:
     """A quote file's rows as the keyword arguments of ``ReplayQuotes`` (``symbol`` included).
 
     ``symbol`` overrides the file's (pseudonymised) symbol; without it the file
-    must hold exactly one. Execution arrays are present only for LOBSTER files.
+    must hold exactly one. Execution arrays are present only for LOBSTER files. A
+    CSV file's arrays may come from ``data.quote_cache`` (parsed by an earlier run).
     """
+    name = file.name.lower()
+    if name.endswith(".csv") or name.endswith(".csv.gz"):
+        return quote_cache.keep(file, symbol, lambda: _read_quote_file(file, symbol))
+    return _read_quote_file(file, symbol)
+
+
+def _read_quote_file(file: Path, symbol: str | None) -> dict[str, Any]:
     day = SymbolDay.from_path(file)
     if symbol is None and day is not None:
         symbol = day.symbol  # a dataset's symbol-day says whose quotes it holds

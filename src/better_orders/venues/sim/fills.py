@@ -59,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from better_orders.core.model import Quote, Side
+from better_orders.core.model import TERMINAL_STATUSES, Quote, Side
 from better_orders.core.ticks import ONE_DOLLAR, PENNY, SUBPENNY, tick_size
 from better_orders.venues.sim.orders import VenueOrder
 from better_orders.venues.sim.source import Execution
@@ -152,7 +152,7 @@ def on_quote(
 ) -> None:
     """A new quote row against our resting orders: queues move, crossing touches fill."""
     for order in _by_priority(resting):
-        if order.status.is_terminal:
+        if order.status in TERMINAL_STATUSES:
             continue
         if order.request.limit_price is None:
             take(order, top, fill)
@@ -191,7 +191,7 @@ def on_trade(resting: Sequence[VenueOrder], execution: Execution, fill: MakeFill
     ours = ZERO  # what our earlier orders took of this trade
     for order in _by_priority(resting):
         limit = order.request.limit_price
-        if limit is None or order.status.is_terminal:
+        if limit is None or order.status in TERMINAL_STATUSES:
             continue
         if side is not None and order.request.side is not side:
             continue
