@@ -28,7 +28,7 @@ QuoteStep = Callable[[LadderData, Quote, datetime], list[Action]]
 
 def to(d: LadderData, state: LadderState) -> None:
     """Move to ``state``: only along the table of transitions (``states.NEXT``)."""
-    assert state is d.state or state in NEXT[d.state], f"{d.state} -> {state} is not in NEXT"
+    assert state in NEXT[d.state] or state is d.state, f"{d.state} -> {state} is not in NEXT"
     d.state = state
 
 
@@ -68,13 +68,14 @@ def new_child(
 ) -> SubmitOrder:
     """Record a child for ``qty`` (default: all that no live child may still fill)."""
     size = d.unallocated_qty if qty is None else qty
-    number = len(d.children) + 1
+    children = d.children
+    number = len(children) + 1
     coid = d.make_client_order_id(number)
-    side = d.parent.side
+    parent = d.parent
     request = OrderRequest(
         client_order_id=coid,
-        symbol=d.parent.symbol,
-        side=side,
+        symbol=parent.symbol,
+        side=parent.side,
         qty=size,
         order_type=order_type,
         limit_price=limit,
@@ -90,7 +91,7 @@ def new_child(
         quote_ask=quote.ask,
     )
     child = ChildOrder(attempt)
-    d.children.append(child)
+    children.append(child)
     d.by_coid[coid] = child
     if d.first_submit is None:
         d.first_submit = now
