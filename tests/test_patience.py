@@ -12,7 +12,13 @@ import pytest
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.microprice import imbalance, lean, leans_against, microprice
 from better_orders.core.model import Quote, Side
-from better_orders.core.patience import PatienceRules, budget_urgent, rest_ended, rest_plan
+from better_orders.core.patience import (
+    PatienceRules,
+    budget_urgency,
+    budget_urgent,
+    rest_ended,
+    rest_plan,
+)
 from better_orders.core.volatility import drift_bound_seconds, realized_volatility_bps
 
 NOW = datetime(2024, 1, 9, 20, 45, tzinfo=UTC)
@@ -157,9 +163,10 @@ def test_for_a_sell_the_far_touch_is_the_bid_falling_towards_its_bound() -> None
 
 def test_a_patient_rest_ends_when_the_budget_urges_it() -> None:
     arrival, bound, limit = q("10.00", "10.04"), D("10.10"), D("10.02")
-    calm = rest_ended(URGENT, Side.BUY, q("10.01", "10.05"), limit, arrival=arrival, bound=bound)
+    urgency = budget_urgency(URGENT, Side.BUY, arrival, bound)
+    calm = rest_ended(URGENT, Side.BUY, q("10.01", "10.05"), limit, urgency=urgency)
     assert calm is None
-    ran = rest_ended(URGENT, Side.BUY, q("10.01", "10.08"), limit, arrival=arrival, bound=bound)
+    ran = rest_ended(URGENT, Side.BUY, q("10.01", "10.08"), limit, urgency=urgency)
     assert ran is not None and "crossing while it can" in ran
     # Without the arrival (or the rule off) only the book and the market end a rest.
     assert rest_ended(URGENT, Side.BUY, q("10.01", "10.08"), limit) is None

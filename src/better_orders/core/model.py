@@ -212,22 +212,20 @@ class OrderRequest:
     notional: Decimal | None = None
 
     def __post_init__(self) -> None:
-        if self.qty <= 0:
+        if self.qty <= ZERO:
             raise InvalidInputError(f"{self.symbol} order quantity must be positive: {self.qty}")
-        if self.notional is not None and (
-            self.notional <= 0 or self.order_type is not OrderType.MARKET
-        ):
+        order_type, limit = self.order_type, self.limit_price
+        if self.notional is not None and (self.notional <= 0 or order_type is not OrderType.MARKET):
             raise InvalidInputError(
                 f"{self.symbol} notional order must be a market order for a positive amount, "
-                f"got {self.order_type.value} for {self.notional}"
+                f"got {order_type.value} for {self.notional}"
             )
-        if self.order_type is OrderType.LIMIT and (
-            self.limit_price is None or self.limit_price <= 0
-        ):
-            raise InvalidInputError(
-                f"{self.symbol} limit order needs a positive limit price, got {self.limit_price}"
-            )
-        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+        if order_type is OrderType.LIMIT:
+            if limit is None or limit <= ZERO:
+                raise InvalidInputError(
+                    f"{self.symbol} limit order needs a positive limit price, got {limit}"
+                )
+        elif order_type is OrderType.MARKET and limit is not None:
             raise InvalidInputError(f"{self.symbol} market order cannot carry a limit price")
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from better_orders.core import pricing
 from better_orders.core.microprice import lean, leans_against
@@ -114,7 +115,7 @@ def rest_plan(
     tilt = lean(side, quote)
     how = "joining the near touch" if price == near else "inside the spread"
     book = "" if tilt is None else f", book lean {tilt:+.2f}"
-    return RestPlan(price, seconds, f"resting {how} at {price} for up to {seconds:.1f} s{book}")
+    return RestPlan(price, seconds, f"resting {how} at {price!s} for up to {seconds:.1f} s{book}")
 
 
 def rest_ended(
@@ -123,12 +124,11 @@ def rest_ended(
     quote: Quote,
     limit: Decimal,
     *,
-    arrival: Quote | None = None,
-    bound: Decimal | None = None,
+    urgency: BudgetUrgency | None = None,
 ) -> str | None:
     """Why a patient rest at ``limit`` should end on ``quote`` and the rest cross (None: it
     goes on): the book leans against it, the near touch moved past its limit, or the far
-    touch neared the budget's ``bound`` since the ``arrival`` quote (``budget_urgent``)."""
+    touch neared the budget's bound since the arrival quote (``urgency``: ``budget_urgent``)."""
     near = quote.near_touch(side)
     if (near > limit) if side is Side.BUY else (near < limit):
         return f"the market moved away from the resting limit {limit} (near touch {near})"
@@ -136,8 +136,8 @@ def rest_ended(
         tilt = lean(side, quote)
         assert tilt is not None
         return f"the book leans against the resting order (lean {tilt:+.2f})"
-    if arrival is not None and bound is not None:
-        return budget_urgent(rules, side, quote, arrival, bound)
+    if urgency is not None:
+        return urgency.why(quote)
     return None
 
 
@@ -147,18 +147,50 @@ def budget_urgent(
     """Why a wait should end now and the order cross (None: no hurry): the far touch has
     moved at least ``budget_urgency`` of the way from where it stood on the ``arrival``
     quote to the budget's ``bound``, and not beyond it (module docstring). Exact: Decimal."""
+    return budget_urgency(rules, side, arrival, bound).why(quote)
+
+
+class BudgetUrgency(NamedTuple):
+    """``budget_urgent`` for one order: what it needs of the ``arrival`` quote and the
+    ``bound``, worked out once (``budget_urgency``), then ``why`` for each quote. (A named
+    tuple: made on an order's first decision, which a frozen dataclass would slow.)"""
+
+    side: Side
+    sign: int
+    #: The arrival mid, and the far touch on the arrival quote.
+    mid: Decimal
+    start: Decimal
+    bound: Decimal
+    #: How far the far touch may move towards the bound, and the move that is urgent
+    #: (None: never urgent: no share set, or the bound not beyond the start).
+    room: Decimal
+    urgent_move: Decimal | None
+
+    def why(self, quote: Quote) -> str | None:
+        """``budget_urgent`` of ``quote`` (None: no hurry)."""
+        urgent_move = self.urgent_move
+        if urgent_move is None:
+            return None
+        sign, room, start = self.sign, self.room, self.start
+        far = quote.far_touch(self.side)
+        moved = (far - start) * sign
+        if moved > room or moved < urgent_move:
+            return None
+        mid = self.mid
+        bps = (far - mid) * sign / mid * _BPS
+        return (
+            f"the far touch {far} moved {moved / room:.0%} of the way from {start} at arrival "
+            f"to the budget's bound {self.bound} ({bps:.1f} bps from the arrival mid): "
+            "crossing while it can"
+        )
+
+
+def budget_urgency(
+    rules: PatienceRules, side: Side, arrival: Quote, bound: Decimal
+) -> BudgetUrgency:
     share = rules.budget_urgency
-    if share <= 0:
-        return None
-    sign, mid = side.sign, arrival.mid
-    far = quote.far_touch(side)
+    sign = side.sign
     start = arrival.far_touch(side)
     room = (bound - start) * sign
-    moved = (far - start) * sign
-    if room <= 0 or moved > room or moved < share * room:
-        return None
-    bps = (far - mid) * sign / mid * _BPS
-    return (
-        f"the far touch {far} moved {moved / room:.0%} of the way from {start} at arrival to "
-        f"the budget's bound {bound} ({bps:.1f} bps from the arrival mid): crossing while it can"
-    )
+    urgent_move = share * room if share > 0 and room > 0 else None
+    return BudgetUrgency(side, sign, arrival.mid, start, bound, room, urgent_move)

@@ -13,17 +13,12 @@ from decimal import Decimal
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
 from better_orders.core.sanity import InvalidQuoteError, QuoteProblem
-from better_orders.core.ticks import SUBPENNY, Rounding, move_ticks, round_to_tick, tick_size
+from better_orders.core.ticks import SUBPENNY, Rounding, round_to_tick, step_ticks
 
 _BPS = Decimal(10_000)
 #: A budget this large (100% of the mid) sets no bound a market order needs: at or above
 #: it the fallback may be a plain market order (the ``walk`` baseline's "at any price").
 UNBOUNDED_BPS = _BPS
-
-
-def _canonical(price: Decimal) -> Decimal:
-    """One spelling per grid price (``1.00``, not ``1.0000``), so prices compare and print alike."""
-    return price.quantize(tick_size(price))
 
 
 def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
@@ -36,16 +31,17 @@ def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
     if ticks < 0:
         raise InvalidInputError(f"{quote.symbol} aggressive ticks must be >= 0, got {ticks}")
     touch = quote.far_touch(side)
-    name = "ask" if side is Side.BUY else "bid"
     if not touch.is_finite() or touch <= 0:
+        name = "ask" if side is Side.BUY else "bid"
         raise InvalidQuoteError(
             f"{quote.symbol} has no {name} to price a {side.value} against: "
             f"bid {quote.bid} ask {quote.ask}; no order sent",
             problem=QuoteProblem.NAN if not touch.is_finite() else QuoteProblem.ONE_SIDED,
             symbol=quote.symbol,
         )
+    # ``round_to_tick`` spells its price on the grid: stepping it needs no further check.
     if side is Side.BUY:
-        return _canonical(move_ticks(round_to_tick(touch, Rounding.UP), ticks))
+        return step_ticks(round_to_tick(touch, Rounding.UP), ticks)
     if touch < SUBPENNY:
         raise InvalidInputError(
             f"{quote.symbol} sell limit would be at or below zero: bid {touch} is below the "
@@ -53,7 +49,7 @@ def aggressive_limit(side: Side, quote: Quote, ticks: int) -> Decimal:
         )
     base = round_to_tick(touch, Rounding.DOWN)
     try:
-        return _canonical(move_ticks(base, -ticks))
+        return step_ticks(base, -ticks)
     except InvalidInputError:
         raise InvalidInputError(
             f"{quote.symbol} sell limit would be at or below zero: bid {touch} - {ticks} "
@@ -95,7 +91,7 @@ def walk_limit(side: Side, quote: Quote, fraction: Decimal) -> Decimal:
         )
     target = near + (far - near) * fraction
     rounding = Rounding.DOWN if side is Side.BUY else Rounding.UP
-    return _canonical(round_to_tick(target, rounding))
+    return round_to_tick(target, rounding)
 
 
 def _mid(arrival_mid: Decimal) -> Decimal:
@@ -110,11 +106,17 @@ def slippage_bps(side: Side, price: Decimal, arrival_mid: Decimal) -> float:
     return float((price - mid) * side.sign / mid * _BPS)
 
 
-def _raw_bound(side: Side, mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+def budget_factor(side: Side, budget_bps: Decimal | float | int) -> Decimal:
+    """``1 + budget`` for a buy, ``1 - budget`` for a sell: the mid times this is the bound
+    before it is rounded onto the grid (checked and worked out once per order)."""
     budget = to_decimal(budget_bps, "slippage budget (bps)")
     if budget < 0:
         raise InvalidInputError(f"slippage budget must be >= 0 bps, got {budget}")
-    return mid * (1 + side.sign * budget / _BPS)
+    return 1 + side.sign * budget / _BPS
+
+
+def _raw_bound(side: Side, mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
+    return mid * budget_factor(side, budget_bps)
 
 
 def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float | int) -> Decimal:
@@ -122,15 +124,22 @@ def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float |
 
     A sell budget of 10,000 bps or more allows any price: the bound is the smallest tick.
     """
+    return bound_at(side, arrival_mid, budget_factor(side, budget_bps), budget_bps)
+
+
+def bound_at(
+    side: Side, arrival_mid: Decimal, factor: Decimal, budget_bps: Decimal | float | int
+) -> Decimal:
+    """``budget_bound`` with its ``budget_factor`` already worked out."""
     mid = _mid(arrival_mid)
-    raw = _raw_bound(side, mid, budget_bps)
+    raw = mid * factor
     if side is Side.SELL:
-        return SUBPENNY if raw <= 0 else _canonical(round_to_tick(raw, Rounding.UP))
+        return SUBPENNY if raw <= 0 else round_to_tick(raw, Rounding.UP)
     if raw < SUBPENNY:
         raise InvalidInputError(
             f"no price on the tick grid is within a {budget_bps} bps budget of mid {mid}"
         )
-    return _canonical(round_to_tick(raw, Rounding.DOWN))
+    return round_to_tick(raw, Rounding.DOWN)
 
 
 def cap_to_budget(side: Side, price: Decimal, bound: Decimal) -> Decimal:

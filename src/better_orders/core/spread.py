@@ -168,13 +168,23 @@ def classify_relative(
     spread exactly on a threshold lands on the documented side of it.
     """
     bps = _exact(spread_bps, "spread bps")
+    return classify_bps(bps, *relative_bounds(rules, typical_bps))
+
+
+def relative_bounds(
+    rules: SpreadRules, typical_bps: Decimal | float | None
+) -> tuple[Decimal, Decimal]:
+    """The relative view's (tight, wide) thresholds in bps for a symbol's typical spread."""
     if typical_bps is None:
-        tight, wide = rules.tight_bps, rules.wide_bps
-    else:
-        typical = _exact(typical_bps, "typical spread bps")
-        if typical <= 0:
-            raise InvalidInputError(f"typical spread must be positive, got {typical} bps")
-        tight, wide = rules.tight_ratio * typical, rules.wide_ratio * typical
+        return rules.tight_bps, rules.wide_bps
+    typical = _exact(typical_bps, "typical spread bps")
+    if typical <= 0:
+        raise InvalidInputError(f"typical spread must be positive, got {typical} bps")
+    return rules.tight_ratio * typical, rules.wide_ratio * typical
+
+
+def classify_bps(bps: Decimal, tight: Decimal, wide: Decimal) -> SpreadClass:
+    """TIGHT at or below ``tight``, WIDE above ``wide`` (``relative_bounds``)."""
     if bps <= tight:
         return SpreadClass.TIGHT
     if bps > wide:

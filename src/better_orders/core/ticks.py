@@ -16,6 +16,7 @@ from better_orders.core.errors import InvalidInputError, OffTickError
 PENNY = Decimal("0.01")
 SUBPENNY = Decimal("0.0001")
 ONE_DOLLAR = Decimal(1)
+_ZERO = Decimal(0)
 
 
 class Rounding(StrEnum):
@@ -42,20 +43,23 @@ def is_on_grid(price: Decimal) -> bool:
 
 
 def round_to_tick(price: Decimal, rounding: Rounding = Rounding.NEAREST) -> Decimal:
-    """The grid price nearest to ``price`` in the given direction.
+    """The grid price nearest to ``price`` in the given direction, spelt on the grid
+    (``1.00``, not ``1.0000``), so prices compare and print alike.
 
     Rounding up across $1.00 (e.g. 0.99995 up) lands on 1.00, which is on both grids.
     """
-    if not price.is_finite() or price <= 0:
+    if not price.is_finite() or price <= _ZERO:
         raise InvalidInputError(f"price must be positive and finite, got {price}")
-    direction = rounding if type(rounding) is Rounding else Rounding(rounding)
-    mode = _MODES[direction]
-    rounded = price.quantize(tick_size(price), rounding=mode)
+    # A Rounding, or its value (which a StrEnum member hashes and compares like).
+    mode = _MODES.get(rounding) or _MODES[Rounding(rounding)]
+    if price >= ONE_DOLLAR:
+        return price.quantize(PENNY, rounding=mode)
+    rounded = price.quantize(SUBPENNY, rounding=mode)
     if rounded >= ONE_DOLLAR:
         # A sub-dollar price rounded onto 1.00 or above is spelt on the penny grid.
         rounded = rounded.quantize(PENNY, rounding=mode)
-    if rounded <= 0:
-        if direction is Rounding.DOWN:
+    if rounded <= _ZERO:
+        if mode == ROUND_FLOOR:
             raise InvalidInputError(
                 f"no tick at or below {price}: the smallest price is {SUBPENNY}"
             )
@@ -83,14 +87,19 @@ def move_ticks(price: Decimal, n: int) -> Decimal:
     moving below the smallest tick raises.
     """
     start = require_on_grid(price)
-    price = start.quantize(tick_size(start))
-    step = 1 if n > 0 else -1
+    return step_ticks(start.quantize(tick_size(start)), n)
+
+
+def step_ticks(price: Decimal, n: int) -> Decimal:
+    """``move_ticks`` for a price already on the grid and spelt on it (as ``round_to_tick``
+    returns it): what ``move_ticks`` does once it has checked that."""
+    start = price
     for _ in range(abs(n)):
-        if step > 0:
+        if n > 0:
             price = price + tick_size(price)
         else:
             below = price - PENNY if price > ONE_DOLLAR else price - SUBPENNY
-            if below <= 0:
+            if below <= _ZERO:
                 raise InvalidInputError(
                     f"cannot move {start} down {abs(n)} ticks: price would be <= 0"
                 )

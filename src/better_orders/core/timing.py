@@ -34,7 +34,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from better_orders.core.errors import InvalidInputError, MarketClosedError
@@ -106,6 +106,9 @@ _PHASE_BY_SLOT = (
     MarketPhase.CLOSED,
 )
 
+#: The phases in which nothing can trade (before the open is not one: an order then waits).
+NOTHING_TRADES = frozenset({MarketPhase.CLOSED, MarketPhase.AFTER_HOURS})
+
 _STRATEGY: dict[MarketPhase, ExecutionStrategy | None] = {
     MarketPhase.CLOSED: None,
     MarketPhase.PRE_MARKET: None,
@@ -131,14 +134,25 @@ def _require_aware(value: dt.datetime, what: str) -> dt.datetime:
     return value
 
 
+#: ``%a`` in the C locale (the product never sets another).
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
 def format_et(value: dt.datetime) -> str:
     """``Fri 2026-11-27 09:30:00 ET``: how times appear in reasons and messages."""
-    return value.astimezone(NEW_YORK).strftime("%a %Y-%m-%d %H:%M:%S ET")
+    et = value.astimezone(NEW_YORK)
+    return f"{_WEEKDAYS[et.weekday()]} {_clock(et)} ET"
 
 
-def _et_seconds(value: dt.datetime) -> str:
+def format_et_seconds(value: dt.datetime) -> str:
     """``2026-11-27 09:30:00 ET``, as the ladder words a closed market."""
-    return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")
+    return f"{_clock(value.astimezone(NEW_YORK))} ET"
+
+
+def _clock(t: dt.datetime) -> str:
+    """``strftime("%Y-%m-%d %H:%M:%S")`` (as glibc spells it) without ``strftime``, which
+    costs several times more: the ladder words a deadline on the first decision."""
+    return "%d-%02d-%02d %02d:%02d:%02d" % (t.year, t.month, t.day, t.hour, t.minute, t.second)  # noqa: UP031
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,10 +264,10 @@ class MarketCalendar:
 
     def __init__(self) -> None:
         self._tables = _xnys_tables()
-        #: The New York day last asked about: (its start, its end (UTC), the day).
-        self._span: tuple[dt.datetime, dt.datetime, dt.date] | None = None
-        #: The phase last asked about: (from, until, phase).
-        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase] | None = None
+        #: The New York day last asked about: (its start, its end (UTC), the day, its session).
+        self._span: tuple[dt.datetime, dt.datetime, dt.date, Session | None] | None = None
+        #: The phase last asked about: (from, until, phase, the day's session).
+        self._phase: tuple[dt.datetime, dt.datetime, MarketPhase, Session | None] | None = None
 
     # -- days ---------------------------------------------------------------------------
 
@@ -283,46 +297,57 @@ class MarketCalendar:
     def session_at(self, instant: dt.datetime) -> Session | None:
         """The session of the New York calendar day containing ``instant`` (at any hour)."""
         _require_aware(instant, "time")
-        return self.session_for(self._new_york_day(instant))
+        return self._new_york_day(instant)[3]
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
+        return self.market_span(instant)[2]
+
+    def market_span(
+        self, instant: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime, MarketPhase, Session | None]:
+        """``(since, until, phase_at(instant), session_at(instant))``: both hold for every
+        instant in ``[since, until)`` (one phase, within one New York day), so a caller
+        asking about many instants (a ladder, at each event) asks again only past them."""
         _require_aware(instant, "time")
         # The phase holds from one boundary to the next: the last span asked about is kept.
         kept = self._phase
         if kept is not None and kept[0] <= instant < kept[1]:
-            return kept[2]
-        day = self._new_york_day(instant)
-        span = self._span
-        assert span is not None
-        if self.session_for(day) is None:
-            self._phase = (span[0], span[1], MarketPhase.CLOSED)
-            return MarketPhase.CLOSED
-        found = self._tables.day(day)
+            return kept
+        span = self._new_york_day(instant)
+        session = span[3]
+        if session is None:
+            kept = self._phase = (span[0], span[1], MarketPhase.CLOSED, None)
+            return kept
+        found = self._tables.day(span[2])
         assert found is not None
         bounds = found[1]
         slot = bisect_right(bounds, instant.astimezone(UTC))
-        phase = _PHASE_BY_SLOT[slot]
-        self._phase = (
+        kept = self._phase = (
             bounds[slot - 1] if slot > 0 else span[0],
             bounds[slot] if slot < len(bounds) else span[1],
-            phase,
+            _PHASE_BY_SLOT[slot],
+            session,
         )
-        return phase
+        return kept
 
-    def _new_york_day(self, instant: dt.datetime) -> dt.date:
-        """``instant.astimezone(NEW_YORK).date()``, with the last day's UTC span kept: the
-        instants a ladder asks about fall on one day (midnight is never skipped nor
-        repeated by New York's clock changes, which happen at 02:00)."""
+    def _new_york_day(
+        self, instant: dt.datetime
+    ) -> tuple[dt.datetime, dt.datetime, dt.date, Session | None]:
+        """The New York day containing ``instant`` (``instant.astimezone(NEW_YORK).date()``):
+        its UTC span, the day and its session, kept while instants fall on that day, as a
+        ladder's do (midnight is never skipped nor repeated by New York's clock changes,
+        which happen at 02:00)."""
         span = self._span
         if span is not None and span[0] <= instant < span[1]:
-            return span[2]
+            return span
         day = instant.astimezone(NEW_YORK).date()
-        self._span = (
+        span = self._span = (
             _wall_clock_utc(day, dt.time(0)),
             _wall_clock_utc(day + dt.timedelta(days=1), dt.time(0)),
             day,
+            self.session_for(day),
         )
-        return day
+        return span
 
     def strategy_at(self, instant: dt.datetime) -> ExecutionStrategy | None:
         return _STRATEGY[self.phase_at(instant)]
@@ -349,10 +374,10 @@ class MarketCalendar:
         Before the open is not closed: an order then waits for the open.
         """
         phase = self.phase_at(instant)
-        if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+        if phase in NOTHING_TRADES:
             raise MarketClosedError(
-                f"market closed at {_et_seconds(instant)} ({phase}); next open "
-                f"{_et_seconds(self.next_open(instant))}; no order sent"
+                f"market closed at {format_et_seconds(instant)} ({phase}); next open "
+                f"{format_et_seconds(self.next_open(instant))}; no order sent"
             )
 
     def describe(self, instant: dt.datetime) -> PhaseInfo:
@@ -375,7 +400,7 @@ class MarketCalendar:
     ) -> TimingDecision:
         """``timing_decision`` for ``instant`` with the phase, session and rules filled in."""
         phase = self.phase_at(instant)
-        closed = phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS)
+        closed = phase in NOTHING_TRADES
         return timing_decision(
             phase,
             spread_is_wide,
@@ -398,9 +423,9 @@ def default_calendar() -> MarketCalendar:
 # -- step 1: execute or wait -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class TimingDecision:
-    """What to do now: execute, wait until ``until``, wait for the open, or refuse."""
+class TimingDecision(NamedTuple):
+    """What to do now: execute, wait until ``until``, wait for the open, or refuse. (A named
+    tuple: a ladder asks for one on many quotes, where a frozen dataclass costs more.)"""
 
     action: TimingAction
     until: dt.datetime | None
@@ -412,10 +437,13 @@ _DURATIONS: dict[float, dt.timedelta] = {}
 
 
 def _check_seconds(value: float, what: str) -> dt.timedelta:
-    if isinstance(value, bool) or not math.isfinite(value) or value < 0:
-        raise InvalidInputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    found = _DURATIONS.get(value)
+    # Only checked values are kept (never a bool: True would find 1.0's).
+    found = _DURATIONS.get(value) if type(value) is float else None
     if found is None:
+        if isinstance(value, bool) or not math.isfinite(value) or value < 0:
+            raise InvalidInputError(
+                f"{what} must be a finite number of seconds >= 0, not {value!r}"
+            )
         if len(_DURATIONS) >= 256:
             _DURATIONS.clear()
         found = _DURATIONS[value] = dt.timedelta(seconds=value)
@@ -448,8 +476,47 @@ def timing_decision(
       also across 09:32. Once the deadline has passed: execute.
     """
     _require_aware(now, "decision time")
-    opening_budget = _check_seconds(opening_wait_max_seconds, "opening_wait_max_seconds")
-    early_budget = _check_seconds(early_wait_max_seconds, "early_wait_max_seconds")
+    budgets = wait_budgets(opening_wait_max_seconds, early_wait_max_seconds)
+    return decide_timing(
+        phase,
+        spread_is_wide,
+        now,
+        session,
+        budgets,
+        waited_since=waited_since,
+        next_open=next_open,
+        pre_open=pre_open,
+    )
+
+
+class WaitBudgets(NamedTuple):
+    """``timing_decision``'s wait budgets, checked and as durations (``wait_budgets``)."""
+
+    opening: dt.timedelta
+    early: dt.timedelta
+
+
+def wait_budgets(opening_wait_max_seconds: float, early_wait_max_seconds: float) -> WaitBudgets:
+    return WaitBudgets(
+        _check_seconds(opening_wait_max_seconds, "opening_wait_max_seconds"),
+        _check_seconds(early_wait_max_seconds, "early_wait_max_seconds"),
+    )
+
+
+def decide_timing(
+    phase: MarketPhase,
+    spread_is_wide: bool,
+    now: dt.datetime,
+    session: Session | None,
+    budgets: WaitBudgets,
+    *,
+    waited_since: dt.datetime | None,
+    next_open: dt.datetime | None = None,
+    pre_open: Literal["wait", "refuse"] = "wait",
+) -> TimingDecision:
+    """``timing_decision`` for an aware ``now``, with its budgets already checked (a ladder
+    checks them once per order)."""
+    opening_budget, early_budget = budgets
     if waited_since is not None:
         _require_aware(waited_since, "wait start")
         if waited_since > now:
@@ -457,7 +524,7 @@ def timing_decision(
                 f"wait start {format_et(waited_since)} is after the decision time {format_et(now)}"
             )
 
-    if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+    if phase in NOTHING_TRADES:
         state = "closed" if phase is MarketPhase.CLOSED else "in after-hours"
         upcoming = format_et(next_open) if next_open is not None else "unknown"
         return TimingDecision(

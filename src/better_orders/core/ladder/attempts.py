@@ -71,8 +71,7 @@ def working_quote(d: LadderData, now: datetime) -> list[Action]:
         d.parent.side,
         quote,
         limit,
-        arrival=d.arrival,
-        bound=d.budget_bound,
+        urgency=d.urgency,
     )
     if why is None:
         return []
@@ -260,11 +259,10 @@ def repeg(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         quote,
         now,
         d.wait_started,
-        side=d.parent.side,
-        arrival=d.arrival,
-        bound=d.budget_bound,
+        urgency=d.urgency,
+        budgets=d.wait_budgets,
     ):
-        a = spread_view(params, quote)
+        a = spread_view(d.spread_scale, quote)
         last = d.latest.attempt
         d.notes.append(
             f"attempt {len(d.children)} ({last.kind.value}) not filled "

@@ -15,14 +15,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from better_orders.core.ladder.child import ChildOrder
+from better_orders.core.ladder.decisions import SpreadScale, spread_scale
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
 from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
-from better_orders.core.pricing import budget_bound
+from better_orders.core.patience import BudgetUrgency, budget_urgency
+from better_orders.core.pricing import bound_at, budget_factor
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import WaitRule, wait_rule
-from better_orders.core.timing import ExecutionStrategy, MarketCalendar, MarketPhase, Session
+from better_orders.core.timing import (
+    ExecutionStrategy,
+    MarketCalendar,
+    MarketPhase,
+    Session,
+    WaitBudgets,
+    wait_budgets,
+)
 
 
 @dataclass(slots=True, eq=False)
@@ -35,6 +44,12 @@ class LadderData:
     wait_rule: WaitRule = field(init=False)
     #: ``params.max_quote_age_seconds`` as a duration.
     max_quote_age: timedelta = field(init=False)
+    #: The spread thresholds of notes and the report, resolved once.
+    spread_scale: SpreadScale = field(init=False)
+    #: The slippage budget as a factor of the arrival mid (``core.pricing.budget_factor``).
+    bound_factor: Decimal = field(init=False)
+    #: The spread wait's budgets (``core.timing.wait_budgets``), checked once.
+    wait_budgets: WaitBudgets = field(init=False)
 
     state: LadderState = LadderState.IDLE
     report: ExecutionReport | None = None
@@ -64,6 +79,8 @@ class LadderData:
     strategy: ExecutionStrategy | None = None
     #: The slippage budget's bound off the arrival mid (``core.pricing.budget_bound``).
     bound: Decimal | None = None
+    #: ``core.patience.budget_urgent`` off the arrival quote and the bound, worked out once.
+    urgent_at: BudgetUrgency | None = None
     #: How far the far touch ran from the arrival mid (bps) when the budget stopped a price.
     budget_ran_bps: float | None = None
 
@@ -97,21 +114,30 @@ class LadderData:
     def __post_init__(self) -> None:
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
+        self.spread_scale = spread_scale(self.params)
+        self.bound_factor = budget_factor(self.parent.side, self.params.budget_bps)
+        timing = self.params.timing
+        self.wait_budgets = wait_budgets(
+            timing.opening_wait_max_seconds, timing.early_wait_max_seconds
+        )
         rule = self.params.jumps
         if rule is not None and rule.on:
             self.jumps = JumpWatch(rule)
 
-    #: The last ``market_at`` answer, and for when.
-    market_now: datetime | None = None
+    #: The last ``market_at`` answer, and the span it holds for (``MarketCalendar.market_span``).
     market: tuple[MarketPhase, Session | None] = (MarketPhase.CLOSED, None)
+    market_since: datetime | None = None
+    market_until: datetime | None = None
 
     # -- views ---------------------------------------------------------------------------------
 
     def market_at(self, now: datetime) -> tuple[MarketPhase, Session | None]:
-        """The market phase and the session at ``now`` (kept: one event may ask often)."""
-        if now != self.market_now:
-            self.market = (self.calendar.phase_at(now), self.calendar.session_at(now))
-            self.market_now = now
+        """The market phase and the session at ``now`` (kept while they hold: every event asks)."""
+        since, until = self.market_since, self.market_until
+        # (A naive ``now`` goes to the calendar, which refuses it.)
+        if since is None or until is None or now.tzinfo is None or not since <= now < until:
+            since, until, phase, session = self.calendar.market_span(now)
+            self.market, self.market_since, self.market_until = (phase, session), since, until
         return self.market
 
     @property
@@ -128,21 +154,22 @@ class LadderData:
         """What remains minus what live children may still fill: the most a new child may ask."""
         open_qty = ZERO
         for child in self.children:
-            if child.status not in TERMINAL_STATUSES:
-                open_qty += child.open_qty
-        return max(self.remaining_qty - open_qty, ZERO)
+            if child.status not in TERMINAL_STATUSES:  # ``ChildOrder.open_qty``, inlined
+                left = child.attempt.qty - child.filled_qty
+                if left > ZERO:
+                    open_qty += left
+        left = self.parent.qty - self.filled - open_qty
+        return left if left > ZERO else ZERO
 
     @property
     def any_live(self) -> bool:
-        return any(child.status not in TERMINAL_STATUSES for child in self.children)
+        return self.latest_live() is not None
 
     def live_children(self) -> list[ChildOrder]:
         return [c for c in self.children if c.live]
 
     def latest_live(self) -> ChildOrder | None:
-        children = self.children
-        for i in range(len(children) - 1, -1, -1):
-            child = children[i]
+        for child in reversed(self.children):
             if child.status not in TERMINAL_STATUSES:
                 return child
         return None
@@ -160,5 +187,17 @@ class LadderData:
     def budget_bound(self) -> Decimal:
         """The worst price within the slippage budget (fixed once the arrival is)."""
         if self.bound is None:
-            self.bound = budget_bound(self.parent.side, self.arrival_mid, self.params.budget_bps)
+            self.bound = bound_at(
+                self.parent.side, self.arrival_mid, self.bound_factor, self.params.budget_bps
+            )
         return self.bound
+
+    @property
+    def urgency(self) -> BudgetUrgency:
+        """When a wait ends for the budget's sake (fixed once the arrival is)."""
+        if self.urgent_at is None:
+            assert self.arrival is not None
+            self.urgent_at = budget_urgency(
+                self.params.patience, self.parent.side, self.arrival, self.budget_bound
+            )
+        return self.urgent_at

@@ -11,22 +11,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
-from better_orders.core.model import AttemptKind, Quote, Side
-from better_orders.core.patience import budget_urgent
-from better_orders.core.spread import SpreadClass, WaitRule, classify_cents, classify_relative
+from better_orders.core.model import AttemptKind, Quote
+from better_orders.core.patience import BudgetUrgency
+from better_orders.core.spread import (
+    SpreadClass,
+    WaitRule,
+    classify_bps,
+    classify_cents,
+    relative_bounds,
+)
 from better_orders.core.timing import (
     ExecutionStrategy,
     MarketPhase,
     Session,
     TimingAction,
     TimingDecision,
-    timing_decision,
+    WaitBudgets,
+    decide_timing,
 )
 
 _BPS = Decimal(10_000)
+_NO_TIME = timedelta(0)
 _CENTS = Decimal(100)
 #: Broker error codes that say "try again": the next order may well get through.
 TRANSIENT_CODES = frozenset({"rate_limited", "server_error", "timeout"})
@@ -37,9 +46,28 @@ _LAST_KINDS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class SpreadView:
+class SpreadScale:
+    """The thresholds a ladder classifies spreads by, resolved once from its parameters
+    (the relative ones for the symbol's typical spread: ``core.spread.relative_bounds``)."""
+
+    tight_cents: Decimal
+    wide_cents: Decimal
+    tight_bps: Decimal
+    wide_bps: Decimal
+    #: The spread rule in force (``SpreadRules.rule``): which class decides.
+    rule: str
+
+
+def spread_scale(params: LadderParams) -> SpreadScale:
+    rules = params.spread
+    tight, wide = relative_bounds(rules, params.typical_spread_bps)
+    return SpreadScale(rules.tight_cents, rules.wide_cents, tight, wide, rules.rule)
+
+
+class SpreadView(NamedTuple):
     """A quote's spread as notes and the report show it: ``core.spread.assess_spread``'s
-    figures and classes, without the rest of its assessment."""
+    figures and classes, without the rest of its assessment. (A named tuple, as
+    ``EntryPlan``: built on hot paths, where a frozen dataclass costs a call per field.)"""
 
     cents: Decimal
     bps: float
@@ -53,16 +81,15 @@ class SpreadView:
         return self.cents_class if self.rule == "cents" else self.relative_class
 
 
-def spread_view(params: LadderParams, quote: Quote) -> SpreadView:
-    rules = params.spread
+def spread_view(scale: SpreadScale, quote: Quote) -> SpreadView:
     spread = quote.ask - quote.bid
     bps = spread / quote.mid * _BPS
     return SpreadView(
         spread * _CENTS,
         float(bps),
-        classify_cents(spread, rules.tight_cents, rules.wide_cents),
-        classify_relative(bps, params.typical_spread_bps, rules),
-        rules.rule,
+        classify_cents(spread, scale.tight_cents, scale.wide_cents),
+        classify_bps(bps, scale.tight_bps, scale.wide_bps),
+        scale.rule,
     )
 
 
@@ -79,8 +106,9 @@ class Entry(StrEnum):
     GO = "go"  # execute now (the spread is fine, or the wait is over)
 
 
-@dataclass(frozen=True, slots=True)
-class EntryPlan:
+class EntryPlan(NamedTuple):
+    """Step 1's answer for one quote (built for every quote of a wait)."""
+
     action: Entry
     #: The spread is worth waiting out (``core.spread.WaitRule``).
     worth_waiting: bool
@@ -104,9 +132,8 @@ def entry_plan(
     burst: bool,
     wait_until: datetime | None,
     cross_quote: Quote | None,
-    side: Side,
-    arrival: Quote,
-    bound: Decimal,
+    urgency: BudgetUrgency,
+    budgets: WaitBudgets,
 ) -> EntryPlan:
     """Step 1 for a usable ``quote`` at ``now``.
 
@@ -114,9 +141,9 @@ def entry_plan(
     (``in_spread_wait``) on a quote that followed the previous one within ``hold``
     (``burst``: a sweep, a cancel-replace) is often gone before an order could reach
     it: it must stand for ``hold`` first. An isolated quote is acted on at once.
-    Neither waits once the far touch nears the budget's ``bound`` since ``arrival``
-    (``core.patience.budget_urgent``): the order goes (GO, with the reason) while the
-    budget still allows a cross.
+    Neither waits once the far touch nears the budget's bound since the arrival
+    (``urgency``: ``core.patience.budget_urgent``): the order goes (GO, with the reason)
+    while the budget still allows a cross.
     """
     worth = rule.worth_waiting(quote.ask - quote.bid, quote.mid)
     if not params.routed_better:
@@ -129,29 +156,34 @@ def entry_plan(
         # the ladder would have done without a slice (if that price is gone, the
         # attempt's timeout leads back to the wait).
         return EntryPlan(Entry.CROSS_OFF, worth)
-    urgent = budget_urgent(params.patience, side, quote, arrival, bound)
-    go = EntryPlan(Entry.GO, worth, reason="" if urgent is None else f"not waiting: {urgent}")
+    urgent = urgency.why(quote)
     if worth and in_spread_wait and wait_until is not None and now < wait_until:
         # Still wide, before the wait's limit: the wait goes on (its limit is fixed by
         # when it began, so ``timing_decision`` would say the same).
-        return go if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
-    decision = _timing(params, market, worth, now, waited_since)
-    if decision.action is TimingAction.REFUSE:
+        return _go(worth, urgent) if urgent else EntryPlan(Entry.WAIT, worth, wait_until)
+    decision = _timing(budgets, market, worth, now, waited_since)
+    action = decision.action
+    if action is TimingAction.REFUSE:
         return EntryPlan(Entry.REFUSE, worth, reason=decision.reason)
-    if decision.action is TimingAction.WAIT_FOR_OPEN:
+    if action is TimingAction.WAIT_FOR_OPEN:
         return EntryPlan(Entry.WAIT_FOR_OPEN, worth, decision.until or now, decision.reason)
     if urgent:
-        return go
-    if decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now:
+        return _go(worth, urgent)
+    if action is TimingAction.WAIT and decision.until is not None and decision.until > now:
         return EntryPlan(Entry.WAIT, worth, decision.until, decision.reason)
-    if in_spread_wait and not worth and params.hold > timedelta(0):
+    if in_spread_wait and not worth and params.hold > _NO_TIME:
         since = holding_since if holding_since is not None else (now if burst else None)
         if since is not None and now < since + params.hold:
             wake = since + params.hold
             if wait_until is not None:
                 wake = min(wake, wait_until)
             return EntryPlan(Entry.HOLD, worth, wake, holding_since=since)
-    return go
+    return _go(worth, urgent)
+
+
+def _go(worth: bool, urgent: str | None) -> EntryPlan:
+    """Execute now; ``urgent``: the budget's urgency cut a wait short, and why."""
+    return EntryPlan(Entry.GO, worth, reason="" if urgent is None else f"not waiting: {urgent}")
 
 
 def worth_waiting_again(
@@ -162,12 +194,11 @@ def worth_waiting_again(
     now: datetime,
     waited_since: datetime | None,
     *,
-    side: Side,
-    arrival: Quote,
-    bound: Decimal,
+    urgency: BudgetUrgency,
+    budgets: WaitBudgets,
 ) -> bool:
     """After an attempt timed out: would step 1 wait now (wide spread, wait budget left,
-    and the far touch not near the budget's ``bound``: ``core.patience.budget_urgent``)?
+    and the far touch not near the budget's bound: ``urgency``, ``core.patience.budget_urgent``)?
 
     A marketable limit sent the moment the spread came in often arrives after the
     quote that made it worth sending has gone. Re-pegging then means crossing the
@@ -181,16 +212,16 @@ def worth_waiting_again(
         return False
     if market[1] is None:
         return False
-    if budget_urgent(params.patience, side, quote, arrival, bound):
+    if urgency.why(quote):
         return False
-    decision = _timing(params, market, True, now, waited_since)
+    decision = _timing(budgets, market, True, now, waited_since)
     return (
         decision.action is TimingAction.WAIT and decision.until is not None and decision.until > now
     )
 
 
 def _timing(
-    params: LadderParams,
+    budgets: WaitBudgets,
     market: tuple[MarketPhase, Session | None],
     wide: bool,
     now: datetime,
@@ -198,15 +229,7 @@ def _timing(
 ) -> TimingDecision:
     phase, session = market
     assert session is not None
-    return timing_decision(
-        phase,
-        wide,
-        now,
-        session,
-        opening_wait_max_seconds=params.timing.opening_wait_max_seconds,
-        early_wait_max_seconds=params.timing.early_wait_max_seconds,
-        waited_since=waited_since,
-    )
+    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since)
 
 
 def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:
@@ -225,18 +248,25 @@ def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderSt
 def timeout_for(
     params: LadderParams, kind: AttemptKind, strategy: ExecutionStrategy | None
 ) -> timedelta:
-    """How long an attempt of ``kind`` works before it is cancelled."""
-    if kind is AttemptKind.STANDARD:
-        return params.timeout_standard
-    if kind is AttemptKind.FALLBACK_LIMIT:
-        return params.protection_timeout
-    if kind is AttemptKind.FALLBACK_MARKET or kind is AttemptKind.MARKET:
-        return params.cancel_timeout
-    if strategy is ExecutionStrategy.WAIT_FOR_SPREADS:
-        return params.timeout_wait_for_spreads
-    if strategy is ExecutionStrategy.STANDARD:
-        return params.timeout_standard
-    return params.timeout_normal
+    """How long an attempt of ``kind`` works before it is cancelled: by its kind, else by
+    the strategy (``_TIMEOUT_BY_KIND``, ``_TIMEOUT_BY_STRATEGY``)."""
+    field = _TIMEOUT_BY_KIND.get(kind) or _TIMEOUT_BY_STRATEGY.get(strategy, "timeout_normal")
+    timeout: timedelta = getattr(params, field)
+    return timeout
+
+
+#: The ``LadderParams`` timeout of the kinds whose timeout does not depend on the strategy.
+_TIMEOUT_BY_KIND: dict[AttemptKind, str] = {
+    AttemptKind.STANDARD: "timeout_standard",
+    AttemptKind.FALLBACK_LIMIT: "protection_timeout",
+    AttemptKind.FALLBACK_MARKET: "cancel_timeout",
+    AttemptKind.MARKET: "cancel_timeout",
+}
+#: The other kinds' timeout by strategy (``timeout_normal`` for any other).
+_TIMEOUT_BY_STRATEGY: dict[ExecutionStrategy | None, str] = {
+    ExecutionStrategy.WAIT_FOR_SPREADS: "timeout_wait_for_spreads",
+    ExecutionStrategy.STANDARD: "timeout_standard",
+}
 
 
 def is_transient(code: str, retryable: bool = False) -> bool:

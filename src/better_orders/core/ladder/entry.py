@@ -8,7 +8,6 @@ inside the near touch until the wait ends (``rest_slice``, ``end_wait_with_slice
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from better_orders.core.ladder.child import ChildEnded
 from better_orders.core.ladder.data import LadderData
@@ -32,10 +31,15 @@ from better_orders.core.ladder.states import RESTING, SPREAD_WAITS, LadderState
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
 from better_orders.core.patience import RestPlan, rest_plan
 from better_orders.core.spread import assess_spread
-from better_orders.core.timing import MarketPhase, recommended_wait_seconds, strategy_for
+from better_orders.core.timing import (
+    NOTHING_TRADES,
+    MarketPhase,
+    format_et_seconds,
+    recommended_wait_seconds,
+    strategy_for,
+)
 
 S = LadderState
-_NEW_YORK = ZoneInfo("America/New_York")
 #: Phases whose patient rest is ``patience.opening_seconds`` long (else ``regular_seconds``).
 _OPENING_PHASES = frozenset({MarketPhase.OPENING, MarketPhase.EARLY})
 #: A resting state, once its slice has filled.
@@ -53,20 +57,23 @@ def start(d: LadderData, now: datetime) -> list[Action]:
     d.started = now
     phase, session = d.market_at(now)
     d.phase = phase
-    if phase in (MarketPhase.CLOSED, MarketPhase.AFTER_HOURS):
+    if phase in NOTHING_TRADES:
         nxt = d.calendar.next_open(now)
-        error = f"market closed at {_et(now)} ({phase}); next open {_et(nxt)}; no order sent"
+        error = (
+            f"market closed at {format_et_seconds(now)} ({phase}); "
+            f"next open {format_et_seconds(nxt)}; no order sent"
+        )
         return finish(d, now, error=error)
     if phase is MarketPhase.PRE_MARKET:
         assert session is not None
         if d.params.timing.pre_open == "refuse":
             error = (
-                f"{d.parent.symbol}: market opens at {_et(session.open)}; "
+                f"{d.parent.symbol}: market opens at {format_et_seconds(session.open)}; "
                 "configured to refuse orders before the open; no order sent"
             )
             return finish(d, now, error=error)
         to(d, S.WAITING_OPEN)
-        d.wait_reason = f"waiting for the open at {_et(session.open)}"
+        d.wait_reason = f"waiting for the open at {format_et_seconds(session.open)}"
         return arm(d, session.open)
     return begin_entry(d, now)
 
@@ -138,11 +145,12 @@ def held(d: LadderData, now: datetime) -> list[Action]:
 def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     """Step 1 off a usable ``quote``: execute, wait (resting a slice), hold, or refuse."""
     params = d.params
+    market = d.market_at(now)
     if d.arrival is None:
         # The arrival (decision) benchmark: the first usable quote once trading is allowed.
         d.arrival = quote
         d.arrival_time = now
-        d.phase = d.market_at(now)[0]
+        d.phase = market[0]
         d.strategy = strategy_for(d.phase)
     crossing_off, d.cross_quote = d.cross_quote, None
     state = d.state
@@ -150,7 +158,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     plan = entry_plan(
         params,
         d.wait_rule,
-        d.market_at(now),
+        market,
         quote,
         now,
         waited_since=d.wait_started,
@@ -159,9 +167,8 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         burst=d.burst,
         wait_until=d.wait_until,
         cross_quote=crossing_off,
-        side=d.parent.side,
-        arrival=d.arrival,
-        bound=d.budget_bound,
+        urgency=d.urgency,
+        budgets=d.wait_budgets,
     )
     action = plan.action
     if action is Entry.GO:
@@ -229,7 +236,7 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
 def rest_patiently(d: LadderData, plan: RestPlan, quote: Quote, now: datetime) -> list[Action]:
     """The whole order rests at ``plan.price`` until ``plan.seconds`` pass (or the book turns
     against it, ``attempts.working_quote``); what it leaves then crosses."""
-    d.notes.append(f"patient: {plan.reason} ({quote.bid} x {quote.ask})")
+    d.notes.append(f"patient: {plan.reason} ({quote.bid!s} x {quote.ask!s})")
     submit = new_child(d, AttemptKind.PATIENT, OrderType.LIMIT, plan.price, quote, now)
     to(d, S.WORKING)
     return [submit, *arm(d, now + timedelta(seconds=plan.seconds))]
@@ -246,13 +253,13 @@ def _wait_note(
     d: LadderData, quote: Quote, now: datetime, *, came_in: bool, urgent: bool = False
 ) -> None:
     assert d.wait_started is not None
-    a = spread_view(d.params, quote)
+    a = spread_view(d.spread_scale, quote)
     why = "spread came in" if came_in else "wait limit reached"
     if urgent:
         why = "the far touch neared the budget's bound"
     d.notes.append(
         f"waited {(now - d.wait_started).total_seconds():.1f} s for the spread: {why} "
-        f"({a.cents}c, {a.bps:.1f} bps, {a.effective_class}); executing"
+        f"({a.cents!s}c, {a.bps:.1f} bps, {a.effective_class}); executing"
     )
 
 
@@ -268,9 +275,10 @@ def rest_slice(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
     if order is None:
         return []
     qty, price = order
+    # ``!s``: a Decimal's own text, as ``{}`` gives it, without parsing a format spec.
     d.notes.append(
-        f"resting {side.value} limit {qty} @ {price} while waiting for the spread "
-        f"({quote.bid} x {quote.ask})"
+        f"resting {side!s} limit {qty!s} @ {price!s} while waiting for the spread "
+        f"({quote.bid!s} x {quote.ask!s})"
     )
     submit = new_child(d, AttemptKind.PASSIVE, OrderType.LIMIT, price, quote, now, qty)
     to(d, S.SPREAD_WAIT_RESTING)
@@ -292,18 +300,21 @@ def end_wait_with_slice(
     cancelled first, then step 1 decides again (REST_CANCEL_THEN_ENTRY).
     """
     rest = d.latest
-    if d.unallocated_qty <= 0:
+    crossing_qty = d.unallocated_qty
+    if crossing_qty <= 0:
         d.cross_quote = came_in
         rest.attempt.end_reason = "wait over: cancelled to cross the spread"
         return [cancel(d, rest), *await_cancels(d, S.REST_CANCEL_THEN_ENTRY, now)]
     rest.attempt.end_reason = "wait over: the rest of the order crosses"
     d.notes.append(
-        f"wait over: cancelling the resting limit ({rest.filled_qty} of "
-        f"{rest.attempt.qty} filled) and crossing with the other {d.unallocated_qty}"
+        f"wait over: cancelling the resting limit ({rest.filled_qty!s} of "
+        f"{rest.attempt.qty!s} filled) and crossing with the other {crossing_qty!s}"
     )
     crossing = came_in or quote
     _wait_note(d, crossing, now, came_in=came_in is not None, urgent=urgent)
-    order = send(d, first_kind(d.params), crossing, now, state=S.WORKING_REST_CANCEL)
+    order = send(
+        d, first_kind(d.params), crossing, now, state=S.WORKING_REST_CANCEL, qty=crossing_qty
+    )
     return [cancel(d, rest), *order]
 
 
@@ -362,7 +373,3 @@ def _cancel_all(d: LadderData, now: datetime, why: str | None = None) -> list[Ac
         to(d, S.FINISHING)  # the cancels are already out; their timer runs on
         return actions
     return [*actions, *await_cancels(d, S.FINISHING, now)]
-
-
-def _et(instant: datetime) -> str:
-    return instant.astimezone(_NEW_YORK).strftime("%Y-%m-%d %H:%M:%S ET")

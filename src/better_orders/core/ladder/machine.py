@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from better_orders.core.ladder.attempts import (
     attempt_ended,
@@ -148,29 +148,29 @@ class Ladder:
 
     def handle(self, event: Event) -> list[Action]:
         """Take ``event``; return the actions to carry out, in order."""
+        on_event = _ON_EVENT.get(type(event))
+        if on_event is None:
+            raise LadderProtocolError(f"{self.d.parent.symbol} ladder: unknown event {event!r}")
+        return on_event(self, event)
+
+    def _on_start(self, event: Start) -> list[Action]:
         d = self.d
-        if isinstance(event, QuoteArrived):
-            return self._on_quote(event)
-        if isinstance(event, OrderUpdate):
-            return self._on_update(event)
-        if isinstance(event, TimerFired):
-            return self._on_timer(event.now)
-        if isinstance(event, SubmitFailed):
-            return self._on_refused(event)
-        if isinstance(event, QuoteConfirmed):
-            return self._on_quote(event)
-        if isinstance(event, CancelFailed):
-            return cancel_failed(d, self._child(event.client_order_id, CancelFailed), event)
-        if isinstance(event, Start):
-            if d.state is not S.IDLE:
-                raise self._illegal(Start)
-            return start(d, event.now)
-        if isinstance(event, Halt):
-            on_halt = TABLE[d.state].halt
-            if on_halt is None:
-                raise self._illegal(Halt)
-            return on_halt(d, event)
-        raise LadderProtocolError(f"{d.parent.symbol} ladder: unknown event {event!r}")
+        if d.state is not S.IDLE:
+            raise self._illegal(Start)
+        return start(d, event.now)
+
+    def _on_halt(self, event: Halt) -> list[Action]:
+        d = self.d
+        on_halt = TABLE[d.state].halt
+        if on_halt is None:
+            raise self._illegal(Halt)
+        return on_halt(d, event)
+
+    def _on_cancel_failed(self, event: CancelFailed) -> list[Action]:
+        return cancel_failed(self.d, self._child(event.client_order_id, CancelFailed), event)
+
+    def _on_timer_fired(self, event: TimerFired) -> list[Action]:
+        return self._on_timer(event.now)
 
     def _on_quote(self, event: QuoteArrived | QuoteConfirmed) -> list[Action]:
         d = self.d
@@ -338,3 +338,16 @@ class Ladder:
     def holding_since(self) -> datetime | None:
         """While a spread that came in is held to confirm it (SPREAD_HOLD*): since when."""
         return self.d.holding_since
+
+
+#: Which method takes each kind of event (by its exact type: events are final).
+_ON_EVENT: dict[type, Callable[[Ladder, Any], list[Action]]] = {
+    QuoteArrived: Ladder._on_quote,
+    OrderUpdate: Ladder._on_update,
+    TimerFired: Ladder._on_timer_fired,
+    SubmitFailed: Ladder._on_refused,
+    QuoteConfirmed: Ladder._on_quote,
+    CancelFailed: Ladder._on_cancel_failed,
+    Start: Ladder._on_start,
+    Halt: Ladder._on_halt,
+}

@@ -28,7 +28,7 @@ QuoteStep = Callable[[LadderData, Quote, datetime], list[Action]]
 
 def to(d: LadderData, state: LadderState) -> None:
     """Move to ``state``: only along the table of transitions (``states.NEXT``)."""
-    assert state is d.state or state in NEXT[d.state], f"{d.state} -> {state} is not in NEXT"
+    assert state in NEXT[d.state] or state is d.state, f"{d.state} -> {state} is not in NEXT"
     d.state = state
 
 
@@ -68,13 +68,14 @@ def new_child(
 ) -> SubmitOrder:
     """Record a child for ``qty`` (default: all that no live child may still fill)."""
     size = d.unallocated_qty if qty is None else qty
-    number = len(d.children) + 1
+    children = d.children
+    number = len(children) + 1
     coid = d.make_client_order_id(number)
-    side = d.parent.side
+    parent = d.parent
     request = OrderRequest(
         client_order_id=coid,
-        symbol=d.parent.symbol,
-        side=side,
+        symbol=parent.symbol,
+        side=parent.side,
         qty=size,
         order_type=order_type,
         limit_price=limit,
@@ -90,7 +91,7 @@ def new_child(
         quote_ask=quote.ask,
     )
     child = ChildOrder(attempt)
-    d.children.append(child)
+    children.append(child)
     d.by_coid[coid] = child
     if d.first_submit is None:
         d.first_submit = now
@@ -104,8 +105,10 @@ def send(
     now: datetime,
     *,
     state: LadderState = LadderState.WORKING,
+    qty: Decimal | None = None,
 ) -> list[Action]:
-    """A marketable child of ``kind`` off ``quote`` for what is unallocated; ``state`` next."""
+    """A marketable child of ``kind`` off ``quote`` for what is unallocated (``qty``: that,
+    already worked out); ``state`` next."""
     if d.remaining_qty <= 0:
         return finish(d, now)
     side = d.parent.side
@@ -117,7 +120,7 @@ def send(
         d.repegs += 1
     if d.first_cross is None:
         d.first_cross = now
-    submit = new_child(d, kind, order_type, limit, quote, now)
+    submit = new_child(d, kind, order_type, limit, quote, now, qty)
     to(d, state)
     return [submit, *arm(d, now + timeout_for(d.params, kind, d.strategy))]
 

@@ -125,7 +125,6 @@ def quote_problem(d: LadderData, now: datetime) -> str | None:
     quote = d.last_quote
     if quote is None:
         return f"no quote for {d.parent.symbol}"
-    params = d.params
     verdict = _price_verdict(d, quote)
     if not verdict.ok:
         return verdict.message
@@ -138,12 +137,15 @@ def quote_problem(d: LadderData, now: datetime) -> str | None:
             f"(bid {quote.bid} ask {quote.ask}) and no later quote has confirmed it yet; "
             "no order sent"
         )
-    if (quote.ts.tzinfo is None) != (now.tzinfo is None):
+    try:
+        ahead = quote.ts - now
+    except TypeError:  # one carries a time zone and the other not
         raise InvalidInputError(
             f"{quote.symbol} quote time {quote.ts.isoformat()} and decision time "
             f"{now.isoformat()} must both carry a time zone (or both not)"
-        )
-    if quote.ts - now > _FUTURE_TOLERANCE:
+        ) from None
+    params = d.params
+    if ahead > _FUTURE_TOLERANCE:
         return check_quote(
             quote, now, max_age_seconds=math.inf, absurd_pct_of_mid=params.absurd_pct_of_mid
         ).message

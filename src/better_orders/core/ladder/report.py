@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from operator import attrgetter
 
 from better_orders.core.ladder.data import LadderData
 from better_orders.core.ladder.decisions import spread_view
-from better_orders.core.model import ZERO, ExecutionReport
+from better_orders.core.model import ZERO, ExecutionReport, Fill
+
+#: Fills in the order they happened (ties by execution id).
+_FILL_ORDER = attrgetter("ts", "exec_id")
 
 
 def build_report(d: LadderData, now: datetime) -> ExecutionReport:
@@ -15,11 +19,14 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
     parent = d.parent
     filled = ZERO
     notional = ZERO
+    fills: list[Fill] = []
     for child in children:
         filled += child.filled_qty
         notional += child.notional
+        if child.fills:
+            fills.extend(child.fills.values())
     avg = (notional / filled) if filled else None
-    fills = sorted((f for c in children for f in c.all_fills()), key=lambda f: (f.ts, f.exec_id))
+    fills.sort(key=_FILL_ORDER)
     arrival = d.arrival
     waited = 0.0
     # The wait ends with the first order that is not a resting slice (or, when resting
@@ -28,7 +35,7 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
     if d.arrival_time is not None and wait_end is not None:
         waited = max((wait_end - d.arrival_time).total_seconds(), 0.0)
     unfilled = max(parent.qty - filled, ZERO)
-    a = spread_view(d.params, arrival) if arrival is not None else None
+    a = spread_view(d.spread_scale, arrival) if arrival is not None else None
     return ExecutionReport(
         symbol=parent.symbol,
         side=parent.side,
@@ -41,10 +48,11 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         arrival_time=d.arrival_time,
         started=d.started or now,
         finished=now,
-        strategy=(d.strategy.value if d.strategy else "none"),
-        phase=(d.phase.value if d.phase else "unknown"),
-        spread_class=a.cents_class.value if a else None,
-        relative_spread_class=a.relative_class.value if a else None,
+        # str(): a StrEnum's value, without Enum's ``value`` property.
+        strategy=(str(d.strategy) if d.strategy else "none"),
+        phase=(str(d.phase) if d.phase else "unknown"),
+        spread_class=str(a.cents_class) if a else None,
+        relative_spread_class=str(a.relative_class) if a else None,
         routed="better" if d.params.routed_better else "standard",
         attempts=[c.attempt for c in children],
         fills=fills,
