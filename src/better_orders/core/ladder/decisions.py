@@ -229,7 +229,8 @@ def _timing(
 ) -> TimingDecision:
     phase, session = market
     assert session is not None
-    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since)
+    # Quiet: an EXECUTE's reason would go unused (the ladder words its own notes).
+    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since, quiet=True)
 
 
 def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:
