@@ -518,8 +518,8 @@ def decide_timing(
     quiet: bool = False,
 ) -> TimingDecision:
     """``timing_decision`` for an aware ``now``, with its budgets already checked (a ladder
-    checks them once per order). ``quiet``: an EXECUTE carries no reason (a caller that
-    acts on it at once has no use for one, and wording it costs more than deciding)."""
+    checks them once per order). ``quiet``: an EXECUTE or a WAIT carries no reason (wording
+    one costs more than deciding: a caller words what it keeps, with ``wait_reason``)."""
     opening_budget, early_budget = budgets
     if waited_since is not None:
         _require_aware(waited_since, "wait start")
@@ -578,11 +578,12 @@ def decide_timing(
             f"spread still wide after {waited:g}s; wait limit reached "
             f"({setting} = {budget.total_seconds():g}s, never past open + 5 min)",
         )
-    return TimingDecision(
-        TimingAction.WAIT,
-        until,
-        f"wide spread in the {phase} window; waiting until {format_et(until)} to normalise",
-    )
+    return TimingDecision(TimingAction.WAIT, until, "" if quiet else wait_reason(phase, until))
+
+
+def wait_reason(phase: MarketPhase, until: dt.datetime) -> str:
+    """Why a wide spread is waited out in ``phase`` until ``until`` (``decide_timing``)."""
+    return f"wide spread in the {phase} window; waiting until {format_et(until)} to normalise"
 
 
 def recommended_wait_seconds(spread_class: str, timing: TimingRules) -> float:
