@@ -68,9 +68,9 @@ class PatienceRules:
 NO_PATIENCE = PatienceRules()
 
 
-@dataclass(frozen=True, slots=True)
-class RestPlan:
-    """Rest the order at ``price`` for ``seconds``; ``reason`` says why for the report."""
+class RestPlan(NamedTuple):
+    """Rest the order at ``price`` for ``seconds``; ``reason`` says why for the report. (A
+    named tuple: made on an order's first decision, which a frozen dataclass would slow.)"""
 
     price: Decimal
     seconds: float

@@ -93,6 +93,14 @@ def move_ticks(price: Decimal, n: int) -> Decimal:
 def step_ticks(price: Decimal, n: int) -> Decimal:
     """``move_ticks`` for a price already on the grid and spelt on it (as ``round_to_tick``
     returns it): what ``move_ticks`` does once it has checked that."""
+    if n == 0:
+        return price
+    if price >= ONE_DOLLAR:
+        # On the penny grid all the way (each step from above $1.00 is a cent): one sum,
+        # spelt in cents as the steps below would spell it.
+        moved = price + PENNY * n
+        if moved >= ONE_DOLLAR:
+            return moved
     start = price
     for _ in range(abs(n)):
         if n > 0:

@@ -432,6 +432,8 @@ class TimingDecision(NamedTuple):
     reason: str
 
 
+#: A ``quiet`` EXECUTE (``decide_timing``).
+_EXECUTE = TimingDecision(TimingAction.EXECUTE, None, "")
 #: Durations already made from seconds (a ladder asks for the same few settings each quote).
 _DURATIONS: dict[float, dt.timedelta] = {}
 
@@ -513,9 +515,11 @@ def decide_timing(
     waited_since: dt.datetime | None,
     next_open: dt.datetime | None = None,
     pre_open: Literal["wait", "refuse"] = "wait",
+    quiet: bool = False,
 ) -> TimingDecision:
     """``timing_decision`` for an aware ``now``, with its budgets already checked (a ladder
-    checks them once per order)."""
+    checks them once per order). ``quiet``: an EXECUTE or a WAIT carries no reason (wording
+    one costs more than deciding: a caller words what it keeps, with ``wait_reason``)."""
     opening_budget, early_budget = budgets
     if waited_since is not None:
         _require_aware(waited_since, "wait start")
@@ -554,6 +558,8 @@ def decide_timing(
             "past the opening windows (open + 5 min): executing whatever the spread",
         )
     if not spread_is_wide:
+        if quiet:
+            return _EXECUTE
         return TimingDecision(TimingAction.EXECUTE, None, f"{phase} window, spread not wide")
 
     start = now if waited_since is None else max(waited_since, session.open)
@@ -563,6 +569,8 @@ def decide_timing(
         budget, setting = early_budget, "early_wait_max_seconds"
     until = min(start + budget, session.early_end)
     if now >= until:
+        if quiet:
+            return _EXECUTE
         waited = (now - start).total_seconds()
         return TimingDecision(
             TimingAction.EXECUTE,
@@ -570,11 +578,12 @@ def decide_timing(
             f"spread still wide after {waited:g}s; wait limit reached "
             f"({setting} = {budget.total_seconds():g}s, never past open + 5 min)",
         )
-    return TimingDecision(
-        TimingAction.WAIT,
-        until,
-        f"wide spread in the {phase} window; waiting until {format_et(until)} to normalise",
-    )
+    return TimingDecision(TimingAction.WAIT, until, "" if quiet else wait_reason(phase, until))
+
+
+def wait_reason(phase: MarketPhase, until: dt.datetime) -> str:
+    """Why a wide spread is waited out in ``phase`` until ``until`` (``decide_timing``)."""
+    return f"wide spread in the {phase} window; waiting until {format_et(until)} to normalise"
 
 
 def recommended_wait_seconds(spread_class: str, timing: TimingRules) -> float:

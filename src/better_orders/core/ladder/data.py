@@ -87,6 +87,9 @@ class LadderData:
     # -- the spread wait --
     wait_started: datetime | None = None
     wait_reason: str | None = None
+    #: A spread wait's phase and deadline, when that wait is ``wait_reason`` (worded by the
+    #: report: ``core.timing.wait_reason``, which costs more than the decision).
+    spread_wait: tuple[MarketPhase, datetime] | None = None
     wait_until: datetime | None = None
     holding_since: datetime | None = None
     #: The quote that ended the wait, to cross off once the slice's cancel is confirmed.

@@ -114,6 +114,7 @@ class EntryPlan(NamedTuple):
     worth_waiting: bool
     #: WAIT, WAIT_FOR_OPEN: until when; HOLD: when to look again.
     until: datetime | None = None
+    #: Why (a WAIT's is left to ``core.timing.wait_reason``, for the report only).
     reason: str = ""
     #: HOLD: since when the spread that came in has stood.
     holding_since: datetime | None = None
@@ -229,7 +230,9 @@ def _timing(
 ) -> TimingDecision:
     phase, session = market
     assert session is not None
-    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since)
+    # Quiet: an EXECUTE's reason would go unused, and a wait's is worded only for the report
+    # (``LadderData.spread_wait``).
+    return decide_timing(phase, wide, now, session, budgets, waited_since=waited_since, quiet=True)
 
 
 def step_after(params: LadderParams, kind: AttemptKind, repegs: int) -> LadderState:

@@ -197,7 +197,8 @@ def decide_entry(d: LadderData, quote: Quote, now: datetime) -> list[Action]:
         assert plan.until is not None
         if d.wait_started is None:
             d.wait_started = now
-            d.wait_reason = plan.reason
+            d.wait_reason = None
+            d.spread_wait = (market[0], plan.until)
         d.wait_until = plan.until
         d.holding_since = None
         if resting:

@@ -72,24 +72,9 @@ def new_child(
     number = len(children) + 1
     coid = d.make_client_order_id(number)
     parent = d.parent
-    request = OrderRequest(
-        client_order_id=coid,
-        symbol=parent.symbol,
-        side=parent.side,
-        qty=size,
-        order_type=order_type,
-        limit_price=limit,
-    )
-    attempt = Attempt(
-        client_order_id=coid,
-        kind=kind,
-        order_type=order_type,
-        qty=size,
-        limit_price=limit,
-        started=now,
-        quote_bid=quote.bid,
-        quote_ask=quote.ask,
-    )
+    # Positional: keywords cost a dictionary per call, and a child is built on the hot path.
+    request = OrderRequest(coid, parent.symbol, parent.side, size, order_type, limit)
+    attempt = Attempt(coid, kind, order_type, size, limit, now, quote.bid, quote.ask)
     child = ChildOrder(attempt)
     children.append(child)
     d.by_coid[coid] = child

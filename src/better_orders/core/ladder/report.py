@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from operator import attrgetter
 
+from better_orders.core import timing
 from better_orders.core.ladder.data import LadderData
 from better_orders.core.ladder.decisions import spread_view
 from better_orders.core.model import ZERO, ExecutionReport, Fill
@@ -36,6 +37,9 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         waited = max((wait_end - d.arrival_time).total_seconds(), 0.0)
     unfilled = max(parent.qty - filled, ZERO)
     a = spread_view(d.spread_scale, arrival) if arrival is not None else None
+    wait_reason = d.wait_reason
+    if wait_reason is None and d.spread_wait is not None:
+        wait_reason = timing.wait_reason(*d.spread_wait)
     return ExecutionReport(
         symbol=parent.symbol,
         side=parent.side,
@@ -58,7 +62,7 @@ def build_report(d: LadderData, now: datetime) -> ExecutionReport:
         fills=fills,
         quotes_seen=d.quotes_seen,
         waited_seconds=waited,
-        wait_reason=d.wait_reason,
+        wait_reason=wait_reason,
         repegs_used=d.repegs,
         fallback_used=d.fallback_used,
         fallback_blocked=d.fallback_blocked,
