@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,10 @@ from better_orders.venues.sim.replay import ReplayQuotes
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+#: Rows a test reads: a slice (a search's chunk, giving a boolean array) or one row
+#: (giving one boolean).
+Rows = slice | int
+RowTest = Callable[[Rows], Any]
 
 #: Relative slack of the array pre-screen (float) against the ladder's exact Decimal rule.
 SLACK = 1e-9
@@ -133,17 +138,7 @@ class RowScreen:
         """First row in ``[start, stop)`` that might end a patient rest at ``limit`` early
         (``core.patience.rest_ended``: the near touch past the limit, or the book leaning
         towards the far touch by more than ``max_lean``; loose by ``SLACK``)."""
-        columns = self._side(side)
-        p = _signed_e4(limit, side)
-        lean = float(max_lean)
-
-        def could_end(sl: slice) -> BoolArray:
-            total = columns.lean_total[sl]
-            leaning = (columns.lean_diff[sl] > lean * total - SLACK * total) & (total > 0)
-            hit: BoolArray = (columns.near[sl] > p) | leaning
-            return hit
-
-        return first_hit(start, stop, could_end)
+        return first_hit(start, stop, self._rest_test(side, limit, max_lean))
 
     def first_urgent(
         self, start: int, stop: int, side: Side, arrival: Quote, bound: Decimal, share: Decimal
@@ -182,6 +177,19 @@ class RowScreen:
         in step with ``sim.fills``; the skip-versus-row-by-row tests fail when the
         two disagree.
         """
+        return first_hit(start, stop, self._fill_test(side, limit, ahead))
+
+    def fills_at(self, row: int, side: Side, limit: Decimal, ahead: Decimal | None) -> bool:
+        """Whether ``first_fill`` would flag ``row`` itself: the same test on one row, without
+        a search (a search that would stop at its first row costs more than the row)."""
+        return bool(self._fill_test(side, limit, ahead)(row))
+
+    def ends_rest_at(self, row: int, side: Side, limit: Decimal, max_lean: Decimal) -> bool:
+        """Whether ``first_rest_ender`` would flag ``row`` itself (``fills_at``'s reason)."""
+        return bool(self._rest_test(side, limit, max_lean)(row))
+
+    def _fill_test(self, side: Side, limit: Decimal, ahead: Decimal | None) -> RowTest:
+        """``first_fill``'s test, on a slice of rows or on one row."""
         columns = self._side(side)
         p = _signed_e4(limit, side)
         near, take = columns.near, columns.take
@@ -190,50 +198,39 @@ class RowScreen:
         # more than our limit, ``take <= p`` a touch or a trade at (or through) it.
         if ahead is None:
 
-            def could_fill(sl: slice) -> BoolArray:
+            def could_fill(rows: Rows) -> Any:
                 # Behind the touch: it returning to (or passing) our price places us; only a
                 # trade or a touch through our price can fill us.
-                hit: BoolArray = (near[sl] <= p) | (take[sl] < p)
-                return hit
+                return (near[rows] <= p) | (take[rows] < p)
 
         elif ahead == 0:
 
-            def could_fill(sl: slice) -> BoolArray:
+            def could_fill(rows: Rows) -> Any:
                 # Alone at our price: losing it, or anything at or through our price.
-                hit: BoolArray = (near[sl] > p) | (take[sl] <= p)
-                return hit
+                return (near[rows] > p) | (take[rows] <= p)
 
         else:
             queued = int(ahead)
 
-            def could_fill(sl: slice) -> BoolArray:
+            def could_fill(rows: Rows) -> Any:
                 # In the queue: the touch leaving our price, its size falling below what is
                 # ahead of us (cancellations), or anything at or through our price.
-                hit: BoolArray = (near[sl] != p) | (columns.shown[sl] < queued) | (take[sl] <= p)
-                return hit
+                return (near[rows] != p) | (columns.shown[rows] < queued) | (take[rows] <= p)
 
-        return first_hit(start, stop, could_fill)
+        return could_fill
 
-    def fills_at(self, row: int, side: Side, limit: Decimal, ahead: Decimal | None) -> bool:
-        """Whether ``first_fill`` would flag ``row`` itself: the same test on one row, read
-        without numpy (a search that would stop at its first row costs more than the row)."""
+    def _rest_test(self, side: Side, limit: Decimal, max_lean: Decimal) -> RowTest:
+        """``first_rest_ender``'s test, on a slice of rows or on one row."""
         columns = self._side(side)
         p = _signed_e4(limit, side)
-        near, take = int(columns.near[row]), int(columns.take[row])
-        if ahead is None:
-            return near <= p or take < p
-        if ahead == 0:
-            return near > p or take <= p
-        return near != p or int(columns.shown[row]) < int(ahead) or take <= p
+        lean = float(max_lean)
 
-    def ends_rest_at(self, row: int, side: Side, limit: Decimal, max_lean: Decimal) -> bool:
-        """Whether ``first_rest_ender`` would flag ``row`` itself (``fills_at``'s reason)."""
-        columns = self._side(side)
-        if int(columns.near[row]) > _signed_e4(limit, side):
-            return True
-        total = float(columns.lean_total[row])
-        diff = float(columns.lean_diff[row])
-        return bool(diff > float(max_lean) * total - SLACK * total and total > 0)
+        def could_end(rows: Rows) -> Any:
+            total = columns.lean_total[rows]
+            leaning = (columns.lean_diff[rows] > lean * total - SLACK * total) & (total > 0)
+            return (columns.near[rows] > p) | leaning
+
+        return could_end
 
 
 def _signed_e4(limit: Decimal, side: Side) -> int:
