@@ -4,8 +4,10 @@ cluster (a local one started for the run, or one already running at ``--schedule
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ from typing import Any
 import pytest
 
 from better_orders.cli.tca_options import MIN_PARENTS_FOR_A_CLUSTER, dask_cluster
+from better_orders.core import xnys
 from better_orders.core.errors import InvalidInputError
+from better_orders.data import calendar_cache, quote_cache
 from better_orders.tca import distributed
 from better_orders.tca.distributed import Cluster, cores, local_cluster
 from cli_runner import run_cli
@@ -86,6 +90,31 @@ def test_tune_on_a_cluster_gives_what_one_process_gives(
     assert len(here["candidates"]) == 3 and here["cells"] == 8  # base, 0, 0.5; and market
     assert tca_json([*args, "--scheduler", scheduler], capsys) == here
     assert tca_json([*args, "--workers", "2"], capsys) == here
+
+
+def _worker_caches(_: object) -> tuple[int, bool, bool]:
+    return os.getpid(), quote_cache.enabled(), calendar_cache.installed()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize("kept", [True, False])
+def test_workers_keep_quotes_and_the_calendar_as_the_command_does(
+    method: str, kept: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker that ignored the user cache would parse every gzip CSV again and build the
+    # calendar with pandas; one that used it against the user's choice would write there.
+    monkeypatch.setattr(distributed, "start_method", lambda: method)
+    monkeypatch.setattr(quote_cache, "_enabled", kept)
+    monkeypatch.setattr(xnys, "_keeper", calendar_cache.keep if kept else None)
+    with local_cluster(1) as cluster:
+        where = Cluster(scheduler=str(cluster.scheduler_address))
+        [(pid, quotes, calendar)] = distributed.map_in_order(_worker_caches, [None], where)
+    assert pid != os.getpid()
+    assert (quotes, calendar) == (kept, kept)
+
+
+def test_local_workers_are_forked_on_linux_only() -> None:
+    assert distributed.start_method() == ("fork" if sys.platform == "linux" else "spawn")
 
 
 def free_port() -> int:

@@ -45,6 +45,11 @@ def keep_rows_with(keeper: RowKeeper | None) -> None:
     _keeper = keeper
 
 
+def row_keeper() -> RowKeeper | None:
+    """The keeper installed by ``keep_rows_with``, if any."""
+    return _keeper
+
+
 def session_rows() -> list[SessionRow]:
     """Every session of the calendar window, in date order (module docstring)."""
     return computed_rows() if _keeper is None else _keeper(computed_rows)

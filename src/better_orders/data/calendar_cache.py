@@ -29,6 +29,11 @@ def install() -> None:
     xnys.keep_rows_with(keep)
 
 
+def installed() -> bool:
+    """Whether ``core.xnys`` keeps its rows here (``install``)."""
+    return xnys.row_keeper() is keep
+
+
 def keep(compute: Callable[[], list[SessionRow]]) -> list[SessionRow]:
     """The rows from the cache when its key matches, else ``compute()``'s, then cached."""
     folder, key = cache_folder(), _key()

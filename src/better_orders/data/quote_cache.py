@@ -46,6 +46,11 @@ def enable(on: bool = True) -> None:
     _enabled = on
 
 
+def enabled() -> bool:
+    """Whether parsed quote files are kept (``enable``)."""
+    return _enabled
+
+
 def keep(file: Path, symbol: str | None, read: Callable[[], Columns]) -> Columns:
     """``read()``'s columns for ``file`` read under ``symbol``: from the cache when its key
     matches, else read, then kept (module docstring)."""
