@@ -19,6 +19,9 @@ process (coordinator and workers), the CPU seconds of each (the coordinator's
 without this script's imports and check), the wall time those CPU seconds imply
 on free cores (``idle_estimate``) and the speed-up by it, and the load average
 before and after; then checks that every mode gave the same decisions and costs.
+Every process keeps quote files and the calendar in the user cache, as the command
+does (``--no-cache``: nothing kept), and a first process fills it untimed. ``--repeat
+N`` runs the modes N times in turn; the verdict is the median of the rounds' speed-ups.
 The target: 2 workers >= 1.7x one process. On a shared machine the wall time
 measures the neighbours too; the estimate does not.
 """
