@@ -1,8 +1,9 @@
 """Loading the configuration: defaults < a TOML file < ``BETTER_ORDERS_*`` variables.
 
-pydantic-settings layers the sources (``config.sources``) and validates the result once
-against the schema, so the schema's own bounds and rules decide; a validation error is
-rewritten to name the file or variable each bad value came from.
+The sources (``config.sources``) are merged, the environment over the file, table by
+table, and the result is validated once against the schema, so the schema's own bounds
+and rules decide; a validation error is rewritten to name the file or variable each bad
+value came from.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from better_orders.config.fields import Loc, dotted, leaves
 from better_orders.config.paths import find_config_file
@@ -25,29 +24,6 @@ from better_orders.config.sources import EnvSource, TomlFileSource, show_value
 from better_orders.core.errors import ConfigError
 
 DEFAULT_SOURCE = "default"
-
-# The sources of the load in progress, highest precedence first. Sources are made per load
-# (from an explicit path and environment), but pydantic-settings asks the class for them.
-_LOAD_SOURCES: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("_LOAD_SOURCES")
-
-
-class _LoadedSettings(BetterOrdersConfig, BaseSettings):
-    """The schema as a pydantic-settings class, fed only by the sources of one load."""
-
-    # The schema's own rules (both bases set this; mypy needs it restated here).
-    model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return _LOAD_SOURCES.get()
-
 
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
@@ -83,22 +59,30 @@ def load_config(
     # The file is read first, so its errors are reported before the environment's.
     layers: list[TomlFileSource | EnvSource] = []
     if file_path is not None:
-        layers.append(TomlFileSource(_LoadedSettings, file_path, named_by))
-    layers.append(EnvSource(_LoadedSettings, environ))
+        layers.append(TomlFileSource(BetterOrdersConfig, file_path, named_by))
+    layers.append(EnvSource(BetterOrdersConfig, environ))
     provenance = {loc: src for layer in layers for loc, src in layer.provenance.items()}
 
-    token = _LOAD_SOURCES.set(tuple(reversed(layers)))
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        _merge(merged, layer.data)
     try:
-        settings = _LoadedSettings()
+        config = BetterOrdersConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, provenance)) from None
-    finally:
-        _LOAD_SOURCES.reset(token)
-    # The plain schema class, so the result equals a BetterOrdersConfig built in code.
-    config = BetterOrdersConfig.model_construct(settings.model_fields_set, **dict(settings))
 
     sources = {dotted(loc): provenance.get(loc, DEFAULT_SOURCE) for loc, _ in leaves(config)}
     return LoadedConfig(config=config, sources=sources, path=file_path)
+
+
+def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
+    """``layer``'s values over ``into``'s; tables (a section, a symbol) merged key by key."""
+    for key, value in layer.items():
+        below = into.get(key)
+        if isinstance(value, Mapping) and isinstance(below, dict):
+            _merge(below, value)
+        else:
+            into[key] = dict(value) if isinstance(value, Mapping) else value
 
 
 def _source_of(loc: Loc, message: str, provenance: Mapping[Loc, str]) -> str:

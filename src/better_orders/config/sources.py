@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from better_orders.config.fields import (
     Loc,
@@ -81,26 +79,19 @@ def _entry_key(raw: object, source: str, loc: Loc) -> str:
         raise _error(source, f"{dotted(loc)}: invalid symbol {str(raw)!r}") from None
 
 
-class _LayerSource(PydanticBaseSettingsSource):
+class _LayerSource:
     """One layer, read whole into ``data``; ``provenance`` names the source of each value."""
 
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
+    def __init__(self, settings_cls: type[BaseModel]) -> None:
+        self.settings_cls = settings_cls
         self.data: dict[str, Any] = {}
         self.provenance: dict[Loc, str] = {}
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        # pydantic-settings asks field by field only in its own sources' ``__call__``.
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return self.data
 
 
 class TomlFileSource(_LayerSource):
     """A TOML file; numbers with a fraction are read as exact ``Decimal``."""
 
-    def __init__(self, settings_cls: type[BaseSettings], path: Path, named_by: str = "") -> None:
+    def __init__(self, settings_cls: type[BaseModel], path: Path, named_by: str = "") -> None:
         super().__init__(settings_cls)
         self.label = f"file:{path}"
         self.data = self._table(settings_cls, self._read(path, named_by), ())
@@ -176,7 +167,7 @@ class EnvSource(_LayerSource):
     comma-separated; an empty value clears an optional setting.
     """
 
-    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+    def __init__(self, settings_cls: type[BaseModel], env: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
         for name in sorted(env):
             upper = name.upper()
