@@ -35,8 +35,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.model import Fill, Side
-from better_orders.core.timing import NEW_YORK
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.in_sim import SIM_ACCOUNT
 from better_orders.engine.jobs import order_job, rebalance_job

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from better_orders.core.timing import default_calendar
+from better_orders.core.market_calendar import default_calendar
 from campaign_kills import AFTER_SEND, killed_attempt
 from campaign_ledger import check, check_after_kill
 from campaign_scenario import Scenario, attempt, draw, prepare

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from better_orders.core.timing import default_calendar
+from better_orders.core.market_calendar import default_calendar
 from better_orders.data.alpaca_client import HistoricalClient
 from better_orders.data.csv_files import read_csv
 from better_orders.data.dataset import Dataset

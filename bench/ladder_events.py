@@ -32,7 +32,7 @@ from typing import Any
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import Ladder
-from better_orders.core.timing import default_calendar
+from better_orders.core.market_calendar import default_calendar
 from better_orders.tca.decisions import QuoteFile, decision_times
 from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.policies import BUILTIN_POLICIES

@@ -25,8 +25,8 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import OrderStatus, OrderUpdate, Quote, Side
-from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
 

@@ -195,7 +195,7 @@ def nautilus_python() -> Path:
 
 def write_orders(quotes_path: Path, count: int, folder: Path) -> tuple[Path, str, int]:
     """The order stream for one file; returns its path, the symbol and the rows in the file."""
-    from better_orders.core.timing import default_calendar
+    from better_orders.core.market_calendar import default_calendar
     from better_orders.tca.decisions import QuoteFile
     from better_orders.venues.sim.files import to_ns
 

@@ -79,7 +79,7 @@ def _attempt(attempt: Attempt, barrier: Any, results: Any) -> None:
 
 def race(attempts: int, db: Path, attempt: Attempt) -> RaceResult:
     """``attempts`` forked processes run ``attempt`` together, released by a barrier."""
-    from better_orders.core.timing import default_calendar
+    from better_orders.core.market_calendar import default_calendar
 
     default_calendar()  # built once here, inherited by every fork
     ctx = mp.get_context("fork")

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import Ladder, ParentOrder, QuoteArrived, Start, SubmitOrder
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import Fill, OrderStatus, OrderUpdate, Quote, Side
 from better_orders.core.patience import NO_PATIENCE
-from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
 #: ``[patience]`` at 0 s: the ladder crosses at once where it would, as it did before it could

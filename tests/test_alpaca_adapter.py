@@ -28,6 +28,7 @@ import pytest
 
 from alpaca_server import TEST_VENUE, LocalAlpaca, run_local_alpaca
 from better_orders.core.errors import BrokerError
+from better_orders.core.market_calendar import MarketCalendar, MarketPhase, Session
 from better_orders.core.model import (
     BrokerOrder,
     OrderRequest,
@@ -37,7 +38,6 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
-from better_orders.core.timing import MarketCalendar, MarketPhase, Session
 from better_orders.engine.retry import BrokerRetry
 from better_orders.server import ServerConfig
 from better_orders.venues.alpaca.broker import AlpacaBroker

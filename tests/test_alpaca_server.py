@@ -190,7 +190,7 @@ def test_account_clock_assets_and_positions_parse_with_alpaca_py(exchange: Local
 
 
 def test_the_clock_follows_the_exchange_calendar_by_default() -> None:
-    from better_orders.core.timing import MarketPhase, default_calendar
+    from better_orders.core.market_calendar import MarketPhase, default_calendar
 
     with run_local_alpaca(ServerConfig(venue=replace(TEST_VENUE, always_open=False))) as local:
         clock = trading(local).get_clock()

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import ExecutionReport, Quote, Side
-from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
 from better_orders.venues.base import HeartbeatFeed

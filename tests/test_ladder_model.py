@@ -49,6 +49,7 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import (
     AttemptKind,
     Fill,
@@ -59,7 +60,6 @@ from better_orders.core.model import (
     Side,
 )
 from better_orders.core.ticks import is_on_grid, tick_size
-from better_orders.core.timing import default_calendar
 from ladder_kit import et
 
 #: Configurations the model runs: the product's defaults and the variants that change the

@@ -29,6 +29,7 @@ from better_orders.core.ladder import (
     Start,
     SubmitOrder,
 )
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import (
     ExecutionReport,
     OrderRequest,
@@ -38,7 +39,6 @@ from better_orders.core.model import (
     Quote,
     Side,
 )
-from better_orders.core.timing import default_calendar
 from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary

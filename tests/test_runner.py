@@ -18,9 +18,9 @@ from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import RunFailedError
 from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.patience import NO_PATIENCE
-from better_orders.core.timing import default_calendar
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
 from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.schedule import SchedulePoint, due_or_next, instants, missed
-from better_orders.core.timing import default_calendar
 
 NY = ZoneInfo("America/New_York")
 

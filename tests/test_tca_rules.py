@@ -24,9 +24,9 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import AttemptKind, OrderStatus, OrderUpdate, Quote, Side
 from better_orders.core.spread import wait_rule
-from better_orders.core.timing import default_calendar
 
 ET = ZoneInfo("America/New_York")
 T0 = datetime(2026, 11, 24, 9, 30, 30, tzinfo=ET)

@@ -21,9 +21,9 @@ from better_orders.core.ladder import (
     TimerFired,
 )
 from better_orders.core.ladder import ParentOrder as Parent
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import AttemptKind, OrderStatus, OrderType, OrderUpdate, Quote, Side
 from better_orders.core.pricing import walk_limit
-from better_orders.core.timing import default_calendar
 from better_orders.tca.policies import BUILTIN_POLICIES
 
 ET = ZoneInfo("America/New_York")

@@ -15,13 +15,16 @@ from hypothesis import strategies as st
 from better_orders.config.params import timing_rules
 from better_orders.config.policy_settings import TimingSettings
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import (
+from better_orders.core.market_calendar import (
     ExecutionStrategy,
     MarketCalendar,
     MarketPhase,
     Session,
-    TimingAction,
     default_calendar,
+)
+from better_orders.core.timing import (
+    TimingAction,
+    decide_at,
     recommended_wait_seconds,
     timing_decision,
 )
@@ -401,14 +404,14 @@ def test_pre_market_waits_for_the_open(cal: MarketCalendar) -> None:
 
 
 def test_closed_and_after_hours_refuse_naming_the_next_open(cal: MarketCalendar) -> None:
-    thanksgiving = cal.decide(
-        et(2026, 11, 26, 10, 0), spread_is_wide=False, timing=timing_rules(TimingSettings())
+    thanksgiving = decide_at(
+        cal, et(2026, 11, 26, 10, 0), spread_is_wide=False, timing=timing_rules(TimingSettings())
     )
     assert thanksgiving.action is TimingAction.REFUSE
     assert thanksgiving.until is None
     assert "next open Fri 2026-11-27 09:30:00 ET" in thanksgiving.reason
-    after = cal.decide(
-        et(2026, 11, 27, 13, 30), spread_is_wide=False, timing=timing_rules(TimingSettings())
+    after = decide_at(
+        cal, et(2026, 11, 27, 13, 30), spread_is_wide=False, timing=timing_rules(TimingSettings())
     )
     assert after.action is TimingAction.REFUSE
     assert "next open Mon 2026-11-30 09:30:00 ET" in after.reason
@@ -417,10 +420,10 @@ def test_closed_and_after_hours_refuse_naming_the_next_open(cal: MarketCalendar)
 def test_calendar_decide_uses_the_timing_rules(cal: MarketCalendar) -> None:
     timing = timing_rules(TimingSettings(opening_wait_max_seconds=45))
     now = et(2026, 11, 24, 9, 30, 30)
-    d = cal.decide(now, spread_is_wide=True, timing=timing)
+    d = decide_at(cal, now, spread_is_wide=True, timing=timing)
     assert (d.action, d.until) == (TimingAction.WAIT, et(2026, 11, 24, 9, 31, 15))
     refuse = timing_rules(TimingSettings(pre_open="refuse"))
-    pre = cal.decide(et(2026, 11, 24, 9, 0), spread_is_wide=True, timing=refuse)
+    pre = decide_at(cal, et(2026, 11, 24, 9, 0), spread_is_wide=True, timing=refuse)
     assert pre.action is TimingAction.REFUSE
 
 

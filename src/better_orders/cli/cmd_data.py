@@ -23,7 +23,7 @@ from rich.table import Table
 from better_orders.cli.common import add_number_column, console, err_console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
-from better_orders.core.timing import NEW_YORK, default_calendar
+from better_orders.core.market_calendar import NEW_YORK, default_calendar
 from better_orders.data.dataset import Dataset, default_dataset_path
 from better_orders.data.plan import DEFAULT_WINDOW, Window, parse_day, plan_fetch
 

@@ -37,7 +37,7 @@ from better_orders.cli.help_format import Command
 from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.data.dataset import find_symbol_day, symbol_days_at
 from better_orders.data.symbol_day import SymbolDay
 from better_orders.engine.commands import run_orders

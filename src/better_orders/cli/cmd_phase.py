@@ -10,7 +10,7 @@ from rich.table import Table
 
 from better_orders.cli.common import NEW_YORK, console, parse_instant, print_json
 from better_orders.cli.help_format import Command
-from better_orders.core.timing import PhaseInfo, default_calendar
+from better_orders.core.market_calendar import PhaseInfo, default_calendar
 
 
 def _et(value: datetime) -> str:

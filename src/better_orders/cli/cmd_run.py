@@ -36,9 +36,9 @@ from better_orders.cli.help_format import Command
 from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.market_calendar import format_et
 from better_orders.core.plan import Plan
 from better_orders.core.schedule import SchedulePoint
-from better_orders.core.timing import format_et
 from better_orders.engine.alerts import Alerts
 from better_orders.engine.scheduled_run import RunOutcome, ScheduledJob, TargetsSource
 from better_orders.engine.scheduler import Preview, Scheduler, SchedulerClock, account_and_clock

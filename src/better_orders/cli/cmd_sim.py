@@ -20,7 +20,7 @@ from better_orders.cli.common import ConfigOption, console, print_json
 from better_orders.cli.help_format import Command, Group
 from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.tca.calibrate import calibrate
 from better_orders.tca.journal_legs import load_legs, open_journal, parse_since
 

@@ -19,8 +19,8 @@ from better_orders.core.ladder import (
     SubmitFailed,
     SubmitOrder,
 )
+from better_orders.core.market_calendar import format_et
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderType, OrderUpdate
-from better_orders.core.timing import format_et
 from better_orders.engine.runner import LadderEvent
 
 

@@ -17,7 +17,7 @@ from better_orders.cli.common import console, load_sim_profile, print_json
 from better_orders.config.paths import resolve_db_path
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.tca.journal_legs import parse_since
 from better_orders.tca.own_fills import Row, own_fills
 from better_orders.tca.report import own_fills_cells, own_fills_heads

@@ -25,6 +25,7 @@ from better_orders.core.errors import ConfigError
 
 DEFAULT_SOURCE = "default"
 
+
 @dataclass(frozen=True, slots=True)
 class LoadedConfig:
     """The effective configuration and where each value came from.

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from better_orders.core.errors import GuardTrippedError, InvalidInputError
+from better_orders.core.market_calendar import format_et
 from better_orders.core.model import ZERO
 from better_orders.core.plan import Plan
-from better_orders.core.timing import format_et
 
 _DURATION_RE = re.compile(r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>s|m|min|h|d)?")
 _UNITS = {

@@ -2,7 +2,7 @@
 
 A point is the open or the close of a session, shifted by minutes or hours:
 ``open``, ``open+15m``, ``close-15m``, ``close-1h``. Its instant on a given day
-comes from that day's session (``core.timing``), so a 13:00 early close moves
+comes from that day's session (``core.market_calendar``), so a 13:00 early close moves
 ``close-15m`` to 12:45, and a change of daylight saving time moves the UTC instant
 with the New York clock. Nothing here reads the clock: ``now`` is an argument.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, format_et
+from better_orders.core.market_calendar import NEW_YORK, MarketCalendar, Session, format_et
 
 #: The longest shift from the open or the close (a regular session lasts 6 h 30 min).
 MAX_OFFSET = dt.timedelta(hours=6, minutes=30)

@@ -1,7 +1,7 @@
 """The NYSE (XNYS) schedule from ``exchange_calendars``, as plain rows.
 
 One row per session in the calendar window: the day, its open and close (UTC,
-microseconds since the epoch) and whether it closes early. ``core.timing``
+microseconds since the epoch) and whether it closes early. ``core.market_calendar``
 builds its sessions and phases from them.
 
 Building the calendar (``exchange_calendars``, with pandas) takes about a second,

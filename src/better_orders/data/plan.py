@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.model import normalize_symbol
-from better_orders.core.timing import (
+from better_orders.core.market_calendar import (
     AFTER_HOURS_END,
     NEW_YORK,
     PRE_MARKET_START,
     MarketCalendar,
     Session,
 )
+from better_orders.core.model import normalize_symbol
 
 DEFAULT_WINDOW = "09:25-09:45"
 #: ``--window session``: the regular session, 09:30 to the close (13:00 on early closes).

@@ -18,9 +18,9 @@ from better_orders.config.loader import load_config
 from better_orders.config.paths import resolve_db_path
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, MarketClosedError
+from better_orders.core.market_calendar import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan
-from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.in_alpaca import run_in_alpaca
 from better_orders.engine.in_sim import load_replay, require_quotes_at, run_in_sim

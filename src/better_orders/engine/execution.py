@@ -25,6 +25,7 @@ from better_orders.core.errors import (
 )
 from better_orders.core.jsonable import to_jsonable
 from better_orders.core.ladder import ParentOrder
+from better_orders.core.market_calendar import MarketCalendar, default_calendar
 from better_orders.core.model import (
     ExecutionReport,
     Side,
@@ -32,7 +33,6 @@ from better_orders.core.model import (
     parse_quantity,
     to_decimal,
 )
-from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent, Leg, Runner
 from better_orders.store.journal import Journal

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.engine.run_locks import RunLocks
 from better_orders.store.ids import new_run_id

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK, format_et
+from better_orders.core.market_calendar import NEW_YORK, format_et
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal

@@ -34,6 +34,7 @@ from better_orders.core.errors import (
     RunFailedError,
 )
 from better_orders.core.jsonable import to_jsonable
+from better_orders.core.market_calendar import MarketCalendar, MarketPhase
 from better_orders.core.model import (
     ZERO,
     Attempt,
@@ -49,7 +50,6 @@ from better_orders.core.model import (
     floor_qty,
 )
 from better_orders.core.sanity import require_valid_quote
-from better_orders.core.timing import MarketCalendar, MarketPhase
 from better_orders.engine.retry import BrokerRetry, OrderStateUnknown
 from better_orders.engine.risk import KillSwitch, RiskChecker
 from better_orders.engine.run_journal import RunJournal

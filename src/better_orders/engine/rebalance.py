@@ -32,6 +32,7 @@ from typing import Any
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BrokerError, InvalidInputError
+from better_orders.core.market_calendar import MarketCalendar, default_calendar
 from better_orders.core.model import (
     ZERO,
     Asset,
@@ -41,7 +42,6 @@ from better_orders.core.model import (
 )
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
-from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.notional_buys import NotionalBuy, buy_notional
 from better_orders.engine.risk import RiskChecker

@@ -12,8 +12,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from better_orders.core.errors import GuardTrippedError, KillSwitchError
+from better_orders.core.market_calendar import format_et
 from better_orders.core.model import ExecutionReport, OrderStatus
-from better_orders.core.timing import format_et
 from better_orders.engine.alerts import Alert, AlertLevel
 from better_orders.engine.rebalance import RebalanceReport
 

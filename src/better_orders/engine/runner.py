@@ -63,8 +63,8 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
+from better_orders.core.market_calendar import MarketCalendar
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
-from better_orders.core.timing import MarketCalendar
 from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
 from better_orders.engine.event_order import EventOrder
 from better_orders.engine.freshness import BookConfirmations

@@ -30,9 +30,9 @@ from typing import Any
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import BetterOrdersError, InvalidInputError
 from better_orders.core.guards import GuardLimits, PlanLimits, check_plan, check_target_age
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.plan import Plan, parse_targets
 from better_orders.core.schedule import ScheduledInstant, SchedulePoint
-from better_orders.core.timing import NEW_YORK
 from better_orders.engine import run_alerts
 from better_orders.engine.alerts import Alert, Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance, run_reconcile

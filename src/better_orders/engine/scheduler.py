@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 from better_orders.core.errors import BetterOrdersError, InvalidInputError
 from better_orders.core.guards import check_plan
+from better_orders.core.market_calendar import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.core.plan import Plan
 from better_orders.core.schedule import ScheduledInstant, due_or_next, instants, missed
-from better_orders.core.timing import NEW_YORK, MarketCalendar, default_calendar
 from better_orders.engine.alerts import Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance
 from better_orders.engine.runner import LadderEvent

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 
 Format = Literal["toml", "json", "csv"]
 #: The key (or CSV row) that says when the targets were computed.

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.model import Fill
-from better_orders.core.timing import NEW_YORK
 from better_orders.server.errors import AlpacaError, unprocessable
 from better_orders.server.orders.model import OrderRecord
 from better_orders.server.params import Query

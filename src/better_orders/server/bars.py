@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.server.errors import AlpacaError, bad_request, unprocessable
 from better_orders.server.shapes import ts
 from better_orders.server.tape import Bar

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from better_orders.core.timing import (
+from better_orders.core.market_calendar import (
     AFTER_HOURS_END,
     NEW_YORK,
     PRE_MARKET_START,

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.server.bars import Timeframe, aggregate, bar_json, not_covered
 from better_orders.server.errors import (
     FORBIDDEN,

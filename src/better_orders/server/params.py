@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 
-from better_orders.core.timing import NEW_YORK
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.server.errors import AlpacaError, bad_request
 
 

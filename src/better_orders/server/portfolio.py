@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from better_orders.core.market_calendar import NEW_YORK, Session
 from better_orders.core.model import Fill
-from better_orders.core.timing import NEW_YORK, Session
 from better_orders.server.errors import unprocessable
 from better_orders.server.params import Query
 from better_orders.server.sessions import ExchangeSessions, extended_end, extended_start

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from better_orders.core.timing import (
+from better_orders.core.market_calendar import (
     AFTER_HOURS_END,
     NEW_YORK,
     PRE_MARKET_START,

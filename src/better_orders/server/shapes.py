@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.model import Position, Quote
-from better_orders.core.timing import NEW_YORK
 from better_orders.venues.assets import AssetInfo
 
 _NAMESPACE = uuid.UUID("6f1c1f43-3f1b-4c56-9a55-6a8f3c0b5e21")

@@ -25,8 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from better_orders.core.errors import BrokerError, QuoteError
+from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import Fill, OrderRequest, Position, Quote, Side
-from better_orders.core.timing import default_calendar
 from better_orders.server.account import AccountRules, Held, MarginLedger
 from better_orders.server.activities import ActivityLog
 from better_orders.server.assets import listing

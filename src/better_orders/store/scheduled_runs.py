@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from better_orders.core.errors import JournalError
-from better_orders.core.timing import format_et
+from better_orders.core.market_calendar import format_et
 from better_orders.store.database import Database
 from better_orders.store.encoding import parse_ts, ts_text
 from better_orders.store.locks import LockOwner, _owner_alive

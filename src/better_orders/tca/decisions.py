@@ -17,7 +17,7 @@ import numpy as np
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.core.timing import NEW_YORK, MarketCalendar, Session, default_calendar
+from better_orders.core.market_calendar import NEW_YORK, MarketCalendar, Session, default_calendar
 from better_orders.core.typical_spread import TypicalSpreadTracker
 from better_orders.core.volatility import realized_volatility_bps
 from better_orders.data.dataset import find_trades_file

@@ -62,6 +62,7 @@ from better_orders.core.ladder import (
     SubmitOrder,
     TimerFired,
 )
+from better_orders.core.market_calendar import MarketCalendar, default_calendar
 from better_orders.core.model import (
     TERMINAL_STATUSES,
     AttemptKind,
@@ -72,7 +73,6 @@ from better_orders.core.model import (
     OrderUpdate,
     Quote,
 )
-from better_orders.core.timing import MarketCalendar, default_calendar
 from better_orders.tca.jump_screen import JumpScreen
 from better_orders.tca.row_screen import RowScreen
 from better_orders.venues.sim.book import QuoteBook

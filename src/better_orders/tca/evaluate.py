@@ -18,8 +18,8 @@ from pathlib import Path
 from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import LadderParams, ParentOrder
+from better_orders.core.market_calendar import NEW_YORK, MarketCalendar
 from better_orders.core.model import Side
-from better_orders.core.timing import NEW_YORK, MarketCalendar
 from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.decisions import (
     QuoteFile,

@@ -23,8 +23,8 @@ from typing import Any
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.model import Fill, OrderRequest, OrderType, Quote, Side, TimeInForce
-from better_orders.core.timing import NEW_YORK
 from better_orders.store.encoding import parse_ts
 from better_orders.store.journal import Journal
 from better_orders.store.records import IntentRecord, MarkKind, QuoteMark

@@ -25,7 +25,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from better_orders.core.timing import Session
+from better_orders.core.market_calendar import Session
 from better_orders.venues.sim.files import to_ns
 from better_orders.venues.sim.replay import ReplayQuotes
 

@@ -18,20 +18,19 @@ from better_orders.core.ladder.child import ChildOrder
 from better_orders.core.ladder.decisions import SpreadScale, spread_scale
 from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.states import LadderState
+from better_orders.core.market_calendar import (
+    ExecutionStrategy,
+    MarketCalendar,
+    MarketPhase,
+    Session,
+)
 from better_orders.core.model import TERMINAL_STATUSES, ZERO, ExecutionReport, Quote
 from better_orders.core.patience import BudgetUrgency, budget_urgency
 from better_orders.core.pricing import bound_at, budget_factor
 from better_orders.core.quote_jumps import JumpWatch
 from better_orders.core.sanity import QuoteVerdict
 from better_orders.core.spread import WaitRule, wait_rule
-from better_orders.core.timing import (
-    ExecutionStrategy,
-    MarketCalendar,
-    MarketPhase,
-    Session,
-    WaitBudgets,
-    wait_budgets,
-)
+from better_orders.core.timing import WaitBudgets, wait_budgets
 
 
 @dataclass(slots=True, eq=False)

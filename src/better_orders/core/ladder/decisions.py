@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from better_orders.core.ladder.params import LadderParams
 from better_orders.core.ladder.states import LadderState
+from better_orders.core.market_calendar import ExecutionStrategy, MarketPhase, Session
 from better_orders.core.model import AttemptKind, Quote
 from better_orders.core.patience import BudgetUrgency
 from better_orders.core.spread import (
@@ -24,15 +25,7 @@ from better_orders.core.spread import (
     classify_cents,
     relative_bounds,
 )
-from better_orders.core.timing import (
-    ExecutionStrategy,
-    MarketPhase,
-    Session,
-    TimingAction,
-    TimingDecision,
-    WaitBudgets,
-    decide_timing,
-)
+from better_orders.core.timing import TimingAction, TimingDecision, WaitBudgets, decide_timing
 
 _BPS = Decimal(10_000)
 _NO_TIME = timedelta(0)

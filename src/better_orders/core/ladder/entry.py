@@ -28,16 +28,16 @@ from better_orders.core.ladder.moves import (
 from better_orders.core.ladder.prices import first_kind, rest_order
 from better_orders.core.ladder.quotes import quote_problem, usable_quote
 from better_orders.core.ladder.states import RESTING, SPREAD_WAITS, LadderState
-from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
-from better_orders.core.patience import RestPlan, rest_plan
-from better_orders.core.spread import assess_spread
-from better_orders.core.timing import (
+from better_orders.core.market_calendar import (
     NOTHING_TRADES,
     MarketPhase,
     format_et_seconds,
-    recommended_wait_seconds,
     strategy_for,
 )
+from better_orders.core.model import AttemptKind, OrderStatus, OrderType, Quote
+from better_orders.core.patience import RestPlan, rest_plan
+from better_orders.core.spread import assess_spread
+from better_orders.core.timing import recommended_wait_seconds
 
 S = LadderState
 #: Phases whose patient rest is ``patience.opening_seconds`` long (else ``regular_seconds``).

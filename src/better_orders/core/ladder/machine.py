@@ -76,8 +76,8 @@ from better_orders.core.ladder.params import LadderParams, ParentOrder
 from better_orders.core.ladder.quotes import confirm_quote, see_quote
 from better_orders.core.ladder.report import build_report
 from better_orders.core.ladder.states import LadderState
+from better_orders.core.market_calendar import MarketCalendar
 from better_orders.core.model import Attempt, ExecutionReport, OrderStatus, OrderUpdate, Quote
-from better_orders.core.timing import MarketCalendar
 
 OnTime = Callable[[LadderData, datetime], list[Action]]
 OnEnded = Callable[[LadderData, ChildEnded], list[Action]]

@@ -27,7 +27,7 @@ def default_session_open(start: datetime) -> datetime:
 
     Outside the exchange calendar's window, 09:30 New York time on that date.
     """
-    from better_orders.core.timing import NEW_YORK, default_calendar
+    from better_orders.core.market_calendar import NEW_YORK, default_calendar
 
     try:
         calendar = default_calendar()
