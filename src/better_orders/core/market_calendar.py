@@ -100,7 +100,8 @@ def strategy_for(phase: MarketPhase) -> ExecutionStrategy | None:
     return _STRATEGY[phase]
 
 
-def _require_aware(value: dt.datetime, what: str) -> dt.datetime:
+def require_aware(value: dt.datetime, what: str) -> dt.datetime:
+    """``value`` unchanged; a typed error naming ``what`` if it is not an aware datetime."""
     if not isinstance(value, dt.datetime):
         raise InvalidInputError(f"{what} must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -272,7 +273,7 @@ class MarketCalendar:
 
     def session_at(self, instant: dt.datetime) -> Session | None:
         """The session of the New York calendar day containing ``instant`` (at any hour)."""
-        _require_aware(instant, "time")
+        require_aware(instant, "time")
         return self._new_york_day(instant)[3]
 
     def phase_at(self, instant: dt.datetime) -> MarketPhase:
@@ -284,7 +285,7 @@ class MarketCalendar:
         """``(since, until, phase_at(instant), session_at(instant))``: both hold for every
         instant in ``[since, until)`` (one phase, within one New York day), so a caller
         asking about many instants (a ladder, at each event) asks again only past them."""
-        _require_aware(instant, "time")
+        require_aware(instant, "time")
         # The phase holds from one boundary to the next: the last span asked about is kept.
         kept = self._phase
         if kept is not None and kept[0] <= instant < kept[1]:
@@ -334,7 +335,7 @@ class MarketCalendar:
         Before today's open that is today's open; from the open on it is the next
         session's.
         """
-        _require_aware(instant, "time")
+        require_aware(instant, "time")
         opens = self._tables.opens
         index = bisect_left(opens, to_micros(instant.astimezone(UTC)))
         if index == len(opens):

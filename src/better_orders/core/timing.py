@@ -20,7 +20,7 @@ from better_orders.core.market_calendar import (
     MarketCalendar,
     MarketPhase,
     Session,
-    _require_aware,
+    require_aware,
     format_et,
 )
 
@@ -102,7 +102,7 @@ def timing_decision(
       budget on when the wait began keeps the deadline fixed across repeated calls,
       also across 09:32. Once the deadline has passed: execute.
     """
-    _require_aware(now, "decision time")
+    require_aware(now, "decision time")
     budgets = wait_budgets(opening_wait_max_seconds, early_wait_max_seconds)
     return decide_timing(
         phase,
@@ -171,7 +171,7 @@ def decide_timing(
     one costs more than deciding: a caller words what it keeps, with ``wait_reason``)."""
     opening_budget, early_budget = budgets
     if waited_since is not None:
-        _require_aware(waited_since, "wait start")
+        require_aware(waited_since, "wait start")
         if waited_since > now:
             raise InvalidInputError(
                 f"wait start {format_et(waited_since)} is after the decision time {format_et(now)}"
