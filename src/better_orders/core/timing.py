@@ -20,8 +20,8 @@ from better_orders.core.market_calendar import (
     MarketCalendar,
     MarketPhase,
     Session,
-    require_aware,
     format_et,
+    require_aware,
 )
 
 
