@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 
 from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core import xnys
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side
+from better_orders.data import calendar_cache, quote_cache
 from better_orders.tca.crossval import Matrix, held_out_ratio, leave_one_day_out
 from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
@@ -220,6 +222,22 @@ WINDOW = Window(
     within_seconds=150.0,
     fees=FeeSchedule(),
 )
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_pool_workers_keep_quote_files_and_the_calendar_as_the_command_does(
+    kept: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fresh (spawned) workers would otherwise parse every cell's file again.
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("BETTER_ORDERS_CACHE", str(cache))
+    monkeypatch.setattr(quote_cache, "_enabled", kept)
+    monkeypatch.setattr(xnys, "_keeper", calendar_cache.keep if kept else None)
+    tasks = cell_tasks([], corpus(tmp_path), BetterOrdersConfig(), WINDOW)
+    assert len(evaluate_cells(tasks, jobs=2)) == 2
+    kept_quotes = sorted(p.name for p in cache.glob("quotes/*"))
+    assert len(kept_quotes) == (2 if kept else 0), kept_quotes
+    assert (cache / "xnys-sessions.json").is_file() == kept
 
 
 def test_cells_are_picklable_and_the_same_in_a_pool(tmp_path: Path) -> None:

@@ -204,10 +204,21 @@ class _Packed(Generic[_T, _R]):
     caches: bool = False
 
     def __call__(self, task: _T) -> bytes:
-        if self.caches and not quote_cache.enabled():
-            calendar_cache.install()
-            quote_cache.enable()
+        if self.caches:
+            keep_caches()
         return pack(self.fn(task))
+
+
+def caches_kept() -> bool:
+    """Whether this process keeps parsed quote files and the calendar in the user cache."""
+    return quote_cache.enabled() and calendar_cache.installed()
+
+
+def keep_caches(on: bool = True) -> None:
+    """Keep them (``on``) as the command line does; a worker process calls it for its tasks."""
+    if on and not caches_kept():
+        calendar_cache.install()
+        quote_cache.enable()
 
 
 def map_in_order(
@@ -227,7 +238,7 @@ def map_in_order(
 
     order = sorted(range(len(tasks)), key=lambda k: (-(weights[k] if weights else 0.0), k))
     out: dict[int, _R] = {}
-    packed = _Packed(fn, caches=quote_cache.enabled() and calendar_cache.installed())
+    packed = _Packed(fn, caches=caches_kept())
     with connect(cluster) as client:
         futures = {
             client.submit(packed, tasks[k], pure=False, priority=len(order) - rank): k

@@ -37,7 +37,13 @@ from better_orders.tca.crossval import (
 )
 from better_orders.tca.decisions import DaySource, QuoteFile, decision_times
 from better_orders.tca.decomposition import COMPONENTS
-from better_orders.tca.distributed import Cluster, file_weight, map_in_order
+from better_orders.tca.distributed import (
+    Cluster,
+    caches_kept,
+    file_weight,
+    keep_caches,
+    map_in_order,
+)
 from better_orders.tca.evaluate import Window, evaluate_file
 from better_orders.tca.policies import BUILTIN_POLICIES, Policy
 from better_orders.tca.regime import RegimeInfo, classify
@@ -135,7 +141,7 @@ def evaluate_cells(
     ``jobs`` worker processes if ``jobs`` > 1, else here.
 
     Pool workers are started fresh (``spawn``): nothing of this process is shared but
-    the tasks.
+    the tasks, and whether to keep quote files and the calendar in the user cache.
     """
     if cluster is not None:
         sent = [replace(t, source=t.source.resolved()) for t in tasks]
@@ -149,7 +155,12 @@ def evaluate_cells(
                 done(results[-1])
         return results
     out: list[CellResult | None] = [None] * len(tasks)
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=get_context("spawn"),
+        initializer=keep_caches,
+        initargs=(caches_kept(),),
+    ) as pool:
         futures = {pool.submit(evaluate_cell, task): k for k, task in enumerate(tasks)}
         for future in as_completed(futures):
             result = future.result()
