@@ -22,7 +22,7 @@ import better_orders
 SRC = Path(better_orders.__file__).resolve().parents[1]
 CORE = SRC / "better_orders" / "core"
 
-#: Libraries that mean I/O, a network or the settings loader.
+#: Libraries that mean I/O, a network or the settings models.
 FORBIDDEN = (
     "asyncio",
     "sqlite3",
@@ -32,7 +32,6 @@ FORBIDDEN = (
     "websockets",
     "aiohttp",
     "pydantic",
-    "pydantic_settings",
 )
 
 _LOADED = """
