@@ -79,11 +79,13 @@ def load_config(
 def _merge(into: dict[str, Any], layer: Mapping[str, Any]) -> None:
     """``layer``'s values over ``into``'s; tables (a section, a symbol) merged key by key."""
     for key, value in layer.items():
-        below = into.get(key)
-        if isinstance(value, Mapping) and isinstance(below, dict):
-            _merge(below, value)
+        if isinstance(value, Mapping):
+            below = into.get(key)
+            if not isinstance(below, dict):
+                below = into[key] = {}
+            _merge(below, value)  # copied, never shared with the layer's own tables
         else:
-            into[key] = dict(value) if isinstance(value, Mapping) else value
+            into[key] = value
 
 
 def _source_of(loc: Loc, message: str, provenance: Mapping[Loc, str]) -> str:
