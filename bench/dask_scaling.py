@@ -44,7 +44,7 @@ from typing import Any
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.jsonable import to_jsonable
 from better_orders.core.model import Side
-from better_orders.data import calendar_cache, quote_cache
+from better_orders.data import caches
 from better_orders.tca.corpus import resolve_quote_files
 from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
@@ -72,8 +72,7 @@ def digest(result: TcaResult) -> str:
 def run_mode(mode: str, data: str | None, every: float, cache: bool) -> dict[str, Any]:
     """One mode, in this process: its figures as a dict."""
     if cache:  # as the command line does when it starts
-        calendar_cache.install()
-        quote_cache.enable()
+        caches.use()
     days = [DaySource(f) for f in resolve_quote_files([data_folder(data)])]
     if mode == "warm":  # fill the user cache, so that every timed mode finds it as a rerun does
         for day in days:

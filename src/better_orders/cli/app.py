@@ -21,7 +21,7 @@ from better_orders.cli.common import console, print_error
 from better_orders.cli.extras import MissingExtraError
 from better_orders.cli.help_format import Group
 from better_orders.core.errors import BetterOrdersError
-from better_orders.data import calendar_cache, quote_cache
+from better_orders.data import caches
 
 DISTRIBUTION = "better-orders"
 
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     missing argument) with typer's 2, and Ctrl-C with 130 (``exit_codes``).
     """
     args = sys.argv[1:] if argv is None else argv
-    calendar_cache.install()
-    quote_cache.enable()
+    caches.use()
     try:
         try:
             register_commands(args)

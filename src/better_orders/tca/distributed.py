@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
-from better_orders.data import calendar_cache, quote_cache
+from better_orders.data import caches
 from better_orders.data.dataset import find_trades_file
 from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.decisions import DaySource
@@ -194,31 +194,18 @@ def connect(cluster: Cluster) -> Iterator[Client]:
 class _Packed(Generic[_T, _R]):
     """``fn`` with its result packed (``wire.pack``) in the worker, as it is sent back.
 
-    ``caches``: the worker keeps parsed quote files and the calendar in its user cache
-    (``data.quote_cache``, ``data.calendar_cache``), as the process that sent the task
+    ``keep_cache``: the worker keeps parsed quote files and the calendar in its user cache
+    (``data.caches``), as the process that sent the task
     does. Without them each worker would parse every gzip CSV again, importing pyarrow,
     and build the calendar with pandas: a second or more per worker, every run.
     """
 
     fn: Callable[[_T], _R]
-    caches: bool = False
+    keep_cache: bool = False
 
     def __call__(self, task: _T) -> bytes:
-        if self.caches:
-            keep_caches()
+        caches.use(self.keep_cache)
         return pack(self.fn(task))
-
-
-def caches_kept() -> bool:
-    """Whether this process keeps parsed quote files and the calendar in the user cache."""
-    return quote_cache.enabled() and calendar_cache.installed()
-
-
-def keep_caches(on: bool = True) -> None:
-    """Keep them (``on``) as the command line does; a worker process calls it for its tasks."""
-    if on and not caches_kept():
-        calendar_cache.install()
-        quote_cache.enable()
 
 
 def map_in_order(
@@ -238,7 +225,7 @@ def map_in_order(
 
     order = sorted(range(len(tasks)), key=lambda k: (-(weights[k] if weights else 0.0), k))
     out: dict[int, _R] = {}
-    packed = _Packed(fn, caches=caches_kept())
+    packed = _Packed(fn, keep_cache=caches.in_use())
     with connect(cluster) as client:
         futures = {
             client.submit(packed, tasks[k], pure=False, priority=len(order) - rank): k

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import Side
+from better_orders.data import caches
 from better_orders.tca.bootstrap import Resampler
 from better_orders.tca.crossval import (
     DEFAULT_MIN_COMPLETION,
@@ -37,13 +38,7 @@ from better_orders.tca.crossval import (
 )
 from better_orders.tca.decisions import DaySource, QuoteFile, decision_times
 from better_orders.tca.decomposition import COMPONENTS
-from better_orders.tca.distributed import (
-    Cluster,
-    caches_kept,
-    file_weight,
-    keep_caches,
-    map_in_order,
-)
+from better_orders.tca.distributed import Cluster, file_weight, map_in_order
 from better_orders.tca.evaluate import Window, evaluate_file
 from better_orders.tca.policies import BUILTIN_POLICIES, Policy
 from better_orders.tca.regime import RegimeInfo, classify
@@ -158,8 +153,8 @@ def evaluate_cells(
     with ProcessPoolExecutor(
         max_workers=jobs,
         mp_context=get_context("spawn"),
-        initializer=keep_caches,
-        initargs=(caches_kept(),),
+        initializer=caches.use,
+        initargs=(caches.in_use(),),
     ) as pool:
         futures = {pool.submit(evaluate_cell, task): k for k, task in enumerate(tasks)}
         for future in as_completed(futures):
