@@ -82,8 +82,8 @@ def _entry_key(raw: object, source: str, loc: Loc) -> str:
 class _LayerSource:
     """One layer, read whole into ``data``; ``provenance`` names the source of each value."""
 
-    def __init__(self, settings_cls: type[BaseModel]) -> None:
-        self.settings_cls = settings_cls
+    def __init__(self, schema: type[BaseModel]) -> None:
+        self.schema = schema
         self.data: dict[str, Any] = {}
         self.provenance: dict[Loc, str] = {}
 
@@ -91,10 +91,10 @@ class _LayerSource:
 class TomlFileSource(_LayerSource):
     """A TOML file; numbers with a fraction are read as exact ``Decimal``."""
 
-    def __init__(self, settings_cls: type[BaseModel], path: Path, named_by: str = "") -> None:
-        super().__init__(settings_cls)
+    def __init__(self, schema: type[BaseModel], path: Path, named_by: str = "") -> None:
+        super().__init__(schema)
         self.label = f"file:{path}"
-        self.data = self._table(settings_cls, self._read(path, named_by), ())
+        self.data = self._table(schema, self._read(path, named_by), ())
 
     def _read(self, path: Path, named_by: str) -> dict[str, Any]:
         where = f" (named by {named_by})" if named_by else ""
@@ -167,8 +167,8 @@ class EnvSource(_LayerSource):
     comma-separated; an empty value clears an optional setting.
     """
 
-    def __init__(self, settings_cls: type[BaseModel], env: Mapping[str, str]) -> None:
-        super().__init__(settings_cls)
+    def __init__(self, schema: type[BaseModel], env: Mapping[str, str]) -> None:
+        super().__init__(schema)
         for name in sorted(env):
             upper = name.upper()
             if not upper.startswith(ENV_PREFIX) or upper in NON_CONFIG_ENV_VARS:
@@ -186,7 +186,7 @@ class EnvSource(_LayerSource):
         """The field a variable names, and its type; ``ConfigError`` if none."""
         source = f"env:{name}"
         parts = name[len(ENV_PREFIX) :].split("__")
-        model: type[BaseModel] = self.settings_cls
+        model: type[BaseModel] = self.schema
         loc: Loc = ()
         i = 0
         while i < len(parts):
