@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,10 +110,6 @@ def test_workers_keep_quotes_and_the_calendar_as_the_command_does(
         [(pid, quotes, calendar)] = distributed.map_in_order(_worker_caches, [None], where)
     assert pid != os.getpid()
     assert (quotes, calendar) == (kept, kept)
-
-
-def test_local_workers_are_forked_on_linux_only() -> None:
-    assert distributed.start_method() == ("fork" if sys.platform == "linux" else "spawn")
 
 
 def free_port() -> int:
