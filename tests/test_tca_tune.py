@@ -18,7 +18,7 @@ from better_orders.core import xnys
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side
 from better_orders.data import calendar_cache, quote_cache
-from better_orders.tca.crossval import Matrix, held_out_ratio, leave_one_day_out
+from better_orders.tca.crossval import Matrix, Objective, held_out_ratio, leave_one_day_out
 from better_orders.tca.decisions import DaySource, Sizing
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.evaluate import Window
@@ -191,6 +191,29 @@ def test_completion_within_each_group_keeps_one_bad_day_from_hiding_among_good_o
     assert grouped.best_in_sample == 0
 
 
+def test_worst_day_objective_gives_up_pooled_cost_to_keep_every_day_below_market() -> None:
+    # Four days, one side's worth each: c0 at 0.6 x market every day; c1 at 0.2 x but 1.2 x
+    # on day 3; c2 at 0.6 x too except 0.5 x on day 0 (as bad at its worst as c0, better
+    # pooled: the tie goes to the pooled ratio).
+    per_day = np.array([[0.6, 0.6, 0.6, 0.6], [0.2, 0.2, 0.2, 1.2], [0.5, 0.6, 0.6, 0.6]])
+    policy = np.repeat(per_day[:, :, None], 2, axis=2)
+    market = np.ones((3, 4, 2))
+    decisions = np.full((3, 4, 2), 10.0)
+    m = Matrix(policy, market, decisions.copy(), decisions)
+    pooled = leave_one_day_out(m)
+    assert pooled.objective is Objective.POOLED
+    assert [f.pick for f in pooled.folds] == [1, 1, 1, 1]
+    assert pooled.ratio == pytest.approx((0.2 * 3 + 1.2) / 4)
+    worst = leave_one_day_out(m, objective=Objective.WORST_DAY)
+    # Day 3 among the other days: c1's worst is 1.2, c2's 0.6 with the lower pooled ratio
+    # where day 0 is among them too. Day 3 held out: c1 never looked worse than 0.2.
+    assert [f.pick for f in worst.folds] == [0, 2, 2, 1]
+    assert [f.test_ratio for f in worst.folds] == pytest.approx([0.6, 0.6, 0.6, 1.2])
+    assert worst.ratio == pytest.approx(3.0 / 4)
+    assert worst.best_in_sample == 2
+    assert [s.worst_day_ratio for s in worst.scores] == pytest.approx([0.6, 1.2, 0.6])
+
+
 # -- the cells --------------------------------------------------------------------------------
 
 
@@ -339,6 +362,23 @@ def test_tune_by_regime_asks_for_completion_within_each_regime(
     data = json.loads(out)
     assert data["completion_by_regime"] is True
     assert data["objective"].endswith("over the days of each regime")
+
+
+def test_tune_by_worst_day(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    corpus(tmp_path)
+    args = ["tca", "tune", "--quotes", str(tmp_path), "--to", "09:30:40", "--every", "10s"]
+    args += ["--param", "timing.rest_fraction=0,1", "--jobs", "1", "--json"]
+    code, out, err = run_cli([*args, "--objective", "worst-day"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["pick_by"] == "worst-day"
+    assert data["objective"].startswith("the worst symbol-day's (then the pooled) ratio")
+    # Each fold picks the candidate whose worst other day is lowest.
+    ratios = {c["name"]: c for c in data["candidates"]}
+    assert set(ratios) == {"base", "c1", "c2"}
+    code, out, err = run_cli([*args, "--objective", "best"], capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "'best' is not one of 'pooled', 'worst-day'" in err
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,7 @@ from better_orders.cli.tca_options import (
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.tca.bootstrap import DEFAULT_RESAMPLES, Resampler
-from better_orders.tca.crossval import DEFAULT_MIN_COMPLETION, held_out_ratio
+from better_orders.tca.crossval import DEFAULT_MIN_COMPLETION, Objective, held_out_ratio
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.distributed import cores, dask_installed
 from better_orders.tca.metrics import DEFAULT_COMPLETION_SECONDS
@@ -61,11 +61,16 @@ if TYPE_CHECKING:
     from better_orders.tca.tune import TuneResult
 
 OBJECTIVE = (
-    "pooled ratio to market: sum of the candidate's shortfall / sum of the market order's "
+    "{what}ratio to market: sum of the candidate's shortfall / sum of the market order's "
     "over the same decisions (bps of arrival notional, fees excluded, buys and sells "
     "together), among candidates completing >= {min:.1%} of decisions within {within:g} s"
     "{where}"
 )
+#: How ``OBJECTIVE`` begins for each objective.
+WHAT = {
+    Objective.POOLED: "pooled ",
+    Objective.WORST_DAY: "the worst symbol-day's (then the pooled) ",
+}
 #: ``OBJECTIVE``'s ending with ``--by-regime``.
 BY_REGIME = " over the days of each regime"
 
@@ -107,6 +112,15 @@ def tune(
         float,
         typer.Option(metavar="SHARE", help="completion within the window a candidate needs"),
     ] = DEFAULT_MIN_COMPLETION,
+    objective: Annotated[
+        Objective,
+        typer.Option(
+            "--objective",
+            help="what each fold's pick minimises on its other days: the pooled cost, or the "
+            "worst symbol-day's (for never paying more than crossing on any day)",
+            case_sensitive=False,
+        ),
+    ] = Objective.POOLED,
     by_regime: Annotated[
         bool,
         typer.Option(
@@ -184,6 +198,7 @@ def tune(
             done=done,
             cluster=cluster,
             by_regime=by_regime,
+            objective=objective,
         )
 
     if json_out:
@@ -199,7 +214,8 @@ def tune(
 def _objective(result: TuneResult, min_completion: float, by_regime: bool) -> str:
     within = result.window.within_seconds
     where = BY_REGIME if by_regime else ""
-    return OBJECTIVE.format(min=min_completion, within=within, where=where)
+    what = WHAT[result.cv.objective]
+    return OBJECTIVE.format(what=what, min=min_completion, within=within, where=where)
 
 
 def _header(result: TuneResult, min_completion: float, by_regime: bool) -> str:
@@ -297,6 +313,7 @@ def tune_json(result: TuneResult, min_completion: float, by_regime: bool = False
     w = result.window
     return {
         "objective": _objective(result, min_completion, by_regime),
+        "pick_by": result.cv.objective.value,
         "min_completion": min_completion,
         "completion_by_regime": by_regime,
         "window": {

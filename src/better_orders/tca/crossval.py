@@ -8,11 +8,14 @@ is arithmetic on these sums, per candidate ``c``, symbol-day ``f`` and side:
 * ``complete[c, f]``, ``decisions[c, f]`` - decisions complete within the window,
   and all decisions.
 
-**Objective**: the pooled ratio to market, ``sum policy / sum market`` over the days
-in question (buys and sells together), among the candidates whose completion within
-the window over those days is at least ``min_completion`` (with ``groups``, over the
-days of each group: days that always complete then cannot hide the ones that do not);
-lower is better, ties go to the earlier candidate.
+**Objective** (``Objective``): the pooled ratio to market, ``sum policy / sum market``
+over the days in question (buys and sells together), or with ``WORST_DAY`` the highest
+of those days' own ratios (then the pooled ratio), among the candidates whose completion
+within the window over those days is at least ``min_completion`` (with ``groups``, over
+the days of each group: days that always complete then cannot hide the ones that do
+not); lower is better, ties go to the earlier candidate. The pooled ratio is what a
+trader pays over many days; the worst day is for one who would rather give some of
+that up than have any day cost more than crossing at once.
 
 **The procedure**: for each held-out day, pick the best candidate on the other days
 and score that pick on the held-out day. Its out-of-sample figure, pooled over the
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +43,13 @@ FloatArray = npt.NDArray[np.float64]
 DEFAULT_MIN_COMPLETION = 0.995
 #: The sides axis of the matrices.
 SIDE_NAMES = ("buy", "sell")
+
+
+class Objective(StrEnum):
+    """What a pick minimises over the days it is chosen on (module docstring)."""
+
+    POOLED = "pooled"
+    WORST_DAY = "worst-day"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +84,12 @@ class Matrix:
         n = float(self.decisions[c, days].sum())
         return float(self.complete[c, days].sum()) / n if n > 0 else None
 
+    def worst_day(self, c: int, days: npt.NDArray[np.bool_]) -> float | None:
+        """The highest of candidate ``c``'s own ratios over ``days`` (None: no day has one)."""
+        ratios = [self.ratio(c, _only(self.days, int(f))) for f in np.flatnonzero(days)]
+        known = [r for r in ratios if r is not None]
+        return max(known) if known else None
+
 
 @dataclass(frozen=True, slots=True)
 class Fold:
@@ -103,6 +120,7 @@ class CrossValidation:
     folds: list[Fold]
     scores: list[CandidateScore]
     min_completion: float
+    objective: Objective
     #: The procedure out of sample: pooled over the held-out days of every fold with a pick.
     ratio: float | None
     side_ratios: dict[str, float | None]
@@ -139,15 +157,21 @@ def best(
     days: npt.NDArray[np.bool_],
     min_completion: float,
     groups: Sequence[str] | None = None,
+    objective: Objective = Objective.POOLED,
 ) -> int | None:
-    """The feasible candidate with the lowest pooled ratio over ``days`` (None if none is)."""
-    chosen: tuple[float, int] | None = None
+    """The feasible candidate that does best over ``days`` by ``objective`` (None if none
+    is feasible)."""
+    chosen: tuple[tuple[float, float], int] | None = None
     for c in range(matrix.candidates):
         ratio = matrix.ratio(c, days)
         if ratio is None or not complete_enough(matrix, c, days, min_completion, groups):
             continue
-        if chosen is None or ratio < chosen[0]:
-            chosen = (ratio, c)
+        key = (ratio, ratio)
+        if objective is Objective.WORST_DAY:
+            worst = matrix.worst_day(c, days)
+            key = (ratio if worst is None else worst, ratio)
+        if chosen is None or key < chosen[0]:
+            chosen = (key, c)
     return None if chosen is None else chosen[1]
 
 
@@ -157,9 +181,11 @@ def leave_one_day_out(
     min_completion: float = DEFAULT_MIN_COMPLETION,
     resampler: Resampler = Resampler(),
     groups: Sequence[str] | None = None,
+    objective: Objective = Objective.POOLED,
 ) -> CrossValidation:
     """The cross-validation of ``matrix`` (module docstring); ``groups``: a label per
-    symbol-day (a regime) within each of which a pick must complete ``min_completion``."""
+    symbol-day (a regime) within each of which a pick must complete ``min_completion``;
+    ``objective``: what each pick minimises on its fold's other days."""
     n = matrix.days
     everything = np.ones(n, dtype=np.bool_)
     folds: list[Fold] = []
@@ -167,7 +193,7 @@ def leave_one_day_out(
         train = everything.copy()
         train[f] = False
         held = ~train
-        pick = best(matrix, train, min_completion, groups) if n > 1 else None
+        pick = best(matrix, train, min_completion, groups, objective) if n > 1 else None
         folds.append(
             Fold(
                 held_out=f,
@@ -188,8 +214,6 @@ def leave_one_day_out(
     for c in range(matrix.candidates):
         trains = [matrix.ratio(c, _without(n, f)) for f in range(n)] if n > 1 else []
         known = [r for r in trains if r is not None]
-        days = [matrix.ratio(c, _only(n, f)) for f in range(n)]
-        finite = [r for r in days if r is not None]
         completion = matrix.completion(c, everything)
         scores.append(
             CandidateScore(
@@ -198,7 +222,7 @@ def leave_one_day_out(
                 out_of_sample_ratio=matrix.ratio(c, everything),
                 completion=completion,
                 feasible=complete_enough(matrix, c, everything, min_completion, groups),
-                worst_day_ratio=max(finite) if finite else None,
+                worst_day_ratio=matrix.worst_day(c, everything),
                 picked=sum(fold.pick == c for fold in folds),
             )
         )
@@ -206,13 +230,14 @@ def leave_one_day_out(
         folds=folds,
         scores=scores,
         min_completion=min_completion,
+        objective=objective,
         ratio=held_out_ratio(matrix, folds),
         side_ratios={
             name: held_out_ratio(matrix, folds, side=k) for k, name in enumerate(SIDE_NAMES)
         },
         completion=done / total if total > 0 else None,
         interval=interval,
-        best_in_sample=best(matrix, everything, min_completion, groups),
+        best_in_sample=best(matrix, everything, min_completion, groups, objective),
     )
 
 

@@ -34,6 +34,7 @@ from better_orders.tca.crossval import (
     DEFAULT_MIN_COMPLETION,
     CrossValidation,
     Matrix,
+    Objective,
     leave_one_day_out,
 )
 from better_orders.tca.decisions import DaySource, QuoteFile, decision_times
@@ -259,10 +260,11 @@ def run_tune(
     done: Callable[[CellResult], None] | None = None,
     cluster: Cluster | None = None,
     by_regime: bool = False,
+    objective: Objective = Objective.POOLED,
 ) -> TuneResult:
     """Evaluate every cell once, then cross-validate (module docstring); ``by_regime``: a
     pick must complete ``min_completion`` over the other days of each regime, not only
-    pooled (``crossval.leave_one_day_out``'s groups)."""
+    pooled (``crossval.leave_one_day_out``'s groups); ``objective``: what a pick minimises."""
     began = time.perf_counter()
     tasks = cell_tasks(candidates, days, config, window)
     results = evaluate_cells(tasks, jobs=jobs, done=done, cluster=cluster)
@@ -277,7 +279,11 @@ def run_tune(
         day_names={r.label: r.day_name or r.label for r in markets},
         matrix=sums,
         cv=leave_one_day_out(
-            sums, min_completion=min_completion, resampler=resampler, groups=groups
+            sums,
+            min_completion=min_completion,
+            resampler=resampler,
+            groups=groups,
+            objective=objective,
         ),
         results=list(results),
         window=window,
