@@ -206,6 +206,27 @@ def test_size_buys_uses_the_buying_power_really_released() -> None:
     assert {s.symbol for s in nothing.skipped} == {"SPY", "SOXL"}
 
 
+def test_buys_are_sized_at_the_prices_of_when_the_sells_are_done() -> None:
+    held = {"TQQQ": D(2000)}
+    plan = build_plan({"SPY": 0.5, "SOXL": 0.5}, held, cash=D(0), buying_power=D(0), prices=PRICES)
+    released = plan.expected_buying_power
+    at_plan = size_buys_detailed(plan, released)
+    # The sells took a while at the open and SOXL rose 1%: at the plan's prices the buys
+    # would still fit, but not with a buy limit up to the budget above SOXL's price now.
+    risen = {"SOXL": PRICES["SOXL"] * D("1.01"), "SPY": PRICES["SPY"]}
+    now = size_buys_detailed(plan, released, prices=risen)
+    assert sum(t.notional for t in now.trades) <= budget_of(released, plan.settings)
+    by_symbol = {t.symbol: t for t in now.trades}
+    assert by_symbol["SOXL"].reference_price == risen["SOXL"]
+    assert by_symbol["SOXL"].notional == by_symbol["SOXL"].qty * risen["SOXL"]
+    assert sum(t.qty for t in now.trades) < sum(t.qty for t in at_plan.trades)
+    assert now.scale < at_plan.scale
+    # Prices that did not move change nothing; a nonsense price is refused.
+    assert size_buys_detailed(plan, released, prices=PRICES).trades == at_plan.trades
+    with pytest.raises(InvalidInputError, match="SOXL: price 0 is not positive"):
+        size_buys_detailed(plan, released, prices={"SOXL": D(0)})
+
+
 def test_covering_a_short_is_paid_for_before_other_buys() -> None:
     held = {"SOXL": D(-100)}  # short $3,000
     prices = dict(PRICES)

@@ -119,6 +119,26 @@ def test_bad_targets_are_rejected_and_nothing_is_sent(
         assert journal.orders() == []
 
 
+@pytest.mark.parametrize("seed", [0, 6])
+def test_buys_after_sells_at_the_open_are_sized_at_the_prices_of_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # The sells wait out the open's wide spreads (and the marks a minute after their fills,
+    # as by default); SOXL rises meanwhile. Sized at the plan's price, SOXL's orders needed
+    # more than the margin held back and the broker refused them: nothing was bought.
+    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+    db = tmp_path / "j.sqlite3"
+    open1, open2 = DAY1.replace(minute=30), DAY2.replace(minute=30)
+    first = rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=open1, db=db, seed=seed)
+    assert first.complete, first.undone
+    second = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.5}, at=open2, db=db, seed=seed)
+    assert second.complete, second.undone
+    soxl = next(e for e in second.executions if e.symbol == "SOXL")
+    planned = next(t for t in second.plan.desired_buys if t.symbol == "SOXL")
+    assert 0 < soxl.filled_qty == soxl.requested_qty <= planned.qty
+    assert abs(weights(second)["SOXL"] - D("0.5")) <= D("0.01")
+
+
 def _run_on_venue(tmp_path: Path, targets: dict[str, object], **venue: Any) -> RebalanceReport:
     db = tmp_path / "j.sqlite3"
     cfg = venue.pop("config", BetterOrdersConfig())

@@ -328,7 +328,15 @@ async def rebalance(
     else:
         sell_reports = await execute(sells, leg_numbers=numbers(sells), **common) if sells else []
         account = await broker.get_account()
-        sizing = size_buys_detailed(plan, account.buying_power)
+        # The sells may have taken minutes: the buys are sized at the prices of now.
+        now = (
+            await _prices(feed, clock, [t.symbol for t in plan.desired_buys], config)
+            if sells
+            else {}
+        )
+        sizing = size_buys_detailed(
+            plan, account.buying_power, prices={s: q.mid for s, q in now.items()}
+        )
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")

@@ -1,14 +1,19 @@
 """Sizing a plan's buys to the buying power: all shrink by one factor when it is short.
 
 Called when the plan is built (with the buying power the sells are expected to
-release) and again once the sells have really filled.
+release) and again once the sells have really filled, then at the prices of that
+moment: the sells may have taken minutes at the open, and a buy whose price rose
+since the plan would otherwise need more than the margin holds back, and have its
+orders refused for buying power.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal, localcontext
 
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import ZERO, Side, floor_qty, to_decimal
 from better_orders.core.plan.trades import (
     ONE,
@@ -26,29 +31,49 @@ from better_orders.core.plan.wording import money, money_plain, pct, qty_text, t
 _FACTOR_QUANTUM = Decimal("1e-12")
 
 
-def size_buys(plan: Plan, released_buying_power: Decimal) -> list[PlannedTrade]:
+def size_buys(
+    plan: Plan, released_buying_power: Decimal, prices: Mapping[str, Decimal] | None = None
+) -> list[PlannedTrade]:
     """The plan's buys sized to the buying power really available once the sells completed.
 
     ``released_buying_power`` is everything available now (what the sells
     released plus what was there before). Buys never exceed it less the plan's
-    safety margin; when it is short they all shrink by the same factor.
+    safety margin; when it is short they all shrink by the same factor. ``prices``:
+    the buys' prices now (default: the plan's reference prices).
     """
-    return size_buys_detailed(plan, released_buying_power).trades
+    return size_buys_detailed(plan, released_buying_power, prices).trades
 
 
-def size_buys_detailed(plan: Plan, released_buying_power: Decimal) -> BuySizing:
+def size_buys_detailed(
+    plan: Plan, released_buying_power: Decimal, prices: Mapping[str, Decimal] | None = None
+) -> BuySizing:
     """:func:`size_buys` with the notes and skipped symbols that explain the sizing."""
     available = to_decimal(released_buying_power, "buying power")
     with localcontext() as ctx:
         ctx.prec = PRECISION
         return fit_buys(
-            plan.desired_buys,
+            plan.desired_buys if prices is None else repriced(plan.desired_buys, prices),
             available,
             plan.settings,
             plan.portfolio_value,
             plan.current_values,
             plan.whole_shares,
         )
+
+
+def repriced(trades: list[PlannedTrade], prices: Mapping[str, Decimal]) -> list[PlannedTrade]:
+    """``trades`` at ``prices`` (same quantities; a symbol without a price keeps its own)."""
+    out = []
+    for t in trades:
+        price = prices.get(t.symbol)
+        if price is None or price == t.reference_price:
+            out.append(t)
+            continue
+        price = to_decimal(price, f"{t.symbol} price")
+        if not price > 0:
+            raise InvalidInputError(f"{t.symbol}: price {price} is not positive; no order sent")
+        out.append(replace(t, reference_price=price, notional=t.qty * price))
+    return out
 
 
 def _factor(available: Decimal, need: Decimal) -> Decimal:
