@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Fill, Side
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.store.journal import Journal
+from better_orders.store.records import MarkKind
 from better_orders.venues.assets import builtin_assets, plain_asset
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.clock import run_virtual
@@ -137,6 +138,56 @@ def test_buys_after_sells_at_the_open_are_sized_at_the_prices_of_then(
     planned = next(t for t in second.plan.desired_buys if t.symbol == "SOXL")
     assert 0 < soxl.filled_qty == soxl.requested_qty <= planned.qty
     assert abs(weights(second)["SOXL"] - D("0.5")) <= D("0.01")
+
+
+def test_buys_start_as_the_sells_end_and_every_fill_is_still_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # By default the quotes 5 s and 60 s after each fill are journalled. The sells' batch
+    # leaves its marks to the buys' batch instead of waiting a minute for them.
+    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+    db = tmp_path / "j.sqlite3"
+    assert rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=DAY1, db=db).complete
+    report = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.5}, at=DAY2, db=db)
+    assert report.complete, report.undone
+    sells = [e for e in report.executions if e.side is Side.SELL]
+    buys = [e for e in report.executions if e.side is Side.BUY]
+    assert sells and buys
+    gap = min(b.started for b in buys) - max(s.finished for s in sells)
+    assert timedelta(0) <= gap < timedelta(seconds=1)
+    with Journal.open(db) as journal:
+        fills = journal.fills(run_id=report.run_id)
+        marks = journal.quote_marks(report.run_id)
+    by = {(m.exec_id, m.kind, m.after_ms): m for m in marks}
+    assert {f.symbol for f in fills} == {"TQQQ", "SOXL", "SPY"}
+    for fill in fills:
+        for after in (5000, 60000):
+            mark = by[fill.exec_id, MarkKind.AFTER, after]
+            due = fill.ts + timedelta(milliseconds=after)
+            assert mark.quote.symbol == fill.symbol
+            # The quote in force when the mark was due: no later, and no stale one.
+            assert due - timedelta(seconds=5) <= mark.quote.ts <= due <= mark.taken_at
+    arrivals = [m for m in marks if m.kind is MarkKind.ARRIVAL]
+    assert len(arrivals) == len(report.executions)
+    assert len(marks) == len(arrivals) + 3 * len(fills)
+
+
+def test_a_run_of_sells_only_still_marks_the_quotes_after_its_fills(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+    db = tmp_path / "j.sqlite3"
+    assert rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=DAY1, db=db).complete
+    report = rebalance_portfolio({"SPY": 0.3}, at=DAY2, db=db)
+    assert report.complete, report.undone
+    assert sorted((e.symbol, e.side) for e in report.executions) == [
+        ("SPY", Side.SELL),
+        ("TQQQ", Side.SELL),
+    ]
+    with Journal.open(db) as journal:
+        fills = journal.fills(run_id=report.run_id)
+        after = {(m.exec_id, m.after_ms) for m in journal.quote_marks(report.run_id)}
+    assert fills and all({(f.exec_id, 5000), (f.exec_id, 60000)} <= after for f in fills)
 
 
 def _run_on_venue(tmp_path: Path, targets: dict[str, object], **venue: Any) -> RebalanceReport:

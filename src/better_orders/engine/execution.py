@@ -33,6 +33,7 @@ from better_orders.core.model import (
     parse_quantity,
     to_decimal,
 )
+from better_orders.engine.markouts import MarksRelay
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent, Leg, Runner
 from better_orders.store.journal import Journal
@@ -78,12 +79,18 @@ async def execute(
     typical_spread_bps: dict[str, float] | None = None,
     leg_offset: int = 0,
     leg_numbers: Sequence[int] | None = None,
+    marks_from: MarksRelay | None = None,
+    marks_to: MarksRelay | None = None,
 ) -> list[ExecutionReport]:
     """Run the parents through ladders on an already-open broker; journals the legs.
 
     Legs are numbered from ``leg_offset + 1`` unless ``leg_numbers`` gives each spec's
     number. A leg already in the journal (a plan recorded up front, a resumed run) is
     not recorded again, and its ladder continues the leg's attempt numbers.
+
+    A batch of a run that others follow leaves the quotes still to be marked after its
+    fills in ``marks_to`` rather than waiting for them; the next batch takes them from
+    its ``marks_from`` (``engine.markouts``). Without specs, a batch only takes them.
 
     Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
     or goes on during the batch (working orders are cancelled; reports are journalled),
@@ -93,7 +100,7 @@ async def execute(
     """
     cal = calendar or default_calendar()
     kill_switch = KillSwitch.resolve(config.risk)
-    if kill_switch is not None:
+    if kill_switch is not None and specs:
         kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
     await _require_tradable(broker, sorted({s.symbol for s in specs}))
     risk = RiskChecker(config.risk, kill_switch)
@@ -138,9 +145,10 @@ async def execute(
         pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
         halt=kill_switch.reason if kill_switch is not None else None,
         markout_seconds=config.tca.markout_seconds,
+        marks_from=marks_from,
     )
     try:
-        reports = await runner.run(legs)
+        reports = await runner.run(legs, marks_to=marks_to)
     except RunFailedError as failed:
         _journal_failure(journal, run_id, legs, failed)
         raise

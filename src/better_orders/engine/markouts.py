@@ -15,6 +15,10 @@ Rules of this file:
   costs no wall time on the simulator's virtual clock; the run waits for its last
   marks (``drain``) with the quote stream still open. A failed or stopped run drops
   the marks still pending.
+* **A batch does not wait for its marks when another follows** (a rebalance's sells,
+  then its buys): it hands what is still due to the next batch (``MarksRelay``), whose
+  runner streams those symbols' quotes too and takes the marks on time; the last batch
+  waits for them all. Otherwise the buys would start a minute late.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from better_orders.core.model import Fill, Quote
@@ -43,6 +48,21 @@ DEFAULT_MARKOUT_SECONDS = (5.0, 60.0)
 Write = Callable[[list[QuoteMark]], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class MarksRelay:
+    """The marks one batch of a run leaves due for the next (module docstring)."""
+
+    #: (leg, fill, milliseconds after it) of every mark not yet taken.
+    due: list[tuple[int, Fill, int]] = field(default_factory=list)
+    #: The quotes kept per symbol, so a mark due before the next batch's first quote of
+    #: its symbol still finds the one in force.
+    recent: dict[str, list[Quote]] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> set[str]:
+        return {fill.symbol for _, fill, _ in self.due}
+
+
 class FillMarks:
     """Marks the quotes around one run's fills (see the module docstring)."""
 
@@ -56,7 +76,7 @@ class FillMarks:
         self._recent: dict[str, deque[Quote]] = {}
         self._arrivals: set[int] = set()
         self._followed: set[str] = set()
-        self._pending: set[asyncio.Task[None]] = set()
+        self._pending: dict[asyncio.Task[None], tuple[int, Fill, int]] = {}
 
     def seen(self, quote: Quote) -> None:
         """A quote the run received (stream, refresh or snapshot)."""
@@ -98,9 +118,20 @@ class FillMarks:
             return
         self._followed.add(fill.exec_id)
         for after_ms in self.after:
-            task = asyncio.create_task(self._mark_after(leg, fill, after_ms))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+            self._schedule(leg, fill, after_ms)
+
+    def _schedule(self, leg: int, fill: Fill, after_ms: int) -> None:
+        task = asyncio.create_task(self._mark_after(leg, fill, after_ms))
+        self._pending[task] = (leg, fill, after_ms)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._pending.pop(task, None)
+
+    @property
+    def symbols(self) -> set[str]:
+        """The symbols of the marks still pending: their quotes are still needed."""
+        return {fill.symbol for _, fill, _ in self._pending.values()}
 
     async def drain(self) -> None:
         """Wait for every mark still pending (the run's last fill plus the longest delay)."""
@@ -110,6 +141,24 @@ class FillMarks:
     def cancel(self) -> None:
         for task in self._pending:
             task.cancel()
+
+    def hand_over(self, relay: MarksRelay) -> None:
+        """Leave every pending mark (and the quotes it may need) to ``relay``; take none."""
+        relay.due.extend(self._pending.values())
+        for symbol in {fill.symbol for _, fill, _ in self._pending.values()}:
+            relay.recent[symbol] = list(self._recent.get(symbol, ()))
+        self.cancel()
+
+    def adopt(self, relay: MarksRelay) -> None:
+        """Take the marks an earlier batch left due (``hand_over``), on this run's clock."""
+        for quotes in relay.recent.values():
+            for quote in quotes:
+                self.seen(quote)
+        for leg, fill, after_ms in relay.due:
+            self._followed.add(fill.exec_id)
+            self._schedule(leg, fill, after_ms)
+        relay.due.clear()
+        relay.recent.clear()
 
     async def _mark_after(self, leg: int, fill: Fill, after_ms: int) -> None:
         due = fill.ts + timedelta(milliseconds=after_ms)

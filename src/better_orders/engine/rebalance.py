@@ -43,6 +43,7 @@ from better_orders.core.model import (
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.markouts import MarksRelay
 from better_orders.engine.notional_buys import NotionalBuy, buy_notional
 from better_orders.engine.risk import RiskChecker
 from better_orders.engine.runner import LadderEvent
@@ -326,7 +327,14 @@ async def rebalance(
         both = sells + buys
         report.executions = await execute(both, leg_numbers=numbers(both), **common)
     else:
-        sell_reports = await execute(sells, leg_numbers=numbers(sells), **common) if sells else []
+        # The buys need not wait for the marks a minute after the sells' fills: they take
+        # them over (``engine.markouts``).
+        relay = MarksRelay()
+        sell_reports = (
+            await execute(sells, leg_numbers=numbers(sells), marks_to=relay, **common)
+            if sells
+            else []
+        )
         account = await broker.get_account()
         # The sells may have taken minutes: the buys are sized at the prices of now.
         now = (
@@ -345,7 +353,17 @@ async def rebalance(
                 journal.update_intent(run_id, leg, "skipped", {"reason": skipped.reason})
         by_amount = [t for t in sizing.trades if notional and _in_dollars(plan, t)]
         buys = _specs([t for t in sizing.trades if t not in by_amount])
-        buy_reports = await execute(buys, leg_numbers=numbers(buys), **common) if buys else []
+        buy_reports = (
+            await execute(
+                buys,
+                leg_numbers=numbers(buys),
+                marks_from=relay,
+                marks_to=relay if by_amount else None,
+                **common,
+            )
+            if buys
+            else []
+        )
         if by_amount:
             buy_reports += await buy_notional(
                 [
@@ -360,6 +378,8 @@ async def rebalance(
                 run_id=run_id,
                 calendar=calendar or default_calendar(),
             )
+        if relay.due:  # no batch of ladders came after them: the marks are taken here
+            await execute([], marks_from=relay, **common)
         report.executions = sell_reports + buy_reports
     for ex in report.executions:
         if ex.unfilled_qty > 0:

@@ -18,7 +18,8 @@ Rules of this file:
   stopped) skips this, like a kill would.
 * **The quotes around each fill are journalled** (``markouts``): a parent's arrival
   quote before its first order, the quote at a fill with the fill, and the quotes some
-  seconds after it, for which a run that has finished trading waits.
+  seconds after it, for which a run that has finished trading waits, unless a later
+  batch takes them over (``marks_to`` / ``marks_from``).
 * **Freshness is confirmed, not assumed.** A symbol whose stream is quiet for a
   while is refreshed from REST (``freshness``); the feed's heartbeat, where it has
   one, confirms it instead.
@@ -69,7 +70,7 @@ from better_orders.engine.containment import OrderCloser, closing_summary, descr
 from better_orders.engine.event_order import EventOrder
 from better_orders.engine.freshness import BookConfirmations
 from better_orders.engine.inbox import Inbox
-from better_orders.engine.markouts import FillMarks
+from better_orders.engine.markouts import FillMarks, MarksRelay
 from better_orders.engine.quotes import QuoteDesk
 from better_orders.engine.retry import BrokerRetry, OrderStateUnknown, RetryBudget
 from better_orders.engine.run_journal import JournalLike, RunJournal
@@ -153,6 +154,7 @@ class Runner:
         close_within_seconds: float = 30.0,
         retry: RetryBudget | None = None,
         markout_seconds: Sequence[float] = (),
+        marks_from: MarksRelay | None = None,
     ) -> None:
         self.broker = broker
         self.feed = feed
@@ -189,6 +191,7 @@ class Runner:
         self._by_symbol: dict[str, list[_LegState]] = {}
         self._journal = RunJournal(None, run_id)
         self.marks = FillMarks(run_id, clock, markout_seconds, self._write_marks)
+        self._marks_from = marks_from
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
@@ -203,8 +206,14 @@ class Runner:
 
     # -- public ---------------------------------------------------------------------------
 
-    async def run(self, legs: list[Leg]) -> list[ExecutionReport]:
+    async def run(
+        self, legs: list[Leg], *, marks_to: MarksRelay | None = None
+    ) -> list[ExecutionReport]:
         """Run every leg's ladder concurrently; returns their reports in leg order.
+
+        The marks after fills that an earlier batch left (``marks_from``) are taken
+        too. Once the ladders are done the run waits for its last marks, or with
+        ``marks_to`` leaves them there for the next batch (``markouts``).
 
         Raises ``RunFailedError`` if any part of the run failed (see the module docstring).
         """
@@ -228,12 +237,17 @@ class Runner:
             self.books.quiet_after = timedelta(seconds=shortest / 2)
         self._journal = RunJournal(self.journal, self.run_id)
         try:
-            return await self._run(states)
+            return await self._run(states, marks_to)
         finally:
             await self._journal.close()
 
-    async def _run(self, states: list[_LegState]) -> list[ExecutionReport]:
-        symbols = sorted(self._by_symbol)
+    async def _run(
+        self, states: list[_LegState], marks_to: MarksRelay | None
+    ) -> list[ExecutionReport]:
+        if self._marks_from is not None:
+            self.marks.adopt(self._marks_from)
+        # The symbols of marks an earlier batch left are streamed too: no ladder reads them.
+        symbols = sorted(set(self._by_symbol) | self.marks.symbols)
         # The pumps must outlive the ladders: a stream that ends leaves them blind.
         helpers: dict[asyncio.Task[Any], tuple[str, bool]] = {
             asyncio.create_task(self._pump_updates(), name="order-updates"): (
@@ -280,7 +294,9 @@ class Runner:
                         error = BrokerError(f"{name} ended while ladders were working")
                     if error is not None and failure is None:
                         failure, where = error, name
-            if failure is None:
+            if failure is None and marks_to is not None:
+                self.marks.hand_over(marks_to)
+            elif failure is None:
                 await self.marks.drain()  # the quote stream still runs meanwhile
         finally:
             self.marks.cancel()
@@ -376,7 +392,7 @@ class Runner:
                 st.inbox.put_quote(event)
 
     def _live_symbols(self, symbols: list[str]) -> list[str]:
-        return [s for s in symbols if any(not st.ladder.done for st in self._by_symbol[s])]
+        return [s for s in symbols if any(not st.ladder.done for st in self._by_symbol.get(s, ()))]
 
     async def _watch_halt(self) -> None:
         """The one poll of the kill switch, for every ladder."""
