@@ -124,6 +124,20 @@ def test_env_lists_are_comma_separated() -> None:
     assert loaded.sources["high_volume_etfs"] == "env:BETTER_ORDERS_HIGH_VOLUME_ETFS"
 
 
+def test_env_lists_may_be_json_lists() -> None:
+    env = {
+        "BETTER_ORDERS_TCA__MARKOUT_SECONDS": "[1, 2.5]",
+        "BETTER_ORDERS_LEVERAGED_ETFS": '["TQQQ", "soxl"]',
+        "BETTER_ORDERS_HIGH_VOLUME_ETFS": "[]",
+    }
+    loaded = load_config(env=env)
+    assert list(loaded.config.tca.markout_seconds) == [1.0, 2.5]
+    assert loaded.config.leveraged_etfs == ("TQQQ", "SOXL")
+    assert loaded.config.high_volume_etfs == ()
+    with pytest.raises(ConfigError, match=r"tca\.markout_seconds"):
+        load_config(env={"BETTER_ORDERS_TCA__MARKOUT_SECONDS": "[1, 2"})
+
+
 def test_empty_env_value_clears_an_optional_override(tmp_path: Path) -> None:
     cfg = write(tmp_path / "cfg.toml", "[symbols.SOXL]\naggressive_ticks = 3\n")
     loaded = load_config(cfg, env={"BETTER_ORDERS_SYMBOLS__SOXL__AGGRESSIVE_TICKS": ""})

@@ -10,6 +10,7 @@ variable set each value, for ``config show`` and for error messages.
 from __future__ import annotations
 
 import difflib
+import json
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -228,5 +229,14 @@ def _env_value(raw: str, annotation: Any) -> Any:
     if text == "" and without_none(annotation)[1]:
         return None
     if is_sequence(annotation):
+        if text.startswith("["):
+            # A JSON list ("[5, 60]", '["a", "b"]'), as other tools write lists in the
+            # environment; anything else is split at its commas (and fails validation).
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                value = None
+            if isinstance(value, list):
+                return value
         return [item.strip() for item in text.split(",") if item.strip()]
     return text
