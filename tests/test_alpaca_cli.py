@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alpaca_server import LocalAlpaca, run_local_alpaca, venue_at
+from better_orders.store.journal import Journal
+from better_orders.store.records import MarkKind
 from cli_runner import run_cli
 from ladder_kit import CROSS_AT_ONCE_ENV
 
@@ -69,6 +71,37 @@ def test_rebalance_through_alpaca_reaches_the_targets(
     weights = {r["symbol"]: D(r["final_weight"]) for r in data["results"]}
     assert abs(weights["SPY"] - D("0.3")) <= D("0.01")
     assert abs(weights["QQQ"] - D("0.3")) <= D("0.01")
+    assert open_orders(exchange) == []
+
+
+def test_rebalance_sells_then_buys_through_alpaca_marks_every_fill(
+    exchange: LocalAlpaca,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The quote a second after each fill is marked: the sells' marks are taken by the
+    # buys' run, on the real clock, through the Alpaca adapter's own streams.
+    monkeypatch.setenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS", "1")
+    db = tmp_path / "journal.sqlite3"
+    args = ["--broker", "alpaca", "--db", str(db), "--json"]
+    code, _, err = run_cli(["rebalance", "SPY=0.4", "QQQ=0.2", *args], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["rebalance", "SPY=0.1", "QQQ=0.5", *args], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["complete"] is True
+    sides = {(e["symbol"], e["side"]) for e in data["executions"]}
+    assert sides == {("SPY", "sell"), ("QQQ", "buy")}
+    with Journal.open(db) as journal:
+        fills = journal.fills(run_id=data["run_id"])
+        marks = journal.quote_marks(data["run_id"])
+    after = {m.exec_id: m for m in marks if m.kind is MarkKind.AFTER}
+    assert {f.symbol for f in fills} == {"SPY", "QQQ"}
+    for fill in fills:
+        mark = after[fill.exec_id]
+        assert mark.quote.symbol == fill.symbol
+        assert mark.taken_at >= fill.ts + timedelta(seconds=1)
     assert open_orders(exchange) == []
 
 
