@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sqlite3
 from collections import Counter
@@ -167,3 +168,23 @@ def test_a_run_on_an_account_in_use_is_refused_and_a_dry_run_only_reads(tmp_path
     # TQQQ's open runs past its 20 bps budget on this day: a wider one lets it complete.
     report = place_better_order("TQQQ", 10, "buy", at=OPEN, db=db, max_slippage_bps=100)
     assert report.filled_qty == 10
+
+
+def test_a_new_run_draws_again_an_id_the_journal_already_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Run ids carry the start time and 4 random hex digits: many simulations started at the
+    # same instant on one journal draw one twice. The second draw is drawn again.
+    draws = iter(["abcd", "abcd", "ef01"])
+    real = secrets.token_hex
+    monkeypatch.setattr(
+        "better_orders.store.ids.secrets.token_hex", lambda n: next(draws) if n == 2 else real(n)
+    )
+    db = tmp_path / "j.sqlite3"
+    specs = [OrderSpec.parse("SPY", 1, "buy")]
+    first, _ = run_orders_simulated(specs, at=OPEN, seed=1, db=db)
+    second, report = run_orders_simulated(specs, at=OPEN, seed=1, db=db)
+    assert (first, second) == ("20261124T093000-abcd", "20261124T093000-ef01")
+    assert report[0].complete
+    with Journal.open(db) as journal:
+        assert {o.client_order_id.split("-")[2] for o in journal.orders()} == {"abcd", "ef01"}

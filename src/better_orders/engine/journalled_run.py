@@ -130,7 +130,7 @@ async def journalled_run(
         if found.acted:
             ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
         run_id = _choose_run(journal, job, digest)
-        ctx.run_id, ctx.resumed = run_id or fresh_id(), run_id is not None
+        ctx.run_id, ctx.resumed = run_id or _unused_id(journal, fresh_id), run_id is not None
         run_id = ctx.run_id
         locks.take(run_lock_name(run_id), _purpose(job, run_id))
         locks.describe(_purpose(job, run_id))
@@ -158,6 +158,24 @@ async def journalled_run(
         return run_id, result
     finally:
         locks.release_all()
+
+
+#: Fresh run ids tried before giving up. Ids carry their start time to the second and 4 random
+#: hex digits: a few hundred simulations started at the same instant on one journal are
+#: likely to draw one twice, and their orders' ids would meet at the broker too.
+_FRESH_TRIES = 64
+
+
+def _unused_id(journal: Journal, fresh_id: Callable[[], str]) -> str:
+    """A fresh run id that no run in the journal has."""
+    for _ in range(_FRESH_TRIES):
+        run_id = fresh_id()
+        if journal.get_run(run_id) is None:
+            return run_id
+    raise JournalError(
+        f"no unused run id in {_FRESH_TRIES} tries (the last: {run_id}); use another journal "
+        "(--db) or start time"
+    )
 
 
 def _purpose(job: Job[Any], run_id: str | None) -> str:
