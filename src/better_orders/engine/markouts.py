@@ -58,10 +58,6 @@ class MarksRelay:
     #: its symbol still finds the one in force.
     recent: dict[str, list[Quote]] = field(default_factory=dict)
 
-    @property
-    def symbols(self) -> set[str]:
-        return {fill.symbol for _, fill, _ in self.due}
-
 
 class FillMarks:
     """Marks the quotes around one run's fills (see the module docstring)."""
