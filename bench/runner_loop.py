@@ -42,6 +42,7 @@ from better_orders.core.model import Side
 from better_orders.engine.runner import Leg, Runner
 from better_orders.store.journal import Journal
 from better_orders.store.writer import JournalWriter
+from better_orders.venues.assets import builtin_assets, plain_asset
 from better_orders.venues.sim.venue import SimVenue
 
 ET = ZoneInfo("America/New_York")
@@ -131,7 +132,11 @@ def one_run(mode: str, ladders: int, qty: int, fsync: float, seed: int, db: Path
     run_journal_module.JournalWriter = writer_class  # type: ignore[misc]
 
     async def main() -> Figures:
-        venue = SimVenue.create(start=start, seed=seed, starting_cash=Decimal(10_000_000))
+        # The simulated exchange trades the symbols of its asset master only.
+        listed = builtin_assets().with_assets(plain_asset(s) for s in symbols)
+        venue = SimVenue.create(
+            start=start, seed=seed, starting_cash=Decimal(10_000_000), assets=listed
+        )
         with SlowDiskJournal.open(db) as journal:
             journal.start_run("bench", "order", {}, "sim")
             for i, symbol in enumerate(symbols, start=1):
