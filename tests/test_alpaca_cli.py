@@ -75,34 +75,43 @@ def test_rebalance_through_alpaca_reaches_the_targets(
 
 
 def test_rebalance_sells_then_buys_through_alpaca_marks_every_fill(
-    exchange: LocalAlpaca,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The quote a second after each fill is marked: the sells' marks are taken by the
-    # buys' run, on the real clock, through the Alpaca adapter's own streams.
-    monkeypatch.setenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS", "1")
-    db = tmp_path / "journal.sqlite3"
-    args = ["--broker", "alpaca", "--db", str(db), "--json"]
-    code, _, err = run_cli(["rebalance", "SPY=0.4", "QQQ=0.2", *args], capsys)
-    assert code == 0, err
-    code, out, err = run_cli(["rebalance", "SPY=0.1", "QQQ=0.5", *args], capsys)
-    assert code == 0, err
-    data = json.loads(out)
-    assert data["complete"] is True
-    sides = {(e["symbol"], e["side"]) for e in data["executions"]}
-    assert sides == {("SPY", "sell"), ("QQQ", "buy")}
-    with Journal.open(db) as journal:
-        fills = journal.fills(run_id=data["run_id"])
-        marks = journal.quote_marks(data["run_id"])
-    after = {m.exec_id: m for m in marks if m.kind is MarkKind.AFTER}
-    assert {f.symbol for f in fills} == {"SPY", "QQQ"}
-    for fill in fills:
-        mark = after[fill.exec_id]
-        assert mark.quote.symbol == fill.symbol
-        assert mark.taken_at >= fill.ts + timedelta(seconds=1)
-    assert open_orders(exchange) == []
+    # A cash account, so the buys need what the sells bring and run after them. The quote a
+    # second after each fill is marked: the sells' marks are taken by the buys' run, on the
+    # real clock, through the Alpaca adapter's own streams.
+    start = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
+    config = venue_at(start, db_path=tmp_path / "exchange.sqlite3", cash_account=True)
+    with run_local_alpaca(config) as local:
+        for name, value in local.environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS", "1")
+        db = tmp_path / "journal.sqlite3"
+        args = ["--broker", "alpaca", "--db", str(db), "--json"]
+        code, _, err = run_cli(["rebalance", "SPY=0.6", "QQQ=0.3", *args], capsys)
+        assert code == 0, err
+        code, out, err = run_cli(["rebalance", "SPY=0.2", "QQQ=0.7", *args], capsys)
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["complete"] is True
+        assert not any("sells and buys run together" in n for n in data["notes"])
+        sides = {(e["symbol"], e["side"]) for e in data["executions"]}
+        assert sides == {("SPY", "sell"), ("QQQ", "buy")}
+        with Journal.open(db) as journal:
+            fills = journal.fills(run_id=data["run_id"])
+            marks = journal.quote_marks(data["run_id"])
+            orders = journal.orders(run_id=data["run_id"])
+        # The buys did not wait for the sells' marks (a second, and its second of grace).
+        sold = max(o.updated_at for o in orders if o.symbol == "SPY")
+        bought = min(o.created_at for o in orders if o.symbol == "QQQ")
+        assert bought - sold < timedelta(seconds=1)
+        after = {m.exec_id: m for m in marks if m.kind is MarkKind.AFTER}
+        assert {f.symbol for f in fills} == {"SPY", "QQQ"}
+        for fill in fills:
+            mark = after[fill.exec_id]
+            assert mark.quote.symbol == fill.symbol
+            assert mark.taken_at >= fill.ts + timedelta(seconds=1)
+        assert open_orders(local) == []
 
 
 def test_simulator_only_options_are_refused_for_alpaca(
