@@ -18,7 +18,7 @@ from better_orders import place_better_order
 from better_orders.cli.cmd_account import paper_positions_table
 from better_orders.cli.cmd_config import _table as config_table
 from better_orders.cli.cmd_rebalance import LiveTable, plan_table, summary_table
-from better_orders.cli.report_view import IDS_FROM_WIDTH, attempts_table, report_table
+from better_orders.cli.report_view import IDS_FROM_WIDTH, attempts_table, marks_wait, report_table
 from better_orders.config.loader import load_config
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport
@@ -171,3 +171,36 @@ def test_order_and_rebalance_commands_fit_80_columns(
         assert code == 0, err
         too_wide = [line for line in out.splitlines() if len(line) > 80]
         assert not too_wide, f"{' '.join(args)}:\n" + "\n".join(too_wide)
+
+
+def test_a_run_waiting_for_its_marks_says_so_once_every_leg_is_done() -> None:
+    note = marks_wait([60, 5, 0])
+    assert note is not None
+    assert note.startswith("journalling the quotes 5 s and 60 s after each fill")
+    assert "about 61 s after the last fill" in note and "[] skips" in note
+    assert marks_wait([]) is None
+    live = LiveTable(marks_after=[5, 60])
+    live.rows[1] = {"symbol": "SPY", "side": "sell", "state": "done", "filled": "5/5"}
+    live.rows[2] = {"symbol": "QQQ", "side": "buy", "state": "working", "filled": "0/9"}
+    assert not any("journalling" in line for line in render(live.render()))
+    live.rows[2]["state"] = "done"
+    lines = assert_readable(live.render())
+    assert any(line.startswith("journalling the quotes 5 s") for line in lines)
+    assert all("journalling" not in line for line in render(LiveTable().render()))
+
+
+def test_step_printer_says_once_that_the_run_waits_for_its_marks(tmp_path: Path) -> None:
+    from better_orders.cli.report_view import StepPrinter
+    from better_orders.engine.commands import run_orders_simulated
+    from better_orders.engine.execution import OrderSpec
+
+    out = io.StringIO()
+    printer = StepPrinter(Console(file=out, width=200, color_system=None), marks_after=[5, 60])
+    specs = [OrderSpec.parse("SPY", 1, "buy"), OrderSpec.parse("QQQ", 1, "buy")]
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    run_orders_simulated(specs, at=at, db=tmp_path / "j.sqlite3", observer=printer)
+    lines = out.getvalue().splitlines()
+    done = [i for i, line in enumerate(lines) if " done: filled 1/1" in line]
+    waits = [i for i, line in enumerate(lines) if line.startswith("journalling the quotes")]
+    assert len(done) == 2 and len(waits) == 1
+    assert waits[0] == done[0] + 1

@@ -121,7 +121,9 @@ def order(
     start = parse_instant(at) if at is not None else None
     if quotes is not None:
         quotes = _quote_source(quotes, spec.symbol, start)
-    observer = None if json_out else StepPrinter(console)
+    # The simulator's clock is virtual: its wait for the marks after fills takes no time.
+    marks_after = cfg.tca.markout_seconds if venue.broker == "alpaca" else ()
+    observer = None if json_out else StepPrinter(console, marks_after)
     run_id, reports = run_orders(
         [spec],
         venue=venue,

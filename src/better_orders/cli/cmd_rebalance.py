@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
@@ -39,6 +40,7 @@ from better_orders.cli.common import (
 )
 from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
 from better_orders.cli.help_format import Command
+from better_orders.cli.report_view import marks_wait
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import Finished, SubmitOrder
@@ -84,10 +86,12 @@ class LiveTable:
 
     COLUMNS = ("symbol", "side", "state", "spread", "attempt", "filled", "cost")
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, marks_after: Sequence[float] = ()) -> None:
         self.rows: dict[int, dict[str, str]] = {}
         self.console = console
         self.live: Live | None = None
+        #: Said under the table once every leg is done (``report_view.marks_wait``).
+        self.wait_note = marks_wait(marks_after)
 
     def close(self) -> None:
         if self.live is not None:
@@ -104,6 +108,13 @@ class LiveTable:
         add_number_column(table, "cost bps")
         for leg, row in sorted(self.rows.items()):
             table.add_row(str(leg), *(row.get(key, "-") for key in self.COLUMNS))
+        if (
+            self.wait_note is not None
+            and self.rows
+            and all(row.get("state") == "done" for row in self.rows.values())
+        ):
+            table.caption = self.wait_note
+            table.caption_justify = "left"
         return table
 
     def __call__(self, ev: LadderEvent) -> None:
@@ -210,7 +221,9 @@ def rebalance(
             for note in plan.notes:
                 console.print(f"[dim]note: {note}[/]")
 
-    observer = None if json_out or dry_run else LiveTable(console)
+    # The simulator's clock is virtual: its wait for the marks after fills takes no time.
+    marks_after = cfg.tca.markout_seconds if venue.broker == "alpaca" else ()
+    observer = None if json_out or dry_run else LiveTable(console, marks_after)
     with contextlib.closing(observer) if observer is not None else contextlib.nullcontext():
         report = run_rebalance(
             pairs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -28,12 +29,31 @@ def _t(ts: datetime) -> str:
     return format_et(ts).replace(" ET", "")[-8:] + ts.strftime(".%f")[:4]
 
 
-class StepPrinter:
-    """Prints the ladder's steps as they happen (quotes are summarised, not listed)."""
+def marks_wait(after_seconds: Sequence[float]) -> str | None:
+    """Why a run that has done trading has not returned yet: it journals the quotes some
+    seconds after each fill (``tca.markout_seconds``), on a real clock (None: it marks none)."""
+    after = sorted({float(s) for s in after_seconds if s > 0})
+    if not after:
+        return None
+    when = " and ".join(f"{s:g} s" for s in after)
+    return (
+        f"journalling the quotes {when} after each fill (tca.markout_seconds; [] skips "
+        f"them): done about {after[-1] + 1:g} s after the last fill"
+    )
 
-    def __init__(self, console: Console) -> None:
+
+class StepPrinter:
+    """Prints the ladder's steps as they happen (quotes are summarised, not listed).
+
+    ``marks_after``: the delays of the quotes marked after fills, on a real clock (the
+    simulator's is virtual and waits no wall time); the wait for them is said once, after
+    the first parent with a fill is done.
+    """
+
+    def __init__(self, console: Console, marks_after: Sequence[float] = ()) -> None:
         self.console = console
         self._last_state: dict[int, str] = {}
+        self._wait_note = marks_wait(marks_after)
 
     def __call__(self, ev: LadderEvent) -> None:
         item = ev.item
@@ -88,6 +108,9 @@ class StepPrinter:
                 f"{head} done: filled {r.filled_qty}/{r.requested_qty}"
                 + (f", unfilled: {r.unfilled_reason}" if r.unfilled_qty else "")
             )
+            if self._wait_note is not None and r.filled_qty > 0:
+                self.console.print(f"[dim]{self._wait_note}[/]")
+                self._wait_note = None
 
 
 def _fmt(value: Decimal | float | None, spec: str = "") -> str:
