@@ -120,14 +120,21 @@ def test_bad_targets_are_rejected_and_nothing_is_sent(
         assert journal.orders() == []
 
 
+@pytest.fixture
+def default_marks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quotes 5 s and 60 s after each fill are journalled, as by default (the tests'
+    environment turns them off elsewhere)."""
+    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+
+
+@pytest.mark.usefixtures("default_marks")
 @pytest.mark.parametrize("seed", [0, 6])
 def test_buys_after_sells_at_the_open_are_sized_at_the_prices_of_then(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+    tmp_path: Path, seed: int
 ) -> None:
-    # The sells wait out the open's wide spreads (and the marks a minute after their fills,
-    # as by default); SOXL rises meanwhile. Sized at the plan's price, SOXL's orders needed
-    # more than the margin held back and the broker refused them: nothing was bought.
-    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+    # The sells wait out the open's wide spreads (and, before the buys took them over, the
+    # marks a minute after their fills); SOXL rises meanwhile. Sized at the plan's price,
+    # SOXL's orders needed more than the margin held back and the broker refused them.
     db = tmp_path / "j.sqlite3"
     open1, open2 = DAY1.replace(minute=30), DAY2.replace(minute=30)
     first = rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=open1, db=db, seed=seed)
@@ -140,12 +147,9 @@ def test_buys_after_sells_at_the_open_are_sized_at_the_prices_of_then(
     assert abs(weights(second)["SOXL"] - D("0.5")) <= D("0.01")
 
 
-def test_buys_start_as_the_sells_end_and_every_fill_is_still_marked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # By default the quotes 5 s and 60 s after each fill are journalled. The sells' batch
-    # leaves its marks to the buys' batch instead of waiting a minute for them.
-    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+@pytest.mark.usefixtures("default_marks")
+def test_buys_start_as_the_sells_end_and_every_fill_is_still_marked(tmp_path: Path) -> None:
+    # The sells' batch leaves its marks to the buys' batch instead of waiting a minute.
     db = tmp_path / "j.sqlite3"
     assert rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=DAY1, db=db).complete
     report = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.5}, at=DAY2, db=db)
@@ -172,10 +176,8 @@ def test_buys_start_as_the_sells_end_and_every_fill_is_still_marked(
     assert len(marks) == len(arrivals) + 3 * len(fills)
 
 
-def test_a_run_of_sells_only_still_marks_the_quotes_after_its_fills(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("BETTER_ORDERS_TCA__MARKOUT_SECONDS")
+@pytest.mark.usefixtures("default_marks")
+def test_a_run_of_sells_only_still_marks_the_quotes_after_its_fills(tmp_path: Path) -> None:
     db = tmp_path / "j.sqlite3"
     assert rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.4}, at=DAY1, db=db).complete
     report = rebalance_portfolio({"SPY": 0.3}, at=DAY2, db=db)
