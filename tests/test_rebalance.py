@@ -265,3 +265,33 @@ def test_a_buy_the_buying_power_cannot_fund_is_journalled_as_skipped(tmp_path: P
     assert sent == {"QQQ"} and legs["QQQ"].status == "filled"
     assert legs["SPY"].status == "skipped" and legs["SPY"].sized_qty is None
     assert legs["SPY"].report == {"reason": "buying power left less than one whole share to buy"}
+
+
+def test_a_buy_without_a_quote_after_the_sells_keeps_its_plan_price() -> None:
+    # Sizing the buys at the prices of now must not stop them all for one symbol whose
+    # quote is missing or stale then: that one keeps the plan's price, and its ladder waits
+    # for a quote as it would anyway.
+    import asyncio
+
+    from better_orders.core.errors import BrokerError
+    from better_orders.core.model import Quote
+    from better_orders.engine.rebalance import _mids_now
+
+    now = DAY2
+
+    class Feed:
+        async def latest_quote(self, symbol: str) -> Quote:
+            if symbol == "SOXL":
+                raise BrokerError("no quote for SOXL")
+            if symbol == "TQQQ":  # an hour old
+                return Quote(symbol, D("70"), D("70.02"), D(1), D(1), now.replace(hour=8))
+            return Quote(symbol, D("650.00"), D("650.02"), D(100), D(100), now)
+
+    class Clock:
+        def now(self) -> datetime:
+            return now
+
+    mids = asyncio.run(
+        _mids_now(Feed(), Clock(), ["SOXL", "TQQQ", "SPY"], BetterOrdersConfig())  # type: ignore[arg-type]
+    )
+    assert mids == {"SPY": D("650.01")}

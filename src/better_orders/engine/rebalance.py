@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 from better_orders.config.settings import BetterOrdersConfig
-from better_orders.core.errors import BrokerError, InvalidInputError
+from better_orders.core.errors import BrokerError, InvalidInputError, QuoteError
 from better_orders.core.market_calendar import MarketCalendar, default_calendar
 from better_orders.core.model import (
     ZERO,
@@ -144,6 +144,21 @@ async def _prices(
             absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
         )
     return quotes
+
+
+async def _mids_now(
+    feed: QuoteFeed, clock: Clock, symbols: list[str], config: BetterOrdersConfig
+) -> dict[str, Decimal]:
+    """The mids of ``symbols`` now. A symbol without a usable quote is left out: it keeps
+    its plan's price, and its ladder waits for a quote as it would anyway."""
+    mids: dict[str, Decimal] = {}
+    for symbol in symbols:
+        try:
+            quotes = await _prices(feed, clock, [symbol], config)
+        except (InvalidInputError, QuoteError):
+            continue
+        mids[symbol] = quotes[symbol].mid
+    return mids
 
 
 async def _assets(broker: Broker, symbols: list[str]) -> dict[str, Asset]:
@@ -338,13 +353,11 @@ async def rebalance(
         account = await broker.get_account()
         # The sells may have taken minutes: the buys are sized at the prices of now.
         now = (
-            await _prices(feed, clock, [t.symbol for t in plan.desired_buys], config)
+            await _mids_now(feed, clock, [t.symbol for t in plan.desired_buys], config)
             if sells
-            else {}
+            else None
         )
-        sizing = size_buys_detailed(
-            plan, account.buying_power, prices={s: q.mid for s, q in now.items()}
-        )
+        sizing = size_buys_detailed(plan, account.buying_power, prices=now)
         report.notes.extend(sizing.notes)
         for skipped in sizing.skipped:
             report.undone.append(f"{skipped.symbol}: {skipped.reason}")
