@@ -271,3 +271,25 @@ def test_notional_buys_on_the_simulator(tmp_path: Path, capsys: pytest.CaptureFi
     assert abs(weights["SPY"] - D("0.3")) < D("0.001")
     assert abs(weights["TQQQ"] - D("0.2")) < D("0.001")
     assert all(D(r["final_qty"]) != D(r["final_qty"]).to_integral_value() for r in data["results"])
+
+
+def test_notional_buys_after_sells_at_the_open_wait_for_regular_hours(tmp_path: Path) -> None:
+    # The sells go through ladders from 09:30; the notional buys are market orders, which
+    # would pay the opening's spreads: they wait for 09:35 instead of stopping the run
+    # with its sells done and nothing bought.
+    from better_orders import rebalance_portfolio
+    from better_orders.config.settings import BetterOrdersConfig
+
+    db = tmp_path / "j.sqlite3"
+    day1 = datetime(2026, 11, 24, 10, 0, tzinfo=ET)
+    assert rebalance_portfolio({"TQQQ": 0.6, "SPY": 0.35}, at=day1, db=db).complete
+    notional = BetterOrdersConfig.model_validate({"rebalance": {"notional_buys": True}})
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=ET)
+    report = rebalance_portfolio({"SOXL": 0.5, "SPY": 0.45}, at=at, db=db, config=notional)
+    assert report.complete, report.undone
+    sells = [e for e in report.executions if e.side is Side.SELL]
+    buys = [e for e in report.executions if e.side is Side.BUY]
+    assert [e.symbol for e in sells] == ["TQQQ"] and sells[0].started == at
+    assert {e.symbol for e in buys} == {"SOXL", "SPY"}
+    assert all(e.strategy == "notional" for e in buys)
+    assert min(e.started for e in buys) >= at.replace(minute=35)

@@ -11,7 +11,9 @@ The journal rules are a ladder's: the leg and its order are recorded before the 
 is sent, each update and fill as it arrives, and the leg is sized to the shares bought
 once the order has ended, so a resumed run finds it done. The order's journalled
 quantity is what the amount buys at the ask it was sized at. Only in regular hours:
-a market order sent at any other time would wait at the broker for the open. An order
+a market order sent at any other time would wait at the broker for the open, and one
+sent in the session's first five minutes would pay the opening's spreads (the buys wait
+for them to end). An order
 whose state cannot be known (no answer to the submit nor to the look-up, or no end
 after a cancel) stops the run with ``RunFailedError``, naming it.
 """
@@ -87,10 +89,15 @@ async def buy_notional(
 ) -> list[ExecutionReport]:
     """Send each buy as a notional market DAY order, one after the other; their reports.
 
-    Raises ``MarketClosedError`` outside regular hours and ``KillSwitchError`` while the
-    kill switch is on, before anything is sent.
+    In the session's first minutes (the opening and early windows, whose spreads the
+    ladder waits out) the buys wait for regular hours, as a ladder's would: a market order
+    pays whatever spread it meets. Raises ``MarketClosedError`` when the session is not
+    open and ``KillSwitchError`` while the kill switch is on, before anything is sent.
     """
-    phase = calendar.phase_at(clock.now())
+    _, _, phase, session = calendar.market_span(clock.now())
+    if buys and session is not None and phase in (MarketPhase.OPENING, MarketPhase.EARLY):
+        await clock.sleep_until(session.early_end)
+        phase = calendar.phase_at(clock.now())
     if buys and phase is not MarketPhase.REGULAR:
         raise MarketClosedError(
             f"notional buys are market orders and are sent in regular hours only (now: "
