@@ -423,3 +423,19 @@ def test_an_order_when_the_market_is_closed_is_one_line_and_sends_nothing(
 ) -> None:
     out, line = refused([*command, "--at", at], capsys, fragment, tmp_path / "j.db", code=CLOSED)
     assert out == "" and line.endswith("; no order sent") and "next open" in line
+
+
+def test_a_usage_error_of_tca_points_at_the_help_as_it_is_typed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # ``tca`` runs its hidden evaluation command: its help is ``tca --help``, not the
+    # hidden command's name.
+    for args, typed in (
+        (["tca", "--bogus"], "better-orders tca"),
+        (["tca", "tune", "--bogus"], "better-orders tca tune"),
+    ):
+        code, _, err = run_cli(args, capsys)
+        line = error_line(err)
+        assert code == USAGE
+        assert "No such option: --bogus" in line and line.endswith(f"; see '{typed} --help'")
+        assert "tca run" not in err

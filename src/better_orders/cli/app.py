@@ -128,6 +128,10 @@ def _usage_line(exc: typer.TyperException) -> str:
     ctx = getattr(exc, "ctx", None)
     if ctx is None:
         return message
+    # A hidden command is its group's default (``tca`` runs ``tca run``): its help is the
+    # group's, as it is typed.
+    if ctx.command.hidden and ctx.parent is not None:
+        ctx = ctx.parent
     return f"{message}; see '{ctx.command_path} --help'"
 
 
