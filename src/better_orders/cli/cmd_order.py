@@ -34,7 +34,12 @@ from better_orders.cli.exit_codes import (
     undone_line,
 )
 from better_orders.cli.help_format import Command
-from better_orders.cli.report_view import StepPrinter, attempts_table, report_table
+from better_orders.cli.report_view import (
+    StepPrinter,
+    attempts_table,
+    real_time_marks,
+    report_table,
+)
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.market_calendar import NEW_YORK
@@ -121,9 +126,7 @@ def order(
     start = parse_instant(at) if at is not None else None
     if quotes is not None:
         quotes = _quote_source(quotes, spec.symbol, start)
-    # The simulator's clock is virtual: its wait for the marks after fills takes no time.
-    marks_after = cfg.tca.markout_seconds if venue.broker == "alpaca" else ()
-    observer = None if json_out else StepPrinter(console, marks_after)
+    observer = None if json_out else StepPrinter(console, real_time_marks(cfg, venue))
     run_id, reports = run_orders(
         [spec],
         venue=venue,

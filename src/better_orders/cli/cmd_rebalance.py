@@ -40,7 +40,7 @@ from better_orders.cli.common import (
 )
 from better_orders.cli.exit_codes import first_refused, refusal_line, run_exit_code
 from better_orders.cli.help_format import Command
-from better_orders.cli.report_view import marks_wait
+from better_orders.cli.report_view import marks_wait, real_time_marks
 from better_orders.config.loader import load_config
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import Finished, SubmitOrder
@@ -221,8 +221,7 @@ def rebalance(
             for note in plan.notes:
                 console.print(f"[dim]note: {note}[/]")
 
-    # The simulator's clock is virtual: its wait for the marks after fills takes no time.
-    marks_after = cfg.tca.markout_seconds if venue.broker == "alpaca" else ()
+    marks_after = real_time_marks(cfg, venue)
     observer = None if json_out or dry_run else LiveTable(console, marks_after)
     with contextlib.closing(observer) if observer is not None else contextlib.nullcontext():
         report = run_rebalance(

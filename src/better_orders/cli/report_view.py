@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from better_orders.cli.common import add_number_column, words
+from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import (
     CancelFailed,
     CancelOrder,
@@ -22,11 +23,18 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.market_calendar import format_et
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderType, OrderUpdate
+from better_orders.engine.commands import VenueChoice
 from better_orders.engine.runner import LadderEvent
 
 
 def _t(ts: datetime) -> str:
     return format_et(ts).replace(" ET", "")[-8:] + ts.strftime(".%f")[:4]
+
+
+def real_time_marks(config: BetterOrdersConfig, venue: VenueChoice) -> Sequence[float]:
+    """The delays of the quotes marked after fills that a run waits for in wall time: the
+    configured ones at Alpaca; none on the simulator, whose clock is virtual."""
+    return config.tca.markout_seconds if venue.broker == "alpaca" else ()
 
 
 def marks_wait(after_seconds: Sequence[float]) -> str | None:

@@ -145,10 +145,9 @@ async def execute(
         pre_submit=lambda request, quote: risk.check(request, quote, clock.now()),
         halt=kill_switch.reason if kill_switch is not None else None,
         markout_seconds=config.tca.markout_seconds,
-        marks_from=marks_from,
     )
     try:
-        reports = await runner.run(legs, marks_to=marks_to)
+        reports = await runner.run(legs, marks_from=marks_from, marks_to=marks_to)
     except RunFailedError as failed:
         _journal_failure(journal, run_id, legs, failed)
         raise

@@ -141,7 +141,7 @@ class FillMarks:
     def hand_over(self, relay: MarksRelay) -> None:
         """Leave every pending mark (and the quotes it may need) to ``relay``; take none."""
         relay.due.extend(self._pending.values())
-        for symbol in {fill.symbol for _, fill, _ in self._pending.values()}:
+        for symbol in self.symbols:
             relay.recent[symbol] = list(self._recent.get(symbol, ()))
         self.cancel()
 

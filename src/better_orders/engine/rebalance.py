@@ -131,19 +131,22 @@ def plan_settings_for(
 async def _prices(
     feed: QuoteFeed, clock: Clock, symbols: list[str], config: BetterOrdersConfig
 ) -> dict[str, Quote]:
-    quotes: dict[str, Quote] = {}
-    for symbol in symbols:
-        try:
-            q = await feed.latest_quote(symbol)
-        except BrokerError as exc:
-            raise InvalidInputError(f"{symbol}: no quote available ({exc}); no order sent") from exc
-        quotes[symbol] = require_valid_quote(
-            q,
-            clock.now(),
-            max_age_seconds=max(config.spread.max_quote_age_seconds, 60.0),
-            absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
-        )
-    return quotes
+    return {symbol: await _quote(feed, clock, symbol, config) for symbol in symbols}
+
+
+async def _quote(feed: QuoteFeed, clock: Clock, symbol: str, config: BetterOrdersConfig) -> Quote:
+    """The quote of ``symbol`` now, if it can be traded on (``InvalidInputError``, or the
+    ``QuoteError`` of ``core.sanity``, if not)."""
+    try:
+        q = await feed.latest_quote(symbol)
+    except BrokerError as exc:
+        raise InvalidInputError(f"{symbol}: no quote available ({exc}); no order sent") from exc
+    return require_valid_quote(
+        q,
+        clock.now(),
+        max_age_seconds=max(config.spread.max_quote_age_seconds, 60.0),
+        absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
+    )
 
 
 async def _mids_now(
@@ -154,10 +157,9 @@ async def _mids_now(
     mids: dict[str, Decimal] = {}
     for symbol in symbols:
         try:
-            quotes = await _prices(feed, clock, [symbol], config)
+            mids[symbol] = (await _quote(feed, clock, symbol, config)).mid
         except (InvalidInputError, QuoteError):
             continue
-        mids[symbol] = quotes[symbol].mid
     return mids
 
 

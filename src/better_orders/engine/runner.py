@@ -154,7 +154,6 @@ class Runner:
         close_within_seconds: float = 30.0,
         retry: RetryBudget | None = None,
         markout_seconds: Sequence[float] = (),
-        marks_from: MarksRelay | None = None,
     ) -> None:
         self.broker = broker
         self.feed = feed
@@ -191,7 +190,6 @@ class Runner:
         self._by_symbol: dict[str, list[_LegState]] = {}
         self._journal = RunJournal(None, run_id)
         self.marks = FillMarks(run_id, clock, markout_seconds, self._write_marks)
-        self._marks_from = marks_from
         self.foreign_updates: list[OrderUpdate] = []
 
     def client_order_id(self, leg: int, attempt: int) -> str:
@@ -207,7 +205,11 @@ class Runner:
     # -- public ---------------------------------------------------------------------------
 
     async def run(
-        self, legs: list[Leg], *, marks_to: MarksRelay | None = None
+        self,
+        legs: list[Leg],
+        *,
+        marks_from: MarksRelay | None = None,
+        marks_to: MarksRelay | None = None,
     ) -> list[ExecutionReport]:
         """Run every leg's ladder concurrently; returns their reports in leg order.
 
@@ -237,15 +239,18 @@ class Runner:
             self.books.quiet_after = timedelta(seconds=shortest / 2)
         self._journal = RunJournal(self.journal, self.run_id)
         try:
-            return await self._run(states, marks_to)
+            return await self._run(states, marks_from, marks_to)
         finally:
             await self._journal.close()
 
     async def _run(
-        self, states: list[_LegState], marks_to: MarksRelay | None
+        self,
+        states: list[_LegState],
+        marks_from: MarksRelay | None,
+        marks_to: MarksRelay | None,
     ) -> list[ExecutionReport]:
-        if self._marks_from is not None:
-            self.marks.adopt(self._marks_from)
+        if marks_from is not None:
+            self.marks.adopt(marks_from)
         # The symbols of marks an earlier batch left are streamed too: no ladder reads them.
         symbols = sorted(set(self._by_symbol) | self.marks.symbols)
         # The pumps must outlive the ladders: a stream that ends leaves them blind.
