@@ -180,3 +180,86 @@ def test_a_cancel_that_is_never_confirmed_is_chased_and_never_finishes_with_it_l
     lad.handle(QuoteArrived(quote("50.00", "50.01", now), now))
     done = lad.handle(update("t-1", OrderStatus.CANCELED, "0", now + S))
     assert submit_of(done).kind is AttemptKind.REPEG
+
+
+# -- a buy refused for buying power: cut to what it allows, when the shell says so ---------------
+
+
+def _bp_refusal(coid: str, now: object, affordable: str | None) -> SubmitFailed:
+    return SubmitFailed(
+        coid,
+        now,  # type: ignore[arg-type]
+        "insufficient buying power (403)",
+        "insufficient_buying_power",
+        affordable=None if affordable is None else D(affordable),
+    )
+
+
+def test_a_buy_refused_for_buying_power_is_cut_to_what_it_allows_and_goes_on() -> None:
+    t0 = et("2026-11-24T10:00:00")
+    lad = make()
+    first = submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+    assert first.request.qty == D(100)
+    # The first child filled 30 before the broker refused the rest's re-peg for cash.
+    lad.handle(update("t-1", OrderStatus.PARTIALLY_FILLED, "30", t0 + 40 * MS, "50.02", "30"))
+    lad.handle(TimerFired(t0 + 3 * S))
+    repeg = submit_of(
+        lad.handle(update("t-1", OrderStatus.CANCELED, "30", t0 + 3 * S + 40 * MS, "50.02"))
+    )
+    assert repeg.request.qty == D(70)
+    again = submit_of(lad.handle(_bp_refusal("t-2", t0 + 3 * S + 80 * MS, "45")))
+    assert again.request.qty == D(45)  # the next step, for what the buying power allows
+    assert again.kind is AttemptKind.REPEG
+    done = lad.handle(update("t-3", OrderStatus.FILLED, "45", t0 + 4 * S, "50.03", "45"))
+    report = of(done, Finished)[0].report
+    assert (report.requested_qty, report.filled_qty, report.unfilled_qty) == (
+        D(100),
+        D(75),
+        D(25),
+    )
+    assert report.error is None
+    assert report.unfilled_reason == (
+        "the buying power allowed 75 of 100 (order t-2 refused for buying power)"
+    )
+    assert any("cut from 100 to 75" in n for n in report.notes)
+
+
+def test_a_fallback_refused_for_buying_power_is_sent_again_smaller() -> None:
+    t0 = et("2026-11-24T10:00:00")
+    lad = make(max_repegs=0)
+    submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+    lad.handle(TimerFired(t0 + 3 * S))
+    fallback = submit_of(lad.handle(update("t-1", OrderStatus.CANCELED, "0", t0 + 3 * S)))
+    assert fallback.kind in (AttemptKind.FALLBACK_MARKET, AttemptKind.FALLBACK_LIMIT)
+    again = submit_of(lad.handle(_bp_refusal("t-2", t0 + 3 * S + 40 * MS, "60")))
+    assert (again.kind, again.request.qty) == (fallback.kind, D(60))
+    done = lad.handle(update("t-3", OrderStatus.FILLED, "60", t0 + 4 * S, "50.01", "60"))
+    report = of(done, Finished)[0].report
+    assert (report.filled_qty, report.unfilled_qty, report.error) == (D(60), D(40), None)
+
+
+def test_a_buying_power_refusal_without_an_affordable_quantity_ends_the_leg() -> None:
+    t0 = et("2026-11-24T10:00:00")
+    for affordable in (None, "0"):
+        lad = make()
+        submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+        (done,) = of(lad.handle(_bp_refusal("t-1", t0 + 40 * MS, affordable)), Finished)
+        assert done.report.filled_qty == 0
+        assert "insufficient buying power" in (done.report.error or "")
+
+
+def test_buying_power_cuts_are_bounded() -> None:
+    t0 = et("2026-11-24T10:00:00")
+    lad = make(max_repegs=10)
+    sent = submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+    sizes = []
+    for k in range(1, 10):
+        actions = lad.handle(_bp_refusal(sent.request.client_order_id, t0 + k * S, "80"))
+        if of(actions, Finished):
+            break
+        sent = submit_of(actions)
+        sizes.append(sent.request.qty)
+    # Three cuts (buying power that never grows answers each the same), then the leg ends.
+    assert sizes == [D(80), D(80), D(80)]
+    report = of(actions, Finished)[0].report
+    assert report.filled_qty == 0 and "insufficient buying power" in (report.error or "")

@@ -54,6 +54,10 @@ class BrokerError(BetterOrdersError):
         self.retryable = retryable
 
 
+#: ``BrokerError.code`` of an order the broker refused for the account's buying power.
+BUYING_POWER = "insufficient_buying_power"
+
+
 class RiskLimitError(BetterOrdersError):
     """A pre-trade risk check refused an order before it reached a broker."""
 

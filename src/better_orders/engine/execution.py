@@ -48,6 +48,9 @@ class OrderSpec:
     side: Side
     qty: Decimal
     max_slippage_bps: Decimal | None = None
+    #: A buy that shrinks to what the buying power allows when the broker refuses it for
+    #: that (``runner.Leg.fit_buying_power``): a rebalance's buys, never a user's order.
+    fit_buying_power: bool = False
 
     @classmethod
     def parse(
@@ -131,7 +134,15 @@ async def execute(
             )
         journal.size_intent(run_id, i, spec.qty)
         parent = ParentOrder(spec.symbol, spec.side, spec.qty)
-        legs.append(Leg(i, parent, params, first_attempt=journal.next_attempt(run_id, i)))
+        legs.append(
+            Leg(
+                i,
+                parent,
+                params,
+                first_attempt=journal.next_attempt(run_id, i),
+                fit_buying_power=spec.fit_buying_power,
+            )
+        )
     runner = Runner(
         broker,
         feed,

@@ -215,7 +215,12 @@ def _in_dollars(plan: Plan, trade: PlannedTrade) -> bool:
 
 
 def _specs(trades: list[PlannedTrade]) -> list[OrderSpec]:
-    return [OrderSpec(t.symbol, t.side, t.qty) for t in trades if t.qty > 0]
+    """The trades' legs; a buy the broker refuses for buying power buys what it allows."""
+    return [
+        OrderSpec(t.symbol, t.side, t.qty, fit_buying_power=t.side is Side.BUY)
+        for t in trades
+        if t.qty > 0
+    ]
 
 
 def _record_plan(journal: Journal, run_id: str, plan: Plan) -> dict[tuple[Side, str], int]:

@@ -35,10 +35,11 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from better_orders.core.errors import (
+    BUYING_POWER,
     BetterOrdersError,
     BrokerError,
     JournalError,
@@ -65,7 +66,14 @@ from better_orders.core.ladder import (
     TimerFired,
 )
 from better_orders.core.market_calendar import MarketCalendar
-from better_orders.core.model import ExecutionReport, OrderStatus, OrderUpdate, Quote
+from better_orders.core.model import (
+    ExecutionReport,
+    OrderRequest,
+    OrderStatus,
+    OrderUpdate,
+    Quote,
+    Side,
+)
 from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
 from better_orders.engine.event_order import EventOrder
 from better_orders.engine.freshness import BookConfirmations
@@ -95,6 +103,10 @@ class Leg:
     #: Attempt number of the ladder's first order. A resumed leg continues after the
     #: attempts already journalled, so no client order id is ever used twice.
     first_attempt: int = 1
+    #: A buy that may shrink to the buying power when the broker refuses it for that (a
+    #: rebalance's buys: sized to the buying power, they buy what it allows). Otherwise
+    #: such a refusal ends the leg: an order the user sized is never cut.
+    fit_buying_power: bool = False
 
 
 @dataclass(slots=True)
@@ -578,12 +590,34 @@ class Runner:
             )
             await self._journal.ack(refused)
             self._ended.add(coid)
-            st.inbox.put(SubmitFailed(coid, self.clock.now(), str(exc), exc.code))
+            affordable = None
+            if exc.code == BUYING_POWER and st.leg.fit_buying_power and request.side is Side.BUY:
+                affordable = await self._affordable(request)
+            st.inbox.put(
+                SubmitFailed(coid, self.clock.now(), str(exc), exc.code, affordable=affordable)
+            )
             return
         await self._journal.ack(ack)
         if ack.status.is_terminal:
             self._ended.add(coid)
         st.inbox.put(ack)
+
+    async def _affordable(self, request: OrderRequest) -> Decimal:
+        """Whole shares of ``request`` the account's buying power pays for now, at its
+        limit (a market order: at the ask in force); 0 if the account cannot say."""
+        price = request.limit_price
+        if price is None:
+            quote = self.books.quote(request.symbol)
+            price = quote.ask if quote is not None else None
+        if price is None or price <= 0:
+            return Decimal(0)
+        await self.limiter.prepay(Priority.QUERY)
+        try:
+            account = await self.broker.get_account()
+        except BrokerError as exc:
+            log.warning("account for the buying power after %s: %s", request.client_order_id, exc)
+            return Decimal(0)
+        return max((account.buying_power / price).to_integral_value(ROUND_FLOOR), Decimal(0))
 
     async def _refuse(
         self, st: _LegState, action: SubmitOrder, code: str, reason: str, by: str

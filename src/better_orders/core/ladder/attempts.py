@@ -12,6 +12,7 @@ overfill.)
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from better_orders.core.ladder.child import ChildEnded, ChildOrder
 from better_orders.core.ladder.data import LadderData
@@ -51,6 +52,8 @@ _BOUND_LAST = frozenset({AttemptKind.FALLBACK_LIMIT, AttemptKind.FALLBACK_MARKET
 MAX_CANCELS = 4
 #: Queries of an unconfirmed cancel before the report notes the order may still be open.
 QUERIES_BEFORE_NOTE = 5
+#: Times a leg is cut to its buying power before a refusal for it ends the leg.
+MAX_BUYING_POWER_CUTS = 3
 
 
 # -- WORKING, WORKING_REST_CANCEL --------------------------------------------------------------
@@ -144,6 +147,9 @@ def _goes_on(d: LadderData, ended: ChildEnded) -> bool:
     else:
         why = f"order {child.coid} refused by {ended.refused_by}: {reason}"
         transient = ended.refused_by == "the broker" and is_transient(ended.code or "")
+    if child is d.cut_by:
+        d.notes.append(f"{why}; going on for what the buying power allows")
+        return True
     nxt = step_after(d.params, child.attempt.kind, d.repegs)
     if transient and nxt is not S.DONE:
         step = {S.REPEG_NEEDS_QUOTE: "re-peg", S.CROSS_NEEDS_QUOTE: "cross"}.get(nxt, "fallback")
@@ -151,6 +157,34 @@ def _goes_on(d: LadderData, ended: ChildEnded) -> bool:
         return True
     fail(d, why)
     return False
+
+
+def cut_to_buying_power(d: LadderData, refused: ChildOrder, affordable: Decimal) -> None:
+    """A buy refused for buying power, of a leg that may shrink to fit it: the leg's
+    target becomes what it filled, what its live children may still fill, and the
+    ``affordable`` quantity the account allows now, never more than before. The refused
+    step is then taken again for what is left (``_goes_on``, ``next_step``).
+
+    No cut when nothing is affordable, or after ``MAX_BUYING_POWER_CUTS``: the refusal
+    then ends the leg as any other. An affordable quantity no smaller than what was
+    asked (buying power freed meanwhile) cuts nothing but still counts.
+    """
+    if affordable <= 0 or d.cuts >= MAX_BUYING_POWER_CUTS:
+        return
+    d.cuts += 1
+    d.cut_by = refused
+    before = d.target
+    d.target = min(before, before - d.unallocated_qty + affordable)
+    if d.target < before:
+        d.notes.append(
+            f"the buying power allows {affordable} of the {refused.attempt.qty} order "
+            f"{refused.coid} asked: the leg is cut from {before} to {d.target}"
+        )
+        if d.unfilled_reason is None:
+            d.unfilled_reason = (
+                f"the buying power allowed {d.target} of {d.parent.qty} "
+                f"(order {refused.coid} refused for buying power)"
+            )
 
 
 # -- CANCEL_THEN_NEXT, REST_CANCEL_THEN_CROSS, FINISHING -----------------------------------------
@@ -223,6 +257,8 @@ def cancel_failed(d: LadderData, child: ChildOrder, event: CancelFailed) -> list
 def next_step(d: LadderData, last: ChildOrder, now: datetime) -> list[Action]:
     """Nothing live and something left after attempt ``last``: re-peg, fallback or finish."""
     nxt = step_after(d.params, last.attempt.kind, d.repegs)
+    if nxt is S.DONE and last is d.cut_by:
+        nxt = S.FALLBACK_NEEDS_QUOTE  # the last step again, for what the buying power allows
     if nxt is S.CROSS_NEEDS_QUOTE:
         return await_quote(d, nxt, now, cross)
     if nxt is S.REPEG_NEEDS_QUOTE:

@@ -103,6 +103,12 @@ class LadderData:
     repegs: int = 0
     #: What the children filled, all told (kept as their updates are folded in).
     filled: Decimal = ZERO
+    #: What the leg may fill in all: the parent's quantity, unless the buying power cut it
+    #: (``attempts.cut_to_buying_power``, at most ``MAX_BUYING_POWER_CUTS`` times).
+    target: Decimal = field(init=False)
+    #: The child whose refusal for buying power last cut the leg: its step is taken again.
+    cut_by: ChildOrder | None = None
+    cuts: int = 0
     #: Queries sent since the cancel being chased was sent.
     queries: int = 0
 
@@ -114,6 +120,7 @@ class LadderData:
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.target = self.parent.qty
         self.wait_rule = wait_rule(self.params.spread, self.params.typical_spread_bps)
         self.max_quote_age = timedelta(seconds=self.params.max_quote_age_seconds)
         self.spread_scale = spread_scale(self.params)
@@ -148,7 +155,7 @@ class LadderData:
 
     @property
     def remaining_qty(self) -> Decimal:
-        left = self.parent.qty - self.filled
+        left = self.target - self.filled
         return left if left > ZERO else ZERO
 
     @property
@@ -160,7 +167,7 @@ class LadderData:
                 left = child.attempt.qty - child.filled_qty
                 if left > ZERO:
                     open_qty += left
-        left = self.parent.qty - self.filled - open_qty
+        left = self.target - self.filled - open_qty
         return left if left > ZERO else ZERO
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from better_orders.core.errors import BetterOrdersError
 from better_orders.core.model import (
@@ -69,6 +70,11 @@ class SubmitFailed:
     code: str = "broker_error"
     #: Who refused it: the broker, or a pre-trade risk check before it was sent.
     by: str = "the broker"
+    #: A buy refused for buying power, of a leg that may shrink to fit it (a rebalance's
+    #: buys): how much of it the account's buying power allows at its price now, as the
+    #: shell asked the broker. The ladder cuts the leg to that and goes on (see
+    #: ``attempts.cut_to_buying_power``). None: the refusal ends the leg as any other.
+    affordable: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

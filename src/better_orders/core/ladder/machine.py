@@ -36,6 +36,7 @@ from better_orders.core.ladder.attempts import (
     chase_cancel,
     cross_or_rest_ended,
     cross_quote,
+    cut_to_buying_power,
     fallback_quote,
     finish_when_clear,
     no_quote,
@@ -217,6 +218,8 @@ class Ladder:
         child = self._child(event.client_order_id, SubmitFailed)
         if not child.refuse(event.now, event.code, event.reason):
             return self._after_news(event.now)
+        if event.affordable is not None:
+            cut_to_buying_power(self.d, child, event.affordable)
         return self._ended(
             ChildEnded(child, event.now, OrderStatus.REJECTED, event.reason, event.by, event.code)
         )

@@ -7,7 +7,7 @@ takes the kind of request as well as Alpaca's answer.
 
 from __future__ import annotations
 
-from better_orders.core.errors import BrokerError
+from better_orders.core.errors import BUYING_POWER, BrokerError
 
 
 class AlpacaHTTPError(Exception):
@@ -58,7 +58,7 @@ def classify(failure: AlpacaHTTPError, *, op: str) -> tuple[str, bool]:
     ):
         return "unauthorized", False
     rules = (
-        ("buying power", "insufficient_buying_power"),
+        ("buying power", BUYING_POWER),
         ("wash trade", "wash_trade"),
         ("insufficient qty", "insufficient_qty"),
         ("insufficient quantity", "insufficient_qty"),

@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from better_orders.core.errors import BrokerError, InvalidInputError, JournalError
+from better_orders.core.errors import BUYING_POWER, BrokerError, InvalidInputError, JournalError
 from better_orders.core.model import (
     Account,
     BrokerOrder,
@@ -164,7 +164,7 @@ class PaperAccount:
                 f"insufficient buying power for {symbol}: buying {qty} at up to {unit_price} "
                 f"needs {_money(cost)}, available {_money(available)} "
                 f"of {_money(self._cash)} cash{held}",
-                code="insufficient_buying_power",
+                code=BUYING_POWER,
             )
 
     def check_sell(self, symbol: str, qty: Decimal, reserved_qty: Decimal) -> None:
