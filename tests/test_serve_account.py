@@ -176,6 +176,49 @@ def test_replace_remainder_sizes_the_replacement_to_what_is_left(tmp_path: Path)
     assert total.qty == "100"  # 600 in all, 500 filled
 
 
+def test_a_replace_passes_a_new_orders_checks_without_the_old_orders_hold(
+    tmp_path: Path,
+) -> None:
+    with exchange(tmp_path) as local:
+        client = trading(local)
+        resting = client.submit_order(limit("SPY", 1000, 90.0))  # holds $90,000
+        local.advance(1)
+        with pytest.raises(APIError) as poor:  # 5,000 x 90 = $450,000 > $400,000
+            client.replace_order_by_id(resting.id, ReplaceOrderRequest(qty=5000))
+        # $396,000 fits once the old order's $90,000 no longer counts against it.
+        bigger = client.replace_order_by_id(resting.id, ReplaceOrderRequest(qty=4400))
+        local.advance(1)
+        held = Decimal(400_000) - Decimal(client.get_account().buying_power or "")
+        higher = client.replace_order_by_id(bigger.id, ReplaceOrderRequest(limit_price=90.5))
+        local.advance(1)
+        held_higher = Decimal(400_000) - Decimal(client.get_account().buying_power or "")
+    assert poor.value.status_code == 403
+    assert body(poor.value)["message"] == "insufficient buying power"
+    assert body(poor.value)["cost_basis"] == "450000.00"
+    assert bigger.qty == "4400"
+    assert held == Decimal(4400 * 90)  # the replacement's own value, not the old order's
+    assert higher.limit_price == "90.5" and held_higher == Decimal("398200")  # 4,400 x 90.50
+
+
+def test_a_replace_never_sells_more_than_the_position(tmp_path: Path) -> None:
+    with exchange(tmp_path, cash_account=True) as local:
+        client = trading(local)
+        client.submit_order(market("SPY", 10))
+        local.advance(1)
+        sell = client.submit_order(limit("SPY", 10, 101.0, side=OrderSide.SELL))
+        local.advance(1)
+        with pytest.raises(APIError) as flip:
+            client.replace_order_by_id(sell.id, ReplaceOrderRequest(qty=25, limit_price=99.0))
+        smaller = client.replace_order_by_id(sell.id, ReplaceOrderRequest(qty=6))
+        local.advance(1)
+        position = client.get_open_position("SPY")
+    assert flip.value.status_code == 403
+    assert "insufficient qty available for order (requested: 25, available: 10)" in str(
+        flip.value
+    )
+    assert smaller.qty == "6" and position.qty == "10"  # nothing sold: 101 is above the bid
+
+
 def test_notional_and_fractional_orders_keep_their_quantity_on_replace(tmp_path: Path) -> None:
     with exchange(tmp_path) as local:
         client = trading(local)

@@ -42,17 +42,23 @@ class OrderBook:
     def open(self) -> list[OrderRecord]:
         return [r for r in self.by_id.values() if r.is_open]
 
-    def held(self, symbol: str, side: Side) -> Held:
-        """Shares that working orders of ``side`` already offer (held legs do not)."""
-        records = [r for r in self.open() if r.working and r.symbol == symbol and r.side is side]
+    def held(self, symbol: str, side: Side, ignore: OrderRecord | None = None) -> Held:
+        """Shares that working orders of ``side`` already offer (held legs do not), but
+        ``ignore`` (an order being replaced)."""
+        records = [
+            r
+            for r in self.open()
+            if r.working and r.symbol == symbol and r.side is side and r is not ignore
+        ]
         qty = sum((r.remaining for r in records), ZERO)
         return Held(qty, [r.id for r in records])
 
-    def reserved(self) -> Decimal:
-        """Buying power held by open orders that open positions (in proportion to what is left)."""
+    def reserved(self, ignore: OrderRecord | None = None) -> Decimal:
+        """Buying power held by open orders that open positions (in proportion to what is
+        left), but ``ignore`` (an order being replaced)."""
         total = ZERO
         for record in self.open():
-            if not record.working or not record.reserve:
+            if not record.working or not record.reserve or record is ignore:
                 continue
             work = record.work_qty
             total += record.reserve * record.remaining / work if work else record.reserve

@@ -15,7 +15,7 @@ from better_orders.core.model import Quote, Side
 from better_orders.server.account import MARKET_BUY_COLLAR, SHORT_COLLAR, AccountRules
 from better_orders.server.errors import unprocessable
 from better_orders.server.orders.book import OrderBook
-from better_orders.server.orders.model import ZERO, LegRole, OrderClass, OrderSpec
+from better_orders.server.orders.model import ZERO, LegRole, OrderClass, OrderRecord, OrderSpec
 
 PENNY = Decimal("0.01")
 
@@ -39,23 +39,29 @@ def pre_trade(
     book: OrderBook,
     rules: AccountRules,
     marks: dict[str, Decimal],
+    replaces: OrderRecord | None = None,
 ) -> Verdict:
-    """Every check, or the first refusal (an ``AlpacaError``)."""
+    """Every check, or the first refusal (an ``AlpacaError``).
+
+    A replacement (``replaces``: the order it replaces) is checked as the new order it
+    is, with the old one's shares and buying power free: Alpaca holds the larger of the
+    two while the replace is pending, so the new one must fit on its own.
+    """
     symbol, side = spec.symbol, spec.side
     if not spec.asset.can_trade:
         raise unprocessable(f"asset {symbol} is not tradable")
     qty = spec.qty
     if qty is None and spec.notional is not None:
         qty = spec.notional / _touch(quote, side, symbol)
-    held = book.held(symbol, side)
+    held = book.held(symbol, side, replaces)
     opens = rules.opens(symbol, side, qty, held)
     if opens and side is Side.SELL:
         rules.check_short(symbol, qty if spec.notional is None else None, held)
     _check_leg_prices(spec, quote)
     cost = order_value(spec, quote) if opens else ZERO
     if cost:
-        rules.check_buying_power(cost, marks, book.reserved())
-    book.check_wash_trade(symbol, side, spec.limit_price)
+        rules.check_buying_power(cost, marks, book.reserved(replaces))
+    book.check_wash_trade(symbol, side, spec.limit_price, ignore=replaces)
     derived = intent(side, rules.ledger.qty(symbol))
     if spec.position_intent is not None and spec.position_intent != derived:
         raise unprocessable(

@@ -143,9 +143,31 @@ class OrderManager:
         coid = change.client_order_id or new_id()
         if coid in self.book.by_client_id:
             raise AlpacaError(422, DUPLICATE_CLIENT_ORDER_ID, "client_order_id must be unique")
-        self.book.check_wash_trade(old.symbol, old.side, change.limit_price, ignore=old)
+        verdict = None
+        if old.parent is None and not old.legs:
+            # A simple order's replacement is a new order: it passes a new order's checks.
+            spec = OrderSpec(
+                asset=old.asset,
+                side=old.side,
+                kind=old.kind,
+                tif=change.tif,
+                client_order_id=coid,
+                qty=change.qty,
+                limit_price=change.limit_price,
+                stop_price=change.stop_price,
+                trail_price=change.trail_price,
+                trail_percent=change.trail_percent,
+                extended_hours=old.extended_hours,
+            )
+            market = self.market
+            quote = market.quote(old.symbol)
+            verdict = pre_trade(spec, quote, self.book, self.rules, market.marks(), replaces=old)
+        else:
+            self.book.check_wash_trade(old.symbol, old.side, change.limit_price, ignore=old)
         now = self.market.now()
         new = replacement(old, change, new_id(), coid, now)
+        if verdict is not None:
+            new.reserve, new.position_intent = verdict.reserve, verdict.intent
         self.book.add(new)
         old.replacing = new
         old.updated_at = now
