@@ -61,7 +61,8 @@ def test_a_buy_that_may_fit_buys_what_the_buying_power_allows(tmp_path: Path) ->
     assert rest and rest[0].qty == affordable
     assert 0 < report.filled_qty <= affordable and report.error is None
     assert report.unfilled_qty == 100 - report.filled_qty
-    assert (report.unfilled_reason or "").startswith(f"the buying power allowed {affordable} of 100")
+    reason = report.unfilled_reason or ""
+    assert reason.startswith(f"the buying power allowed {affordable} of 100")
     account = PaperAccount.load(tmp_path / "j.sqlite3")
     assert account.positions["SPY"].qty == report.filled_qty
     assert D(0) <= account.cash < (report.avg_fill_price or D(0))  # not one more share

@@ -213,9 +213,7 @@ def test_a_replace_never_sells_more_than_the_position(tmp_path: Path) -> None:
         local.advance(1)
         position = client.get_open_position("SPY")
     assert flip.value.status_code == 403
-    assert "insufficient qty available for order (requested: 25, available: 10)" in str(
-        flip.value
-    )
+    assert "insufficient qty available for order (requested: 25, available: 10)" in str(flip.value)
     assert smaller.qty == "6" and position.qty == "10"  # nothing sold: 101 is above the bid
 
 

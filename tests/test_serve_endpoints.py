@@ -127,6 +127,27 @@ def test_fills_are_account_activities_paged_as_alpaca_pages_them(tmp_path: Path)
     assert bad.value.status_code == 422 and refusal(bad.value)["code"] == 40010001
 
 
+def test_a_short_sales_fill_activity_says_sell_short(tmp_path: Path) -> None:
+    # As Alpaca's trade activities do (alpaca-py's TradeActivity model cannot read it).
+    with exchange(tmp_path) as local:
+        client = trading(local)
+        client.submit_order(market("SPY", 5, side=OrderSide.SELL))  # opens a short
+        local.advance(1)
+        client.submit_order(market("SPY", 5))  # covers it
+        local.advance(1)
+        client.submit_order(market("SPY", 2))
+        local.advance(1)
+        client.submit_order(market("SPY", 2, side=OrderSide.SELL))  # sells a long
+        local.advance(1)
+        raw = client.get("/account/activities/FILL", {"direction": "asc"})
+    assert [(a["side"], a["qty"]) for a in raw] == [
+        ("sell_short", "5"),
+        ("buy", "5"),
+        ("buy", "2"),
+        ("sell", "2"),
+    ]
+
+
 def test_portfolio_history_values_the_account_from_its_fills_and_marks(tmp_path: Path) -> None:
     with exchange(tmp_path) as local:
         client = trading(local)

@@ -2,10 +2,11 @@
 
 A ``FILL`` activity is recorded when the order handling counts an execution (the
 ``fill`` and ``partial_fill`` trade updates), with the order's cumulative and left
-quantity at that moment. The other activity types Alpaca documents exist and are
-answered, always empty: the local exchange pays no dividends or interest, charges
-no fees, moves no cash in or out and has no corporate actions. A type that is
-not Alpaca's is refused (422 ``invalid activity type``).
+quantity at that moment; its ``side`` is ``sell_short`` for a short sale. The other
+activity types Alpaca documents exist and are answered, always empty: the local
+exchange pays no dividends or interest, charges no fees, moves no cash in or out
+and has no corporate actions. A type that is not Alpaca's is refused (422
+``invalid activity type``).
 
 Listing (``query``): newest first (``direction=desc``) unless ``asc``; ``date``
 (that New York day), or ``after`` / ``until`` (exclusive instants, or dates);
@@ -22,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from better_orders.core.market_calendar import NEW_YORK
-from better_orders.core.model import Fill
+from better_orders.core.model import Fill, Side
 from better_orders.server.errors import AlpacaError, unprocessable
 from better_orders.server.orders.model import OrderRecord
 from better_orders.server.params import Query
@@ -51,6 +52,13 @@ def _activity_id(at: dt.datetime, exec_id: str) -> str:
     return f"{local:%Y%m%d%H%M%S}{local.microsecond // 1000:03d}::{execution_id(exec_id)}"
 
 
+def _side(record: OrderRecord) -> str:
+    """A fill's side as Alpaca's trade activities give it: a short sale is ``sell_short``."""
+    if record.side is Side.SELL and record.position_intent == "sell_to_open":
+        return "sell_short"
+    return record.side.value
+
+
 class ActivityLog:
     """Every fill the order handling counted, in the order it counted them."""
 
@@ -72,7 +80,7 @@ class ActivityLog:
                     "type": "fill" if record.remaining <= 0 else "partial_fill",
                     "price": num(fill.price),
                     "qty": num(fill.qty),
-                    "side": record.side.value,
+                    "side": _side(record),
                     "symbol": record.symbol,
                     "leaves_qty": num(leaves),
                     "order_id": record.id,
