@@ -3,6 +3,7 @@ however many ask at once."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from better_orders.store.scheduled_runs import (
     ScheduledRuns,
     ScheduledStatus,
     ScheduleKey,
+    claim_lock_name,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -90,6 +92,44 @@ def test_a_crashed_or_interrupted_run_is_taken_over_with_its_run_id(tmp_path: Pa
             table.finish(KEY, mine, ScheduledStatus.COMPLETED, "late")
 
 
+def test_a_claimer_whose_pid_lives_on_but_stopped_renewing_its_claim_is_taken_over(
+    tmp_path: Path,
+) -> None:
+    # A container restarted after a crash: its new process has the crashed one's pid (1 in
+    # a container; here this test's own, which is alive), so only the claim's heartbeat
+    # tells the crashed claimer from a live one.
+    db = tmp_path / "j.sqlite3"
+    crashed = LockOwner(os.getpid(), LockOwner.current().host, "before-restart")
+    with ScheduledRuns.open(db, clock=lambda: datetime(2026, 11, 27, 17, 45, tzinfo=UTC)) as t:
+        claim(t, crashed)
+    one_minute_on = datetime(2026, 11, 27, 17, 46, tzinfo=UTC)
+    with ScheduledRuns.open(db, clock=lambda: one_minute_on) as table:
+        with pytest.raises(AlreadyScheduledError, match="is running"):
+            claim(table, LockOwner.current())  # its heartbeat is fresh: it may be alive
+    three_minutes_on = datetime(2026, 11, 27, 17, 48, tzinfo=UTC)
+    with ScheduledRuns.open(db, clock=lambda: three_minutes_on) as table:
+        mine = LockOwner.current()
+        taken = claim(table, mine)
+        with pytest.raises(AlreadyScheduledError, match="is running"):
+            claim(table, LockOwner.current())  # and now the new claimer holds it
+        table.finish(KEY, mine, ScheduledStatus.COMPLETED, "done")
+        assert table.get_lock(claim_lock_name(KEY)) is None  # released with the outcome
+    assert taken.takeover and taken.run.run_id == "20261127T124500-aaaa"
+    assert taken.run.owner == mine and taken.run.attempts == 2
+
+
+def test_a_claim_on_a_host_that_is_gone_is_taken_over_once_its_heartbeat_is_stale(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "j.sqlite3"
+    elsewhere = LockOwner(4242, "old-container-3f2a", "gone")
+    with ScheduledRuns.open(db, clock=lambda: datetime(2026, 11, 27, 17, 45, tzinfo=UTC)) as t:
+        claim(t, elsewhere)
+    later = datetime(2026, 11, 27, 17, 47, 1, tzinfo=UTC)
+    with ScheduledRuns.open(db, clock=lambda: later) as table:
+        assert claim(table, LockOwner.current()).takeover
+
+
 def _scheduler_attempt(db: Path, targets: Path) -> Callable[[], tuple[int, str]]:
     def attempt() -> tuple[int, str]:
         job = ScheduledJob(
@@ -126,3 +166,33 @@ def test_fifty_processes_starting_the_same_session_make_exactly_one_run(tmp_path
         (row,) = table.runs()
     assert row.status is ScheduledStatus.COMPLETED
     assert row.run_id == result.journal_runs[0]
+
+
+def test_a_run_done_before_its_process_stopped_is_recorded_as_done_not_run_again(
+    tmp_path: Path,
+) -> None:
+    # The process died after the journal closed the run, before its row said so: the
+    # next attempt takes the row over, finds the run done and sends nothing.
+    import sqlite3
+
+    from better_orders.store.journal import Journal
+
+    targets = tmp_path / "targets.toml"
+    targets.write_text("[targets]\nSPY = 0.5\n", encoding="utf-8")
+    db = tmp_path / "journal.sqlite3"
+    attempt = _scheduler_attempt(db, targets)
+    assert attempt()[0] == 0
+    with Journal.open(db) as journal:
+        sent = journal.orders()
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE scheduled_runs SET status = 'running', finished_at = NULL, pid = ?",
+            (dead_pid(),),
+        )
+    code, message = attempt()
+    assert (code, message) == (0, "done before its process stopped; nothing sent again")
+    with Journal.open(db) as journal:
+        assert journal.orders() == sent
+    with ScheduledRuns.open(db) as table:
+        (row,) = table.runs()
+    assert row.status is ScheduledStatus.COMPLETED and row.attempts == 2

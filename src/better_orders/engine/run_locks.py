@@ -7,7 +7,7 @@ parameters and of the run itself, renews them all while it works, and releases t
 when it ends, however it ends.
 
 Renewal runs on the wall clock, in a thread with its own connection to the journal
-(``_Keeper``), so a busy event loop or a slowed-down simulator never lets a live run's
+(``LockKeeper``), so a busy event loop or a slowed-down simulator never lets a live run's
 lock look stale (the journal lets another process take over a lock whose heartbeat is
 older than two minutes); the running task also renews them on its own clock
 (``kept_alive``). If a lock is taken over anyway, another process now owns the run:
@@ -50,7 +50,7 @@ class RunLocks:
         self.held: list[str] = []
         #: Why the run lost a lock (another process took it over), once it did.
         self.lost: list[str] = []
-        self._keeper: _Keeper | None = None
+        self._keeper: LockKeeper | None = None
         self._on_lost: Callable[[], None] | None = None
 
     def take(self, name: str, purpose: str | None = None) -> None:
@@ -58,7 +58,9 @@ class RunLocks:
         self._journal.acquire_lock(name, self._owner, purpose=purpose)
         self.held.append(name)
         if self._keeper is None and str(self._journal.path) != ":memory:":
-            self._keeper = _Keeper(self._journal.path, self._owner, self)
+            self._keeper = LockKeeper(
+                self._journal.path, self._owner, lambda: tuple(self.held), self.lose
+            )
             self._keeper.start()
 
     def take_account(self, account: str, purpose: str, *, wait: bool = False) -> None:
@@ -147,14 +149,22 @@ def busy_message(name: str, refused: LockHeldError) -> str:
     )
 
 
-class _Keeper(threading.Thread):
-    """Renews the run's locks every ``HEARTBEAT`` of wall time, on its own connection."""
+class LockKeeper(threading.Thread):
+    """Renews the locks ``held()`` names every ``HEARTBEAT`` of wall time, on its own
+    connection; tells ``lost`` why when one was taken over, and stops."""
 
-    def __init__(self, path: Path, owner: LockOwner, locks: RunLocks) -> None:
+    def __init__(
+        self,
+        path: Path,
+        owner: LockOwner,
+        held: Callable[[], tuple[str, ...]],
+        lost: Callable[[str], None],
+    ) -> None:
         super().__init__(name="better-orders-lock-keeper", daemon=True)
         self._path = path
         self._owner = owner
-        self._locks = locks
+        self._held = held
+        self._lost = lost
         self._stopped = threading.Event()
 
     def stop(self) -> None:
@@ -169,12 +179,12 @@ class _Keeper(threading.Thread):
             return  # the run's own heartbeat still renews the locks
         try:
             while not self._stopped.wait(HEARTBEAT.total_seconds()):
-                for name in tuple(self._locks.held):
+                for name in self._held():
                     try:
                         table.heartbeat(name, self._owner)
                     except LockLostError as exc:
                         if not self._stopped.is_set():
-                            self._locks.lose(str(exc))
+                            self._lost(str(exc))
                         return
                     except JournalError:
                         pass  # busy for now: the next beat tries again, well within the limit

@@ -21,8 +21,10 @@ Alert delivery and its failures never change the outcome of the run.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from better_orders.engine.alerts import Alert, Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance, run_reconcile
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.engine.risk import KillSwitch
+from better_orders.engine.run_locks import LockKeeper
 from better_orders.engine.runner import LadderEvent
 from better_orders.engine.shutdown import Shutdown
 from better_orders.engine.targets import TargetsDoc, read_targets_file, targets_from_command
@@ -50,7 +53,10 @@ from better_orders.store.scheduled_runs import (
     ScheduledRuns,
     ScheduledStatus,
     ScheduleKey,
+    claim_lock_name,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,34 +177,59 @@ def run_session(
         alerts.send(*messages)
         outcome.alerted.extend(m.kind for m in messages)
 
-    alert(run_alerts.started(label, now))
-    try:
-        outcome.report = _trade(job, claim, now, on_plan, observer)
-        report = outcome.report
-        outcome.status = (
-            ScheduledStatus.COMPLETED if report.complete else ScheduledStatus.INCOMPLETE
-        )
-        outcome.message = _summary(report)
-        alert(*run_alerts.finished(label, report, job.config.alerts.cost_bps_over or None))
-    except KeyboardInterrupt:
-        outcome.status = ScheduledStatus.INTERRUPTED
-        outcome.message = f"interrupted; {_close_left_open(job, now)}"
-        stopped_by = shutdown.name if shutdown is not None else "SIGINT"
-        alert(run_alerts.interrupted(label, stopped_by, outcome.message))
-        raise
-    except Exception as exc:
-        outcome.error = exc
-        outcome.status = (
-            ScheduledStatus.FAILED if _sent_orders(job.db, run_id) else ScheduledStatus.REFUSED
-        )
-        _settle_journal_run(job.db, run_id)
-        outcome.message = str(exc) or type(exc).__name__
-        alert(run_alerts.stopped(label, exc))
-    finally:
-        outcome.message = alerts.scrub(outcome.message)
-        with ScheduledRuns.open(job.db) as table:
-            table.finish(key, owner, outcome.status, outcome.message)
+    with _claim_kept(job.db, owner, key):
+        alert(run_alerts.started(label, now))
+        try:
+            ended = _ended_in_journal(job.db, run_id) if claim.takeover else None
+            if ended is not None:
+                # Its process stopped after the run was done, before this row said so.
+                outcome.status = ended
+                outcome.message = "done before its process stopped; nothing sent again"
+            else:
+                outcome.report = _trade(job, claim, now, on_plan, observer)
+                report = outcome.report
+                outcome.status = (
+                    ScheduledStatus.COMPLETED if report.complete else ScheduledStatus.INCOMPLETE
+                )
+                outcome.message = _summary(report)
+                cost_over = job.config.alerts.cost_bps_over or None
+                alert(*run_alerts.finished(label, report, cost_over))
+        except KeyboardInterrupt:
+            outcome.status = ScheduledStatus.INTERRUPTED
+            outcome.message = f"interrupted; {_close_left_open(job, now)}"
+            stopped_by = shutdown.name if shutdown is not None else "SIGINT"
+            alert(run_alerts.interrupted(label, stopped_by, outcome.message))
+            raise
+        except Exception as exc:
+            outcome.error = exc
+            outcome.status = (
+                ScheduledStatus.FAILED if _sent_orders(job.db, run_id) else ScheduledStatus.REFUSED
+            )
+            _settle_journal_run(job.db, run_id)
+            outcome.message = str(exc) or type(exc).__name__
+            alert(run_alerts.stopped(label, exc))
+        finally:
+            outcome.message = alerts.scrub(outcome.message)
+            with ScheduledRuns.open(job.db) as table:
+                table.finish(key, owner, outcome.status, outcome.message)
     return outcome
+
+
+@contextlib.contextmanager
+def _claim_kept(db: Path, owner: LockOwner, key: ScheduleKey) -> Iterator[None]:
+    """Renew the claim's lock on the wall clock while the body runs (until the outcome
+    is recorded): a claimer that stops renewing it (a crash) is taken over by the next
+    attempt."""
+    keeper = LockKeeper(db, owner, lambda: (claim_lock_name(key),), _claim_lost)
+    keeper.start()
+    try:
+        yield
+    finally:
+        keeper.stop()
+
+
+def _claim_lost(reason: str) -> None:
+    log.error("%s: this process will not record the run's outcome", reason)
 
 
 def _trade(
@@ -242,6 +273,19 @@ def _resumable(db: Path, run_id: str) -> bool:
     with Journal.open(db) as journal:
         run = journal.get_run(run_id)
     return run is not None and run.status is not RunStatus.COMPLETED
+
+
+def _ended_in_journal(db: Path, run_id: str) -> ScheduledStatus | None:
+    """How a taken-over run ended if the journal already closed it as completed: every
+    leg filled, or not (None: it did not complete, so it is resumed)."""
+    with Journal.open(db) as journal:
+        run = journal.get_run(run_id)
+        if run is None or run.status is not RunStatus.COMPLETED:
+            return None
+        legs = journal.intents(run_id)
+    if all(leg.status == "filled" for leg in legs):
+        return ScheduledStatus.COMPLETED
+    return ScheduledStatus.INCOMPLETE
 
 
 def _settle_journal_run(db: Path, run_id: str) -> None:

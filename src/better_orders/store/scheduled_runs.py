@@ -10,9 +10,13 @@ it; every other is refused with ``AlreadyScheduledError``, which names the run.
 Rules of a claim:
 
 * no row: the claim is made (``running``);
-* ``running`` and its process alive (or on another host, where it cannot be seen):
-  refused, a second scheduler is at work;
-* ``running`` with its process gone (a crash, ``kill -9``), or ``interrupted`` (a clean
+* ``running`` and its claimer alive: refused, a second scheduler is at work. The
+  claimer holds a lock (``claim_lock_name``) from the claim until the run is finished,
+  and renews it while it works, so "alive" means its process exists on this host (as
+  far as this host can tell) *and* its lock's heartbeat is fresh: a restarted container
+  whose new process got the same pid (often 1), or a claimer on a host that is gone,
+  is not mistaken for a live one once its heartbeat is two minutes old;
+* ``running`` with its claimer gone (a crash, ``kill -9``), or ``interrupted`` (a clean
   stop): taken over, with the same run id, so the run is resumed, never doubled;
 * finished (``completed``, ``incomplete``, ``failed``, ``refused``): refused, it ran.
 
@@ -30,9 +34,8 @@ from typing import Any
 
 from better_orders.core.errors import JournalError
 from better_orders.core.market_calendar import format_et
-from better_orders.store.database import Database
 from better_orders.store.encoding import parse_ts, ts_text
-from better_orders.store.locks import LockOwner, _owner_alive
+from better_orders.store.locks import LockOwner, LockTable, _owner_alive
 
 _TABLE = """CREATE TABLE IF NOT EXISTS scheduled_runs (
     session TEXT NOT NULL,
@@ -127,7 +130,12 @@ class AlreadyScheduledError(JournalError):
         return self.existing.status is ScheduledStatus.RUNNING
 
 
-class ScheduledRuns(Database):
+def claim_lock_name(key: ScheduleKey) -> str:
+    """The lock a claimer holds until its run is finished (module docstring)."""
+    return f"scheduled {key.point} {key.session.isoformat()} {key.account}"
+
+
+class ScheduledRuns(LockTable):
     """The journal file's ``scheduled_runs`` table (see the module docstring)."""
 
     def _setup(self, *, durable: bool, in_memory: bool) -> None:
@@ -169,13 +177,15 @@ class ScheduledRuns(Database):
                         owner.token,
                     ),
                 )
+                self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
                 return Claim(self._get(key), takeover=False)
             existing = _from_row(row)
             resumable = existing.status is ScheduledStatus.INTERRUPTED or (
-                existing.status is ScheduledStatus.RUNNING and not _owner_alive(existing.owner)
+                existing.status is ScheduledStatus.RUNNING and not self._claimer_alive(existing)
             )
             if not resumable:
                 raise AlreadyScheduledError(existing)
+            self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
             self._conn.execute(
                 "UPDATE scheduled_runs SET status = ?, fired_at = ?, claimed_at = ?,"
                 " finished_at = NULL, pid = ?, host = ?, token = ?, attempts = attempts + 1"
@@ -192,10 +202,15 @@ class ScheduledRuns(Database):
             )
             return Claim(self._get(key), takeover=True, previous=existing)
 
+    def _claimer_alive(self, run: ScheduledRun) -> bool:
+        lock = self.live_lock(claim_lock_name(run.key))
+        return lock is not None and lock.owner == run.owner and _owner_alive(run.owner)
+
     def finish(
         self, key: ScheduleKey, owner: LockOwner, status: ScheduledStatus, detail: str
     ) -> None:
-        """Record how the claimed run ended; ``JournalError`` if ``owner`` no longer holds it."""
+        """Record how the claimed run ended and release its claim lock; ``JournalError`` if
+        ``owner`` no longer holds it."""
         if status is ScheduledStatus.RUNNING:
             raise JournalError(f"{key} cannot be finished as running")
         with self.transaction():
@@ -213,6 +228,7 @@ class ScheduledRuns(Database):
                     owner.token,
                 ),
             )
+            self.release_lock(claim_lock_name(key), owner)
             if cursor.rowcount == 0:
                 raise JournalError(f"{key} is no longer held by {owner}; its outcome not recorded")
 
