@@ -21,7 +21,7 @@ from better_orders.core.guards import (
     parse_age,
     turnover,
 )
-from better_orders.core.plan import Plan, build_plan
+from better_orders.core.plan import Plan, build_plan, parse_targets
 from better_orders.engine.targets import (
     detect_format,
     parse_targets_text,
@@ -124,6 +124,20 @@ def test_targets_carry_their_as_of_in_every_format(text: str, fmt: str) -> None:
     pairs, as_of = parse_targets_text(text, detect_format(text), "test")
     assert pairs == [("SPY", "0.6")]
     assert as_of == datetime(2026, 11, 27, 20, 30, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"SPY": 0.3, "SPY": 0.4}',
+        '{"targets": {"SPY": 0.3, "QQQ": 0.1, "SPY": 0.4}}',
+        "symbol,weight\nSPY,0.3\nSPY,0.4\n",
+    ],
+)
+def test_a_symbol_given_twice_in_a_targets_file_is_refused(text: str) -> None:
+    pairs, _ = parse_targets_text(text, detect_format(text), "t")
+    with pytest.raises(InvalidInputError, match="duplicate target symbol: SPY"):
+        parse_targets(pairs)
 
 
 def test_a_targets_file_keeps_its_modification_time(tmp_path: Path) -> None:

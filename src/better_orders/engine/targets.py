@@ -122,17 +122,27 @@ def parse_targets_text(
             table = data.get("targets", data)
             return [(str(k), str(v)) for k, v in table.items()], _as_of(as_of, origin)
         if fmt == "json":
-            obj = json.loads(text, parse_float=Decimal)
-            if not isinstance(obj, dict):
+            obj = json.loads(text, parse_float=Decimal, object_pairs_hook=_Pairs)
+            if not isinstance(obj, _Pairs):
                 raise InvalidInputError(f"{origin}: expected a JSON object of SYMBOL: weight")
-            as_of = obj.pop(AS_OF, None)
+            as_of = obj.get(AS_OF)
             table = obj.get("targets", obj)
-            if not isinstance(table, dict):
+            if not isinstance(table, _Pairs):
                 raise InvalidInputError(f"{origin}: expected a JSON object of SYMBOL: weight")
-            return [(str(k), str(v)) for k, v in table.items()], _as_of(as_of, origin)
+            pairs = [(str(k), str(v)) for k, v in table.pairs if k != AS_OF]
+            return pairs, _as_of(as_of, origin)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise InvalidInputError(f"{origin}: cannot parse targets: {exc}") from None
     return _csv_targets(text, origin)
+
+
+class _Pairs(dict[str, Any]):
+    """A JSON object that keeps every key it was given, in order, repeats included: a
+    symbol given twice is refused (``core.plan``), never silently the last one."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self.pairs = pairs
 
 
 def _csv_targets(text: str, origin: str) -> tuple[list[tuple[str, str]], dt.datetime | None]:
