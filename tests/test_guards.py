@@ -89,13 +89,13 @@ def test_max_turnover_and_the_risk_limits_apply_to_the_whole_plan() -> None:
 @pytest.mark.parametrize(
     ("text", "age"),
     [("90m", timedelta(minutes=90)), ("20h", timedelta(hours=20)), ("1d", timedelta(days=1)),
-     ("3600", timedelta(hours=1)), ("1.5h", timedelta(minutes=90))],
+     ("3600", timedelta(hours=1)), ("1.5h", timedelta(minutes=90)), ("0", timedelta(0))],
 )  # fmt: skip
 def test_ages_parse(text: str, age: timedelta) -> None:
     assert parse_age(text) == age
 
 
-@pytest.mark.parametrize("text", ["", "0", "-5m", "soon", "5y"])
+@pytest.mark.parametrize("text", ["", "-5m", "soon", "5y"])
 def test_bad_ages_are_refused(text: str) -> None:
     with pytest.raises(InvalidInputError):
         parse_age(text)
@@ -108,6 +108,24 @@ def test_stale_targets_are_refused_with_their_age() -> None:
     with pytest.raises(GuardTrippedError, match=r"t\.toml is 1d 2h old .* older than 20h"):
         check_target_age(now - timedelta(hours=26), now, timedelta(hours=20), "targets file t.toml")
     assert describe_age(timedelta(seconds=42)) == "42s"
+
+
+def test_targets_dated_after_now_are_refused_beyond_a_few_minutes() -> None:
+    now = datetime(2026, 11, 27, 15, 45, tzinfo=NY)
+    check_target_age(now + timedelta(minutes=4), now, timedelta(hours=20), "t.toml")
+    # An as_of written in UTC without its zone reads as New York time: 5 h ahead.
+    with pytest.raises(GuardTrippedError, match=r"t\.toml is dated .* 5h after now"):
+        check_target_age(now + timedelta(hours=5), now, timedelta(hours=20), "t.toml")
+    check_target_age(now + timedelta(hours=5), now, None, "t.toml")  # the guard off
+
+
+def test_zero_turns_the_target_age_guard_off() -> None:
+    from better_orders.cli.common import guards_from
+    from better_orders.config.settings import BetterOrdersConfig, GuardSettings
+
+    config = BetterOrdersConfig(guards=GuardSettings(max_target_age_seconds=3600))
+    assert guards_from(config, None, None, None).max_target_age == timedelta(hours=1)
+    assert guards_from(config, None, None, "0").max_target_age is None
 
 
 @pytest.mark.parametrize(

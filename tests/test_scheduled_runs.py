@@ -103,9 +103,11 @@ def test_a_claimer_whose_pid_lives_on_but_stopped_renewing_its_claim_is_taken_ov
     with ScheduledRuns.open(db, clock=lambda: datetime(2026, 11, 27, 17, 45, tzinfo=UTC)) as t:
         claim(t, crashed)
     one_minute_on = datetime(2026, 11, 27, 17, 46, tzinfo=UTC)
-    with ScheduledRuns.open(db, clock=lambda: one_minute_on) as table:
-        with pytest.raises(AlreadyScheduledError, match="is running"):
-            claim(table, LockOwner.current())  # its heartbeat is fresh: it may be alive
+    with (
+        ScheduledRuns.open(db, clock=lambda: one_minute_on) as table,
+        pytest.raises(AlreadyScheduledError, match="is running"),
+    ):
+        claim(table, LockOwner.current())  # its heartbeat is fresh: it may be alive
     three_minutes_on = datetime(2026, 11, 27, 17, 48, tzinfo=UTC)
     with ScheduledRuns.open(db, clock=lambda: three_minutes_on) as table:
         mine = LockOwner.current()

@@ -39,11 +39,12 @@ _UNITS = {
 
 
 def parse_age(text: str) -> dt.timedelta:
-    """``90m``, ``20h``, ``1d``, ``3600`` (seconds) as a positive duration."""
+    """``90m``, ``20h``, ``1d``, ``3600`` (seconds) as a duration; 0 (any unit) turns the
+    guard off, as 0 does for every guard."""
     match = _DURATION_RE.fullmatch(text.strip().lower())
-    if match is None or float(match["amount"]) <= 0:
+    if match is None:
         raise InvalidInputError(
-            f"age {text!r}: give a positive duration, e.g. 90m, 20h, 1d or seconds"
+            f"age {text!r}: give a duration, e.g. 90m, 20h, 1d or seconds (0: no limit)"
         )
     return float(match["amount"]) * _UNITS[match["unit"]]
 
@@ -61,6 +62,10 @@ def describe_age(age: dt.timedelta) -> str:
     ]
     text = " ".join(p for p in parts if p)
     return text or f"{secs}s"
+
+
+#: How far after now targets may be dated (clocks a little apart) before they are refused.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +161,18 @@ def _check_risk(plan: Plan, risk: PlanLimits) -> None:
 def check_target_age(
     written: dt.datetime, now: dt.datetime, max_age: dt.timedelta | None, what: str
 ) -> None:
-    """Refuse targets written longer than ``max_age`` before ``now`` (``what`` names them)."""
+    """Refuse targets written longer than ``max_age`` before ``now`` (``what`` names them),
+    or more than ``FUTURE_TOLERANCE`` after it: a time from the future is a wrong clock or
+    time zone, and would pass any age."""
     if max_age is None:
         return
     age = now - written
+    if -age > FUTURE_TOLERANCE:
+        raise GuardTrippedError(
+            f"guard max_target_age: {what} is dated {format_et(written)}, "
+            f"{describe_age(-age)} after now ({format_et(now)}): a wrong clock or time "
+            "zone (an as_of without one is New York time); no order sent"
+        )
     if age > max_age:
         raise GuardTrippedError(
             f"guard max_target_age: {what} is {describe_age(age)} old (from "
