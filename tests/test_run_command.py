@@ -241,6 +241,19 @@ def test_the_kill_switch_refuses_a_scheduled_run(
     assert code == 6 and "kill switch" in err
     with ScheduledRuns.open(db) as table:
         assert table.runs()[0].status is ScheduledStatus.REFUSED
+    # The switch off again ("rm the file: trade again"), the same session's run trades.
+    switch.unlink()
+    args = ["--at", "close-15m", "--targets", str(targets), "--once", "--db", str(db)]
+    code, data, err = run_json(capsys, *args, "--now", "2026-11-27T12:50:00")
+    assert code == 0, err
+    (run,) = data["runs"]
+    assert run["status"] == "completed"
+    with ScheduledRuns.open(db) as table:
+        (row,) = table.runs()
+    assert row.status is ScheduledStatus.COMPLETED and row.attempts == 2
+    assert rebalance_runs(db) == [row.run_id]
+    code, _data, err = run_json(capsys, *args, "--now", "2026-11-27T12:55:00")
+    assert code != 0 and "already ran" in err  # and then, as ever, only once
 
 
 def test_rebalance_takes_the_guards_too(

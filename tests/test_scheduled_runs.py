@@ -65,7 +65,7 @@ def test_the_first_claim_wins_and_a_second_is_refused_naming_it(tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    "status", [ScheduledStatus.COMPLETED, ScheduledStatus.FAILED, ScheduledStatus.REFUSED]
+    "status", [ScheduledStatus.COMPLETED, ScheduledStatus.INCOMPLETE, ScheduledStatus.FAILED]
 )
 def test_a_finished_run_is_never_run_again(tmp_path: Path, status: ScheduledStatus) -> None:
     owner = LockOwner.current()
@@ -75,6 +75,25 @@ def test_a_finished_run_is_never_run_again(tmp_path: Path, status: ScheduledStat
         with pytest.raises(AlreadyScheduledError, match="already ran") as refused:
             claim(table, LockOwner.current())
     assert not refused.value.running
+
+
+def test_a_refused_run_is_claimed_again_as_a_new_run(tmp_path: Path) -> None:
+    # Refused before any order (the kill switch on, stale targets): once that is fixed,
+    # starting it again that session trades, under a new run id, exactly once.
+    first = LockOwner.current()
+    with ScheduledRuns.open(tmp_path / "j.sqlite3") as table:
+        claim(table, first)
+        table.finish(KEY, first, ScheduledStatus.REFUSED, "kill switch on")
+        second = LockOwner.current()
+        again = claim(table, second, run_id="20261127T125000-bbbb")
+        with pytest.raises(AlreadyScheduledError, match="is running"):
+            claim(table, LockOwner.current(), run_id="20261127T125000-cccc")
+        table.finish(KEY, second, ScheduledStatus.COMPLETED, "traded")
+        with pytest.raises(AlreadyScheduledError, match="already ran"):
+            claim(table, LockOwner.current(), run_id="20261127T125500-dddd")
+    assert not again.takeover and again.run.run_id == "20261127T125000-bbbb"
+    assert again.run.attempts == 2 and again.previous is not None
+    assert again.previous.status is ScheduledStatus.REFUSED
 
 
 def test_a_crashed_or_interrupted_run_is_taken_over_with_its_run_id(tmp_path: Path) -> None:

@@ -18,7 +18,10 @@ Rules of a claim:
   is not mistaken for a live one once its heartbeat is two minutes old;
 * ``running`` with its claimer gone (a crash, ``kill -9``), or ``interrupted`` (a clean
   stop): taken over, with the same run id, so the run is resumed, never doubled;
-* finished (``completed``, ``incomplete``, ``failed``, ``refused``): refused, it ran.
+* ``refused`` (the kill switch, a guard or bad targets stopped it before any order):
+  claimed again as a new run (a new run id), so a run refused for something fixed since
+  (the kill switch off, the targets mended) trades when it is started again that session;
+* finished (``completed``, ``incomplete``, ``failed``): refused, it ran.
 
 The table lives in the journal file; it is created here when first needed, beside
 the journal's own tables.
@@ -63,7 +66,8 @@ class ScheduledStatus(StrEnum):
     #: The run ended with a leg left unfilled (or part of the plan unfunded).
     INCOMPLETE = "incomplete"
     FAILED = "failed"
-    #: A guard, the kill switch or bad targets stopped it before any order.
+    #: A guard, the kill switch or bad targets stopped it before any order (a later attempt
+    #: in the session runs it afresh).
     REFUSED = "refused"
     #: Stopped by SIGTERM / SIGINT; its orders were cancelled. Taken over by the next claim.
     INTERRUPTED = "interrupted"
@@ -180,6 +184,26 @@ class ScheduledRuns(LockTable):
                 self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
                 return Claim(self._get(key), takeover=False)
             existing = _from_row(row)
+            if existing.status is ScheduledStatus.REFUSED:  # nothing was sent: run afresh
+                self._conn.execute(
+                    "UPDATE scheduled_runs SET run_id = ?, status = ?, scheduled_for = ?,"
+                    " fired_at = ?, claimed_at = ?, finished_at = NULL, pid = ?, host = ?,"
+                    " token = ?, attempts = attempts + 1, detail = NULL"
+                    " WHERE session = ? AND account = ? AND point = ?",
+                    (
+                        run_id,
+                        ScheduledStatus.RUNNING.value,
+                        ts_text(scheduled_for),
+                        ts_text(fired_at),
+                        now,
+                        owner.pid,
+                        owner.host,
+                        owner.token,
+                        *_key_args(key),
+                    ),
+                )
+                self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
+                return Claim(self._get(key), takeover=False, previous=existing)
             resumable = existing.status is ScheduledStatus.INTERRUPTED or (
                 existing.status is ScheduledStatus.RUNNING and not self._claimer_alive(existing)
             )
