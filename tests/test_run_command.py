@@ -145,6 +145,31 @@ def test_dry_run_previews_the_next_runs_and_their_plans(
     assert rebalance_runs(db) == []
 
 
+def test_dry_run_says_which_runs_would_be_refused(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    db: Path,
+    targets: Path,
+    tmp_path: Path,
+) -> None:
+    args = ["--at", "close-15m", "--targets", str(targets), "--db", str(db)]
+    code, _data, err = run_json(capsys, *args, "--once", "--now", "2026-11-27T12:45:00")
+    assert code == 0, err
+    code, data, err = run_json(capsys, *args, "--dry-run", "--runs", "2",
+                               "--now", "2026-11-27T12:50:00")  # fmt: skip
+    assert code == 0, err
+    ran, nxt = data["runs"]
+    assert ran["session"] == "2026-11-27" and "already ran" in (ran["refused"] or "")
+    assert nxt["session"] == "2026-11-30" and nxt["refused"] is None and nxt["plan"]
+    switch = tmp_path / "stop"
+    switch.touch()
+    monkeypatch.setenv("BETTER_ORDERS_KILL_SWITCH", str(switch))
+    code, data, err = run_json(capsys, *args, "--dry-run", "--runs", "2",
+                               "--now", "2026-11-27T16:30:00")  # fmt: skip
+    assert code == 0, err
+    assert all("kill switch" in (r["refused"] or "") for r in data["runs"])
+
+
 def test_targets_from_a_command_and_failing_or_silent_commands(
     capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
 ) -> None:

@@ -30,6 +30,7 @@ from better_orders.core.plan import Plan
 from better_orders.core.schedule import ScheduledInstant, due_or_next, instants, missed
 from better_orders.engine.alerts import Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance
+from better_orders.engine.risk import KillSwitch
 from better_orders.engine.runner import LadderEvent
 from better_orders.engine.scheduled_run import (
     RunOutcome,
@@ -39,7 +40,12 @@ from better_orders.engine.scheduled_run import (
     stale_check,
 )
 from better_orders.engine.shutdown import Shutdown
-from better_orders.store.scheduled_runs import AlreadyScheduledError, ScheduledRuns, ScheduleKey
+from better_orders.store.scheduled_runs import (
+    AlreadyScheduledError,
+    ScheduledRuns,
+    ScheduledStatus,
+    ScheduleKey,
+)
 
 #: A sleep on the wall clock wakes this often to read the clock again (a suspended
 #: machine, a clock stepped by NTP).
@@ -80,6 +86,10 @@ class VirtualClock:
 
     def sleep_until(self, when: dt.datetime) -> None:
         self._now = max(self._now, when.astimezone(dt.UTC))
+
+
+#: A session's run that a later attempt runs (afresh, or resumed).
+_RUNS_AGAIN = frozenset({ScheduledStatus.REFUSED, ScheduledStatus.INTERRUPTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +168,20 @@ class Scheduler:
         first, _ = due_or_next(self.calendar, self.job.point, now)
         firings = instants(self.calendar, self.job.point, first.session.date, count)
         try:
+            kill_switch = KillSwitch.resolve(self.job.config.risk)
+            if kill_switch is not None:
+                kill_switch.check("the run would not start")
             doc = self.job.targets.read()
             stale_check(doc, now, self.job.guards.max_target_age)
         except BetterOrdersError as exc:
             return [Preview(f, None, str(exc)) for f in firings]
+        taken = self._claimed(firings)
         previews: list[Preview] = []
         shared: Preview | None = None
         for firing in firings:
+            if firing in taken:
+                previews.append(Preview(firing, None, taken[firing]))
+                continue
             if shared is not None:  # a broker has one "now": every run shows its plan
                 previews.append(Preview(firing, shared.plan, shared.refusal))
                 continue
@@ -196,6 +213,20 @@ class Scheduler:
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         return outcome
+
+    def _claimed(self, firings: list[ScheduledInstant]) -> dict[ScheduledInstant, str]:
+        """The firings a run already has (running, or ran), with why they would not run."""
+        if not self.job.db.exists():
+            return {}
+        found: dict[ScheduledInstant, str] = {}
+        with ScheduledRuns.open(self.job.db) as table:
+            for firing in firings:
+                run = table.get(
+                    ScheduleKey(firing.session.date, self.job.account, str(self.job.point))
+                )
+                if run is not None and run.status not in _RUNS_AGAIN:
+                    found[firing] = str(AlreadyScheduledError(run))
+        return found
 
     def _plan_at(self, pairs: list[tuple[str, str]], firing: ScheduledInstant) -> Preview:
         simulated: dict[str, Any] = (
