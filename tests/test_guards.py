@@ -158,6 +158,15 @@ def test_a_symbol_given_twice_in_a_targets_file_is_refused(text: str) -> None:
         parse_targets(pairs)
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['[targets]\nSPY = "40%"\nTQQQ = 0.1\n', '{"SPY": "40%", "TQQQ": 0.1}', "SPY,40%\nTQQQ,0.1\n"],
+)
+def test_a_targets_file_may_give_weights_as_percentages(text: str) -> None:
+    pairs, _ = parse_targets_text(text, detect_format(text), "t")
+    assert parse_targets(pairs) == {"SPY": Decimal("0.4"), "TQQQ": Decimal("0.1")}
+
+
 def test_a_targets_file_keeps_its_modification_time(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
     path.write_text('{"targets": {"SPY": 0.5}}', encoding="utf-8")

@@ -447,16 +447,7 @@ def targets_from_pairs(pairs: list[str]) -> list[tuple[str, str]]:
         if "=" not in word:
             raise InvalidInputError(f"target {word!r} is not SYMBOL=WEIGHT (e.g. TQQQ=0.6)")
         symbol, weight = word.split("=", 1)
-        weight = weight.strip()
-        if weight.endswith("%"):
-            number = weight[:-1].strip()
-            try:
-                weight = str(Decimal(number) / 100)
-            except ArithmeticError:
-                raise InvalidInputError(
-                    f"target {word!r}: weight {weight!r} is not a number"
-                ) from None
-        out.append((symbol, weight))
+        out.append((symbol, weight.strip()))  # a percentage is read by ``parse_targets``
     return out
 
 

@@ -14,12 +14,20 @@ from better_orders.core.model import ZERO, Asset, normalize_symbol, to_decimal
 from better_orders.core.plan.trades import DEFAULT_WEIGHT_TOLERANCE
 
 
+def _weight(raw: object, symbol: str) -> Decimal:
+    """A target weight: a fraction (0.4) or, as text, a percentage ("40%")."""
+    if isinstance(raw, str) and raw.strip().endswith("%"):
+        return to_decimal(raw.strip()[:-1].strip(), f"{symbol} target weight {raw!r}") / 100
+    return to_decimal(raw, f"{symbol} target weight")
+
+
 def parse_targets(
     items: Mapping[str, object] | Iterable[tuple[str, object]],
     *,
     weight_tolerance: Decimal = DEFAULT_WEIGHT_TOLERANCE,
 ) -> dict[str, Decimal]:
-    """Normalised symbol → weight, refusing every malformed target set.
+    """Normalised symbol → weight, refusing every malformed target set. Weights are
+    fractions, or percentages as text ("40%").
 
     Accepts a mapping or (symbol, weight) pairs; pairs let duplicates such as
     ``spy`` and ``SPY`` be seen and refused instead of one silently winning.
@@ -35,7 +43,7 @@ def parse_targets(
             raise InvalidInputError(f"a target must be a (symbol, weight) pair, got {pair!r}")
         raw_symbol, raw_weight = pair
         symbol = normalize_symbol(raw_symbol)
-        weight = to_decimal(raw_weight, f"{symbol} target weight")
+        weight = _weight(raw_weight, symbol)
         given_as.setdefault(symbol, []).append(str(raw_symbol))
         if weight < 0:
             negative.append(f"{symbol} {weight}")
