@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from alpaca.common.exceptions import APIError
 from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.requests import MarketOrderRequest, ReplaceOrderRequest
@@ -141,6 +142,30 @@ def test_a_cash_account_buys_with_its_cash_and_never_shorts(tmp_path: Path) -> N
     assert no_short.value.status_code == 403
     assert "insufficient qty available" in str(no_short.value)
     assert body(poor.value)["buying_power"] == "100000.00"
+
+
+def test_a_position_opened_today_shows_yesterdays_close_and_its_pl_since_entry() -> None:
+    from alpaca_server import venue_at
+    from serve_helpers import at
+
+    with run_local_alpaca(venue_at(at(24, 15, 59))) as local:
+        client = trading(local)
+        local.advance(17.5 * 3600 + 60)  # the next session's open
+        client.submit_order(market("KO", 4))
+        local.advance(2)
+        (position,) = client.get_all_positions()
+        snapshot = requests.get(
+            local.base_url + "/v2/stocks/KO/snapshot", headers=local.headers, timeout=30
+        ).json()
+    yesterday = Decimal(str(snapshot["prevDailyBar"]["c"]))
+    price, entry = Decimal(position.current_price or ""), Decimal(position.avg_entry_price)
+    assert Decimal(position.lastday_price or "") == yesterday != price
+    assert Decimal(position.change_today or "") == ((price - yesterday) / yesterday).quantize(
+        Decimal("0.000001")
+    )
+    # Its day began at its entry, not at yesterday's close.
+    assert Decimal(position.unrealized_intraday_pl or "") == 4 * (price - entry)
+    assert position.unrealized_intraday_pl == position.unrealized_pl
 
 
 def _replace_a_partial_fill(local: LocalAlpaca, **change: Any) -> tuple[Any, Any]:

@@ -54,8 +54,15 @@ def money(value: Decimal) -> str:
 
 
 def position_json(
-    position: Position, asset: AssetInfo, qty_available: Decimal, lastday_price: Decimal | None
+    position: Position,
+    asset: AssetInfo,
+    qty_available: Decimal,
+    lastday_price: Decimal | None,
+    *,
+    opened_today: bool = False,
 ) -> dict[str, Any]:
+    """Alpaca's position; a position ``opened_today`` has made its day's P/L since its
+    entry, not since yesterday's close (``lastday_price``, still shown)."""
     qty = position.qty
     entry = position.avg_entry_price or Decimal(0)
     price = position.market_price if position.market_price is not None else entry
@@ -64,8 +71,9 @@ def position_json(
     value = qty * price
     pl = value - cost
     plpc = (pl / abs(cost)) if cost else Decimal(0)
-    intraday = value - qty * last
-    intraday_pc = (intraday / abs(qty * last)) if qty * last else Decimal(0)
+    basis = entry if opened_today else last
+    intraday = value - qty * basis
+    intraday_pc = (intraday / abs(qty * basis)) if qty * basis else Decimal(0)
     change = ((price - last) / last) if last else Decimal(0)
     return {
         "asset_id": asset.id,

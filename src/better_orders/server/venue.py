@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from better_orders.core.errors import BrokerError, QuoteError
-from better_orders.core.market_calendar import default_calendar
+from better_orders.core.market_calendar import NEW_YORK, default_calendar
 from better_orders.core.model import Fill, OrderRequest, Position, Quote, Side
 from better_orders.server.account import AccountRules, Held, MarginLedger
 from better_orders.server.activities import ActivityLog
@@ -363,8 +363,20 @@ class PaperVenue:
             offered = self._held(symbol, side).qty
             available = held.qty - offered if held.qty > 0 else held.qty + offered
             last = self.rules.day.prices.get(symbol)
-            out.append(position_json(position, asset, available, last))
+            opened_today = last is None
+            if opened_today:  # yesterday's close, as Alpaca's lastday_price
+                last = self._previous_close(symbol)
+            out.append(position_json(position, asset, available, last, opened_today=opened_today))
         return out
+
+    def _previous_close(self, symbol: str) -> Decimal | None:
+        """The last close of ``symbol`` before today's session (New York), from its trades."""
+        tape = self.tape.of(symbol)
+        if tape is None:
+            return None
+        today = self.now().astimezone(NEW_YORK).date()
+        earlier = [b for b in tape.minutes if b.start.astimezone(NEW_YORK).date() < today]
+        return earlier[-1].close if earlier else None
 
     def _held(self, symbol: str, side: Side) -> Held:
         return self.orders.book.held(symbol, side)
