@@ -129,6 +129,21 @@ def test_once_before_the_time_says_when_the_next_run_is(
     assert not db.exists() or rebalance_runs(db) == []
 
 
+def test_once_started_a_moment_early_waits_for_its_run(
+    capsys: pytest.CaptureFixture[str], db: Path, targets: Path
+) -> None:
+    # A timer that fires a little early, or a host clock a little behind, must not skip
+    # the day: cron would not start the job again until the next session.
+    code, data, err = run_json(
+        capsys, "--at", "close-15m", "--targets", str(targets), "--once",
+        "--now", "2026-11-27T12:44:30", "--db", str(db),
+    )  # fmt: skip
+    assert code == 0, err
+    (run,) = data["runs"]
+    assert run["status"] == "completed" and run["session"] == "2026-11-27"
+    assert run["run_id"].startswith("20261127T124500-")
+
+
 def test_dry_run_previews_the_next_runs_and_their_plans(
     capsys: pytest.CaptureFixture[str], db: Path, targets: Path
 ) -> None:
