@@ -143,7 +143,8 @@ def test_rejects_and_incomplete_legs_are_alerted(
 
 @pytest.mark.parametrize(
     ("setup", "title"),
-    [("kill_switch", "kill switch"), ("guard", "run refused"), ("bad_command", "run failed")],
+    # A targets command that fails sent nothing: refused, not failed.
+    [("kill_switch", "kill switch"), ("guard", "run refused"), ("bad_command", "run refused")],
 )
 def test_refusals_failures_and_the_kill_switch_are_alerted(
     capsys: pytest.CaptureFixture[str],
@@ -168,6 +169,8 @@ def test_refusals_failures_and_the_kill_switch_are_alerted(
     code, _out, _err = run_cli(args, capsys)
     assert code != 0
     assert hook.received.wait_for([f"Better Orders: {title}"], 30), texts(hook)
+    if setup == "bad_command":
+        assert "refused before any order" in " ".join(texts(hook))
 
 
 def test_secrets_in_alert_urls_reach_no_log_journal_or_message(

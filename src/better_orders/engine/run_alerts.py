@@ -96,8 +96,9 @@ def rejects(executions: Sequence[ExecutionReport]) -> list[str]:
     ]
 
 
-def stopped(label: RunLabel, error: BaseException) -> Alert:
-    """A run that did not go through: refused by a guard, halted by the kill switch, failed."""
+def stopped(label: RunLabel, error: BaseException, *, sent: bool = True) -> Alert:
+    """A run that did not go through: refused by a guard, halted by the kill switch, refused
+    before any order was ``sent`` (targets that could not be read), or failed."""
     if isinstance(error, KillSwitchError):
         return Alert(
             "kill_switch", f"{TITLE}: kill switch", f"{label}: {error}", AlertLevel.FAILURE
@@ -105,6 +106,13 @@ def stopped(label: RunLabel, error: BaseException) -> Alert:
     if isinstance(error, GuardTrippedError):
         return Alert("refused", f"{TITLE}: run refused", f"{label}: {error}", AlertLevel.FAILURE)
     text = str(error) or type(error).__name__
+    if not sent:
+        return Alert(
+            "refused",
+            f"{TITLE}: run refused",
+            f"{label} refused before any order: {text}",
+            AlertLevel.FAILURE,
+        )
     return Alert("failure", f"{TITLE}: run failed", f"{label} failed: {text}", AlertLevel.FAILURE)
 
 

@@ -207,7 +207,8 @@ def run_session(
             )
             _settle_journal_run(job.db, run_id)
             outcome.message = str(exc) or type(exc).__name__
-            alert(run_alerts.stopped(label, exc))
+            sent = outcome.status is not ScheduledStatus.REFUSED
+            alert(run_alerts.stopped(label, exc, sent=sent))
         finally:
             outcome.message = alerts.scrub(outcome.message)
             with ScheduledRuns.open(job.db) as table:
