@@ -129,6 +129,20 @@ def test_once_before_the_time_says_when_the_next_run_is(
     assert not db.exists() or rebalance_runs(db) == []
 
 
+def test_once_on_a_holiday_says_the_exchange_is_closed_and_when_the_next_run_is(
+    capsys: pytest.CaptureFixture[str], db: Path, targets: Path
+) -> None:
+    args = ["run", "--at", "close-15m", "--targets", str(targets), "--once",
+            "--now", "2026-11-26T15:45:00", "--db", str(db)]  # fmt: skip
+    code, out, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert "no session today (Thu 2026-11-26): the exchange is closed" in out
+    code, data, err = run_json(capsys, *args[1:])
+    assert code == 0 and data["runs"] == [], err
+    assert data["next"]["session"] == "2026-11-27"
+    assert data["next"]["at_utc"].startswith("2026-11-27T17:45:00")
+
+
 def test_once_started_a_moment_early_waits_for_its_run(
     capsys: pytest.CaptureFixture[str], db: Path, targets: Path
 ) -> None:

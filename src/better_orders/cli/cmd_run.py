@@ -180,7 +180,11 @@ def run(
             err_console.print(f"stopped by {shutdown.name}: the run was interrupted")
         raise typer.Exit(shutdown.exit_code) from None
     if json_out:
-        print_json({"runs": [_outcome_json(o) for o in outcomes]})
+        data: dict[str, Any] = {"runs": [_outcome_json(o) for o in outcomes]}
+        if once and scheduler.next_run is not None:
+            nxt = scheduler.next_run
+            data["next"] = {"session": nxt.session.date, "at_et": nxt.at_et, "at_utc": nxt.at}
+        print_json(data)
     failed = [o.exit_code for o in outcomes if o.exit_code]
     if failed:
         raise typer.Exit(failed[0])

@@ -131,6 +131,8 @@ class Scheduler:
         self.shutdown = shutdown
         #: A stop (SIGTERM, SIGINT) cut a run short, rather than a wait between runs.
         self.interrupted_run = False
+        #: The next run, once ``once`` found none due.
+        self.next_run: ScheduledInstant | None = None
 
     def once(self) -> RunOutcome | None:
         """The current session's run if due, or due within ``ONCE_WAITS_FOR`` (a timer
@@ -145,7 +147,11 @@ class Scheduler:
             firing, due = due_or_next(self.calendar, self.job.point, now)
         if not due:
             self._say_missed(now)
+            today = now.astimezone(NEW_YORK).date()
+            if self.calendar.is_holiday(today):
+                self.echo(f"no session today ({today:%a %Y-%m-%d}): the exchange is closed")
             self.echo(f"next {self.job.point} run: {firing.describe()}")
+            self.next_run = firing
             return None
         return self._fire(firing)
 
