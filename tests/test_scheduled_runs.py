@@ -217,3 +217,22 @@ def test_a_run_done_before_its_process_stopped_is_recorded_as_done_not_run_again
     with ScheduledRuns.open(db) as table:
         (row,) = table.runs()
     assert row.status is ScheduledStatus.COMPLETED and row.attempts == 2
+
+
+def test_a_resumed_runs_summary_says_what_the_whole_run_traded(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from better_orders.core.model import Fill, Side
+    from better_orders.engine.rebalance import RebalanceReport
+    from better_orders.engine.scheduled_run import _summary
+    from better_orders.store.journal import Journal
+
+    db = tmp_path / "j.sqlite3"
+    with Journal.open(db) as journal:
+        journal.start_run("r1", "rebalance", {}, "sim")
+        for n, (qty, price) in enumerate([("10", "100.00"), ("5", "50.00")]):
+            fill = Fill(f"e{n}", f"c{n}", "SPY", Side.BUY, Decimal(qty), Decimal(price), AT)
+            journal.record_fill(fill, run_id="r1")
+    report = RebalanceReport(run_id="r1", plan=None, dry_run=False)  # type: ignore[arg-type]
+    assert _summary(report) == "traded $0.00"
+    assert _summary(report, db) == "traded $1,250.00 in all; resumed, this attempt traded $0.00"

@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +192,7 @@ def run_session(
                 outcome.status = (
                     ScheduledStatus.COMPLETED if report.complete else ScheduledStatus.INCOMPLETE
                 )
-                outcome.message = _summary(report)
+                outcome.message = _summary(report, job.db if claim.takeover else None)
                 cost_over = job.config.alerts.cost_bps_over or None
                 alert(*run_alerts.finished(label, report, cost_over))
         except KeyboardInterrupt:
@@ -319,11 +320,18 @@ def _broker_name(venue: VenueChoice) -> str:
     return "alpaca-live" if venue.live else "alpaca-paper"
 
 
-def _summary(report: RebalanceReport) -> str:
+def _summary(report: RebalanceReport, resumed_from: Path | None = None) -> str:
+    """``traded $X, cost Y bps``; for a resumed run (its journal ``resumed_from``) what
+    the whole run traded, and what this attempt did of it."""
     cost = report.total_cost_bps
     text = f"traded ${report.traded_notional:,.2f}"
     if cost is not None:
         text += f", cost {cost:.2f} bps"
+    if resumed_from is not None and report.run_id is not None:
+        with Journal.open(resumed_from) as journal:
+            fills = journal.fills(run_id=report.run_id)
+        total = sum((f.qty * f.price for f in fills), Decimal(0))
+        text = f"traded ${total:,.2f} in all; resumed, this attempt {text}"
     if report.undone:
         text += f"; undone: {'; '.join(report.undone)}"
     return text
