@@ -85,7 +85,9 @@ def run_in_sim(
             finally:
                 if pacer is not None:
                     pacer.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
+                    # A SIGTERM / Ctrl-C mostly lands in the pacer's sleep: it has already
+                    # stopped the loop; the venue is still closed here.
+                    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
                         await pacer
                 await venue.close()
 
