@@ -64,6 +64,9 @@ def test_the_calendar_lists_sessions_with_early_closes_and_settlement(local: Loc
     assert raw == [{"date": "2026-11-25", "open": "09:30", "close": "16:00",
                     "session_open": "0400", "session_close": "2000",
                     "settlement_date": "2026-11-27"}]  # fmt: skip
+    half_day = requests.get(local.base_url + "/v2/calendar?start=2026-11-27&end=2026-11-27",
+                            headers=local.headers, timeout=10).json()  # fmt: skip
+    assert (half_day[0]["close"], half_day[0]["session_close"]) == ("13:00", "1700")
     outside = requests.get(local.base_url + "/v2/calendar?start=1990-01-01",
                            headers=local.headers, timeout=10)  # fmt: skip
     assert outside.status_code == 422 and "outside the exchange calendar" in outside.text

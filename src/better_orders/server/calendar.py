@@ -2,8 +2,9 @@
 
 Each day: ``date``, ``open`` and ``close`` (New York ``HH:MM``, 13:00 on early-close
 days), ``session_open`` and ``session_close`` (the extended day, ``HHMM``: 04:00 to
-20:00, as the exchange runs it) and ``settlement_date`` (the next trading day from
-2024-05-28 on, when US equities moved to T+1; two trading days before). ``start``
+20:00, 17:00 on early-close days, as the exchange runs it) and ``settlement_date``
+(the next trading day from 2024-05-28 on, when US equities moved to T+1; two trading
+days before). ``start``
 and ``end`` are inclusive dates; ``date_type=SETTLEMENT`` filters on the settlement
 date instead. Without them the whole calendar the exchange has is listed; dates
 outside it are refused, not answered with an empty list.
@@ -18,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from better_orders.core.market_calendar import (
-    AFTER_HOURS_END,
     NEW_YORK,
     PRE_MARKET_START,
     MarketCalendar,
@@ -28,6 +28,7 @@ from better_orders.core.xnys import CALENDAR_END, CALENDAR_START
 from better_orders.server.errors import unprocessable
 from better_orders.server.http import json_response
 from better_orders.server.params import Query
+from better_orders.server.sessions import extended_end
 from better_orders.server.venue import PaperVenue
 
 T_PLUS_ONE_FROM = dt.date(2024, 5, 28)
@@ -56,7 +57,7 @@ def day_json(calendar: MarketCalendar, session: Session) -> dict[str, Any]:
         "open": _hhmm(session.open.astimezone(NEW_YORK).time(), True),
         "close": _hhmm(session.close.astimezone(NEW_YORK).time(), True),
         "session_open": _hhmm(PRE_MARKET_START, False),
-        "session_close": _hhmm(AFTER_HOURS_END, False),
+        "session_close": _hhmm(extended_end(session).astimezone(NEW_YORK).time(), False),
         "settlement_date": settlement_date(calendar, session).isoformat(),
     }
 

@@ -3,9 +3,9 @@
 Alpaca's rules, as its documentation states them (times New York):
 
 - Regular session: the calendar's open to its close (13:00 on early-close days).
-- Extended hours: 04:00 to the open and the close to 20:00 on trading days, for
-  DAY limit orders marked ``extended_hours`` only. The overnight session is not
-  modelled.
+- Extended hours: 04:00 to the open and the close to 20:00 on trading days (to 17:00
+  after an early close), for DAY limit orders marked ``extended_hours`` only. The
+  overnight session is not modelled.
 - ``opg``: orders submitted up to 09:28 (open - 2 min) of a trading day join that
   day's opening auction; from then until 19:00 they are rejected; after 19:00, or on
   a closed day, they are queued for the next session's opening auction.
@@ -31,6 +31,8 @@ from better_orders.core.market_calendar import (
     Session,
 )
 
+#: After an early close the extended session runs four hours, to 17:00, not to 20:00.
+EARLY_CLOSE_AFTER_HOURS = dt.timedelta(hours=4)
 OPG_CUTOFF = dt.timedelta(minutes=2)
 CLS_CUTOFF = dt.timedelta(minutes=10)
 #: After this New York time, opg and cls orders go to the next session instead of failing.
@@ -60,6 +62,9 @@ def extended_start(session: Session) -> dt.datetime:
 
 
 def extended_end(session: Session) -> dt.datetime:
+    """20:00, or 17:00 after an early close (13:00), as Alpaca's calendar gives it."""
+    if session.early_close:
+        return session.close + EARLY_CLOSE_AFTER_HOURS
     return _at(session.date, AFTER_HOURS_END)
 
 
