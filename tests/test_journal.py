@@ -475,6 +475,29 @@ def test_a_duplicate_exec_id_is_recorded_once(journal: Journal) -> None:
     assert journal.positions_from_fills(RUN) == {"TQQQ": Decimal(10)}
 
 
+def test_a_fill_known_from_the_cumulative_quantity_counts_only_what_is_new(
+    journal: Journal,
+) -> None:
+    # A new process knows nothing of what the last one was told: its broker adapter derives
+    # one fill for the order's whole cumulative quantity. The shares already journalled
+    # under their real execution ids are not counted again.
+    from better_orders.core.model import cumulative_exec_id, cumulative_of
+
+    request = limit_order()
+    coid = request.client_order_id
+    journal.record_order_pending(request, RUN, 0, 1)
+    assert journal.record_fill(fill("exec-1", coid, "12", "51.01")) is True
+    assert journal.record_fill(fill("exec-2", coid, "8", "51.02")) is True
+    again = cumulative_exec_id("ord-9", Decimal(20))
+    assert again == "ord-9-cum-20" and cumulative_of(again) == Decimal(20)
+    assert journal.record_fill(fill(again, coid, "20", "51.014")) is False
+    more = cumulative_exec_id("ord-9", Decimal("26.5"))
+    assert journal.record_fill(fill(more, coid, "26.5", "51.03")) is True
+    assert [(f.exec_id, f.qty) for f in journal.fills(RUN)][-1] == (more, Decimal("6.5"))
+    assert journal.positions_from_fills(RUN) == {"TQQQ": Decimal("26.5")}
+    assert cumulative_of("exec-1") is None and cumulative_of("x-cum-abc") is None
+
+
 def test_positions_from_fills_are_signed_and_per_run(journal: Journal) -> None:
     journal.start_run("r2", "order", {}, "sim")
     journal.record_fill(fill("a", "x-1", "10", "51.00"), RUN)

@@ -242,6 +242,28 @@ class Fill:
     ts: datetime
 
 
+#: Marks the execution id of a fill known only from its order's cumulative quantity.
+_CUMULATIVE = "-cum-"
+
+
+def cumulative_exec_id(order_id: str, cumulative: Decimal) -> str:
+    """The id of a fill that brings order ``order_id``'s fills to ``cumulative`` in all (a
+    broker that told only the order's cumulative quantity): the same whoever derives it."""
+    return f"{order_id}{_CUMULATIVE}{format(cumulative.normalize(), 'f')}"
+
+
+def cumulative_of(exec_id: str) -> Decimal | None:
+    """What a ``cumulative_exec_id`` brings its order's fills to; None for any other id."""
+    _, mark, tail = exec_id.rpartition(_CUMULATIVE)
+    if not mark:
+        return None
+    try:
+        value = Decimal(tail)
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() and value > 0 else None
+
+
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """A broker event for one child order.

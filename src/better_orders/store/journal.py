@@ -23,12 +23,13 @@ without secrets (``encoding``), and locks (``locks``) and the quotes marked arou
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from better_orders.core.errors import InvalidInputError, JournalError
-from better_orders.core.model import Fill, OrderRequest, OrderUpdate, Side
+from better_orders.core.model import Fill, OrderRequest, OrderUpdate, Side, cumulative_of
 from better_orders.store.encoding import (
     dec_or_none,
     dec_text,
@@ -385,6 +386,9 @@ class Journal(QuoteMarkTable, LockTable):
                 run_id = None if row is None else row["run_id"]
             if not fill.exec_id.startswith(RECOVERED_PREFIX) and self._covered(fill):
                 return False
+            fill = self._beyond_recorded(fill)
+            if fill.qty <= 0:
+                return False
             cursor = self._conn.execute(
                 "INSERT OR IGNORE INTO fills (exec_id, client_order_id, run_id, symbol, side,"
                 " qty, price, ts, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -401,6 +405,21 @@ class Journal(QuoteMarkTable, LockTable):
                 ),
             )
             return cursor.rowcount == 1
+
+    def _beyond_recorded(self, fill: Fill) -> Fill:
+        """A fill known from its order's cumulative quantity (``cumulative_exec_id``: it
+        brings the order's fills to N) counts only the shares beyond those already
+        recorded for the order: another process may have recorded them under their real
+        execution ids. Any other fill as it is."""
+        total = cumulative_of(fill.exec_id)
+        if total is None:
+            return fill
+        rows = self._conn.execute(
+            "SELECT qty FROM fills WHERE client_order_id = ? AND exec_id != ?",
+            (fill.client_order_id, fill.exec_id),
+        ).fetchall()
+        recorded = sum((Decimal(r["qty"]) for r in rows), Decimal(0))
+        return dataclasses.replace(fill, qty=min(fill.qty, total - recorded))
 
     def _covered(self, fill: Fill) -> bool:
         """Whether a fill recovered from the order's cumulative quantity already counts it.

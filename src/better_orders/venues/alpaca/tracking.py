@@ -9,9 +9,11 @@ remembers, per order, how much it has already reported as ``Fill``s and their
 execution ids. A stream fill whose execution id was seen is a duplicate; a fill
 already covered by a REST-derived fill only updates the status; a quantity seen only
 through REST becomes a synthetic fill with the deterministic id
-``{order_id}-cum-{filled_qty}``. The sum of the fills reported for an order therefore
-always equals its cumulative ``filled_qty``. A terminal status is never undone by a
-late, stale event.
+``{order_id}-cum-{filled_qty}`` (``core.model.cumulative_exec_id``; the journal
+records such a fill only for the shares it has not yet got for the order, so a new
+process, whose tracker starts from nothing, cannot count them twice). The sum of the
+fills reported for an order therefore always equals its cumulative ``filled_qty``. A
+terminal status is never undone by a late, stale event.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ from decimal import Decimal
 from typing import Any
 
 from better_orders.core.errors import BrokerError
-from better_orders.core.model import BrokerOrder, Fill, OrderStatus, OrderUpdate, Side
+from better_orders.core.model import (
+    BrokerOrder,
+    Fill,
+    OrderStatus,
+    OrderUpdate,
+    Side,
+    cumulative_exec_id,
+)
 from better_orders.venues.alpaca.codec import (
     ZERO,
     order_from_json,
     parse_decimal,
     parse_timestamp,
-    qty_text,
 )
 
 _PRICE_QUANTUM = Decimal("0.0001")
@@ -61,10 +69,6 @@ def _derived_price(total_notional: Decimal, known_notional: Decimal, qty: Decima
     """
     price = (total_notional - known_notional) / qty
     return price.quantize(_PRICE_QUANTUM) if price != price.quantize(_PRICE_QUANTUM) else price
-
-
-def _synthetic_exec_id(order_id: str, cumulative: Decimal) -> str:
-    return f"{order_id}-cum-{qty_text(cumulative)}"
 
 
 class OrderTracker:
@@ -159,7 +163,7 @@ class OrderTracker:
                 price = ZERO
             else:
                 price = _derived_price(total - known_after, track.reported_notional, gap)
-            fill = track.fill(_synthetic_exec_id(order_id, upto), gap, price, now)
+            fill = track.fill(cumulative_exec_id(order_id, upto), gap, price, now)
             self.synthetic_fills += 1
             update(status, upto, fill, None)
 
@@ -170,7 +174,7 @@ class OrderTracker:
                 synthetic(before, qty * price, OrderStatus.PARTIALLY_FILLED)
             take = min(qty, target - track.reported_qty)
             if take > 0:
-                fill = track.fill(exec_id or _synthetic_exec_id(order_id, target), take, price, ts)
+                fill = track.fill(exec_id or cumulative_exec_id(order_id, target), take, price, ts)
                 update(order.status, target, fill, reason)
             else:
                 track.exec_ids.add(exec_id)
