@@ -263,3 +263,34 @@ def test_buying_power_cuts_are_bounded() -> None:
     assert sizes == [D(80), D(80), D(80)]
     report = of(actions, Finished)[0].report
     assert report.filled_qty == 0 and "insufficient buying power" in (report.error or "")
+
+
+# -- the close comes while the order works: nothing more is sent ----------------------------------
+
+
+def test_a_child_the_close_expires_is_not_followed_by_orders_after_the_close() -> None:
+    t0 = et("2026-11-27T12:59:58")  # an early close, 13:00
+    lad = make()
+    first = submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+    lad.handle(update("t-1", OrderStatus.PARTIALLY_FILLED, "30", t0 + 40 * MS, "50.02", "30"))
+    close = et("2026-11-27T13:00:00")
+    done = lad.handle(update("t-1", OrderStatus.EXPIRED, "30", close, "50.02"))
+    assert of(done, SubmitOrder) == [] and first.request.qty == D(100)
+    report = of(done, Finished)[0].report
+    assert (report.filled_qty, report.unfilled_qty) == (D(30), D(70))
+    assert report.unfilled_reason == (
+        "market closed at 2026-11-27 13:00:00 ET (after_hours); no more orders sent"
+    )
+    assert len(report.attempts) == 1
+
+
+def test_an_attempt_that_times_out_after_the_close_is_cancelled_not_re_pegged() -> None:
+    t0 = et("2026-11-24T15:59:59")
+    lad = make()
+    submit_of(started(lad, quote("50.00", "50.01", t0), t0))
+    t1 = t0 + 3 * S  # 16:00:02
+    assert of(lad.handle(TimerFired(t1)), CancelOrder) == [CancelOrder("t-1")]
+    done = lad.handle(update("t-1", OrderStatus.CANCELED, "0", t1 + 40 * MS))
+    assert of(done, SubmitOrder) == []
+    report = of(done, Finished)[0].report
+    assert report.filled_qty == 0 and (report.error or "").startswith("market closed at")

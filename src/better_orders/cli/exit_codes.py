@@ -112,6 +112,8 @@ def refusal(report: ExecutionReport) -> type[BetterOrdersError] | None:
     """
     if report.error is None or report.filled_qty > 0:
         return None
+    if report.error.startswith("market closed"):  # at the start, or the close came first
+        return MarketClosedError
     rejected = [a for a in report.attempts if a.status is OrderStatus.REJECTED]
     if rejected:
         return RiskLimitError if _RISK_REFUSAL.match(rejected[-1].end_reason or "") else BrokerError

@@ -19,6 +19,7 @@ from better_orders.core.ladder.prices import child_price, first_kind
 from better_orders.core.ladder.quotes import usable_quote
 from better_orders.core.ladder.report import build_report
 from better_orders.core.ladder.states import NEXT, LadderState
+from better_orders.core.market_calendar import NOTHING_TRADES, format_et_seconds
 from better_orders.core.model import Attempt, AttemptKind, OrderRequest, OrderType, Quote, Side
 from better_orders.core.pricing import slippage_bps
 
@@ -95,6 +96,15 @@ def send(
     """A marketable child of ``kind`` off ``quote`` for what is unallocated (``qty``: that,
     already worked out); ``state`` next."""
     if d.remaining_qty <= 0:
+        return finish(d, now)
+    phase, _ = d.market_at(now)
+    if phase in NOTHING_TRADES:
+        # The session ended while the order worked (the broker expired its DAY child at
+        # the close): a new one would only wait at the broker for the next open.
+        why = f"market closed at {format_et_seconds(now)} ({phase}); no more orders sent"
+        fail(d, why)
+        if d.any_live:
+            return await_cancels(d, LadderState.FINISHING, now)
         return finish(d, now)
     side = d.parent.side
     bound = d.budget_bound
