@@ -56,7 +56,8 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--within", "0"], "--within must be a positive number of seconds, got 0.0"),
         (["--within", "nan"], "--within must be a positive number of seconds, got nan"),
         (["--from", "25:00"], "--from must be a New York time like 09:30, got '25:00'"),
-        (["--every", "0s"], "--every must be positive"),
+        (["--every", "0s"], "--every must be at least 1 microsecond"),
+        (["--every", "0.0001ms"], "--every must be at least 1 microsecond"),  # rounds to 0
         (["--latency", "-5ms"], "--latency must be a duration"),
         (["--side", "hold"], "unknown side 'hold'"),
         (["--policy", "nope"], "unknown policy 'nope'"),
@@ -79,6 +80,21 @@ def test_tca_refuses_bad_input_before_replaying_anything(
     given = [a.replace("{tmp}", str(tmp_path)) for a in args]
     quotes = [] if not args or "--quotes" in args else ["--quotes", str(tca_file)]
     refused(["tca", *quotes, *given], capsys, fragment, code=USAGE)
+
+
+@pytest.mark.parametrize(
+    ("window", "fragment"),
+    [
+        (["--from", "10:00", "--to", "10:05"], "within its quotes (09:30:00 to 09:31:59 ET)"),
+        (["--from", "16:30", "--to", "16:45"], "and the session (to 16:00:00 ET)"),
+    ],
+)
+def test_tca_refuses_a_window_its_quotes_or_the_session_do_not_cover(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], window: list[str], fragment: str
+) -> None:
+    # Decisions there would all trade on the file's last quote, minutes or hours old.
+    path = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=OPEN, seconds=120)
+    refused(["tca", "--quotes", str(path), *window], capsys, fragment, code=USAGE)
 
 
 # -- serve ---------------------------------------------------------------------------------------

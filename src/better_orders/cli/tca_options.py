@@ -131,9 +131,10 @@ def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timed
     value = float(match.group(1))
     unit = match.group(2) or "s"
     seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
-    if seconds < 0 or (seconds == 0 and not allow_zero):
-        raise InvalidInputError(f"{option} must be positive, got {text!r}")
-    return timedelta(seconds=seconds)
+    duration = timedelta(seconds=seconds)
+    if seconds < 0 or (duration == timedelta(0) and not allow_zero):
+        raise InvalidInputError(f"{option} must be at least 1 microsecond, got {text!r}")
+    return duration
 
 
 def split_list(values: list[str] | None) -> list[str]:

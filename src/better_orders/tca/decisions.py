@@ -108,21 +108,44 @@ def decision_times(
     every: timedelta,
     calendar: MarketCalendar | None = None,
 ) -> list[datetime]:
-    """Decision instants ``start <= t < end`` (New York wall clock) on the file's day."""
-    if every <= timedelta(0):
-        raise InvalidInputError(f"the decision interval must be positive, got {every}")
-    opened = file.session_open(calendar)
-    day = opened.astimezone(NEW_YORK).date()
+    """Decision instants ``start <= t < end`` (New York wall clock) on the file's day, up
+    to the session's close and the file's last quote (a later decision would trade on a
+    quote the file no longer follows). One before the first quote waits for it.
+
+    ``InvalidInputError`` when none is left: the window misses the file or the session.
+    """
+    if every < timedelta(microseconds=1):
+        raise InvalidInputError(
+            f"the decision interval must be at least 1 microsecond, got {every}"
+        )
+    session = file.session(calendar)
+    day = session.open.astimezone(NEW_YORK).date()
     first = datetime.combine(day, start, NEW_YORK).astimezone(UTC)
     last = datetime.combine(day, end, NEW_YORK).astimezone(UTC)
     if last <= first:
         raise InvalidInputError(f"--to {end} must be after --from {start}")
+    quotes = file.quotes
+    if len(quotes) == 0:
+        raise InvalidInputError(f"{file.label}: no quotes")
+    end_of_quotes = from_ns(int(quotes.ts_ns[-1])) + timedelta(microseconds=1)
+    covered_to = min(last, end_of_quotes, session.close)
     times = []
     t = first
-    while t < last:
+    while t < covered_to:
         times.append(t)
         t += every
+    if not times or last <= from_ns(int(quotes.ts_ns[0])):
+        raise InvalidInputError(
+            f"{file.label}: no decision between --from {start:%H:%M} and --to {end:%H:%M} ET "
+            f"falls within its quotes ({_et(from_ns(int(quotes.ts_ns[0])))} to "
+            f"{_et(from_ns(int(quotes.ts_ns[-1])))} ET) and the session (to "
+            f"{_et(session.close)} ET)"
+        )
     return times
+
+
+def _et(value: datetime) -> str:
+    return f"{value.astimezone(NEW_YORK):%H:%M:%S}"
 
 
 def uses_typical_spread(config: BetterOrdersConfig) -> bool:
