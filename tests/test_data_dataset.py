@@ -44,6 +44,10 @@ def assert_same_replay(a: ReplayQuotes, b: ReplayQuotes) -> None:
     if a.has_executions:
         for name in EXECUTIONS:
             assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        # Which prints were on another venue than the quotes' (a single venue's quotes).
+        away_a = a.exec_away if a.exec_away is not None else np.zeros(len(a), np.bool_)
+        away_b = b.exec_away if b.exec_away is not None else np.zeros(len(b), np.bool_)
+        assert np.array_equal(away_a, away_b), "exec_away"
 
 
 def test_import_makes_one_symbol_day_per_file_and_ls_lists_them(

@@ -24,6 +24,7 @@ from better_orders.data.csv_files import csv_trades_file, kind_of, read_csv
 from better_orders.data.dataset import Dataset
 from better_orders.data.schema import Kind, arrow_table
 from better_orders.data.symbol_day import SymbolDay
+from better_orders.venues.sim.files import venue_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ def _import_one(quote_file: Path, trades_file: Path | None, dataset: Dataset) ->
             _table("trades", t) if t is not None else None,
             source="; ".join(sources),
             origin={"kind": "import", "files": list(names)},
+            venue=venue_name(quote_file),
         )
         out.append(Imported(target, len(q), len(t) if t is not None else None, names))
     return out

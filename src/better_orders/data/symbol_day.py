@@ -123,13 +123,21 @@ class SymbolDay:
     # -- writing -----------------------------------------------------------------------------
 
     def write(
-        self, quotes: Any, trades: Any | None, *, source: str, origin: dict[str, Any]
+        self,
+        quotes: Any,
+        trades: Any | None,
+        *,
+        source: str,
+        origin: dict[str, Any],
+        venue: str | None = None,
     ) -> None:
         """Replace the symbol-day with these pyarrow tables; the manifest goes last.
 
         ``trades`` None means the source has no trades (a LOBSTER file): an old
         trades file is removed. The folder of a fetch in progress is removed after
-        the manifest is written.
+        the manifest is written. ``venue`` names the single venue the quotes show
+        (``nyse``), None for consolidated quotes: the replay tells that venue's prints
+        from the others' by it.
         """
         import pyarrow.parquet as pq
 
@@ -151,6 +159,7 @@ class SymbolDay:
             "trades": _extent(trades) if trades is not None else None,
             "source": source,
             "origin": origin,
+            "venue": venue,
             "written": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_atomically(self.manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())

@@ -400,14 +400,24 @@ VENUE_CODES = {
 }
 
 
-def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
-    """The exchange codes of a single venue's quote file, named by a token of its file name.
+def venue_name(quote_file: str | os.PathLike[str]) -> str | None:
+    """The single venue a quote file shows, named by a token of its file name
+    (``taq_XXX_20180102_nyse_bbo``); None for consolidated quotes (and any other name)."""
+    tokens = Path(quote_file).name.lower().split(".")[0].split("_")
+    return next((t for t in tokens if t in VENUE_CODES), None)
 
-    Empty for consolidated quotes (and any file whose name names no venue).
-    """
-    name = Path(quote_file).name.lower()
-    tokens = name.split(".")[0].split("_")
-    return next((VENUE_CODES[t] for t in tokens if t in VENUE_CODES), ())
+
+def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The exchange codes of a single venue's quote file: named by its file name, or, for
+    a dataset's symbol-day, by its manifest (``venue``, kept from the imported file's
+    name). Empty for consolidated quotes."""
+    path = Path(quote_file)
+    name = venue_name(path)
+    if name is None:
+        day = SymbolDay.from_path(path) or SymbolDay.from_path(path.parent)
+        manifest = day.manifest() if day is not None else None
+        name = manifest.get("venue") if manifest is not None else None
+    return VENUE_CODES.get(name, ()) if isinstance(name, str) else ()
 
 
 def _is_parquet(file: Path) -> bool:
