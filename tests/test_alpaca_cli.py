@@ -58,6 +58,26 @@ def test_order_through_alpaca_fills_and_leaves_nothing_open(
     assert exchange.requests_to("POST /v2/orders") == len(report["attempts"])
 
 
+@pytest.mark.parametrize(
+    "fault", [{"server_errors": 1}, {"rate_limit_burst": 1, "retry_after": 0.2}]
+)
+def test_one_refused_request_at_start_up_is_tried_again(
+    exchange: LocalAlpaca,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    fault: dict[str, float],
+) -> None:
+    # The account and clock read before the run are requests like any other: a 5xx or a
+    # 429 is tried again, not the end of an unattended run.
+    exchange.set_faults(**fault)
+    db = str(tmp_path / "journal.sqlite3")
+    code, out, err = run_cli(
+        ["rebalance", "SPY=0.1", "--broker", "alpaca", "--db", db, "--dry-run", "--json"], capsys
+    )
+    assert code == 0, err
+    assert [t["symbol"] for t in json.loads(out)["plan"]["trades"]] == ["SPY"]
+
+
 def test_rebalance_through_alpaca_reaches_the_targets(
     exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

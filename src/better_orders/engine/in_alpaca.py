@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from better_orders.core.market_calendar import NEW_YORK
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
+from better_orders.engine.retry import BrokerRetry
 from better_orders.engine.run_locks import RunLocks
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
@@ -39,14 +40,16 @@ def run_in_alpaca(job: Job[T], *, live: bool, yes: bool, feed: str, db_path: Pat
         require_live_opt_in,
         typed_confirmation,
     )
-    from better_orders.venues.clock import OffsetClock
+    from better_orders.venues.clock import OffsetClock, WallClock
 
     async def main(journal: Journal, locks: RunLocks) -> tuple[str, T]:
         creds = Credentials.from_env(live=live)
         probe = AlpacaBroker(creds, use_stream=False)
+        # Tried like every request of a run: one 429 or 5xx must not stop it before it starts.
+        calls = BrokerRetry(probe, WallClock(), probe.budget)
         try:
-            account = await probe.get_account()
-            market = await probe.get_market_clock()
+            account = await calls.read(probe.get_account)
+            market = await calls.read(probe.get_market_clock)
         finally:
             await probe.close()
         # Decide on the broker's time, not the local clock's.

@@ -177,6 +177,16 @@ class BrokerRetry:
 
         return await self._tried(once)
 
+    async def read(self, call: Callable[[], Awaitable[T]]) -> T:
+        """A request that changes nothing (the account, the market clock), tried within
+        the budget like a look-up."""
+
+        async def once() -> T:
+            await self._spend(Priority.QUERY)
+            return await call()
+
+        return await self._tried(once)
+
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _tried(self, once: Callable[[], Awaitable[T]]) -> T:
