@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from better_orders.venues.rate_limit import Priority, RateLimiter
@@ -61,8 +61,7 @@ def test_a_429_holds_every_request_and_the_reserve_is_kept_for_cancels() -> None
         await limiter.acquire(Priority.QUERY)
         at["after 429"] = (clock.now() - T0).total_seconds()
         # The server says 2 requests are left until its reset, 10 s from now.
-        reset = clock.now() + timedelta(seconds=10)
-        limiter.observe(limit=200, remaining=2, reset_at=reset)
+        limiter.observe(limit=200, remaining=2, reset_in=10)
         await limiter.acquire(Priority.CANCEL)
         at["cancel"] = (clock.now() - T0).total_seconds()
         await limiter.acquire(Priority.SUBMIT)
@@ -92,3 +91,29 @@ def test_a_prepaid_token_is_spent_by_the_same_task_only() -> None:
 
     mine, other = run_virtual(main(), start=T0)
     assert mine == 0.0 and other == 10.0
+
+
+def test_the_servers_reset_is_a_delay_never_longer_than_a_window() -> None:
+    # A local exchange on a past clock (or a broker whose clock is days apart from this
+    # machine's) must not hold requests back until its epoch comes round on the run's clock.
+    import time
+
+    import httpx
+
+    from better_orders.venues.alpaca.http import _server_count
+
+    async def main() -> float:
+        clock = SimClock(T0)
+        limiter = RateLimiter(clock, per_minute=600, burst=100, reserve=2)
+        headers = httpx.Headers(
+            {
+                "X-RateLimit-Limit": "200",
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(int(time.time()) + 8 * 86_400),
+            }
+        )
+        _server_count(limiter, headers)
+        await limiter.acquire(Priority.SUBMIT)
+        return (clock.now() - T0).total_seconds()
+
+    assert 0 < run_virtual(main(), start=T0) <= 60

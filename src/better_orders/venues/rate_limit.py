@@ -116,17 +116,18 @@ class RateLimiter:
 
     # -- what the server says -----------------------------------------------------------------
 
-    def observe(
-        self, *, limit: int | None, remaining: int | None, reset_at: datetime | None
-    ) -> None:
-        """The server's count after a request (thread-safe: adapters call it from threads)."""
+    def observe(self, *, limit: int | None, remaining: int | None, reset_in: float | None) -> None:
+        """The server's count after a request, its window resetting ``reset_in`` seconds
+        from now (thread-safe: adapters call it from threads). The delay, not the server's
+        instant: the server's window runs on its wall clock, this budget on the run's clock
+        (the broker's, a simulator's), and only durations mean the same on both."""
         with self._server:
             if limit is not None:
                 self._limit = limit
             if remaining is not None:
                 self._remaining = remaining
-            if reset_at is not None:
-                self._reset_at = reset_at
+            if reset_in is not None:
+                self._reset_at = self._clock.now() + timedelta(seconds=max(reset_in, 0.0))
 
     def back_off(self, seconds: float | None) -> None:
         """The server answered 429: nothing before ``seconds`` from now (1 s when unknown)."""

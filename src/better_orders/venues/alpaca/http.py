@@ -31,7 +31,6 @@ import asyncio
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,6 +64,10 @@ def auth_headers(credentials: Credentials) -> dict[str, str]:
     }
 
 
+#: Alpaca's rate limit window, in seconds: no reset is further away than this.
+RESET_WINDOW = 60.0
+
+
 def _server_count(budget: RateLimiter, headers: httpx.Headers) -> None:
     """Tell the budget what ``X-RateLimit-*`` says (limit, remaining, reset epoch)."""
 
@@ -85,7 +88,9 @@ def _server_count(budget: RateLimiter, headers: httpx.Headers) -> None:
     budget.observe(
         limit=None if limit is None else int(limit),
         remaining=None if remaining is None else int(remaining),
-        reset_at=None if reset is None else datetime.fromtimestamp(reset, UTC),
+        # An epoch on the server's wall clock: as a delay from this machine's, at most a
+        # window (a clock far apart must not hold requests back for days).
+        reset_in=None if reset is None else min(max(reset - time.time(), 0.0), RESET_WINDOW),
     )
 
 
