@@ -24,7 +24,7 @@ from better_orders.data.csv_files import csv_trades_file, kind_of, read_csv
 from better_orders.data.dataset import Dataset
 from better_orders.data.schema import Kind, arrow_table
 from better_orders.data.symbol_day import SymbolDay
-from better_orders.venues.sim.files import venue_name
+from better_orders.data.venue_names import venue_name
 
 
 @dataclass(frozen=True, slots=True)

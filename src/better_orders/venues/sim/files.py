@@ -29,6 +29,7 @@ from better_orders.core.model import normalize_symbol
 from better_orders.data import quote_cache
 from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
+from better_orders.data.venue_names import VENUE_CODES, venue_name
 from better_orders.venues.sim.quote_csv import QuoteTable, read_csv_columns
 from better_orders.venues.sim.source import require_aware
 
@@ -383,28 +384,6 @@ class TradePrints:
             dropped=int(len(ts) - int(keep.sum())),
             away=None if away is None else away[keep][order],
         )
-
-
-#: Venue names in quote file names (``taq_XXX_20180102_nyse_bbo``) and their exchange codes
-#: in TAQ / CTA-UTP trades files.
-VENUE_CODES = {
-    "nyse": ("N",),
-    "amex": ("A",),
-    "arca": ("P",),
-    "nasdaq": ("Q", "T"),
-    "bats": ("Z",),
-    "byx": ("Y",),
-    "edgx": ("K",),
-    "edga": ("J",),
-    "iex": ("V",),
-}
-
-
-def venue_name(quote_file: str | os.PathLike[str]) -> str | None:
-    """The single venue a quote file shows, named by a token of its file name
-    (``taq_XXX_20180102_nyse_bbo``); None for consolidated quotes (and any other name)."""
-    tokens = Path(quote_file).name.lower().split(".")[0].split("_")
-    return next((t for t in tokens if t in VENUE_CODES), None)
 
 
 def quote_venue(quote_file: str | os.PathLike[str]) -> tuple[str, ...]:
