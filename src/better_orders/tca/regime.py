@@ -11,8 +11,9 @@ and pooled per regime:
 
 Spreads are sampled once a second over the regular session (the quote in force
 at each second), so a burst of updates weighs no more than a quiet second: the
-medians are time-weighted. The classification looks at the whole day; it labels
-results and is never an input to a policy.
+medians are time-weighted. The classification looks at the whole day the file
+covers (a file that ends early is judged on what it holds); it labels results and is
+never an input to a policy.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def _median_dollars(spreads_e4: npt.NDArray[np.int64]) -> Decimal | None:
 
 def classify(quotes: ReplayQuotes, session: Session) -> RegimeInfo:
     """The regime of ``quotes`` over ``session`` (module docstring)."""
-    start, end = to_ns(session.open), to_ns(session.close)
+    # Only the seconds the file covers: past its last quote it knows nothing of the day.
+    start = to_ns(session.open)
+    end = min(to_ns(session.close), int(quotes.ts_ns[-1]) + 1) if len(quotes) else start
     grid = np.arange(start, end, _SECOND_NS, dtype=np.int64)
     rows = np.searchsorted(quotes.ts_ns, grid, side="right") - 1
     seen = rows >= 0
