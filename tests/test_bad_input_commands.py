@@ -97,6 +97,22 @@ def test_tca_refuses_a_window_its_quotes_or_the_session_do_not_cover(
     refused(["tca", "--quotes", str(path), *window], capsys, fragment, code=USAGE)
 
 
+def test_tca_refuses_a_trades_file_of_another_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its prints would fill nothing: the replay would pass for one on a quiet tape.
+    path = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=OPEN, seconds=120)
+    next_day = int(datetime(2026, 11, 25, 9, 30, 5, tzinfo=ET).timestamp()) * 10**9
+    trades = tmp_path / "t.csv"
+    trades.write_text(f"ts_utc_ns,symbol,price,size,cond,corr\n{next_day},TQQQ,50.01,100,@,0\n")
+    refused(
+        ["tca", "--quotes", str(path), "--trades", str(trades), "--to", "09:31"],
+        capsys,
+        "the trades of 2026-11-25 are not of the quotes' day (2026-11-24)",
+        code=USAGE,
+    )
+
+
 # -- serve ---------------------------------------------------------------------------------------
 
 

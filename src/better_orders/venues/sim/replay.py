@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.core.market_calendar import NEW_YORK
 from better_orders.core.model import Quote, normalize_symbol
 from better_orders.venues.sim.files import (
     EPOCH,
@@ -359,6 +360,10 @@ class ReplayQuotes:
         self._cursor = max(self._cursor, self.index_at(when))
 
 
+def _ny_day(ns: int) -> str:
+    return from_ns(ns).astimezone(NEW_YORK).date().isoformat()
+
+
 def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
     """``quotes`` with one extra row per print, carrying it as an execution of unknown direction.
 
@@ -368,9 +373,18 @@ def merge_trades(quotes: ReplayQuotes, prints: TradePrints) -> ReplayQuotes:
     the displayed size: it only matches the print against resting limits (the
     rule is in ``fills``; prints marked ``away`` by ``TradePrints`` count only
     through our limit). Rows the quote file already carries as executions
-    (LOBSTER) are kept as they are.
+    (LOBSTER) are kept as they are. Prints of another day than the quotes' are refused
+    (``InvalidInputError``): they would fill nothing and pass for a quiet tape.
     """
     n = len(quotes)
+    if len(prints.ts_ns) and n:
+        days = {_ny_day(int(quotes.ts_ns[0])), _ny_day(int(quotes.ts_ns[-1]))}
+        printed = {_ny_day(int(prints.ts_ns[0])), _ny_day(int(prints.ts_ns[-1]))}
+        if not printed & days:
+            raise InvalidInputError(
+                f"the trades of {', '.join(sorted(printed))} are not of the quotes' day "
+                f"({', '.join(sorted(days))}): give the trades file of the same day"
+            )
     where = np.searchsorted(quotes.ts_ns, prints.ts_ns, side="right") - 1
     live = where >= 0
     at = where[live]
