@@ -217,15 +217,17 @@ def test_several_days_of_a_symbol_and_blank_condition_codes(
     with run_local_alpaca(serving(files)) as local:
         point_at(monkeypatch, local)
         dataset = tmp_path / "ds"
-        code, _, err = run_cli(fetch_args(dataset, "IBM", end="2013-10-09"), capsys)
+        code, out, err = run_cli(fetch_args(dataset, "IBM", end="2013-10-09"), capsys)
         assert code == 0, err
+        assert "2013-10-09" in out and "no data" in out
         code, _, err = run_cli(fetch_args(dataset, "XXX", start="2018-01-02"), capsys)
         assert code == 0, err
     days = {str(d): d for d in Dataset.for_reading(dataset).complete_days()}
-    assert sorted(days) == ["IBM 2013-10-07", "IBM 2013-10-08", "IBM 2013-10-09", "XXX 2018-01-02"]
+    # 2013-10-09 is not served: no quotes, so no symbol-day that would stop every replay.
+    assert sorted(days) == ["IBM 2013-10-07", "IBM 2013-10-08", "XXX 2018-01-02"]
+    assert not (dataset / "symbol=IBM" / "date=2013-10-09").exists()
     assert_same_rows(days["IBM 2013-10-07"], files[0], *WINDOW)
     oct8 = (WINDOW[0] + 86_400 * 10**9, WINDOW[1] + 86_400 * 10**9)
     assert_same_rows(days["IBM 2013-10-08"], files[1], *oct8)
-    assert (days["IBM 2013-10-09"].manifest() or {})["quotes"]["rows"] == 0  # not served
     jan2 = (ns("2018-01-02T14:25:00Z"), ns("2018-01-02T14:45:00Z"))
     assert_same_rows(days["XXX 2018-01-02"], files[2], *jan2)

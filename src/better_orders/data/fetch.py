@@ -26,7 +26,7 @@ from better_orders.data.plan import FetchPlan, SymbolDayRequest
 from better_orders.data.schema import Kind
 from better_orders.data.symbol_day import SymbolDay
 
-Status = Literal["fetched", "resumed", "replaced", "skipped"]
+Status = Literal["fetched", "resumed", "replaced", "skipped", "no data"]
 
 
 class FetchInterrupted(BetterOrdersError):
@@ -143,6 +143,11 @@ def _fetch_day(
             notify(FetchEvent(day, kind=kind, rows=table.num_rows, page=state.pages))
     quotes = partial.table("quotes", symbol=request.symbol, source=source)
     trades = partial.table("trades", symbol=request.symbol, source=source)
+    if quotes.num_rows == 0:
+        # Nothing to replay: a complete symbol-day without quotes would stop every replay
+        # of the dataset. Nothing is kept, so a later fetch asks again.
+        day.discard()
+        return FetchOutcome(day, "no data", 0, trades.num_rows)
     origin = {"kind": "fetch", "url": client.data_url} | asked
     day.write(quotes, trades, source=source, origin=origin)
     status: Status = "resumed" if partial.resumed else "fetched"

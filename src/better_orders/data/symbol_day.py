@@ -10,6 +10,7 @@ where they came from (``origin``), so listing a dataset reads no Parquet at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -121,6 +122,13 @@ class SymbolDay:
         return not self.complete and self.partial_path.is_dir()
 
     # -- writing -----------------------------------------------------------------------------
+
+    def discard(self) -> None:
+        """Remove what a fetch in progress kept, and the symbol-day's folder if that left
+        it empty (a complete symbol-day's files are kept)."""
+        shutil.rmtree(self.partial_path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.path.rmdir()  # only when empty
 
     def write(
         self,
