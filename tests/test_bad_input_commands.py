@@ -60,6 +60,8 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--every", "0.0001ms"], "--every must be at least 1 microsecond"),  # rounds to 0
         (["--latency", "-5ms"], "--latency must be a duration"),
         (["--side", "hold"], "unknown side 'hold'"),
+        (["--side", ","], "--side names nothing: ','"),
+        (["--policy", " , "], "--policy names nothing: ' , '"),
         (["--policy", "nope"], "unknown policy 'nope'"),
         (["--symbol", "A$B"], "invalid symbol 'A$B'"),
         (["--report", "{tmp}"], "is a folder: give the HTML file's name"),

@@ -257,7 +257,8 @@ def tca(
     )
     cfg = load_config(config).config
     policies = select_policies(
-        split_list(policy) or list(DEFAULT_POLICIES), available_policies(cfg, policy_file)
+        split_list(policy, "--policy") or list(DEFAULT_POLICIES),
+        available_policies(cfg, policy_file),
     )
     parents = options.decisions_per_file * len(options.files) * len(policies) * len(options.sides)
     cluster = dask_cluster(workers, scheduler, len(options.files), parents)

@@ -137,11 +137,14 @@ def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timed
     return duration
 
 
-def split_list(values: list[str] | None) -> list[str]:
-    """``["a,b", "c"]`` -> ``["a", "b", "c"]``: options that take lists either way."""
+def split_list(values: list[str] | None, option: str = "") -> list[str]:
+    """``["a,b", "c"]`` -> ``["a", "b", "c"]``: options that take lists either way. An
+    option given with nothing in it (``--side ,``) is refused, not read as not given."""
     out: list[str] = []
     for value in values or []:
         out.extend(v.strip() for v in value.split(",") if v.strip())
+    if values and not out:
+        raise InvalidInputError(f"{option or 'the option'} names nothing: {values[0]!r}")
     return out
 
 
@@ -197,7 +200,9 @@ class ReplayOptions:
         latency: str,
     ) -> ReplayOptions:
         sizing = parse_sizing(qty, notional)
-        sides = list(dict.fromkeys(Side.parse(s) for s in (split_list(side) or ["buy", "sell"])))
+        sides = list(
+            dict.fromkeys(Side.parse(s) for s in (split_list(side, "--side") or ["buy", "sell"]))
+        )
         if not (math.isfinite(within) and within > 0):
             raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
         first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
