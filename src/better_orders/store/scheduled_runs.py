@@ -184,47 +184,33 @@ class ScheduledRuns(LockTable):
                 self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
                 return Claim(self._get(key), takeover=False)
             existing = _from_row(row)
-            if existing.status is ScheduledStatus.REFUSED:  # nothing was sent: run afresh
-                self._conn.execute(
-                    "UPDATE scheduled_runs SET run_id = ?, status = ?, scheduled_for = ?,"
-                    " fired_at = ?, claimed_at = ?, finished_at = NULL, pid = ?, host = ?,"
-                    " token = ?, attempts = attempts + 1, detail = NULL"
-                    " WHERE session = ? AND account = ? AND point = ?",
-                    (
-                        run_id,
-                        ScheduledStatus.RUNNING.value,
-                        ts_text(scheduled_for),
-                        ts_text(fired_at),
-                        now,
-                        owner.pid,
-                        owner.host,
-                        owner.token,
-                        *_key_args(key),
-                    ),
-                )
-                self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
-                return Claim(self._get(key), takeover=False, previous=existing)
+            afresh = existing.status is ScheduledStatus.REFUSED  # nothing was sent
             resumable = existing.status is ScheduledStatus.INTERRUPTED or (
                 existing.status is ScheduledStatus.RUNNING and not self._claimer_alive(existing)
             )
-            if not resumable:
+            if not (afresh or resumable):
                 raise AlreadyScheduledError(existing)
-            self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
+            # A refused run starts again as a new run; a resumed one keeps its run id.
             self._conn.execute(
-                "UPDATE scheduled_runs SET status = ?, fired_at = ?, claimed_at = ?,"
-                " finished_at = NULL, pid = ?, host = ?, token = ?, attempts = attempts + 1"
-                " WHERE session = ? AND account = ? AND point = ?",
+                "UPDATE scheduled_runs SET run_id = ?, scheduled_for = ?, status = ?,"
+                " fired_at = ?, claimed_at = ?, finished_at = NULL, pid = ?, host = ?,"
+                " token = ?, attempts = attempts + 1, detail = CASE WHEN ? THEN NULL ELSE"
+                " detail END WHERE session = ? AND account = ? AND point = ?",
                 (
+                    run_id if afresh else existing.run_id,
+                    ts_text(scheduled_for if afresh else existing.scheduled_for),
                     ScheduledStatus.RUNNING.value,
                     ts_text(fired_at),
                     now,
                     owner.pid,
                     owner.host,
                     owner.token,
+                    afresh,
                     *_key_args(key),
                 ),
             )
-            return Claim(self._get(key), takeover=True, previous=existing)
+            self.acquire_lock(claim_lock_name(key), owner, purpose=str(key))
+            return Claim(self._get(key), takeover=not afresh, previous=existing)
 
     def _claimer_alive(self, run: ScheduledRun) -> bool:
         lock = self.live_lock(claim_lock_name(run.key))
