@@ -286,6 +286,9 @@ def test_an_older_journal_gains_the_quote_marks(tmp_path: Path) -> None:
         (["--journal", "{db}", "--since", "2999-01-01"], "is in the future"),
         (["--journal", "{db}", "--since", "yesterday"], "give a date as YYYY-MM-DD"),
         (["--journal", "{db}", "--quotes", "x.csv.gz"], "does not take --quotes"),
+        # The replay's options would be ignored: refused instead.
+        (["--journal", "{db}", "--from", "15:45", "--side", "buy"], "not take --from, --side"),
+        (["--journal", "{db}", "--latency", "100ms"], "does not take --latency"),
         (["--since", "2026-03-01", "--quotes", "x.csv.gz"], "go with --journal"),
         (["--journal", "{db}", "--sim-profile", "{missing}"], "does not exist"),
     ],

@@ -219,6 +219,11 @@ def tca(
         given: dict[str, object] = {"--quotes": quotes, "--example": example}
         given |= {"--policy": policy, "--trades": trades, "--policy-file": policy_file}
         given |= {"--symbol": symbol, "--workers": workers, "--scheduler": scheduler}
+        # The replay's own options mean nothing to your fills: given (unlike their
+        # defaults), they are refused rather than ignored.
+        given |= {"--from": start != "09:30", "--to": end != "09:35", "--every": every != "1s"}
+        given |= {"--side": side, "--qty": qty, "--notional": notional, "--no-trades": no_trades}
+        given |= {"--within": within != DEFAULT_COMPLETION_SECONDS, "--latency": latency != "30ms"}
         dbs = more_quotes or []
         if len(dbs) > 1:
             raise InvalidInputError(f"--journal takes one journal file, got {len(dbs)}")
