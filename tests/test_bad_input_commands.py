@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,24 @@ def test_tca_refuses_a_window_its_quotes_or_the_session_do_not_cover(
     # Decisions there would all trade on the file's last quote, minutes or hours old.
     path = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=OPEN, seconds=120)
     refused(["tca", "--quotes", str(path), *window], capsys, fragment, code=USAGE)
+
+
+def test_tca_refuses_a_quote_file_of_two_days(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Only its first day would be replayed, silently.
+    first = quote_file(tmp_path / "a.csv", "50.00", "50.01", at=OPEN, seconds=5)
+    second = quote_file(
+        tmp_path / "b.csv", "50.00", "50.01", at=OPEN + timedelta(days=1), seconds=5
+    )
+    both = tmp_path / "both.csv"
+    both.write_text(first.read_text() + "".join(second.read_text().splitlines(True)[1:]))
+    refused(
+        ["tca", "--quotes", str(both)],
+        capsys,
+        "holds quotes from 2026-11-24 to 2026-11-25: a replay is of one day",
+        code=USAGE,
+    )
 
 
 def test_tca_refuses_a_trades_file_of_another_day(

@@ -127,6 +127,12 @@ def decision_times(
     quotes = file.quotes
     if len(quotes) == 0:
         raise InvalidInputError(f"{file.label}: no quotes")
+    last_day = from_ns(int(quotes.ts_ns[-1])).astimezone(NEW_YORK).date()
+    if last_day != day:
+        raise InvalidInputError(
+            f"{file.label} holds quotes from {day} to {last_day}: a replay is of one day; "
+            "split it into symbol-days with better-orders data import"
+        )
     end_of_quotes = from_ns(int(quotes.ts_ns[-1])) + timedelta(microseconds=1)
     covered_to = min(last, end_of_quotes, session.close)
     times = []
