@@ -260,16 +260,24 @@ def test_notional_buys_are_refused_outside_regular_hours(
         assert local.requests_to("POST /v2/orders") == 0
 
 
-def test_notional_buys_on_the_simulator(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["rebalance", "SPY=0.3", "TQQQ=0.2", "--notional-buys", "--at", "2026-11-24T10:00:00"]
-    code, out, err = run_cli([*args, "--db", str(tmp_path / "j.sqlite3"), "--json"], capsys)
+# Fully invested too: a notional buy holds its amount, not its shares at the ask plus the
+# market buy's 1% cushion, which refused the last buy of a fully invested rebalance.
+@pytest.mark.parametrize("weights", [("0.3", "0.2"), ("0.6", "0.4")])
+def test_notional_buys_on_the_simulator(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], weights: tuple[str, str]
+) -> None:
+    spy, tqqq = weights
+    args = ["rebalance", f"SPY={spy}", f"TQQQ={tqqq}", "--notional-buys"]
+    args += ["--at", "2026-11-24T10:00:00", "--db", str(tmp_path / "j.sqlite3"), "--json"]
+    code, out, err = run_cli(args, capsys)
     assert code == 0, err
     data = json.loads(out)
     assert data["complete"] is True
     assert {e["strategy"] for e in data["executions"]} == {"notional"}
-    weights = {r["symbol"]: D(r["final_weight"]) for r in data["results"]}
-    assert abs(weights["SPY"] - D("0.3")) < D("0.001")
-    assert abs(weights["TQQQ"] - D("0.2")) < D("0.001")
+    final = {r["symbol"]: D(r["final_weight"]) for r in data["results"]}
+    assert abs(final["SPY"] - D(spy)) < D("0.004")
+    assert abs(final["TQQQ"] - D(tqqq)) < D("0.004")
+    assert D(data["final_cash"]) >= 0
     assert all(D(r["final_qty"]) != D(r["final_qty"]).to_integral_value() for r in data["results"])
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterable
+from decimal import Decimal
 from typing import Any
 
 from better_orders.core.errors import BrokerError
@@ -99,6 +100,7 @@ class SimBroker:
                 f"client order id {coid} already exists ({symbol}): look the order up instead",
                 code="duplicate_client_order_id",
             )
+        amount: Decimal | None = None  # a notional order's dollars
         if request.notional is not None or is_fractional(request.qty):
             asset = await self.get_asset(symbol)
             refusal = fractional_refusal(request, fractionable=asset.fractionable)
@@ -109,6 +111,7 @@ class SimBroker:
                     code="not_fractionable",
                 )
             if request.notional is not None:
+                amount = request.notional
                 request = self._in_shares(request)
         exchange = self.exchange
         exchange.validate(request)
@@ -118,6 +121,10 @@ class SimBroker:
         if request.side is Side.BUY:
             if request.order_type is OrderType.LIMIT and request.limit_price is not None:
                 unit = request.limit_price
+            elif amount is not None:
+                # A notional buy holds its amount, as Alpaca's does: its shares were worked
+                # out at the ask, so the market buy's cushion would ask for more than it spends.
+                unit = amount / request.qty
             else:
                 quote = exchange.last_quote(symbol)
                 if quote is None or quote.ask <= 0:
