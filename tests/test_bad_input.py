@@ -324,29 +324,30 @@ def test_an_order_beyond_max_order_qty_is_refused_as_asked_before_any_run(
     # At 09:30 the ladder would first rest a quarter of the order: the refusal names
     # the order as asked, not that slice.
     args = ["order", "buy", "SOXL", qty, "--at", at, "--json"]
-    fragment = f"buy {int(D(qty))} SOXL exceeds max_order_qty 100000"
+    fragment = f"buy {int(D(qty))} SOXL ($"  # at the mid in force, which it also names
     out, line = refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=RISK)
+    assert "exceeds max_order_qty 100000 and max_order_notional $250,000.00" in line
     assert line.endswith("; no order sent") and str(int(D(qty)) // 4) not in line
     assert out == ""
 
 
-def test_a_child_beyond_max_order_notional_is_refused_journalled_and_exits_like_a_risk_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("cross_at_once", [True, False])
+def test_an_order_beyond_max_order_notional_is_refused_before_any_slice(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    cross_at_once: bool,
 ) -> None:
-    for name, value in CROSS_AT_ONCE_ENV.items():  # the first child is the marketable one
-        monkeypatch.setenv(name, value)
+    # Judged whole at the mid in force, before the ladder splits it: slices that are each
+    # under the limit (a resting quarter, then the cross) must not carry it past.
+    if cross_at_once:
+        for name, value in CROSS_AT_ONCE_ENV.items():
+            monkeypatch.setenv(name, value)
     db = tmp_path / "j.sqlite3"
-    fragment = "exceeds max_order_notional $250,000.00; order not sent"
-    args = ["order", "buy", "TQQQ", "6000", *AT, "--json"]
-    out, line = refused(args, capsys, fragment, db, code=RISK, risk_refusals=True)
-    assert line.startswith("error: buy 6000 TQQQ: ")
-    report = json_report(out)
-    assert "refused by a pre-trade risk check" in str(report["error"])
-    assert D(str(report["filled_qty"])) == 0 and D(str(report["unfilled_qty"])) == 6000
-    (order,) = journal_orders(db)
-    assert order.status == "rejected" and order.broker_order_id is None
-    assert order.reason is not None and order.reason.startswith("risk_limit: ")
-    assert fragment in order.reason
+    args = ["order", "buy", "TQQQ", "4000", "--at", "2026-11-24T09:30:00", "--json"]
+    out, line = refused(args, capsys, "exceeds max_order_notional $250,000.00", db, code=RISK)
+    assert line.startswith("error: buy 4000 TQQQ ($") and line.endswith("; no order sent")
+    assert out == "" and journal_orders(db) == []
 
 
 def test_a_limit_outside_the_price_band_is_refused(

@@ -367,6 +367,7 @@ def execute_on_sim(
     config: BetterOrdersConfig | None = None,
     observer: Callable[[LadderEvent], None] | None = None,
     assets: AssetMaster | None = None,
+    prices: dict[str, D] | None = None,
 ) -> Outcome:
     db = tmp_path / "j.sqlite3"
     cfg = config or crossing_config()
@@ -387,6 +388,7 @@ def execute_on_sim(
                     config=cfg,
                     run_id="r1",
                     observer=observer,
+                    prices=prices,
                 )
             except RiskLimitError as exc:
                 error = exc
@@ -406,10 +408,13 @@ def execute_on_sim(
     return run_virtual(main(), start=T0)
 
 
-def test_a_refused_order_is_journalled_with_its_reason_and_never_sent(tmp_path: Path) -> None:
+def test_a_refused_child_is_journalled_with_its_reason_and_never_sent(tmp_path: Path) -> None:
     replay = {"TQQQ": script([(0, "51.99", "52.00", 10_000)])}
     cfg = crossing_config(leveraged_etf_bps=50)
-    out = execute_on_sim([("TQQQ", Side.BUY, "6000")], tmp_path, replay=replay, config=cfg)
+    # No price known up front (``prices={}``): the order is judged child by child.
+    out = execute_on_sim(
+        [("TQQQ", Side.BUY, "6000")], tmp_path, replay=replay, config=cfg, prices={}
+    )
     assert out.error is None and out.reports is not None
     (report,) = out.reports
     assert report.filled_qty == 0 and report.unfilled_qty == D(6000)
@@ -429,8 +434,13 @@ def test_run_notional_limit_stops_the_leg_that_would_breach_it(tmp_path: Path) -
         "SPY": script([(0, "600.00", "600.01", 10_000)], symbol="SPY"),
     }
     cfg = crossing_config(risk={"max_run_notional": "8000"})
+    # No prices up front (``prices={}``): the run's notional is counted order by order.
     out = execute_on_sim(
-        [("TQQQ", Side.BUY, "100"), ("SPY", Side.BUY, "10")], tmp_path, replay=replay, config=cfg
+        [("TQQQ", Side.BUY, "100"), ("SPY", Side.BUY, "10")],
+        tmp_path,
+        replay=replay,
+        config=cfg,
+        prices={},
     )
     assert out.reports is not None
     tqqq, spy = out.reports

@@ -9,7 +9,7 @@ watched for the whole batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,6 +21,7 @@ from better_orders.core.errors import (
     InvalidInputError,
     JournalError,
     KillSwitchError,
+    QuoteError,
     RunFailedError,
 )
 from better_orders.core.jsonable import to_jsonable
@@ -67,6 +68,20 @@ class OrderSpec:
         return cls(normalize_symbol(symbol), Side.parse(side), parse_quantity(qty), budget)
 
 
+async def _mids(feed: QuoteFeed, symbols: list[str]) -> dict[str, Decimal]:
+    """The mid of each symbol that has a two-sided quote now: what a whole parent is judged
+    at before its first slice (a symbol without one is judged slice by slice)."""
+    out: dict[str, Decimal] = {}
+    for symbol in symbols:
+        try:
+            quote = await feed.latest_quote(symbol)
+        except (BrokerError, QuoteError):
+            continue
+        if quote.bid > 0 and quote.ask >= quote.bid:
+            out[symbol] = quote.mid
+    return out
+
+
 async def execute(
     specs: list[OrderSpec],
     *,
@@ -84,6 +99,7 @@ async def execute(
     leg_numbers: Sequence[int] | None = None,
     marks_from: MarksRelay | None = None,
     marks_to: MarksRelay | None = None,
+    prices: Mapping[str, Decimal] | None = None,
 ) -> list[ExecutionReport]:
     """Run the parents through ladders on an already-open broker; journals the legs.
 
@@ -97,7 +113,8 @@ async def execute(
 
     Raises ``KillSwitchError`` if the kill switch is on at the start (nothing is sent)
     or goes on during the batch (working orders are cancelled; reports are journalled),
-    ``RiskLimitError`` before anything is sent for a parent beyond ``max_order_qty``, and
+    ``RiskLimitError`` before anything is sent for a parent beyond ``max_order_qty`` or, at
+    ``prices`` (the mids in force when not given), ``max_order_notional``, and
     ``RunFailedError`` if part of the batch failed (every working order was cancelled;
     each leg is journalled as failed, with the error).
     """
@@ -107,7 +124,9 @@ async def execute(
         kill_switch.check(f"no order sent ({len(specs)} order(s) not started)")
     await _require_tradable(broker, sorted({s.symbol for s in specs}))
     risk = RiskChecker(config.risk, kill_switch)
-    risk.check_parents((s.symbol, s.side, s.qty) for s in specs)
+    if prices is None and specs:
+        prices = await _mids(feed, sorted({s.symbol for s in specs}))
+    risk.check_parents(((s.symbol, s.side, s.qty) for s in specs), prices=prices)
     # A run executed in several batches (a rebalance's sells, then its buys) has one limit.
     risk.seed(journal.orders(run_id=run_id))
     legs: list[Leg] = []

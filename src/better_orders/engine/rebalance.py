@@ -337,6 +337,8 @@ async def rebalance(
         "kind": "rebalance",
         "calendar": calendar,
         "observer": observer,
+        # The plan's prices, which the whole plan was checked at above.
+        "prices": {t.symbol: t.reference_price for t in plan.trades},
     }
     sells = _specs(plan.sells)
     account = await broker.get_account()
