@@ -877,6 +877,33 @@ def test_keys_come_from_the_environment_and_never_show_the_secret() -> None:
     assert "/v2" in str(with_path.value)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.alpaca.markets:443",  # a port
+        "https://api.alpaca.markets.",  # the fully qualified name
+        "HTTPS://API.Alpaca.Markets:443/",
+    ],
+)
+def test_the_live_api_is_recognised_however_its_url_is_written(url: str) -> None:
+    from better_orders.core.errors import ConfigError
+
+    env = {"APCA_API_KEY_ID": FAKE_KEY_ID, "APCA_API_SECRET_KEY": FAKE_SECRET}
+    with pytest.raises(ConfigError, match="--live"):
+        Credentials.from_env({**env, "APCA_API_BASE_URL": url})
+    assert not Credentials.from_env({**env, "APCA_API_BASE_URL": url}, live=True).paper
+
+
+@pytest.mark.parametrize("variable", ["APCA_API_BASE_URL", "APCA_API_DATA_URL"])
+def test_a_url_carrying_a_password_is_refused_without_showing_it(variable: str) -> None:
+    from better_orders.core.errors import ConfigError
+
+    env = {"APCA_API_KEY_ID": FAKE_KEY_ID, "APCA_API_SECRET_KEY": FAKE_SECRET}
+    with pytest.raises(ConfigError, match="must not carry a user or password") as refused:
+        Credentials.from_env({**env, variable: "http://URLUSER:URLPASS5678@127.0.0.1:8080"})
+    assert "URLPASS5678" not in str(refused.value)
+
+
 def test_live_trading_needs_live_and_a_confirmation() -> None:
     from better_orders.venues.alpaca.credentials import (
         LiveTradingRefused,

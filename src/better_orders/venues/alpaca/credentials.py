@@ -93,11 +93,23 @@ def _http_to_ws(url: str) -> str:
     return url
 
 
+def _host(url: str) -> str:
+    """A URL's host name as DNS reads it: no port, no user, no trailing dot, lower case
+    (``https://api.alpaca.markets.:443`` is the live API too)."""
+    return (urlsplit(url).hostname or "").rstrip(".").lower()
+
+
 def _check_url(url: str, variable: str) -> str:
     text = url.strip().rstrip("/")
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{variable} must be an http(s) URL such as {PAPER_URL}, got {url!r}")
+    if parts.username is not None or parts.password is not None:
+        # Alpaca takes its keys in headers; a password in the URL would reach messages.
+        raise ConfigError(
+            f"{variable} must not carry a user or password: the keys go in "
+            "APCA_API_KEY_ID and APCA_API_SECRET_KEY"
+        )
     if parts.path not in ("", "/"):
         # The adapter appends /v2/...: a URL ending in /v2 would request /v2/v2/...
         raise ConfigError(
@@ -119,7 +131,7 @@ class Credentials:
     def __post_init__(self) -> None:
         if not self.key_id or not self.secret_key:
             raise ConfigError("an Alpaca key id and secret key are both needed")
-        host = urlsplit(self.trading_url).netloc.lower()
+        host = _host(self.trading_url)
         if self.paper and host == _LIVE_HOST:
             raise ConfigError(
                 f"{BASE_URL_VAR} points at the live API ({LIVE_URL}) but live trading was not "
@@ -207,7 +219,7 @@ class Credentials:
         """True when pointed away from Alpaca's own hosts (e.g. at the local server)."""
         if not self.base_url:
             return False
-        return urlsplit(self.base_url).netloc.lower() not in (_LIVE_HOST, _PAPER_HOST)
+        return _host(self.base_url) not in (_LIVE_HOST, _PAPER_HOST)
 
     def describe(self) -> str:
         mode = "paper" if self.paper else "LIVE"
