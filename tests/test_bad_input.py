@@ -226,6 +226,7 @@ def test_another_symbols_quotes_are_never_booked_as_the_order_symbols(
         (["buy", "ABCDEFGHIJKLM", "5"], "invalid symbol 'ABCDEFGHIJKLM'"),
         (["buy", "TQQQ", "5", "--max-slippage-bps", "-1"], "max_slippage_bps must be > 0"),
         (["buy", "TQQQ", "5", "--max-slippage-bps", "0"], "max_slippage_bps must be > 0"),
+        (["buy", "TQQQ", "5", "--max-slippage-bps", "1e30"], "must be at most 1,000,000"),
         (["buy", "TQQQ", "5", "--on-budget", "always"], "unknown on_budget 'always'"),
         (["buy", "TQQQ", "5", "--max-slippage-bps", "NaN"], "max_slippage_bps is not a finite"),
         (["buy", "TQQQ", "5", "--broker", "ib"], "unknown broker 'ib': use sim or alpaca"),

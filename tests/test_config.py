@@ -270,6 +270,7 @@ def test_toml_syntax_error_reports_the_line(tmp_path: Path) -> None:
         ),
         ("BETTER_ORDERS_LADDER__MAX_REPEGS", "two", "(got 'two')"),
         ("BETTER_ORDERS_OTHER_STOCK_BPS", "-3", "other_stock_bps"),
+        ("BETTER_ORDERS_LEVERAGED_ETF_BPS", "1e400", "must be at most 1,000,000 bps"),
         ("BETTER_ORDERS_SPREAD__MAX_QUOTE_AGE_SECONDS", "nan", "(got 'nan')"),
         (
             "BETTER_ORDERS_HIGH_VOLUME_ETFS",

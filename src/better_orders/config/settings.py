@@ -22,6 +22,7 @@ from better_orders.config.policy_settings import (
 )
 from better_orders.config.section import Section
 from better_orders.core.model import normalize_symbol
+from better_orders.core.pricing import MAX_BUDGET_BPS
 
 
 class ExecutionMode(StrEnum):
@@ -53,6 +54,8 @@ def positive_budget(value: Decimal) -> Decimal:
     """A slippage budget of 0 bps could never fill (the bound is the arrival mid itself)."""
     if value == 0:
         raise ValueError("a slippage budget must be above 0 bps (0 could never fill)")
+    if value > MAX_BUDGET_BPS:
+        raise ValueError(f"a slippage budget must be at most {MAX_BUDGET_BPS:,} bps, got {value}")
     return value
 
 

@@ -127,6 +127,11 @@ def budget_bound(side: Side, arrival_mid: Decimal, budget_bps: Decimal | float |
     return bound_at(side, arrival_mid, budget_factor(side, budget_bps), budget_bps)
 
 
+#: The largest slippage budget: 100 times the price. A larger one bounds nothing more, and its
+#: bound would leave the exact prices' range.
+MAX_BUDGET_BPS = Decimal(1_000_000)
+
+
 def bound_at(
     side: Side, arrival_mid: Decimal, factor: Decimal, budget_bps: Decimal | float | int
 ) -> Decimal:

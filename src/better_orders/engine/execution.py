@@ -34,6 +34,7 @@ from better_orders.core.model import (
     parse_quantity,
     to_decimal,
 )
+from better_orders.core.pricing import MAX_BUDGET_BPS
 from better_orders.engine.markouts import MarksRelay
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
 from better_orders.engine.runner import LadderEvent, Leg, Runner
@@ -64,6 +65,11 @@ class OrderSpec:
                 raise InvalidInputError(
                     f"max_slippage_bps must be > 0 (a budget of {budget} bps could never "
                     "fill); no order sent"
+                )
+            if budget > MAX_BUDGET_BPS:
+                raise InvalidInputError(
+                    f"max_slippage_bps must be at most {MAX_BUDGET_BPS:,} (100x the price), "
+                    f"got {budget}; no order sent"
                 )
         return cls(normalize_symbol(symbol), Side.parse(side), parse_quantity(qty), budget)
 
