@@ -142,6 +142,28 @@ def test_bad_input_and_an_unusable_journal(
         rebalance_portfolio({"TQQQ": 0.5}, at=T0, db=tmp_path)
 
 
+def test_the_api_takes_a_file_or_a_path_and_refuses_other_options_typed(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "j.sqlite3"
+    quotes = quote_file(tmp_path / "q.csv", "50.00", "50.01", symbol="TQQQ", seconds=600)
+    settings = tmp_path / "c.toml"
+    settings.write_text("leveraged_etf_bps = 12\n")
+    # One file as a string, and the configuration as its file's path, as the CLI takes them.
+    report = place_better_order("TQQQ", 5, "buy", quotes=str(quotes), config=settings, db=db)
+    assert report.filled_qty == 5 and report.budget_bps == D(12)  # read from the file
+    for bad, message in (
+        ({"config": {"max_slippage_bps": 30}}, "config must be a BetterOrdersConfig or a TOML"),
+        ({"seed": "x"}, "seed must be a whole number, got 'x'"),
+        ({"quotes": [1, 2]}, "quotes must be a file or a list of files"),
+    ):
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            place_better_order("TQQQ", 5, "buy", at=T0, db=tmp_path / "other.sqlite3", **bad)
+        with pytest.raises(InvalidInputError, match=re.escape(message)):
+            rebalance_portfolio({"TQQQ": 0.5}, at=T0, db=tmp_path / "other.sqlite3", **bad)
+    assert not (tmp_path / "other.sqlite3").exists()  # nothing journalled
+
+
 def test_a_quote_and_a_broker_refusal_inside_the_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

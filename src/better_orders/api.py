@@ -8,9 +8,14 @@ options are those of ``commands.run_orders_simulated`` / ``run_rebalance_simulat
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from better_orders.config.loader import load_config
+from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import ExecutionReport, Side
 from better_orders.engine.commands import run_orders_simulated, run_rebalance_simulated
 from better_orders.engine.execution import OrderSpec
@@ -26,7 +31,7 @@ def place_better_order(
 ) -> ExecutionReport:
     """Execute one order through the ladder; returns its report (client order ids included)."""
     spec = OrderSpec.parse(symbol, qty, side, max_slippage_bps)
-    _, reports = run_orders_simulated([spec], **options)
+    _, reports = run_orders_simulated([spec], **_checked(options))
     return reports[0]
 
 
@@ -51,7 +56,33 @@ def rebalance_portfolio(
     target_portfolio: Mapping[str, object], *, dry_run: bool = False, **options: Any
 ) -> RebalanceReport:
     """Trade the portfolio to ``target_portfolio`` weights (e.g. ``{"TQQQ": 0.6, "SPY": 0.4}``)."""
-    return run_rebalance_simulated(target_portfolio, dry_run=dry_run, **options)
+    return run_rebalance_simulated(target_portfolio, dry_run=dry_run, **_checked(options))
+
+
+def _checked(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as the engine takes them, or ``InvalidInputError`` naming the one that is
+    not, before anything is journalled: ``quotes`` one file or several, ``config`` a
+    configuration or its TOML file's path, ``seed`` a whole number."""
+    out = dict(options)
+    quotes = out.get("quotes")
+    if isinstance(quotes, str | os.PathLike):
+        out["quotes"] = [Path(quotes)]
+    elif quotes is not None:
+        if not all(isinstance(q, str | os.PathLike) for q in quotes):
+            raise InvalidInputError(f"quotes must be a file or a list of files, got {quotes!r}")
+        out["quotes"] = [Path(q) for q in quotes]
+    config = out.get("config")
+    if isinstance(config, str | os.PathLike):
+        out["config"] = load_config(Path(config)).config
+    elif config is not None and not isinstance(config, BetterOrdersConfig):
+        raise InvalidInputError(
+            "config must be a BetterOrdersConfig or a TOML file's path, "
+            f"got {type(config).__name__}"
+        )
+    seed = out.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InvalidInputError(f"seed must be a whole number, got {seed!r}")
+    return out
 
 
 async def rebalance_portfolio_async(
