@@ -39,7 +39,8 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import Side
-from better_orders.engine.runner import Leg, Runner
+from better_orders.engine.legs import Leg
+from better_orders.engine.runner import Runner
 from better_orders.store.journal import Journal
 from better_orders.store.writer import JournalWriter
 from better_orders.venues.assets import builtin_assets, plain_asset

@@ -23,8 +23,8 @@ import pytest
 from better_orders.core.errors import BrokerError, JournalError, QuoteError, RunFailedError
 from better_orders.core.model import OrderStatus, OrderUpdate, Quote
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.risk import KillSwitch
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.venues.sim.clock import run_virtual
 from better_orders.venues.sim.faults import FaultPlan

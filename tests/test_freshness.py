@@ -15,7 +15,8 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.ladder import ParentOrder
 from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import ExecutionReport, Quote, Side
-from better_orders.engine.runner import Leg, Runner
+from better_orders.engine.legs import Leg
+from better_orders.engine.runner import Runner
 from better_orders.store.journal import Journal
 from better_orders.venues.base import HeartbeatFeed
 from better_orders.venues.sim.clock import run_virtual

@@ -21,7 +21,7 @@ from better_orders.core.ladder import Finished
 from better_orders.core.model import OrderUpdate
 from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec
-from better_orders.engine.runner import LadderEvent
+from better_orders.engine.legs import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.locks import LockOwner, account_lock_name
 from better_orders.store.progress import run_progress

@@ -22,8 +22,8 @@ from better_orders.core.errors import InvalidInputError, JournalError
 from better_orders.core.ladder import SubmitOrder
 from better_orders.core.model import OrderUpdate, Side
 from better_orders.engine.commands import run_rebalance_simulated
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport, rebalance
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.encoding import params_hash
 from better_orders.store.journal import Journal
 from better_orders.store.locks import LockOwner

@@ -41,8 +41,8 @@ from better_orders.core.model import (
 )
 from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.records import RunStatus
 from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset

@@ -21,7 +21,8 @@ from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import AttemptKind, ExecutionReport, OrderType, Quote, Side
 from better_orders.core.patience import NO_PATIENCE
-from better_orders.engine.runner import Leg, Runner
+from better_orders.engine.legs import Leg
+from better_orders.engine.runner import Runner
 from better_orders.store.journal import Journal
 from better_orders.venues.assets import AssetMaster, builtin_assets, plain_asset
 from better_orders.venues.sim.clock import run_virtual

@@ -16,7 +16,8 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.market_calendar import default_calendar
 from better_orders.core.model import AttemptKind, ExecutionReport, Quote, Side
-from better_orders.engine.runner import Leg, Runner
+from better_orders.engine.legs import Leg
+from better_orders.engine.runner import Runner
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.evaluate import evaluate_file

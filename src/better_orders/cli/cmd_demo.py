@@ -24,7 +24,7 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport, Quote, Side
 from better_orders.engine.commands import run_orders_simulated
 from better_orders.engine.execution import OrderSpec
-from better_orders.engine.runner import LadderEvent
+from better_orders.engine.legs import LadderEvent
 
 ET = ZoneInfo("America/New_York")
 OPEN = datetime(2026, 11, 24, 9, 30, tzinfo=ET)

@@ -46,8 +46,8 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import Finished, SubmitOrder
 from better_orders.core.plan import Plan
 from better_orders.engine.commands import run_rebalance
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport, targets_from_pairs
-from better_orders.engine.runner import LadderEvent
 from better_orders.engine.scheduled_run import guarded, stale_check
 from better_orders.engine.targets import read_targets_file
 

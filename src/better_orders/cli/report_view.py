@@ -24,7 +24,7 @@ from better_orders.core.ladder import (
 from better_orders.core.market_calendar import format_et
 from better_orders.core.model import ExecutionReport, OrderStatus, OrderType, OrderUpdate
 from better_orders.engine.commands import VenueChoice
-from better_orders.engine.runner import LadderEvent
+from better_orders.engine.legs import LadderEvent
 
 
 def _t(ts: datetime) -> str:

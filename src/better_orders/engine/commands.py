@@ -26,8 +26,8 @@ from better_orders.engine.in_alpaca import run_in_alpaca
 from better_orders.engine.in_sim import load_replay, require_quotes_at, run_in_sim
 from better_orders.engine.jobs import order_job, rebalance_job, reconcile_job
 from better_orders.engine.journalled_run import Job
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.reconcile_report import ReconcileReport
 
 if TYPE_CHECKING:

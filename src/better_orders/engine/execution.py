@@ -35,9 +35,10 @@ from better_orders.core.model import (
     to_decimal,
 )
 from better_orders.core.pricing import MAX_BUDGET_BPS
+from better_orders.engine.legs import LadderEvent, Leg
 from better_orders.engine.markouts import MarksRelay
 from better_orders.engine.risk import KillSwitch, RiskChecker, halt_summary
-from better_orders.engine.runner import LadderEvent, Leg, Runner
+from better_orders.engine.runner import Runner
 from better_orders.store.journal import Journal
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 

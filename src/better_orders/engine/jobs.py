@@ -24,9 +24,9 @@ from better_orders.core.model import ExecutionReport
 from better_orders.core.plan import Plan, parse_targets
 from better_orders.engine.execution import OrderSpec, execute
 from better_orders.engine.journalled_run import Job, RunContext
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.order_resume import remainder
 from better_orders.engine.rebalance import RebalanceReport, rebalance
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.reconcile import reconcile
 from better_orders.store.reconcile_report import ReconcileReport

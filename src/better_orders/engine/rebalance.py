@@ -43,10 +43,10 @@ from better_orders.core.model import (
 from better_orders.core.plan import Plan, PlannedTrade, PlanSettings, build_plan, size_buys_detailed
 from better_orders.core.sanity import require_valid_quote
 from better_orders.engine.execution import OrderSpec, execute
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.markouts import MarksRelay
 from better_orders.engine.notional_buys import NotionalBuy, buy_notional
 from better_orders.engine.risk import RiskChecker
-from better_orders.engine.runner import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.progress import run_progress
 from better_orders.venues.base import Broker, Clock, QuoteFeed

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -55,8 +55,6 @@ from better_orders.core.ladder import (
     Finished,
     Halt,
     Ladder,
-    LadderParams,
-    ParentOrder,
     QueryOrder,
     QuoteArrived,
     SetTimer,
@@ -67,6 +65,7 @@ from better_orders.core.ladder import (
 )
 from better_orders.core.market_calendar import MarketCalendar
 from better_orders.core.model import (
+    ZERO,
     ExecutionReport,
     OrderRequest,
     OrderStatus,
@@ -75,9 +74,8 @@ from better_orders.core.model import (
     Side,
 )
 from better_orders.engine.containment import OrderCloser, closing_summary, describe_failure
-from better_orders.engine.event_order import EventOrder
 from better_orders.engine.freshness import BookConfirmations
-from better_orders.engine.inbox import Inbox
+from better_orders.engine.legs import LadderEvent, Leg, LegState
 from better_orders.engine.markouts import FillMarks, MarksRelay
 from better_orders.engine.quotes import QuoteDesk
 from better_orders.engine.retry import BrokerRetry, OrderStateUnknown, RetryBudget
@@ -91,42 +89,6 @@ log = logging.getLogger(__name__)
 
 #: How long a finished ladder's live child may take to be confirmed ended.
 SETTLE_WITHIN = timedelta(seconds=10)
-
-
-@dataclass(slots=True)
-class Leg:
-    """One parent order inside a run."""
-
-    leg: int
-    parent: ParentOrder
-    params: LadderParams
-    #: Attempt number of the ladder's first order. A resumed leg continues after the
-    #: attempts already journalled, so no client order id is ever used twice.
-    first_attempt: int = 1
-    #: A buy that may shrink to the buying power when the broker refuses it for that (a
-    #: rebalance's buys: sized to the buying power, they buy what it allows). Otherwise
-    #: such a refusal ends the leg: an order the user sized is never cut.
-    fit_buying_power: bool = False
-
-
-@dataclass(slots=True)
-class LadderEvent:
-    """What observers (the live CLI table) are told: a ladder saw an event or took an action."""
-
-    leg: int
-    symbol: str
-    ladder: Ladder
-    item: Event | Action
-    now: datetime
-
-
-@dataclass(slots=True)
-class _LegState:
-    leg: Leg
-    ladder: Ladder
-    inbox: Inbox = field(default_factory=Inbox)
-    order: EventOrder = field(default_factory=EventOrder)
-    arrival_marked: bool = False
 
 
 class Runner:
@@ -193,13 +155,13 @@ class Runner:
         self.halt_working: list[str] = []
         self.books = BookConfirmations(feed, timedelta(seconds=quiet_seconds or 2.5))
         self.quotes = QuoteDesk(feed, clock, self.books, self._deliver_quote, self._live_symbols)
-        self._states: list[_LegState] = []
+        self._states: list[LegState] = []
         #: Orders refused before they were sent: there is nothing to cancel at the broker.
         self._refused: set[str] = set()
         #: Orders that may be at the broker (journalled, then sent), and those known ended.
-        self._by_coid: dict[str, _LegState] = {}
+        self._by_coid: dict[str, LegState] = {}
         self._ended: set[str] = set()
-        self._by_symbol: dict[str, list[_LegState]] = {}
+        self._by_symbol: dict[str, list[LegState]] = {}
         self._journal = RunJournal(None, run_id)
         self.marks = FillMarks(run_id, clock, markout_seconds, self._write_marks)
         self.foreign_updates: list[OrderUpdate] = []
@@ -232,7 +194,7 @@ class Runner:
         Raises ``RunFailedError`` if any part of the run failed (see the module docstring).
         """
         states = [
-            _LegState(
+            LegState(
                 leg,
                 Ladder(
                     leg.parent,
@@ -257,7 +219,7 @@ class Runner:
 
     async def _run(
         self,
-        states: list[_LegState],
+        states: list[LegState],
         marks_from: MarksRelay | None,
         marks_to: MarksRelay | None,
     ) -> list[ExecutionReport]:
@@ -348,7 +310,7 @@ class Runner:
     def _closer(self) -> OrderCloser:
         return OrderCloser(self.calls, self.clock, self.broker, self._journal, self._record_update)
 
-    def _report_after_failure(self, st: _LegState, reason: str) -> ExecutionReport | None:
+    def _report_after_failure(self, st: LegState, reason: str) -> ExecutionReport | None:
         """The leg's report as far as it got: an unfinished ladder is halted with ``reason``."""
         ladder = st.ladder
         if not ladder.done:
@@ -393,7 +355,7 @@ class Runner:
     async def _write_marks(self, marks: list[QuoteMark]) -> None:
         await self._journal.marks(marks)
 
-    async def _mark_arrival(self, st: _LegState) -> None:
+    async def _mark_arrival(self, st: LegState) -> None:
         """The parent's arrival quote, journalled before its first order leaves."""
         st.arrival_marked = True
         data = st.ladder.d
@@ -433,13 +395,13 @@ class Runner:
 
     # -- one ladder ---------------------------------------------------------------------------
 
-    def _notify(self, st: _LegState, item: Event | Action) -> None:
+    def _notify(self, st: LegState, item: Event | Action) -> None:
         if self.observer is not None:
             self.observer(
                 LadderEvent(st.leg.leg, st.leg.parent.symbol, st.ladder, item, self.clock.now())
             )
 
-    async def _drive(self, st: _LegState) -> ExecutionReport:
+    async def _drive(self, st: LegState) -> ExecutionReport:
         ladder = st.ladder
         symbol = st.leg.parent.symbol
         # Admission at the broker's pace: a ladder starts only when its first order can
@@ -490,7 +452,7 @@ class Runner:
         assert ladder.report is not None
         return ladder.report
 
-    async def _settle(self, st: _LegState) -> None:
+    async def _settle(self, st: LegState) -> None:
         """A finished ladder leaves nothing open and no execution unjournalled."""
         live = dict.fromkeys(st.ladder.live_children, st.ladder)
         if live:
@@ -499,7 +461,7 @@ class Runner:
                 raise JournalError(problem)
         await self._recover_fills(st)
 
-    async def _recover_fills(self, st: _LegState) -> None:
+    async def _recover_fills(self, st: LegState) -> None:
         """Journal the fills of the ladder's orders that no update brought (a dropped event
         told only through a later cumulative quantity), and add them to its report."""
         report = st.ladder.report
@@ -523,7 +485,7 @@ class Runner:
 
     # -- actions ------------------------------------------------------------------------------
 
-    async def _perform(self, st: _LegState, action: Action) -> None:
+    async def _perform(self, st: LegState, action: Action) -> None:
         if isinstance(action, SubmitOrder):
             await self._submit(st, action)
         elif isinstance(action, CancelOrder):
@@ -554,7 +516,7 @@ class Runner:
             await self._record_update(update)
             st.inbox.put(update)
 
-    async def _submit(self, st: _LegState, action: SubmitOrder) -> None:
+    async def _submit(self, st: LegState, action: SubmitOrder) -> None:
         request = action.request
         coid = request.client_order_id
         if self.halted is not None:
@@ -605,22 +567,19 @@ class Runner:
     async def _affordable(self, request: OrderRequest) -> Decimal:
         """Whole shares of ``request`` the account's buying power pays for now, at its
         limit (a market order: at the ask in force); 0 if the account cannot say."""
-        price = request.limit_price
-        if price is None:
-            quote = self.books.quote(request.symbol)
-            price = quote.ask if quote is not None else None
-        if price is None or price <= 0:
-            return Decimal(0)
-        await self.limiter.prepay(Priority.QUERY)
+        quote = self.books.quote(request.symbol)
+        price = request.limit_price or (quote.ask if quote is not None else ZERO)
+        if price <= 0:
+            return ZERO
         try:
-            account = await self.broker.get_account()
+            account = await self.calls.read(self.broker.get_account)
         except BrokerError as exc:
             log.warning("account for the buying power after %s: %s", request.client_order_id, exc)
-            return Decimal(0)
-        return max((account.buying_power / price).to_integral_value(ROUND_FLOOR), Decimal(0))
+            return ZERO
+        return max((account.buying_power / price).to_integral_value(ROUND_FLOOR), ZERO)
 
     async def _refuse(
-        self, st: _LegState, action: SubmitOrder, code: str, reason: str, by: str
+        self, st: LegState, action: SubmitOrder, code: str, reason: str, by: str
     ) -> None:
         """An order refused before it was sent: journalled as rejected, with the reason."""
         request = action.request

@@ -39,10 +39,10 @@ from better_orders.core.schedule import ScheduledInstant, SchedulePoint
 from better_orders.engine import run_alerts
 from better_orders.engine.alerts import Alert, Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance, run_reconcile
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.engine.risk import KillSwitch
 from better_orders.engine.run_locks import LockKeeper
-from better_orders.engine.runner import LadderEvent
 from better_orders.engine.shutdown import Shutdown
 from better_orders.engine.targets import TargetsDoc, read_targets_file, targets_from_command
 from better_orders.store.ids import new_run_id

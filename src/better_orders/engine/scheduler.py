@@ -30,8 +30,8 @@ from better_orders.core.plan import Plan
 from better_orders.core.schedule import ScheduledInstant, due_or_next, instants, missed
 from better_orders.engine.alerts import Alerts
 from better_orders.engine.commands import VenueChoice, run_rebalance
+from better_orders.engine.legs import LadderEvent
 from better_orders.engine.risk import KillSwitch
-from better_orders.engine.runner import LadderEvent
 from better_orders.engine.scheduled_run import (
     RunOutcome,
     ScheduledJob,
