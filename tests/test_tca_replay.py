@@ -191,3 +191,17 @@ def test_marketable_order_stream_fills_at_the_touch() -> None:
     # Every row from the first order to the last order plus one second was processed.
     assert stats.quotes_processed == 22
     assert stats.wall_seconds > 0
+
+
+@pytest.mark.parametrize("after_open", [10.0, 3600.0])
+def test_the_seed_ladder_crosses_at_once_as_the_original_design_did(after_open: float) -> None:
+    """No patient rest and no budget urgency: those came after it, and it is the baseline."""
+    at = OPEN + timedelta(seconds=after_open)
+    driver = ReplayDriver(quotes([(0.0, "50.10", "50.12"), (after_open + 300, "50.10", "50.12")]))
+    seed = ladder_params(BUILTIN_POLICIES["seed-ladder"].config(BetterOrdersConfig()), "ABC")
+    report = driver.run(ParentOrder("ABC", Side.BUY, D(100)), seed, at).report
+    [attempt] = report.attempts
+    assert attempt.kind is AttemptKind.AGGRESSIVE
+    assert attempt.limit_price == D("50.13")  # the ask and one tick
+    assert (report.filled_qty, report.avg_fill_price) == (D(100), D("50.12"))
+    assert report.fills[0].ts == at + timedelta(milliseconds=30)  # on arrival

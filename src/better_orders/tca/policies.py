@@ -118,6 +118,12 @@ BUILTIN_POLICIES: dict[str, Policy] = {
                 "fallback": "market",
                 "protection": "limit_at_bound",
             },
+            # Neither rested before crossing nor hurried by the budget: both came later.
+            "patience": {
+                "opening_seconds": 0.0,
+                "regular_seconds": 0.0,
+                "budget_urgency": Decimal("0"),
+            },
         },
         "the original design: cents thresholds, 90 s wait in 09:30-09:32, ask + 1 tick",
     ),
