@@ -94,6 +94,20 @@ def test_show_bad_file_is_one_error_line(
     assert "Traceback" not in captured.err
 
 
+def test_show_refuses_one_symbol_in_two_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        "[symbols.tqqq]\nmax_slippage_bps = 30\n[symbols.TQQQ]\nmax_slippage_bps = 5\n",
+        encoding="utf-8",
+    )
+    assert run("config", "show", "--config", str(cfg)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "[symbols.tqqq] and [symbols.TQQQ] are the same symbol" in " ".join(captured.err.split())
+
+
 def test_show_missing_file_and_unknown_variable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
