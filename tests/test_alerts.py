@@ -219,6 +219,7 @@ def test_config_show_masks_alert_urls(
         ("tgram://123456789:ABCdef/12345", "tgram://****/****"),
         ("json://localhost:8080", "json://localhost:8080"),
         ("not a url", "****"),
+        ("bo:pw1234@example.com://hook", "****"),  # no scheme before the ://
     ],
 )
 def test_urls_are_shown_masked(url: str, shown: str) -> None:
@@ -233,7 +234,48 @@ def test_the_scrubber_removes_every_secret_part_from_text() -> None:
     assert SECRET not in cleaned and PASSWORD not in cleaned and "discord://****" in cleaned
 
 
-def test_an_unreadable_url_is_a_config_error() -> None:
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            f"nosuch://bo:{PASSWORD}@example.com",
+            "alert URL nosuch://****@example.com: Apprise has no nosuch:// service",
+        ),
+        (f"mailto://bo:{PASSWORD}@", "alert URL mailto://****@****: not a valid E-Mail URL"),
+        (f"tgram://{SECRET}", "alert URL tgram://****: not a valid Telegram URL"),
+        (f"{SECRET}@example.com", "alert URL ****: not a URL"),
+        (f"bo:{PASSWORD}@example.com://hook", "alert URL ****: not a URL"),
+    ],
+)
+def test_an_unreadable_url_is_a_config_error_saying_why(url: str, problem: str) -> None:
     with pytest.raises(ConfigError) as error:
-        Alerts([f"nosuch://bo:{PASSWORD}@example.com"])
-    assert PASSWORD not in str(error.value)
+        Alerts([url])
+    assert str(error.value).startswith(problem)
+    assert PASSWORD not in str(error.value) and SECRET not in str(error.value)
+
+
+def test_a_dry_run_refuses_an_unusable_alert_url_as_the_run_does(
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    targets: Path,
+) -> None:
+    """A dry run vouches for an unattended setup: it refuses what the run would refuse."""
+    monkeypatch.setenv("BETTER_ORDERS_ALERTS__URLS", f"tgram://{SECRET}")
+    db = tmp_path / "j.sqlite3"
+    dry = run_args(db, targets, "--alert", f"nosuch://bo:{PASSWORD}@example.com")
+    dry[dry.index("--once")] = "--dry-run"
+    expected = (
+        "error: alert URL tgram://****: not a valid Telegram URL (see "
+        "https://appriseit.com/services/telegram/); alert URL nosuch://****@example.com: "
+        "Apprise has no nosuch:// service (see https://github.com/caronc/apprise/wiki)"
+    )
+    for args in (dry, run_args(db, targets, "--alert", f"nosuch://bo:{PASSWORD}@example.com")):
+        with caplog.at_level(logging.DEBUG):
+            code, out, err = run_cli(args, capsys)
+        assert (code, out) == (2, "")
+        assert " ".join(err.split()) == expected
+        for seen in (err, caplog.text):
+            assert SECRET not in seen and PASSWORD not in seen
+    assert not list(tmp_path.glob("j.sqlite3*"))  # nothing ran

@@ -48,7 +48,7 @@ def test_show_json_reports_values_and_sources(
     cfg.write_text("max_slippage_bps = 12.5\n[ladder]\nmax_repegs = 3\n", encoding="utf-8")
     monkeypatch.setenv("BETTER_ORDERS_LADDER__MAX_REPEGS", "4")
     doc = show_json(capsys, "--config", str(cfg))
-    assert set(doc) == {"config", "sources"}
+    assert set(doc) == {"config", "sources", "kill_switch"}
     assert doc["config"]["ladder"]["max_repegs"] == 4
     assert doc["config"]["max_slippage_bps"] == "12.5"  # exact, as a string
     assert doc["config"]["mode"] == "auto"
@@ -80,6 +80,46 @@ def test_show_table_lists_every_field_with_its_source(
     assert "env: BETTER_ORDERS_MODE" in out
 
 
+def test_show_reports_the_kill_switch_in_force_and_whether_it_is_engaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    assert show_json(capsys)["kill_switch"] == {"path": None, "source": None, "engaged": False}
+    assert run("config", "show") == 0
+    assert "kill switch: none" in capsys.readouterr().out
+
+    # The file's setting, then the variable over it, as every trading command resolves it.
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[risk]\nkill_switch_file = "{tmp_path / "halt"}"\n', encoding="utf-8")
+    doc = show_json(capsys, "--config", str(cfg))
+    assert doc["kill_switch"] == {
+        "path": str(tmp_path / "halt"),
+        "source": f"file:{cfg}",
+        "engaged": False,
+    }
+    stop = tmp_path / "STOP"
+    monkeypatch.setenv("BETTER_ORDERS_KILL_SWITCH", str(stop))
+    doc = show_json(capsys, "--config", str(cfg))
+    assert doc["kill_switch"] == {
+        "path": str(stop),
+        "source": "env:BETTER_ORDERS_KILL_SWITCH",
+        "engaged": False,
+    }
+    assert run("config", "show", "--config", str(cfg)) == 0
+    assert (
+        f"kill switch: {stop}, from env:BETTER_ORDERS_KILL_SWITCH: off" in capsys.readouterr().out
+    )
+
+    stop.touch()
+    assert show_json(capsys, "--config", str(cfg))["kill_switch"]["engaged"] is True
+    assert run("config", "show", "--config", str(cfg)) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"kill switch: {stop}, from env:BETTER_ORDERS_KILL_SWITCH: ENGAGED (the file exists: "
+        "no order is sent)" in out
+    )
+
+
 def test_show_bad_file_is_one_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -92,6 +132,20 @@ def test_show_bad_file_is_one_error_line(
     assert f"config error in file:{cfg}: ladder.max_repegs" in err
     assert "(got -1)" in err
     assert "Traceback" not in captured.err
+
+
+def test_show_refuses_one_symbol_in_two_tables(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        "[symbols.tqqq]\nmax_slippage_bps = 30\n[symbols.TQQQ]\nmax_slippage_bps = 5\n",
+        encoding="utf-8",
+    )
+    assert run("config", "show", "--config", str(cfg)) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "[symbols.tqqq] and [symbols.TQQQ] are the same symbol" in " ".join(captured.err.split())
 
 
 def test_show_missing_file_and_unknown_variable(

@@ -254,6 +254,25 @@ def test_file_errors_name_field_value_and_file(tmp_path: Path, text: str, expect
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("tqqq", "TQQQ"), ('"BRK.B"', '" brk.b"')],
+)
+def test_one_symbol_in_two_spellings_is_refused_naming_both(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    # Symbols are case-insensitive: TOML keeps both tables, so one would win silently.
+    cfg = write(
+        tmp_path / "cfg.toml",
+        f'[symbols.{first}]\nmax_slippage_bps = 30\n\n[symbols.{second}]\nroute = "standard"\n',
+    )
+    symbol = first.strip('"').upper()
+    assert load_error(cfg) == (
+        f"config error in file:{cfg}: [symbols.{first}] and [symbols.{second}] are the same "
+        f"symbol, {symbol} (symbols are case-insensitive): give it one table"
+    )
+
+
 def test_toml_syntax_error_reports_the_line(tmp_path: Path) -> None:
     cfg = write(tmp_path / "cfg.toml", 'mode = "auto"\n\n[ladder]\nmax_repegs 3\n')
     assert "line 4" in load_error(cfg)

@@ -137,6 +137,10 @@ def test_the_base_install_trades_on_the_simulator(tmp_path: Path) -> None:
         (["data", "fetch", "TQQQ", "--start", "2026-11-24"], "data"),
         (["data", "import", "q.csv.gz"], "data"),
         (["run", "--at", "open", "--targets", "t.toml", "--once", "--alert", "json://h"], "alerts"),
+        (
+            ["run", "--at", "open", "--targets", "t.toml", "--dry-run", "--alert", "json://h"],
+            "alerts",
+        ),
     ],
 )
 def test_a_missing_extra_is_one_line_naming_it(args: list[str], extra: str) -> None:

@@ -225,8 +225,10 @@ def test_kill_switch_file_comes_from_the_environment_first(tmp_path: Path) -> No
     configured = RiskSettings(kill_switch_file=str(tmp_path / "from-config"))
     assert KillSwitch.resolve(RiskSettings(), env={}) is None
     assert KillSwitch.resolve(configured, env={}) == KillSwitch(tmp_path / "from-config")
-    env = {"BETTER_ORDERS_KILL_SWITCH": str(tmp_path / "from-env")}
-    assert KillSwitch.resolve(configured, env=env) == KillSwitch(tmp_path / "from-env")
+    env = {"better_orders_kill_switch": str(tmp_path / "from-env")}
+    assert KillSwitch.resolve(configured, env=env) == KillSwitch(
+        tmp_path / "from-env", named_by="better_orders_kill_switch"
+    )
     assert KillSwitch.resolve(configured, env={"BETTER_ORDERS_KILL_SWITCH": " "}) == KillSwitch(
         tmp_path / "from-config"
     )

@@ -17,6 +17,7 @@ from better_orders.config.loader import DEFAULT_SOURCE, LoadedConfig, load_confi
 from better_orders.config.starter import starter_toml
 from better_orders.core.errors import ConfigError
 from better_orders.core.secret_urls import mask_url
+from better_orders.engine.risk import KILL_SWITCH_ENV_VAR, KillSwitch
 
 #: Settings whose values hold secrets (alert URLs): shown masked, never as written.
 SECRET_URL_FIELDS = frozenset({"alerts.urls"})
@@ -75,6 +76,28 @@ def _table(loaded: LoadedConfig) -> Table:
     return table
 
 
+def _kill_switch(loaded: LoadedConfig) -> dict[str, Any]:
+    """The kill switch in force, resolved as the trading commands resolve it (the variable
+    over ``risk.kill_switch_file``): its file, what named it, and whether it is engaged."""
+    switch = KillSwitch.resolve(loaded.config.risk)
+    if switch is None:
+        return {"path": None, "source": None, "engaged": False}
+    if switch.named_by:
+        source = f"env:{switch.named_by}"
+    else:
+        source = loaded.sources.get("risk.kill_switch_file", DEFAULT_SOURCE)
+    return {"path": str(switch.path), "source": source, "engaged": switch.on}
+
+
+def _kill_switch_line(state: dict[str, Any]) -> str:
+    if state["path"] is None:
+        return f"kill switch: none (set {KILL_SWITCH_ENV_VAR} or risk.kill_switch_file)"
+    where = escape(f"{state['path']}, from {state['source']}")
+    if state["engaged"]:
+        return f"kill switch: {where}: [bold red]ENGAGED[/] (the file exists: no order is sent)"
+    return f"kill switch: {where}: off (no file there)"
+
+
 @config_app.command("show", cls=Command)
 def show(
     config_path: Annotated[
@@ -90,14 +113,16 @@ def show(
         bool, typer.Option("--json", help="print one JSON document instead of a table")
     ] = False,
 ) -> None:
-    """Show every setting, its effective value and where it came from."""
+    """Show every setting, its effective value and where it came from, and the kill switch."""
     loaded = load_config(config_path)
+    kill_switch = _kill_switch(loaded)
     if as_json:
         data = loaded.config.model_dump()
         data["alerts"]["urls"] = [mask_url(u) for u in loaded.config.alerts.urls]
-        print_json({"config": data, "sources": loaded.sources})
+        print_json({"config": data, "sources": loaded.sources, "kill_switch": kill_switch})
     else:
         console.print(_table(loaded))
+        console.print(_kill_switch_line(kill_switch), highlight=False)
 
 
 @config_app.command("init", cls=Command)

@@ -39,7 +39,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.market_calendar import format_et
 from better_orders.core.plan import Plan
 from better_orders.core.schedule import SchedulePoint
-from better_orders.engine.alerts import Alerts
+from better_orders.engine.alerts import Alerts, check_urls
 from better_orders.engine.scheduled_run import RunOutcome, ScheduledJob, TargetsSource
 from better_orders.engine.scheduler import Preview, Scheduler, SchedulerClock, account_and_clock
 from better_orders.engine.shutdown import Shutdown
@@ -135,8 +135,11 @@ def run(
     cfg = load_config(config).config
     source = TargetsSource(targets_file, targets_cmd, targets_timeout)
     urls = [*cfg.alerts.urls, *(alert or [])]
-    if urls and not dry_run:
+    if urls:
+        # Refused before anything runs, by a dry run too: it is how a setup is checked
+        # before it is left to run unattended.
         require_extra("alerts", "alerting (--alert, [alerts] urls)")
+        check_urls(urls)
     account, clock = account_and_clock(venue, parse_instant(now) if now else None)
     echo = _echo(clock, json_out)
     job = ScheduledJob(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from decimal import Decimal
@@ -34,6 +35,8 @@ from better_orders.core.errors import ConfigError, InvalidInputError
 from better_orders.core.model import normalize_symbol
 
 ENV_PREFIX = "BETTER_ORDERS_"
+#: A TOML key that needs no quotes.
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 #: ``BETTER_ORDERS_*`` variables that are read elsewhere and are not configuration fields.
 #: Any other ``BETTER_ORDERS_*`` variable must name a field, so a typo cannot go unnoticed.
@@ -67,6 +70,11 @@ def show_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k} = {show_value(v)}" for k, v in value.items()) + "}"
     return repr(value)
+
+
+def _toml_loc(loc: Loc) -> str:
+    """``loc`` as a TOML table name: ``symbols.TQQQ``, ``symbols."BRK.B"``."""
+    return ".".join(p if _BARE_KEY.fullmatch(p) else json.dumps(p) for p in loc)
 
 
 def _error(source: str, problem: str) -> ConfigError:
@@ -133,12 +141,21 @@ class TomlFileSource(_LayerSource):
                 data[key] = self._table(section, self._subtable(value, here), here)
             elif entry is not None:
                 entries: dict[str, dict[str, Any]] = {}
+                spelled: dict[str, str] = {}
                 for raw_key, entry_table in self._subtable(value, here).items():
                     name = _entry_key(raw_key, self.label, (*here, str(raw_key)))
+                    if name in spelled:
+                        # TOML keeps [symbols.tqqq] and [symbols.TQQQ] apart; merged, one
+                        # table's values would override the other's unseen.
+                        raise _error(
+                            self.label,
+                            f"[{_toml_loc((*here, spelled[name]))}] and "
+                            f"[{_toml_loc((*here, str(raw_key)))}] are the same symbol, {name} "
+                            "(symbols are case-insensitive): give it one table",
+                        )
+                    spelled[name] = str(raw_key)
                     at = (*here, name)
-                    entries.setdefault(name, {}).update(
-                        self._table(entry, self._subtable(entry_table, at), at)
-                    )
+                    entries[name] = self._table(entry, self._subtable(entry_table, at), at)
                 data[key] = entries
             elif isinstance(value, bool) and is_number(field.annotation):
                 # pydantic would quietly read true as 1.

@@ -22,15 +22,20 @@ MASK = "****"
 #: never mistaken for a host name either.
 MIN_SECRET_LENGTH = 4
 
+#: RFC 3986: a letter, then letters, digits, "+", "-" or ".".
+_SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _HOST_RE = re.compile(
     r"(?:localhost|\[[0-9a-fA-F:.]+\]|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)(?::\d{1,5})?"
 )
 
 
 def _split(url: str) -> tuple[str, str, str, str, str]:
-    """(scheme, userinfo, host, path, query) of ``scheme://userinfo@host/path?query``."""
+    """(scheme, userinfo, host, path, query) of ``scheme://userinfo@host/path?query``.
+
+    Text before ``://`` that is no scheme (``bo:pw@host://``) is not shown as one.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep:
+    if not sep or not _SCHEME_RE.fullmatch(scheme):
         return "", "", "", url, ""
     rest, _, _fragment = rest.partition("#")
     rest, _, query = rest.partition("?")

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
+from typing import Any
 
 from better_orders.core.errors import ConfigError
-from better_orders.core.secret_urls import Scrubber, mask_url
+from better_orders.core.secret_urls import MASK, Scrubber, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +99,16 @@ class Alerts:
         timeout_seconds: float = 10.0,
         sender: Sender | None = None,
     ) -> None:
-        self.urls = list(dict.fromkeys(u.strip() for u in urls if u.strip()))
+        self.urls = _listed(urls)
         self.scrub = Scrubber(self.urls)
         self.timeout_seconds = timeout_seconds
         self._filter: _ScrubRecords | None = None
         if self.urls and sender is None:
-            # Before Apprise first reads the URLs: it logs them as it loads them.
+            check_urls(self.urls)
+            sender = _apprise_sender()
+            # Apprise logs a URL each time it loads one, at every send.
             self._filter = _ScrubRecords(self.scrub)
             logging.getLogger("apprise").addFilter(self._filter)
-            try:
-                sender = _apprise_sender(self.urls)
-            except BaseException:
-                logging.getLogger("apprise").removeFilter(self._filter)
-                raise
         self._destinations = [
             _Destination(url, sender, self.scrub) for url in self.urls if sender is not None
         ]
@@ -231,16 +229,71 @@ def combined(batch: list[Alert]) -> Alert:
     )
 
 
-def _apprise_sender(urls: list[str]) -> Sender:
-    """Delivery through Apprise; a URL Apprise cannot read is a configuration error."""
-    import apprise  # the alerts extra; the CLI names it when it is missing
+def _listed(urls: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(u.strip() for u in urls if u.strip()))
 
-    for url in urls:
-        if not apprise.Apprise().add(url):
-            raise ConfigError(
-                f"alert URL {mask_url(url)} is not one Apprise understands "
-                "(see https://github.com/caronc/apprise/wiki)"
-            )
+
+#: Where Apprise lists its services and the URL each takes.
+APPRISE_WIKI = "https://github.com/caronc/apprise/wiki"
+
+
+def check_urls(urls: Iterable[str]) -> None:
+    """``ConfigError`` naming, masked, every URL Apprise cannot use, and why; nothing is sent.
+
+    What a run refuses at its start, so that a dry run can refuse it too. Apprise is the
+    alerts extra: ``ModuleNotFoundError`` without it, which the CLI names.
+    """
+    listed = _listed(urls)
+    if not listed:
+        return
+    import apprise
+
+    scrub = _ScrubRecords(Scrubber(listed))  # Apprise logs the URLs it cannot load
+    logging.getLogger("apprise").addFilter(scrub)
+    try:
+        refused = [url for url in listed if not apprise.Apprise().add(url)]
+    finally:
+        logging.getLogger("apprise").removeFilter(scrub)
+    if refused:
+        services = _apprise_services(apprise)
+        raise ConfigError("; ".join(_refusal(url, services) for url in refused))
+
+
+def _apprise_services(apprise: Any) -> dict[str, tuple[str, bool, str]]:
+    """Each scheme Apprise knows: (its service, whether it can run here, its setup page)."""
+    found: dict[str, tuple[str, bool, str]] = {}
+    for schema in apprise.Apprise().details(show_disabled=True).get("schemas", ()):
+        service = (
+            str(schema.get("service_name") or "?"),
+            bool(schema.get("enabled", True)),
+            str(schema.get("setup_url") or APPRISE_WIKI),
+        )
+        for key in ("protocols", "secure_protocols"):
+            schemes = schema.get(key) or ()
+            for scheme in (schemes,) if isinstance(schemes, str) else schemes:
+                found[str(scheme).lower()] = service
+    return found
+
+
+def _refusal(url: str, services: dict[str, tuple[str, bool, str]]) -> str:
+    """Why Apprise refused ``url``, the URL masked."""
+    masked = mask_url(url)
+    shown = f"alert URL {masked}"
+    if masked == MASK:  # no scheme://
+        return f"{shown}: not a URL (an Apprise URL is service://..., see {APPRISE_WIKI})"
+    scheme = url.partition("://")[0]
+    known = services.get(scheme.lower())
+    if known is None:
+        return f"{shown}: Apprise has no {scheme}:// service (see {APPRISE_WIKI})"
+    service, enabled, setup = known
+    if not enabled:
+        return f"{shown}: Apprise's {service} service cannot run on this machine (see {setup})"
+    return f"{shown}: not a valid {service} URL (see {setup})"
+
+
+def _apprise_sender() -> Sender:
+    """Delivery through Apprise, of URLs ``check_urls`` passed."""
+    import apprise  # the alerts extra; the CLI names it when it is missing
 
     def send(url: str, alert: Alert) -> bool:
         client = apprise.Apprise()  # fresh: no spacing kept from the last send (see above)

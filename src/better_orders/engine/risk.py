@@ -49,6 +49,8 @@ class KillSwitch:
     """A file whose existence stops all trading."""
 
     path: Path
+    #: The variable that named the file, as spelled; "" when ``risk.kill_switch_file`` did.
+    named_by: str = ""
 
     @classmethod
     def resolve(
@@ -56,13 +58,13 @@ class KillSwitch:
     ) -> KillSwitch | None:
         """``$BETTER_ORDERS_KILL_SWITCH``, else ``risk.kill_switch_file``, else none."""
         environ: Mapping[str, str] = os.environ if env is None else env
-        named = next(
-            (v for k, v in environ.items() if k.upper() == KILL_SWITCH_ENV_VAR and v.strip()), None
+        name, raw = next(
+            ((k, v) for k, v in environ.items() if k.upper() == KILL_SWITCH_ENV_VAR and v.strip()),
+            ("", settings.kill_switch_file),
         )
-        raw = named if named is not None else settings.kill_switch_file
         if not raw.strip():
             return None
-        return cls(Path(raw.strip()).expanduser().absolute())
+        return cls(Path(raw.strip()).expanduser().absolute(), name)
 
     @property
     def on(self) -> bool:
