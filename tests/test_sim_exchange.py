@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.source import Execution
 
 D = Decimal
+NEW_YORK = ZoneInfo("America/New_York")
 T0 = datetime(2026, 3, 2, 14, 35, tzinfo=UTC)
 
 
@@ -217,6 +219,30 @@ def test_ioc_remainder_is_canceled() -> None:
         (OrderStatus.NEW, 0),
         (OrderStatus.PARTIALLY_FILLED, 60),
         (OrderStatus.CANCELED, 60),
+    ]
+
+
+# -- the session: orders stop trading when their hours end ------------------------------------
+
+
+def et(hour: int, minute: int, second: int = 0, ms: int = 0, *, day: int = 2) -> datetime:
+    """New York time in 2026: March 2 (day=2) a Monday, November 27 (day=27) an early close."""
+    month = 3 if day < 10 else 11
+    return datetime(2026, month, day, hour, minute, second, ms * 1000, tzinfo=NEW_YORK)
+
+
+def session_venue(rows: list[tuple[datetime, str, str]]) -> SimExchange:
+    quotes = [Quote("TQQQ", D(bid), D(ask), D(500), D(500), when) for when, bid, ask in rows]
+    return SimExchange(QuoteBook.replay({"TQQQ": ReplayQuotes.from_quotes(quotes)}))
+
+
+def test_an_order_given_its_own_end_trades_until_then() -> None:
+    # As the local exchange sends an extended-hours order: it trades on after the close.
+    ex = session_venue([(et(15, 59, 59), "100.00", "100.02"), (et(16, 30), "99.80", "99.90")])
+    ex.submit(buy("x", 100, "100.00"), et(15, 59, 59), until=et(20, 0))
+    assert statuses(ex.advance(et(16, 31)), "x") == [
+        (OrderStatus.NEW, 0),
+        (OrderStatus.FILLED, 100),
     ]
 
 
