@@ -28,10 +28,12 @@ Fills are observable two ways: on the updates (each carries its ``Fill``) and,
 since updates can be dropped, from the venue itself through ``take_fills()``,
 which is how the broker adapter keeps the paper account exact.
 
-Sessions. An order may trade until an instant of its own (``submit``'s ``until``).
-At that instant, before anything else stamped with it, an order still open at
-the venue expires (an ``expired`` update, what it filled stays filled); one still
-on its way there expires when it arrives.
+Sessions. An order may trade until an instant of its own (``submit``'s ``until``),
+a DAY order by default until the close of the regular session under way or next
+when it is submitted (the calendar's: 16:00, or 13:00 on an early-close day), as
+a real venue's does. At that instant, before anything else stamped with it, an
+order still open at the venue expires (an ``expired`` update, what it filled
+stays filled); one still on its way there expires when it arrives.
 """
 
 from __future__ import annotations
@@ -43,7 +45,11 @@ from decimal import Decimal
 from itertools import count
 
 from better_orders.core.errors import BrokerError, InvalidInputError
-from better_orders.core.market_calendar import format_et_seconds
+from better_orders.core.market_calendar import (
+    MarketCalendar,
+    default_calendar,
+    format_et_seconds,
+)
 from better_orders.core.model import (
     QTY_QUANTUM,
     BrokerOrder,
@@ -114,8 +120,11 @@ class SimExchange:
         latency: Latency = Latency(),
         faults: FaultPlan | None = None,
         queue_share: Decimal = Decimal(1),
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self._book = quotes
+        #: The sessions whose closes end DAY orders (the NYSE's unless given).
+        self._calendar = calendar
         self._next_row_time = quotes.peeker()
         self._pop_row = quotes.popper()
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
@@ -237,7 +246,8 @@ class SimExchange:
     ) -> BrokerOrder:
         """Accept an order (``pending_new``); it reaches the venue at ``now + latency.submit``.
 
-        ``until``: the instant it stops trading and expires (module docstring).
+        ``until``: the instant it stops trading and expires; by default a DAY order's
+        session close (module docstring), never for an IOC order, which does not rest.
 
         Raises ``BrokerError`` for invalid requests and for injected submit faults (for
         ``timeout`` the order IS created: look it up by client order id).
@@ -256,7 +266,7 @@ class SimExchange:
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
         self._orders[request.client_order_id] = order
-        expires = until
+        expires = until if until is not None else self._session_close(request, now)
         if expires is not None:
             order.expires = expires
             self._expiring.setdefault(expires, []).append(order)
@@ -372,6 +382,22 @@ class SimExchange:
 
     def _schedule(self, when: datetime, kind: int, payload: object) -> None:
         heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
+
+    def _session_close(self, request: OrderRequest, now: datetime) -> datetime | None:
+        """When a DAY order submitted at ``now`` expires: the close of the regular session
+        under way, else of the next one (None outside the calendar's years)."""
+        if request.time_in_force is not TimeInForce.DAY:
+            return None
+        calendar = self._calendar
+        if calendar is None:
+            calendar = self._calendar = default_calendar()
+        try:
+            session = calendar.session_at(now)
+            if session is None or now >= session.close:
+                session = calendar.session_at(calendar.next_open(now))
+        except InvalidInputError:
+            return None
+        return None if session is None else session.close
 
     def _pending_expiry(self) -> datetime | None:
         """The earliest instant at which an order not yet ended expires (instants whose
