@@ -6,12 +6,20 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from better_orders.core.errors import MarketClosedError
+from better_orders.core.model import OrderStatus
+from better_orders.store.journal import Journal
+from better_orders.venues.sim.account import load_venue_records
 from cli_runner import run_cli
+
+ET = ZoneInfo("America/New_York")
 
 
 def test_order_json_report(
@@ -47,6 +55,39 @@ def test_order_then_account_shows_the_position(
     assert [(p["symbol"], D(p["qty"])) for p in data["positions"]] == [("SPY", D(3))]
     spent = D(3) * D(data["positions"][0]["avg_entry_price"])
     assert D(data["cash"]) == D(20000) - spent
+
+
+def test_an_order_still_working_at_the_close_ends_there_without_a_fill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The ask runs 50 bps away, beyond the 5 bps budget: the ladder rests limits at its
+    # bound (100.06) until the close. 50 ms after it the ask comes back through that limit.
+    arrival = datetime(2026, 3, 2, 15, 59, 50, tzinfo=ET)
+    close = datetime(2026, 3, 2, 16, 0, tzinfo=ET)
+    rows = [(arrival, "100.00", "100.02")]
+    rows += [(arrival + timedelta(seconds=s), "100.50", "100.52") for s in range(1, 11)]
+    rows += [(close + timedelta(milliseconds=50 + 1000 * s), "99.98", "100.00") for s in range(60)]
+    quotes = tmp_path / "tqqq.csv"
+    quotes.write_text(
+        "ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz\n"
+        + "".join(
+            f"{int(t.timestamp()) * 10**9 + t.microsecond * 1000},TQQQ,{b},{a},500,500\n"
+            for t, b, a in rows
+        )
+    )
+    db = tmp_path / "j.sqlite3"
+    args = ["order", "buy", "TQQQ", "100", "--at", arrival.isoformat(), "--quotes", str(quotes)]
+    code, out, _ = run_cli([*args, "--max-slippage-bps", "5", "--db", str(db), "--json"], capsys)
+    report = json.loads(out)["report"]
+    assert code == MarketClosedError.exit_code
+    assert D(report["filled_qty"]) == 0 and report["fills"] == []
+    assert report["attempts"][-1]["status"] == "expired"
+    assert report["unfilled_reason"].startswith("market closed at 2026-03-02 16:00:00 ET")
+    with Journal.open(db) as journal:
+        assert journal.orders(open_only=True) == []
+    orders, fills = load_venue_records(db)
+    assert fills == [] and orders[-1].status is OrderStatus.EXPIRED
+    assert all(o.status.is_terminal for o in orders)
 
 
 @pytest.mark.parametrize(

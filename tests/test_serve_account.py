@@ -144,6 +144,24 @@ def test_a_cash_account_buys_with_its_cash_and_never_shorts(tmp_path: Path) -> N
     assert body(poor.value)["buying_power"] == "100000.00"
 
 
+def test_a_margin_account_that_owes_cash_restarts_from_its_file(tmp_path: Path) -> None:
+    saved = {"db_path": tmp_path / "paper.db", "starting_cash": Decimal(10_000)}
+    with exchange(tmp_path, **saved) as local:
+        client = trading(local)
+        client.submit_order(limit("SPY", 150, 100.02))  # $15,003 on $10,000 of cash
+        local.advance(1)
+        before = client.get_account()
+    with exchange(tmp_path, **saved) as local:
+        account = requests.get(local.base_url + "/v2/account", headers=local.headers, timeout=5)
+        positions = trading(local).get_all_positions()
+    assert account.status_code == 200
+    assert Decimal(before.cash or "") == Decimal(-5003)
+    assert Decimal(account.json()["cash"]) == Decimal(-5003)
+    assert [(p.symbol, p.qty, Decimal(p.avg_entry_price)) for p in positions] == [
+        ("SPY", "150", Decimal("100.02"))
+    ]
+
+
 def test_a_position_opened_today_shows_yesterdays_close_and_its_pl_since_entry() -> None:
     from alpaca_server import venue_at
     from serve_helpers import at

@@ -154,6 +154,33 @@ def test_day_orders_expire_at_an_early_close_and_gtc_orders_do_not() -> None:
     assert gtc_now.status is OrderStatus.NEW and events.events(gtc.id) == ["new"]
 
 
+def test_at_the_close_only_extended_hours_orders_go_on_trading(tmp_path: Path) -> None:
+    # The ask comes through all three limits 10 ms after the close: sooner than a cancel
+    # sent at the close would reach the venue.
+    rows = [
+        (at(24, 15, 59, 50), "100.00", "101.00"),
+        (at(24, 16, 0, 0, 10_000), "99.00", "99.50"),
+        (at(24, 16, 0, 5), "99.00", "99.50"),
+    ]
+    config = replayed(quote_file(tmp_path / "q.csv.gz", rows), at(24, 15, 59, 55))
+    with run_local_alpaca(config) as local, TradeUpdateLog(local) as events:
+        client = trading(local)
+        day = client.submit_order(limit("SPY", 3, 100.50))
+        gtc = client.submit_order(limit("SPY", 3, 100.50, time_in_force=TimeInForce.GTC))
+        extended = client.submit_order(limit("SPY", 3, 100.50, extended_hours=True))
+        local.advance(20)
+        events.wait_for(day.id, "expired")
+        day_now, gtc_now = client.get_order_by_id(day.id), client.get_order_by_id(gtc.id)
+        extended_now = client.get_order_by_id(extended.id)
+        position = client.get_open_position("SPY")
+    assert day_now.status is OrderStatus.EXPIRED and day_now.filled_qty == "0"
+    assert events.events(day.id) == ["new", "expired"]
+    assert gtc_now.status is OrderStatus.NEW and gtc_now.filled_qty == "0"
+    assert extended_now.status is OrderStatus.FILLED and extended_now.filled_qty == "3"
+    assert extended_now.filled_at == at(24, 16, 0, 0, 10_000)
+    assert position.qty == "3"
+
+
 def test_a_gtc_order_works_again_the_next_session(tmp_path: Path) -> None:
     rows = [
         (at(24, 15, 58), "100.00", "101.00"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,6 +26,7 @@ from better_orders.venues.sim.replay import ReplayQuotes
 from better_orders.venues.sim.source import Execution
 
 D = Decimal
+NEW_YORK = ZoneInfo("America/New_York")
 T0 = datetime(2026, 3, 2, 14, 35, tzinfo=UTC)
 
 
@@ -217,6 +219,87 @@ def test_ioc_remainder_is_canceled() -> None:
         (OrderStatus.NEW, 0),
         (OrderStatus.PARTIALLY_FILLED, 60),
         (OrderStatus.CANCELED, 60),
+    ]
+
+
+# -- the session: orders stop trading when their hours end ------------------------------------
+
+
+def et(hour: int, minute: int, second: int = 0, ms: int = 0, *, day: int = 2) -> datetime:
+    """New York time in 2026: March 2 (day=2) a Monday, November 27 (day=27) an early close."""
+    month = 3 if day < 10 else 11
+    return datetime(2026, month, day, hour, minute, second, ms * 1000, tzinfo=NEW_YORK)
+
+
+def session_venue(rows: list[tuple[datetime, str, str]]) -> SimExchange:
+    quotes = [Quote("TQQQ", D(bid), D(ask), D(500), D(500), when) for when, bid, ask in rows]
+    return SimExchange(QuoteBook.replay({"TQQQ": ReplayQuotes.from_quotes(quotes)}))
+
+
+@pytest.mark.parametrize(
+    ("day", "close"), [(2, (16, 0)), (27, (13, 0))], ids=["regular", "early_close"]
+)
+def test_a_day_order_resting_at_the_close_expires_then_and_a_later_cross_cannot_fill_it(
+    day: int, close: tuple[int, int]
+) -> None:
+    at_close = et(*close, day=day)
+    ex = session_venue(
+        [
+            (at_close - timedelta(seconds=1), "100.00", "100.02"),
+            (at_close, "99.80", "99.90"),  # at the close itself: the session is over
+            (at_close + timedelta(seconds=1), "99.80", "99.90"),
+        ]
+    )
+    ex.submit(buy("d", 100, "100.00"), at_close - timedelta(milliseconds=100))
+    events = updates(ex.advance(at_close + timedelta(seconds=5)), "d")
+    assert [(u.status, u.filled_qty, u.ts) for u in events] == [
+        (OrderStatus.NEW, 0, at_close - timedelta(milliseconds=70)),
+        (OrderStatus.EXPIRED, 0, at_close),
+    ]
+    assert ex.fills == () and ex.open_orders() == []
+
+
+def test_what_filled_before_the_close_stays_filled_when_the_rest_expires() -> None:
+    ex = session_venue([(et(15, 59, 59), "100.00", "100.02"), (et(16, 0, 1), "99.80", "99.90")])
+    ex.submit(buy("p", 800, "100.02"), et(15, 59, 59, 900))
+    assert statuses(ex.advance(et(16, 0, 5)), "p") == [
+        (OrderStatus.NEW, 0),
+        (OrderStatus.PARTIALLY_FILLED, 500),
+        (OrderStatus.EXPIRED, 500),
+    ]
+    order = ex.order("p")
+    assert order is not None and order.status is OrderStatus.EXPIRED
+    assert order.filled_qty == 500 and order.filled_avg_price == D("100.02")
+
+
+def test_a_day_order_reaching_the_venue_after_its_close_expires_on_arrival() -> None:
+    ex = session_venue([(et(15, 59, 59), "100.00", "100.02"), (et(16, 0, 1), "99.80", "99.90")])
+    ex.submit(buy("late", 100, "100.02"), et(15, 59, 59, 990))  # arrives 16:00:00.020
+    events = updates(ex.advance(et(16, 0, 5)), "late")
+    assert [(u.status, u.filled_qty, u.ts) for u in events] == [
+        (OrderStatus.EXPIRED, 0, et(16, 0, 0, 20))
+    ]
+    assert ex.fills == ()
+
+
+def test_the_close_wakes_a_driver_only_while_a_day_order_is_open() -> None:
+    ex = session_venue([(et(15, 59, 0), "100.00", "100.02")])
+    ex.submit(buy("r", 100, "99.00"), et(15, 59, 0))
+    ex.submit(buy("f", 100, "100.02"), et(15, 59, 0))
+    ex.advance(et(15, 59, 1))
+    assert ex.next_time() == et(16, 0)  # "r" rests: its expiry is the next event
+    ex.cancel("r", et(15, 59, 1))
+    ex.advance(et(15, 59, 2))
+    assert ex.next_time() is None  # both ended: nothing is left to happen at the close
+
+
+def test_an_order_given_its_own_end_trades_until_then() -> None:
+    # As the local exchange sends an extended-hours order: it trades on after the close.
+    ex = session_venue([(et(15, 59, 59), "100.00", "100.02"), (et(16, 30), "99.80", "99.90")])
+    ex.submit(buy("x", 100, "100.00"), et(15, 59, 59), until=et(20, 0))
+    assert statuses(ex.advance(et(16, 31)), "x") == [
+        (OrderStatus.NEW, 0),
+        (OrderStatus.FILLED, 100),
     ]
 
 

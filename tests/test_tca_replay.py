@@ -15,7 +15,7 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.ladder import LadderParams, ParentOrder
 from better_orders.core.market_calendar import default_calendar
-from better_orders.core.model import AttemptKind, ExecutionReport, Quote, Side
+from better_orders.core.model import AttemptKind, ExecutionReport, OrderStatus, Quote, Side
 from better_orders.engine.legs import Leg
 from better_orders.engine.runner import Runner
 from better_orders.tca.decisions import QuoteFile
@@ -170,6 +170,22 @@ def test_skipping_quotes_changes_no_order_and_no_fill(seed: int) -> None:
         assert [(f.price, f.qty, f.ts) for f in a.report.fills] == [
             (f.price, f.qty, f.ts) for f in b.report.fills
         ]
+
+
+@pytest.mark.parametrize("skip", [True, False], ids=["skipping", "every_row"])
+def test_a_decision_still_working_at_the_close_ends_there_without_a_fill(skip: bool) -> None:
+    # From 10 s before the close the ask runs beyond the 5 bps budget; 50 ms after the
+    # close it comes back through the limit the ladder rests at its bound.
+    close = 6.5 * 3600
+    rows = [(close - 10, "100.00", "100.02"), (close - 9, "100.50", "100.52")]
+    driver = ReplayDriver(quotes([*rows, (close + 0.05, "99.98", "100.00")]), skip=skip)
+    tight = params(BetterOrdersConfig.model_validate({"max_slippage_bps": 5}))
+    decision = OPEN + timedelta(seconds=close - 10)
+    report = driver.run(ParentOrder("ABC", Side.BUY, D(100)), tight, decision).report
+    assert report.fills == [] and report.filled_qty == 0
+    assert report.attempts[-1].status is OrderStatus.EXPIRED
+    assert report.unfilled_reason is not None
+    assert report.unfilled_reason.startswith("market closed at 2024-01-09 16:00:00 ET")
 
 
 def test_replay_refuses_a_parent_for_another_symbol() -> None:

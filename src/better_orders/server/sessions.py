@@ -113,6 +113,13 @@ class ExchangeSessions:
             return session
         return self.next_session(now)
 
+    def trading_until(self, now: dt.datetime, *, extended_hours: bool) -> dt.datetime:
+        """When an order working at ``now`` stops trading: the close of the regular session
+        under way or next, or for an extended-hours order the end of its extended day."""
+        if extended_hours:
+            return extended_end(self.extended_current_or_next(now))
+        return self.current_or_next(now).close
+
     def opg_session(self, now: dt.datetime) -> Session | None:
         """The session whose opening auction an opg order submitted now joins (None: refused)."""
         return self._auction_session(now, lambda s: s.open - OPG_CUTOFF)

@@ -243,8 +243,8 @@ class PaperVenue:
     def position(self, symbol: str) -> Decimal:
         return self.sim.account.qty(symbol)
 
-    async def submit_child(self, request: OrderRequest) -> None:
-        await self.sim.broker.submit_order(request)
+    async def submit_child(self, request: OrderRequest, until: datetime) -> None:
+        await self.sim.broker.submit_order(request, until=until)
 
     async def cancel_child(self, client_order_id: str) -> None:
         await self.sim.broker.cancel_order(client_order_id)

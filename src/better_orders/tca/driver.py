@@ -145,7 +145,9 @@ class ReplayDriver(RowScreen):
             )
         source = self.quotes.starting_at(decision)
         first_row = source.cursor
-        exchange = SimExchange(QuoteBook.replay({self.symbol: source}), latency=self.latency)
+        exchange = SimExchange(
+            QuoteBook.replay({self.symbol: source}), latency=self.latency, calendar=self.calendar
+        )
         ladder = Ladder(parent, params, self.calendar, lambda n: f"{run_id}-{n}")
         run = _Run(self, ladder, exchange, source, params, decision)
         run.go()

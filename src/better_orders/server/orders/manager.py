@@ -8,7 +8,8 @@ IOC for an ioc order); a stop by watching quotes until its stop price is reached
 order by filling it here at one price or not at all. Child updates come back
 through ``on_child_update``: fills add to the record (an execution id counts
 once), a child that ends tells the record why it was pulled (``pulling``):
-canceled by the client, replaced, expired, or parked at the close (gtc).
+canceled by the client, replaced, expired, or parked at the close (gtc). A child
+also expires at the venue when its order's hours end (``schedule``).
 
 Events go out on ``trade_updates`` as records change: ``new`` when the venue (or
 the order handling, for stops and legs) takes the order, ``partial_fill`` and
@@ -228,8 +229,11 @@ class OrderManager:
         )
         self.book.by_child[child] = record
         record.child = child
+        # The venue stops the child at the end of its hours (the close, for a gtc order
+        # parked over the night too): a cancel sent then would leave it a latency to fill.
+        until = self.sessions.trading_until(market.now(), extended_hours=record.extended_hours)
         try:
-            await market.submit_child(request)
+            await market.submit_child(request, until)
         except BrokerError as exc:
             record.child = None
             self.book.by_child.pop(child, None)
@@ -353,6 +357,10 @@ class OrderManager:
             return  # a gtc order parked over the close
         elif why == "expire":
             self._finish(record, Status.EXPIRED)
+        elif status is VenueStatus.EXPIRED:
+            # Its hours ended at the venue before the session boundary's own turn.
+            if record.tif is not Tif.GTC:
+                self._finish(record, Status.EXPIRED)
         elif status is VenueStatus.REJECTED:
             self._finish(record, Status.REJECTED, note=reason)
         else:

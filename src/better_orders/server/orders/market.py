@@ -33,8 +33,9 @@ class Market(Protocol):
 
     def position(self, symbol: str) -> Decimal: ...
 
-    async def submit_child(self, request: OrderRequest) -> None:
-        """Send a child order to the venue (``BrokerError`` when it refuses)."""
+    async def submit_child(self, request: OrderRequest, until: datetime) -> None:
+        """Send a child order to the venue, to trade until ``until`` and then expire there
+        (``BrokerError`` when it refuses)."""
         ...
 
     async def cancel_child(self, client_order_id: str) -> None: ...

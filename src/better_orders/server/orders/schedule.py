@@ -19,6 +19,10 @@ At the boundaries (``on_boundary``), in this order:
   ``new``); the account's day numbers roll over.
 - 20:00: extended-hours DAY orders expire.
 
+A child order at the venue stops trading at the very instant its order's hours end
+(``ExchangeSessions.trading_until``): the venue expires it then, so no quote after
+the close can fill it while the boundary's work catches up.
+
 An auction fills the whole order at one price: no imbalance, no partial auction
 fills (not modelled).
 """

@@ -210,11 +210,18 @@ class PaperAccount:
 
     @classmethod
     def load(cls, path: str | Path, *, default_cash: Decimal = DEFAULT_CASH) -> PaperAccount:
-        """The account saved in ``path`` (``default_cash`` and no positions if it has none yet)."""
+        """The account saved in ``path`` (``default_cash`` and no positions if it has none yet).
+
+        Saved cash is taken as it is, below zero too: a margin account may owe cash; only a
+        starting amount cannot be negative.
+        """
         file = Path(path)
         with _connect(file) as db:
             cash, positions = _read_state(db, file)
-        return cls(default_cash if cash is None else cash, positions, path=file)
+        account = cls(default_cash, positions, path=file)
+        if cash is not None:
+            account._cash = cash
+        return account
 
     def record(self, *, orders: Iterable[BrokerOrder] = (), fills: Iterable[Fill] = ()) -> None:
         """Record the venue's ``orders`` (upserted) and ``fills``, moving the saved cash and

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -84,7 +85,11 @@ class SimBroker:
         hub.sync()
         return hub
 
-    async def submit_order(self, request: OrderRequest) -> OrderUpdate:
+    async def submit_order(
+        self, request: OrderRequest, *, until: datetime | None = None
+    ) -> OrderUpdate:
+        """``until``: when the order stops trading (``SimExchange.submit``; by default a
+        DAY order's session close)."""
         hub = self._ready()
         symbol = request.symbol
         coid = request.client_order_id
@@ -138,7 +143,7 @@ class SimBroker:
         else:
             self.account.check_sell(symbol, request.qty, hub.reserved_qty(symbol))
         try:
-            order = exchange.submit(request, now)
+            order = exchange.submit(request, now, until=until)
         except BrokerError:
             if exchange.order(coid) is None:
                 hub.unit_reserve.pop(coid, None)

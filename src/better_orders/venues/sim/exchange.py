@@ -27,6 +27,13 @@ file carries the fills out and tells the client.
 Fills are observable two ways: on the updates (each carries its ``Fill``) and,
 since updates can be dropped, from the venue itself through ``take_fills()``,
 which is how the broker adapter keeps the paper account exact.
+
+Sessions. An order may trade until an instant of its own (``submit``'s ``until``),
+a DAY order by default until the close of the regular session under way or next
+when it is submitted (the calendar's: 16:00, or 13:00 on an early-close day), as
+a real venue's does. At that instant, before anything else stamped with it, an
+order still open at the venue expires (an ``expired`` update, what it filled
+stays filled); one still on its way there expires when it arrives.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ from decimal import Decimal
 from itertools import count
 
 from better_orders.core.errors import BrokerError, InvalidInputError
+from better_orders.core.market_calendar import (
+    MarketCalendar,
+    default_calendar,
+    format_et_seconds,
+)
 from better_orders.core.model import (
     QTY_QUANTUM,
     BrokerOrder,
@@ -65,6 +77,7 @@ from better_orders.venues.sim.source import Execution
 
 ZERO = Decimal(0)
 MAX_CLIENT_ORDER_ID = 128
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +120,11 @@ class SimExchange:
         latency: Latency = Latency(),
         faults: FaultPlan | None = None,
         queue_share: Decimal = Decimal(1),
+        calendar: MarketCalendar | None = None,
     ) -> None:
         self._book = quotes
+        #: The sessions whose closes end DAY orders (the NYSE's unless given).
+        self._calendar = calendar
         self._next_row_time = quotes.peeker()
         self._pop_row = quotes.popper()
         #: Share of the displayed size at its price ahead of a joining limit (``fills.requeue``).
@@ -129,6 +145,9 @@ class SimExchange:
         self._fills: list[Fill] = []
         self._fills_taken = 0
         self._updates_made = 0
+        #: Orders by the instant they stop trading (``until``), and the earliest of those.
+        self._expiring: dict[datetime, list[VenueOrder]] = {}
+        self._next_expiry: datetime | None = None
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -222,8 +241,13 @@ class SimExchange:
         if request.limit_price is not None:
             check_price_grid(symbol, request.limit_price)
 
-    def submit(self, request: OrderRequest, now: datetime) -> BrokerOrder:
+    def submit(
+        self, request: OrderRequest, now: datetime, *, until: datetime | None = None
+    ) -> BrokerOrder:
         """Accept an order (``pending_new``); it reaches the venue at ``now + latency.submit``.
+
+        ``until``: the instant it stops trading and expires; by default a DAY order's
+        session close (module docstring), never for an IOC order, which does not rest.
 
         Raises ``BrokerError`` for invalid requests and for injected submit faults (for
         ``timeout`` the order IS created: look it up by client order id).
@@ -242,6 +266,12 @@ class SimExchange:
         if fault is not None and fault.kind == "reject":
             order.reject_reason = fault.message
         self._orders[request.client_order_id] = order
+        expires = until if until is not None else self._session_close(request, now)
+        if expires is not None:
+            order.expires = expires
+            self._expiring.setdefault(expires, []).append(order)
+            if self._next_expiry is None or expires < self._next_expiry:
+                self._next_expiry = expires
         self._schedule(now + self._latency.submit, _SUBMIT, order)
         if fault is not None and fault.kind == "lost_response":
             raise BrokerError(
@@ -309,6 +339,9 @@ class SimExchange:
         other symbols need not wake up for them.
         """
         head = self._timeline[0][0] if self._timeline else None
+        expiry = self._pending_expiry()
+        if expiry is not None and (head is None or expiry < head):
+            head = expiry
         book = self._book
         if symbols is None:
             quote_time = book.peek_time()
@@ -350,7 +383,53 @@ class SimExchange:
     def _schedule(self, when: datetime, kind: int, payload: object) -> None:
         heapq.heappush(self._timeline, (when, _PRIORITY[kind], next(self._seq), kind, payload))
 
+    def _session_close(self, request: OrderRequest, now: datetime) -> datetime | None:
+        """When a DAY order submitted at ``now`` expires: the close of the regular session
+        under way, else of the next one (None outside the calendar's years)."""
+        if request.time_in_force is not TimeInForce.DAY:
+            return None
+        calendar = self._calendar
+        if calendar is None:
+            calendar = self._calendar = default_calendar()
+        try:
+            session = calendar.session_at(now)
+            if session is None or now >= session.close:
+                session = calendar.session_at(calendar.next_open(now))
+        except InvalidInputError:
+            return None
+        return None if session is None else session.close
+
+    def _pending_expiry(self) -> datetime | None:
+        """The earliest instant at which an order not yet ended expires (instants whose
+        orders all ended first are forgotten, so they wake no one)."""
+        expiring = self._expiring
+        while (expiry := self._next_expiry) is not None:
+            if any(not order.status.is_terminal for order in expiring[expiry]):
+                return expiry
+            del expiring[expiry]
+            self._next_expiry = min(expiring, default=None)
+        return None
+
     def _process(self, until: datetime) -> None:
+        """Everything up to ``until``; at an expiry instant the expiries come first."""
+        expiry = self._next_expiry
+        while expiry is not None and expiry <= until:
+            self._run(expiry - _ONE_MICROSECOND)  # instants are whole microseconds
+            self._expire(expiry)
+            expiry = self._next_expiry
+        self._run(until)
+
+    def _expire(self, at: datetime) -> None:
+        """End the orders whose time is up at ``at`` (those still in flight end on arrival)."""
+        orders = self._expiring.pop(at)
+        self._next_expiry = min(self._expiring, default=None)
+        for order in orders:
+            if order.at_venue and not order.status.is_terminal:
+                order.status = OrderStatus.EXPIRED
+                self._unrest(order)
+                self._emit(order, at, reason=f"its session ended at {format_et_seconds(at)}")
+
+    def _run(self, until: datetime) -> None:
         timeline, outbox = self._timeline, self._outbox
         next_row_time, pop_row = self._next_row_time, self._pop_row
         # Only taking a row moves the book: what happens at the venue in between cannot.
@@ -416,6 +495,11 @@ class SimExchange:
         if order.reject_reason is not None:
             order.status = OrderStatus.REJECTED
             self._emit(order, now, reason=order.reject_reason)
+            return
+        expires = order.expires
+        if expires is not None and now >= expires:
+            order.status = OrderStatus.EXPIRED
+            self._emit(order, now, reason=f"its session ended at {format_et_seconds(expires)}")
             return
         order.status = OrderStatus.NEW
         self._emit(order, now)

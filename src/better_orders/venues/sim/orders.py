@@ -47,6 +47,7 @@ class VenueOrder:
         "ahead",
         "at_venue",
         "broker_order_id",
+        "expires",
         "filled_qty",
         "fills",
         "notional",
@@ -68,6 +69,8 @@ class VenueOrder:
         self.fills = 0
         self.at_venue = False
         self.reject_reason: str | None = None
+        #: When it stops trading and expires (``SimExchange.submit``); None: never.
+        self.expires: datetime | None = None
         #: Displayed shares ahead of this limit in its price's queue (``fills``); None
         #: while the near touch is better than its price and its place is unknown.
         self.ahead: Decimal | None = None
