@@ -204,3 +204,25 @@ def test_step_printer_says_once_that_the_run_waits_for_its_marks(tmp_path: Path)
     waits = [i for i, line in enumerate(lines) if line.startswith("journalling the quotes")]
     assert len(done) == 2 and len(waits) == 1
     assert waits[0] == done[0] + 1
+
+
+def test_step_printer_names_a_refused_submit_and_who_refused_it(tmp_path: Path) -> None:
+    from better_orders.cli.report_view import StepPrinter
+    from better_orders.engine.commands import run_orders_simulated
+    from better_orders.engine.execution import OrderSpec
+
+    out = io.StringIO()
+    printer = StepPrinter(Console(file=out, width=300, color_system=None))
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    spec = OrderSpec.parse("DFEN", Decimal("0.5"), "buy")
+    _, (report,) = run_orders_simulated([spec], at=at, db=tmp_path / "j.sqlite3", observer=printer)
+    refusals = [line for line in out.getvalue().splitlines() if " refused by " in line]
+    first = report.attempts[0].client_order_id
+    assert refusals and refusals[0].endswith(
+        f"DFEN {first} refused by the broker (not_fractionable): DFEN is not fractionable: "
+        "a fractional quantity (0.5) must be whole shares (Alpaca's fractional trading rules, "
+        "which the simulated venue applies); no order sent"
+    )
+    assert "SubmitFailed" not in out.getvalue()
+    assert report.filled_qty == 0
+    assert all(a.end_reason.startswith("refused at submit") for a in report.attempts)
