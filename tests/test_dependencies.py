@@ -179,6 +179,7 @@ def test_a_parquet_dataset_without_pyarrow_names_the_extra_and_exits_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run_cli(["data", "examples", "--paths"], capsys)
+    assert code == 0
     (ibm,) = [line for line in out.splitlines() if "IBM" in line]
     dataset = str(tmp_path / "ds")
     assert run_cli(["data", "import", ibm, "--dataset", dataset], capsys)[0] == 0
