@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +136,21 @@ def test_missing_option_is_a_usage_error_not_a_traceback(
 def test_invalid_symbol_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["assess", "NOT A TICKER", "--bid", "1.00", "--ask", "1.01", *AT]) == 2
     assert "invalid symbol" in capsys.readouterr().err
+
+
+def test_the_budget_and_classes_come_from_the_configuration_as_for_an_order(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    quote = ["TQQQ", "--bid", "74.80", "--ask", "75.00"]
+    monkeypatch.setenv("BETTER_ORDERS_LEVERAGED_ETF_BPS", "10")
+    data = run_json(capsys, quote)
+    assert Decimal(data["assessment"]["slippage_budget_bps"]) == 10
+    file = tmp_path / "better-orders.toml"
+    file.write_text('[spread]\nrule = "cents"\n')
+    data = run_json(capsys, [*quote, "--config", str(file)])
+    assert Decimal(data["assessment"]["slippage_budget_bps"]) == 10
+    assert data["assessment"]["spread"]["rule"] == "cents"
+    assert run(["assess", *quote, *AT, "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml: file not found" in capsys.readouterr().err

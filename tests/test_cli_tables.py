@@ -136,9 +136,9 @@ def test_account_table_fits_80_columns(
     _, _, _, db = rebalance_run
     positions = sorted(PaperAccount.load(db).positions.values(), key=lambda p: p.symbol)
     assert len(positions) == 3
-    assert_readable(paper_positions_table(db, positions))
+    assert_readable(paper_positions_table(positions))
     big = [PaperPosition("BRK.A", Decimal("12345.123456789"), Decimal("712345.6789"))]
-    assert_readable(paper_positions_table(Path("/home/someone/" + "x" * 80), big))
+    assert_readable(paper_positions_table(big))
 
 
 def test_config_show_fits_80_columns(tmp_path: Path) -> None:
@@ -204,3 +204,43 @@ def test_step_printer_says_once_that_the_run_waits_for_its_marks(tmp_path: Path)
     waits = [i for i, line in enumerate(lines) if line.startswith("journalling the quotes")]
     assert len(done) == 2 and len(waits) == 1
     assert waits[0] == done[0] + 1
+
+
+def test_step_printer_names_a_refused_submit_and_who_refused_it(tmp_path: Path) -> None:
+    from better_orders.cli.report_view import StepPrinter
+    from better_orders.engine.commands import run_orders_simulated
+    from better_orders.engine.execution import OrderSpec
+
+    out = io.StringIO()
+    printer = StepPrinter(Console(file=out, width=300, color_system=None))
+    at = datetime(2026, 11, 24, 10, 0, tzinfo=ZoneInfo("America/New_York"))
+    spec = OrderSpec.parse("DFEN", Decimal("0.5"), "buy")
+    _, (report,) = run_orders_simulated([spec], at=at, db=tmp_path / "j.sqlite3", observer=printer)
+    refusals = [line for line in out.getvalue().splitlines() if " refused by " in line]
+    first = report.attempts[0].client_order_id
+    assert refusals and refusals[0].endswith(
+        f"DFEN {first} refused by the broker (not_fractionable): DFEN is not fractionable: "
+        "a fractional quantity (0.5) must be whole shares (Alpaca's fractional trading rules, "
+        "which the simulated venue applies); no order sent"
+    )
+    assert "SubmitFailed" not in out.getvalue()
+    assert report.filled_qty == 0
+    assert all(a.end_reason.startswith("refused at submit") for a in report.attempts)
+
+
+def test_account_shows_its_journals_path_whole_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / ("a-long-folder-name-" * 4) / "journal.sqlite3"
+    db.parent.mkdir()
+    code, out, _ = run_cli(
+        ["order", "buy", "SOXL", "3", "--at", "2026-11-24T10:00", "--db", str(db)], capsys
+    )
+    assert code == 0
+    code, out, _ = run_cli(["account", "--db", str(db)], capsys)
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"paper account ({db})"
+    assert any(line.startswith("│ SOXL   │   3 │") for line in lines)
+    code, out, _ = run_cli(["account", "reset", "--cash", "1000", "--db", str(db)], capsys)
+    assert code == 0
+    assert out.splitlines() == [f"paper account reset: cash $1,000.00, no positions ({db})"]

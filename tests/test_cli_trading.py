@@ -178,6 +178,19 @@ def test_demo_scenes_show_a_wait_a_repeg_and_a_fallback() -> None:
     assert fallback.fallback_used and fallback.attempts[-1].kind is AttemptKind.FALLBACK_MARKET
 
 
+def test_the_demos_fallback_scene_says_what_its_fallback_sends() -> None:
+    from better_orders.cli.cmd_demo import SCENES, run_scenes
+
+    *_, fallback = run_scenes()
+    last = fallback.attempts[-1]
+    # The fallback is a marketable limit at the budget's bound, not a market order.
+    assert last.limit_price is not None
+    assert any(f"at the budget's bound {last.limit_price} " in n for n in fallback.notes)
+    title = SCENES[-1][0]
+    assert title.endswith("then the fallback at the budget's bound")
+    assert "market-order" not in title
+
+
 def test_demo_command_exits_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["demo"], capsys)
     assert code == 0 and "Next:" in out

@@ -55,7 +55,9 @@ def refused(args: list[str], capsys: pytest.CaptureFixture[str], fragment: str) 
         (["IBM", "--start", "2013-10-08", "--end", "2013-10-07"], "is after --end 2013-10-07"),
         (["IBM", "--start", "2013-10-05", "--end", "2013-10-06"], "no NYSE session"),
         (["IBM", "--start", "2013-13-01"], "--start must be a date"),
-        (["IBM", "--start", "2099-01-02"], "is in the future"),
+        # The date given is named: --end defaults to --start.
+        (["IBM", "--start", "2099-01-02"], "--start 2099-01-02 is in the future"),
+        (["IBM", "--start", "2013-10-07", "--end", "2099-01-02"], "--end 2099-01-02 is in the"),
         (["IBM", "--start", "2013-10-07", "--window", "03:00-05:00"], "outside the trading day"),
         (["IBM", "--start", "2013-10-07", "--window", "09:45-09:25"], "ends before it starts"),
         (["IBM", "--start", "2013-10-07", "--window", "9h30"], "--window must be HH:MM-HH:MM"),

@@ -173,3 +173,24 @@ def test_other_missing_modules_are_not_blamed_on_an_extra() -> None:
     assert MissingExtraError.from_import_error(ModuleNotFoundError(name="nope")) is None
     found = MissingExtraError.from_import_error(ModuleNotFoundError(name="uvicorn.config"))
     assert found is not None and found.extra == "server"
+
+
+def test_a_parquet_dataset_without_pyarrow_names_the_extra_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run_cli(["data", "examples", "--paths"], capsys)
+    assert code == 0
+    (ibm,) = [line for line in out.splitlines() if "IBM" in line]
+    dataset = str(tmp_path / "ds")
+    assert run_cli(["data", "import", ibm, "--dataset", dataset], capsys)[0] == 0
+    monkeypatch.setenv("BETTER_ORDERS_CACHE", "off")  # read the file itself, not a parsed copy
+    at = ["--at", "2013-10-07T09:30:10", "--db", str(tmp_path / "j.sqlite3")]
+    for args in (
+        ["order", "buy", "IBM", "10", "--quotes", dataset, *at],
+        ["tca", "--quotes", dataset],
+    ):
+        done = without_extras(args)
+        assert done.returncode == MissingExtraError.exit_code == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "(pyarrow is not installed)" in lines[0], done.stderr
+        assert lines[0].endswith("pip install 'better-orders[tca]'")

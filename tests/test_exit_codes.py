@@ -156,12 +156,22 @@ def test_the_api_takes_a_file_or_a_path_and_refuses_other_options_typed(
         ({"config": {"max_slippage_bps": 30}}, "config must be a BetterOrdersConfig or a TOML"),
         ({"seed": "x"}, "seed must be a whole number, got 'x'"),
         ({"quotes": [1, 2]}, "quotes must be a file or a list of files"),
+        ({"quotes": 123}, "quotes must be a file or a list of files, got 123"),
+        ({"wait": "no"}, "wait must be True or False, got 'no'"),
     ):
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             place_better_order("TQQQ", 5, "buy", at=T0, db=tmp_path / "other.sqlite3", **bad)
         with pytest.raises(InvalidInputError, match=re.escape(message)):
             rebalance_portfolio({"TQQQ": 0.5}, at=T0, db=tmp_path / "other.sqlite3", **bad)
+    with pytest.raises(InvalidInputError, match=re.escape("new must be True or False, got 1")):
+        place_better_order("TQQQ", 5, "buy", at=T0, db=tmp_path / "other.sqlite3", new=1)
+    with pytest.raises(InvalidInputError, match="dry_run must be True or False, got 'no'"):
+        rebalance_portfolio({"TQQQ": 0.5}, at=T0, db=tmp_path / "other.sqlite3", dry_run="no")
     assert not (tmp_path / "other.sqlite3").exists()  # nothing journalled
+    number = tmp_path / "123"
+    with pytest.raises(InvalidInputError, match="db must be the journal file's path, got 123"):
+        place_better_order("TQQQ", 5, "buy", at=T0, db=123)
+    assert not number.exists() and not Path("123").exists()
 
 
 def test_a_quote_and_a_broker_refusal_inside_the_run(

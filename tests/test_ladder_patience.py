@@ -13,6 +13,7 @@ from better_orders.core.ladder import (
     LadderState,
     QuoteArrived,
     SetTimer,
+    SubmitFailed,
     SubmitOrder,
     TimerFired,
 )
@@ -153,3 +154,17 @@ def test_a_patient_sell_crosses_before_the_bid_falls_through_its_bound() -> None
         D(100),
     )
     assert any("crossing while it can" in n for n in lad.notes)
+
+
+def test_a_patient_rest_refused_at_submit_keeps_the_refusal_and_the_rest_crosses() -> None:
+    lad = make(patience=RULES)
+    rest = submit_of(started(lad, book("50.00", "50.04", 0), T0))
+    assert rest.kind is AttemptKind.PATIENT
+    coid = rest.request.client_order_id
+    reason = "TQQQ is not fractionable"
+    cross = submit_of(lad.handle(SubmitFailed(coid, T0, reason, "not_fractionable")))
+    assert cross.kind is AttemptKind.AGGRESSIVE and cross.request.qty == D(100)
+    attempt = lad.attempt(coid)
+    assert attempt is not None
+    assert attempt.end_reason == f"refused at submit (not_fractionable): {reason}"
+    assert f"patient rest {coid} refused by the broker ({reason}): crossing the rest" in lad.notes

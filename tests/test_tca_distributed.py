@@ -155,3 +155,15 @@ def test_the_cluster_chosen_by_default_and_by_the_options() -> None:
         dask_cluster(0, None, 2, enough)
     with pytest.raises(InvalidInputError, match="give --workers or --scheduler, not both"):
         dask_cluster(2, "tcp://h:8786", 2, enough)
+
+
+def test_tca_help_states_when_a_cluster_starts_by_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run_cli(["tca", "--help"], capsys)
+    text = " ".join(re.sub(r"[│╭╮╰╯─]", " ", out).split())
+    assert code == 0
+    assert (
+        "default one per core when there are two symbol-days or more and "
+        f"{MIN_PARENTS_FOR_A_CLUSTER:,} parent orders to replay" in text
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,21 +56,31 @@ def rebalance_portfolio(
     target_portfolio: Mapping[str, object], *, dry_run: bool = False, **options: Any
 ) -> RebalanceReport:
     """Trade the portfolio to ``target_portfolio`` weights (e.g. ``{"TQQQ": 0.6, "SPY": 0.4}``)."""
-    return run_rebalance_simulated(target_portfolio, dry_run=dry_run, **_checked(options))
+    checked = _checked({**options, "dry_run": dry_run})
+    return run_rebalance_simulated(target_portfolio, **checked)
 
 
 def _checked(options: dict[str, Any]) -> dict[str, Any]:
     """The options as the engine takes them, or ``InvalidInputError`` naming the one that is
     not, before anything is journalled: ``quotes`` one file or several, ``config`` a
-    configuration or its TOML file's path, ``seed`` a whole number."""
+    configuration or its TOML file's path, ``seed`` a whole number, ``db`` a file's path,
+    ``dry_run``, ``wait`` and ``new`` True or False."""
     out = dict(options)
     quotes = out.get("quotes")
     if isinstance(quotes, str | os.PathLike):
         out["quotes"] = [Path(quotes)]
     elif quotes is not None:
-        if not all(isinstance(q, str | os.PathLike) for q in quotes):
+        files = list(quotes) if isinstance(quotes, Iterable) else [quotes]
+        if not all(isinstance(q, str | os.PathLike) for q in files):
             raise InvalidInputError(f"quotes must be a file or a list of files, got {quotes!r}")
-        out["quotes"] = [Path(q) for q in quotes]
+        out["quotes"] = [Path(q) for q in files]
+    db = out.get("db")
+    if db is not None and not isinstance(db, str | os.PathLike):
+        raise InvalidInputError(f"db must be the journal file's path, got {db!r}")
+    for flag in ("dry_run", "wait", "new"):
+        # A string such as "no" is true in Python: only a bool says what was meant.
+        if flag in out and not isinstance(out[flag], bool):
+            raise InvalidInputError(f"{flag} must be True or False, got {out[flag]!r}")
     config = out.get("config")
     if isinstance(config, str | os.PathLike):
         out["config"] = load_config(Path(config)).config

@@ -65,11 +65,13 @@ def show(
             }
         )
         return
-    console.print(paper_positions_table(path, positions))
+    # The path on a line of its own, never folded: a table title would break it mid-name.
+    console.print(f"paper account ({path})", soft_wrap=True)
+    console.print(paper_positions_table(positions))
     console.print(f"cash ${account.cash:,.2f}; positions at cost ${cost:,.2f}")
 
 
-def _positions_table(title: str, last_header: str) -> Table:
+def _positions_table(title: str | None, last_header: str) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("symbol", no_wrap=True)
     for header in ("qty", "avg entry", last_header):
@@ -77,9 +79,9 @@ def _positions_table(title: str, last_header: str) -> Table:
     return table
 
 
-def paper_positions_table(path: Path, positions: Sequence[PaperPosition]) -> Table:
+def paper_positions_table(positions: Sequence[PaperPosition]) -> Table:
     """The paper account's positions at their entry prices."""
-    table = _positions_table(f"paper account ({path})", "cost basis")
+    table = _positions_table(None, "cost basis")
     for p in positions:
         entry = p.avg_entry_price.quantize(Decimal("0.0001")) if p.avg_entry_price else None
         basis = p.qty * (p.avg_entry_price or Decimal(0))
@@ -132,7 +134,9 @@ def reset(
     path = resolve_db_path(db)
     account = PaperAccount.load(path)
     account.reset(amount)
-    console.print(f"paper account reset: cash ${amount:,.2f}, no positions ({Path(path)})")
+    console.print(
+        f"paper account reset: cash ${amount:,.2f}, no positions ({Path(path)})", soft_wrap=True
+    )
 
 
 def register(app: typer.Typer) -> None:

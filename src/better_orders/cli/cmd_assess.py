@@ -15,10 +15,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from better_orders.cli.common import console, parse_instant, print_json
+from better_orders.cli.common import ConfigOption, console, parse_instant, print_json
 from better_orders.cli.help_format import Command
 from better_orders.config.params import premarket_assessment
-from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Quote, Side, to_decimal
 from better_orders.core.pricing import (
@@ -82,25 +81,30 @@ def assess(
             help="decision time, ISO-8601 (New York time without an offset)",
         ),
     ] = None,
+    config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Assess a quote: spread class, recommended wait, slippage budget, marketable limits."""
-    config = BetterOrdersConfig()
+    from better_orders.config.loader import load_config
+
+    # The configuration every trading command uses (file, environment), so the budget and
+    # the spread classes assessed are the ones an order would be held to.
+    settings = load_config(config).config
     now = parse_instant(at) if at is not None else datetime.now(UTC)
     quote = quote_from_raw(symbol, bid, ask, bid_size, ask_size, ts=now)
     require_valid_quote(
         quote,
         now,
-        max_age_seconds=config.spread.max_quote_age_seconds,
-        absurd_pct_of_mid=config.spread.absurd_pct_of_mid,
+        max_age_seconds=settings.spread.max_quote_age_seconds,
+        absurd_pct_of_mid=settings.spread.absurd_pct_of_mid,
     )
     typical: Decimal | None = None
     if typical_bps is not None:
         typical = to_decimal(typical_bps, "--typical-bps")
         if typical <= 0:
             raise InvalidInputError(f"--typical-bps must be positive, got {typical}")
-    result = premarket_assessment(quote, config, quote.symbol, typical, typical_source="given")
-    ticks = config.aggressive_ticks(quote.symbol)
+    result = premarket_assessment(quote, settings, quote.symbol, typical, typical_source="given")
+    ticks = settings.aggressive_ticks(quote.symbol)
     rows = [_limit_row(side, quote, result, ticks) for side in (Side.BUY, Side.SELL)]
 
     if as_json:
@@ -115,7 +119,7 @@ def assess(
     table.add_row("Quote", f"bid {quote.bid} / ask {quote.ask}{sizes}")
     table.add_row("Mid", f"{sp.mid}")
     table.add_row("Spread", f"{_cents(sp.spread)}c = {sp.spread_bps:.2f} bps of mid")
-    cfg = config.spread
+    cfg = settings.spread
     table.add_row(
         "Cents class",
         f"{sp.cents_class.value} (tight <= {_cents(cfg.tight_cents)}c, "

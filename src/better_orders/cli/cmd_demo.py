@@ -3,7 +3,7 @@
 Three short scenes on scripted quotes, each a real run of the ladder against the
 simulated exchange: a wide spread at 09:30 that the ladder waits out; a thin
 offer that fills partly, then a re-peg of the remainder; an offer that runs away
-until the market-order fallback finishes the job.
+until the fallback, a marketable limit at the slippage budget's bound, finishes the job.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ SCENES: list[tuple[str, str, list[tuple[float, str, str, int]], BetterOrdersConf
         _CROSSING,
     ),
     (
-        "An offer that runs away: re-pegs exhausted, then the market-order fallback",
+        "An offer that runs away: re-pegs exhausted, then the fallback at the budget's bound",
         "SPXL",
         [(k * 1.0, f"{180 + 0.02 * k:.2f}", f"{180.01 + 0.02 * k:.2f}", 40) for k in range(12)],
         _CROSSING,

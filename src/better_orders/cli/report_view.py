@@ -108,8 +108,16 @@ class StepPrinter:
             elif item.status in (OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED):
                 why = f": {item.reason}" if item.reason else ""
                 self.console.print(f"{head} {item.client_order_id} {item.status.value}{why}")
-        elif isinstance(item, SubmitFailed | CancelFailed):
-            self.console.print(f"{head} [red]{type(item).__name__}[/] {item.reason}")
+        elif isinstance(item, SubmitFailed):
+            self.console.print(
+                f"{head} [red]{item.client_order_id} refused by {item.by}[/] "
+                f"({item.code}): {item.reason}"
+            )
+        elif isinstance(item, CancelFailed):
+            self.console.print(
+                f"{head} [red]cancel of {item.client_order_id} refused[/] "
+                f"({item.code}): {item.reason}"
+            )
         elif isinstance(item, Finished):
             r = item.report
             self.console.print(

@@ -91,13 +91,21 @@ LatencyOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
+#: The parent orders a run needs before a local cluster is started for it by default:
+#: importing Dask, starting the workers and each worker's first file cost about a second,
+#: which a smaller run does not win back (two symbol-days, 4,800 parents: 2.8-3.4 s with
+#: one worker or two alike).
+MIN_PARENTS_FOR_A_CLUSTER = 5_000
+
+
 WorkersOption = Annotated[
     int | None,
     typer.Option(
         "--workers",
         metavar="N",
         help="worker processes of a local Dask cluster (the dask extra); default one per "
-        "core when there are two symbol-days or more; 1 runs everything in this process",
+        f"core when there are two symbol-days or more and {MIN_PARENTS_FOR_A_CLUSTER:,} "
+        "parent orders to replay; 1 runs everything in this process",
     ),
 ]
 SchedulerOption = Annotated[
@@ -263,13 +271,6 @@ class ReplayOptions:
             - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
         ) / self.every.total_seconds()
         return max(1, int(span + 0.999999))
-
-
-#: The parent orders a run needs before a local cluster is started for it by default:
-#: importing Dask, starting the workers and each worker's first file cost about a second,
-#: which a smaller run does not win back (two symbol-days, 4,800 parents: 2.8-3.4 s with
-#: one worker or two alike).
-MIN_PARENTS_FOR_A_CLUSTER = 5_000
 
 
 def check_cluster_options(workers: int | None, scheduler: str | None) -> None:

@@ -136,8 +136,10 @@ def plan_fetch(
             f"--start {start.isoformat()} is after --end {end.isoformat()}; nothing fetched"
         )
     if end > today:
+        # Name the date the user gave: --end defaults to --start.
+        which, day = ("--start", start) if start > today else ("--end", end)
         raise InvalidInputError(
-            f"--end {end.isoformat()} is in the future (today is {today.isoformat()} in New York)"
+            f"{which} {day.isoformat()} is in the future (today is {today.isoformat()} in New York)"
         )
     sessions: list[Session] = []
     day = start

@@ -106,8 +106,12 @@ def attempt_ended(d: LadderData, ended: ChildEnded) -> list[Action]:
         # Like a resting slice: a patient rest the venue ends is not sent again; the rest
         # crosses (a refusal that would refuse the cross too stops it there).
         why = ended.reason or status.value
-        ended.child.attempt.end_reason = f"{status.value} by the venue"
-        d.notes.append(f"patient rest {ended.child.coid} ended ({why}): crossing the rest")
+        if ended.refused_by is None:
+            ended.child.attempt.end_reason = f"{status.value} by the venue"
+            how = "ended"
+        else:  # refused at submit: the refusal's own reason stays the attempt's
+            how = f"refused by {ended.refused_by}"
+        d.notes.append(f"patient rest {ended.child.coid} {how} ({why}): crossing the rest")
         return await_quote(d, S.CROSS_NEEDS_QUOTE, ended.now, cross)
     if status is OrderStatus.REJECTED:
         if not _goes_on(d, ended):

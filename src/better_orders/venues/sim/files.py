@@ -171,13 +171,10 @@ def _read_frame(file: Path, *, need_symbol: bool) -> Any:
     parquet = _is_parquet(file)
     try:
         if parquet:
-            try:
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise QuoteFileError(
-                    f"cannot read {file}: Parquet needs pyarrow "
-                    "(pip install 'better-orders[parquet]')"
-                ) from None
+            # Without pyarrow this is a ModuleNotFoundError, which the command turns into
+            # its one line naming the extra to install (exit 1), as for every extra.
+            import pyarrow.parquet as pq
+
             columns = list(pq.read_schema(file).names)
         else:
             columns = list(pd.read_csv(file, nrows=0).columns)
@@ -195,7 +192,7 @@ def _read_frame(file: Path, *, need_symbol: bool) -> Any:
                 raise ValueError("ts_utc_ns has missing values")
             return frame
         return pd.read_csv(file, usecols=use, dtype={c: _DTYPES[c] for c in use})
-    except QuoteFileError:
+    except (QuoteFileError, ModuleNotFoundError):
         raise
     except pd.errors.EmptyDataError:
         raise QuoteFileError(f"quote file {file} is empty") from None
@@ -345,7 +342,7 @@ class TradePrints:
                     keep_default_na=False,
                     na_values={"price": [""], "size": [""], "corr": [""]},
                 )
-        except QuoteFileError:
+        except (QuoteFileError, ModuleNotFoundError):  # no pyarrow: the command names the extra
             raise
         except pd.errors.EmptyDataError:
             raise QuoteFileError(f"trades file {file} is empty") from None
