@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -94,6 +96,19 @@ def test_version_is_the_installed_distribution(capsys: pytest.CaptureFixture[str
     code, out, err = run_cli(["--version"], capsys)
     assert (code, err) == (0, "")
     assert out == f"better-orders {metadata.version('better-orders')}\n"
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    """For cron and containers whose PATH lacks the script: ``python -m better_orders``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "better_orders", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"better-orders {metadata.version('better-orders')}\n"
 
 
 def test_version_comes_first_and_alone(capsys: pytest.CaptureFixture[str]) -> None:
