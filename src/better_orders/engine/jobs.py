@@ -66,10 +66,22 @@ def order_job(
             if todo
             else []
         )
+        refused = [r for r in reports if not r.attempts and r.unfilled_qty > 0]
+        if left is not None and refused:
+            # Resuming sent nothing for these legs (the market closed, no usable quote):
+            # the run stays as it was, so the same command finishes it rather than
+            # starting the whole order again on top of what it already did.
+            what = ", ".join(f"{r.side.value} {r.unfilled_qty} {r.symbol}" for r in refused)
+            context.unfinished = (
+                f"run {run_id} left unfinished ({what} not sent): run the same command "
+                "again to finish it"
+            )
         if left is not None:
             reports = left.reports(reports)
         if reports:
             reports[0].notes[:0] = context.notes
+            if context.unfinished:
+                reports[0].notes.append(context.unfinished)
         return reports
 
     def record(reports: list[ExecutionReport]) -> dict[str, Any]:

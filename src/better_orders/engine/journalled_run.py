@@ -15,7 +15,7 @@ Every run that trades starts the same way, whatever the venue (``journalled_run`
    what is left, when that run is too old to resume;
 3. lock the run itself, heartbeat the locks while working (``run_locks``), release
    them at the end, and record how the run ended: completed with its result, or
-   interrupted, or failed.
+   interrupted (also with its result when the work says it is ``unfinished``), or failed.
 
 A venue here is anything with ``broker``, ``feed`` and ``clock`` attributes.
 """
@@ -54,6 +54,9 @@ class RunContext:
     resumed: bool = False
     reconciliation: ReconcileReport | None = None
     notes: list[str] = field(default_factory=list)
+    #: Set by the work when the run returned without finishing what it set out to do and
+    #: must stay resumable: it is recorded ``interrupted`` (with its report), not completed.
+    unfinished: str | None = None
 
 
 #: What a run does once it has a venue (broker, feed, clock), a journal and a run id.
@@ -154,7 +157,8 @@ async def journalled_run(
             except BaseException:
                 journal.finish_run(run_id, "failed", None)
                 raise
-        journal.finish_run(run_id, "completed", job.record(result))
+        status = RunStatus.INTERRUPTED if ctx.unfinished else RunStatus.COMPLETED
+        journal.finish_run(run_id, status, job.record(result))
         return run_id, result
     finally:
         locks.release_all()

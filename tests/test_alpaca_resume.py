@@ -1,0 +1,121 @@
+"""Recovery on Alpaca (the local exchange): a run whose process died, finished by the same
+command, whatever the exchange's clock did meanwhile."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from alpaca_server import LocalAlpaca, run_local_alpaca, venue_at
+from better_orders.core.model import (
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    TimeInForce,
+)
+from better_orders.store.journal import Journal
+from better_orders.store.records import RunStatus
+from cli_runner import run_cli
+
+ET = ZoneInfo("America/New_York")
+#: Two minutes before the close of Tuesday 2026-11-24.
+BEFORE_CLOSE = datetime(2026, 11, 24, 15, 58, tzinfo=ET)
+RUN = "20261124T155800-dead"
+
+
+@pytest.fixture
+def exchange(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalAlpaca]:
+    with run_local_alpaca(venue_at(BEFORE_CLOSE, db_path=tmp_path / "exchange.sqlite3")) as local:
+        for name, value in local.environment().items():
+            monkeypatch.setenv(name, value)
+        yield local
+
+
+def post(local: LocalAlpaca, path: str, body: dict[str, Any]) -> Any:
+    response = requests.post(local.base_url + path, json=body, headers=local.headers, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def killed_order(local: LocalAlpaca, db: Path, qty: int, filled: int) -> None:
+    """The journal of ``order buy SPY qty`` whose process died once its first child, for
+    ``filled`` shares at a marketable limit, was acknowledged and then filled."""
+    coid = f"bo-{RUN}-1-1"
+    ask = D(str(local.get("/v2/stocks/SPY/quotes/latest")["quote"]["ap"]))
+    child = OrderRequest(coid, "SPY", Side.BUY, D(filled), OrderType.LIMIT, ask + 1)
+    params = {"orders": [{"symbol": "SPY", "side": "buy", "qty": str(qty)}], "feed": "sip"}
+    with Journal.open(db) as journal:
+        journal.start_run(RUN, "order", params, "alpaca")
+        journal.record_intent(RUN, 1, "SPY", Side.BUY, D(qty))
+        journal.size_intent(RUN, 1, D(qty))
+        journal.record_order_pending(child, RUN, 1, 1)
+        sent = post(
+            local,
+            "/v2/orders",
+            {
+                "symbol": "SPY",
+                "qty": str(filled),
+                "side": "buy",
+                "type": "limit",
+                "limit_price": str(child.limit_price),
+                "time_in_force": TimeInForce.DAY.value,
+                "client_order_id": coid,
+            },
+        )
+        journal.record_order_ack(
+            OrderUpdate(coid, OrderStatus.NEW, D(0), datetime.now(UTC), broker_order_id=sent["id"])
+        )
+    deadline = time.monotonic() + 5
+    while local.get(f"/v2/orders/{sent['id']}")["status"] != "filled":
+        assert time.monotonic() < deadline, "the marketable child did not fill"
+        time.sleep(0.05)
+
+
+def held(local: LocalAlpaca) -> dict[str, D]:
+    return {p["symbol"]: D(p["qty"]) for p in local.get("/v2/positions")}
+
+
+def test_an_order_resumed_after_the_close_is_finished_at_the_next_open_not_sent_again(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Killed with 4 of 10 shares bought; run again once the session has closed, the order
+    # can send nothing: it says so (exit 4) and stays unfinished, so the same command at
+    # the next open buys the 6 left, not 10 more.
+    db = tmp_path / "journal.sqlite3"
+    killed_order(exchange, db, qty=10, filled=4)
+    assert held(exchange) == {"SPY": D(4)}
+    exchange.advance(180)  # 16:01: the session is over
+    command = ["order", "buy", "SPY", "10", "--broker", "alpaca", "--db", str(db), "--json"]
+
+    code, out, err = run_cli(command, capsys)
+    assert code == 4, err
+    assert "market closed" in err
+    notes = json.loads(out)["report"]["notes"]
+    assert f"run {RUN} left unfinished (buy 6 SPY not sent)" in notes[-1]
+    assert exchange.requests_to("POST /v2/orders") == 1  # nothing sent after the close
+    with Journal.open(db) as journal:
+        run = journal.get_run(RUN)
+    assert run is not None and run.status is RunStatus.INTERRUPTED
+
+    exchange.advance(17.5 * 3600)  # Wednesday 09:31
+    code, out, err = run_cli(command, capsys)
+    assert code == 0, err
+    assert D(json.loads(out)["report"]["filled_qty"]) == D(6)
+    assert held(exchange) == {"SPY": D(10)}
+    assert exchange.get("/v2/orders", status="open") == []
+    with Journal.open(db) as journal:
+        run = journal.get_run(RUN)
+        assert [r.run_id for r in journal.find_runs(kind="order")] == [RUN]
+        assert journal.positions_from_fills() == {"SPY": D(10)}
+    assert run is not None and run.status is RunStatus.COMPLETED
