@@ -177,6 +177,8 @@ def _rebalance_targets(
         run = journal.get_run(resume)
     if run is None:
         raise JournalError(f"run {resume} is not in the journal: nothing to resume")
+    if run.kind != "rebalance":
+        raise InvalidInputError(f"run {resume} is an {run.kind} run, not a rebalance run")
     recorded = parse_targets(dict(run.params.get("targets") or {}))
     if given and parsed != recorded:
         raise InvalidInputError(
