@@ -56,7 +56,7 @@ def killed_order(local: LocalAlpaca, db: Path, qty: int, filled: int) -> None:
     child = OrderRequest(coid, "SPY", Side.BUY, D(filled), OrderType.LIMIT, ask + 1)
     params = {"orders": [{"symbol": "SPY", "side": "buy", "qty": str(qty)}], "feed": "sip"}
     with Journal.open(db) as journal:
-        journal.start_run(RUN, "order", params, "alpaca")
+        journal.start_run(RUN, "order", params, "alpaca-paper")
         journal.record_intent(RUN, 1, "SPY", Side.BUY, D(qty))
         journal.size_intent(RUN, 1, D(qty))
         journal.record_order_pending(child, RUN, 1, 1)
@@ -119,3 +119,35 @@ def test_an_order_resumed_after_the_close_is_finished_at_the_next_open_not_sent_
         assert [r.run_id for r in journal.find_runs(kind="order")] == [RUN]
         assert journal.positions_from_fills() == {"SPY": D(10)}
     assert run is not None and run.status is RunStatus.COMPLETED
+
+
+def test_a_simulator_command_on_the_same_journal_leaves_alpacas_orders_to_alpaca(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One journal file (the default one) holds runs of both venues. An order killed on
+    # Alpaca once its child had filled there, then a simulator command: the simulator does
+    # not know that child, which is no reason to close it as lost. Alpaca's reconciliation
+    # later records its fill, so the same order run again buys nothing more.
+    db = tmp_path / "journal.sqlite3"
+    killed_order(exchange, db, qty=10, filled=10)
+    sim = ["order", "buy", "TQQQ", "7", "--at", "2026-11-24T09:30:00", "--db", str(db)]
+    code, _, err = run_cli(sim, capsys)
+    assert code == 0, err
+    with Journal.open(db) as journal:
+        child = journal.get_order(f"bo-{RUN}-1-1")
+    assert child is not None and child.status == "new"  # left to Alpaca's reconciliation
+
+    # each venue's reconciliation compares the positions its own runs' fills explain
+    code, _, err = run_cli(["reconcile", "--db", str(db)], capsys)
+    assert code == 0, err
+    command = ["order", "buy", "SPY", "10", "--broker", "alpaca", "--db", str(db), "--json"]
+    code, out, err = run_cli(command, capsys)
+    assert code == 0, err
+    assert "already done, nothing sent" in json.loads(out)["report"]["notes"][-1]
+    assert held(exchange) == {"SPY": D(10)}
+    assert exchange.requests_to("POST /v2/orders") == 1
+    code, _, err = run_cli(["reconcile", "--broker", "alpaca", "--db", str(db)], capsys)
+    assert code == 0, err
+    with Journal.open(db) as journal:
+        assert journal.positions_from_fills(broker="alpaca-paper") == {"SPY": D(10)}
+        assert journal.positions_from_fills(broker="sim") == {"TQQQ": D(7)}

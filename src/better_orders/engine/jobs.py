@@ -105,7 +105,8 @@ def reconcile_job(*, adopt: bool, wait: bool = False) -> Job[ReconcileReport]:
     """A reconciliation outside any run: the account's writer while it settles orders."""
 
     async def work(venue: Any, journal: Journal, run_id: str) -> ReconcileReport:
-        return await reconcile(journal, venue.broker, clock=venue.clock, adopt=adopt)
+        broker = venue.broker
+        return await reconcile(journal, broker, clock=venue.clock, adopt=adopt, venue=broker.name)
 
     return Job("reconcile", {}, work, lambda r: {}, record_run=False, wait=wait)
 

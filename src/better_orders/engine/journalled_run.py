@@ -122,7 +122,7 @@ async def journalled_run(
     locks = locks or RunLocks(journal)
     try:
         locks.take(f"{kind} params {digest[:16]}", _purpose(job, None))
-        found = await reconcile(journal, venue.broker, clock=venue.clock)
+        found = await reconcile(journal, venue.broker, clock=venue.clock, venue=broker_name)
         ctx.reconciliation = found
         if found.still_open:
             raise JournalError(
