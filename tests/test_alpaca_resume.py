@@ -24,6 +24,8 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
+from better_orders.engine.commands import run_rebalance_simulated
+from better_orders.engine.legs import LadderEvent
 from better_orders.store.journal import Journal
 from better_orders.store.records import RunStatus
 from cli_runner import run_cli
@@ -32,6 +34,24 @@ ET = ZoneInfo("America/New_York")
 #: Two minutes before the close of Tuesday 2026-11-24.
 BEFORE_CLOSE = datetime(2026, 11, 24, 15, 58, tzinfo=ET)
 RUN = "20261124T155800-dead"
+#: The simulator's session of the same day.
+SESSION_OPEN = datetime(2026, 11, 24, 9, 30, tzinfo=ET)
+
+
+class Crash(BaseException):
+    """Stands in for the process dying at that point (a dying process cleans nothing up)."""
+
+
+def crash_on(predicate: Any) -> Any:
+    def observer(ev: LadderEvent) -> None:
+        if predicate(ev):
+            raise Crash(f"crashed at leg {ev.leg}")
+
+    return observer
+
+
+def a_fill(ev: LadderEvent) -> bool:
+    return isinstance(ev.item, OrderUpdate) and ev.item.fill is not None
 
 
 @pytest.fixture
@@ -151,3 +171,37 @@ def test_a_simulator_command_on_the_same_journal_leaves_alpacas_orders_to_alpaca
     with Journal.open(db) as journal:
         assert journal.positions_from_fills(broker="alpaca-paper") == {"SPY": D(10)}
         assert journal.positions_from_fills(broker="sim") == {"TQQQ": D(7)}
+
+
+def test_a_run_is_resumed_only_on_the_account_it_traded(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "journal.sqlite3"
+    # A rebalance of the simulator's paper account, killed after its first fill: its plan
+    # and what is left of it are that account's, so --resume on Alpaca is refused.
+    with pytest.raises(Crash):
+        run_rebalance_simulated({"SOXL": 0.5}, at=SESSION_OPEN, db=db, observer=crash_on(a_fill))
+    with Journal.open(db) as journal:
+        killed = journal.latest_run(kind="rebalance")
+    assert killed is not None and killed.status is not RunStatus.COMPLETED
+    resume = ["rebalance", "--resume", killed.run_id, "--broker", "alpaca", "--db", str(db)]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 2, err
+    assert f"run {killed.run_id} was traded on sim, not alpaca-paper" in err
+    assert exchange.requests_to("POST /v2/orders") == 0 and held(exchange) == {}
+
+    # An order killed on the paper account with 4 of 10 bought: the same order on the
+    # live account is a new order for 10 there, not the paper account's 6 left.
+    killed_order(exchange, db, qty=10, filled=4)
+    code, _, err = run_cli(["reconcile", "--broker", "alpaca", "--db", str(db)], capsys)
+    assert code == 0, err  # the paper run is interrupted, its 4 shares recorded
+    live = ["order", "buy", "SPY", "10", "--broker", "alpaca", "--live", "--yes"]
+    code, out, err = run_cli([*live, "--db", str(db), "--json"], capsys)
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["run_id"] != RUN and D(found["report"]["filled_qty"]) == D(10)
+    assert not any("resumed run" in note for note in found["report"]["notes"])
+    with Journal.open(db) as journal:
+        paper = journal.get_run(RUN)
+        assert [o.attempt for o in journal.orders(run_id=RUN)] == [1]  # nothing more sent
+    assert paper is not None and paper.status is RunStatus.INTERRUPTED

@@ -132,7 +132,7 @@ async def journalled_run(
             )
         if found.acted:
             ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
-        run_id = _choose_run(journal, job, digest)
+        run_id = _choose_run(journal, job, digest, broker_name)
         ctx.run_id, ctx.resumed = run_id or _unused_id(journal, fresh_id), run_id is not None
         run_id = ctx.run_id
         locks.take(run_lock_name(run_id), _purpose(job, run_id))
@@ -191,8 +191,8 @@ def _purpose(job: Job[Any], run_id: str | None) -> str:
     return f"{what} (starting, no run id yet)" if job.record_run else what
 
 
-def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
-    """The run to continue (None: start a new one)."""
+def _choose_run(journal: Journal, job: Job[Any], digest: str, broker_name: str) -> str | None:
+    """The run to continue (None: start a new one); only a run traded on ``broker_name``."""
     kind, resume = job.kind, job.resume
     if resume is not None:
         run = journal.get_run(resume)
@@ -200,14 +200,22 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
             raise JournalError(f"run {resume} is not in the journal: nothing to resume")
         if run.kind != kind:
             raise InvalidInputError(f"run {resume} is a {run.kind} run, not a {kind} run")
+        if run.broker != broker_name:
+            # Its orders, fills and plan are another account's: trading them here would
+            # send its legs to an account that never held its positions.
+            raise InvalidInputError(
+                f"run {resume} was traded on {run.broker}, not {broker_name}: resume it on "
+                f"{run.broker}; nothing sent"
+            )
         if run.status is RunStatus.COMPLETED:
             raise JournalError(f"run {resume} completed; there is nothing to resume")
         return resume
     if job.once:
-        return _unfinished_run(journal, kind, digest)
+        return _unfinished_run(journal, kind, digest, broker_name)
     if not job.auto_resume:
         return None
-    latest = journal.latest_run(kind=kind)
+    here = [r for r in journal.find_runs(kind=kind) if r.broker == broker_name]
+    latest = here[-1] if here else None
     if (
         latest is not None
         and latest.params_hash == digest
@@ -219,13 +227,16 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
     return None
 
 
-def _unfinished_run(journal: Journal, kind: str, digest: str) -> str | None:
-    """The latest unfinished run of these parameters, if recent (it finishes what is left,
-    perhaps nothing); ``JournalError`` naming it and what is left if it is too old.
+def _unfinished_run(journal: Journal, kind: str, digest: str, broker_name: str) -> str | None:
+    """The latest unfinished run of these parameters on this broker, if recent (it finishes
+    what is left, perhaps nothing); ``JournalError`` naming it and what is left if it is
+    too old.
 
     A completed run supersedes the unfinished ones before it (``--new`` started over).
     """
     for run in reversed(journal.find_runs(params_hash=digest, kind=kind)):
+        if run.broker != broker_name:
+            continue  # another account's: what it did there is not done here
         if run.status is RunStatus.COMPLETED:
             return None
         if run.status is RunStatus.RUNNING:
