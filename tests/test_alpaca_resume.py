@@ -24,9 +24,10 @@ from better_orders.core.model import (
     Side,
     TimeInForce,
 )
-from better_orders.engine.commands import run_rebalance_simulated
+from better_orders.engine.commands import VenueChoice, run_rebalance, run_rebalance_simulated
 from better_orders.engine.legs import LadderEvent
 from better_orders.store.journal import Journal
+from better_orders.store.progress import run_progress
 from better_orders.store.records import RunStatus
 from cli_runner import run_cli
 
@@ -205,3 +206,37 @@ def test_a_run_is_resumed_only_on_the_account_it_traded(
         paper = journal.get_run(RUN)
         assert [o.attempt for o in journal.orders(run_id=RUN)] == [1]  # nothing more sent
     assert paper is not None and paper.status is RunStatus.INTERRUPTED
+
+
+def test_a_rebalance_resumed_after_the_close_can_be_resumed_again_at_the_next_open(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "journal.sqlite3"
+    with pytest.raises(Crash):
+        run_rebalance(
+            {"SOXL": 0.3, "SPY": 0.3},
+            venue=VenueChoice("alpaca"),
+            db=db,
+            observer=crash_on(lambda ev: True),  # its plan journalled, before any order
+        )
+    with Journal.open(db) as journal:
+        killed = journal.latest_run(kind="rebalance")
+    assert killed is not None and exchange.requests_to("POST /v2/orders") == 0
+    exchange.advance(180)  # 16:01
+    resume = ["rebalance", "--resume", killed.run_id, "--broker", "alpaca", "--db", str(db)]
+    code, _, err = run_cli(resume, capsys)
+    assert code == 4, err
+    assert "market closed" in err
+    sent = exchange.requests_to("POST /v2/orders")
+
+    exchange.advance(17.5 * 3600)  # Wednesday 09:31
+    code, out, err = run_cli([*resume, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["complete"] is True
+    assert exchange.requests_to("POST /v2/orders") > sent
+    assert exchange.get("/v2/orders", status="open") == []
+    with Journal.open(db) as journal:
+        run = journal.get_run(killed.run_id)
+        assert held(exchange) == journal.positions_from_fills(broker="alpaca-paper")
+        assert all(p.remaining_qty == 0 for p in run_progress(journal, killed.run_id))
+    assert run is not None and run.status is RunStatus.COMPLETED

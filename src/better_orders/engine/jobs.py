@@ -66,14 +66,12 @@ def order_job(
             if todo
             else []
         )
-        refused = [r for r in reports if not r.attempts and r.unfilled_qty > 0]
-        if left is not None and refused:
-            # Resuming sent nothing for these legs (the market closed, no usable quote):
-            # the run stays as it was, so the same command finishes it rather than
-            # starting the whole order again on top of what it already did.
-            what = ", ".join(f"{r.side.value} {r.unfilled_qty} {r.symbol}" for r in refused)
+        unsent = _unsent(reports) if left is not None else None
+        if unsent:
+            # The same command finishes it, rather than starting the whole order again on
+            # top of what it already did.
             context.unfinished = (
-                f"run {run_id} left unfinished ({what} not sent): run the same command "
+                f"run {run_id} left unfinished ({unsent} not sent): run the same command "
                 "again to finish it"
             )
         if left is not None:
@@ -128,6 +126,7 @@ def rebalance_job(
     context = RunContext()
 
     async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
+        resumed = context.resumed and bool(journal.intents(run_id))
         report = await rebalance(
             parsed,
             broker=venue.broker,
@@ -142,6 +141,14 @@ def rebalance_job(
             resume=context.resumed,
         )
         report.notes[:0] = context.notes
+        unsent = _unsent(report.executions) if resumed and not dry_run else None
+        if unsent:
+            # Resumable again (--resume, or the same targets while recent), not completed.
+            context.unfinished = (
+                f"run {run_id} left unfinished ({unsent} not sent): resume it with "
+                f"--resume {run_id}"
+            )
+            report.notes.append(context.unfinished)
         return report
 
     def record(report: RebalanceReport) -> dict[str, Any]:
@@ -161,6 +168,16 @@ def rebalance_job(
         writes_account=not dry_run,
         wait=wait,
     )
+
+
+def _unsent(reports: Sequence[ExecutionReport]) -> str | None:
+    """The legs of a resumed run for which nothing was sent ("buy 6 SPY, sell 3 QQQ"), or
+    None. Such a run (the market has closed, no usable quote) stays as it was, unfinished,
+    to be resumed again rather than counted done."""
+    refused = [r for r in reports if not r.attempts and r.unfilled_qty > 0]
+    if not refused:
+        return None
+    return ", ".join(f"{r.side.value} {r.unfilled_qty} {r.symbol}" for r in refused)
 
 
 def _rebalance_targets(
