@@ -21,7 +21,8 @@ from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError, JournalError
 from better_orders.core.ladder import SubmitOrder
 from better_orders.core.model import OrderUpdate, Side
-from better_orders.engine.commands import run_rebalance_simulated
+from better_orders.engine.commands import run_orders_simulated, run_rebalance_simulated
+from better_orders.engine.execution import OrderSpec
 from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport, rebalance
 from better_orders.store.encoding import params_hash
@@ -160,6 +161,10 @@ def test_what_cannot_be_resumed_is_refused(tmp_path: Path) -> None:
     assert crashed is not None
     with pytest.raises(InvalidInputError, match="targets differ"):
         run_rebalance_simulated({"QQQ": 0.5}, at=DAY1, db=db, resume=crashed.run_id)
+    order_run, _ = run_orders_simulated([OrderSpec("SPY", Side.BUY, D(1))], at=DAY1, db=db)
+    for targets in ({}, {"SPY": 0.5}):
+        with pytest.raises(InvalidInputError, match="is an order run, not a rebalance run"):
+            run_rebalance_simulated(targets, at=DAY1, db=db, resume=order_run)
 
 
 def test_only_the_latest_rebalance_is_resumed_automatically(tmp_path: Path) -> None:

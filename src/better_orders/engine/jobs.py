@@ -66,10 +66,20 @@ def order_job(
             if todo
             else []
         )
+        unsent = _unsent(reports) if left is not None else None
+        if unsent:
+            # The same command finishes it, rather than starting the whole order again on
+            # top of what it already did.
+            context.unfinished = (
+                f"run {run_id} left unfinished ({unsent} not sent): run the same command "
+                "again to finish it"
+            )
         if left is not None:
             reports = left.reports(reports)
         if reports:
             reports[0].notes[:0] = context.notes
+            if context.unfinished:
+                reports[0].notes.append(context.unfinished)
         return reports
 
     def record(reports: list[ExecutionReport]) -> dict[str, Any]:
@@ -93,7 +103,8 @@ def reconcile_job(*, adopt: bool, wait: bool = False) -> Job[ReconcileReport]:
     """A reconciliation outside any run: the account's writer while it settles orders."""
 
     async def work(venue: Any, journal: Journal, run_id: str) -> ReconcileReport:
-        return await reconcile(journal, venue.broker, clock=venue.clock, adopt=adopt)
+        broker = venue.broker
+        return await reconcile(journal, broker, clock=venue.clock, adopt=adopt, venue=broker.name)
 
     return Job("reconcile", {}, work, lambda r: {}, record_run=False, wait=wait)
 
@@ -115,6 +126,7 @@ def rebalance_job(
     context = RunContext()
 
     async def work(venue: Any, journal: Journal, run_id: str) -> RebalanceReport:
+        resumed = context.resumed and bool(journal.intents(run_id))
         report = await rebalance(
             parsed,
             broker=venue.broker,
@@ -129,6 +141,14 @@ def rebalance_job(
             resume=context.resumed,
         )
         report.notes[:0] = context.notes
+        unsent = _unsent(report.executions) if resumed and not dry_run else None
+        if unsent:
+            # Resumable again (--resume, or the same targets while recent), not completed.
+            context.unfinished = (
+                f"run {run_id} left unfinished ({unsent} not sent): resume it with "
+                f"--resume {run_id}"
+            )
+            report.notes.append(context.unfinished)
         return report
 
     def record(report: RebalanceReport) -> dict[str, Any]:
@@ -150,6 +170,16 @@ def rebalance_job(
     )
 
 
+def _unsent(reports: Sequence[ExecutionReport]) -> str | None:
+    """The legs of a resumed run for which nothing was sent ("buy 6 SPY, sell 3 QQQ"), or
+    None. Such a run (the market has closed, no usable quote) stays as it was, unfinished,
+    to be resumed again rather than counted done."""
+    refused = [r for r in reports if not r.attempts and r.unfilled_qty > 0]
+    if not refused:
+        return None
+    return ", ".join(f"{r.side.value} {r.unfilled_qty} {r.symbol}" for r in refused)
+
+
 def _rebalance_targets(
     db_path: Path,
     targets: Sequence[tuple[str, object]] | Mapping[str, object],
@@ -165,6 +195,8 @@ def _rebalance_targets(
         run = journal.get_run(resume)
     if run is None:
         raise JournalError(f"run {resume} is not in the journal: nothing to resume")
+    if run.kind != "rebalance":
+        raise InvalidInputError(f"run {resume} is an {run.kind} run, not a rebalance run")
     recorded = parse_targets(dict(run.params.get("targets") or {}))
     if given and parsed != recorded:
         raise InvalidInputError(

@@ -15,7 +15,7 @@ Every run that trades starts the same way, whatever the venue (``journalled_run`
    what is left, when that run is too old to resume;
 3. lock the run itself, heartbeat the locks while working (``run_locks``), release
    them at the end, and record how the run ended: completed with its result, or
-   interrupted, or failed.
+   interrupted (also with its result when the work says it is ``unfinished``), or failed.
 
 A venue here is anything with ``broker``, ``feed`` and ``clock`` attributes.
 """
@@ -54,6 +54,9 @@ class RunContext:
     resumed: bool = False
     reconciliation: ReconcileReport | None = None
     notes: list[str] = field(default_factory=list)
+    #: Set by the work when the run returned without finishing what it set out to do and
+    #: must stay resumable: it is recorded ``interrupted`` (with its report), not completed.
+    unfinished: str | None = None
 
 
 #: What a run does once it has a venue (broker, feed, clock), a journal and a run id.
@@ -119,7 +122,7 @@ async def journalled_run(
     locks = locks or RunLocks(journal)
     try:
         locks.take(f"{kind} params {digest[:16]}", _purpose(job, None))
-        found = await reconcile(journal, venue.broker, clock=venue.clock)
+        found = await reconcile(journal, venue.broker, clock=venue.clock, venue=broker_name)
         ctx.reconciliation = found
         if found.still_open:
             raise JournalError(
@@ -129,7 +132,7 @@ async def journalled_run(
             )
         if found.acted:
             ctx.notes.append(f"reconciled the journal with the broker first: {found.summary()}")
-        run_id = _choose_run(journal, job, digest)
+        run_id = _choose_run(journal, job, digest, broker_name)
         ctx.run_id, ctx.resumed = run_id or _unused_id(journal, fresh_id), run_id is not None
         run_id = ctx.run_id
         locks.take(run_lock_name(run_id), _purpose(job, run_id))
@@ -154,7 +157,8 @@ async def journalled_run(
             except BaseException:
                 journal.finish_run(run_id, "failed", None)
                 raise
-        journal.finish_run(run_id, "completed", job.record(result))
+        status = RunStatus.INTERRUPTED if ctx.unfinished else RunStatus.COMPLETED
+        journal.finish_run(run_id, status, job.record(result))
         return run_id, result
     finally:
         locks.release_all()
@@ -187,8 +191,8 @@ def _purpose(job: Job[Any], run_id: str | None) -> str:
     return f"{what} (starting, no run id yet)" if job.record_run else what
 
 
-def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
-    """The run to continue (None: start a new one)."""
+def _choose_run(journal: Journal, job: Job[Any], digest: str, broker_name: str) -> str | None:
+    """The run to continue (None: start a new one); only a run traded on ``broker_name``."""
     kind, resume = job.kind, job.resume
     if resume is not None:
         run = journal.get_run(resume)
@@ -196,14 +200,22 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
             raise JournalError(f"run {resume} is not in the journal: nothing to resume")
         if run.kind != kind:
             raise InvalidInputError(f"run {resume} is a {run.kind} run, not a {kind} run")
+        if run.broker != broker_name:
+            # Its orders, fills and plan are another account's: trading them here would
+            # send its legs to an account that never held its positions.
+            raise InvalidInputError(
+                f"run {resume} was traded on {run.broker}, not {broker_name}: resume it on "
+                f"{run.broker}; nothing sent"
+            )
         if run.status is RunStatus.COMPLETED:
             raise JournalError(f"run {resume} completed; there is nothing to resume")
         return resume
     if job.once:
-        return _unfinished_run(journal, kind, digest)
+        return _unfinished_run(journal, kind, digest, broker_name)
     if not job.auto_resume:
         return None
-    latest = journal.latest_run(kind=kind)
+    here = [r for r in journal.find_runs(kind=kind) if r.broker == broker_name]
+    latest = here[-1] if here else None
     if (
         latest is not None
         and latest.params_hash == digest
@@ -215,13 +227,16 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str) -> str | None:
     return None
 
 
-def _unfinished_run(journal: Journal, kind: str, digest: str) -> str | None:
-    """The latest unfinished run of these parameters, if recent (it finishes what is left,
-    perhaps nothing); ``JournalError`` naming it and what is left if it is too old.
+def _unfinished_run(journal: Journal, kind: str, digest: str, broker_name: str) -> str | None:
+    """The latest unfinished run of these parameters on this broker, if recent (it finishes
+    what is left, perhaps nothing); ``JournalError`` naming it and what is left if it is
+    too old.
 
     A completed run supersedes the unfinished ones before it (``--new`` started over).
     """
     for run in reversed(journal.find_runs(params_hash=digest, kind=kind)):
+        if run.broker != broker_name:
+            continue  # another account's: what it did there is not done here
         if run.status is RunStatus.COMPLETED:
             return None
         if run.status is RunStatus.RUNNING:

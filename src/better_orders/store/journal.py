@@ -450,10 +450,25 @@ class Journal(QuoteMarkTable, LockTable):
         rows = self._query(f"SELECT * FROM fills{where} ORDER BY ts, rowid", args)
         return [fill_from_row(row) for row in rows]
 
-    def positions_from_fills(self, run_id: str | None = None) -> dict[str, Decimal]:
-        """Net quantity per symbol from recorded fills (buys +, sells -); flat symbols omitted."""
+    def positions_from_fills(
+        self, run_id: str | None = None, *, broker: str | None = None
+    ) -> dict[str, Decimal]:
+        """Net quantity per symbol from recorded fills (buys +, sells -); flat symbols omitted.
+
+        ``broker`` leaves out the fills of runs traded on another broker (a run's ``broker``);
+        fills of no run (an order placed by hand, seen while a run listened) are kept.
+        """
+        fills = self.fills(run_id=run_id)
+        if broker is not None:
+            rows = self._query(
+                "SELECT exec_id FROM fills WHERE run_id IN"
+                " (SELECT run_id FROM runs WHERE broker != ?)",
+                (broker,),
+            )
+            elsewhere = {row["exec_id"] for row in rows}
+            fills = [f for f in fills if f.exec_id not in elsewhere]
         totals: dict[str, Decimal] = {}
-        for fill in self.fills(run_id=run_id):
+        for fill in fills:
             totals[fill.symbol] = totals.get(fill.symbol, Decimal(0)) + fill.side.sign * fill.qty
         return {symbol: qty for symbol, qty in totals.items() if qty != 0}
 

@@ -45,6 +45,7 @@ async def reconcile(
     clock: Clock | None = None,
     adopt: bool = False,
     run_id: str | None = None,
+    venue: str | None = None,
     cancel_wait: timedelta = timedelta(seconds=10),
 ) -> ReconcileReport:
     """Compare the journal with the broker, act on the differences, record the truth.
@@ -54,9 +55,15 @@ async def reconcile(
     still reported for the whole account). Runs still marked ``running`` whose process
     is gone (no live lock) are marked ``interrupted``; a live process's runs are left
     alone, orders included.
+
+    ``venue`` is the broker's name as runs record it (``sim``, ``alpaca-paper``...): one
+    journal may hold runs traded on several, and only the runs traded on this one are
+    checked against it, their fills alone making the positions compared. (Another
+    venue's order is unknown to this broker, not lost.) None checks every run.
     """
     now = _now(clock)
-    busy = _busy_runs(journal)
+    live = _busy_runs(journal)
+    busy = live | _runs_elsewhere(journal, venue)  # left alone: another process's, or venue's
     candidates = [o for o in orders_to_check(journal, run_id) if o.run_id not in busy]
     try:
         open_at_broker = await broker.list_open_orders()
@@ -65,7 +72,7 @@ async def reconcile(
         open_at_broker = []
     else:
         report = ReconcileReport()
-    report.busy_runs = sorted(busy)
+    report.busy_runs = sorted(live)
     checked = {o.client_order_id for o in candidates}
     journal_ids: set[str] = set()
     for order in open_at_broker:
@@ -107,7 +114,8 @@ async def reconcile(
     except BrokerError as exc:
         report.problems.append(f"cannot read positions at the broker: {exc}")
     else:
-        report.positions = position_differences(held, journal.positions_from_fills())
+        recorded = journal.positions_from_fills(broker=venue)
+        report.positions = position_differences(held, recorded)
     return report
 
 
@@ -115,6 +123,13 @@ def _busy_runs(journal: Journal) -> set[str]:
     """Runs of the journal that a live process holds the lock of."""
     running = journal.find_runs(status=RunStatus.RUNNING)
     return {r.run_id for r in running if journal.live_lock(run_lock_name(r.run_id)) is not None}
+
+
+def _runs_elsewhere(journal: Journal, venue: str | None) -> set[str]:
+    """Runs of the journal traded on another venue than ``venue`` (none when it is None)."""
+    if venue is None:
+        return set()
+    return {r.run_id for r in journal.find_runs() if r.broker != venue}
 
 
 @dataclass(slots=True)
