@@ -3,6 +3,7 @@ command, whatever the exchange's clock did meanwhile."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from better_orders.core.model import (
 )
 from better_orders.engine.commands import VenueChoice, run_rebalance, run_rebalance_simulated
 from better_orders.engine.legs import LadderEvent
+from better_orders.server.shapes import ACCOUNT_NUMBER
 from better_orders.store.journal import Journal
 from better_orders.store.progress import run_progress
 from better_orders.store.records import RunStatus
@@ -35,6 +37,8 @@ ET = ZoneInfo("America/New_York")
 #: Two minutes before the close of Tuesday 2026-11-24.
 BEFORE_CLOSE = datetime(2026, 11, 24, 15, 58, tzinfo=ET)
 RUN = "20261124T155800-dead"
+#: The local exchange's account, as runs on it record their venue.
+LOCAL_VENUE = f"alpaca-paper {ACCOUNT_NUMBER}"
 #: The simulator's session of the same day.
 SESSION_OPEN = datetime(2026, 11, 24, 9, 30, tzinfo=ET)
 
@@ -103,6 +107,16 @@ def killed_order(local: LocalAlpaca, db: Path, qty: int, filled: int) -> None:
         time.sleep(0.05)
 
 
+def overnight(local: LocalAlpaca, *symbols: str) -> None:
+    """Wednesday 09:31, with the exchange caught up on the symbols' quotes and trades of the
+    night (generating them takes it tens of seconds, longer than a command waits for an
+    answer)."""
+    local.advance(17.5 * 3600)
+    for symbol, what in itertools.product(symbols, ("quotes", "trades")):
+        url = f"{local.base_url}/v2/stocks/{symbol}/{what}/latest"
+        requests.get(url, headers=local.headers, timeout=300).raise_for_status()
+
+
 def held(local: LocalAlpaca) -> dict[str, D]:
     return {p["symbol"]: D(p["qty"]) for p in local.get("/v2/positions")}
 
@@ -129,7 +143,7 @@ def test_an_order_resumed_after_the_close_is_finished_at_the_next_open_not_sent_
         run = journal.get_run(RUN)
     assert run is not None and run.status is RunStatus.INTERRUPTED
 
-    exchange.advance(17.5 * 3600)  # Wednesday 09:31
+    overnight(exchange, "SPY")
     code, out, err = run_cli(command, capsys)
     assert code == 0, err
     assert D(json.loads(out)["report"]["filled_qty"]) == D(6)
@@ -170,7 +184,7 @@ def test_a_simulator_command_on_the_same_journal_leaves_alpacas_orders_to_alpaca
     code, _, err = run_cli(["reconcile", "--broker", "alpaca", "--db", str(db)], capsys)
     assert code == 0, err
     with Journal.open(db) as journal:
-        assert journal.positions_from_fills(broker="alpaca-paper") == {"SPY": D(10)}
+        assert journal.positions_from_fills(broker=LOCAL_VENUE) == {"SPY": D(10)}
         assert journal.positions_from_fills(broker="sim") == {"TQQQ": D(7)}
 
 
@@ -229,7 +243,7 @@ def test_a_rebalance_resumed_after_the_close_can_be_resumed_again_at_the_next_op
     assert "market closed" in err
     sent = exchange.requests_to("POST /v2/orders")
 
-    exchange.advance(17.5 * 3600)  # Wednesday 09:31
+    overnight(exchange, "SOXL", "SPY")
     code, out, err = run_cli([*resume, "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["complete"] is True
@@ -237,6 +251,38 @@ def test_a_rebalance_resumed_after_the_close_can_be_resumed_again_at_the_next_op
     assert exchange.get("/v2/orders", status="open") == []
     with Journal.open(db) as journal:
         run = journal.get_run(killed.run_id)
-        assert held(exchange) == journal.positions_from_fills(broker="alpaca-paper")
+        assert held(exchange) == journal.positions_from_fills(broker=LOCAL_VENUE)
         assert all(p.remaining_qty == 0 for p in run_progress(journal, killed.run_id))
     assert run is not None and run.status is RunStatus.COMPLETED
+
+
+def test_another_paper_account_on_the_same_journal_keeps_its_runs(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A run on another paper account (another key pair), killed with its child acknowledged
+    # and 4 of 10 SPY bought there. This account's broker has never heard of that child:
+    # which makes it the other account's, not lost, and its fills not this account's.
+    db = tmp_path / "journal.sqlite3"
+    other = "alpaca-paper PAOTHER0001"
+    coid = f"bo-{RUN}-1-1"
+    child = OrderRequest(coid, "SPY", Side.BUY, D(4), OrderType.LIMIT, D("600"))
+    params = {"orders": [{"symbol": "SPY", "side": "buy", "qty": "10"}], "feed": "sip"}
+    with Journal.open(db) as journal:
+        journal.start_run(RUN, "order", params, other)
+        journal.record_intent(RUN, 1, "SPY", Side.BUY, D(10))
+        journal.size_intent(RUN, 1, D(10))
+        journal.record_order_pending(child, RUN, 1, 1)
+        journal.record_order_ack(OrderUpdate(coid, OrderStatus.NEW, D(0), datetime.now(UTC)))
+
+    code, _, err = run_cli(["reconcile", "--broker", "alpaca", "--db", str(db)], capsys)
+    assert code == 0, err
+    command = ["order", "buy", "SPY", "10", "--broker", "alpaca", "--db", str(db), "--json"]
+    code, out, err = run_cli(command, capsys)
+    assert code == 0, err
+    found = json.loads(out)
+    assert found["run_id"] != RUN and D(found["report"]["filled_qty"]) == D(10)
+    assert held(exchange) == {"SPY": D(10)}  # a new order for 10 here, not the other's 6
+    with Journal.open(db) as journal:
+        assert journal.get_order(coid).status == "new"  # left to its own account
+        assert journal.get_run(found["run_id"]).broker == LOCAL_VENUE
+        assert journal.positions_from_fills(broker=LOCAL_VENUE) == {"SPY": D(10)}

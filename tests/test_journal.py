@@ -784,3 +784,20 @@ def test_a_version_2_journal_gains_the_locks_purpose(tmp_path: Path) -> None:
         assert lock is not None and lock.purpose is None
         versions = j._conn.execute("SELECT version FROM schema_version ORDER BY version")
         assert [v for (v,) in versions] == [2, 4]
+
+
+def test_a_run_belongs_to_its_account_and_older_runs_to_their_kind() -> None:
+    from better_orders.store.records import RunRecord, RunStatus
+
+    def run(broker: str) -> RunRecord:
+        return RunRecord(
+            "r", "order", {}, "h", broker, RunStatus.RUNNING, datetime.now(UTC), None, None
+        )
+
+    assert run("alpaca-paper PA1").traded_on("alpaca-paper PA1")
+    assert not run("alpaca-paper PA1").traded_on("alpaca-paper PA2")
+    assert not run("alpaca-paper PA1").traded_on("alpaca-paper")
+    assert run("alpaca-paper").traded_on("alpaca-paper PA2")  # journalled before numbers
+    assert not run("alpaca-paper").traded_on("alpaca-live PA2")
+    assert not run("alpaca-paper").traded_on("alpaca-paperx")
+    assert not run("sim").traded_on("alpaca-paper PA1") and run("sim").traded_on("sim")

@@ -57,7 +57,9 @@ def run_in_alpaca(job: Job[T], *, live: bool, yes: bool, feed: str, db_path: Pat
         if live:
             summary = f"{account.account_id} ({account.status}), equity ${account.equity:,.2f}"
             require_live_opt_in(True, yes, summary, typed_confirmation())
-        async with open_alpaca(creds, feed=feed, clock=clock) as (broker, quotes, wall):
+        async with open_alpaca(
+            creds, feed=feed, clock=clock, account_number=account.account_id
+        ) as (broker, quotes, wall):
             return await journalled_run(
                 dataclasses.replace(job, params={**job.params, "feed": quotes.feed_name}),
                 _Handles(broker, quotes, wall),

@@ -200,7 +200,7 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str, broker_name: str) 
             raise JournalError(f"run {resume} is not in the journal: nothing to resume")
         if run.kind != kind:
             raise InvalidInputError(f"run {resume} is a {run.kind} run, not a {kind} run")
-        if run.broker != broker_name:
+        if not run.traded_on(broker_name):
             # Its orders, fills and plan are another account's: trading them here would
             # send its legs to an account that never held its positions.
             raise InvalidInputError(
@@ -214,7 +214,7 @@ def _choose_run(journal: Journal, job: Job[Any], digest: str, broker_name: str) 
         return _unfinished_run(journal, kind, digest, broker_name)
     if not job.auto_resume:
         return None
-    here = [r for r in journal.find_runs(kind=kind) if r.broker == broker_name]
+    here = [r for r in journal.find_runs(kind=kind) if r.traded_on(broker_name)]
     latest = here[-1] if here else None
     if (
         latest is not None
@@ -235,7 +235,7 @@ def _unfinished_run(journal: Journal, kind: str, digest: str, broker_name: str) 
     A completed run supersedes the unfinished ones before it (``--new`` started over).
     """
     for run in reversed(journal.find_runs(params_hash=digest, kind=kind)):
-        if run.broker != broker_name:
+        if not run.traded_on(broker_name):
             continue  # another account's: what it did there is not done here
         if run.status is RunStatus.COMPLETED:
             return None

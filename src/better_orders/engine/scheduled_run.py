@@ -256,7 +256,7 @@ def _trade(
             "schedule": {"session": claim.run.key.session.isoformat(), "point": str(job.point)},
         }
         with Journal.open(job.db) as journal:
-            journal.start_run(run_id, "rebalance", params, _broker_name(job.venue))
+            journal.start_run(run_id, "rebalance", params, _broker_name(job.venue, job.account))
     simulated: dict[str, Any] = {"at": now, "seed": job.seed} if job.venue.simulated else {}
     return run_rebalance(
         pairs,
@@ -314,10 +314,14 @@ def _close_left_open(job: ScheduledJob, now: dt.datetime) -> str:
     return f"open orders cancelled ({found.summary()})"
 
 
-def _broker_name(venue: VenueChoice) -> str:
+def _broker_name(venue: VenueChoice, account: str) -> str:
+    """The venue as the run records it (``AlpacaBroker.name``): on Alpaca, its kind and the
+    account's number, which ends the schedule's account label (``account_and_clock``)."""
     if venue.simulated:
         return "sim"
-    return "alpaca-live" if venue.live else "alpaca-paper"
+    kind = "alpaca-live" if venue.live else "alpaca-paper"
+    number = account.rsplit(" ", 1)[-1] if account.startswith("alpaca ") else ""
+    return f"{kind} {number}" if number else kind
 
 
 def _summary(report: RebalanceReport, resumed_from: Path | None = None) -> str:

@@ -455,18 +455,17 @@ class Journal(QuoteMarkTable, LockTable):
     ) -> dict[str, Decimal]:
         """Net quantity per symbol from recorded fills (buys +, sells -); flat symbols omitted.
 
-        ``broker`` leaves out the fills of runs traded on another broker (a run's ``broker``);
-        fills of no run (an order placed by hand, seen while a run listened) are kept.
+        ``broker`` leaves out the fills of runs traded on another venue
+        (``RunRecord.traded_on``); fills of no run (an order placed by hand, seen while a
+        run listened) are kept.
         """
         fills = self.fills(run_id=run_id)
         if broker is not None:
-            rows = self._query(
-                "SELECT exec_id FROM fills WHERE run_id IN"
-                " (SELECT run_id FROM runs WHERE broker != ?)",
-                (broker,),
-            )
-            elsewhere = {row["exec_id"] for row in rows}
-            fills = [f for f in fills if f.exec_id not in elsewhere]
+            elsewhere = {r.run_id for r in self.find_runs() if not r.traded_on(broker)}
+            if elsewhere:
+                rows = self._query("SELECT exec_id, run_id FROM fills", ())
+                away = {row["exec_id"] for row in rows if row["run_id"] in elsewhere}
+                fills = [f for f in fills if f.exec_id not in away]
         totals: dict[str, Decimal] = {}
         for fill in fills:
             totals[fill.symbol] = totals.get(fill.symbol, Decimal(0)) + fill.side.sign * fill.qty

@@ -129,7 +129,7 @@ def _runs_elsewhere(journal: Journal, venue: str | None) -> set[str]:
     """Runs of the journal traded on another venue than ``venue`` (none when it is None)."""
     if venue is None:
         return set()
-    return {r.run_id for r in journal.find_runs() if r.broker != venue}
+    return {r.run_id for r in journal.find_runs() if not r.traded_on(venue)}
 
 
 @dataclass(slots=True)

@@ -66,6 +66,15 @@ class RunRecord:
     finished_at: datetime | None
     report: dict[str, Any] | None
 
+    def traded_on(self, venue: str) -> bool:
+        """Whether this run's orders are ``venue``'s (``sim``, ``alpaca-paper PA1234``...).
+
+        An Alpaca venue is its kind and its account number, so that two accounts of one
+        kind can share a journal. A run journalled before accounts were numbered records
+        its kind alone (``alpaca-paper``) and counts as the account's at hand.
+        """
+        return self.broker == venue or venue.startswith(f"{self.broker} ")
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class IntentRecord:

@@ -87,9 +87,12 @@ class AlpacaBroker:
         poll_interval: float = 1.0,
         extended_hours: bool = False,
         use_stream: bool = True,
+        account_number: str = "",
     ) -> None:
         self.credentials = credentials
-        self.name = "alpaca-paper" if credentials.paper else "alpaca-live"
+        kind = "alpaca-paper" if credentials.paper else "alpaca-live"
+        #: The venue as runs record it: the kind and, when known, the account's number.
+        self.name = f"{kind} {account_number}" if account_number else kind
         self.clock: Clock = clock or WallClock()
         #: The account's request budget, spent on every request (``MeteredBroker``).
         self.budget = budget or request_budget(self.clock)

@@ -40,12 +40,14 @@ async def open_alpaca(
     request_timeout: float = 10.0,
     use_stream: bool = True,
     connect_timeout: float = 5.0,
+    account_number: str = "",
 ) -> AsyncIterator[AlpacaSession]:
     """Broker, quote feed and wall clock on Alpaca, closed on exit.
 
     ``credentials`` default to ``Credentials.from_env()`` (paper). ``url_override`` /
     ``data_url_override`` point the Trading / Market Data APIs elsewhere (the local
     server of ``better-orders serve``). ``feed`` is ``iex``, ``sip`` or ``auto``.
+    ``account_number`` (read by the caller) names the broker's venue with its account.
     """
     creds = credentials or Credentials.from_env()
     if url_override or data_url_override:
@@ -62,6 +64,7 @@ async def open_alpaca(
         poll_interval=poll_interval,
         extended_hours=extended_hours,
         use_stream=use_stream,
+        account_number=account_number,
     )
     quotes = AlpacaQuoteFeed(
         creds,
