@@ -221,7 +221,7 @@ class PatienceSettings(Section):
         ),
     )
     regular_seconds: float = Field(
-        40.0,
+        5.0,
         ge=0,
         le=120,
         description=(
