@@ -117,12 +117,28 @@ def test_order_on_a_file_of_bad_quotes_sends_nothing(
 def test_order_on_a_stale_quote_file_sends_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The file's only quote is from 10:00:00; the order starts five minutes later.
+    # The quote in force at 10:05:00 is from 10:00:00; the next comes at 10:10:00.
     quotes = quote_file(tmp_path / "q.csv", "50.00", "50.01", seconds=1)
+    later = T0 + timedelta(minutes=10)
+    with quotes.open("a") as fh:
+        fh.write(f"{ns(later)},x,TQQQ,50.00,50.01,500,500,test\n")
     args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes), "--json"]
     args += ["--at", "2026-11-24T10:05:00"]
     fragment = "TQQQ quote is stale: 300.0 s old"
     refused(args, capsys, fragment, tmp_path / "j.sqlite3", code=QUOTES)
+
+
+def test_an_order_after_the_last_quote_of_the_file_is_refused_before_anything_is_journalled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quotes = quote_file(tmp_path / "q.csv", "50.00", "50.01", seconds=60)  # 10:00:00-10:00:59
+    db = tmp_path / "j.sqlite3"
+    args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes), "--at", "2026-11-24T10:05:00"]
+    _, line = refused(args, capsys, "is after the last TQQQ quote", db, code=USAGE)
+    assert "10:00:59" in line and line.endswith("no order sent")
+    if db.exists():
+        with Journal.open(db) as journal:
+            assert journal.latest_run() is None
 
 
 def test_order_on_a_quote_file_with_nan_prices_is_refused_at_load(
@@ -441,3 +457,19 @@ def test_a_usage_error_of_tca_points_at_the_help_as_it_is_typed(
         assert code == USAGE
         assert "No such option: --bogus" in line and line.endswith(f"; see '{typed} --help'")
         assert "tca run" not in err
+
+
+def test_a_book_empty_until_the_open_is_reported_once_not_at_every_refresh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The file starts at the open; the order is given half an hour before it.
+    quotes = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=T0.replace(hour=9, minute=30))
+    args = ["order", "buy", "TQQQ", "10", "--quotes", str(quotes), "--json"]
+    args += ["--at", "2026-11-24T09:00:00", "--db", str(tmp_path / "j.sqlite3")]
+    exit_code, out, err = run_cli(args, capsys)
+    assert exit_code == 0, err
+    assert D(str(json_report(out)["filled_qty"])) == 10
+    messages = [r.getMessage() for r in caplog.records]
+    failures = [m for m in messages if "refreshing the TQQQ quote failed" in m]
+    assert len(failures) == 1, failures
+    assert "no quote for TQQQ yet" in failures[0] and "no order sent" not in failures[0]

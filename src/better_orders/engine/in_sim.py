@@ -127,19 +127,27 @@ def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:
 
 
 def require_quotes_at(replay: Mapping[str, Any], start: datetime) -> None:
-    """``start`` must fall on a day the replayed quotes cover.
+    """``start`` must fall on a day the replayed quotes cover, no later than their last quote.
 
-    Within that day the ladder judges the quotes it meets (none yet before the open,
-    stale after the last one); on another day every one of them is years out of date.
+    Before the first quote the ladder waits for one (or for the open); after the last
+    one the replay has nothing more to show, and an order could only meet a frozen,
+    ever staler book; on another day every quote is years out of date.
     """
     day = start.astimezone(NEW_YORK).date()
     for source in replay.values():
         first, last = (source.quote_at(i).ts.astimezone(NEW_YORK) for i in (0, len(source) - 1))
+        where = source.path or "replayed"
         if not first.date() <= day <= last.date():
             days = f"{first.date()}" + (f" to {last.date()}" if last.date() != first.date() else "")
             raise InvalidInputError(
                 f"start {format_et(start)} is not a day of the {source.symbol} quotes "
-                f"({source.path or 'replayed'}: {days}); no order sent"
+                f"({where}: {days}); no order sent"
+            )
+        if start > last:
+            raise InvalidInputError(
+                f"start {format_et(start)} is after the last {source.symbol} quote "
+                f"({format_et(last)} in {where}); start earlier or replay a longer file; "
+                "no order sent"
             )
 
 

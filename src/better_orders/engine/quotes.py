@@ -39,8 +39,12 @@ class QuoteDesk:
         self.books = books
         self._deliver = deliver
         self._live = live
-        #: REST refreshes that failed (each logged).
+        #: REST refreshes that failed.
         self.refresh_failures = 0
+        #: Per symbol, the kind of failure its refreshes keep meeting and how many so far:
+        #: a book that stays empty (before the open, a quiet name) fails every few seconds,
+        #: and one line says as much as hundreds.
+        self._failing: dict[str, tuple[type[Exception], int]] = {}
 
     def arrived(self, quote: Quote) -> None:
         """A quote from the stream or a REST refresh: the book is confirmed as of now.
@@ -71,8 +75,24 @@ class QuoteDesk:
                     quote = await self.feed.latest_quote(symbol)
                 except (BrokerError, QuoteError) as exc:
                     # Not fatal: the ladder's own staleness rule decides what an old book means.
-                    self.refresh_failures += 1
-                    log.warning("refreshing the %s quote failed: %s", symbol, exc)
+                    self._failed(symbol, exc)
                     continue
+                self._worked(symbol)
                 self.arrived(quote)
             await self.clock.sleep_until(self.books.next_due(live, self.clock.now()))
+
+    def _failed(self, symbol: str, exc: Exception) -> None:
+        """Log the first failure of a run of failures of one kind; count them all."""
+        self.refresh_failures += 1
+        kind, count = self._failing.get(symbol, (type(exc), 0))
+        if count == 0 or kind is not type(exc):
+            log.warning(
+                "refreshing the %s quote failed: %s (retried quietly until it works)", symbol, exc
+            )
+            kind, count = type(exc), 0
+        self._failing[symbol] = (kind, count + 1)
+
+    def _worked(self, symbol: str) -> None:
+        failed = self._failing.pop(symbol, None)
+        if failed is not None and failed[1] > 1:
+            log.info("refreshing the %s quote works again after %d failures", symbol, failed[1])

@@ -33,7 +33,7 @@ class SimQuoteFeed:
         hub.sync()
         quote = hub.exchange.last_quote(name)
         if quote is None:
-            raise QuoteError(f"no quote for {name} yet at {now.isoformat()}; no order sent")
+            raise QuoteError(f"no quote for {name} yet at {now.isoformat()}")
         return quote
 
     def quotes(self, symbols: list[str]) -> AsyncIterator[Quote]:
