@@ -312,3 +312,47 @@ def test_tca_journal_bad_input_is_one_line(
     assert code != 0
     assert message in error_line(err)
     assert not (tmp_path / "missing.sqlite3").exists()
+
+
+def test_a_legs_predicted_fills_never_exceed_what_it_asked(tmp_path: Path) -> None:
+    """Child 1 (100) really filled 60 and was cancelled; child 2 was sent for the 40 left.
+    Replayed on a book with 500 shown, child 1 fills all 100 before its cancel lands, and
+    child 2's 40 would make 140: the prediction stops at the leg's 100."""
+    db = tmp_path / "two.sqlite3"
+    t0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    first, second = "bo-r1-1-1", "bo-r1-1-2"
+    with Journal.open(db) as j:
+        j.start_run("r1", "order", {"orders": []}, "alpaca")
+        j.record_intent("r1", 1, "XYZ", Side.BUY, D(100))
+        marks = [QuoteMark("r1", 1, "", MarkKind.ARRIVAL, 0, _q("10.00", "10.02", t0), t0)]
+        attempts = []
+        for n, (coid, qty, filled, sent) in enumerate(
+            ((first, 100, 60, t0), (second, 40, 40, t0 + timedelta(seconds=3))), start=1
+        ):
+            request = OrderRequest(coid, "XYZ", Side.BUY, D(qty), OrderType.LIMIT, D("10.03"))
+            j.record_order_pending(request, "r1", 1, n)
+            j.record_order_ack(OrderUpdate(coid, OrderStatus.NEW, D(0), sent))
+            at = sent + timedelta(seconds=1)
+            fill = Fill(f"x{n}", coid, "XYZ", Side.BUY, D(filled), D("10.02"), at)
+            status = OrderStatus.FILLED if filled == qty else OrderStatus.PARTIALLY_FILLED
+            j.record_event(OrderUpdate(coid, status, D(filled), at, fill=fill))
+            j.record_fill(fill)
+            marks.append(
+                QuoteMark("r1", 1, fill.exec_id, MarkKind.FILL, 0, _q("10.00", "10.02", at), at)
+            )
+            ended = at
+            if filled < qty:
+                ended = sent + timedelta(seconds=2)
+                j.record_event(OrderUpdate(coid, OrderStatus.CANCELED, D(filled), ended))
+            attempts.append(
+                {"client_order_id": coid, "started": sent.isoformat(), "ended": ended.isoformat()}
+            )
+        j.record_quote_marks(marks)
+        j.update_intent("r1", 1, "filled", {"strategy": "aggressive", "attempts": attempts})
+        j.finish_run("r1", "completed")
+    result = own_fills(db, BetterOrdersConfig())
+    assert result.overall.actual.shares == 100
+    predicted = result.overall.predicted
+    assert predicted is not None
+    assert predicted.shares == 100
+    assert result.overall.error("filled") == 0

@@ -25,7 +25,9 @@ at the fill and the delays after it.
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from better_orders.core.errors import BrokerError, InvalidInputError
 from better_orders.core.model import Fill, OrderRequest, Quote
@@ -58,26 +60,30 @@ class FillReplay:
             quotes = ReplayQuotes.from_quotes(leg.book, symbol=leg.symbol)
         except InvalidInputError:
             return {o.request.client_order_id: [] for o in leg.orders}
-        out: dict[str, list[MarkedFill]] = {}
+        out: dict[str, list[MarkedFill]] = {o.request.client_order_id: [] for o in leg.orders}
         draws = DRAWS if self.profile.partial_fill > 0 else 1
-        for order in leg.orders:
-            coid = order.request.client_order_id
-            out[coid] = []
-            if order.rejected:
-                continue
-            end = order.ended or order.sent
-            cancel: datetime | None = None
-            if order.filled:  # no cancel was sent: what a replay's cut fill left keeps working
-                end += SETTLE
-            else:  # the venue ended it on a cancel sent one latency before
-                cancel = max(order.sent, end - self.profile.latency.cancel)
-                end = cancel + SETTLE
-            for draw in range(draws):
+        # A child whose first draw tried no fill takes no draw at all: every draw is the same.
+        idle: set[str] = set()
+        for draw in range(draws):
+            fills: list[Fill] = []
+            for order in leg.orders:
+                coid = order.request.client_order_id
+                if order.rejected or coid in idle:
+                    continue
+                end = order.ended or order.sent
+                cancel: datetime | None = None
+                if order.filled:  # no cancel was sent: what a replay's cut fill left keeps working
+                    end += SETTLE
+                else:  # the venue ended it on a cancel sent one latency before
+                    cancel = max(order.sent, end - self.profile.latency.cancel)
+                    end = cancel + SETTLE
                 seed = zlib.crc32(f"{self.seed}/{leg.symbol}/{order.sent}/{draw}".encode())
-                fills = self._replay(quotes, order.request, order.sent, cancel, end, seed)
-                if not fills:  # no fill was tried, so no draw taken: every draw is the same
-                    break
-                out[coid] += [self._marked(quotes, f, 1 / draws) for f in fills]
+                got = self._replay(quotes, order.request, order.sent, cancel, end, seed)
+                if not got and draw == 0:
+                    idle.add(coid)
+                fills += got
+            for fill in _within(fills, leg.requested):
+                out[fill.client_order_id].append(self._marked(quotes, fill, 1 / draws))
         return out
 
     def _replay(
@@ -116,3 +122,23 @@ class FillReplay:
         after = {h: at(fill.ts + timedelta(milliseconds=h)) for h in self.horizons}
         later = {h: q for h, q in after.items() if q is not None}
         return MarkedFill(fill, at(fill.ts), later, weight=weight)
+
+
+def _within(fills: list[Fill], qty: Decimal) -> list[Fill]:
+    """``fills`` in time order, cut so that together they never exceed the parent's ``qty``.
+
+    Each child is replayed with the quantity it really had; a child sent for what an
+    earlier one left may find that earlier one filled in full in the replay (a cancel
+    that lands later than the fill), and the two together would sell more than the leg.
+    The ladder would not have sent the second for more than was left.
+    """
+    left = qty
+    out: list[Fill] = []
+    for fill in sorted(fills, key=lambda f: (f.ts, f.exec_id)):
+        if left <= 0:
+            break
+        if fill.qty > left:
+            fill = replace(fill, qty=left)
+        left -= fill.qty
+        out.append(fill)
+    return out
