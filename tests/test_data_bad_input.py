@@ -6,6 +6,7 @@ refused command must not have asked it for any quote or trade.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,6 +148,7 @@ def test_wrong_keys_are_refused_without_showing_them(
         (["nope.csv.gz"], "does not exist"),
         (["TRADES"], "trades file without its quote file"),
         (["README"], "neither a quote nor a trades file"),
+        (["FOLDER"], "is a folder: give the quote files in it"),
     ],
 )
 def test_bad_import_arguments_write_nothing(
@@ -156,10 +158,48 @@ def test_bad_import_arguments_write_nothing(
     names = {
         "TRADES": str(examples / "lean_IBM_20131007_trades.csv.gz"),
         "README": str(examples / "README.md"),
+        "FOLDER": str(examples),
     }
     dataset = tmp_path / "ds"
     given = [names.get(a, str(tmp_path / a)) for a in args]
     code, out, err = run_cli(["data", "import", *given, "--dataset", str(dataset)], capsys)
     assert code != 0 and "Traceback" not in err
     assert fragment in err + out
+    assert not dataset.exists()
+
+
+def example(symbol: str) -> Path:
+    return next(f for f in example_quote_files() if f"_{symbol}_" in f.name)
+
+
+def test_an_import_with_a_damaged_file_writes_none_of_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, other = example("IBM"), example("BAC")
+    damaged = tmp_path / "lean_AIG_20131007_l1.csv.gz"  # the gzip stream cut short
+    source = example("AIG").read_bytes()
+    damaged.write_bytes(source[: len(source) // 2])
+    dataset = tmp_path / "ds"
+    args = ["data", "import", str(good), str(damaged), "--dataset", str(dataset)]
+    refused(args, capsys, f"{damaged} cannot be imported")
+    assert not dataset.exists()  # not even the good file's day before it
+
+    # Into a dataset that exists: it is left as it was.
+    code, _, err = run_cli(["data", "import", str(other), "--dataset", str(dataset)], capsys)
+    assert code == 0, err
+    before = sorted(p.relative_to(dataset) for p in dataset.rglob("*"))
+    refused(args, capsys, f"{damaged} cannot be imported")
+    assert sorted(p.relative_to(dataset) for p in dataset.rglob("*")) == before
+    assert not (dataset / "symbol=IBM").exists()
+
+
+def test_two_files_of_the_same_symbol_day_are_refused_rather_than_one_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = example("IBM")
+    copy = tmp_path / "copy_IBM_20131007_l1.csv.gz"
+    shutil.copyfile(original, copy)
+    dataset = tmp_path / "ds"
+    args = ["data", "import", str(original), str(copy), "--dataset", str(dataset)]
+    refused(args, capsys, "both hold IBM 2013-10-07")
     assert not dataset.exists()
