@@ -42,6 +42,7 @@ def data_requests(local: LocalAlpaca) -> int:
 def refused(args: list[str], capsys: pytest.CaptureFixture[str], fragment: str) -> str:
     code, out, err = run_cli(args, capsys)
     assert code != 0, out
+    assert out == "", out  # no banner before a refusal
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -67,6 +68,10 @@ def refused(args: list[str], capsys: pytest.CaptureFixture[str], fragment: str) 
         (["IBM", "--start", "2013-10-07", "--window", "17:00-18:00"], "outside the session"),
         (["IBM", "--start", "2013-10-07", "--feed", "nasdaq"], "--feed must be sip or iex"),
         (["IBM", "--start", "2013-10-07", "--page-size", "20000"], "--page-size must be"),
+        (["IBM", "--start", "2013-10-07", "--page-size", "10001"], "--page-size must be"),
+        (["IBM", "--start", "2013-10-07", "--page-size", "0"], "--page-size must be 1 to"),
+        (["IBM", "--start", "2013-10-07", "--rate-limit", "0"], "--rate-limit must be a posi"),
+        (["IBM", "--start", "2013-10-07", "--rate-limit", "nan"], "--rate-limit must be a posi"),
         (["BRK/B", "--start", "2013-10-07"], "write it with a dot (BRK.B)"),
         (["I$M", "--start", "2013-10-07"], "invalid symbol"),
     ],

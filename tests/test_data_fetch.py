@@ -231,3 +231,16 @@ def test_several_days_of_a_symbol_and_blank_condition_codes(
     assert_same_rows(days["IBM 2013-10-08"], files[1], *oct8)
     jan2 = (ns("2018-01-02T14:25:00Z"), ns("2018-01-02T14:45:00Z"))
     assert_same_rows(days["XXX 2018-01-02"], files[2], *jan2)
+
+
+def test_a_fetch_with_no_data_at_all_keeps_nothing_and_exits_0(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "ds"
+    # The server holds 2013-10-07 only: the next session has no quotes for either symbol.
+    code, out, err = run_cli(fetch_args(dataset, "IBM", "AIG", start="2013-10-08"), capsys)
+    assert code == 0, err  # "no data" is a listed outcome, as the README documents
+    assert out.count("no data") == 2
+    assert sorted(p.name for p in dataset.iterdir()) == ["_dataset.json"]  # no empty folder
+    code, out, err = run_cli(["data", "ls", "--dataset", str(dataset), "--json"], capsys)
+    assert code == 0 and json.loads(out)["symbol_days"] == [], err

@@ -9,6 +9,7 @@ holds and ``data examples`` where the example files shipped with the package are
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from rich.table import Table
 from better_orders.cli.common import add_number_column, console, err_console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.market_calendar import NEW_YORK, default_calendar
 from better_orders.data.dataset import Dataset, default_dataset_path
 from better_orders.data.plan import DEFAULT_WINDOW, Window, parse_day, plan_fetch
@@ -88,9 +90,16 @@ def fetch(
     """Fetch historical quotes and trades from Alpaca into a Parquet dataset (resumable)."""
     require_extra("data", "better-orders data fetch")
     from better_orders.data.alpaca_client import HistoricalClient
-    from better_orders.data.fetch import FetchInterrupted, run_fetch
+    from better_orders.data.fetch import FetchInterrupted, check_page_rows, prepare_fetch
     from better_orders.data.pacing import RequestPacer
 
+    # Every option is checked before the banner (and before the keys are looked for); the
+    # symbols need the server's asset list, asked before the banner too.
+    check_page_rows(page_size)
+    if not (math.isfinite(rate_limit) and rate_limit > 0):
+        raise InvalidInputError(
+            f"--rate-limit must be a positive number of requests a minute, got {rate_limit:g}"
+        )
     first = parse_day(start, "--start")
     last = parse_day(end, "--end") if end is not None else first
     today = datetime.now(UTC).astimezone(NEW_YORK).date()
@@ -113,17 +122,20 @@ def fetch(
         secret=credentials.secret_key,
         pacer=pacer,
     )
-    if not json_out:
-        console.print(f"fetching {plan.describe()} into {target.root}", soft_wrap=True)
-    with client, _FetchProgress(len(plan.requests), client, quiet=json_out) as progress:
-        try:
-            outcomes = run_fetch(plan, target, client, page_rows=page_size, on_event=progress)
-        except KeyboardInterrupt:
-            progress.stop()
-            raise FetchInterrupted(
-                f"interrupted after {progress.finished} of {len(plan.requests)} symbol-day(s); "
-                "the pages fetched are kept: run the same command again to continue"
-            ) from None
+    with client:
+        prepared = prepare_fetch(plan, target, client, page_rows=page_size)
+        if not json_out:
+            console.print(f"fetching {plan.describe()} into {target.root}", soft_wrap=True)
+        with _FetchProgress(len(plan.requests), client, quiet=json_out) as progress:
+            try:
+                outcomes = prepared.run(on_event=progress)
+            except KeyboardInterrupt:
+                progress.stop()
+                raise FetchInterrupted(
+                    f"interrupted after {progress.finished} of {len(plan.requests)} "
+                    "symbol-day(s); the pages fetched are kept: run the same command again "
+                    "to continue"
+                ) from None
     stats = client.stats
     if json_out:
         print_json(

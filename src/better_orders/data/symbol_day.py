@@ -124,11 +124,12 @@ class SymbolDay:
     # -- writing -----------------------------------------------------------------------------
 
     def discard(self) -> None:
-        """Remove what a fetch in progress kept, and the symbol-day's folder if that left
-        it empty (a complete symbol-day's files are kept)."""
+        """Remove what a fetch in progress kept, then the symbol-day's folder and its
+        symbol's if that left them empty (a complete symbol-day's files are kept)."""
         shutil.rmtree(self.partial_path, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.path.rmdir()  # only when empty
+            self.path.parent.rmdir()  # likewise
 
     def write(
         self,
