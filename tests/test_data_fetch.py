@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,20 @@ def test_a_fetch_with_no_data_at_all_keeps_nothing_and_exits_0(
     assert sorted(p.name for p in dataset.iterdir()) == ["_dataset.json"]  # no empty folder
     code, out, err = run_cli(["data", "ls", "--dataset", str(dataset), "--json"], capsys)
     assert code == 0 and json.loads(out)["symbol_days"] == [], err
+
+
+def test_a_damaged_day_is_fetched_again_rather_than_skipped(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "ds"
+    args = fetch_args(dataset, "IBM", "AIG")
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    ibm = Dataset.for_reading(dataset).symbol_day("IBM", date.fromisoformat(DAY))
+    ibm.file("trades").unlink()
+    code, out, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    status = {d["symbol"]: d["status"] for d in json.loads(out)["symbol_days"]}
+    assert status == {"IBM": "replaced", "AIG": "skipped"}
+    assert ibm.complete
+    assert_same_rows(ibm, next(f for f in example_quote_files() if "_IBM_" in f.name), *WINDOW)

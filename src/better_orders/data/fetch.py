@@ -89,7 +89,7 @@ class PreparedFetch:
     page_rows: int
     #: The symbol-days the dataset already holds complete and covering what is asked.
     done: frozenset[SymbolDayRequest]
-    #: Those it holds otherwise (another window or feed): fetched and replaced.
+    #: Those it holds otherwise (another window or feed, damaged): fetched and replaced.
     held: frozenset[SymbolDayRequest]
 
     def run(self, on_event: Callable[[FetchEvent], None] | None = None) -> list[FetchOutcome]:
@@ -121,7 +121,7 @@ def prepare_fetch(
     with something left to fetch against the server's asset list (``check_symbols``).
 
     A symbol-day held complete for the same feed and a window covering the one asked is
-    skipped.
+    skipped; one held damaged (its files no longer match its manifest) is fetched again.
     """
     check_page_rows(page_rows)
     done: set[SymbolDayRequest] = set()
