@@ -6,6 +6,7 @@ refused command must not have asked it for any quote or trade.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def data_requests(local: LocalAlpaca) -> int:
 def refused(args: list[str], capsys: pytest.CaptureFixture[str], fragment: str) -> str:
     code, out, err = run_cli(args, capsys)
     assert code != 0, out
+    assert out == "", out  # no banner before a refusal
     assert "Traceback" not in err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -66,6 +68,10 @@ def refused(args: list[str], capsys: pytest.CaptureFixture[str], fragment: str) 
         (["IBM", "--start", "2013-10-07", "--window", "17:00-18:00"], "outside the session"),
         (["IBM", "--start", "2013-10-07", "--feed", "nasdaq"], "--feed must be sip or iex"),
         (["IBM", "--start", "2013-10-07", "--page-size", "20000"], "--page-size must be"),
+        (["IBM", "--start", "2013-10-07", "--page-size", "10001"], "--page-size must be"),
+        (["IBM", "--start", "2013-10-07", "--page-size", "0"], "--page-size must be 1 to"),
+        (["IBM", "--start", "2013-10-07", "--rate-limit", "0"], "--rate-limit must be a posi"),
+        (["IBM", "--start", "2013-10-07", "--rate-limit", "nan"], "--rate-limit must be a posi"),
         (["BRK/B", "--start", "2013-10-07"], "write it with a dot (BRK.B)"),
         (["I$M", "--start", "2013-10-07"], "invalid symbol"),
     ],
@@ -147,6 +153,7 @@ def test_wrong_keys_are_refused_without_showing_them(
         (["nope.csv.gz"], "does not exist"),
         (["TRADES"], "trades file without its quote file"),
         (["README"], "neither a quote nor a trades file"),
+        (["FOLDER"], "is a folder: give the quote files in it"),
     ],
 )
 def test_bad_import_arguments_write_nothing(
@@ -156,10 +163,48 @@ def test_bad_import_arguments_write_nothing(
     names = {
         "TRADES": str(examples / "lean_IBM_20131007_trades.csv.gz"),
         "README": str(examples / "README.md"),
+        "FOLDER": str(examples),
     }
     dataset = tmp_path / "ds"
     given = [names.get(a, str(tmp_path / a)) for a in args]
     code, out, err = run_cli(["data", "import", *given, "--dataset", str(dataset)], capsys)
     assert code != 0 and "Traceback" not in err
     assert fragment in err + out
+    assert not dataset.exists()
+
+
+def example(symbol: str) -> Path:
+    return next(f for f in example_quote_files() if f"_{symbol}_" in f.name)
+
+
+def test_an_import_with_a_damaged_file_writes_none_of_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good, other = example("IBM"), example("BAC")
+    damaged = tmp_path / "lean_AIG_20131007_l1.csv.gz"  # the gzip stream cut short
+    source = example("AIG").read_bytes()
+    damaged.write_bytes(source[: len(source) // 2])
+    dataset = tmp_path / "ds"
+    args = ["data", "import", str(good), str(damaged), "--dataset", str(dataset)]
+    refused(args, capsys, f"{damaged} cannot be imported")
+    assert not dataset.exists()  # not even the good file's day before it
+
+    # Into a dataset that exists: it is left as it was.
+    code, _, err = run_cli(["data", "import", str(other), "--dataset", str(dataset)], capsys)
+    assert code == 0, err
+    before = sorted(p.relative_to(dataset) for p in dataset.rglob("*"))
+    refused(args, capsys, f"{damaged} cannot be imported")
+    assert sorted(p.relative_to(dataset) for p in dataset.rglob("*")) == before
+    assert not (dataset / "symbol=IBM").exists()
+
+
+def test_two_files_of_the_same_symbol_day_are_refused_rather_than_one_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    original = example("IBM")
+    copy = tmp_path / "copy_IBM_20131007_l1.csv.gz"
+    shutil.copyfile(original, copy)
+    dataset = tmp_path / "ds"
+    args = ["data", "import", str(original), str(copy), "--dataset", str(dataset)]
+    refused(args, capsys, "both hold IBM 2013-10-07")
     assert not dataset.exists()

@@ -9,7 +9,9 @@ the same either way.
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,8 +133,103 @@ def test_an_unfinished_symbol_day_is_refused(tmp_path: Path) -> None:
     (day / ".partial").mkdir(parents=True)
     with pytest.raises(DatasetError, match="is not complete"):
         symbol_days_at(day)
-    with pytest.raises(DatasetError, match="holds no complete symbol-day"):
+    with pytest.raises(DatasetError, match="TQQQ 2026-11-24 is not complete"):
         symbol_days_at(root)
+
+
+def one_line_error(code: int, out: str, err: str, *fragments: str) -> str:
+    assert code == 2 and out == "" and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_tca_on_a_dataset_refuses_a_day_fetched_halfway_rather_than_leave_it_out(
+    dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(dataset, root)
+    (root / "symbol=IBM" / "date=2013-10-08" / ".partial").mkdir(parents=True)
+    args = ["--from", "09:30", "--to", "09:31", "--every", "30s", "--json"]
+    code, out, err = run_cli(["tca", "--quotes", str(root), *args], capsys)
+    one_line_error(code, out, err, "IBM 2013-10-08 is not complete", "data fetch again")
+    # The complete days are still there to replay by name.
+    code, out, err = run_cli(["tca", "--quotes", str(root / "symbol=AIG"), *args], capsys)
+    assert code == 0, err
+    assert [f["file"] for f in json.loads(out)["files"]] == ["AIG 2013-10-07"]
+
+
+def _delete(path: Path) -> None:
+    path.unlink()
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _cut(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _other_rows(path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - 1), path)
+
+
+@pytest.mark.parametrize(
+    ("file", "damage", "problem"),
+    [
+        (
+            "trades.parquet",
+            _delete,
+            "trades.parquet is missing (_manifest.json lists 1,539 trades)",
+        ),
+        ("quotes.parquet", _empty, "quotes.parquet is empty (0 bytes"),
+        ("quotes.parquet", _cut, "quotes.parquet is not a readable Parquet file"),
+        ("trades.parquet", _other_rows, "trades.parquet holds 1,538 rows, _manifest.json lists"),
+    ],
+)
+def test_a_day_whose_files_do_not_match_its_manifest_is_listed_damaged_and_refused(
+    dataset: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    file: str,
+    damage: Callable[[Path], None],
+    problem: str,
+) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(dataset, root)
+    day = root / "symbol=IBM" / "date=2013-10-07"
+    damage(day / file)
+
+    code, out, err = run_cli(["data", "ls", "--dataset", str(root), "--json"], capsys)
+    assert code == 0, err
+    rows = {r["symbol"]: r for r in json.loads(out)["symbol_days"]}
+    ibm = rows["IBM"]
+    assert (ibm["complete"], ibm["status"], ibm["trades"]) == (False, "damaged", None)
+    assert problem in ibm["problem"]
+    assert ibm["provenance"]["origin"]["files"][0] == "lean_IBM_20131007_l1.csv.gz"
+    assert rows["AIG"]["complete"] and rows["AIG"]["status"] == "complete"
+    code, out, _ = run_cli(["data", "ls", "--dataset", str(root)], capsys)
+    flat = " ".join(out.split())  # the table's title wraps on a narrow terminal
+    assert code == 0 and "3 symbol-day(s), 1 not complete" in flat
+    assert f"IBM 2013-10-07 damaged: {problem}" in flat
+
+    named = ("symbol-day IBM 2013-10-07 is damaged", problem, "fetch or import it again")
+    window = ["--from", "09:30", "--to", "09:31", "--every", "30s"]
+    for quotes in (root, root / "symbol=IBM", day):
+        code, out, err = run_cli(["tca", "--quotes", str(quotes), *window], capsys)
+        one_line_error(code, out, err, *named)
+    at = ["--at", "2013-10-07T09:31:00", "--db", str(tmp_path / "j.sqlite3")]
+    code, out, err = run_cli(["order", "buy", "IBM", "100", "--quotes", str(root), *at], capsys)
+    one_line_error(code, out, err, *named)
+    # Another symbol's day in the same dataset is unaffected.
+    code, _, err = run_cli(["order", "buy", "AIG", "100", "--quotes", str(root), *at], capsys)
+    assert code == 0, err
 
 
 def test_tca_over_the_dataset_equals_tca_over_the_files(

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +232,33 @@ def test_several_days_of_a_symbol_and_blank_condition_codes(
     assert_same_rows(days["IBM 2013-10-08"], files[1], *oct8)
     jan2 = (ns("2018-01-02T14:25:00Z"), ns("2018-01-02T14:45:00Z"))
     assert_same_rows(days["XXX 2018-01-02"], files[2], *jan2)
+
+
+def test_a_fetch_with_no_data_at_all_keeps_nothing_and_exits_0(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "ds"
+    # The server holds 2013-10-07 only: the next session has no quotes for either symbol.
+    code, out, err = run_cli(fetch_args(dataset, "IBM", "AIG", start="2013-10-08"), capsys)
+    assert code == 0, err  # "no data" is a listed outcome, as the README documents
+    assert out.count("no data") == 2
+    assert sorted(p.name for p in dataset.iterdir()) == ["_dataset.json"]  # no empty folder
+    code, out, err = run_cli(["data", "ls", "--dataset", str(dataset), "--json"], capsys)
+    assert code == 0 and json.loads(out)["symbol_days"] == [], err
+
+
+def test_a_damaged_day_is_fetched_again_rather_than_skipped(
+    exchange: LocalAlpaca, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dataset = tmp_path / "ds"
+    args = fetch_args(dataset, "IBM", "AIG")
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    ibm = Dataset.for_reading(dataset).symbol_day("IBM", date.fromisoformat(DAY))
+    ibm.file("trades").unlink()
+    code, out, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    status = {d["symbol"]: d["status"] for d in json.loads(out)["symbol_days"]}
+    assert status == {"IBM": "replaced", "AIG": "skipped"}
+    assert ibm.complete
+    assert_same_rows(ibm, next(f for f in example_quote_files() if "_IBM_" in f.name), *WINDOW)

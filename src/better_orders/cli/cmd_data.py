@@ -9,6 +9,7 @@ holds and ``data examples`` where the example files shipped with the package are
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -23,9 +24,11 @@ from rich.table import Table
 from better_orders.cli.common import add_number_column, console, err_console, print_json
 from better_orders.cli.extras import require_extra
 from better_orders.cli.help_format import Command, Group
+from better_orders.core.errors import InvalidInputError
 from better_orders.core.market_calendar import NEW_YORK, default_calendar
 from better_orders.data.dataset import Dataset, default_dataset_path
 from better_orders.data.plan import DEFAULT_WINDOW, Window, parse_day, plan_fetch
+from better_orders.data.symbol_day import DatasetError
 
 if TYPE_CHECKING:
     from better_orders.data.alpaca_client import HistoricalClient
@@ -88,9 +91,16 @@ def fetch(
     """Fetch historical quotes and trades from Alpaca into a Parquet dataset (resumable)."""
     require_extra("data", "better-orders data fetch")
     from better_orders.data.alpaca_client import HistoricalClient
-    from better_orders.data.fetch import FetchInterrupted, run_fetch
+    from better_orders.data.fetch import FetchInterrupted, check_page_rows, prepare_fetch
     from better_orders.data.pacing import RequestPacer
 
+    # Every option is checked before the banner (and before the keys are looked for); the
+    # symbols need the server's asset list, asked before the banner too.
+    check_page_rows(page_size)
+    if not (math.isfinite(rate_limit) and rate_limit > 0):
+        raise InvalidInputError(
+            f"--rate-limit must be a positive number of requests a minute, got {rate_limit:g}"
+        )
     first = parse_day(start, "--start")
     last = parse_day(end, "--end") if end is not None else first
     today = datetime.now(UTC).astimezone(NEW_YORK).date()
@@ -113,17 +123,20 @@ def fetch(
         secret=credentials.secret_key,
         pacer=pacer,
     )
-    if not json_out:
-        console.print(f"fetching {plan.describe()} into {target.root}", soft_wrap=True)
-    with client, _FetchProgress(len(plan.requests), client, quiet=json_out) as progress:
-        try:
-            outcomes = run_fetch(plan, target, client, page_rows=page_size, on_event=progress)
-        except KeyboardInterrupt:
-            progress.stop()
-            raise FetchInterrupted(
-                f"interrupted after {progress.finished} of {len(plan.requests)} symbol-day(s); "
-                "the pages fetched are kept: run the same command again to continue"
-            ) from None
+    with client:
+        prepared = prepare_fetch(plan, target, client, page_rows=page_size)
+        if not json_out:
+            console.print(f"fetching {plan.describe()} into {target.root}", soft_wrap=True)
+        with _FetchProgress(len(plan.requests), client, quiet=json_out) as progress:
+            try:
+                outcomes = prepared.run(on_event=progress)
+            except KeyboardInterrupt:
+                progress.stop()
+                raise FetchInterrupted(
+                    f"interrupted after {progress.finished} of {len(plan.requests)} "
+                    "symbol-day(s); the pages fetched are kept: run the same command again "
+                    "to continue"
+                ) from None
     stats = client.stats
     if json_out:
         print_json(
@@ -292,7 +305,10 @@ def ls(dataset: DatasetOption = None, json_out: JsonOption = False) -> None:
     if json_out:
         print_json({"dataset": str(found.root), "symbol_days": rows})
         return
-    table = Table(title=f"{found.root}: {len(days)} symbol-day(s)")
+    unfinished = sum(not row["complete"] for row in rows)
+    damaged = sum(row["status"] == "damaged" for row in rows)
+    counted = f", {unfinished} not complete" if unfinished else ""
+    table = Table(title=f"{found.root}: {len(days)} symbol-day(s){counted}")
     for header in ("symbol", "date"):
         table.add_column(header, no_wrap=True)
     add_number_column(table, "quotes")
@@ -311,31 +327,59 @@ def ls(dataset: DatasetOption = None, json_out: JsonOption = False) -> None:
             escape(row["origin"]),
         )
     console.print(table)
+    for row in rows:
+        if row["status"] == "damaged":
+            console.print(
+                f"{row['symbol']} {row['date']} damaged: {row['problem']}", soft_wrap=True
+            )
+    if damaged:
+        console.print(
+            f"{damaged} symbol-day(s) damaged: tca and order refuse them until they are "
+            "fetched or imported again",
+            soft_wrap=True,
+        )
 
 
 def _listing(day: SymbolDay) -> dict[str, Any]:
-    manifest = day.manifest()
-    base: dict[str, Any] = {"symbol": day.symbol, "date": day.day.isoformat()}
-    if manifest is None:
-        state = "fetch in progress" if day.in_progress else "incomplete"
-        return base | {
-            "complete": False,
-            "quotes": None,
-            "trades": None,
-            "first_et": None,
-            "last_et": None,
-            "origin": state,
-        }
-    quotes, trades = manifest.get("quotes") or {}, manifest.get("trades")
-    return base | {
-        "complete": True,
-        "quotes": quotes.get("rows"),
-        "trades": trades.get("rows") if trades else None,
-        "first_et": _et(quotes.get("first_ns")),
-        "last_et": _et(quotes.get("last_ns")),
-        "origin": _origin(manifest.get("origin") or {}),
-        "provenance": {"source": manifest.get("source"), "origin": manifest.get("origin")},
+    state = day.state()
+    base: dict[str, Any] = {
+        "symbol": day.symbol,
+        "date": day.day.isoformat(),
+        "complete": state.status == "complete",
+        "status": state.status,
+        "problem": state.reason,
     }
+    manifest = _readable_manifest(day)
+    if state.status != "complete" or manifest is None:
+        # No rows listed: the files do not hold what the manifest says (or it is missing).
+        # Where a damaged day came from says what to fetch or import again.
+        unknown = dict.fromkeys(("quotes", "trades", "first_et", "last_et"))
+        return base | unknown | {"origin": state.status} | _provenance(manifest)
+    quotes, trades = manifest.get("quotes") or {}, manifest.get("trades")
+    return (
+        base
+        | {
+            "quotes": quotes.get("rows"),
+            "trades": trades.get("rows") if trades else None,
+            "first_et": _et(quotes.get("first_ns")),
+            "last_et": _et(quotes.get("last_ns")),
+            "origin": _origin(manifest.get("origin") or {}),
+        }
+        | _provenance(manifest)
+    )
+
+
+def _readable_manifest(day: SymbolDay) -> dict[str, Any] | None:
+    try:
+        return day.manifest()
+    except DatasetError:  # listed as damaged
+        return None
+
+
+def _provenance(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    if manifest is None:
+        return {}
+    return {"provenance": {"source": manifest.get("source"), "origin": manifest.get("origin")}}
 
 
 def _count(value: int | None) -> str:

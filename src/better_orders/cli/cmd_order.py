@@ -160,14 +160,15 @@ def order(
 
 def _quote_source(path: Path, symbol: str, at: datetime | None) -> Path:
     """A quote file or symbol-day as given; in a dataset or symbol folder, the symbol's day of
-    ``at`` (or its only day)."""
-    days = symbol_days_at(path)
-    if days is None or SymbolDay.from_path(path) is not None:
-        return path
+    ``at`` (or its only day). Only the days of ``symbol`` are checked: another symbol's day
+    fetched halfway does not stop this order."""
     if at is not None:
         found = find_symbol_day(path, symbol, at.astimezone(NEW_YORK).date())
-        assert found is not None
-        return found.path
+        if found is not None:
+            return found.path
+    days = symbol_days_at(path, symbol=symbol)
+    if days is None or SymbolDay.from_path(path) is not None:
+        return path
     mine = [d for d in days if d.symbol == symbol]
     if len(mine) != 1:
         held = f"{len(mine)} days" if mine else "no day"

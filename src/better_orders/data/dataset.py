@@ -5,7 +5,7 @@
     DIR/_dataset.json                              marks the folder as a dataset
     DIR/symbol=IBM/date=2013-10-07/quotes.parquet
     DIR/symbol=IBM/date=2013-10-07/trades.parquet
-    DIR/symbol=IBM/date=2013-10-07/_manifest.json  written last: the day is complete
+    DIR/symbol=IBM/date=2013-10-07/_manifest.json  written last: what the files hold
 
 The layout is Hive's, so pyarrow, pandas, DuckDB or Dask read it as it is
 (``_`` and ``.`` names are skipped by their dataset readers). A folder holding
@@ -155,13 +155,17 @@ def _partition_member(path: Path) -> bool:
 # -- paths given to tca and order ---------------------------------------------------------------
 
 
-def symbol_days_at(path: str | os.PathLike[str]) -> list[SymbolDay] | None:
-    """The complete symbol-days a path names, or None when it is no dataset's (a file, or a
+def symbol_days_at(
+    path: str | os.PathLike[str], *, symbol: str | None = None
+) -> list[SymbolDay] | None:
+    """The symbol-days a path names, or None when it is no dataset's (a file, or a
     folder that is neither a dataset nor in one: read as a quote file, with its errors).
 
     A symbol-day folder (``DIR/symbol=X/date=Y``) is that day; a symbol folder
-    (``DIR/symbol=X``) every complete day of the symbol; a dataset folder (one with
-    the marker file or a ``symbol=`` folder) every complete symbol-day in it.
+    (``DIR/symbol=X``) every day of the symbol; a dataset folder (one with the marker
+    file or a ``symbol=`` folder) every symbol-day in it (only ``symbol``'s, when
+    given). Every one must be complete: a replay does not run on part of what it was
+    given, so a day fetched halfway or damaged is refused by name rather than left out.
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -170,17 +174,21 @@ def symbol_days_at(path: str | os.PathLike[str]) -> list[SymbolDay] | None:
         return None
     single = SymbolDay.from_path(folder)
     if single is not None:
-        Dataset.for_reading(single.root)
-        if not single.complete:
-            raise DatasetError(f"{folder} is not complete (a fetch was interrupted?): {_hint()}")
-        return [single]
-    symbol = parse_symbol_dir(folder.name)
-    if symbol is not None:
-        days = Dataset.for_reading(folder.parent).complete_days(symbol=symbol)
+        root = single.root
+        Dataset.for_reading(root)
+        days = [single]
     else:
-        days = Dataset.for_reading(folder).complete_days()
+        named = parse_symbol_dir(folder.name)
+        root = folder.parent if named is not None else folder
+        days = Dataset.for_reading(root).symbol_days(symbol=named or symbol)
+    listing = f"see better-orders data ls --dataset {root}"
+    refused = [why for d in days if (why := d.refusal()) is not None]
+    if refused:
+        more = f" (and {len(refused) - 1} more not complete: {listing})" if len(refused) > 1 else ""
+        raise DatasetError(refused[0] + more)
     if not days:
-        raise DatasetError(f"{folder} holds no complete symbol-day: {_hint()}")
+        which = f"no symbol-day of {symbol}" if symbol is not None else "no symbol-day"
+        raise DatasetError(f"{folder} holds {which}: {listing}")
     return days
 
 
@@ -202,10 +210,13 @@ def find_symbol_day(path: str | os.PathLike[str], symbol: str, day: date) -> Sym
         return None
     root = folder.parent if parse_symbol_dir(folder.name) is not None else folder
     found = Dataset.for_reading(root).symbol_day(symbol, day)
-    if not found.complete:
+    if not found.path.is_dir():
         have = [str(s) for s in Dataset(root).complete_days(symbol=symbol)]
         listed = ", ".join(have[:5]) if have else "no day of it"
         raise DatasetError(f"dataset {root} has no {symbol} {day.isoformat()} (it has {listed})")
+    refusal = found.refusal()
+    if refusal is not None:
+        raise DatasetError(refusal)
     return found
 
 
@@ -214,14 +225,16 @@ def find_trades_file(path: str | os.PathLike[str]) -> Path | None:
 
     A symbol-day folder (or its ``quotes.parquet``): its ``trades.parquet``; a
     shared-data CSV file: its ``*_trades`` companion (``csv_files.csv_trades_file``).
+    A written symbol-day whose files do not match its manifest is refused: without its
+    trades file it would be replayed as a day without prints.
     """
     given = Path(path)
     folder = given.parent if given.name == QUOTES_FILE else given
-    if SymbolDay.from_path(folder) is not None:
+    day = SymbolDay.from_path(folder)
+    if day is not None:
+        refusal = day.refusal() if day.manifest_path.is_file() else None
+        if refusal is not None:
+            raise DatasetError(refusal)
         trades = folder / TRADES_FILE
         return trades if trades.is_file() else None
     return csv_trades_file(given)
-
-
-def _hint() -> str:
-    return "run the same better-orders data fetch again to finish it, or see better-orders data ls"

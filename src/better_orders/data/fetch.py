@@ -74,6 +74,69 @@ def source_text(client: HistoricalClient, feed: str) -> str:
     return f"Alpaca Market Data API v2 ({client.host}, feed={feed})"
 
 
+def check_page_rows(page_rows: int) -> None:
+    if not 1 <= page_rows <= MAX_PAGE_ROWS:
+        raise InvalidInputError(f"--page-size must be 1 to {MAX_PAGE_ROWS}, got {page_rows}")
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedFetch:
+    """A fetch checked in full, the server's asset list included: ``run`` fetches it."""
+
+    plan: FetchPlan
+    dataset: Dataset
+    client: HistoricalClient
+    page_rows: int
+    #: The symbol-days the dataset already holds complete and covering what is asked.
+    done: frozenset[SymbolDayRequest]
+    #: Those it holds otherwise (another window or feed, damaged): fetched and replaced.
+    held: frozenset[SymbolDayRequest]
+
+    def run(self, on_event: Callable[[FetchEvent], None] | None = None) -> list[FetchOutcome]:
+        self.dataset.create()
+        notify = on_event or (lambda event: None)
+        outcomes = []
+        for request in self.plan.requests:
+            day = self.dataset.symbol_day(request.symbol, request.day)
+            if request in self.done:
+                manifest = day.manifest() or {}
+                outcome = FetchOutcome(
+                    day, "skipped", _rows(manifest, "quotes"), _rows(manifest, "trades")
+                )
+            else:
+                outcome = _fetch_day(
+                    day, request, self.plan.feed, self.client, self.page_rows, notify
+                )
+                if request in self.held and outcome.status != "no data":
+                    outcome = FetchOutcome(day, "replaced", outcome.quotes, outcome.trades)
+            notify(FetchEvent(day, status=outcome.status))
+            outcomes.append(outcome)
+        return outcomes
+
+
+def prepare_fetch(
+    plan: FetchPlan, dataset: Dataset, client: HistoricalClient, *, page_rows: int = MAX_PAGE_ROWS
+) -> PreparedFetch:
+    """Every check of a fetch, before anything is written: the page size, then the symbols
+    with something left to fetch against the server's asset list (``check_symbols``).
+
+    A symbol-day held complete for the same feed and a window covering the one asked is
+    skipped; one held damaged (its files no longer match its manifest) is fetched again.
+    """
+    check_page_rows(page_rows)
+    done: set[SymbolDayRequest] = set()
+    held: set[SymbolDayRequest] = set()
+    for request in plan.requests:
+        day = dataset.symbol_day(request.symbol, request.day)
+        if not day.manifest_path.is_file():
+            continue
+        held.add(request)
+        if day.complete and _covers(day.manifest() or {}, request, plan.feed):
+            done.add(request)
+    check_symbols(client, tuple(dict.fromkeys(r.symbol for r in plan.requests if r not in done)))
+    return PreparedFetch(plan, dataset, client, page_rows, frozenset(done), frozenset(held))
+
+
 def run_fetch(
     plan: FetchPlan,
     dataset: Dataset,
@@ -83,28 +146,7 @@ def run_fetch(
     on_event: Callable[[FetchEvent], None] | None = None,
 ) -> list[FetchOutcome]:
     """Fetch every symbol-day of ``plan`` that the dataset lacks; see the module docstring."""
-    if not 1 <= page_rows <= MAX_PAGE_ROWS:
-        raise InvalidInputError(f"--page-size must be 1 to {MAX_PAGE_ROWS}, got {page_rows}")
-    held = {r: dataset.symbol_day(r.symbol, r.day).manifest() for r in plan.requests}
-    done = {r for r, m in held.items() if m is not None and _covers(m, r, plan.feed)}
-    check_symbols(client, tuple(dict.fromkeys(r.symbol for r in plan.requests if r not in done)))
-    dataset.create()
-    notify = on_event or (lambda event: None)
-    outcomes = []
-    for request in plan.requests:
-        day = dataset.symbol_day(request.symbol, request.day)
-        manifest = held[request]
-        if manifest is not None and request in done:
-            outcome = FetchOutcome(
-                day, "skipped", _rows(manifest, "quotes"), _rows(manifest, "trades")
-            )
-        else:
-            outcome = _fetch_day(day, request, plan.feed, client, page_rows, notify)
-            if manifest is not None:
-                outcome = FetchOutcome(day, "replaced", outcome.quotes, outcome.trades)
-        notify(FetchEvent(day, status=outcome.status))
-        outcomes.append(outcome)
-    return outcomes
+    return prepare_fetch(plan, dataset, client, page_rows=page_rows).run(on_event)
 
 
 def _fetch_day(

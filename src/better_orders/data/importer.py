@@ -4,8 +4,11 @@ Each quote file comes with its companion trades file when one sits beside it
 (``csv_files.csv_trades_file``); a trades file given on its own is accepted only
 as the companion of a quote file also given, so ``data import quotes/*.csv.gz``
 does what it says. Rows are kept exactly (``source`` included); a file spanning
-several New York days becomes several symbol-days. Every file is checked before
-anything is written.
+several New York days becomes several symbol-days.
+
+Every file is read in full and checked before anything is written, then read again
+to write it: a damaged file found halfway must leave the dataset as it was, and
+holding every file's rows at once would not fit in memory for a large import.
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ def plan_import(files: Sequence[Path]) -> list[tuple[Path, Path | None]]:
         raise InvalidInputError("no file given: e.g. better-orders data import quotes/*.csv.gz")
     kinds: dict[Path, Kind] = {}
     for file in files:
+        if file.is_dir():
+            raise InvalidInputError(f"{file} is a folder: give the quote files in it")
         if not file.is_file():
-            raise InvalidInputError(f"{file} does not exist (or is not a file)")
+            raise InvalidInputError(f"{file} does not exist")
         try:
             kind = kind_of(file)
         except Exception as exc:  # pandas and zlib raise their own types for damaged files
@@ -69,45 +74,86 @@ def import_files(
     *,
     on_day: Callable[[Imported], None] | None = None,
 ) -> list[Imported]:
+    """Import ``files`` into ``dataset``; nothing is written unless every file is good."""
     pairs = plan_import(files)
+    claimed: dict[tuple[str, date], Path] = {}
+    for quote_file, trades_file in pairs:  # the check: read, split, dropped
+        source = _Source.read(quote_file, trades_file)
+        for day in source.days:
+            other = claimed.setdefault((source.symbol, day), quote_file)
+            if other != quote_file:
+                raise InvalidInputError(
+                    f"{other} and {quote_file} both hold {source.symbol} {day.isoformat()}: "
+                    "import one of them"
+                )
     dataset.create()
     done: list[Imported] = []
     for quote_file, trades_file in pairs:
-        for item in _import_one(quote_file, trades_file, dataset):
+        for item in _Source.read(quote_file, trades_file).write(dataset):
             done.append(item)
             if on_day is not None:
                 on_day(item)
     return done
 
 
-def _import_one(quote_file: Path, trades_file: Path | None, dataset: Dataset) -> list[Imported]:
-    quotes = _read(quote_file, "quotes")
-    trades = _read(trades_file, "trades") if trades_file is not None else None
-    symbols = sorted(set(quotes["symbol"].unique()))
-    if len(symbols) != 1:
-        raise InvalidInputError(
-            f"{quote_file} holds {len(symbols)} symbols ({', '.join(symbols[:5])}): "
-            "a symbol-day is one symbol"
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A quote file and its trades, read and checked: one symbol, its New York days."""
+
+    quote_file: Path
+    trades_file: Path | None
+    quotes: Any
+    trades: Any | None
+    symbol: str
+    quote_days: Any
+    trade_days: Any | None
+
+    @classmethod
+    def read(cls, quote_file: Path, trades_file: Path | None) -> _Source:
+        quotes = _read(quote_file, "quotes")
+        trades = _read(trades_file, "trades") if trades_file is not None else None
+        symbols = sorted(set(quotes["symbol"].unique()))
+        if len(symbols) != 1:
+            raise InvalidInputError(
+                f"{quote_file} holds {len(symbols)} symbols ({', '.join(symbols[:5])}): "
+                "a symbol-day is one symbol"
+            )
+        trade_days = None
+        if trades is not None and trades_file is not None:
+            trade_days = _days(trades, trades_file)
+        return cls(
+            quote_file,
+            trades_file,
+            quotes,
+            trades,
+            symbols[0],
+            _days(quotes, quote_file),
+            trade_days,
         )
-    symbol = symbols[0]
-    names = (quote_file.name,) + ((trades_file.name,) if trades_file is not None else ())
-    sources = sorted(set(quotes["source"].unique()))
-    out = []
-    quote_days = _days(quotes)
-    trade_days = _days(trades) if trades is not None else None
-    for day in sorted(set(quote_days)):
-        q = quotes[quote_days == day]
-        t = trades[trade_days == day] if trades is not None else None
-        target = dataset.symbol_day(symbol, day)
-        target.write(
-            _table("quotes", q),
-            _table("trades", t) if t is not None else None,
-            source="; ".join(sources),
-            origin={"kind": "import", "files": list(names)},
-            venue=venue_name(quote_file),
+
+    @property
+    def days(self) -> list[date]:
+        return sorted(set(self.quote_days))
+
+    def write(self, dataset: Dataset) -> list[Imported]:
+        names = (self.quote_file.name,) + (
+            (self.trades_file.name,) if self.trades_file is not None else ()
         )
-        out.append(Imported(target, len(q), len(t) if t is not None else None, names))
-    return out
+        sources = sorted(set(self.quotes["source"].unique()))
+        out = []
+        for day in self.days:
+            q = self.quotes[self.quote_days == day]
+            t = self.trades[self.trade_days == day] if self.trades is not None else None
+            target = dataset.symbol_day(self.symbol, day)
+            target.write(
+                _table("quotes", q),
+                _table("trades", t) if t is not None else None,
+                source="; ".join(sources),
+                origin={"kind": "import", "files": list(names)},
+                venue=venue_name(self.quote_file),
+            )
+            out.append(Imported(target, len(q), len(t) if t is not None else None, names))
+        return out
 
 
 def _read(path: Path, kind: Kind) -> Any:
@@ -120,11 +166,19 @@ def _read(path: Path, kind: Kind) -> Any:
     return frame
 
 
-def _days(frame: Any) -> Any:
+def _days(frame: Any, path: Path) -> Any:
     """Each row's New York date, from ``ts_et`` (its first ten characters)."""
     text = frame["ts_et"].str.slice(0, 10).to_numpy(dtype=str)
     unique, which = np.unique(text, return_inverse=True)
-    return np.array([date.fromisoformat(u) for u in unique], dtype=object)[which]
+    days = []
+    for day in unique:
+        try:
+            days.append(date.fromisoformat(day))
+        except ValueError:
+            raise InvalidInputError(
+                f"{path} cannot be imported: ts_et {day!r}... is not a New York date and time"
+            ) from None
+    return np.array(days, dtype=object)[which]
 
 
 def _table(kind: Kind, frame: Any) -> Any:

@@ -1,11 +1,14 @@
 """One symbol-day of a dataset: ``DIR/symbol=IBM/date=2013-10-07/``.
 
 It holds ``quotes.parquet``, ``trades.parquet`` (when there are trades) and
-``_manifest.json``, written last: a symbol-day is complete exactly when its
-manifest exists. Each file is written to a temporary name and renamed, so a
-process killed at any moment leaves either the old file or the new one, never half
-of one. The manifest says what the files hold (rows, first and last instant) and
-where they came from (``origin``), so listing a dataset reads no Parquet at all.
+``_manifest.json``, written last. Each file is written to a temporary name and
+renamed, so a process killed at any moment leaves either the old file or the new
+one, never half of one. The manifest says what the files hold (rows, first and
+last instant) and where they came from (``origin``), so listing a dataset reads no
+rows: only each file's size and Parquet footer, to check it still holds what the
+manifest says (``state``). A symbol-day is complete when its manifest exists and
+its files match it; a file lost or truncated since is ``damaged``, never replayed
+as if the day had no trades.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from better_orders.core.errors import InvalidInputError
 from better_orders.data.schema import Kind
@@ -32,12 +35,25 @@ TMP_SUFFIX = ".tmp"
 #: LZ4 decodes about twice as fast as zstd here for a third more disk: reads are the hot path.
 COMPRESSION = "lz4"
 
+REDO_HINT = "fetch or import it again (better-orders data fetch/import)"
+FETCH_AGAIN_HINT = "run the same better-orders data fetch again to finish it"
+
 _SYMBOL_DIR = re.compile(r"^symbol=([A-Z0-9][A-Z0-9.\-]{0,11})$")
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
 class DatasetError(InvalidInputError):
     """A dataset folder cannot be used as asked; the message names the folder."""
+
+
+DayStatus = Literal["complete", "fetch in progress", "incomplete", "damaged"]
+
+
+@dataclass(frozen=True, slots=True)
+class DayState:
+    status: DayStatus
+    #: Why the symbol-day cannot be replayed (None when it is complete).
+    reason: str | None = None
 
 
 def write_atomically(path: Path, data: bytes | None = None, *, writer: Any = None) -> None:
@@ -113,22 +129,47 @@ class SymbolDay:
             raise DatasetError(f"{self.manifest_path} is not a symbol-day manifest")
         return loaded
 
-    @property
-    def complete(self) -> bool:
-        return self.manifest_path.is_file()
+    def state(self) -> DayState:
+        """Whether the symbol-day can be replayed, and why not: its manifest is missing (a
+        fetch in progress, or a write cut short) or its files do not match it."""
+        try:
+            manifest = self.manifest()
+        except DatasetError:
+            return DayState("damaged", f"{MANIFEST_FILE} cannot be read")
+        if manifest is None:
+            if self.partial_path.is_dir():
+                return DayState("fetch in progress", "a fetch is in progress or was interrupted")
+            return DayState("incomplete", f"{MANIFEST_FILE}, written last, is missing")
+        for kind in ("quotes", "trades"):
+            problem = _file_problem(self.file(kind), kind, manifest.get(kind))
+            if problem is not None:
+                return DayState("damaged", problem)
+        return DayState("complete")
 
     @property
-    def in_progress(self) -> bool:
-        return not self.complete and self.partial_path.is_dir()
+    def complete(self) -> bool:
+        return self.state().status == "complete"
+
+    def refusal(self) -> str | None:
+        """Why the symbol-day cannot be replayed, and what to do, in one line; None when
+        it is complete."""
+        state = self.state()
+        if state.status == "complete":
+            return None
+        if state.status == "damaged":
+            return f"symbol-day {self} is damaged ({self.path}): {state.reason}; {REDO_HINT}"
+        again = FETCH_AGAIN_HINT if state.status == "fetch in progress" else REDO_HINT
+        return f"symbol-day {self} is not complete ({self.path}): {state.reason}; {again}"
 
     # -- writing -----------------------------------------------------------------------------
 
     def discard(self) -> None:
-        """Remove what a fetch in progress kept, and the symbol-day's folder if that left
-        it empty (a complete symbol-day's files are kept)."""
+        """Remove what a fetch in progress kept, then the symbol-day's folder and its
+        symbol's if that left them empty (a complete symbol-day's files are kept)."""
         shutil.rmtree(self.partial_path, ignore_errors=True)
         with contextlib.suppress(OSError):
             self.path.rmdir()  # only when empty
+            self.path.parent.rmdir()  # likewise
 
     def write(
         self,
@@ -172,6 +213,41 @@ class SymbolDay:
         }
         write_atomically(self.manifest_path, (json.dumps(manifest, indent=2) + "\n").encode())
         shutil.rmtree(self.partial_path, ignore_errors=True)
+
+
+def _file_problem(path: Path, kind: Kind, extent: Any) -> str | None:
+    """How ``path`` differs from the manifest's ``extent`` of it, or None when it does not.
+
+    Existence, size and the row count in the Parquet footer: cheap enough for every
+    listing, and what a file deleted, emptied or cut short by a full disk gets wrong.
+    """
+    if extent is None and kind == "trades":  # the source has no trades (a LOBSTER file)
+        return (
+            f"{path.name} is there, but {MANIFEST_FILE} lists no trades" if path.exists() else None
+        )
+    rows = extent.get("rows") if isinstance(extent, dict) else None
+    if not isinstance(rows, int):
+        return f"{MANIFEST_FILE} gives no row count of {kind}"
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"{path.name} is missing ({MANIFEST_FILE} lists {rows:,} {kind})"
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror})"
+    if size == 0:
+        return f"{path.name} is empty (0 bytes; {MANIFEST_FILE} lists {rows:,} {kind})"
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # reading the day will say the data extra is missing
+        return None
+    try:
+        held = pq.read_metadata(path).num_rows
+    except Exception as exc:  # pyarrow's own error types for a damaged file
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return f"{path.name} is not a readable Parquet file ({detail})"
+    if held != rows:
+        return f"{path.name} holds {held:,} rows, {MANIFEST_FILE} lists {rows:,} {kind}"
+    return None
 
 
 def _extent(table: Any) -> dict[str, Any]:
