@@ -31,7 +31,7 @@ from better_orders.tca.tune import (
     matrix,
     run_tune,
 )
-from better_orders.tca.tune_space import BASE, parse_param, search_space
+from better_orders.tca.tune_space import BASE, inert_params, parse_param, search_space
 from better_orders.venues.sim.exchange import Latency
 from cli_runner import run_cli
 from test_tca_metrics import write_quotes
@@ -123,6 +123,38 @@ def test_random_search_is_seeded_and_stays_in_range() -> None:
 def test_bad_searches_are_refused(params: list[str], kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         search_space([parse_param(p) for p in params], LADDER, BetterOrdersConfig(), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("params", "symbols", "inert"),
+    [
+        # Risk limits guard live orders; a replay never reads them.
+        (["risk.max_order_qty=1,2"], ["IBM"], ["risk.max_order_qty"]),
+        (
+            ["patience.regular_seconds=5,10", "risk.max_order_qty=1,2"],
+            ["IBM"],
+            ["risk.max_order_qty"],
+        ),
+        # A leveraged ETF's budget changes TQQQ's replay, not IBM's.
+        (["leveraged_etf_bps=10,20"], ["IBM", "AAPL"], ["leveraged_etf_bps"]),
+        (["leveraged_etf_bps=10,20"], ["IBM", "TQQQ"], []),
+        (["patience.at=0,0.5", "ladder.max_repegs=1,2"], ["IBM"], []),
+    ],
+)
+def test_parameters_a_replay_never_reads_are_found(
+    params: list[str], symbols: list[str], inert: list[str]
+) -> None:
+    config = BetterOrdersConfig()
+    candidates = search_space([parse_param(p) for p in params], LADDER, config)
+    assert inert_params(candidates, config, symbols) == inert
+
+
+def test_a_random_search_concludes_nothing_about_inert_parameters() -> None:
+    # No two draws differ in one parameter alone: nothing to compare.
+    params = [parse_param("risk.max_order_qty=1:1000"), parse_param("spread.wait_ratio=0.4:0.8")]
+    config = BetterOrdersConfig()
+    candidates = search_space(params, LADDER, config, random_count=5, seed=1)
+    assert inert_params(candidates, config, ["IBM"]) == []
 
 
 # -- cross-validation -----------------------------------------------------------------------

@@ -170,6 +170,34 @@ def evaluate_file(
     return records
 
 
+#: Stand-ins for what ``evaluate_file`` learns from the file, in ``replay_inputs``.
+_LEARNT_SPREAD_BPS = 10.0
+_LEARNT_VOLATILITY_BPS = 1.0
+
+
+def replay_inputs(config: BetterOrdersConfig, symbol: str) -> tuple[object, ...]:
+    """What ``evaluate_file`` reads from a policy's configuration to replay ``symbol``.
+
+    Two configurations with equal inputs replay every decision alike: a parameter that
+    never changes them cannot change a result (``tca.tune_space.inert_params``). What is
+    learnt from the file (typical spreads, recent volatility) is taken as fixed: only
+    whether and over which window it is learnt comes from the configuration.
+    """
+    typical = uses_typical_spread(config)
+    drift = config.patience.drift_k > 0
+    params = ladder_params(
+        config,
+        symbol,
+        typical_spread_bps=_LEARNT_SPREAD_BPS if typical else None,
+        volatility_bps=_LEARNT_VOLATILITY_BPS if drift else None,
+    )
+    return (
+        params,
+        config.spread.typical_window_seconds if typical else None,
+        config.patience.volatility_window_seconds if drift else None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DayInfo:
     """A symbol-day as the results name it, without its quotes (a worker may have held them)."""

@@ -280,3 +280,38 @@ def _checked(policy: Policy, config: BetterOrdersConfig) -> BetterOrdersConfig:
         return policy.config(config)
     except ConfigError as exc:
         raise InvalidInputError(str(exc)) from None
+
+
+def inert_params(
+    candidates: Sequence[Candidate], config: BetterOrdersConfig, symbols: Sequence[str]
+) -> list[str]:
+    """The searched parameters that change nothing a replay of ``symbols`` reads.
+
+    A parameter is inert when every two candidates that differ in it alone replay
+    alike (``tca.evaluate.replay_inputs``) on every symbol: a risk limit, a live-only
+    setting, another asset class's budget. Where no two candidates differ in it alone
+    (a random search), nothing is concluded.
+    """
+    from better_orders.tca.evaluate import replay_inputs
+
+    if not candidates or not symbols:
+        return []
+    inputs: dict[str, tuple[object, ...]] = {}
+
+    def of(candidate: Candidate) -> tuple[object, ...]:
+        found = inputs.get(candidate.name)
+        if found is None:
+            cfg = _checked(candidate.policy, config)
+            found = inputs[candidate.name] = tuple(replay_inputs(cfg, s) for s in symbols)
+        return found
+
+    inert = []
+    for index, (name, _) in enumerate(candidates[0].values):
+        groups: dict[tuple[Any, ...], list[Candidate]] = {}
+        for candidate in candidates:
+            others = candidate.values[:index] + candidate.values[index + 1 :]
+            groups.setdefault(others, []).append(candidate)
+        compared = [g for g in groups.values() if len(g) > 1]
+        if compared and all(len({of(c) for c in g}) == 1 for g in compared):
+            inert.append(name)
+    return inert
