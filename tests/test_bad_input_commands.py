@@ -19,6 +19,7 @@ import better_orders.server
 from better_orders.cli import cmd_phase, cmd_tca
 from better_orders.cli.exit_codes import INCOMPLETE, INTERRUPTED, USAGE
 from better_orders.core.errors import ConfigError, JournalError
+from better_orders.tca.decisions import QuoteFile
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
 from cli_runner import run_cli
 from refusal import AT, ET, error_line, quote_file, refused
@@ -58,6 +59,8 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--from", "25:00"], "--from must be a New York time like 09:30, got '25:00'"),
         (["--every", "0s"], "--every must be at least 1 microsecond"),
         (["--every", "0.0001ms"], "--every must be at least 1 microsecond"),  # rounds to 0
+        (["--every", "2d"], "--every must be a duration like 500ms, 1s, 2m or 1h (units us,"),
+        (["--every", "99999999999999999h"], "--every 99999999999999999h is too long"),
         (["--latency", "-5ms"], "--latency must be a duration"),
         (["--side", "hold"], "unknown side 'hold'"),
         (["--side", ","], "--side names nothing: ','"),
@@ -82,6 +85,40 @@ def test_tca_refuses_bad_input_before_replaying_anything(
     given = [a.replace("{tmp}", str(tmp_path)) for a in args]
     quotes = [] if not args or "--quotes" in args else ["--quotes", str(tca_file)]
     refused(["tca", *quotes, *given], capsys, fragment, code=USAGE)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--from", "09:40", "--to", "09:35"], "--to 09:35:00 must be after --from 09:40:00"),
+        (["--from", "09:35", "--to", "09:35"], "--to 09:35:00 must be after --from 09:35:00"),
+        (
+            ["--every", "1us"],
+            "--every 1us from 09:30:00 to 09:35:00 asks for 300,000,000 decisions per "
+            "symbol-day, more than the 100,000 allowed: use --every 3ms or more",
+        ),
+        (["--every", "0.001ms"], "asks for 300,000,000 decisions per symbol-day"),
+        (
+            ["--to", "16:00", "--every", "100ms"],
+            "asks for 234,000 decisions per symbol-day, more than the 100,000 allowed: use "
+            "--every 234ms or more",
+        ),
+    ],
+)
+def test_tca_refuses_a_window_that_cannot_work_before_reading_a_quote(
+    tca_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    fragment: str,
+) -> None:
+    # A window that holds no decision (or would hold billions of them in memory) is
+    # refused from the options alone: no quote file read first.
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a quote file was loaded")
+
+    monkeypatch.setattr(QuoteFile, "load", never)
+    refused(["tca", "--quotes", str(tca_file), *args], capsys, fragment, code=USAGE)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from better_orders.cli.app import main
+from better_orders.cli.tca_options import parse_duration
 from better_orders.tca.decisions import QuoteFile
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
@@ -316,3 +317,27 @@ def test_a_symbol_day_given_twice_is_refused_before_anything_is_loaded(
     assert captured.err.splitlines() == [
         f"error: ABC 2024-01-09 is given twice: {a} and {renamed}; pass each symbol-day once"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1us", timedelta(microseconds=1)),
+        ("0.001ms", timedelta(microseconds=1)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("1.5", timedelta(seconds=1.5)),
+        ("2m", timedelta(minutes=2)),
+        ("2min", timedelta(minutes=2)),
+        ("2h", timedelta(hours=2)),
+    ],
+)
+def test_durations_from_microseconds_to_hours(text: str, expected: timedelta) -> None:
+    assert parse_duration(text, "--every") == expected
+
+
+def test_every_two_hours_is_one_decision_in_five_minutes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    data = run_json(capsys, ["--quotes", str(f), "--every", "2h", "--policy", "market"])
+    assert data["files"] == [{"file": "abc.csv.gz", "symbol": "ABC", "decisions": 1}]

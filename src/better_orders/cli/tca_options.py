@@ -23,13 +23,29 @@ from better_orders.cli.extras import require_extra
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.tca.corpus import resolve_quote_files
-from better_orders.tca.decisions import DaySource, QuoteFile, Sizing
+from better_orders.tca.decisions import (
+    MAX_DECISIONS_PER_DAY,
+    DaySource,
+    QuoteFile,
+    Sizing,
+    check_decision_grid,
+    decision_count,
+)
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.distributed import Cluster, cores, dask_installed
 from better_orders.tca.evaluate import Window
 from better_orders.venues.sim.exchange import Latency
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|m|h)?\s*$")
+#: ``parse_duration``'s units, as ``timedelta`` keywords.
+_UNITS = {
+    "us": "microseconds",
+    "ms": "milliseconds",
+    "s": "seconds",
+    "min": "minutes",
+    "m": "minutes",
+    "h": "hours",
+}
 
 QuotesOption = Annotated[
     list[str] | None,
@@ -49,7 +65,12 @@ FromOption = Annotated[
 ]
 ToOption = Annotated[str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")]
 EveryOption = Annotated[
-    str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
+    str,
+    typer.Option(
+        metavar="DURATION",
+        help="time between decisions: 1s, 500ms, 2m (units us, ms, s, m, h); at most "
+        f"{MAX_DECISIONS_PER_DAY:,} decisions per symbol-day",
+    ),
 ]
 SideOption = Annotated[
     list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
@@ -132,16 +153,19 @@ def parse_clock(text: str, what: str) -> time:
 
 
 def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timedelta:
-    """``1s``, ``500ms``, ``2m`` or plain seconds."""
+    """``250us``, ``500ms``, ``1s``, ``2m``, ``1h`` or plain seconds, to the microsecond."""
     match = _DURATION.match(text)
     if not match:
-        raise InvalidInputError(f"{option} must be a duration like 1s, 500ms or 2m, got {text!r}")
-    value = float(match.group(1))
-    unit = match.group(2) or "s"
-    seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
-    duration = timedelta(seconds=seconds)
-    if seconds < 0 or (duration == timedelta(0) and not allow_zero):
-        raise InvalidInputError(f"{option} must be at least 1 microsecond, got {text!r}")
+        raise InvalidInputError(
+            f"{option} must be a duration like 500ms, 1s, 2m or 1h (units us, ms, s, m, h), "
+            f"got {text!r}"
+        )
+    try:
+        duration = timedelta(**{_UNITS[match.group(2) or "s"]: float(match.group(1))})
+    except OverflowError:
+        raise InvalidInputError(f"{option} {text} is too long") from None
+    if duration == timedelta(0) and not allow_zero:
+        raise InvalidInputError(f"{option} must be at least 1 microsecond (1us), got {text!r}")
     return duration
 
 
@@ -215,6 +239,7 @@ class ReplayOptions:
             raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
         first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
         step = parse_duration(every, "--every")
+        check_decision_grid(first, last, step)
         delay = parse_duration(latency, "--latency", allow_zero=True)
         given = list(trades or [])
         if given and no_trades:
@@ -266,11 +291,7 @@ class ReplayOptions:
     @property
     def decisions_per_file(self) -> int:
         """Decision times per file (for progress bars; the replay computes the exact times)."""
-        span = (
-            (self.end.hour * 3600 + self.end.minute * 60 + self.end.second)
-            - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
-        ) / self.every.total_seconds()
-        return max(1, int(span + 0.999999))
+        return decision_count(self.start, self.end, self.every)
 
 
 def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
