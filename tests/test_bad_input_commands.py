@@ -61,6 +61,7 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--every", "0.0001ms"], "--every must be at least 1 microsecond"),  # rounds to 0
         (["--every", "2d"], "--every must be a duration like 500ms, 1s, 2m or 1h (units us,"),
         (["--every", "99999999999999999h"], "--every 99999999999999999h is too long"),
+        (["--within", "1e300"], "--within 1e+300 is longer than a day (86,400 s)"),
         (["--latency", "-5ms"], "--latency must be a duration"),
         (["--side", "hold"], "unknown side 'hold'"),
         (["--side", ","], "--side names nothing: ','"),
@@ -103,17 +104,25 @@ def test_tca_refuses_bad_input_before_replaying_anything(
             "asks for 234,000 decisions per symbol-day, more than the 100,000 allowed: use "
             "--every 234ms or more",
         ),
+        (
+            ["--latency", "10m"],
+            "--latency 10m must be shorter than --within 150 s, the completion window",
+        ),
+        (
+            ["--latency", "60s", "--within", "60"],
+            "--latency 60s must be shorter than --within 60 s",
+        ),
     ],
 )
-def test_tca_refuses_a_window_that_cannot_work_before_reading_a_quote(
+def test_tca_refuses_a_window_or_a_latency_that_cannot_work_before_reading_a_quote(
     tca_file: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     args: list[str],
     fragment: str,
 ) -> None:
-    # A window that holds no decision (or would hold billions of them in memory) is
-    # refused from the options alone: no quote file read first.
+    # Options that contradict each other (or would hold billions of decisions in memory)
+    # are refused from the options alone: no quote file read first.
     def never(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a quote file was loaded")
 

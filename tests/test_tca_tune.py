@@ -438,6 +438,7 @@ def test_tune_needs_two_symbol_days(tmp_path: Path, capsys: pytest.CaptureFixtur
         ([], "ABC 2024-01-09 is given twice: {d0} and {copy}; pass each symbol-day once"),
         (["--from", "09:40", "--to", "09:35"], "--to 09:35:00 must be after --from 09:40:00"),
         (["--every", "1us"], "asks for 300,000,000 decisions per symbol-day"),
+        (["--latency", "150s"], "--latency 150s must be shorter than --within 150 s"),
     ],
 )
 def test_tune_refuses_one_day_twice_and_a_bad_window_before_loading_a_quote(

@@ -1,8 +1,8 @@
 """What ``tca`` and ``tca tune`` share: their replay options, parsed and checked once.
 
 Both replay policies over quote files at decision times; ``ReplayOptions.parse``
-checks every option and finds every quote file (``tca.corpus``) before anything
-is loaded, so bad input costs one line and no work.
+checks every option, alone and against the others, and finds every quote file
+(``tca.corpus``) before anything is loaded, so bad input costs one line and no work.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ WithinOption = Annotated[
 LatencyOption = Annotated[
     str,
     typer.Option(
-        metavar="DURATION", help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"
+        metavar="DURATION",
+        help="one-way delay of each order and cancel to the venue: 30ms, 0.1s; shorter "
+        "than --within",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
@@ -180,6 +182,9 @@ def split_list(values: list[str] | None, option: str = "") -> list[str]:
     return out
 
 
+#: The longest ``--within``: a replay is of one day, so a longer window stands for nothing.
+MAX_WITHIN_SECONDS = 86_400
+
 #: The largest ``--notional``: its shares must stay well within an exact quantity.
 MAX_NOTIONAL = Decimal(10) ** 12
 
@@ -237,10 +242,21 @@ class ReplayOptions:
         )
         if not (math.isfinite(within) and within > 0):
             raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
+        if within > MAX_WITHIN_SECONDS:
+            raise InvalidInputError(
+                f"--within {within:g} is longer than a day ({MAX_WITHIN_SECONDS:,} s): a "
+                "replay is of one day"
+            )
         first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
         step = parse_duration(every, "--every")
         check_decision_grid(first, last, step)
         delay = parse_duration(latency, "--latency", allow_zero=True)
+        if delay.total_seconds() >= within:
+            # The order would reach the venue after the window it is judged in has closed.
+            raise InvalidInputError(
+                f"--latency {latency.strip()} must be shorter than --within {within:g} s, "
+                "the completion window each decision is judged in"
+            )
         given = list(trades or [])
         if given and no_trades:
             raise InvalidInputError("give --trades or --no-trades, not both")
