@@ -8,6 +8,7 @@ line on stderr with the exit code of its family (``cli.exit_codes``).
 from __future__ import annotations
 
 import json
+import re
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 
 import better_orders.server
 from better_orders.cli import cmd_phase, cmd_tca
+from better_orders.cli.common import err_console
 from better_orders.cli.exit_codes import INCOMPLETE, INTERRUPTED, USAGE
 from better_orders.core.errors import ConfigError, JournalError
 from better_orders.tca.decisions import QuoteFile
@@ -137,12 +139,24 @@ def test_tca_refuses_a_window_or_a_latency_that_cannot_work_before_reading_a_quo
         (["--from", "16:30", "--to", "16:45"], "and the session (to 16:00:00 ET)"),
     ],
 )
+@pytest.mark.parametrize("terminal", [False, True])
 def test_tca_refuses_a_window_its_quotes_or_the_session_do_not_cover(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], window: list[str], fragment: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    window: list[str],
+    fragment: str,
+    terminal: bool,
 ) -> None:
     # Decisions there would all trade on the file's last quote, minutes or hours old.
     path = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=OPEN, seconds=120)
-    refused(["tca", "--quotes", str(path), *window], capsys, fragment, code=USAGE)
+    monkeypatch.setattr(err_console, "_force_terminal", terminal)
+    code, out, err = run_cli(["tca", "--quotes", str(path), *window], capsys)
+    assert code == USAGE, out + err
+    # The file is read to know it, but the error is all there is: no progress bar before
+    # it (on a terminal), nor the blank line one leaves (elsewhere).
+    (line,) = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err).splitlines()
+    assert line.startswith("error: ") and fragment in line, err
 
 
 def test_tca_refuses_a_quote_file_of_two_days(

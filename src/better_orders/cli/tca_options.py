@@ -30,6 +30,7 @@ from better_orders.tca.decisions import (
     Sizing,
     check_decision_grid,
     decision_count,
+    decision_times,
 )
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.distributed import Cluster, cores, dask_installed
@@ -289,8 +290,13 @@ class ReplayOptions:
         ]
 
     def load(self) -> list[QuoteFile]:
-        """Every quote file, with its trades merged in as executions."""
-        return [day.load() for day in self.days]
+        """Every quote file, with its trades merged in as executions, each checked to hold
+        a decision of the window (``decision_times``) as soon as it is loaded."""
+        files = []
+        for day in self.days:
+            files.append(day.load())
+            decision_times(files[-1], self.start, self.end, self.every)
+        return files
 
     def window(self, fees: FeeSchedule) -> Window:
         return Window(
@@ -354,4 +360,7 @@ def progress_bar(doing: str, units: str) -> Progress:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        # Where stderr is no terminal (a pipe, a log) there is nothing to redraw: a bar
+        # would only leave a blank line behind.
+        disable=not err_console.is_terminal,
     )
