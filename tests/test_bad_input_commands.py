@@ -8,6 +8,7 @@ line on stderr with the exit code of its family (``cli.exit_codes``).
 from __future__ import annotations
 
 import json
+import re
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,8 +18,10 @@ import pytest
 
 import better_orders.server
 from better_orders.cli import cmd_phase, cmd_tca
+from better_orders.cli.common import err_console
 from better_orders.cli.exit_codes import INCOMPLETE, INTERRUPTED, USAGE
 from better_orders.core.errors import ConfigError, JournalError
+from better_orders.tca.decisions import QuoteFile
 from better_orders.venues.sim.account import DEFAULT_CASH, PaperAccount
 from cli_runner import run_cli
 from refusal import AT, ET, error_line, quote_file, refused
@@ -58,6 +61,9 @@ def tca_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         (["--from", "25:00"], "--from must be a New York time like 09:30, got '25:00'"),
         (["--every", "0s"], "--every must be at least 1 microsecond"),
         (["--every", "0.0001ms"], "--every must be at least 1 microsecond"),  # rounds to 0
+        (["--every", "2d"], "--every must be a duration like 500ms, 1s, 2m or 1h (units us,"),
+        (["--every", "99999999999999999h"], "--every 99999999999999999h is too long"),
+        (["--within", "1e300"], "--within 1e+300 is longer than a day (86,400 s)"),
         (["--latency", "-5ms"], "--latency must be a duration"),
         (["--side", "hold"], "unknown side 'hold'"),
         (["--side", ","], "--side names nothing: ','"),
@@ -85,18 +91,72 @@ def test_tca_refuses_bad_input_before_replaying_anything(
 
 
 @pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--from", "09:40", "--to", "09:35"], "--to 09:35:00 must be after --from 09:40:00"),
+        (["--from", "09:35", "--to", "09:35"], "--to 09:35:00 must be after --from 09:35:00"),
+        (
+            ["--every", "1us"],
+            "--every 1us from 09:30:00 to 09:35:00 asks for 300,000,000 decisions per "
+            "symbol-day, more than the 100,000 allowed: use --every 3ms or more",
+        ),
+        (["--every", "0.001ms"], "asks for 300,000,000 decisions per symbol-day"),
+        (
+            ["--to", "16:00", "--every", "100ms"],
+            "asks for 234,000 decisions per symbol-day, more than the 100,000 allowed: use "
+            "--every 234ms or more",
+        ),
+        (
+            ["--latency", "10m"],
+            "--latency 10m must be shorter than --within 150 s, the completion window",
+        ),
+        (
+            ["--latency", "60s", "--within", "60"],
+            "--latency 60s must be shorter than --within 60 s",
+        ),
+    ],
+)
+def test_tca_refuses_a_window_or_a_latency_that_cannot_work_before_reading_a_quote(
+    tca_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    args: list[str],
+    fragment: str,
+) -> None:
+    # Options that contradict each other (or would hold billions of decisions in memory)
+    # are refused from the options alone: no quote file read first.
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a quote file was loaded")
+
+    monkeypatch.setattr(QuoteFile, "load", never)
+    refused(["tca", "--quotes", str(tca_file), *args], capsys, fragment, code=USAGE)
+
+
+@pytest.mark.parametrize(
     ("window", "fragment"),
     [
         (["--from", "10:00", "--to", "10:05"], "within its quotes (09:30:00 to 09:31:59 ET)"),
         (["--from", "16:30", "--to", "16:45"], "and the session (to 16:00:00 ET)"),
     ],
 )
+@pytest.mark.parametrize("terminal", [False, True])
 def test_tca_refuses_a_window_its_quotes_or_the_session_do_not_cover(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], window: list[str], fragment: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    window: list[str],
+    fragment: str,
+    terminal: bool,
 ) -> None:
     # Decisions there would all trade on the file's last quote, minutes or hours old.
     path = quote_file(tmp_path / "q.csv", "50.00", "50.01", at=OPEN, seconds=120)
-    refused(["tca", "--quotes", str(path), *window], capsys, fragment, code=USAGE)
+    monkeypatch.setattr(err_console, "_force_terminal", terminal)
+    code, out, err = run_cli(["tca", "--quotes", str(path), *window], capsys)
+    assert code == USAGE, out + err
+    # The file is read to know it, but the error is all there is: no progress bar before
+    # it (on a terminal), nor the blank line one leaves (elsewhere).
+    (line,) = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", err).splitlines()
+    assert line.startswith("error: ") and fragment in line, err
 
 
 def test_tca_refuses_a_quote_file_of_two_days(

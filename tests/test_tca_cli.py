@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from better_orders.cli.app import main
+from better_orders.cli.tca_options import parse_duration
+from better_orders.tca.decisions import QuoteFile
 
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)  # 09:30 New York
 
@@ -35,14 +38,14 @@ CHARTS = (
 )
 
 
-def small_file(path: Path) -> Path:
+def small_file(path: Path, symbol: str = "ABC") -> Path:
     """Two minutes of quotes: 30c wide, coming in to 2c every 20 s for a few seconds."""
     lines = ["ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz"]
     for s in range(0, 150):
         narrow = s % 20 >= 15
         bid, ask = ("40.10", "40.12") if narrow else ("40.00", "40.30")
         ns = int((OPEN + timedelta(seconds=s)).timestamp()) * 10**9
-        lines.append(f"{ns},ABC,{bid},{ask},300,300")
+        lines.append(f"{ns},{symbol},{bid},{ask},300,300")
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
@@ -211,7 +214,7 @@ def test_a_folder_a_glob_and_files_give_the_same_corpus(
     folder = tmp_path / "quotes"
     folder.mkdir()
     a = small_file(folder / "abc_20240109_l1.csv.gz")
-    b = small_file(folder / "abd_20240109_l1.csv.gz")
+    b = small_file(folder / "abd_20240109_l1.csv.gz", "ABD")
     base = ["--to", "09:30:30", "--every", "10s", "--summary-only", "--policy", "ladder,market"]
     by_folder = run_json(capsys, ["--quotes", str(folder), *base])
     by_glob = run_json(capsys, ["--quotes", str(folder / "*_l1.csv.gz"), *base])
@@ -279,15 +282,63 @@ def test_terminal_tables_per_symbol_day_pooled_and_decomposition(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     small_file(tmp_path / "abc_20240109_l1.csv.gz")
-    small_file(tmp_path / "abd_20240109_l1.csv.gz")
+    small_file(tmp_path / "abd_20240109_l1.csv.gz", "ABD")
     args = ["tca", "--quotes", str(tmp_path), "--to", "09:30:30", "--every", "10s", "--per-file"]
     assert run([*args, "--policy", "ladder,market,walk", "--resamples", "300", "--seed", "3"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err == ""  # no progress bar where stderr is no terminal, nor the line it leaves
     flat = " ".join(out.split())  # titles wrap to their table's width
-    assert "Per symbol-day" in out and out.count("ABC 2024-01-09") == 2
+    assert "Per symbol-day" in out and out.count("ABC 2024-01-09") == 1
+    assert out.count("ABD 2024-01-09") == 1
     assert "Pooled: 95% intervals from resampling whole symbol-days (300 resamples, seed 3)" in flat
     assert "Where the cost went" in out and "unfilled" in out
     assert "abc_20240109_l1.csv.gz (ABC, 6 decisions per policy)" in flat  # --per-file
     assert "walk" in out
     assert run([*args, "--resamples", "0"]) == 2
     assert "--resamples must be at least 1" in capsys.readouterr().err
+
+
+def test_a_symbol_day_given_twice_is_refused_before_anything_is_loaded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = small_file(tmp_path / "abc_20240109_l1.csv.gz")
+    renamed = Path(shutil.copy(a, tmp_path / "renamed.csv.gz"))
+    args = ["--to", "09:30:30", "--every", "10s", "--summary-only", "--policy", "market"]
+    # The same path twice is one file: one symbol-day, as before.
+    data = run_json(capsys, ["--quotes", str(a), str(a), *args])
+    assert [d["symbol"] + " " + d["day"] for d in data["symbol_days"]] == ["ABC 2024-01-09"]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may be loaded or run")
+
+    monkeypatch.setattr(QuoteFile, "load", refuse)
+    assert run(["tca", "--quotes", str(a), str(renamed), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        f"error: ABC 2024-01-09 is given twice: {a} and {renamed}; pass each symbol-day once"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1us", timedelta(microseconds=1)),
+        ("0.001ms", timedelta(microseconds=1)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("1.5", timedelta(seconds=1.5)),
+        ("2m", timedelta(minutes=2)),
+        ("2min", timedelta(minutes=2)),
+        ("2h", timedelta(hours=2)),
+    ],
+)
+def test_durations_from_microseconds_to_hours(text: str, expected: timedelta) -> None:
+    assert parse_duration(text, "--every") == expected
+
+
+def test_every_two_hours_is_one_decision_in_five_minutes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = small_file(tmp_path / "abc.csv.gz")
+    data = run_json(capsys, ["--quotes", str(f), "--every", "2h", "--policy", "market"])
+    assert data["files"] == [{"file": "abc.csv.gz", "symbol": "ABC", "decisions": 1}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal as D
@@ -13,6 +14,9 @@ import pytest
 
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.errors import InvalidInputError
+from better_orders.data.dataset import Dataset
+from better_orders.data.example_data import example_quote_files
+from better_orders.data.importer import import_files
 from better_orders.tca.bootstrap import Resampler, ratio_of_sums
 from better_orders.tca.corpus import FileKind, file_kind, resolve_quote_files
 from better_orders.tca.decisions import QuoteFile
@@ -31,8 +35,8 @@ def trades_file(path: Path) -> Path:
     return path
 
 
-def quotes_file(path: Path, bid: str = "50.00", ask: str = "50.10") -> Path:
-    return write_quotes(path, [(float(s), bid, ask, 500, 500) for s in range(0, 30)])
+def quotes_file(path: Path, bid: str = "50.00", ask: str = "50.10", symbol: str = "ABC") -> Path:
+    return write_quotes(path, [(float(s), bid, ask, 500, 500) for s in range(0, 30)], symbol)
 
 
 # -- finding the files ----------------------------------------------------------------------
@@ -40,7 +44,7 @@ def quotes_file(path: Path, bid: str = "50.00", ask: str = "50.10") -> Path:
 
 def test_files_folders_and_patterns(tmp_path: Path) -> None:
     a = quotes_file(tmp_path / "abc_20240109_l1.csv.gz")
-    b = quotes_file(tmp_path / "xyz_20240109_l1.csv.gz")
+    b = quotes_file(tmp_path / "xyz_20240109_l1.csv.gz", symbol="XYZ")
     trades_file(tmp_path / "abc_20240109_trades.csv.gz")
     assert resolve_quote_files([a]) == [a]
     assert resolve_quote_files([str(tmp_path)]) == [a, b]  # the trades file is a companion
@@ -74,6 +78,55 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, make: object, message: str
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidInputError, match=message):
         resolve_quote_files(make(tmp_path))  # type: ignore[operator]
+
+
+def test_one_symbol_day_from_two_sources_is_refused_and_one_file_twice_is_one(
+    tmp_path: Path,
+) -> None:
+    a = quotes_file(tmp_path / "abc_20240109_l1.csv.gz")
+    (tmp_path / "copies").mkdir()
+    renamed = Path(shutil.copy(a, tmp_path / "copies" / "renamed.csv.gz"))
+    # Counted twice, the day would weigh double when pooled, and tune would hold it out and
+    # train on it at once.
+    for given in ([a, renamed], [str(tmp_path), str(tmp_path / "copies")]):
+        with pytest.raises(InvalidInputError) as refused:
+            resolve_quote_files(given)
+        assert str(refused.value) == (
+            f"ABC 2024-01-09 is given twice: {a} and {renamed}; pass each symbol-day once"
+        )
+    # One file named twice, by any spelling of its path, is one source.
+    same = tmp_path / "copies" / ".." / a.name
+    assert resolve_quote_files([a, same, str(tmp_path)]) == [a]
+    # Another symbol, or the same symbol another day, is another symbol-day.
+    other = quotes_file(tmp_path / "copies" / "xyz.csv.gz", symbol="XYZ")
+    next_day = write_quotes(
+        tmp_path / "copies" / "abc_20240110.csv.gz",
+        [(86_400.0 + s, "50.00", "50.10", 500, 500) for s in range(30)],
+    )
+    assert resolve_quote_files([a, other, next_day]) == [a, other, next_day]
+
+
+def test_a_datasets_symbol_day_and_the_file_it_was_imported_from_are_one_day(
+    tmp_path: Path,
+) -> None:
+    ibm = next(f for f in example_quote_files() if "IBM" in f.name)
+    root = tmp_path / "ds"
+    import_files([ibm], Dataset.for_writing(root))
+    day = root / "symbol=IBM" / "date=2013-10-07"
+    loose = Path(shutil.copy(day / "quotes.parquet", tmp_path / "ibm.parquet"))
+    # (what is given first, the source it names, what is given second)
+    pairs = [
+        (root, day, ibm),
+        (root / "symbol=IBM", day, ibm),
+        (day, day, loose),
+        (loose, loose, ibm),
+    ]
+    for first, named, second in pairs:
+        with pytest.raises(InvalidInputError) as refused:
+            resolve_quote_files([first, second])
+        assert str(refused.value) == (
+            f"IBM 2013-10-07 is given twice: {named} and {second}; pass each symbol-day once"
+        )
 
 
 # -- regimes ----------------------------------------------------------------------------

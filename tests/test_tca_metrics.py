@@ -26,14 +26,16 @@ from better_orders.venues.sim.replay import ReplayQuotes
 OPEN = datetime(2024, 1, 9, 14, 30, tzinfo=UTC)
 
 
-def write_quotes(path: Path, rows: list[tuple[float, str, str, int, int]]) -> Path:
+def write_quotes(
+    path: Path, rows: list[tuple[float, str, str, int, int]], symbol: str = "ABC"
+) -> Path:
     """A gzip CSV in the shared data schema: (seconds after the open, bid, ask, bid sz, ask sz)."""
     lines = ["ts_utc_ns,symbol,bid_px,ask_px,bid_sz,ask_sz"]
     for seconds, bid, ask, bid_sz, ask_sz in rows:
         ns = int((OPEN + timedelta(seconds=seconds)).timestamp()) * 10**9 + round(
             (seconds % 1) * 10**9
         )
-        lines.append(f"{ns},ABC,{bid},{ask},{bid_sz},{ask_sz}")
+        lines.append(f"{ns},{symbol},{bid},{ask},{bid_sz},{ask_sz}")
     with gzip.open(path, "wt") as fh:
         fh.write("\n".join(lines) + "\n")
     return path

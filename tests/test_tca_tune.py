@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 from datetime import time as dt_time
 from datetime import timedelta
 from decimal import Decimal as D
@@ -19,7 +20,7 @@ from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side
 from better_orders.data import calendar_cache, quote_cache
 from better_orders.tca.crossval import Matrix, Objective, held_out_ratio, leave_one_day_out
-from better_orders.tca.decisions import DaySource, Sizing
+from better_orders.tca.decisions import DaySource, QuoteFile, Sizing
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.evaluate import Window
 from better_orders.tca.policies import BUILTIN_POLICIES
@@ -252,7 +253,7 @@ def test_worst_day_objective_gives_up_pooled_cost_to_keep_every_day_below_market
 def corpus(tmp_path: Path) -> list[DaySource]:
     """Two small symbol-days: wide spreads that come in now and then, at different rhythms."""
     days = []
-    for k, (period, wide) in enumerate([(20, "0.30"), (13, "0.20")]):
+    for k, (symbol, period, wide) in enumerate([("ABC", 20, "0.30"), ("XYZ", 13, "0.20")]):
         rows = [
             (
                 float(s),
@@ -263,7 +264,7 @@ def corpus(tmp_path: Path) -> list[DaySource]:
             )
             for s in range(0, 220)
         ]
-        days.append(DaySource(write_quotes(tmp_path / f"d{k}_20240109_l1.csv.gz", rows)))
+        days.append(DaySource(write_quotes(tmp_path / f"d{k}_20240109_l1.csv.gz", rows, symbol)))
     return days
 
 
@@ -334,7 +335,7 @@ def test_run_tune_matrix_matches_the_cells(tmp_path: Path) -> None:
     again = matrix(result.results, len(candidates), 2)
     assert np.array_equal(again.policy, result.matrix.policy)
     assert result.labels == ["d0_20240109_l1.csv.gz", "d1_20240109_l1.csv.gz"]
-    assert set(result.day_names.values()) == {"ABC 2024-01-09"}
+    assert list(result.day_names.values()) == ["ABC 2024-01-09", "XYZ 2024-01-09"]
     assert result.cpu_seconds > 0
     assert len(result.cv.folds) == 2 and result.decisions == 2 * 4 * 8
 
@@ -461,3 +462,37 @@ def test_tune_needs_two_symbol_days(tmp_path: Path, capsys: pytest.CaptureFixtur
         capsys,
     )
     assert code == 2 and "at least two symbol-days" in err
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ([], "ABC 2024-01-09 is given twice: {d0} and {copy}; pass each symbol-day once"),
+        (["--from", "09:40", "--to", "09:35"], "--to 09:35:00 must be after --from 09:40:00"),
+        (["--every", "1us"], "asks for 300,000,000 decisions per symbol-day"),
+        (["--latency", "150s"], "--latency 150s must be shorter than --within 150 s"),
+    ],
+)
+def test_tune_refuses_one_day_twice_and_a_bad_window_before_loading_a_quote(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    window: list[str],
+    message: str,
+) -> None:
+    # One symbol-day under two names would pass as two: each fold would then be scored on
+    # the day it was picked on, out of sample equal to in sample.
+    d0, d1 = (day.path for day in corpus(tmp_path))
+    copy = Path(shutil.copy(d0, tmp_path / "copy.csv.gz"))
+    quotes = [str(d0), str(copy)] if not window else [str(d0), str(d1)]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may be loaded or run on bad input")
+
+    monkeypatch.setattr(QuoteFile, "load", refuse)
+    monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)
+    args = ["tca", "tune", "--quotes", *quotes, "--param", "timing.rest_fraction=0,1", *window]
+    code, out, err = run_cli([*args, "--jobs", "1"], capsys)
+    assert code == 2, out + err
+    (line,) = err.splitlines()
+    assert line.startswith("error: ") and message.format(d0=d0, copy=copy) in line, line

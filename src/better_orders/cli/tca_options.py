@@ -1,8 +1,8 @@
 """What ``tca`` and ``tca tune`` share: their replay options, parsed and checked once.
 
 Both replay policies over quote files at decision times; ``ReplayOptions.parse``
-checks every option and finds every quote file (``tca.corpus``) before anything
-is loaded, so bad input costs one line and no work.
+checks every option, alone and against the others, and finds every quote file
+(``tca.corpus``) before anything is loaded, so bad input costs one line and no work.
 """
 
 from __future__ import annotations
@@ -23,13 +23,30 @@ from better_orders.cli.extras import require_extra
 from better_orders.core.errors import InvalidInputError
 from better_orders.core.model import Side, parse_quantity, to_decimal
 from better_orders.tca.corpus import resolve_quote_files
-from better_orders.tca.decisions import DaySource, QuoteFile, Sizing
+from better_orders.tca.decisions import (
+    MAX_DECISIONS_PER_DAY,
+    DaySource,
+    QuoteFile,
+    Sizing,
+    check_decision_grid,
+    decision_count,
+    decision_times,
+)
 from better_orders.tca.decomposition import FeeSchedule
 from better_orders.tca.distributed import Cluster, cores, dask_installed
 from better_orders.tca.evaluate import Window
 from better_orders.venues.sim.exchange import Latency
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|m|h)?\s*$")
+#: ``parse_duration``'s units, as ``timedelta`` keywords.
+_UNITS = {
+    "us": "microseconds",
+    "ms": "milliseconds",
+    "s": "seconds",
+    "min": "minutes",
+    "m": "minutes",
+    "h": "hours",
+}
 
 QuotesOption = Annotated[
     list[str] | None,
@@ -49,7 +66,12 @@ FromOption = Annotated[
 ]
 ToOption = Annotated[str, typer.Option("--to", metavar="HH:MM", help="decisions before this time")]
 EveryOption = Annotated[
-    str, typer.Option(metavar="DURATION", help="time between decisions: 1s, 500ms, 2m")
+    str,
+    typer.Option(
+        metavar="DURATION",
+        help="time between decisions: 1s, 500ms, 2m (units us, ms, s, m, h); at most "
+        f"{MAX_DECISIONS_PER_DAY:,} decisions per symbol-day",
+    ),
 ]
 SideOption = Annotated[
     list[str] | None, typer.Option(metavar="SIDES", help="buy, sell or buy,sell")
@@ -87,7 +109,9 @@ WithinOption = Annotated[
 LatencyOption = Annotated[
     str,
     typer.Option(
-        metavar="DURATION", help="one-way delay of each order and cancel to the venue: 30ms, 0.1s"
+        metavar="DURATION",
+        help="one-way delay of each order and cancel to the venue: 30ms, 0.1s; shorter "
+        "than --within",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print JSON only")]
@@ -132,16 +156,19 @@ def parse_clock(text: str, what: str) -> time:
 
 
 def parse_duration(text: str, option: str, *, allow_zero: bool = False) -> timedelta:
-    """``1s``, ``500ms``, ``2m`` or plain seconds."""
+    """``250us``, ``500ms``, ``1s``, ``2m``, ``1h`` or plain seconds, to the microsecond."""
     match = _DURATION.match(text)
     if not match:
-        raise InvalidInputError(f"{option} must be a duration like 1s, 500ms or 2m, got {text!r}")
-    value = float(match.group(1))
-    unit = match.group(2) or "s"
-    seconds = value / 1000 if unit == "ms" else value * 60 if unit in ("m", "min") else value
-    duration = timedelta(seconds=seconds)
-    if seconds < 0 or (duration == timedelta(0) and not allow_zero):
-        raise InvalidInputError(f"{option} must be at least 1 microsecond, got {text!r}")
+        raise InvalidInputError(
+            f"{option} must be a duration like 500ms, 1s, 2m or 1h (units us, ms, s, m, h), "
+            f"got {text!r}"
+        )
+    try:
+        duration = timedelta(**{_UNITS[match.group(2) or "s"]: float(match.group(1))})
+    except OverflowError:
+        raise InvalidInputError(f"{option} {text} is too long") from None
+    if duration == timedelta(0) and not allow_zero:
+        raise InvalidInputError(f"{option} must be at least 1 microsecond (1us), got {text!r}")
     return duration
 
 
@@ -155,6 +182,9 @@ def split_list(values: list[str] | None, option: str = "") -> list[str]:
         raise InvalidInputError(f"{option or 'the option'} names nothing: {values[0]!r}")
     return out
 
+
+#: The longest ``--within``: a replay is of one day, so a longer window stands for nothing.
+MAX_WITHIN_SECONDS = 86_400
 
 #: The largest ``--notional``: its shares must stay well within an exact quantity.
 MAX_NOTIONAL = Decimal(10) ** 12
@@ -213,9 +243,21 @@ class ReplayOptions:
         )
         if not (math.isfinite(within) and within > 0):
             raise InvalidInputError(f"--within must be a positive number of seconds, got {within}")
+        if within > MAX_WITHIN_SECONDS:
+            raise InvalidInputError(
+                f"--within {within:g} is longer than a day ({MAX_WITHIN_SECONDS:,} s): a "
+                "replay is of one day"
+            )
         first, last = parse_clock(start, "--from"), parse_clock(end, "--to")
         step = parse_duration(every, "--every")
+        check_decision_grid(first, last, step)
         delay = parse_duration(latency, "--latency", allow_zero=True)
+        if delay.total_seconds() >= within:
+            # The order would reach the venue after the window it is judged in has closed.
+            raise InvalidInputError(
+                f"--latency {latency.strip()} must be shorter than --within {within:g} s, "
+                "the completion window each decision is judged in"
+            )
         given = list(trades or [])
         if given and no_trades:
             raise InvalidInputError("give --trades or --no-trades, not both")
@@ -248,8 +290,13 @@ class ReplayOptions:
         ]
 
     def load(self) -> list[QuoteFile]:
-        """Every quote file, with its trades merged in as executions."""
-        return [day.load() for day in self.days]
+        """Every quote file, with its trades merged in as executions, each checked to hold
+        a decision of the window (``decision_times``) as soon as it is loaded."""
+        files = []
+        for day in self.days:
+            files.append(day.load())
+            decision_times(files[-1], self.start, self.end, self.every)
+        return files
 
     def window(self, fees: FeeSchedule) -> Window:
         return Window(
@@ -266,11 +313,7 @@ class ReplayOptions:
     @property
     def decisions_per_file(self) -> int:
         """Decision times per file (for progress bars; the replay computes the exact times)."""
-        span = (
-            (self.end.hour * 3600 + self.end.minute * 60 + self.end.second)
-            - (self.start.hour * 3600 + self.start.minute * 60 + self.start.second)
-        ) / self.every.total_seconds()
-        return max(1, int(span + 0.999999))
+        return decision_count(self.start, self.end, self.every)
 
 
 def check_cluster_options(workers: int | None, scheduler: str | None) -> None:
@@ -317,4 +360,7 @@ def progress_bar(doing: str, units: str) -> Progress:
         TimeElapsedColumn(),
         console=err_console,
         transient=True,
+        # Where stderr is no terminal (a pipe, a log) there is nothing to redraw: a bar
+        # would only leave a blank line behind.
+        disable=not err_console.is_terminal,
     )

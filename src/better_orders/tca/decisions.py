@@ -101,6 +101,56 @@ class DaySource:
         )
 
 
+#: The most decision times a symbol-day may have. The times, and a record per policy and
+#: side at each, are all held in memory: a step of a microsecond over five minutes would be
+#: 300 million of them. 100,000 is a whole session every quarter of a second.
+MAX_DECISIONS_PER_DAY = 100_000
+
+
+def _clock_us(value: dt_time) -> int:
+    return ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000 + value.microsecond
+
+
+def decision_count(start: dt_time, end: dt_time, every: timedelta) -> int:
+    """How many decision times ``start <= t < end`` every ``every`` asks for on a day, before
+    the session and the file's quotes cut them short (``decision_times``)."""
+    step = every // timedelta(microseconds=1)
+    return max(0, -(-(_clock_us(end) - _clock_us(start)) // max(step, 1)))
+
+
+def check_decision_grid(start: dt_time, end: dt_time, every: timedelta) -> int:
+    """The number of decision times the window asks for per symbol-day (``decision_count``),
+    or ``InvalidInputError`` when it asks for none or more than ``MAX_DECISIONS_PER_DAY``:
+    checked from the options alone, before any quote is read."""
+    if every < timedelta(microseconds=1):
+        raise InvalidInputError(
+            f"the decision interval must be at least 1 microsecond, got {every}"
+        )
+    if end <= start:
+        raise InvalidInputError(f"--to {end} must be after --from {start}")
+    count = decision_count(start, end, every)
+    if count > MAX_DECISIONS_PER_DAY:
+        span_us = _clock_us(end) - _clock_us(start)
+        smallest = timedelta(microseconds=-(-span_us // MAX_DECISIONS_PER_DAY))
+        raise InvalidInputError(
+            f"--every {format_duration(every)} from {start:%H:%M:%S} to {end:%H:%M:%S} asks "
+            f"for {count:,} decisions per symbol-day, more than the {MAX_DECISIONS_PER_DAY:,} "
+            f"allowed: use --every {format_duration(smallest)} or more"
+        )
+    return count
+
+
+def format_duration(value: timedelta) -> str:
+    """``value`` the way ``--every`` and ``--latency`` take it, in whole units: ``7us``,
+    ``1500ms``, ``3s``."""
+    us = value // timedelta(microseconds=1)
+    if us % 1000:
+        return f"{us}us"
+    if us % 1_000_000:
+        return f"{us // 1000}ms"
+    return f"{us // 1_000_000}s"
+
+
 def decision_times(
     file: QuoteFile,
     start: dt_time,
@@ -112,18 +162,14 @@ def decision_times(
     to the session's close and the file's last quote (a later decision would trade on a
     quote the file no longer follows). One before the first quote waits for it.
 
-    ``InvalidInputError`` when none is left: the window misses the file or the session.
+    ``InvalidInputError`` when none is left (the window misses the file or the session),
+    or the window asks for none or too many (``check_decision_grid``).
     """
-    if every < timedelta(microseconds=1):
-        raise InvalidInputError(
-            f"the decision interval must be at least 1 microsecond, got {every}"
-        )
+    check_decision_grid(start, end, every)
     session = file.session(calendar)
     day = session.open.astimezone(NEW_YORK).date()
     first = datetime.combine(day, start, NEW_YORK).astimezone(UTC)
     last = datetime.combine(day, end, NEW_YORK).astimezone(UTC)
-    if last <= first:
-        raise InvalidInputError(f"--to {end} must be after --from {start}")
     quotes = file.quotes
     if len(quotes) == 0:
         raise InvalidInputError(f"{file.label}: no quotes")
