@@ -496,3 +496,33 @@ def test_tune_refuses_one_day_twice_and_a_bad_window_before_loading_a_quote(
     assert code == 2, out + err
     (line,) = err.splitlines()
     assert line.startswith("error: ") and message.format(d0=d0, copy=copy) in line, line
+
+
+@pytest.mark.parametrize(
+    ("params", "inert"),
+    [
+        (["risk.max_order_qty=1,2"], "risk.max_order_qty"),
+        (["timing.rest_fraction=0,1", "leveraged_etf_bps=10,20"], "leveraged_etf_bps"),
+    ],
+)
+def test_tune_refuses_a_parameter_the_replay_never_reads_before_running(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    params: list[str],
+    inert: str,
+) -> None:
+    # Every candidate would replay alike: the search could only report a tie.
+    days = [str(day.path) for day in corpus(tmp_path)]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("nothing may be run on bad input")
+
+    monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)
+    args = ["tca", "tune", "--quotes", *days, "--jobs", "1"]
+    for p in params:
+        args += ["--param", p]
+    code, out, err = run_cli(args, capsys)
+    assert code == 2, out + err
+    (line,) = err.splitlines()
+    assert f"--param {inert} changes nothing a replay of policy 'ladder' reads" in line, line

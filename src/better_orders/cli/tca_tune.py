@@ -148,7 +148,7 @@ def tune(
     """Search policy parameters; score each by leave-one-symbol-day-out cross-validation."""
     # Imported here: registering the command for ``tca`` need not load the search.
     from better_orders.tca.tune import run_tune
-    from better_orders.tca.tune_space import parse_param, search_space
+    from better_orders.tca.tune_space import inert_params, parse_param, search_space
 
     params = [parse_param(p) for p in param or []]
     if not 0 < min_completion <= 1:
@@ -179,6 +179,14 @@ def tune(
     cfg = load_config(config).config
     (base,) = select_policies([policy], available_policies(cfg, policy_file))
     candidates = search_space(params, base, cfg, random_count=random_count, seed=seed)
+    symbols = _traded_symbols(options)
+    inert = inert_params(candidates, cfg, symbols) if symbols else []
+    if inert:
+        raise InvalidInputError(
+            f"--param {', '.join(inert)} changes nothing a replay of policy '{base.name}' "
+            f"reads on {', '.join(symbols)}: every value would replay alike; tune a parameter "
+            "the policy uses"
+        )
     if len(options.files) < 2:
         raise InvalidInputError("cross-validation needs at least two symbol-days (quote files)")
     cells = (len(candidates) + 1) * len(options.files)
@@ -209,6 +217,19 @@ def tune(
         task = bar.add_task("tune", total=cells)
         result = run(lambda _: bar.advance(task))
     print_tune(result, min_completion, by_regime)
+
+
+def _traded_symbols(options: ReplayOptions) -> list[str]:
+    """The symbols the corpus is traded under (a parameter may matter for some only), or
+    none when a file does not say which it holds."""
+    from better_orders.tca.corpus import symbol_day_of
+
+    if options.symbol:
+        return [options.symbol]
+    found = [symbol_day_of(f) for f in options.files]
+    if any(day is None for day in found):
+        return []
+    return sorted({day[0] for day in found if day is not None})
 
 
 def _objective(result: TuneResult, min_completion: float, by_regime: bool) -> str:
