@@ -106,6 +106,20 @@ def test_one_symbol_day_from_two_sources_is_refused_and_one_file_twice_is_one(
     assert resolve_quote_files([a, other, next_day]) == [a, other, next_day]
 
 
+def test_two_days_in_files_of_one_name_are_refused_rather_than_merged(tmp_path: Path) -> None:
+    # Results are labelled by file name: two days under one label would make one row.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = quotes_file(tmp_path / "a" / "quotes.csv.gz", symbol="ABC")
+    second = quotes_file(tmp_path / "b" / "quotes.csv.gz", symbol="XYZ")
+    with pytest.raises(InvalidInputError) as refused:
+        resolve_quote_files([tmp_path / "a", tmp_path / "b"])
+    assert str(refused.value) == (
+        f"two quote files are named quotes.csv.gz ({first} and {second}): results are "
+        "labelled by file name; give one of them another name"
+    )
+
+
 def test_a_datasets_symbol_day_and_the_file_it_was_imported_from_are_one_day(
     tmp_path: Path,
 ) -> None:

@@ -215,4 +215,21 @@ def resolve_quote_files(items: Sequence[str | Path]) -> list[Path]:
         once.setdefault(path.resolve(), path)
     files = list(once.values())
     _refuse_repeated_days(files)
+    _refuse_repeated_names(files)
     return files
+
+
+def _refuse_repeated_names(paths: Sequence[Path]) -> None:
+    """Two files of one name are refused: results are labelled by the file's name (a
+    dataset's day by its symbol and date), and two days under one label would be merged
+    into one row."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if SymbolDay.from_path(path) is not None:
+            continue
+        first = seen.setdefault(path.name, path)
+        if first is not path:
+            raise InvalidInputError(
+                f"two quote files are named {path.name} ({first} and {path}): results are "
+                "labelled by file name; give one of them another name"
+            )
