@@ -79,3 +79,19 @@ def test_the_page_holds_the_corpus_tables(result: TcaResult, tmp_path: Path) -> 
         assert f"<h2>{heading}</h2>" in page
     assert "x market 95% CI" in page and "half-spread paid" in page
     assert page.index('id="ratio_to_market"') < page.index("<h2>Per symbol-day</h2>")
+
+
+def test_per_day_panels_are_titled_by_symbol_day_and_coinciding_lines_stay_visible(
+    result: TcaResult,
+) -> None:
+    days = {f"{r.symbol} {r.day}" for r in result.corpus().days}
+    drawn = {c.name: c.figure for c in charts(result)}
+    for name in ("cost_by_minute", "completion_by_minute", "cost_distribution"):
+        assert {ax.get_title() for ax in drawn[name].axes} == days
+    # Completion is often 100% for every policy: each line is drawn thinner than the one
+    # under it, so none hides another.
+    for ax in drawn["completion_by_minute"].axes:
+        widths = [line.get_linewidth() for line in ax.get_lines()]
+        sizes = [line.get_markersize() for line in ax.get_lines()]
+        assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths)
+        assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == len(sizes)

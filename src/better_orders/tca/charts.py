@@ -86,16 +86,19 @@ def charts(result: TcaResult) -> list[Chart]:
     labels = [f.label for f in result.files]
     groups = _group_minutes(result.minutes())
     corpus = result.corpus()
+    # Panels are titled by symbol-day, as the ratio chart's rows are (not by file name).
+    titles = {r.file: f"{r.symbol} {r.day}" for r in corpus.days}
     out = []
     if MARKET_POLICY in names:
         out.append(Chart("ratio_to_market", _ratio_figure(corpus, names, colours)))
     out += [
         Chart("cost_decomposition", _decomposition_figure(corpus, names, colours)),
-        Chart("cost_distribution", _distribution_figure(result, labels, names, colours)),
+        Chart("cost_distribution", _distribution_figure(result, labels, titles, names, colours)),
         Chart(
             "cost_by_minute",
             _minute_figure(
                 labels,
+                titles,
                 names,
                 colours,
                 groups,
@@ -108,6 +111,7 @@ def charts(result: TcaResult) -> list[Chart]:
             "completion_by_minute",
             _minute_figure(
                 labels,
+                titles,
                 names,
                 colours,
                 groups,
@@ -255,7 +259,11 @@ def _decomposition_figure(
 
 
 def _distribution_figure(
-    result: TcaResult, labels: list[str], names: list[str], colours: dict[str, str]
+    result: TcaResult,
+    labels: list[str],
+    titles: dict[str, str],
+    names: list[str],
+    colours: dict[str, str],
 ) -> Figure:
     """One panel per file, one box per policy in its colour."""
     fig, axes = _grid(len(labels), max(3.2, 0.8 * len(names)), 3.2)
@@ -281,7 +289,7 @@ def _distribution_figure(
             patch.set_alpha(0.6)
         ax.set_xticks(range(1, len(names) + 1), names, fontsize=7, rotation=30)
         ax.axhline(0, color="grey", linewidth=0.8)
-        ax.set_title(label, fontsize=8)
+        ax.set_title(titles.get(label, label), fontsize=8)
     axes[0].set_ylabel("cost, bps vs arrival mid")
     _legend(fig, names, colours)
     fig.suptitle(
@@ -293,6 +301,7 @@ def _distribution_figure(
 
 def _minute_figure(
     labels: list[str],
+    titles: dict[str, str],
     names: list[str],
     colours: dict[str, str],
     groups: dict[tuple[str, str], list[MinuteRow]],
@@ -300,23 +309,30 @@ def _minute_figure(
     title: str,
     ylabel: str,
 ) -> Figure:
-    """One panel per file, one line per policy: ``field`` of each minute after the open."""
+    """One panel per file, one line per policy: ``field`` of each minute after the open.
+
+    Policies often coincide (every one completes 100% in most minutes): each is drawn
+    thinner than the one before it, on top, so that every colour stays in sight.
+    """
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     share = field == "completion_rate"
     fig, axes = _grid(len(labels), 3.6, 3.0, sharey=True)
+    last = len(names) - 1
     for ax, label in zip(axes, labels, strict=True):
-        for policy in names:
+        for k, policy in enumerate(names):
             group = groups.get((label, policy), [])
             ys = [getattr(r, field) for r in group]
             ax.plot(
                 [r.minute for r in group],
                 [np.nan if y is None else y for y in ys],
                 marker="o",
+                markersize=4 + 3 * (last - k),
+                linewidth=1.2 + 1.5 * (last - k),
                 color=colours[policy],
                 label=policy,
             )
-        ax.set_title(label, fontsize=8)
+        ax.set_title(titles.get(label, label), fontsize=8)
         ax.set_xlabel("minute after the open")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if share:
