@@ -976,3 +976,30 @@ def test_the_adapter_imports_nothing_of_the_simulator() -> None:
     assert done.returncode == 0, done.stderr
     assert "better_orders.venues.alpaca.broker" in names
     assert done.stdout.strip() == "[]"
+
+
+async def test_rest_polling_ends_when_cancelled_as_the_stream_state_changes() -> None:
+    # Shutting down stops the quote stream (setting the state event) and cancels the REST
+    # poller in the same instant. asyncio.wait_for on 3.11 returned the event's result and
+    # dropped the cancel: the poller polled forever and the command never exited.
+    feed = AlpacaQuoteFeed(
+        Credentials(
+            "KEY", Secret("SECRET"), base_url="http://127.0.0.1:9", data_url="http://127.0.0.1:9"
+        ),
+        poll_interval=60.0,
+    )
+
+    async def no_quotes(symbols: list[str]) -> dict[str, Any]:
+        return {}
+
+    feed.latest_quotes = no_quotes  # type: ignore[method-assign]
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    changed = asyncio.Event()
+    poller = asyncio.create_task(feed._poll_while_down(["SPY"], queue, changed, {"up": False}))
+    for _ in range(5):  # let it poll once and wait on the event
+        await asyncio.sleep(0)
+    changed.set()
+    poller.cancel()
+    done, _ = await asyncio.wait({poller}, timeout=2.0)
+    assert poller in done and poller.cancelled()
+    await feed.close()

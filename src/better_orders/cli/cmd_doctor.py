@@ -184,7 +184,8 @@ async def run_checks(
 async def _stream_quote(quotes: AlpacaQuoteFeed, timeout: float, market_open: bool | None) -> Check:
     stream = quotes.quotes([PROBE_SYMBOL], rest_fallback=False)
     try:
-        quote = await asyncio.wait_for(anext(stream), timeout=timeout)
+        async with asyncio.timeout(timeout):
+            quote = await anext(stream)
     except TimeoutError:
         status: Status = "warn" if market_open is False else "fail"
         why = " (the market is closed)" if market_open is False else ""

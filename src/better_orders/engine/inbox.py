@@ -59,7 +59,9 @@ class Inbox:
             if delay <= 0:
                 return None
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout=delay)
+                # Not wait_for: on 3.11 it may swallow a cancel that lands with the event.
+                async with asyncio.timeout(delay):
+                    await self._ready.wait()
             except TimeoutError:
                 if clock.now() >= until:
                     return None

@@ -234,7 +234,8 @@ class _NotionalOrder:
         while attempt.status is None or not attempt.status.is_terminal:
             wait = (deadline - self.clock.now()).total_seconds()
             try:
-                update = await asyncio.wait_for(self.inbox.get(), max(wait, 0.001))
+                async with asyncio.timeout(max(wait, 0.001)):  # (not wait_for: see Inbox.wait)
+                    update = await self.inbox.get()
             except TimeoutError:
                 if cancelled:
                     order = await self.calls.get_order(coid)

@@ -177,7 +177,9 @@ class PaperVenue:
             if delay > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=min(delay, 30.0))
+                    # Not wait_for: on 3.11 it may swallow a cancel that lands with the wake.
+                    async with asyncio.timeout(min(delay, 30.0)):
+                        await self._wake.wait()
                 continue
             await self._run_boundaries(self.now())
 

@@ -416,7 +416,8 @@ class AlpacaBroker:
             if not self._stream_up:
                 changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(changed.wait(), timeout=self.poll_interval)
+                    async with asyncio.timeout(self.poll_interval):  # (see AlpacaQuoteFeed)
+                        await changed.wait()
 
     async def poll_once(self) -> list[OrderUpdate]:
         """Read every order believed open from REST and publish what changed."""

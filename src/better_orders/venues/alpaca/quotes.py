@@ -177,7 +177,10 @@ class AlpacaQuoteFeed:
                 log.warning("polling quotes failed: %s", exc)
             changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=self.poll_interval)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancel that
+                # lands as the event is set, and this loop would then poll forever.
+                async with asyncio.timeout(self.poll_interval):
+                    await changed.wait()
 
     async def close(self) -> None:
         self._closed = True

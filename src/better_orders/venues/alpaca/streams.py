@@ -55,7 +55,8 @@ def _decode(frame: str | bytes) -> Any:
 
 
 async def _answer(ws: ClientConnection) -> Any:
-    return _decode(await asyncio.wait_for(ws.recv(), ANSWER_TIMEOUT))
+    async with asyncio.timeout(ANSWER_TIMEOUT):  # (not wait_for: it may swallow a cancel on 3.11)
+        return _decode(await ws.recv())
 
 
 class AlpacaStream:
