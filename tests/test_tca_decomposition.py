@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from better_orders.config.loader import load_config
+from better_orders.config.params import ladder_params
 from better_orders.config.settings import BetterOrdersConfig
+from better_orders.core.ladder import ParentOrder
 from better_orders.core.model import (
     Attempt,
     AttemptKind,
@@ -21,6 +23,7 @@ from better_orders.core.model import (
 )
 from better_orders.tca.decisions import QuoteFile
 from better_orders.tca.decomposition import COMPONENTS, FeeSchedule, decompose
+from better_orders.tca.driver import ReplayDriver
 from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.policies import BUILTIN_POLICIES
 from better_orders.venues.sim.replay import ReplayQuotes
@@ -111,6 +114,65 @@ def test_a_limit_filled_on_arrival_took_liquidity_and_buys_pay_no_fees() -> None
     assert parts is not None
     assert (parts.spread, parts.passive, parts.timing) == (D("5.00"), D(0), D(0))
     assert (parts.opportunity, parts.fees) == (D(0), D(0))
+
+
+def test_an_order_sent_after_its_attempt_began_took_liquidity_on_its_own_arrival() -> None:
+    # Sent in answer to an order update: the attempt is stamped with the update's venue time
+    # (0 s), the order left when the update came back (5 ms on) and crossed on arrival.
+    report = sell_report()
+    report.side = Side.BUY
+    arrived = at(0) + timedelta(milliseconds=5) + LATENCY
+    report.fills = [Fill("e1", "c1", "ABC", Side.BUY, D(100), D("50.10"), arrived)]
+    report.filled_qty = D(100)
+    sent = {"c1": at(0) + timedelta(milliseconds=5)}
+    parts = decompose(
+        report, book(), window_end=at(150), submit_latency=LATENCY, fees=FeeSchedule(), sent=sent
+    )
+    assert parts is not None
+    assert (parts.spread, parts.passive) == (D("5.00"), D(0))
+    # Without knowing when it left, the fill looks 5 ms late: a resting fill.
+    parts = decompose(
+        report, book(), window_end=at(150), submit_latency=LATENCY, fees=FeeSchedule()
+    )
+    assert parts is not None
+    assert (parts.spread, parts.passive) == (D(0), D("5.00"))
+
+
+def test_a_replay_knows_when_each_child_left_and_splits_its_fills_by_it(tmp_path: Path) -> None:
+    # A spread that opens and closes: the passive walk cancels and re-prices in answer to
+    # its cancels' confirmations, and some of those orders cross on arrival.
+    rows = [(float(s), "50.00", "50.30" if s % 20 < 12 else "50.02", 300, 300) for s in range(300)]
+    quotes = QuoteFile.load(write_quotes(tmp_path / "abc.csv.gz", rows)).quotes
+    driver = ReplayDriver(quotes)
+    config = BUILTIN_POLICIES["passive"].config(BetterOrdersConfig())
+    params = ladder_params(config, "ABC")
+    answered = 0
+    for start in range(0, 100, 9):
+        for side in (Side.BUY, Side.SELL):
+            outcome = driver.run(ParentOrder("ABC", side, D(100)), params, at(start))
+            report = outcome.report
+            started = {a.client_order_id: a.started for a in report.attempts}
+            assert set(outcome.sent) <= set(started)
+            assert all(outcome.sent[c] >= started[c] for c in outcome.sent)
+            answered += sum(outcome.sent[c] > started[c] for c in outcome.sent)
+            parts = decompose(
+                report,
+                quotes,
+                window_end=at(start + 150),
+                submit_latency=driver.latency.submit,
+                fees=FeeSchedule(),
+                sent=outcome.sent,
+            )
+            assert parts is not None
+            # Resting fills are exactly those after their order's arrival at the venue.
+            sign = D(side.sign)
+            resting = D(0)
+            for f in report.fills:
+                if f.ts > outcome.sent[f.client_order_id] + driver.latency.submit:
+                    q = quotes.quote_at(quotes.index_at(f.ts))
+                    resting += sign * f.qty * (f.price - (q.bid + q.ask) / 2)
+            assert parts.passive == resting
+    assert answered > 0
 
 
 def test_the_taf_is_capped_per_trade_and_rates_come_from_the_configuration(tmp_path: Path) -> None:

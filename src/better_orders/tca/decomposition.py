@@ -15,13 +15,15 @@ what ratios to a market order compare: every policy pays the same fees on the sa
 sales, so including them would only pull every ratio towards 1.
 
 A fill *took liquidity* when it came from a market order or landed on the child's
-arrival at the venue (``started`` + the submit latency): it met the book as it
-stood. Any later fill was resting. Fees are computed per fill, each fill a trade for
-the TAF's cap, and left unrounded (brokers round each trade's fee up to the cent).
+arrival at the venue (when it was sent, ``sent`` or else the attempt's ``started``, +
+the submit latency): it met the book as it stood. Any later fill was resting. Fees
+are computed per fill, each fill a trade for the TAF's cap, and left unrounded
+(brokers round each trade's fee up to the cent).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -136,11 +138,13 @@ def decompose(
     window_end: datetime,
     submit_latency: timedelta,
     fees: FeeSchedule,
+    sent: Mapping[str, datetime] | None = None,
 ) -> CostDecomposition | None:
     """The decomposition of ``report``'s cost (None without an arrival mid to measure from).
 
     ``window_end`` is when anything left unfilled is valued, at the far touch then
-    (the arrival's far touch if the file has none then).
+    (the arrival's far touch if the file has none then). ``sent``: when each child
+    order left (``DecisionOutcome.sent``); an attempt's ``started`` may be earlier.
     """
     arrival = report.arrival_mid
     if arrival is None or arrival <= 0:
@@ -152,10 +156,11 @@ def decompose(
         twice_mid = _mid_e4(quotes, quotes.index_at(fill.ts))
         mid = arrival if twice_mid is None else Decimal(twice_mid) / (2 * _E4)
         attempt = attempts.get(fill.client_order_id)
-        took = attempt is None or (
-            attempt.order_type is OrderType.MARKET
-            or fill.ts <= attempt.started + submit_latency + _ARRIVAL_SLACK
-        )
+        if attempt is None or attempt.order_type is OrderType.MARKET:
+            took = True
+        else:
+            left_at = attempt.started if sent is None else sent.get(fill.client_order_id)
+            took = fill.ts <= (left_at or attempt.started) + submit_latency + _ARRIVAL_SLACK
         against_mid = sign * fill.qty * (fill.price - mid)
         if took:
             spread += against_mid

@@ -102,6 +102,10 @@ class DecisionOutcome:
     rows_processed: int
     rows_skipped: int
     steps: int
+    #: When each child order was sent. A ladder stamps an order sent in answer to an order
+    #: update with the update's venue time (``Attempt.started``); it leaves when the update
+    #: has come back, ``Latency.update`` later.
+    sent: dict[str, datetime]
 
 
 class ReplayDriver(RowScreen):
@@ -158,6 +162,7 @@ class ReplayDriver(RowScreen):
             rows_processed=source.cursor - first_row - run.skipped,
             rows_skipped=run.skipped,
             steps=run.steps,
+            sent=run.sent,
         )
 
 
@@ -183,6 +188,7 @@ class _Run:
         self.timer: datetime | None = None
         self.inbox: deque[Event] = deque()
         self.requests: dict[str, OrderRequest] = {}
+        self.sent: dict[str, datetime] = {}
         #: What the ladder has been told about each order: (status, cumulative filled).
         self.told: dict[str, tuple[OrderStatus, Decimal]] = {}
         self.fills_told = 0
@@ -267,6 +273,7 @@ class _Run:
                 request = action.request
                 coid = request.client_order_id
                 self.requests[coid] = request
+                self.sent[coid] = now
                 try:
                     order = exchange.submit(request, now)
                 except BrokerError as exc:

@@ -153,6 +153,7 @@ def evaluate_file(
                     window_end=decision + completion_window,
                     submit_latency=latency.submit,
                     fees=fees,
+                    sent=outcome.sent,
                 )
                 records.append(
                     decision_record(
