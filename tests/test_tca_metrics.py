@@ -12,6 +12,7 @@ import pytest
 from better_orders.config.settings import BetterOrdersConfig
 from better_orders.core.model import ExecutionReport, Fill, Side
 from better_orders.tca.decisions import QuoteFile, decision_times
+from better_orders.tca.decomposition import CostDecomposition
 from better_orders.tca.evaluate import evaluate_file
 from better_orders.tca.metrics import (
     DecisionRecord,
@@ -82,8 +83,20 @@ def test_market_order_larger_than_the_touch_walks_the_book(tmp_path: Path) -> No
 
 
 def _record(
-    policy: str, side: Side, cost: float | None, ttf: float | None, filled: int
+    policy: str,
+    side: Side,
+    cost: float | None,
+    ttf: float | None,
+    filled: int,
+    shortfall: float | None = None,
 ) -> DecisionRecord:
+    """A decision costing ``cost`` bps on its filled shares and ``shortfall`` bps in all
+    (unfilled shares valued; ``cost`` when not given)."""
+    whole = cost if shortfall is None else shortfall
+    parts = None
+    if whole is not None:
+        notional = D(10_000)
+        parts = CostDecomposition(notional, D(str(whole)), D(0), D(0), D(0), D(0))
     report = ExecutionReport(
         symbol="ABC",
         side=side,
@@ -128,6 +141,7 @@ def _record(
         error=None,
         unfilled_reason=None,
         report=report,
+        decomposition=parts,
     )
 
 
@@ -137,14 +151,15 @@ def test_summary_statistics_and_ratio_to_market() -> None:
         _record("market", Side.SELL, 6.0, 0.03, 100),
         _record("ladder", Side.BUY, 1.0, 10.0, 100),
         _record("ladder", Side.SELL, 3.0, 200.0, 100),  # complete, but too late
-        _record("ladder", Side.BUY, None, None, 0),  # nothing filled
+        # Nothing filled: its shortfall is the far touch's at the window's end, and counts.
+        _record("ladder", Side.BUY, None, None, 0, shortfall=8.0),
     ]
     by_policy = {s.policy: s for s in summarize(records)}
     market, ladder = by_policy["market"], by_policy["ladder"]
     assert market.mean_cost_bps == 5.0 and market.ratio_to_market == 1.0
-    assert ladder.mean_cost_bps == 2.0 and ladder.median_cost_bps == 2.0
-    assert ladder.p90_cost_bps == pytest.approx(2.8)  # linear interpolation of [1, 3]
-    assert ladder.ratio_to_market == pytest.approx(0.4)
+    assert ladder.mean_cost_bps == 4.0 and ladder.median_cost_bps == 3.0
+    assert ladder.p90_cost_bps == pytest.approx(7.0)  # linear interpolation of [1, 3, 8]
+    assert ladder.ratio_to_market == pytest.approx(0.8)
     assert ladder.decisions == 3
     assert ladder.completion_rate == pytest.approx(2 / 3)
     assert ladder.complete_within_rate == pytest.approx(1 / 3)

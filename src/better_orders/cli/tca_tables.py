@@ -139,7 +139,10 @@ def per_file_tables(result: TcaResult) -> list[Table]:
     tables = []
     for f in result.files:
         n = len(result.times[f.label]) * len(result.sides)
-        title = f"{f.label} ({f.symbol}, {n} decisions per policy): cost vs arrival mid, bps"
+        title = (
+            f"{f.label} ({f.symbol}, {n} decisions per policy): shortfall vs arrival mid, bps "
+            "(unfilled at the far touch); complete: decisions filled in full"
+        )
         if f.trades is not None:
             title += f"; resting orders fill on the prints of {f.trades.name}"
         table = Table(title=title)

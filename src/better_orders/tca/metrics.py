@@ -254,7 +254,9 @@ def summarize(
         groups[(record.file, record.policy)].append(record)
     summaries: list[PolicySummary] = []
     for (file, policy), group in groups.items():
-        costs = [r.cost_bps for r in group if r.cost_bps is not None]
+        # The whole order's shortfall, as the per-symbol-day tables count it: the filled
+        # shares' cost alone would drop the worst decisions, those that filled little.
+        costs = [r.shortfall_bps for r in group if r.shortfall_bps is not None]
         ttf = [r.time_to_fill_seconds for r in group if r.time_to_fill_seconds is not None]
         mean, median, p90 = _stats(costs)
         _, _, p90_ttf = _stats(ttf)
@@ -320,7 +322,7 @@ def by_minute(
         groups[(r.file, r.policy, minute)].append(r)
     rows = []
     for (file, policy, minute), group in sorted(groups.items()):
-        costs = [r.cost_bps for r in group if r.cost_bps is not None]
+        costs = [r.shortfall_bps for r in group if r.shortfall_bps is not None]
         rows.append(
             MinuteRow(
                 file=file,

@@ -200,8 +200,9 @@ far touch when the window closed, and fees on sales (SEC fee and FINRA TAF).</p>
 {parts}
 {_table_html(part_rows(corpus))}
 <h2>Per file</h2>
-<p>Cost of the filled shares only; "x market" here is a policy's mean cost over the market
-order's on the same file.</p>
+<p>Each decision's shortfall as above (anything unfilled at the far touch when the window
+closed, fees left out); "x market" here is a policy's mean over the market order's on the same
+file; "complete": the share of decisions filled in full.</p>
 {_table_html(summary_rows(result.summaries()))}
 {"".join(drawn.values())}
 </body></html>
