@@ -25,7 +25,7 @@ from better_orders.core.model import (
     Quote,
     Side,
 )
-from better_orders.engine.commands import run_orders_simulated
+from better_orders.engine.commands import run_orders_simulated, run_rebalance_simulated
 from better_orders.engine.execution import OrderSpec
 from better_orders.store.journal import Journal
 from better_orders.store.records import MarkKind, QuoteMark
@@ -356,3 +356,21 @@ def test_a_legs_predicted_fills_never_exceed_what_it_asked(tmp_path: Path) -> No
     assert predicted is not None
     assert predicted.shares == 100
     assert result.overall.error("filled") == 0
+
+
+def test_a_fill_the_run_recovered_from_the_broker_is_marked_like_any_other(
+    tmp_path: Path,
+) -> None:
+    # SPY's child fills as the ladder asks about it: the answer (filled, no execution)
+    # finishes the leg, whose fill is then recovered from the broker's executions. It
+    # keeps its quote marks, and a replay with the simulator's own profile predicts it.
+    db = tmp_path / "j.sqlite3"
+    at = datetime(2026, 3, 11, 13, 35, tzinfo=UTC)
+    run_rebalance_simulated({"SPY": 0.4}, at=at, db=db, config=BetterOrdersConfig())
+    result = own_fills(db, BetterOrdersConfig())
+    (leg,) = result.legs
+    assert leg.fills and all(mf.at is not None for mf in leg.fills)
+    assert all(set(mf.after) == {5000, 60000} for mf in leg.fills)
+    assert result.overall.error("filled") == 0
+    assert result.overall.predicted is not None
+    assert result.overall.predicted.shares == result.overall.actual.shares
