@@ -157,3 +157,54 @@ def test_the_journal_may_be_used_from_the_loop_while_the_writer_writes(tmp_path:
             return len(journal.orders(run_id="r1")) + len(journal.intents("r1"))
 
     assert asyncio.run(main()) == 25
+
+
+def test_closing_while_a_write_runs_lets_a_stop_request_through() -> None:
+    # Ctrl-C (or SIGTERM) as a run closes its journal with a write still on the thread:
+    # swallowed there, a rebalance stopped as its sells ended would go on to its buys.
+    class Slow:
+        def write(self) -> None:
+            time.sleep(0.3)
+
+    steps: list[str] = []
+
+    async def run() -> None:
+        writer = JournalWriter(Slow())
+        write = asyncio.create_task(writer.call(writer.journal.write))
+        await asyncio.sleep(0.05)
+        write.cancel()
+        await asyncio.gather(write, return_exceptions=True)
+        await writer.close()
+        steps.append("went on after close")
+
+    async def main() -> bool:
+        task = asyncio.create_task(run())
+        await asyncio.sleep(0.1)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(main()) is True
+    assert steps == []
+
+
+def test_closing_with_nothing_to_cancel_waits_for_the_writes() -> None:
+    done: list[int] = []
+
+    class Slow:
+        def write(self) -> None:
+            time.sleep(0.1)
+            done.append(1)
+
+    async def main() -> None:
+        writer = JournalWriter(Slow())
+        write = asyncio.create_task(writer.call(writer.journal.write))
+        await asyncio.sleep(0.01)
+        await writer.close()
+        await write
+
+    asyncio.run(main())
+    assert done == [1]

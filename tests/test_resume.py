@@ -292,3 +292,60 @@ def test_a_run_whose_lock_was_taken_over_stops(tmp_path: Path) -> None:
                 await venue.close()
 
     run_virtual(main(), start=DAY1)
+
+
+def test_a_stop_stays_a_stop_when_the_journal_cannot_record_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C / SIGTERM while the journal is busy past its timeout: recording the run as
+    # interrupted fails. The stop must still end the command as a stop (a scheduler then
+    # stops and closes what was left open), not as an ordinary journal error.
+    from datetime import timedelta
+
+    from better_orders.engine.journalled_run import Job, journalled_run
+    from better_orders.store.encoding import to_json
+
+    db = tmp_path / "j.sqlite3"
+    real = Journal.finish_run
+
+    def busy(self: Journal, run_id: str, status: Any, *args: Any, **kwargs: Any) -> None:
+        if str(getattr(status, "value", status)) == "interrupted":
+            raise JournalError("journal j.sqlite3 is busy: another process held it for 10 s")
+        real(self, run_id, status, *args, **kwargs)
+
+    monkeypatch.setattr(Journal, "finish_run", busy)
+
+    async def main() -> str:
+        venue = SimVenue.create(start=DAY1, seed=1, db_path=db)
+
+        async def work(v: Any, journal: Journal, run_id: str) -> str:
+            await v.clock.sleep_until(v.clock.now() + timedelta(minutes=5))
+            return "finished"
+
+        with Journal.open(db) as journal:
+            try:
+                run = asyncio.create_task(
+                    journalled_run(
+                        Job("order", {"x": 2}, work, lambda r: {"r": to_json(r)}),
+                        venue,
+                        journal,
+                        broker_name="sim",
+                        fresh_id=lambda: "r-stopped",
+                    )
+                )
+                await venue.clock.sleep_until(venue.clock.now() + timedelta(seconds=1))
+                run.cancel()
+                try:
+                    await run
+                except asyncio.CancelledError:
+                    return "stopped"
+                except JournalError as exc:
+                    return f"journal error: {exc}"
+                return "finished"
+            finally:
+                await venue.close()
+
+    assert run_virtual(main(), start=DAY1) == "stopped"
+    with Journal.open(db) as journal:
+        # Its locks were released all the same; only the run's end could not be recorded.
+        assert journal._conn.execute("SELECT COUNT(*) FROM locks").fetchone()[0] == 0

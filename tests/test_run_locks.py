@@ -84,3 +84,26 @@ def test_wait_queues_behind_the_holder_until_it_releases(tmp_path: Path) -> None
         lock = journal.get_lock(ACCOUNT)
         assert lock is not None and lock.purpose == "reconcile"
         locks.release_all()
+
+
+def test_releasing_never_raises_a_lock_the_journal_cannot_release_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # In a finally, an error here would replace the stop or the failure on its way out.
+    from better_orders.core.errors import JournalError
+
+    with Journal.open(tmp_path / "j.sqlite3") as journal:
+        locks = RunLocks(journal)
+        locks.take_account("sim paper", "order buy 1 SPY")
+        locks.take("order params abc", "order buy 1 SPY")
+
+        def busy(name: str, owner: LockOwner) -> None:
+            raise JournalError("journal is busy: another process held it for 10 s")
+
+        real = journal.release_lock
+        monkeypatch.setattr(journal, "release_lock", busy)
+        locks.release_all()
+        assert locks.held == []
+        assert sum("not released" in r.getMessage() for r in caplog.records) == 2
+        monkeypatch.setattr(journal, "release_lock", real)
+        assert journal.get_lock(ACCOUNT) is not None  # left to expire unrenewed

@@ -15,7 +15,6 @@ Alpaca never loads it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from better_orders.core.market_calendar import NEW_YORK, format_et
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
+from better_orders.venues.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from better_orders.venues.sim.profile import SimProfile
@@ -84,11 +84,9 @@ def run_in_sim(
                 )
             finally:
                 if pacer is not None:
-                    pacer.cancel()
                     # A SIGTERM / Ctrl-C mostly lands in the pacer's sleep: it has already
                     # stopped the loop; the venue is still closed here.
-                    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-                        await pacer
+                    await cancel_and_wait(pacer)
                 await venue.close()
 
         return run_virtual(main(), start=start)

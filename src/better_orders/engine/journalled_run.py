@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -40,6 +41,7 @@ from better_orders.store.reconcile_report import ReconcileReport
 from better_orders.store.records import RunRecord, RunStatus
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: An unfinished run older than this is not resumed automatically (its prices are old).
 AUTO_RESUME_WITHIN = timedelta(hours=12)
@@ -147,21 +149,35 @@ async def journalled_run(
                 result = await work(venue, journal, run_id)
                 locks.check()
             except (KeyboardInterrupt, asyncio.CancelledError):
-                journal.finish_run(run_id, "interrupted", None)
+                _record_end(journal, run_id, "interrupted")
                 if locks.lost:
                     raise JournalError(locks.lost[0]) from None
                 raise
             except JournalError:
-                journal.finish_run(run_id, "interrupted" if locks.lost else "failed", None)
+                _record_end(journal, run_id, "interrupted" if locks.lost else "failed")
                 raise
             except BaseException:
-                journal.finish_run(run_id, "failed", None)
+                _record_end(journal, run_id, "failed")
                 raise
         status = RunStatus.INTERRUPTED if ctx.unfinished else RunStatus.COMPLETED
         journal.finish_run(run_id, status, job.record(result))
         return run_id, result
     finally:
         locks.release_all()
+
+
+def _record_end(journal: Journal, run_id: str, status: str) -> None:
+    """Record how a run ended on the way out of a stop or a failure.
+
+    A journal that cannot take it (busy past its timeout) is logged, not raised: raised,
+    its error would replace the stop request or the failure on its way out (a Ctrl-C
+    would become an ordinary error, and a scheduler would carry on). The run stays
+    ``running`` in the journal, with no live lock: the next command reconciles it.
+    """
+    try:
+        journal.finish_run(run_id, status, None)
+    except JournalError as exc:
+        log.error("run %s could not be recorded as %s: %s", run_id, status, exc)
 
 
 #: Fresh run ids tried before giving up. Ids carry their start time to the second and 4 random

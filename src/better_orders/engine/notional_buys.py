@@ -59,6 +59,7 @@ from better_orders.store.ids import client_order_id
 from better_orders.store.journal import Journal
 from better_orders.venues.base import Broker, Clock, QuoteFeed
 from better_orders.venues.rate_limit import MeteredBroker, RateLimiter
+from better_orders.venues.tasks import cancel_and_wait
 
 CENT = Decimal("0.01")
 #: How long a notional market order may take to end before it is cancelled.
@@ -135,9 +136,7 @@ async def buy_notional(
             journal.update_intent(run_id, buy.leg, status, _dict(report))
             reports.append(report)
     finally:
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        await cancel_and_wait(pump)
         await writes.close()
     return reports
 

@@ -61,8 +61,16 @@ class QuoteDesk:
 
     async def stream(self, symbols: list[str]) -> None:
         """Pass on the feed's stream; returns only if the stream ends."""
-        async for quote in self.feed.quotes(symbols):
-            self.arrived(quote)
+        stream = self.feed.quotes(symbols)
+        try:
+            async for quote in stream:
+                self.arrived(quote)
+        finally:
+            # Unsubscribe (when cancelled too): a subscription left open keeps queueing
+            # every later quote.
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
 
     async def refresh_quiet(self, symbols: list[str]) -> None:
         """Refresh from REST every book the stream has left quiet for ``quiet_after``."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -34,6 +35,9 @@ from better_orders.store.locks import (
     LockTable,
     account_lock_name,
 )
+from better_orders.venues.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 #: How often a running run renews its locks (the journal takes over locks after 120 s).
 HEARTBEAT = timedelta(seconds=15)
@@ -87,13 +91,21 @@ class RunLocks:
             raise JournalError(self.lost[0])
 
     def release_all(self) -> None:
-        """Release every lock taken; safe in a ``finally`` and safe to call twice."""
+        """Release every lock taken; safe in a ``finally`` and safe to call twice.
+
+        Never raises: in a ``finally`` an error here would replace the one (or the stop
+        request) on its way out. A lock the journal cannot release now (busy past its
+        timeout) is logged and expires unrenewed.
+        """
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.stop()
         held, self.held = self.held, []
         for name in held:
-            self._journal.release_lock(name, self._owner)
+            try:
+                self._journal.release_lock(name, self._owner)
+            except JournalError as exc:
+                log.warning("lock %s not released (it expires unrenewed): %s", name, exc)
 
     @contextlib.asynccontextmanager
     async def kept_alive(self, clock: Any) -> AsyncIterator[None]:
@@ -112,9 +124,7 @@ class RunLocks:
             yield
         finally:
             self._on_lost = None
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+            await cancel_and_wait(beat, report=True)
 
     def lose(self, reason: str) -> None:
         """A lock was taken over: remember why, and stop the work if it is running."""

@@ -20,7 +20,6 @@ websockets; ``admin`` (``/_stats``, ``/_faults``, ``/_clock``). Any other path a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -43,6 +42,7 @@ from better_orders.server.streams import trading_stream
 from better_orders.server.trading_api import trading_routes
 from better_orders.server.venue import PaperVenue
 from better_orders.server.watchlists import Watchlists, watchlist_routes
+from better_orders.venues.tasks import cancel_and_wait
 
 
 async def trading_ws(ws: WebSocket) -> None:
@@ -98,9 +98,7 @@ def create_app(config: ServerConfig, *, on_ready: Callable[[], None] | None = No
         try:
             yield
         finally:
-            dropper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dropper
+            await cancel_and_wait(dropper, report=True)
             state.hub.drop_all()
             await venue.close()
             state.venue_or_none = None

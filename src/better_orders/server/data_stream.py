@@ -25,7 +25,6 @@ Not modelled, refused with an error message: ``statuses``, ``lulds`` and the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from better_orders.server.bars import Timeframe, aggregate, bar_json
 from better_orders.server.streams import StreamHub, decode_json, serve_socket
 from better_orders.server.tape import Bar, Trade
 from better_orders.server.venue import PaperVenue
+from better_orders.venues.tasks import cancel_and_wait
 
 FEEDS = ("iex", "sip", "delayed_sip", "test")
 MODELLED = ("trades", "quotes", "bars", "dailyBars")
@@ -170,18 +170,23 @@ async def data_stream(
         for name in names:
             if on_tape(name):
                 follow_tape(name)
-        async for quote in venue.sim.feed.quotes(names):
-            if quote.symbol in subs.channels["quotes"]:
-                outgoing.put_nowait([quote_message(quote, packed)])
-            if on_tape(quote.symbol):
-                follow_tape(quote.symbol)
+        quotes = venue.sim.feed.quotes(names)
+        try:
+            async for quote in quotes:
+                if quote.symbol in subs.channels["quotes"]:
+                    outgoing.put_nowait([quote_message(quote, packed)])
+                if on_tape(quote.symbol):
+                    follow_tape(quote.symbol)
+        finally:
+            # A cancelled forwarder's subscription would otherwise queue every quote forever.
+            close = getattr(quotes, "aclose", None)
+            if close is not None:
+                await close()
 
     async def resubscribe() -> None:
         nonlocal forwarder
         if forwarder is not None:
-            forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await forwarder
+            await cancel_and_wait(forwarder, report=True)
             forwarder = None
         if subs.symbols():
             forwarder = asyncio.create_task(forward(subs.symbols()), name="data-stream")
@@ -242,9 +247,7 @@ async def data_stream(
         await serve_socket(ws, outgoing, on_message, send, decode)
     finally:
         if forwarder is not None:
-            forwarder.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await forwarder
+            await cancel_and_wait(forwarder)
         for symbol, listener in listening.items():
             tape = venue.tape.of(symbol)
             if tape is not None and listener in tape.listeners:

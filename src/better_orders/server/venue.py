@@ -53,6 +53,7 @@ from better_orders.venues.sim.exchange import SimExchange
 from better_orders.venues.sim.hub import VenueHub
 from better_orders.venues.sim.source import QuoteSource
 from better_orders.venues.sim.venue import SimVenue, default_session_open
+from better_orders.venues.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 STEP = timedelta(seconds=1)
@@ -155,9 +156,7 @@ class PaperVenue:
 
     async def close(self) -> None:
         for task in [*self._tasks, *self._watchers.values()]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         await self.sim.close()
 
     def now(self) -> datetime:

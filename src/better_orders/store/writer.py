@@ -60,12 +60,22 @@ class JournalWriter:
         return await done
 
     async def close(self) -> None:
-        """Wait for the queued writes, then stop the thread."""
+        """Wait for the queued writes, then stop the thread.
+
+        A cancel of the caller (Ctrl-C, SIGTERM, a lost lock) goes on up: swallowed here, a
+        rebalance stopped as its sells ended would go on to its buys. The writes already
+        queued are still committed by the thread.
+        """
         job = self._job
-        if job is not None:
-            with contextlib.suppress(asyncio.CancelledError):
+        try:
+            if job is not None:
                 await asyncio.shield(job)
-        self._executor.shutdown(wait=False)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+        finally:
+            self._executor.shutdown(wait=False)
 
     # -- the writer thread ------------------------------------------------------------------
 

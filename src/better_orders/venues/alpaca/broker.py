@@ -60,6 +60,7 @@ from better_orders.venues.alpaca.tracking import OrderTracker
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
 from better_orders.venues.rate_limit import Priority, RateLimiter
+from better_orders.venues.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +169,7 @@ class AlpacaBroker:
         if self._stream is not None:
             await self._stream.stop()
         if self._poll_task is not None:
-            self._poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._poll_task
+            await cancel_and_wait(self._poll_task)
         await self._client.aclose()
         self._updates.close()
 

@@ -22,6 +22,7 @@ from better_orders.venues.alpaca.streams import AlpacaStream, quote_stream
 from better_orders.venues.base import Clock
 from better_orders.venues.clock import WallClock
 from better_orders.venues.rate_limit import RateLimiter
+from better_orders.venues.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -151,9 +152,7 @@ class AlpacaQuoteFeed:
                 yield item
         finally:
             await stream.stop()
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await poller
+            await cancel_and_wait(poller)
             self._streams.discard(stream)
             self._connected.discard(token)
 

@@ -33,6 +33,7 @@ from websockets.exceptions import WebSocketException
 
 from better_orders.venues.alpaca.credentials import Credentials
 from better_orders.venues.alpaca.http import USER_AGENT
+from better_orders.venues.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +107,7 @@ class AlpacaStream:
                 await ws.close()
         task = self._task
         if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         self._set_up(False)
 
     def _set_up(self, up: bool) -> None:

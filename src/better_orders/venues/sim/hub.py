@@ -22,7 +22,6 @@ fills they had, so a journal that missed the end of them can be reconciled.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from better_orders.core.model import BrokerOrder, Fill, OrderStatus, Side, norma
 from better_orders.venues.assets import AssetInfo, AssetMaster
 from better_orders.venues.sim.account import PaperAccount
 from better_orders.venues.sim.exchange import QuoteEvent, SimExchange
+from better_orders.venues.tasks import cancel_and_wait
 
 T = TypeVar("T")
 ZERO = Decimal(0)
@@ -276,10 +276,8 @@ class VenueHub:
                 queue.put_nowait(_END)
         if not self.open_parts and self._pump is not None:
             pump, self._pump = self._pump, None
-            pump.cancel()
             # The pump's own failure was already delivered to every subscriber.
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump
+            await cancel_and_wait(pump)
 
     # -- reservations (the rule is in ``broker``) -----------------------------------------------
 
