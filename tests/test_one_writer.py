@@ -92,7 +92,12 @@ def pause(proc: subprocess.Popen[str], db: Path) -> None:
 
 
 def holds_run(db: Path, proc: subprocess.Popen[str]) -> bool:
-    return bool(read(db, f"SELECT 1 FROM locks WHERE name LIKE 'run %' AND pid = {proc.pid}"))
+    """The process holds its run's lock and has journalled the run (it takes the lock
+    first: paused between the two, its run would not be in the journal yet)."""
+    locked = read(db, f"SELECT name FROM locks WHERE name LIKE 'run %' AND pid = {proc.pid}")
+    return bool(locked) and bool(
+        read(db, f"SELECT 1 FROM runs WHERE 'run ' || run_id = '{locked[0][0]}'")
+    )
 
 
 def venue_filled(db: Path) -> bool:
