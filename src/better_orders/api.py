@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from better_orders.config.loader import load_config
 from better_orders.config.settings import BetterOrdersConfig
@@ -20,6 +20,9 @@ from better_orders.core.model import ExecutionReport, Side
 from better_orders.engine.commands import run_orders_simulated, run_rebalance_simulated
 from better_orders.engine.execution import OrderSpec
 from better_orders.engine.rebalance import RebalanceReport
+from better_orders.venues.tasks import StopHandle
+
+T = TypeVar("T")
 
 
 def place_better_order(
@@ -45,10 +48,13 @@ async def place_better_order_async(
     """Async form of :func:`place_better_order`.
 
     The simulator runs on its own virtual-time loop in a worker thread, so awaiting
-    this never blocks the caller's loop for the simulated waits.
+    this never blocks the caller's loop for the simulated waits. Cancelling the await
+    stops the run there, as Ctrl-C would (a wait for the account's lock included), once it
+    has stopped: no order is sent after that; one already working is left to the next
+    run's reconciliation, as after Ctrl-C.
     """
-    return await asyncio.to_thread(
-        place_better_order, symbol, qty, side, max_slippage_bps, **options
+    return await _in_thread(
+        lambda stop: place_better_order(symbol, qty, side, max_slippage_bps, **options, stop=stop)
     )
 
 
@@ -99,6 +105,21 @@ async def rebalance_portfolio_async(
     target_portfolio: Mapping[str, object], *, dry_run: bool = False, **options: Any
 ) -> RebalanceReport:
     """Async form of :func:`rebalance_portfolio` (see :func:`place_better_order_async`)."""
-    return await asyncio.to_thread(
-        rebalance_portfolio, target_portfolio, dry_run=dry_run, **options
+    return await _in_thread(
+        lambda stop: rebalance_portfolio(target_portfolio, dry_run=dry_run, **options, stop=stop)
     )
+
+
+async def _in_thread(call: Callable[[StopHandle], T]) -> T:
+    """``call`` in a worker thread; a cancel of the caller stops it and waits for its end."""
+    stop = StopHandle()
+    work = asyncio.ensure_future(asyncio.to_thread(call, stop))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not work.done():
+            stop.stop()
+            await asyncio.wait({work})
+            if not work.cancelled():
+                work.exception()  # the stop's own end in the thread: what the caller asked
+        raise

@@ -29,6 +29,7 @@ from better_orders.engine.journalled_run import Job
 from better_orders.engine.legs import LadderEvent
 from better_orders.engine.rebalance import RebalanceReport
 from better_orders.store.reconcile_report import ReconcileReport
+from better_orders.venues.tasks import StopHandle
 
 if TYPE_CHECKING:
     from better_orders.venues.sim.profile import SimProfile
@@ -169,6 +170,7 @@ def run_orders_simulated(
     new: bool = False,
     wait: bool = False,
     sim_profile: SimProfile | None = None,
+    stop: StopHandle | None = None,
 ) -> tuple[str, list[ExecutionReport]]:
     """Run parent orders on the built-in simulated exchange; returns (run id, reports).
 
@@ -176,7 +178,8 @@ def run_orders_simulated(
     wall clock unless given). With ``quotes`` the files are replayed from ``at``
     (default: their first quote); ``replay`` gives already loaded quote sources.
     An unfinished run of the same orders is resumed for what is left, unless ``new``.
-    ``sim_profile`` (``sim calibrate``) sets the venue's latency and fill models.
+    ``sim_profile`` (``sim calibrate``) sets the venue's latency and fill models; ``stop``
+    stops the run from another thread.
     """
     cfg = config or load_config().config
     db_path = _db_path(db)
@@ -198,7 +201,13 @@ def run_orders_simulated(
         quotes=[str(q) for q in quotes or []],
     )
     return run_in_sim(
-        job, start=start, seed=seed, db_path=db_path, replay=replay, profile=sim_profile
+        job,
+        start=start,
+        seed=seed,
+        db_path=db_path,
+        replay=replay,
+        profile=sim_profile,
+        stop=stop,
     )
 
 
@@ -216,6 +225,7 @@ def run_rebalance_simulated(
     resume: str | None = None,
     wait: bool = False,
     sim_profile: SimProfile | None = None,
+    stop: StopHandle | None = None,
 ) -> RebalanceReport:
     """Rebalance the paper account on the simulator (see ``rebalance.rebalance``).
 
@@ -237,7 +247,9 @@ def run_rebalance_simulated(
     start = at or most_recent_open(now or datetime.now().astimezone())
     if not dry_run:
         default_calendar().require_open(start)
-    _, report = run_in_sim(job, start=start, seed=seed, db_path=db_path, profile=sim_profile)
+    _, report = run_in_sim(
+        job, start=start, seed=seed, db_path=db_path, profile=sim_profile, stop=stop
+    )
     return report
 
 

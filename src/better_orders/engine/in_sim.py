@@ -27,7 +27,7 @@ from better_orders.core.market_calendar import NEW_YORK, format_et
 from better_orders.engine.journalled_run import Job, account_lock, journalled_run
 from better_orders.store.ids import new_run_id
 from better_orders.store.journal import Journal
-from better_orders.venues.tasks import cancel_and_wait
+from better_orders.venues.tasks import StopHandle, cancel_and_wait
 
 if TYPE_CHECKING:
     from better_orders.venues.sim.profile import SimProfile
@@ -48,10 +48,12 @@ def run_in_sim(
     db_path: Path,
     replay: Mapping[str, Any] | None = None,
     profile: SimProfile | None = None,
+    stop: StopHandle | None = None,
 ) -> tuple[str, T]:
     """Run ``job`` as a journalled run on a simulator starting at ``start``; (run id, result).
 
     ``profile`` (``sim calibrate``) sets the venue's latency, resting and partial fills.
+    ``stop`` stops it from another thread (the async API), as Ctrl-C would.
 
     The paper account is this file's: the job becomes its one writer (or waits, or is
     refused) before the venue reads it, and a job that only reads it (a dry run) opens
@@ -60,7 +62,10 @@ def run_in_sim(
     from better_orders.venues.sim.clock import run_virtual
     from better_orders.venues.sim.venue import SimVenue
 
-    with Journal.open(db_path) as journal, account_lock(journal, SIM_ACCOUNT, job) as locks:
+    with (
+        Journal.open(db_path) as journal,
+        account_lock(journal, SIM_ACCOUNT, job, stop) as locks,
+    ):
 
         async def main() -> tuple[str, T]:
             pace = sim_pace()
@@ -89,7 +94,7 @@ def run_in_sim(
                     await cancel_and_wait(pacer)
                 await venue.close()
 
-        return run_virtual(main(), start=start)
+        return run_virtual(main(), start=start, stop=stop)
 
 
 def load_replay(quotes: Sequence[Path], symbols: set[str]) -> dict[str, Any]:

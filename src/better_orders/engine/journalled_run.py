@@ -39,6 +39,7 @@ from better_orders.store.progress import run_progress
 from better_orders.store.reconcile import reconcile
 from better_orders.store.reconcile_report import ReconcileReport
 from better_orders.store.records import RunRecord, RunStatus
+from better_orders.venues.tasks import StopHandle
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -90,13 +91,15 @@ class Job(Generic[T]):
 
 
 @contextlib.contextmanager
-def account_lock(journal: Journal, account: str, job: Job[Any]) -> Iterator[RunLocks]:
+def account_lock(
+    journal: Journal, account: str, job: Job[Any], stop: StopHandle | None = None
+) -> Iterator[RunLocks]:
     """The locks of one run, starting with ``account``'s when the job may trade it;
     everything taken is released when the block ends."""
     locks = RunLocks(journal)
     try:
         if job.writes_account:
-            locks.take_account(account, _purpose(job, None), wait=job.wait)
+            locks.take_account(account, _purpose(job, None), wait=job.wait, stop=stop)
         yield locks
     finally:
         locks.release_all()

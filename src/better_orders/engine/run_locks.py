@@ -35,7 +35,7 @@ from better_orders.store.locks import (
     LockTable,
     account_lock_name,
 )
-from better_orders.venues.tasks import cancel_and_wait
+from better_orders.venues.tasks import StopHandle, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +67,15 @@ class RunLocks:
             )
             self._keeper.start()
 
-    def take_account(self, account: str, purpose: str, *, wait: bool = False) -> None:
+    def take_account(
+        self, account: str, purpose: str, *, wait: bool = False, stop: StopHandle | None = None
+    ) -> None:
         """Become the one writer of ``account``: refused while a live run holds it, unless
-        ``wait``, which queues behind it (until it ends, or its process dies)."""
+        ``wait``, which queues behind it (until it ends, or its process dies, or ``stop``)."""
         name = account_lock_name(account)
         while True:
+            if stop is not None and stop.stopped:
+                raise asyncio.CancelledError(f"stopped while waiting for {name}")
             try:
                 self.take(name, purpose)
                 return

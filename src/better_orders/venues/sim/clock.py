@@ -31,6 +31,7 @@ from itertools import count
 from typing import Any, TypeVar, TypeVarTuple
 
 from better_orders.core.errors import InvalidInputError
+from better_orders.venues.tasks import StopHandle
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -137,12 +138,25 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super()._run_once()  # type: ignore[misc]
 
 
-def run_virtual(main: Coroutine[Any, Any, T], start: datetime | None = None) -> T:
-    """Run ``main`` to completion on a fresh ``VirtualTimeLoop`` (``asyncio.run`` for sims)."""
+def run_virtual(
+    main: Coroutine[Any, Any, T], start: datetime | None = None, stop: StopHandle | None = None
+) -> T:
+    """Run ``main`` to completion on a fresh ``VirtualTimeLoop`` (``asyncio.run`` for sims);
+    ``stop`` cancels it from another thread."""
     if start is not None:
         _require_aware(start)
     with asyncio.Runner(loop_factory=lambda: VirtualTimeLoop(start)) as runner:
-        return runner.run(main)
+        return runner.run(main if stop is None else _stoppable(main, stop))
+
+
+async def _stoppable(main: Coroutine[Any, Any, T], stop: StopHandle) -> T:
+    task = asyncio.current_task()
+    assert task is not None
+    stop.attach(task)
+    try:
+        return await main
+    finally:
+        stop.detach()
 
 
 def _require_aware(value: datetime) -> datetime:
