@@ -6,6 +6,7 @@ refused command must not have asked it for any quote or trade.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,4 +208,24 @@ def test_two_files_of_the_same_symbol_day_are_refused_rather_than_one_kept(
     dataset = tmp_path / "ds"
     args = ["data", "import", str(original), str(copy), "--dataset", str(dataset)]
     refused(args, capsys, "both hold IBM 2013-10-07")
+    assert not dataset.exists()
+
+
+def test_trades_of_a_day_without_quotes_are_refused_rather_than_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quotes = tmp_path / "lean_IBM_20131007_l1.csv.gz"
+    shutil.copyfile(example("IBM"), quotes)
+    trades = tmp_path / "lean_IBM_20131007_trades.csv.gz"
+    companion = example("IBM").with_name("lean_IBM_20131007_trades.csv.gz")
+    rows = gzip.decompress(companion.read_bytes()).decode().splitlines()
+    # One more print, the next day: the quote file has nothing of that day.
+    last = rows[-1].split(",")
+    last[0] = str(int(last[0]) + 86_400 * 10**9)
+    last[1] = last[1].replace("2013-10-07", "2013-10-08")
+    trades.write_bytes(gzip.compress("\n".join([*rows, ",".join(last)]).encode() + b"\n"))
+    dataset = tmp_path / "ds"
+    args = ["data", "import", str(quotes), "--dataset", str(dataset)]
+    line = refused(args, capsys, f"{trades} holds trades on 2013-10-08, when {quotes}")
+    assert "would be lost" in line
     assert not dataset.exists()

@@ -119,15 +119,27 @@ class _Source:
                 "a symbol-day is one symbol"
             )
         trade_days = None
+        quote_days = _days(quotes, quote_file)
         if trades is not None and trades_file is not None:
             trade_days = _days(trades, trades_file)
+            # Trades of a day without quotes would have no symbol-day to go to: refused
+            # rather than dropped without a word.
+            orphans = sorted(set(trade_days) - set(quote_days))
+            if orphans:
+                days = ", ".join(d.isoformat() for d in orphans[:3])
+                more = f" and {len(orphans) - 3} more" if len(orphans) > 3 else ""
+                raise InvalidInputError(
+                    f"{trades_file} holds trades on {days}{more}, when {quote_file} holds no "
+                    "quotes: they would be lost; import the quotes of those days too, or "
+                    "leave their trades out"
+                )
         return cls(
             quote_file,
             trades_file,
             quotes,
             trades,
             symbols[0],
-            _days(quotes, quote_file),
+            quote_days,
             trade_days,
         )
 
