@@ -195,3 +195,18 @@ def test_serve_accepts_history_beside_the_replayed_quotes() -> None:
     with run_local_alpaca(ServerConfig(venue=venue)) as local:
         rows = all_pages(local, "/v2/stocks/AIG/quotes", start=OPEN, limit=10_000)
     assert len(rows) == len(source("AIG", "quotes"))
+
+
+def test_a_damaged_dataset_day_is_refused_when_the_server_starts(tmp_path: Any) -> None:
+    from better_orders.core.errors import InvalidInputError
+    from better_orders.data.dataset import Dataset
+    from better_orders.data.importer import import_files
+    from better_orders.server.market_data import HistoryStore
+
+    ibm = next(f for f in example_quote_files() if "IBM" in f.name)
+    import_files([ibm], Dataset.for_writing(tmp_path / "ds"))
+    day = tmp_path / "ds" / "symbol=IBM" / "date=2013-10-07"
+    assert HistoryStore([(None, day)]).symbols == ["IBM"]
+    (day / "trades.parquet").unlink()
+    with pytest.raises(InvalidInputError, match="symbol-day IBM 2013-10-07 is damaged"):
+        HistoryStore([(None, day)])

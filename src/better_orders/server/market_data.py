@@ -70,6 +70,10 @@ class HistoryStore:
                     continue
                 symbol, given = given.symbol, given.path
             path = given
+            day = SymbolDay.from_path(path)
+            refusal = None if day is None else day.refusal()
+            if refusal is not None:  # at start-up, not at the first request for its symbol
+                raise InvalidInputError(refusal)
             try:
                 name = symbol or _symbol_of(path)
             except Exception as exc:  # pandas and pyarrow raise their own types
