@@ -108,6 +108,13 @@ class FillMarks:
             return None
         return QuoteMark(self.run_id, leg, fill.exec_id, MarkKind.FILL, 0, quote, self.clock.now())
 
+    def recovered(self, leg: int, fill: Fill) -> list[QuoteMark]:
+        """A fill journalled without an update (recovered from the broker's executions):
+        its mark at the fill, to write now, and the later ones scheduled like any fill's."""
+        mark = self.at_fill(leg, fill)
+        self.follow(leg, fill)
+        return [] if mark is None else [mark]
+
     def follow(self, leg: int, fill: Fill) -> None:
         """Schedule the marks after ``fill`` on the run's clock."""
         if fill.exec_id in self._followed or fill.exec_id.startswith(RECOVERED_PREFIX):

@@ -473,12 +473,7 @@ class Runner:
             if attempt.filled_qty <= sum(f.qty for f in known):
                 continue
             for fill in await self._journal.recover(self.broker, self.clock, coid):
-                # Marked like any fill (the quote in force at it, then the later ones): the
-                # run's recent quotes still hold them.
-                mark = self.marks.at_fill(st.leg.leg, fill)
-                if mark is not None:
-                    await self._journal.marks([mark])
-                self.marks.follow(st.leg.leg, fill)
+                await self._journal.marks(self.marks.recovered(st.leg.leg, fill))
                 st.ladder.handle(
                     OrderUpdate(
                         client_order_id=coid,

@@ -159,8 +159,8 @@ def decompose(
         if attempt is None or attempt.order_type is OrderType.MARKET:
             took = True
         else:
-            left_at = attempt.started if sent is None else sent.get(fill.client_order_id)
-            took = fill.ts <= (left_at or attempt.started) + submit_latency + _ARRIVAL_SLACK
+            left_at = (sent or {}).get(fill.client_order_id, attempt.started)
+            took = fill.ts <= left_at + submit_latency + _ARRIVAL_SLACK
         against_mid = sign * fill.qty * (fill.price - mid)
         if took:
             spread += against_mid
