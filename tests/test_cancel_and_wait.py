@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from better_orders.venues.tasks import cancel_and_wait
+from cancelling import stops_when_cancelled
 
 
 async def slow_to_stop(stopped: list[str]) -> None:
@@ -28,17 +29,8 @@ def test_the_callers_cancel_goes_through_while_the_helper_stops() -> None:
         await cancel_and_wait(helper)
         stopped.append("owner went on")
 
-    async def main() -> bool:
-        task = asyncio.create_task(owner())
-        await asyncio.sleep(0.01)
-        task.cancel()  # as Ctrl-C would, while the owner waits for its helper
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
-
-    assert asyncio.run(main()) is True
+    # Cancelled (as by Ctrl-C) while the owner waits for its helper.
+    assert asyncio.run(stops_when_cancelled(owner(), after=0.01)) is True
     assert "owner went on" not in stopped
 
 

@@ -17,6 +17,7 @@ from better_orders.core.model import OrderRequest, OrderType, Side
 from better_orders.store.journal import Journal
 from better_orders.store.writer import JournalWriter
 from better_orders.venues.sim.clock import SimClock, run_virtual
+from cancelling import stops_when_cancelled
 
 T0 = datetime(2026, 11, 24, 10, 0, 0, tzinfo=ZoneInfo("America/New_York"))
 
@@ -177,17 +178,7 @@ def test_closing_while_a_write_runs_lets_a_stop_request_through() -> None:
         await writer.close()
         steps.append("went on after close")
 
-    async def main() -> bool:
-        task = asyncio.create_task(run())
-        await asyncio.sleep(0.1)
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            return True
-        return False
-
-    assert asyncio.run(main()) is True
+    assert asyncio.run(stops_when_cancelled(run(), after=0.1)) is True
     assert steps == []
 
 

@@ -485,17 +485,27 @@ def test_tune_refuses_one_day_twice_and_a_bad_window_before_loading_a_quote(
     d0, d1 = (day.path for day in corpus(tmp_path))
     copy = Path(shutil.copy(d0, tmp_path / "copy.csv.gz"))
     quotes = [str(d0), str(copy)] if not window else [str(d0), str(d1)]
+    args = ["--quotes", *quotes, "--param", "timing.rest_fraction=0,1", *window]
+    line = tune_refused(args, capsys, monkeypatch)
+    assert message.format(d0=d0, copy=copy) in line, line
+
+
+def tune_refused(
+    args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """``tca tune ARGS`` refused in one line (exit 2) without loading a quote or running
+    a candidate; the line."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("nothing may be loaded or run on bad input")
 
     monkeypatch.setattr(QuoteFile, "load", refuse)
     monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)
-    args = ["tca", "tune", "--quotes", *quotes, "--param", "timing.rest_fraction=0,1", *window]
-    code, out, err = run_cli([*args, "--jobs", "1"], capsys)
+    code, out, err = run_cli(["tca", "tune", *args, "--jobs", "1"], capsys)
     assert code == 2, out + err
     (line,) = err.splitlines()
-    assert line.startswith("error: ") and message.format(d0=d0, copy=copy) in line, line
+    assert line.startswith("error: "), line
+    return line
 
 
 @pytest.mark.parametrize(
@@ -513,16 +523,8 @@ def test_tune_refuses_a_parameter_the_replay_never_reads_before_running(
     inert: str,
 ) -> None:
     # Every candidate would replay alike: the search could only report a tie.
-    days = [str(day.path) for day in corpus(tmp_path)]
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("nothing may be run on bad input")
-
-    monkeypatch.setattr("better_orders.tca.tune.run_tune", refuse)
-    args = ["tca", "tune", "--quotes", *days, "--jobs", "1"]
+    args = ["--quotes", *(str(day.path) for day in corpus(tmp_path))]
     for p in params:
         args += ["--param", p]
-    code, out, err = run_cli(args, capsys)
-    assert code == 2, out + err
-    (line,) = err.splitlines()
+    line = tune_refused(args, capsys, monkeypatch)
     assert f"--param {inert} changes nothing a replay of policy 'ladder' reads" in line, line
